@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian package eefetch needs to build, test and run.
+# Idempotent: when everything is present it only checks and returns.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config clang
+  liblua5.4-dev lua5.4
+  libcurl4-openssl-dev
+  libgdal-dev gdal-bin python3-gdal python3-numpy
+  libssl-dev
+  libmicrohttpd-dev
+  libjson-c-dev
+  libreadline-dev
+  tmux
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+# Node.js (for the official JS client in conformance tests) may come from another
+# Debian-format repository that bundles npm; only install Debian's when absent.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "eefetch setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,54 @@
+/*
+ * One EE session: base URL + API version + project + token provider + its own
+ * curl easy handle (keep-alive). A session belongs to one thread at a time;
+ * each worker owns one. Only this module (and auth's token fetches) use curl.
+ */
+#ifndef EEFETCH_CORE_SESSION_H
+#define EEFETCH_CORE_SESSION_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+struct token_provider;   /* core/auth.h */
+
+struct session_opts {
+    const char *endpoint;            /* base URL without version, e.g. "https://earthengine.googleapis.com" */
+    const char *version;             /* "v1" (default), "v1beta", "v1alpha" */
+    const char *project;             /* sent in the path and as X-Goog-User-Project */
+    struct token_provider *auth;     /* NULL: no Authorization header */
+    long timeout_ms;                 /* whole-request timeout; 0 = none */
+    size_t max_response;             /* bound on a response body; 0 = 256 MiB */
+};
+
+struct http_result {
+    long status;                     /* HTTP status, 0 when no answer */
+    struct buf body;
+    long retry_after_s;              /* Retry-After header, -1 when absent */
+    char content_type[128];
+};
+
+struct session;
+
+int session_create(const struct session_opts *o, struct session **out, struct errbuf *e);
+void session_destroy(struct session *s);
+
+/* POST {endpoint}/{version}/projects/{project}/{path} with a JSON body.
+ * path is e.g. "value:compute" or "image:computePixels". Returns 0 when an
+ * HTTP answer arrived (any status; res->status says which), ERR_HTTP on a
+ * transport failure (message in e). res->body is (re)initialised here and
+ * must be freed with http_result_free. A 401 refreshes the token once and
+ * retries once. */
+int session_post(struct session *s, const char *path, const char *json, size_t len,
+                 struct http_result *res, struct errbuf *e);
+/* GET {endpoint}/{version}/{path}; path may start with "projects/...". */
+int session_get(struct session *s, const char *path, struct http_result *res, struct errbuf *e);
+
+void http_result_free(struct http_result *res);
+
+/* Extracts EE's error.message from a JSON error body into out (or copies
+ * a prefix of the raw body when it is not EE's shape). */
+void session_error_message(const struct http_result *res, char *out, size_t cap);
+
+#endif

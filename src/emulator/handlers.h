@@ -1,0 +1,78 @@
+/*
+ * The contract between the HTTP layer (server.c: routing, auth, quotas,
+ * faults, logging) and the endpoint handlers. A handler reads a parsed
+ * request and fills a response; it never touches the socket.
+ */
+#ifndef EEFETCH_EMULATOR_HANDLERS_H
+#define EEFETCH_EMULATOR_HANDLERS_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "emulator/catalog.h"
+#include "emulator/emu.h"
+#include "util/buf.h"
+
+/* Shared, read-only state handlers may use. */
+struct emu_ctx {
+    const struct catalog *cat;
+    const struct emu_config *cfg;
+};
+
+struct emu_request {
+    const char *method;    /* "GET", "POST" */
+    const char *version;   /* "v1", "v1beta", "v1alpha" */
+    const char *project;   /* from the path; may be NULL for non-project routes */
+    const char *asset;     /* asset id after ".../assets/" (without :verb) */
+    const char *verb;      /* custom verb after ':' or NULL */
+    const char *body;      /* raw body (NUL-terminated) or NULL */
+    size_t body_len;
+    json_object *json;     /* parsed body for POST, or NULL */
+    /* Query parameter / header look-ups (NULL when absent). */
+    const char *(*query)(const struct emu_request *r, const char *key);
+    const char *(*header)(const struct emu_request *r, const char *name);
+    void *conn;            /* server private */
+};
+
+struct emu_response {
+    int status;                /* HTTP status */
+    char content_type[64];
+    struct buf body;
+    /* Work accounting for the latency and memory models. */
+    int64_t work_images;       /* images read or reduced */
+    int64_t work_bytes;        /* bytes of pixels computed */
+};
+
+/* Fills r with EE's JSON error body {"error":{"code","message","status"}}.
+ * The status name follows the HTTP code (400 INVALID_ARGUMENT, ...). */
+void emu_error(struct emu_response *r, int http, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Fills r with a JSON body (takes ownership of obj). */
+void emu_json(struct emu_response *r, int http, json_object *obj);
+/* The canonical status name for an HTTP code. */
+const char *emu_status_name(int http);
+
+/* Pixel and value endpoints (src/emulator/handlers_*.c). */
+int handle_compute_pixels(const struct emu_ctx *c, const struct emu_request *q,
+                          struct emu_response *r);
+int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
+                      struct emu_response *r);
+int handle_value_compute(const struct emu_ctx *c, const struct emu_request *q,
+                         struct emu_response *r);
+
+/* Names of the algorithms the evaluator implements (NULL-terminated), used to
+ * filter the served algorithm list. */
+const char *const *eval_function_names(void);
+
+/* Authentication (src/emulator/auth_server.c).
+ * emu_auth_check returns 0 when the request may proceed, or fills r (401/403)
+ * and returns -1. handle_token serves POST /token (both OAuth grants);
+ * handle_metadata_token serves the metadata-server token path. */
+int emu_auth_check(const struct emu_ctx *c, const struct emu_request *q,
+                   struct emu_response *r);
+int handle_token(const struct emu_ctx *c, const struct emu_request *q,
+                 struct emu_response *r);
+int handle_metadata_token(const struct emu_ctx *c, const struct emu_request *q,
+                          struct emu_response *r);
+
+#endif

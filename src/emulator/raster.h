@@ -1,0 +1,38 @@
+/*
+ * A computed raster on a request grid, and its encoders (NPY, GeoTIFF, PNG).
+ * Values are held as doubles with a validity mask; encoders convert to each
+ * band's type and write masked pixels as 0, as EE does.
+ */
+#ifndef EEFETCH_EMULATOR_RASTER_H
+#define EEFETCH_EMULATOR_RASTER_H
+
+#include "emulator/catalog.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+struct raster_band {
+    char id[64];
+    enum px_type type;
+    double *data;      /* width*height values, row-major */
+    uint8_t *mask;     /* width*height, 1 = valid */
+};
+
+struct raster {
+    long width, height;
+    int nbands;
+    struct raster_band *bands;
+    struct ee_grid grid;   /* crs is always set here */
+};
+
+/* Allocates bands (data zeroed, mask zeroed). Returns 0 or ERR_NOMEM. */
+int raster_alloc(struct raster *r, long width, long height, int nbands);
+void raster_free(struct raster *r);
+
+/* NPY v1.0 structured array, one field per band, shape (height, width). */
+int encode_npy(const struct raster *r, struct buf *out, struct errbuf *e);
+/* Single multi-band GeoTIFF georeferenced with r->grid. */
+int encode_geotiff(const struct raster *r, struct buf *out, struct errbuf *e);
+/* PNG: 1 or 3 uint8 bands (4 with alpha from the mask). */
+int encode_png(const struct raster *r, struct buf *out, struct errbuf *e);
+
+#endif

@@ -1,0 +1,61 @@
+/* util/: bounded buffers, redaction, time conversion. */
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static void test_buf(void)
+{
+    struct buf b;
+    buf_init(&b, 16);
+    CHECK(buf_append_str(&b, "hello ") == 0);
+    CHECK(buf_printf(&b, "%d", 42) == 0);
+    CHECK_STR(b.data, "hello 42");
+    /* The bound holds and a failed append leaves the buffer unchanged. */
+    CHECK(buf_append_str(&b, "0123456789") == ERR_LIMIT);
+    CHECK_STR(b.data, "hello 42");
+    CHECK(b.len == 8);
+    buf_free(&b);
+}
+
+static void test_redact(void)
+{
+    char s[256];
+    log_add_secret("ya29.supersecrettoken");
+    snprintf(s, sizeof s, "token ya29.supersecrettoken expired");
+    log_redact(s, sizeof s);
+    CHECK_STR(s, "token [redacted] expired");
+    snprintf(s, sizeof s, "Authorization: Bearer abc.def-ghi");
+    log_redact(s, sizeof s);
+    CHECK_STR(s, "Authorization: Bearer [redacted]");
+}
+
+static void test_time(void)
+{
+    int64_t ms = 0;
+    char out[64];
+    CHECK(time_parse_iso("2023-01-01", &ms) == 0);
+    CHECK(ms == 1672531200000LL);
+    CHECK(time_parse_iso("2023-02-01T00:00:00Z", &ms) == 0);
+    CHECK(ms == 1675209600000LL);
+    CHECK(time_parse_iso("2023-02-01T01:00:00+01:00", &ms) == 0);
+    CHECK(ms == 1675209600000LL);
+    CHECK(time_parse_iso("2023-13-01", &ms) == -1);
+    CHECK(time_parse_iso("2023-01-01junk", &ms) == -1);
+    time_format_rfc3339(1672531200000LL, out, sizeof out);
+    CHECK_STR(out, "2023-01-01T00:00:00Z");
+    time_format_rfc3339(1672531200123LL, out, sizeof out);
+    CHECK_STR(out, "2023-01-01T00:00:00.123Z");
+}
+
+int main(void)
+{
+    test_buf();
+    test_redact();
+    test_time();
+    return CHECK_DONE();
+}
