@@ -13,10 +13,13 @@
 #include "emulator/emu.h"
 #include "util/buf.h"
 
-/* Shared, read-only state handlers may use. */
+struct emu_auth;   /* token state, src/emulator/auth_server.c; internally locked */
+
+/* Shared state handlers may use; only `auth` is mutable (and thread-safe). */
 struct emu_ctx {
     const struct catalog *cat;
     const struct emu_config *cfg;
+    struct emu_auth *auth;
 };
 
 struct emu_request {
@@ -68,6 +71,13 @@ const char *const *eval_function_names(void);
  * emu_auth_check returns 0 when the request may proceed, or fills r (401/403)
  * and returns -1. handle_token serves POST /token (both OAuth grants);
  * handle_metadata_token serves the metadata-server token path. */
+int emu_auth_create(const struct emu_config *cfg, struct emu_auth **out, struct errbuf *e);
+void emu_auth_destroy(struct emu_auth *a);
+/* `serve --write-credentials DIR`: writes a service-account key, an
+ * authorized_user file and an EE credentials file that this server trusts,
+ * pointing their token URIs at base_url. */
+int emu_auth_write_credentials(struct emu_auth *a, const char *dir, const char *base_url,
+                               struct errbuf *e);
 int emu_auth_check(const struct emu_ctx *c, const struct emu_request *q,
                    struct emu_response *r);
 int handle_token(const struct emu_ctx *c, const struct emu_request *q,
