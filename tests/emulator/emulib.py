@@ -1,0 +1,179 @@
+"""Helpers for tests that talk to `eefetch serve` over loopback HTTP.
+
+    with emulib.Emulator("--seed", "7") as emu:
+        status, headers, body = emu.get("/v1/projects/p/algorithms")
+
+Standard library and numpy only. The server is started on port 0 and the
+port is read from its "listening on" line, so tests never share a port.
+"""
+
+import http.client
+import io
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+_LISTEN_RE = re.compile(r"listening on (http://[0-9.:\[\]a-fA-F]+:(\d+))")
+
+
+def binary():
+    """Path of the eefetch binary under test (EEFETCH_BIN)."""
+    path = os.environ.get("EEFETCH_BIN")
+    if not path:
+        build = os.environ.get("EEFETCH_BUILD", "build")
+        path = os.path.join(build, "eefetch")
+    return path
+
+
+class EmulatorError(Exception):
+    pass
+
+
+class Emulator:
+    """Runs `eefetch serve --port 0 EXTRA...` for the duration of a with-block."""
+
+    def __init__(self, *extra_args, start_timeout=20.0, expect_status=0):
+        self.args = [binary(), "serve", "--port", "0"] + [str(a) for a in extra_args]
+        self.start_timeout = start_timeout
+        self.expect_status = expect_status
+        self.proc = None
+        self.url = None
+        self.host = "127.0.0.1"
+        self.port = None
+        self.token = None  # filled once the server requires authentication
+        self.stdout_lines = []
+        self._conn = None
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=None,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.start_timeout
+        buf = b""
+        fd = self.proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if not ready:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                text = line.decode("utf-8", "replace")
+                self.stdout_lines.append(text)
+                m = _LISTEN_RE.search(text)
+                if m:
+                    self.url = m.group(1)
+                    self.port = int(m.group(2))
+                    self._leftover = buf
+                    return self
+        self._kill()
+        raise EmulatorError("emulator did not start: %r (status %r)"
+                            % (self.stdout_lines, self.proc.returncode))
+
+    def stop(self):
+        """SIGTERM, wait, and check that the server exited cleanly."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._kill()
+                raise EmulatorError("emulator did not stop within 20 s of SIGTERM")
+        rest = self.proc.stdout.read()
+        if rest:
+            self.stdout_lines.extend(rest.decode("utf-8", "replace").splitlines())
+        self.proc.stdout.close()
+        status = self.proc.returncode
+        if status < 0:
+            raise EmulatorError("emulator died from signal %d" % -status)
+        if self.expect_status is not None and status != self.expect_status:
+            raise EmulatorError("emulator exited with status %d" % status)
+        return status
+
+    def _kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            # Keep the original failure; still stop the server.
+            try:
+                self.stop()
+            except EmulatorError as e:
+                print("emulib: %s" % e, file=sys.stderr)
+            return False
+        self.stop()
+        return False
+
+    # -- HTTP ----------------------------------------------------------------
+    def connection(self, timeout=60):
+        """A new http.client connection to the server (caller closes it)."""
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def _headers(self, headers):
+        h = {}
+        if self.token:
+            h["Authorization"] = "Bearer " + self.token
+        if headers:
+            h.update(headers)
+        return h
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        """One request; returns (status, headers dict with lower-case keys, body bytes).
+        Uses a fresh connection unless one is given (keep-alive tests pass one)."""
+        own = conn is None
+        c = conn or self.connection()
+        try:
+            c.request(method, path, body=body, headers=self._headers(headers))
+            resp = c.getresponse()
+            data = resp.read()
+            hdrs = {k.lower(): v for k, v in resp.getheaders()}
+            return resp.status, hdrs, data
+        finally:
+            if own:
+                c.close()
+
+    def get(self, path, headers=None, conn=None):
+        return self.request("GET", path, None, headers, conn)
+
+    def post(self, path, obj_or_bytes, headers=None, conn=None):
+        if isinstance(obj_or_bytes, (bytes, bytearray)):
+            body = bytes(obj_or_bytes)
+        elif isinstance(obj_or_bytes, str):
+            body = obj_or_bytes.encode("utf-8")
+        else:
+            body = json.dumps(obj_or_bytes).encode("utf-8")
+        h = {"Content-Type": "application/json"}
+        if headers:
+            h.update(headers)
+        return self.request("POST", path, body, h, conn)
+
+
+def decode_npy(data):
+    """Decodes an NPY body (EE's structured array) into a numpy array."""
+    import numpy
+    return numpy.load(io.BytesIO(data), allow_pickle=False)
+
+
+def error_of(body):
+    """The {"code","message","status"} dict of an EE error body."""
+    return json.loads(body)["error"]
