@@ -1,0 +1,97 @@
+/* The download spec: defaults, release, and pixel type tables. */
+#include "core/spec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void spec_init(struct download_spec *s)
+{
+    /* Every default is the zero value of its field (see spec.h), so a
+     * zeroed spec is a valid "nothing given" spec. */
+    memset(s, 0, sizeof *s);
+}
+
+void spec_free(struct download_spec *s)
+{
+    size_t i;
+
+    if (!s)
+        return;
+    free(s->expression);
+    for (i = 0; i < s->nbands; i++)
+        free(s->bands[i].id);
+    free(s->bands);
+    free(s->grid.crs);
+    free(s->region.crs);
+    free(s->region.geojson);
+    free(s->output);
+    for (i = 0; i < s->nmetadata; i++) {
+        free(s->metadata[i].key);
+        free(s->metadata[i].value);
+    }
+    free(s->metadata);
+    free(s->project);
+    free(s->endpoint);
+    free(s->credentials);
+    free(s->recipe_path);
+    free(s->recipe_hash);
+    spec_init(s);
+}
+
+static const struct {
+    enum spec_dtype t;
+    size_t size;
+    const char *npy;
+    const char *name;
+} dtypes[] = {
+    {SPEC_DTYPE_AUTO, 0, NULL, "auto"},
+    {SPEC_DTYPE_UINT8, 1, "|u1", "uint8"},
+    {SPEC_DTYPE_INT8, 1, "|i1", "int8"},
+    {SPEC_DTYPE_UINT16, 2, "<u2", "uint16"},
+    {SPEC_DTYPE_INT16, 2, "<i2", "int16"},
+    {SPEC_DTYPE_UINT32, 4, "<u4", "uint32"},
+    {SPEC_DTYPE_INT32, 4, "<i4", "int32"},
+    {SPEC_DTYPE_FLOAT32, 4, "<f4", "float32"},
+    {SPEC_DTYPE_FLOAT64, 8, "<f8", "float64"},
+};
+
+#define NDTYPES (sizeof dtypes / sizeof dtypes[0])
+
+size_t spec_dtype_size(enum spec_dtype t)
+{
+    return (size_t)t < NDTYPES ? dtypes[t].size : 0;
+}
+
+const char *spec_dtype_npy(enum spec_dtype t)
+{
+    return (size_t)t < NDTYPES ? dtypes[t].npy : NULL;
+}
+
+const char *spec_dtype_name(enum spec_dtype t)
+{
+    return (size_t)t < NDTYPES ? dtypes[t].name : "?";
+}
+
+int spec_dtype_parse(const char *name, enum spec_dtype *t)
+{
+    size_t i;
+
+    if (!name)
+        return -1;
+    /* EE's own names for the wide float types. */
+    if (strcmp(name, "float") == 0) {
+        *t = SPEC_DTYPE_FLOAT32;
+        return 0;
+    }
+    if (strcmp(name, "double") == 0) {
+        *t = SPEC_DTYPE_FLOAT64;
+        return 0;
+    }
+    for (i = 0; i < NDTYPES; i++) {
+        if (strcmp(name, dtypes[i].name) == 0) {
+            *t = dtypes[i].t;
+            return 0;
+        }
+    }
+    return -1;
+}
