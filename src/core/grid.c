@@ -1,0 +1,660 @@
+/* Pixel-grid planning (see grid.h and docs/engine.md). */
+#include "core/grid.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_error.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+#include <openssl/evp.h>
+
+#include "util/buf.h"
+
+/* Tolerance, in pixels, when snapping coordinates to the pixel grid: a bound
+ * that is a whole number of pixels up to floating-point noise stays put
+ * instead of growing the grid by one pixel. */
+#define SNAP_EPS 1e-6
+
+uint64_t grid_request_bytes(long w, long h, const size_t *band_bytes, size_t nbands)
+{
+    uint64_t per_px = 0;
+    size_t i;
+
+    for (i = 0; i < nbands; i++)
+        per_px += (uint64_t)(band_bytes[i] ? band_bytes[i] : GRID_UNKNOWN_BAND_BYTES) + 1;
+    return (uint64_t)w * (uint64_t)h * per_px;
+}
+
+void grid_window_affine(const struct grid *g, long col, long row, double ee[6])
+{
+    ee[0] = g->sx;
+    ee[1] = 0.0;
+    ee[2] = g->x0 + (double)col * g->sx;
+    ee[3] = 0.0;
+    ee[4] = g->sy;
+    ee[5] = g->y0 + (double)row * g->sy;
+}
+
+/* Largest EE-accounted bytes per pixel over the groups of `group` consecutive bands. */
+static uint64_t worst_group_cost(const size_t *band_bytes, size_t nbands, size_t group)
+{
+    uint64_t worst = 0;
+    size_t b0;
+
+    for (b0 = 0; b0 < nbands; b0 += group) {
+        size_t n = nbands - b0 < group ? nbands - b0 : group;
+        uint64_t c = grid_request_bytes(1, 1, band_bytes + b0, n);
+        if (c > worst)
+            worst = c;
+    }
+    return worst;
+}
+
+static long align_down(long v, long a)
+{
+    return a > 1 ? v / a * a : v;
+}
+
+static long min_l(long a, long b)
+{
+    return a < b ? a : b;
+}
+
+int grid_tile_size(const size_t *band_bytes, size_t nbands, uint64_t max_bytes, int block,
+                   long W, long H, long *tw, long *th, int *band_group, struct errbuf *e)
+{
+    size_t group;
+    uint64_t cost, max_px;
+    long side, blk = block > 0 ? block : GRID_DEFAULT_BLOCK;
+
+    if (nbands == 0)
+        return err_set(e, ERR_USAGE, "no bands to download");
+    if (W <= 0 || H <= 0)
+        return err_set(e, ERR_USAGE, "empty grid (%ldx%ld)", W, H);
+    if (max_bytes == 0)
+        max_bytes = GRID_DEFAULT_MAX_BYTES;
+
+    /* Fewer bands per request until one aligned block of them fits: a request
+     * smaller than a block would make every write a partial-block rewrite. */
+    group = nbands < GRID_MAX_BANDS ? nbands : GRID_MAX_BANDS;
+    while (group > 1 && worst_group_cost(band_bytes, nbands, group) * (uint64_t)blk * (uint64_t)blk >
+                            max_bytes)
+        group = (group + 1) / 2;
+    cost = worst_group_cost(band_bytes, nbands, group);
+    max_px = max_bytes / cost;
+    if (max_px == 0)
+        return err_set(e, ERR_USAGE, "max_tile_bytes %llu is smaller than one pixel (%llu bytes)",
+                       (unsigned long long)max_bytes, (unsigned long long)cost);
+
+    if (max_px < (uint64_t)blk * (uint64_t)blk) {
+        /* Even one band does not fit a block: give up alignment, stay under the budget. */
+        side = (long)floor(sqrt((double)max_px));
+        if (side < 1)
+            side = 1;
+        *tw = min_l(side, W);
+        *th = min_l(min_l((long)(max_px / (uint64_t)*tw), GRID_MAX_SIDE), H);
+    } else {
+        side = align_down(min_l((long)floor(sqrt((double)max_px)), GRID_MAX_SIDE), blk);
+        *tw = side;
+        *th = side;
+        /* A narrow (or short) area gives the unused budget to the other side. */
+        if (W <= *tw) {
+            *tw = W;
+            *th = align_down(min_l((long)(max_px / (uint64_t)W), GRID_MAX_SIDE), blk);
+            if (H <= *th)
+                *th = H;
+        } else if (H <= *th) {
+            *th = H;
+            *tw = align_down(min_l((long)(max_px / (uint64_t)H), GRID_MAX_SIDE), blk);
+            if (W <= *tw)
+                *tw = W;
+        }
+    }
+    *band_group = (int)group;
+    return 0;
+}
+
+int grid_tile_split(const struct grid_tile *t, int align, struct grid_tile out[4])
+{
+    long wa, wb, ha, hb;
+    int n = 0, i, j;
+
+    /* Split point: the middle, moved down to a multiple of align when that
+     * leaves both halves non-empty, so split parts stay block-aligned. */
+    wa = t->width / 2;
+    if (align > 1 && align_down(wa, align) > 0)
+        wa = align_down(wa, align);
+    ha = t->height / 2;
+    if (align > 1 && align_down(ha, align) > 0)
+        ha = align_down(ha, align);
+    if (wa == 0)
+        wa = t->width;   /* width 1: do not split horizontally */
+    if (ha == 0)
+        ha = t->height;
+    wb = t->width - wa;
+    hb = t->height - ha;
+    if (wb == 0 && hb == 0)
+        return 0;
+    for (j = 0; j < 2; j++) {
+        long h = j ? hb : ha;
+        if (h == 0)
+            continue;
+        for (i = 0; i < 2; i++) {
+            long w = i ? wb : wa;
+            if (w == 0)
+                continue;
+            out[n] = *t;
+            out[n].col = t->col + (i ? wa : 0);
+            out[n].row = t->row + (j ? ha : 0);
+            out[n].width = w;
+            out[n].height = h;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* ---- CRS and region geometry ---- */
+
+static OGRSpatialReferenceH srs_new(const char *def, struct errbuf *e)
+{
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+
+    if (!srs) {
+        err_set(e, ERR_NOMEM, "out of memory creating a spatial reference");
+        return NULL;
+    }
+    /* Quiet handler: the message goes to the caller's errbuf, not stderr. */
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    if (OSRSetFromUserInput(srs, def) != OGRERR_NONE) {
+        err_set(e, ERR_USAGE, "unknown CRS '%.200s': %s", def, CPLGetLastErrorMsg());
+        CPLPopErrorHandler();
+        OSRDestroySpatialReference(srs);
+        return NULL;
+    }
+    CPLPopErrorHandler();
+    /* x = easting/longitude, y = northing/latitude, whatever the EPSG
+     * definition says: recipes and GeoJSON use that order. */
+    OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
+    return srs;
+}
+
+static OGRGeometryH bbox_polygon(const double bb[4])
+{
+    OGRGeometryH poly = OGR_G_CreateGeometry(wkbPolygon);
+    OGRGeometryH ring = OGR_G_CreateGeometry(wkbLinearRing);
+
+    if (!poly || !ring) {
+        if (poly)
+            OGR_G_DestroyGeometry(poly);
+        if (ring)
+            OGR_G_DestroyGeometry(ring);
+        return NULL;
+    }
+    OGR_G_AddPoint_2D(ring, bb[0], bb[1]);
+    OGR_G_AddPoint_2D(ring, bb[2], bb[1]);
+    OGR_G_AddPoint_2D(ring, bb[2], bb[3]);
+    OGR_G_AddPoint_2D(ring, bb[0], bb[3]);
+    OGR_G_AddPoint_2D(ring, bb[0], bb[1]);
+    OGR_G_AddGeometryDirectly(poly, ring);
+    return poly;
+}
+
+/* The region as a geometry in the output CRS (the caller destroys it).
+ * A bbox given in another CRS is densified first so that its curved image
+ * (e.g. a lon/lat box in UTM) is enclosed by the envelope. */
+static int region_geometry(const struct download_spec *s, OGRGeometryH *out, struct errbuf *e)
+{
+    OGRSpatialReferenceH src = NULL, dst = NULL;
+    OGRCoordinateTransformationH ct = NULL;
+    OGRGeometryH g = NULL;
+    const char *src_def = s->region.crs ? s->region.crs : "EPSG:4326";
+    int rc = 0;
+
+    *out = NULL;
+    if (s->region.kind == SPEC_REGION_BBOX) {
+        const double *bb = s->region.bbox;
+        if (!(bb[0] < bb[2]) || !(bb[1] < bb[3]))
+            return err_set(e, ERR_USAGE, "region bbox must be {xmin, ymin, xmax, ymax} with min < max");
+        g = bbox_polygon(bb);
+        if (!g)
+            return err_set(e, ERR_NOMEM, "out of memory building the region");
+        OGR_G_Segmentize(g, fmax(bb[2] - bb[0], bb[3] - bb[1]) / 64.0);
+    } else if (s->region.kind == SPEC_REGION_GEOJSON) {
+        OGRwkbGeometryType t;
+        if (!s->region.geojson)
+            return err_set(e, ERR_USAGE, "region: missing GeoJSON geometry");
+        g = OGR_G_CreateGeometryFromJson(s->region.geojson);
+        if (!g)
+            return err_set(e, ERR_USAGE, "region: not a GeoJSON geometry: %s", CPLGetLastErrorMsg());
+        t = wkbFlatten(OGR_G_GetGeometryType(g));
+        if (t != wkbPolygon && t != wkbMultiPolygon) {
+            OGR_G_DestroyGeometry(g);
+            return err_set(e, ERR_USAGE, "region: expected a Polygon or MultiPolygon, got %s",
+                           OGRGeometryTypeToName(t));
+        }
+    } else {
+        return err_set(e, ERR_USAGE, "a region is required with crs + scale");
+    }
+
+    src = srs_new(src_def, e);
+    dst = src ? srs_new(s->grid.crs, e) : NULL;
+    if (!src || !dst) {
+        rc = ERR_USAGE;
+        goto done;
+    }
+    if (!OSRIsSame(src, dst)) {
+        ct = OCTNewCoordinateTransformation(src, dst);
+        if (!ct) {
+            rc = err_set(e, ERR_USAGE, "cannot transform the region from %.100s to %.100s: %s", src_def,
+                         s->grid.crs, CPLGetLastErrorMsg());
+            goto done;
+        }
+        if (OGR_G_Transform(g, ct) != OGRERR_NONE) {
+            rc = err_set(e, ERR_USAGE, "the region cannot be projected to %.100s: %s", s->grid.crs,
+                         CPLGetLastErrorMsg());
+            goto done;
+        }
+    }
+    *out = g;
+    g = NULL;
+done:
+    if (g)
+        OGR_G_DestroyGeometry(g);
+    if (ct)
+        OCTDestroyCoordinateTransformation(ct);
+    if (src)
+        OSRDestroySpatialReference(src);
+    if (dst)
+        OSRDestroySpatialReference(dst);
+    return rc;
+}
+
+static int check_crs(const char *crs, struct errbuf *e)
+{
+    OGRSpatialReferenceH srs;
+
+    if (!crs || !*crs)
+        return err_set(e, ERR_USAGE, "crs is required");
+    if (strlen(crs) >= sizeof(((struct grid *)0)->crs))
+        return err_set(e, ERR_USAGE, "crs definition is too long");
+    srs = srs_new(crs, e);
+    if (!srs)
+        return ERR_USAGE;
+    OSRDestroySpatialReference(srs);
+    return 0;
+}
+
+static int snap_extent(const OGREnvelope *env, double scale, struct grid *g, struct errbuf *e)
+{
+    double kx0 = floor(env->MinX / scale + SNAP_EPS);
+    double kx1 = ceil(env->MaxX / scale - SNAP_EPS);
+    double ky0 = floor(env->MinY / scale + SNAP_EPS);
+    double ky1 = ceil(env->MaxY / scale - SNAP_EPS);
+    double w = kx1 - kx0, h = ky1 - ky0;
+
+    if (!isfinite(w) || !isfinite(h))
+        return err_set(e, ERR_USAGE, "the region has no finite extent in %.100s", g->crs);
+    /* A degenerate region (a point or a line) still gets one pixel. */
+    if (w < 1)
+        w = 1;
+    if (h < 1)
+        h = 1;
+    if (w > 1e9 || h > 1e9)
+        return err_set(e, ERR_USAGE, "grid of %.0fx%.0f pixels is too large", w, h);
+    g->sx = scale;
+    g->sy = -scale;
+    g->x0 = kx0 * scale;
+    g->y0 = (ky0 + h) * scale;
+    g->width = (long)w;
+    g->height = (long)h;
+    return 0;
+}
+
+static int resolve_with(const struct download_spec *s, struct grid *g, OGRGeometryH *region_out,
+                        struct errbuf *e)
+{
+    OGRGeometryH region = NULL;
+    int rc;
+
+    memset(g, 0, sizeof *g);
+    if ((rc = check_crs(s->grid.crs, e)) < 0)
+        return rc;
+    snprintf(g->crs, sizeof g->crs, "%s", s->grid.crs);
+
+    if (s->region.kind != SPEC_REGION_NONE) {
+        if ((rc = region_geometry(s, &region, e)) < 0)
+            return rc;
+    }
+    if (s->grid.kind == SPEC_GRID_EXACT) {
+        const double *t = s->grid.transform;
+        if (t[1] != 0 || t[3] != 0) {
+            rc = err_set(e, ERR_USAGE, "crs_transform with shear is not supported");
+            goto fail;
+        }
+        if (!(t[0] > 0) || t[4] == 0 || !isfinite(t[2]) || !isfinite(t[5])) {
+            rc = err_set(e, ERR_USAGE, "crs_transform needs scaleX > 0 and scaleY != 0");
+            goto fail;
+        }
+        if (s->grid.width <= 0 || s->grid.height <= 0) {
+            rc = err_set(e, ERR_USAGE, "dimensions must be positive (got %ldx%ld)", s->grid.width,
+                         s->grid.height);
+            goto fail;
+        }
+        g->sx = t[0];
+        g->sy = t[4];
+        g->x0 = t[2];
+        g->y0 = t[5];
+        g->width = s->grid.width;
+        g->height = s->grid.height;
+    } else {
+        OGREnvelope env;
+        if (!(s->grid.scale > 0) || !isfinite(s->grid.scale)) {
+            rc = err_set(e, ERR_USAGE, "scale must be a positive number");
+            goto fail;
+        }
+        if (!region) {
+            rc = err_set(e, ERR_USAGE, "a region is required with crs + scale");
+            goto fail;
+        }
+        OGR_G_GetEnvelope(region, &env);
+        if ((rc = snap_extent(&env, s->grid.scale, g, e)) < 0)
+            goto fail;
+    }
+    if (region_out)
+        *region_out = region;
+    else if (region)
+        OGR_G_DestroyGeometry(region);
+    return 0;
+fail:
+    if (region)
+        OGR_G_DestroyGeometry(region);
+    return rc;
+}
+
+int grid_resolve(const struct download_spec *s, struct grid *g, struct errbuf *e)
+{
+    return resolve_with(s, g, NULL, e);
+}
+
+/* ---- fishnet ---- */
+
+/* Cut [0,len) into parts with boundaries on multiples of align (the ends are
+ * 0 and len). Either `parts` equal parts or parts of `part_px` pixels. */
+static int axis_bounds(long len, int parts, long part_px, long align, long **out, size_t *nout)
+{
+    long *b;
+    size_t n = 0, cap;
+    long v;
+
+    if (align < 1)
+        align = 1;
+    if (part_px > 0) {
+        long step = (part_px + align - 1) / align * align;
+        cap = (size_t)(len / step) + 2;
+        b = malloc(cap * sizeof *b);
+        if (!b)
+            return ERR_NOMEM;
+        for (v = 0; v < len; v += step)
+            b[n++] = v;
+    } else {
+        int i;
+        if (parts < 1)
+            parts = 1;
+        cap = (size_t)parts + 1;
+        b = malloc(cap * sizeof *b);
+        if (!b)
+            return ERR_NOMEM;
+        for (i = 0; i < parts; i++) {
+            v = (long)llround((double)len * i / parts);
+            v = (v + align / 2) / align * align;   /* nearest multiple of align */
+            if (v >= len)
+                break;
+            if (n == 0 || v > b[n - 1])
+                b[n++] = v;
+        }
+    }
+    b[n++] = len;
+    *out = b;
+    *nout = n;
+    return 0;
+}
+
+/* ---- the plan ---- */
+
+static int hash_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0, i;
+
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return ERR_INTERNAL;
+    for (i = 0; i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+/* The canonical text of everything that decides tile ids and pixels: two
+ * specs with the same text produce the same tiles, so a journal written for
+ * one is valid for the other. Worker count, retries and credentials are
+ * deliberately absent. */
+static int plan_text(const struct download_spec *s, const struct grid_plan *p, struct buf *b)
+{
+    size_t i;
+    int rc = 0;
+
+    rc |= buf_printf(b, "eefetch-plan 1\ncrs %s\n", p->grid.crs);
+    rc |= buf_printf(b, "grid %.17g %.17g %.17g %.17g %ld %ld\n", p->grid.x0, p->grid.y0, p->grid.sx,
+                     p->grid.sy, p->grid.width, p->grid.height);
+    rc |= buf_printf(b, "expression %s\n", p->expr_hash);
+    for (i = 0; i < s->nbands; i++)
+        rc |= buf_printf(b, "band %s %s\n", s->bands[i].id, spec_dtype_name(s->bands[i].type));
+    rc |= buf_printf(b, "dtype %s\nnodata %d %.17g\nfetch %d\nformat %d\ncompression %d %d\n",
+                     spec_dtype_name(s->dtype), s->has_nodata, s->has_nodata ? s->nodata : 0.0,
+                     (int)s->fetch_format, (int)s->format, (int)s->compression, s->compress_level);
+    rc |= buf_printf(b, "tiling %d %ld %ld %d\nfishnet %d %d %.17g %.17g %d\n", p->block, p->tile_w,
+                     p->tile_h, p->band_group, s->fishnet.rows, s->fishnet.cols, s->fishnet.cell_width,
+                     s->fishnet.cell_height, (int)s->fishnet.split);
+    rc |= buf_printf(b, "region %d %s\n", (int)s->region.kind,
+                     s->region.kind == SPEC_REGION_GEOJSON && s->region.geojson ? s->region.geojson : "");
+    rc |= buf_printf(b, "tiles %zu\n", p->ntiles);
+    return rc ? ERR_NOMEM : 0;
+}
+
+static int tile_touches(OGRGeometryH region, const struct grid *g, const struct grid_tile *t)
+{
+    double ee[6], bb[4];
+    OGRGeometryH rect;
+    int hit;
+
+    grid_window_affine(g, t->col, t->row, ee);
+    bb[0] = ee[2];
+    bb[2] = ee[2] + (double)t->width * ee[0];
+    bb[1] = ee[5] + (double)t->height * ee[4];
+    bb[3] = ee[5];
+    if (bb[1] > bb[3]) {
+        double tmp = bb[1];
+        bb[1] = bb[3];
+        bb[3] = tmp;
+    }
+    rect = bbox_polygon(bb);
+    if (!rect)
+        return -1;
+    hit = OGR_G_Intersects(region, rect) ? 1 : 0;
+    OGR_G_DestroyGeometry(rect);
+    return hit;
+}
+
+void grid_plan_free(struct grid_plan *p)
+{
+    if (!p)
+        return;
+    free(p->cells);
+    free(p->tiles);
+    memset(p, 0, sizeof *p);
+}
+
+int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct errbuf *e)
+{
+    OGRGeometryH region = NULL;
+    size_t *band_bytes = NULL;
+    long *cb = NULL, *rb = NULL;
+    size_t ncb = 0, nrb = 0, i, j, cap = 0;
+    long align, maxw = 0, maxh = 0;
+    struct buf text;
+    int rc;
+
+    memset(p, 0, sizeof *p);
+    buf_init(&text, 0);
+    if (!s->expression || !*s->expression)
+        return err_set(e, ERR_USAGE, "download: no image expression");
+    if (s->nbands == 0)
+        return err_set(e, ERR_USAGE, "download: no bands");
+    if ((rc = hash_hex(s->expression, strlen(s->expression), p->expr_hash)) < 0)
+        return err_set(e, rc, "cannot hash the expression");
+    if ((rc = resolve_with(s, &p->grid, &region, e)) < 0)
+        return rc;
+    /* Only a polygon region skips tiles: a bbox means the whole rectangle. */
+    if (region && s->region.kind != SPEC_REGION_GEOJSON) {
+        OGR_G_DestroyGeometry(region);
+        region = NULL;
+    }
+
+    p->block = s->block_size > 0 ? s->block_size : GRID_DEFAULT_BLOCK;
+    p->nbands = s->nbands;
+    p->max_bytes = s->max_tile_bytes ? s->max_tile_bytes : GRID_DEFAULT_MAX_BYTES;
+    if (p->max_bytes > GRID_EE_MAX_BYTES) {
+        rc = err_set(e, ERR_USAGE, "max_tile_bytes %llu exceeds Earth Engine's limit of %llu bytes",
+                     (unsigned long long)p->max_bytes, (unsigned long long)GRID_EE_MAX_BYTES);
+        goto done;
+    }
+
+    band_bytes = calloc(s->nbands, sizeof *band_bytes);
+    if (!band_bytes) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < s->nbands; i++)
+        band_bytes[i] = spec_dtype_size(s->bands[i].type);
+
+    /* Fishnet cells. With one output file their edges are moved to block
+     * multiples so tiles stay block-aligned; a file per cell only needs
+     * whole pixels (each file has its own block grid). */
+    align = s->fishnet.split == SPEC_SPLIT_CELLS ? 1 : p->block;
+    {
+        long cw_px = 0, ch_px = 0;
+        if (s->fishnet.cell_width > 0 || s->fishnet.cell_height > 0) {
+            if (!(s->fishnet.cell_width > 0) || !(s->fishnet.cell_height > 0)) {
+                rc = err_set(e, ERR_USAGE, "fishnet cell size needs both width and height > 0");
+                goto done;
+            }
+            cw_px = (long)llround(s->fishnet.cell_width / fabs(p->grid.sx));
+            ch_px = (long)llround(s->fishnet.cell_height / fabs(p->grid.sy));
+            if (cw_px < 1)
+                cw_px = 1;
+            if (ch_px < 1)
+                ch_px = 1;
+        }
+        if (axis_bounds(p->grid.width, s->fishnet.cols, cw_px, align, &cb, &ncb) < 0 ||
+            axis_bounds(p->grid.height, s->fishnet.rows, ch_px, align, &rb, &nrb) < 0) {
+            rc = err_set(e, ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    p->ncells = (ncb - 1) * (nrb - 1);
+    p->cells = calloc(p->ncells, sizeof *p->cells);
+    if (!p->cells) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (j = 0; j + 1 < nrb; j++) {
+        for (i = 0; i + 1 < ncb; i++) {
+            struct grid_cell *c = &p->cells[j * (ncb - 1) + i];
+            c->col = cb[i];
+            c->row = rb[j];
+            c->width = cb[i + 1] - cb[i];
+            c->height = rb[j + 1] - rb[j];
+            c->cell_row = (int)j;
+            c->cell_col = (int)i;
+            if (c->width > maxw)
+                maxw = c->width;
+            if (c->height > maxh)
+                maxh = c->height;
+        }
+    }
+
+    if ((rc = grid_tile_size(band_bytes, s->nbands, p->max_bytes, p->block, maxw, maxh, &p->tile_w,
+                             &p->tile_h, &p->band_group, e)) < 0)
+        goto done;
+
+    /* Tiles: per cell, row-major windows anchored at the cell origin, and
+     * for each window its band groups. */
+    for (i = 0; i < p->ncells; i++) {
+        struct grid_cell *c = &p->cells[i];
+        long r, q;
+        c->first_tile = p->ntiles;
+        for (r = 0; r < c->height; r += p->tile_h) {
+            for (q = 0; q < c->width; q += p->tile_w) {
+                struct grid_tile t;
+                int b0, touch = 1;
+                memset(&t, 0, sizeof t);
+                t.cell = i;
+                t.col = c->col + q;
+                t.row = c->row + r;
+                t.width = min_l(p->tile_w, c->width - q);
+                t.height = min_l(p->tile_h, c->height - r);
+                if (region) {
+                    touch = tile_touches(region, &p->grid, &t);
+                    if (touch < 0) {
+                        rc = err_set(e, ERR_NOMEM, "out of memory");
+                        goto done;
+                    }
+                }
+                for (b0 = 0; b0 < (int)s->nbands; b0 += p->band_group) {
+                    uint64_t bytes;
+                    if (!touch) {
+                        p->nskipped++;
+                        continue;
+                    }
+                    if (p->ntiles == cap) {
+                        size_t ncap = cap ? cap * 2 : 64;
+                        struct grid_tile *nt = realloc(p->tiles, ncap * sizeof *nt);
+                        if (!nt) {
+                            rc = err_set(e, ERR_NOMEM, "out of memory");
+                            goto done;
+                        }
+                        p->tiles = nt;
+                        cap = ncap;
+                    }
+                    t.id = p->ntiles;
+                    t.band0 = b0;
+                    t.nbands = (int)min_l(p->band_group, (long)s->nbands - b0);
+                    bytes = grid_request_bytes(t.width, t.height, band_bytes + b0, (size_t)t.nbands);
+                    if (bytes > p->max_tile_bytes_used)
+                        p->max_tile_bytes_used = bytes;
+                    p->tiles[p->ntiles++] = t;
+                }
+            }
+        }
+        c->ntiles = p->ntiles - c->first_tile;
+    }
+
+    if ((rc = plan_text(s, p, &text)) < 0 || (rc = hash_hex(text.data, text.len, p->hash)) < 0) {
+        rc = err_set(e, rc, "cannot hash the plan");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (region)
+        OGR_G_DestroyGeometry(region);
+    free(band_bytes);
+    free(cb);
+    free(rb);
+    buf_free(&text);
+    if (rc < 0)
+        grid_plan_free(p);
+    return rc;
+}
