@@ -25,6 +25,7 @@ struct emu_config {
 
     /* Faults, as probabilities per request in [0,1]. */
     double p_500, p_503, p_reset, p_truncate;
+    double p_429;                /* random 429 bursts, on top of the concurrency limit */
 
     const char *request_log;     /* JSON-lines log path, or NULL */
 
@@ -51,6 +52,9 @@ int emu_port(const struct emu *s);
 /* Base URL, e.g. "http://127.0.0.1:PORT" (no version suffix). */
 const char *emu_base_url(const struct emu *s);
 void emu_stop(struct emu *s);
+/* Writes credentials this running server trusts into dir (serve
+ * --write-credentials; see emu_auth_write_credentials in handlers.h). */
+int emu_write_credentials(struct emu *s, const char *dir, struct errbuf *e);
 
 /* `eefetch serve ...`: runs until SIGINT/SIGTERM. Returns an exit status. */
 int emulator_cmd_serve(int argc, char **argv);

@@ -1,0 +1,149 @@
+/* Path routing for the emulator (see router.h). */
+#include "emulator/router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int copy_span(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap)
+        return -1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static enum route_result check_method(const char *method, const char *want, struct route *rt)
+{
+    rt->method = want;
+    /* HEAD is answered like GET by the HTTP layer. */
+    if (strcmp(method, want) == 0 || (strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0))
+        return ROUTE_OK;
+    return ROUTE_BAD_METHOD;
+}
+
+/* rest is what follows "/{v}/projects/{p}" after the '/' or ':' separator. */
+static enum route_result match_project_route(const char *method, const char *rest,
+                                             struct route *rt)
+{
+    const char *colon;
+
+    if (strcmp(rest, "algorithms") == 0) {
+        rt->kind = ROUTE_ALGORITHMS;
+        return check_method(method, "GET", rt);
+    }
+    if (strcmp(rest, "image:computePixels") == 0) {
+        rt->kind = ROUTE_COMPUTE_PIXELS;
+        return check_method(method, "POST", rt);
+    }
+    if (strcmp(rest, "value:compute") == 0) {
+        rt->kind = ROUTE_VALUE_COMPUTE;
+        return check_method(method, "POST", rt);
+    }
+    if (strncmp(rest, "assets/", 7) != 0)
+        return ROUTE_NOT_FOUND;
+    rest += 7;
+    /* The verb follows the last ':' of the last path segment. */
+    colon = strrchr(rest, ':');
+    if (colon && strchr(colon, '/'))
+        colon = NULL;
+    if (colon) {
+        if (copy_span(rt->asset, sizeof rt->asset, rest, (size_t)(colon - rest)) != 0 ||
+            copy_span(rt->verb, sizeof rt->verb, colon + 1, strlen(colon + 1)) != 0)
+            return ROUTE_NOT_FOUND;
+    } else if (copy_span(rt->asset, sizeof rt->asset, rest, strlen(rest)) != 0) {
+        return ROUTE_NOT_FOUND;
+    }
+    /* A trailing slash is not part of an asset id. */
+    while (rt->asset[0] && rt->asset[strlen(rt->asset) - 1] == '/')
+        rt->asset[strlen(rt->asset) - 1] = '\0';
+    if (rt->asset[0] == '\0')
+        return ROUTE_NOT_FOUND;
+    if (!colon) {
+        rt->kind = ROUTE_ASSET_GET;
+        return check_method(method, "GET", rt);
+    }
+    if (strcmp(rt->verb, "getPixels") == 0) {
+        rt->kind = ROUTE_GET_PIXELS;
+        return check_method(method, "POST", rt);
+    }
+    if (strcmp(rt->verb, "listImages") == 0) {
+        rt->kind = ROUTE_LIST_IMAGES;
+        return check_method(method, "GET", rt);
+    }
+    if (strcmp(rt->verb, "listAssets") == 0) {
+        rt->kind = ROUTE_LIST_ASSETS;
+        return check_method(method, "GET", rt);
+    }
+    return ROUTE_NOT_FOUND;
+}
+
+enum route_result router_match(const char *method, const char *path, struct route *rt)
+{
+    static const char *const versions[] = {"v1", "v1beta", "v1alpha"};
+    const char *p, *end;
+    size_t i, n;
+
+    memset(rt, 0, sizeof *rt);
+    rt->method = "GET";
+    if (strcmp(path, "/token") == 0) {
+        rt->kind = ROUTE_TOKEN;
+        return check_method(method, "POST", rt);
+    }
+    if (strcmp(path, "/computeMetadata/v1/instance/service-accounts/default/token") == 0) {
+        rt->kind = ROUTE_METADATA_TOKEN;
+        return check_method(method, "GET", rt);
+    }
+
+    if (path[0] != '/')
+        return ROUTE_NOT_FOUND;
+    p = path + 1;
+    end = strchr(p, '/');
+    if (!end)
+        return ROUTE_NOT_FOUND;
+    n = (size_t)(end - p);
+    for (i = 0; i < sizeof versions / sizeof versions[0]; i++)
+        if (strlen(versions[i]) == n && strncmp(p, versions[i], n) == 0)
+            break;
+    if (i == sizeof versions / sizeof versions[0])
+        return ROUTE_NOT_FOUND;
+    snprintf(rt->version, sizeof rt->version, "%s", versions[i]);
+    p = end + 1;
+    if (strncmp(p, "projects/", 9) != 0)
+        return ROUTE_NOT_FOUND;
+    p += 9;
+    rt->ee = 1;
+
+    /* The project ends at the next '/', or at ":listAssets" for the root
+     * listing (project ids may themselves contain ':' when domain-scoped). */
+    end = strchr(p, '/');
+    if (!end) {
+        const char *verb = strrchr(p, ':');
+        if (!verb || strcmp(verb, ":listAssets") != 0 || verb == p ||
+            copy_span(rt->project, sizeof rt->project, p, (size_t)(verb - p)) != 0)
+            return ROUTE_NOT_FOUND;
+        snprintf(rt->verb, sizeof rt->verb, "listAssets");
+        rt->kind = ROUTE_LIST_ASSETS;
+        return check_method(method, "GET", rt);
+    }
+    if (end == p || copy_span(rt->project, sizeof rt->project, p, (size_t)(end - p)) != 0)
+        return ROUTE_NOT_FOUND;
+    return match_project_route(method, end + 1, rt);
+}
+
+const char *router_name(enum route_kind k)
+{
+    switch (k) {
+    case ROUTE_TOKEN: return "token";
+    case ROUTE_METADATA_TOKEN: return "metadata.token";
+    case ROUTE_ALGORITHMS: return "algorithms.list";
+    case ROUTE_COMPUTE_PIXELS: return "image.computePixels";
+    case ROUTE_VALUE_COMPUTE: return "value.compute";
+    case ROUTE_ASSET_GET: return "assets.get";
+    case ROUTE_LIST_IMAGES: return "assets.listImages";
+    case ROUTE_LIST_ASSETS: return "assets.listAssets";
+    case ROUTE_GET_PIXELS: return "assets.getPixels";
+    case ROUTE_NONE: break;
+    }
+    return "none";
+}
