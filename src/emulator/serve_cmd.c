@@ -274,7 +274,7 @@ int emulator_cmd_serve(int argc, char **argv)
 
     while (sigwait(&set, &sig) != 0)
         ;
-    log_info("eefetch serve: signal %d, stopping", sig);
+    log_debug("eefetch serve: signal %d, stopping", sig);
 stop:
     emu_stop(s);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
