@@ -1,0 +1,579 @@
+/* NPY and GeoTIFF tile decoding with strict validation (see decode.h). */
+#include "core/decode.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_error.h>
+#include <cpl_vsi.h>
+#include <gdal.h>
+
+void decoded_tile_free(struct decoded_tile *t)
+{
+    if (!t)
+        return;
+    free(t->bands);
+    free(t->block);
+    memset(t, 0, sizeof *t);
+}
+
+/* Allocates bands and one pixel block for them. */
+static int tile_alloc(struct decoded_tile *t, long w, long h, int nbands, const enum spec_dtype *types,
+                      struct errbuf *e)
+{
+    size_t total = 0, off = 0, npx = (size_t)w * (size_t)h;
+    int b;
+
+    memset(t, 0, sizeof *t);
+    /* Each plane starts on an 8-byte boundary so it can be read as its type. */
+    for (b = 0; b < nbands; b++)
+        total += (npx * spec_dtype_size(types[b]) + 7) & ~(size_t)7;
+    t->bands = calloc((size_t)nbands, sizeof *t->bands);
+    t->block = malloc(total ? total : 1);
+    if (!t->bands || !t->block) {
+        decoded_tile_free(t);
+        return err_set(e, ERR_NOMEM, "out of memory decoding a %ldx%ld tile", w, h);
+    }
+    t->width = w;
+    t->height = h;
+    t->nbands = nbands;
+    for (b = 0; b < nbands; b++) {
+        t->bands[b].type = types[b];
+        t->bands[b].data = (char *)t->block + off;
+        off += (npx * spec_dtype_size(types[b]) + 7) & ~(size_t)7;
+    }
+    return 0;
+}
+
+/* ---- NPY header: a Python dict literal ---- */
+
+#define NPY_MAX_FIELDS 4096
+#define NPY_NAME_MAX 256
+
+struct npy_field {
+    char name[NPY_NAME_MAX];
+    enum spec_dtype type;
+    int swap;              /* big-endian on the wire */
+};
+
+struct npy_header {
+    int structured;
+    struct npy_field *fields;   /* structured: one per field; simple: fields[0] */
+    int nfields, cap;
+    int fortran;
+    long shape[3];
+    int ndim;
+};
+
+struct cursor {
+    const char *p, *end;
+};
+
+static void skip_ws(struct cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\t' || *c->p == '\r'))
+        c->p++;
+}
+
+static int expect_char(struct cursor *c, char ch)
+{
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 0;
+    }
+    return -1;
+}
+
+static int peek_char(struct cursor *c, char ch)
+{
+    skip_ws(c);
+    return c->p < c->end && *c->p == ch;
+}
+
+/* A quoted Python string ('...' or "..."); backslash escapes one character. */
+static int parse_str(struct cursor *c, char *out, size_t cap)
+{
+    char q;
+    size_t n = 0;
+
+    skip_ws(c);
+    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
+        return -1;
+    q = *c->p++;
+    while (c->p < c->end && *c->p != q) {
+        char ch = *c->p++;
+        if (ch == '\\') {
+            if (c->p >= c->end)
+                return -1;
+            ch = *c->p++;
+        }
+        if (n + 1 >= cap)
+            return -1;
+        out[n++] = ch;
+    }
+    if (c->p >= c->end)
+        return -1;
+    c->p++;
+    out[n] = '\0';
+    return 0;
+}
+
+static int parse_long(struct cursor *c, long *v)
+{
+    long x = 0;
+    int digits = 0;
+
+    skip_ws(c);
+    while (c->p < c->end && isdigit((unsigned char)*c->p)) {
+        if (x > (LONG_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (*c->p - '0');
+        c->p++;
+        digits++;
+    }
+    if (!digits)
+        return -1;
+    if (c->p < c->end && *c->p == 'L')   /* Python 2 long literal */
+        c->p++;
+    *v = x;
+    return 0;
+}
+
+/* numpy dtype string -> type; "<u2", "|u1", ">f8", "=i4". */
+static int parse_dtype(const char *s, enum spec_dtype *t, int *swap)
+{
+    static const struct {
+        const char *code;
+        enum spec_dtype t;
+    } codes[] = {
+        {"u1", SPEC_DTYPE_UINT8}, {"i1", SPEC_DTYPE_INT8},   {"u2", SPEC_DTYPE_UINT16},
+        {"i2", SPEC_DTYPE_INT16}, {"u4", SPEC_DTYPE_UINT32}, {"i4", SPEC_DTYPE_INT32},
+        {"f4", SPEC_DTYPE_FLOAT32}, {"f8", SPEC_DTYPE_FLOAT64},
+    };
+    size_t i;
+    char order;
+
+    if (strlen(s) != 3)
+        return -1;
+    order = s[0];
+    if (order != '<' && order != '>' && order != '|' && order != '=')
+        return -1;
+    for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (strcmp(s + 1, codes[i].code) == 0) {
+            /* '|' (no order) is only meaningful for one-byte types. */
+            if (order == '|' && spec_dtype_size(codes[i].t) != 1)
+                return -1;
+            *t = codes[i].t;
+            *swap = order == '>' && spec_dtype_size(codes[i].t) > 1;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_descr(struct cursor *c, struct npy_header *h, struct errbuf *e)
+{
+    char code[16];
+
+    if (!peek_char(c, '[')) {
+        h->structured = 0;
+        h->fields = calloc(1, sizeof *h->fields);
+        if (!h->fields)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        h->nfields = 1;
+        if (parse_str(c, code, sizeof code) < 0 ||
+            parse_dtype(code, &h->fields[0].type, &h->fields[0].swap) < 0)
+            return err_set(e, ERR_PARSE, "NPY: unsupported descr");
+        return 0;
+    }
+    h->structured = 1;
+    c->p++;
+    for (;;) {
+        struct npy_field *f;
+        if (peek_char(c, ']')) {
+            c->p++;
+            break;
+        }
+        if (h->nfields >= NPY_MAX_FIELDS)
+            return err_set(e, ERR_PARSE, "NPY: too many fields");
+        if (h->nfields == h->cap) {
+            int ncap = h->cap ? h->cap * 2 : 8;
+            struct npy_field *nf = realloc(h->fields, (size_t)ncap * sizeof *nf);
+            if (!nf)
+                return err_set(e, ERR_NOMEM, "out of memory");
+            h->fields = nf;
+            h->cap = ncap;
+        }
+        f = &h->fields[h->nfields];
+        memset(f, 0, sizeof *f);
+        if (expect_char(c, '(') < 0 || parse_str(c, f->name, sizeof f->name) < 0 ||
+            expect_char(c, ',') < 0 || parse_str(c, code, sizeof code) < 0)
+            return err_set(e, ERR_PARSE, "NPY: malformed structured descr");
+        if (parse_dtype(code, &f->type, &f->swap) < 0)
+            return err_set(e, ERR_PARSE, "NPY: field '%.64s' has unsupported type '%s'", f->name, code);
+        /* A third tuple element would be a sub-array shape: not EE's layout. */
+        if (expect_char(c, ')') < 0)
+            return err_set(e, ERR_PARSE, "NPY: malformed field '%.64s'", f->name);
+        h->nfields++;
+        if (expect_char(c, ',') < 0) {
+            if (expect_char(c, ']') < 0)
+                return err_set(e, ERR_PARSE, "NPY: malformed structured descr");
+            break;
+        }
+    }
+    if (h->nfields == 0)
+        return err_set(e, ERR_PARSE, "NPY: structured descr without fields");
+    return 0;
+}
+
+static int parse_shape(struct cursor *c, struct npy_header *h)
+{
+    if (expect_char(c, '(') < 0)
+        return -1;
+    h->ndim = 0;
+    for (;;) {
+        if (peek_char(c, ')')) {
+            c->p++;
+            return 0;
+        }
+        if (h->ndim >= 3 || parse_long(c, &h->shape[h->ndim]) < 0)
+            return -1;
+        h->ndim++;
+        if (expect_char(c, ',') < 0)
+            return expect_char(c, ')');
+    }
+}
+
+static int parse_header(const char *s, size_t n, struct npy_header *h, struct errbuf *e)
+{
+    struct cursor c = {s, s + n};
+    int seen_descr = 0, seen_fortran = 0, seen_shape = 0, rc;
+    char key[32];
+
+    memset(h, 0, sizeof *h);
+    if (expect_char(&c, '{') < 0)
+        return err_set(e, ERR_PARSE, "NPY: header is not a dict");
+    for (;;) {
+        if (peek_char(&c, '}')) {
+            c.p++;
+            break;
+        }
+        if (parse_str(&c, key, sizeof key) < 0 || expect_char(&c, ':') < 0)
+            return err_set(e, ERR_PARSE, "NPY: malformed header");
+        if (strcmp(key, "descr") == 0 && !seen_descr) {
+            if ((rc = parse_descr(&c, h, e)) < 0)
+                return rc;
+            seen_descr = 1;
+        } else if (strcmp(key, "fortran_order") == 0 && !seen_fortran) {
+            skip_ws(&c);
+            if ((size_t)(c.end - c.p) >= 4 && memcmp(c.p, "True", 4) == 0) {
+                h->fortran = 1;
+                c.p += 4;
+            } else if ((size_t)(c.end - c.p) >= 5 && memcmp(c.p, "False", 5) == 0) {
+                c.p += 5;
+            } else {
+                return err_set(e, ERR_PARSE, "NPY: bad fortran_order");
+            }
+            seen_fortran = 1;
+        } else if (strcmp(key, "shape") == 0 && !seen_shape) {
+            if (parse_shape(&c, h) < 0)
+                return err_set(e, ERR_PARSE, "NPY: bad shape");
+            seen_shape = 1;
+        } else {
+            return err_set(e, ERR_PARSE, "NPY: unexpected header key '%.31s'", key);
+        }
+        if (expect_char(&c, ',') < 0) {
+            if (expect_char(&c, '}') < 0)
+                return err_set(e, ERR_PARSE, "NPY: malformed header");
+            break;
+        }
+    }
+    skip_ws(&c);
+    if (c.p != c.end)
+        return err_set(e, ERR_PARSE, "NPY: trailing bytes after the header dict");
+    if (!seen_descr || !seen_fortran || !seen_shape)
+        return err_set(e, ERR_PARSE, "NPY: header lacks descr, fortran_order or shape");
+    if (h->fortran)
+        return err_set(e, ERR_PARSE, "NPY: Fortran-ordered arrays are not expected");
+    return 0;
+}
+
+static void copy_swapped(unsigned char *dst, const unsigned char *src, size_t size, int swap)
+{
+    size_t i;
+
+    if (!swap) {
+        memcpy(dst, src, size);
+        return;
+    }
+    for (i = 0; i < size; i++)
+        dst[i] = src[size - 1 - i];
+}
+
+int decode_npy(const void *bytes, size_t len, const struct decode_expect *x,
+               struct decoded_tile *out, struct errbuf *e)
+{
+    const unsigned char *p = bytes;
+    struct npy_header h;
+    enum spec_dtype *types = NULL;
+    size_t hoff, hlen, rec = 0, npx, need, *offs = NULL;
+    int b, nb, rc = 0;
+    long W = x->width, H = x->height;
+
+    memset(out, 0, sizeof *out);
+    memset(&h, 0, sizeof h);
+    if (len < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
+        return err_set(e, ERR_PARSE, "NPY: bad magic (not an NPY body)");
+    if (p[6] == 1) {
+        hoff = 10;
+        hlen = (size_t)p[8] | (size_t)p[9] << 8;
+    } else if (p[6] == 2 || p[6] == 3) {
+        if (len < 12)
+            return err_set(e, ERR_PARSE, "NPY: truncated preamble");
+        hoff = 12;
+        hlen = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
+    } else {
+        return err_set(e, ERR_PARSE, "NPY: unsupported format version %u.%u", p[6], p[7]);
+    }
+    if (hlen > DECODE_NPY_MAX_HEADER)
+        return err_set(e, ERR_PARSE, "NPY: header of %zu bytes is too large", hlen);
+    if (hlen > len - hoff)
+        return err_set(e, ERR_PARSE, "NPY: truncated header (%zu of %zu bytes)", len - hoff, hlen);
+    if ((rc = parse_header((const char *)p + hoff, hlen, &h, e)) < 0)
+        goto done;
+
+    /* Layouts: structured (H, W) with one field per band (EE), or a simple
+     * array (H, W) of one band / (H, W, B) pixel-interleaved. */
+    if (h.structured) {
+        nb = h.nfields;
+        if (h.ndim != 2) {
+            rc = err_set(e, ERR_PARSE, "NPY: structured array of %d dimensions, expected 2", h.ndim);
+            goto done;
+        }
+    } else {
+        nb = h.ndim == 3 ? (int)h.shape[2] : 1;
+        if (h.ndim != 2 && h.ndim != 3) {
+            rc = err_set(e, ERR_PARSE, "NPY: array of %d dimensions, expected 2 or 3", h.ndim);
+            goto done;
+        }
+    }
+    if (h.shape[0] != H || h.shape[1] != W) {
+        rc = err_set(e, ERR_PARSE, "NPY: shape (%ld, %ld) does not match the tile (%ld, %ld)", h.shape[0],
+                     h.shape[1], H, W);
+        goto done;
+    }
+    if (nb != x->nbands) {
+        rc = err_set(e, ERR_PARSE, "NPY: %d bands, expected %d", nb, x->nbands);
+        goto done;
+    }
+    types = calloc((size_t)nb, sizeof *types);
+    offs = calloc((size_t)nb, sizeof *offs);
+    if (!types || !offs) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (b = 0; b < nb; b++) {
+        const struct npy_field *f = h.structured ? &h.fields[b] : &h.fields[0];
+        types[b] = f->type;
+        offs[b] = rec;
+        rec += spec_dtype_size(f->type);
+        if (h.structured && x->band_ids && strcmp(f->name, x->band_ids[b]) != 0) {
+            rc = err_set(e, ERR_PARSE, "NPY: field %d is '%.64s', expected band '%.64s'", b, f->name,
+                         x->band_ids[b]);
+            goto done;
+        }
+        if (x->types && x->types[b] != SPEC_DTYPE_AUTO && x->types[b] != f->type) {
+            rc = err_set(e, ERR_PARSE, "NPY: band %d is %s, expected %s", b, spec_dtype_name(f->type),
+                         spec_dtype_name(x->types[b]));
+            goto done;
+        }
+    }
+    npx = (size_t)W * (size_t)H;
+    if (rec != 0 && npx > SIZE_MAX / rec) {
+        rc = err_set(e, ERR_PARSE, "NPY: tile too large");
+        goto done;
+    }
+    need = npx * rec;
+    if (len - hoff - hlen != need) {
+        rc = err_set(e, ERR_PARSE, "NPY: %zu data bytes, expected %zu (%s)", len - hoff - hlen, need,
+                     len - hoff - hlen < need ? "truncated" : "trailing bytes");
+        goto done;
+    }
+    if ((rc = tile_alloc(out, W, H, nb, types, e)) < 0)
+        goto done;
+    {
+        /* De-interleave records into per-band planes. */
+        const unsigned char *data = p + hoff + hlen;
+        size_t i;
+        for (b = 0; b < nb; b++) {
+            const struct npy_field *f = h.structured ? &h.fields[b] : &h.fields[0];
+            size_t sz = spec_dtype_size(types[b]);
+            unsigned char *dst = out->bands[b].data;
+            for (i = 0; i < npx; i++)
+                copy_swapped(dst + i * sz, data + i * rec + offs[b], sz, f->swap);
+        }
+    }
+    rc = 0;
+done:
+    free(h.fields);
+    free(types);
+    free(offs);
+    if (rc < 0)
+        decoded_tile_free(out);
+    return rc;
+}
+
+/* ---- GeoTIFF ---- */
+
+static enum spec_dtype from_gdal(GDALDataType t)
+{
+    switch (t) {
+    case GDT_Byte: return SPEC_DTYPE_UINT8;
+#if GDAL_VERSION_NUM >= 3070000
+    case GDT_Int8: return SPEC_DTYPE_INT8;
+#endif
+    case GDT_UInt16: return SPEC_DTYPE_UINT16;
+    case GDT_Int16: return SPEC_DTYPE_INT16;
+    case GDT_UInt32: return SPEC_DTYPE_UINT32;
+    case GDT_Int32: return SPEC_DTYPE_INT32;
+    case GDT_Float32: return SPEC_DTYPE_FLOAT32;
+    case GDT_Float64: return SPEC_DTYPE_FLOAT64;
+    default: return SPEC_DTYPE_AUTO;
+    }
+}
+
+static GDALDataType to_gdal(enum spec_dtype t)
+{
+    switch (t) {
+    case SPEC_DTYPE_UINT8: return GDT_Byte;
+    case SPEC_DTYPE_INT8: return GDT_Byte;   /* read as bytes; see below */
+    case SPEC_DTYPE_UINT16: return GDT_UInt16;
+    case SPEC_DTYPE_INT16: return GDT_Int16;
+    case SPEC_DTYPE_UINT32: return GDT_UInt32;
+    case SPEC_DTYPE_INT32: return GDT_Int32;
+    case SPEC_DTYPE_FLOAT32: return GDT_Float32;
+    case SPEC_DTYPE_FLOAT64: return GDT_Float64;
+    default: return GDT_Unknown;
+    }
+}
+
+/* GDAL < 3.7 exposes a signed byte band as Byte with PIXELTYPE=SIGNEDBYTE. */
+static enum spec_dtype band_type(GDALRasterBandH band)
+{
+    GDALDataType t = GDALGetRasterDataType(band);
+    const char *pt;
+
+    if (t == GDT_Byte) {
+        pt = GDALGetMetadataItem(band, "PIXELTYPE", "IMAGE_STRUCTURE");
+        if (pt && strcmp(pt, "SIGNEDBYTE") == 0)
+            return SPEC_DTYPE_INT8;
+    }
+    return from_gdal(t);
+}
+
+static int same(double a, double b, double scale)
+{
+    return fabs(a - b) <= 1e-6 * fabs(scale) + 1e-12;
+}
+
+int decode_geotiff(const void *bytes, size_t len, const struct decode_expect *x,
+                   struct decoded_tile *out, struct errbuf *e)
+{
+    static atomic_ulong seq;
+    char name[96];
+    VSILFILE *mem;
+    GDALDatasetH ds = NULL;
+    enum spec_dtype *types = NULL;
+    static const char *const drivers[] = {"GTiff", NULL};
+    int b, nb, rc = 0;
+
+    memset(out, 0, sizeof *out);
+    if (len < 8 || (memcmp(bytes, "II*\0", 4) != 0 && memcmp(bytes, "MM\0*", 4) != 0 &&
+                    memcmp(bytes, "II+\0", 4) != 0 && memcmp(bytes, "MM\0+", 4) != 0))
+        return err_set(e, ERR_PARSE, "GeoTIFF: not a TIFF body");
+    snprintf(name, sizeof name, "/vsimem/eefetch_decode_%lu.tif", (unsigned long)atomic_fetch_add(&seq, 1));
+    /* GDAL only reads the buffer (the dataset is opened read-only). */
+    mem = VSIFileFromMemBuffer(name, (GByte *)(uintptr_t)bytes, (vsi_l_offset)len, FALSE);
+    if (!mem)
+        return err_set(e, ERR_NOMEM, "GeoTIFF: cannot map the response");
+    VSIFCloseL(mem);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    ds = GDALOpenEx(name, GDAL_OF_RASTER | GDAL_OF_READONLY, drivers, NULL, NULL);
+    if (!ds) {
+        rc = err_set(e, ERR_PARSE, "GeoTIFF: cannot open: %s", CPLGetLastErrorMsg());
+        goto done;
+    }
+    if (GDALGetRasterXSize(ds) != x->width || GDALGetRasterYSize(ds) != x->height) {
+        rc = err_set(e, ERR_PARSE, "GeoTIFF: %dx%d pixels, expected %ldx%ld", GDALGetRasterXSize(ds),
+                     GDALGetRasterYSize(ds), x->width, x->height);
+        goto done;
+    }
+    nb = GDALGetRasterCount(ds);
+    if (nb != x->nbands) {
+        rc = err_set(e, ERR_PARSE, "GeoTIFF: %d bands, expected %d", nb, x->nbands);
+        goto done;
+    }
+    if (x->affine) {
+        double gt[6];
+        const double *a = x->affine;
+        if (GDALGetGeoTransform(ds, gt) != CE_None) {
+            rc = err_set(e, ERR_PARSE, "GeoTIFF: no geotransform");
+            goto done;
+        }
+        /* GDAL order: translateX, scaleX, shearX, translateY, shearY, scaleY. */
+        if (!same(gt[0], a[2], a[0]) || !same(gt[1], a[0], a[0]) || !same(gt[2], a[1], a[0]) ||
+            !same(gt[3], a[5], a[4]) || !same(gt[4], a[3], a[4]) || !same(gt[5], a[4], a[4])) {
+            rc = err_set(e, ERR_PARSE,
+                         "GeoTIFF: geotransform (%.17g, %.17g, %.17g, %.17g) is not the tile's grid "
+                         "(%.17g, %.17g, %.17g, %.17g)",
+                         gt[0], gt[1], gt[3], gt[5], a[2], a[0], a[5], a[4]);
+            goto done;
+        }
+    }
+    types = calloc((size_t)nb, sizeof *types);
+    if (!types) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (b = 0; b < nb; b++) {
+        types[b] = band_type(GDALGetRasterBand(ds, b + 1));
+        if (types[b] == SPEC_DTYPE_AUTO) {
+            rc = err_set(e, ERR_PARSE, "GeoTIFF: band %d has an unsupported type %s", b + 1,
+                         GDALGetDataTypeName(GDALGetRasterDataType(GDALGetRasterBand(ds, b + 1))));
+            goto done;
+        }
+        if (x->types && x->types[b] != SPEC_DTYPE_AUTO && x->types[b] != types[b]) {
+            rc = err_set(e, ERR_PARSE, "GeoTIFF: band %d is %s, expected %s", b + 1,
+                         spec_dtype_name(types[b]), spec_dtype_name(x->types[b]));
+            goto done;
+        }
+    }
+    if ((rc = tile_alloc(out, x->width, x->height, nb, types, e)) < 0)
+        goto done;
+    for (b = 0; b < nb; b++) {
+        GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
+        if (GDALRasterIO(band, GF_Read, 0, 0, (int)x->width, (int)x->height, out->bands[b].data,
+                         (int)x->width, (int)x->height, to_gdal(types[b]), 0, 0) != CE_None) {
+            rc = err_set(e, ERR_PARSE, "GeoTIFF: band %d unreadable (truncated?): %s", b + 1,
+                         CPLGetLastErrorMsg());
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (ds)
+        GDALClose(ds);
+    CPLPopErrorHandler();
+    VSIUnlink(name);
+    free(types);
+    if (rc < 0)
+        decoded_tile_free(out);
+    return rc;
+}
