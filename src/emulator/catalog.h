@@ -22,6 +22,8 @@ const char *px_npy_descr(enum px_type t);
 json_object *px_ee_datatype(enum px_type t);
 /* Lower-case EE/GDAL-ish name: "uint8", "int16", "float", "double" ... */
 const char *px_name(enum px_type t);
+/* Value range of an integer type; -1 for float types. */
+int px_range(enum px_type t, double *min, double *max);
 
 /* A pixel grid as EE sends it (PixelGrid). */
 struct ee_grid {
@@ -71,6 +73,10 @@ int catalog_add_local(struct catalog *c, const char *asset_id, const char *path,
  * ("projects/earthengine-public/assets/USGS/SRTMGL1_003"). NULL if absent. */
 const struct cat_image *catalog_image(const struct catalog *c, const char *id);
 const struct cat_collection *catalog_collection(const struct catalog *c, const char *id);
+
+/* All images (collection members included), sorted by id, for listings. */
+size_t catalog_count(const struct catalog *c);
+const struct cat_image *catalog_image_at(const struct catalog *c, size_t i);
 
 /* Reads n consecutive native pixels of band b on native row `row`, starting
  * at native column col0. Pixels outside the band's grid or the image's

@@ -1,28 +1,422 @@
-/* Placeholder encoders until the raster encoders land. */
+/*
+ * Rasters and their encoders: NPY (structured array, ee-api.md 4.3),
+ * GeoTIFF and PNG (both through GDAL, in /vsimem/). Conversion from the
+ * double values to each band's type is the same everywhere: masked pixels
+ * and NaN become 0, values are clamped to the type's range, integers are
+ * rounded half away from zero (docs/emulator.md, "Pixel formulas").
+ */
 #include "emulator/raster.h"
 
+#include <gdal.h>
+#include <ogr_srs_api.h>
+#include <cpl_string.h>
+#include <cpl_vsi.h>
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int raster_alloc(struct raster *r, long width, long height, int nbands)
 {
-    return err_set(NULL, ERR_INTERNAL, "unimplemented");
+    size_t np;
+    int b;
+
+    memset(r, 0, sizeof *r);
+    if (width <= 0 || height <= 0 || nbands <= 0 ||
+        (size_t)width > ((size_t)-1) / 16 / (size_t)height)
+        return ERR_LIMIT;
+    np = (size_t)width * (size_t)height;
+    r->bands = calloc((size_t)nbands, sizeof *r->bands);
+    if (!r->bands)
+        return ERR_NOMEM;
+    r->width = width;
+    r->height = height;
+    r->nbands = nbands;
+    for (b = 0; b < nbands; b++) {
+        r->bands[b].data = calloc(np, sizeof *r->bands[b].data);
+        r->bands[b].mask = calloc(np, 1);
+        if (!r->bands[b].data || !r->bands[b].mask) {
+            raster_free(r);
+            return ERR_NOMEM;
+        }
+    }
+    return 0;
 }
 
 void raster_free(struct raster *r)
 {
+    int b;
+
+    if (!r)
+        return;
+    for (b = 0; b < r->nbands && r->bands; b++) {
+        free(r->bands[b].data);
+        free(r->bands[b].mask);
+    }
+    free(r->bands);
+    r->bands = NULL;
+    r->nbands = 0;
 }
+
+/* ---- conversion ----------------------------------------------------------- */
+
+static inline double to_int(double v, double lo, double hi)
+{
+    if (isnan(v))
+        return 0;
+    if (v <= lo)
+        return lo;
+    if (v >= hi)
+        return hi;
+    return v < 0 ? ceil(v - 0.5) : floor(v + 0.5);
+}
+
+/* Writes n pixels of one band as type t at dst, `stride` bytes apart. */
+static void convert(const double *src, const uint8_t *mask, size_t n, enum px_type t,
+                    uint8_t *dst, size_t stride)
+{
+    size_t i;
+    double lo = 0, hi = 0;
+
+    px_range(t, &lo, &hi);
+    for (i = 0; i < n; i++, dst += stride) {
+        double v = mask[i] ? src[i] : 0;
+
+        switch (t) {
+        case PX_U8: {
+            uint8_t x = (uint8_t)to_int(v, lo, hi);
+            memcpy(dst, &x, 1);
+            break;
+        }
+        case PX_I8: {
+            int8_t x = (int8_t)to_int(v, lo, hi);
+            memcpy(dst, &x, 1);
+            break;
+        }
+        case PX_U16: {
+            uint16_t x = (uint16_t)to_int(v, lo, hi);
+            memcpy(dst, &x, 2);
+            break;
+        }
+        case PX_I16: {
+            int16_t x = (int16_t)to_int(v, lo, hi);
+            memcpy(dst, &x, 2);
+            break;
+        }
+        case PX_U32: {
+            uint32_t x = (uint32_t)to_int(v, lo, hi);
+            memcpy(dst, &x, 4);
+            break;
+        }
+        case PX_I32: {
+            int32_t x = (int32_t)to_int(v, lo, hi);
+            memcpy(dst, &x, 4);
+            break;
+        }
+        case PX_F32: {
+            /* Out-of-range doubles saturate to +-FLT_MAX rather than inf. */
+            float x = isnan(v) ? 0.0f : v > 3.4028234663852886e38 ? 3.4028234663852886e38f
+                      : v < -3.4028234663852886e38 ? -3.4028234663852886e38f : (float)v;
+            memcpy(dst, &x, 4);
+            break;
+        }
+        case PX_F64: {
+            double x = isnan(v) ? 0 : v;
+            memcpy(dst, &x, 8);
+            break;
+        }
+        }
+    }
+}
+
+/* ---- NPY ------------------------------------------------------------------ */
 
 int encode_npy(const struct raster *r, struct buf *out, struct errbuf *e)
 {
-    return err_set(e, ERR_INTERNAL, "NPY encoding is not implemented yet");
+    char hdr[64 + 48 * 64];
+    int len, pad, b;
+    size_t rec = 0, np, total, off;
+    uint16_t hl;
+    uint8_t *base;
+
+    if (r->nbands < 1 || r->nbands > 48)
+        return err_set(e, ERR_USAGE, "NPY output needs 1 to 48 bands, got %d", r->nbands);
+    len = snprintf(hdr, sizeof hdr, "{'descr': [");
+    for (b = 0; b < r->nbands; b++) {
+        len += snprintf(hdr + len, sizeof hdr - (size_t)len, "%s('%s', '%s')", b ? ", " : "",
+                        r->bands[b].id, px_npy_descr(r->bands[b].type));
+        rec += px_size(r->bands[b].type);
+    }
+    len += snprintf(hdr + len, sizeof hdr - (size_t)len,
+                    "], 'fortran_order': False, 'shape': (%ld, %ld), }", r->height, r->width);
+    if ((size_t)len + 64 >= sizeof hdr)
+        return err_set(e, ERR_LIMIT, "NPY header too long");
+    /* 10 bytes of preamble + header + padding + '\n' is a multiple of 64. */
+    pad = 63 - (10 + len) % 64;
+    memset(hdr + len, ' ', (size_t)pad);
+    len += pad;
+    hdr[len++] = '\n';
+    hl = (uint16_t)len;
+    np = (size_t)r->width * (size_t)r->height;
+    total = 10 + (size_t)len + np * rec;
+    if (buf_reserve(out, total) != 0)
+        return err_set(e, ERR_LIMIT, "NPY response of %zu bytes exceeds the buffer limit", total);
+    base = (uint8_t *)out->data + out->len;
+    memcpy(base, "\x93NUMPY\x01\x00", 8);
+    base[8] = (uint8_t)(hl & 0xff);
+    base[9] = (uint8_t)(hl >> 8);
+    memcpy(base + 10, hdr, (size_t)len);
+    off = 10 + (size_t)len;
+    for (b = 0; b < r->nbands; b++) {
+        convert(r->bands[b].data, r->bands[b].mask, np, r->bands[b].type, base + off, rec);
+        off += px_size(r->bands[b].type);
+    }
+    out->len += total;
+    out->data[out->len] = '\0';
+    return 0;
 }
+
+/* ---- GDAL helpers --------------------------------------------------------- */
+
+static GDALDataType gdal_type(enum px_type t)
+{
+    static const GDALDataType g[] = {GDT_Byte,   GDT_Byte,    GDT_UInt16,  GDT_Int16,
+                                     GDT_UInt32, GDT_Int32,   GDT_Float32, GDT_Float64};
+    return g[t];
+}
+
+/* The common type of all bands: the narrowest type holding every band's
+ * values (integers by range; any float makes it float32, or float64 when a
+ * 32-bit integer or float64 band is present). */
+static enum px_type common_type(const struct raster *r)
+{
+    double lo = 0, hi = 0, a, b;
+    int i, any_f32 = 0, any_f64 = 0, any_32 = 0;
+    static const enum px_type ints[] = {PX_U8, PX_I8, PX_U16, PX_I16, PX_U32, PX_I32};
+
+    for (i = 0; i < r->nbands; i++) {
+        enum px_type t = r->bands[i].type;
+
+        if (i > 0 && t != r->bands[0].type)
+            break;
+    }
+    if (i == r->nbands)
+        return r->bands[0].type;
+    for (i = 0; i < r->nbands; i++) {
+        enum px_type t = r->bands[i].type;
+
+        any_f32 |= t == PX_F32;
+        any_f64 |= t == PX_F64;
+        any_32 |= t == PX_U32 || t == PX_I32;
+        if (px_range(t, &a, &b) == 0) {
+            lo = fmin(lo, a);
+            hi = fmax(hi, b);
+        }
+    }
+    if (any_f64 || (any_f32 && any_32))
+        return PX_F64;
+    if (any_f32)
+        return PX_F32;
+    for (i = 0; i < 6; i++) {
+        px_range(ints[i], &a, &b);
+        if (a <= lo && b >= hi)
+            return ints[i];
+    }
+    return PX_F64;
+}
+
+static atomic_ulong vsimem_seq;
+
+/* Moves a /vsimem/ file's bytes into out and unlinks it. */
+static int vsimem_take(const char *name, struct buf *out, struct errbuf *e)
+{
+    vsi_l_offset len = 0;
+    GByte *data = VSIGetMemFileBuffer(name, &len, FALSE);
+    int rc = 0;
+
+    if (!data)
+        rc = err_set(e, ERR_INTERNAL, "GDAL wrote no output");
+    else if (buf_append(out, data, (size_t)len) != 0)
+        rc = err_set(e, ERR_LIMIT, "encoded image of %llu bytes exceeds the buffer limit",
+                     (unsigned long long)len);
+    VSIUnlink(name);
+    return rc;
+}
+
+/* Creates an in-memory (MEM) dataset of type t holding r's bands. */
+static GDALDatasetH mem_dataset(const struct raster *r, enum px_type t, struct errbuf *e)
+{
+    GDALDriverH drv = GDALGetDriverByName("MEM");
+    GDALDatasetH ds;
+    size_t np = (size_t)r->width * (size_t)r->height;
+    uint8_t *tmp;
+    int b;
+
+    if (!drv) {
+        err_set(e, ERR_INTERNAL, "GDAL MEM driver missing");
+        return NULL;
+    }
+    if (r->width > 0x7fffffffL || r->height > 0x7fffffffL) {
+        err_set(e, ERR_LIMIT, "raster too large");
+        return NULL;
+    }
+    tmp = malloc(np * px_size(t));
+    if (!tmp) {
+        err_set(e, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    ds = GDALCreate(drv, "", (int)r->width, (int)r->height, r->nbands, gdal_type(t), NULL);
+    if (!ds) {
+        free(tmp);
+        err_set(e, ERR_INTERNAL, "cannot create an in-memory raster: %s", CPLGetLastErrorMsg());
+        return NULL;
+    }
+    for (b = 0; b < r->nbands; b++) {
+        GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
+
+        convert(r->bands[b].data, r->bands[b].mask, np, t, tmp, px_size(t));
+        if (GDALRasterIO(band, GF_Write, 0, 0, (int)r->width, (int)r->height, tmp,
+                         (int)r->width, (int)r->height, gdal_type(t), 0, 0) != CE_None) {
+            err_set(e, ERR_INTERNAL, "writing band %d: %s", b + 1, CPLGetLastErrorMsg());
+            GDALClose(ds);
+            free(tmp);
+            return NULL;
+        }
+        GDALSetDescription(band, r->bands[b].id);
+    }
+    free(tmp);
+    return ds;
+}
+
+static int georeference(GDALDatasetH ds, const struct ee_grid *g, struct errbuf *e)
+{
+    const double *a = g->affine;
+    double gt[6] = {a[2], a[0], a[1], a[5], a[3], a[4]};
+    OGRSpatialReferenceH srs;
+    int rc = 0;
+
+    if (GDALSetGeoTransform(ds, gt) != CE_None)
+        return err_set(e, ERR_INTERNAL, "cannot set the geotransform");
+    if (!g->crs[0])
+        return 0;
+    srs = OSRNewSpatialReference(NULL);
+    if (!srs)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    if (OSRSetFromUserInput(srs, g->crs) != OGRERR_NONE)
+        rc = err_set(e, ERR_USAGE, "unknown CRS %s", g->crs);
+    else if (GDALSetSpatialRef(ds, srs) != CE_None)
+        rc = err_set(e, ERR_INTERNAL, "cannot set the CRS %s", g->crs);
+    OSRDestroySpatialReference(srs);
+    return rc;
+}
+
+/* CreateCopy of src into a unique /vsimem/ file with driver drv_name. */
+static int copy_out(GDALDatasetH src, const char *drv_name, const char *ext, char **opts,
+                    struct buf *out, struct errbuf *e)
+{
+    GDALDriverH drv = GDALGetDriverByName(drv_name);
+    GDALDatasetH dst;
+    char name[96];
+
+    if (!drv)
+        return err_set(e, ERR_INTERNAL, "GDAL %s driver missing", drv_name);
+    snprintf(name, sizeof name, "/vsimem/eefetch_encode_%lu.%s",
+             (unsigned long)atomic_fetch_add(&vsimem_seq, 1), ext);
+    dst = GDALCreateCopy(drv, name, src, FALSE, opts, NULL, NULL);
+    if (!dst) {
+        VSIUnlink(name);
+        return err_set(e, ERR_INTERNAL, "%s encoding failed: %s", drv_name, CPLGetLastErrorMsg());
+    }
+    GDALClose(dst);
+    return vsimem_take(name, out, e);
+}
+
+/* ---- GeoTIFF -------------------------------------------------------------- */
 
 int encode_geotiff(const struct raster *r, struct buf *out, struct errbuf *e)
 {
-    return err_set(e, ERR_INTERNAL, "GeoTIFF encoding is not implemented yet");
+    enum px_type t;
+    GDALDatasetH ds;
+    char **opts = NULL;
+    int rc;
+
+    if (r->nbands < 1)
+        return err_set(e, ERR_USAGE, "GeoTIFF output needs at least one band");
+    t = common_type(r);
+    ds = mem_dataset(r, t, e);
+    if (!ds)
+        return ERR_INTERNAL;
+    rc = georeference(ds, &r->grid, e);
+    if (!rc) {
+        if (t == PX_I8)
+            opts = CSLSetNameValue(opts, "PIXELTYPE", "SIGNEDBYTE");
+        opts = CSLSetNameValue(opts, "INTERLEAVE", r->nbands > 1 ? "PIXEL" : "BAND");
+        rc = copy_out(ds, "GTiff", "tif", opts, out, e);
+        CSLDestroy(opts);
+    }
+    GDALClose(ds);
+    return rc;
 }
+
+/* ---- PNG ------------------------------------------------------------------ */
 
 int encode_png(const struct raster *r, struct buf *out, struct errbuf *e)
 {
-    return err_set(e, ERR_INTERNAL, "PNG encoding is not implemented yet");
+    struct raster tmp;
+    GDALDatasetH ds;
+    size_t np = (size_t)r->width * (size_t)r->height, i;
+    int b, rc, alpha = 0;
+
+    if (r->nbands != 1 && r->nbands != 3)
+        return err_set(e, ERR_USAGE,
+                       "PNG output needs 1 or 3 uint8 bands (got %d bands); use "
+                       "visualizationOptions or select bands", r->nbands);
+    for (b = 0; b < r->nbands; b++) {
+        if (r->bands[b].type != PX_U8)
+            return err_set(e, ERR_USAGE, "PNG output needs uint8 bands; band %s is %s",
+                           r->bands[b].id, px_name(r->bands[b].type));
+        for (i = 0; i < np && !alpha; i++)
+            alpha = !r->bands[b].mask[i];
+    }
+    /* Masked pixels become transparent: an alpha band from the masks. */
+    tmp = *r;
+    if (alpha) {
+        tmp.bands = calloc((size_t)r->nbands + 1, sizeof *tmp.bands);
+        if (!tmp.bands)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        memcpy(tmp.bands, r->bands, (size_t)r->nbands * sizeof *tmp.bands);
+        tmp.nbands = r->nbands + 1;
+        snprintf(tmp.bands[r->nbands].id, sizeof tmp.bands[r->nbands].id, "alpha");
+        tmp.bands[r->nbands].type = PX_U8;
+        tmp.bands[r->nbands].data = malloc(np * sizeof(double));
+        tmp.bands[r->nbands].mask = malloc(np);
+        if (!tmp.bands[r->nbands].data || !tmp.bands[r->nbands].mask) {
+            rc = err_set(e, ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (i = 0; i < np; i++) {
+            int valid = 1;
+
+            for (b = 0; b < r->nbands; b++)
+                valid &= r->bands[b].mask[i] != 0;
+            tmp.bands[r->nbands].data[i] = valid ? 255 : 0;
+            tmp.bands[r->nbands].mask[i] = 1;
+        }
+    }
+    ds = mem_dataset(&tmp, PX_U8, e);
+    if (!ds) {
+        rc = ERR_INTERNAL;
+        goto out;
+    }
+    rc = copy_out(ds, "PNG", "png", NULL, out, e);
+    GDALClose(ds);
+out:
+    if (alpha) {
+        free(tmp.bands[r->nbands].data);
+        free(tmp.bands[r->nbands].mask);
+        free(tmp.bands);
+    }
+    return rc;
 }
