@@ -1,0 +1,85 @@
+/*
+ * Output writing, in two stages (docs/engine.md explains why):
+ *
+ * 1. The tile store. Each finished tile piece becomes a small GeoTIFF in a
+ *    directory beside the output (<output>.eefetch-parts/), written under a
+ *    temporary name, fsync'd and renamed, and its directory fsync'd. Only
+ *    then is the tile journaled, so a kill -9 or power loss at any point can
+ *    never leave a journaled tile without its pixels on disk. Each piece is
+ *    its own GDAL dataset, so workers store pieces concurrently; memory is
+ *    bounded by the tiles in flight.
+ * 2. Assembly. One thread owns the output dataset: it creates a tiled
+ *    GeoTIFF (BigTIFF when needed, ZSTD/DEFLATE with a predictor) under
+ *    <output>.partial, copies the pieces in at their offsets a few rows at a
+ *    time, writes band descriptions, nodata and metadata, optionally turns it
+ *    into a COG (GDAL's COG driver, with overviews), fsyncs and renames it to
+ *    the output path. A file at the output path is therefore always complete;
+ *    a failure removes the temporary files and leaves the output path alone.
+ */
+#ifndef EEFETCH_CORE_MOSAIC_H
+#define EEFETCH_CORE_MOSAIC_H
+
+#include <stddef.h>
+
+#include "core/decode.h"
+#include "core/grid.h"
+#include "core/spec.h"
+#include "util/err.h"
+
+/* One stored piece: a window of the output grid and a band range, stored
+ * as parts_dir/t<tile_id>_<k>.tif with pixel type `type`. */
+struct mosaic_piece {
+    size_t tile_id;
+    int k;                   /* piece number within the tile (0 unless split) */
+    long col, row, width, height;
+    int band0, nbands;
+    enum spec_dtype type;
+};
+
+/* The output file to assemble. */
+struct mosaic_out {
+    const char *path;                 /* final path */
+    struct grid grid;                 /* the file's grid */
+    long col_off, row_off;            /* the file's top-left pixel in the pieces' grid
+                                         (non-zero for one fishnet cell) */
+    int nbands;
+    const char *const *band_names;    /* band descriptions; NULL entries allowed */
+    enum spec_dtype dtype;            /* AUTO: the union of the pieces' types */
+    int has_nodata;
+    double nodata;
+    enum spec_format format;          /* GTIFF or COG */
+    enum spec_compression compression;
+    int compress_level;
+    int block;                        /* block edge; 0 = 256 */
+    int band_interleave;              /* 1: INTERLEAVE=BAND (pieces split the bands) */
+    const struct spec_kv *metadata;   /* written as dataset metadata (provenance, EE properties) */
+    size_t nmetadata;
+};
+
+/* "<output>.eefetch-parts" */
+int mosaic_parts_dir(const char *output, char *out, size_t cap, struct errbuf *e);
+/* Creates the parts directory when missing. */
+int mosaic_parts_create(const char *parts_dir, struct errbuf *e);
+/* Removes the parts directory and everything in it (after a successful
+ * assembly, or when starting over). Missing is not an error. */
+int mosaic_parts_remove(const char *parts_dir, struct errbuf *e);
+
+/* Stores piece p (window and bands as in p, pixels in t) durably, converting
+ * to p->type (AUTO: the union of t's band types; the type used is written
+ * back to p->type). Thread-safe for distinct pieces. */
+int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
+                       struct errbuf *e);
+
+/* Assembles pieces (any order) into o->path. Pixels of the grid that no
+ * piece covers get the nodata value (0 without nodata). */
+int mosaic_assemble(const struct mosaic_out *o, const char *parts_dir, const struct mosaic_piece *pieces,
+                    size_t npieces, struct errbuf *e);
+
+/* Writes a VRT at vrt_path over complete files (split = "cells"), under a
+ * temporary name and renamed. */
+int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfiles, struct errbuf *e);
+
+/* The smallest type that holds both (AUTO is the identity). */
+enum spec_dtype mosaic_type_union(enum spec_dtype a, enum spec_dtype b);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * Tile store + assembly: pieces stored out of order are read back with GDAL
+ * at exact values; nothing exists at the output path before assembly; a
+ * failed assembly leaves no file there; uncovered pixels get nodata; COG,
+ * int8 and VRT outputs.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cpl_conv.h>
+#include <gdal.h>
+
+#include "../unit/check.h"
+#include "core/mosaic.h"
+
+#define GW 600
+#define GH 500
+#define NB 3
+
+static char dir[256];
+
+static double fval(int b, long x, long y)
+{
+    /* band 0 uint16, band 1 int16 (negative values), band 2 int16 */
+    double v = (double)((x * 3 + y * 5 + b * 1000) % 30000);
+    return b == 1 ? v - 20000 : v;
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void make_tile(struct decoded_tile *t, long col, long row, long w, long h, int band0, int nb,
+                      const enum spec_dtype *types)
+{
+    int b;
+    long x, y;
+
+    memset(t, 0, sizeof *t);
+    t->width = w;
+    t->height = h;
+    t->nbands = nb;
+    t->bands = calloc((size_t)nb, sizeof *t->bands);
+    for (b = 0; b < nb; b++) {
+        t->bands[b].type = types[b];
+        t->bands[b].data = malloc((size_t)w * (size_t)h * spec_dtype_size(types[b]));
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) {
+                double v = fval(band0 + b, col + x, row + y);
+                size_t i = (size_t)(y * w + x);
+                switch (types[b]) {
+                case SPEC_DTYPE_UINT16: ((uint16_t *)t->bands[b].data)[i] = (uint16_t)v; break;
+                case SPEC_DTYPE_INT16: ((int16_t *)t->bands[b].data)[i] = (int16_t)v; break;
+                case SPEC_DTYPE_INT8: ((int8_t *)t->bands[b].data)[i] = (int8_t)((long)v % 256 - 128); break;
+                default: break;
+                }
+            }
+    }
+}
+
+static void free_tile(struct decoded_tile *t)
+{
+    int b;
+    for (b = 0; b < t->nbands; b++)
+        free(t->bands[b].data);
+    free(t->bands);
+}
+
+static const enum spec_dtype types3[NB] = {SPEC_DTYPE_UINT16, SPEC_DTYPE_INT16, SPEC_DTYPE_INT16};
+
+/* Stores every 256x256 window of the grid except `skip`, in reverse order. */
+static size_t store_all(const char *parts, struct mosaic_piece *pieces, size_t skip)
+{
+    size_t n = 0, i;
+    long r, c;
+    struct errbuf e;
+
+    for (r = 0; r < GH; r += 256)
+        for (c = 0; c < GW; c += 256) {
+            struct mosaic_piece *p = &pieces[n];
+            memset(p, 0, sizeof *p);
+            p->tile_id = n;
+            p->col = c;
+            p->row = r;
+            p->width = c + 256 > GW ? GW - c : 256;
+            p->height = r + 256 > GH ? GH - r : 256;
+            p->nbands = NB;
+            n++;
+        }
+    for (i = n; i-- > 0;) {
+        struct decoded_tile t;
+        if (i == skip)
+            continue;
+        make_tile(&t, pieces[i].col, pieces[i].row, pieces[i].width, pieces[i].height, 0, NB, types3);
+        CHECK(mosaic_store_piece(parts, &pieces[i], &t, &e) == 0);
+        CHECK(pieces[i].type == SPEC_DTYPE_INT32);   /* union of uint16 and int16 */
+        free_tile(&t);
+    }
+    if (skip < n) {
+        pieces[skip] = pieces[n - 1];
+        n--;
+    }
+    return n;
+}
+
+static void out_init(struct mosaic_out *o, const char *path)
+{
+    static const char *const names[NB] = {"B1", "B2", "B3"};
+    static const struct spec_kv md[] = {{(char *)"EEFETCH_RECIPE", (char *)"test.lua"},
+                                        {(char *)"CLOUD_COVER", (char *)"12.5"}};
+
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    snprintf(o->grid.crs, sizeof o->grid.crs, "EPSG:32610");
+    o->grid.x0 = 500000;
+    o->grid.y0 = 4200000;
+    o->grid.sx = 30;
+    o->grid.sy = -30;
+    o->grid.width = GW;
+    o->grid.height = GH;
+    o->nbands = NB;
+    o->band_names = names;
+    o->dtype = SPEC_DTYPE_AUTO;
+    o->has_nodata = 1;
+    o->nodata = -32768;
+    o->metadata = md;
+    o->nmetadata = 2;
+}
+
+/* Reads the output back and compares with fval; pixels in the skipped
+ * window must be nodata. */
+static void check_output(const char *path, long skip_col, long skip_row, int expect_cog)
+{
+    GDALDatasetH ds = GDALOpen(path, GA_ReadOnly);
+    int32_t *row = malloc(GW * sizeof *row);
+    long x, y, bad = 0;
+    int b;
+    double gt[6];
+
+    CHECK(ds != NULL);
+    if (!ds || !row) {
+        free(row);
+        return;
+    }
+    CHECK(GDALGetRasterXSize(ds) == GW && GDALGetRasterYSize(ds) == GH && GDALGetRasterCount(ds) == NB);
+    CHECK(GDALGetGeoTransform(ds, gt) == CE_None && gt[0] == 500000 && gt[1] == 30 && gt[3] == 4200000 &&
+          gt[5] == -30);
+    CHECK(GDALGetRasterDataType(GDALGetRasterBand(ds, 1)) == GDT_Int32);
+    CHECK_STR(GDALGetDescription(GDALGetRasterBand(ds, 2)), "B2");
+    CHECK_STR(GDALGetMetadataItem(ds, "CLOUD_COVER", NULL), "12.5");
+    {
+        int has = 0;
+        double nd = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, 1), &has);
+        CHECK(has && nd == -32768);
+    }
+    if (expect_cog) {
+        const char *layout = GDALGetMetadataItem(ds, "LAYOUT", "IMAGE_STRUCTURE");
+        CHECK(layout && strcmp(layout, "COG") == 0);
+        CHECK(GDALGetOverviewCount(GDALGetRasterBand(ds, 1)) >= 1);
+    }
+    for (b = 0; b < NB; b++)
+        for (y = 0; y < GH; y++) {
+            if (GDALRasterIO(GDALGetRasterBand(ds, b + 1), GF_Read, 0, (int)y, GW, 1, row, GW, 1, GDT_Int32, 0,
+                             0) != CE_None) {
+                bad++;
+                continue;
+            }
+            for (x = 0; x < GW; x++) {
+                int in_skip = x >= skip_col && x < skip_col + 256 && y >= skip_row && y < skip_row + 256;
+                double want = in_skip ? -32768 : fval(b, x, y);
+                if (row[x] != want)
+                    bad++;
+            }
+        }
+    CHECK(bad == 0);
+    free(row);
+    GDALClose(ds);
+}
+
+static void test_gtiff_and_cog(void)
+{
+    char parts[512], out[512], partial[600];
+    struct mosaic_piece pieces[16];
+    struct mosaic_out o;
+    struct errbuf e;
+    size_t n;
+
+    snprintf(out, sizeof out, "%s/out.tif", dir);
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    CHECK(mosaic_parts_dir(out, parts, sizeof parts, &e) == 0);
+    CHECK(mosaic_parts_create(parts, &e) == 0);
+    n = store_all(parts, pieces, 4);   /* window (256, 256) left out */
+    CHECK(n == 5);
+    CHECK(!exists(out));               /* nothing at the output path before assembly */
+
+    out_init(&o, out);
+    CHECK(mosaic_assemble(&o, parts, pieces, n, &e) == 0);
+    CHECK(exists(out) && !exists(partial));
+    check_output(out, 256, 256, 0);
+
+    /* COG from the same pieces. */
+    snprintf(out, sizeof out, "%s/out_cog.tif", dir);
+    o.path = out;
+    o.format = SPEC_FORMAT_COG;
+    CHECK(mosaic_assemble(&o, parts, pieces, n, &e) == 0);
+    check_output(out, 256, 256, 1);
+
+    /* A missing piece file: error, and nothing at the output path. */
+    snprintf(out, sizeof out, "%s/out_fail.tif", dir);
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    o.path = out;
+    o.format = SPEC_FORMAT_GTIFF;
+    pieces[n].tile_id = 999;
+    pieces[n].k = 0;
+    pieces[n].col = pieces[n].row = 256;
+    pieces[n].width = 256;
+    pieces[n].height = GH - 256;
+    pieces[n].nbands = NB;
+    pieces[n].type = SPEC_DTYPE_INT32;
+    CHECK(mosaic_assemble(&o, parts, pieces, n + 1, &e) == ERR_IO);
+    CHECK(!exists(out) && !exists(partial));
+
+    CHECK(mosaic_parts_remove(parts, &e) == 0);
+    CHECK(!exists(parts));
+}
+
+static void test_int8_and_vrt(void)
+{
+    char parts[512], a[512], b[512], vrt[512];
+    const enum spec_dtype t8[1] = {SPEC_DTYPE_INT8};
+    struct mosaic_piece p;
+    struct decoded_tile t;
+    struct mosaic_out o;
+    struct errbuf e;
+    const char *files[2];
+    int k;
+
+    snprintf(parts, sizeof parts, "%s/int8.eefetch-parts", dir);
+    CHECK(mosaic_parts_create(parts, &e) == 0);
+    snprintf(a, sizeof a, "%s/cell_a.tif", dir);
+    snprintf(b, sizeof b, "%s/cell_b.tif", dir);
+    for (k = 0; k < 2; k++) {
+        memset(&p, 0, sizeof p);
+        p.tile_id = (size_t)k;
+        p.col = k * 40;
+        p.width = 40;
+        p.height = 30;
+        p.nbands = 1;
+        make_tile(&t, p.col, 0, 40, 30, 0, 1, t8);
+        CHECK(mosaic_store_piece(parts, &p, &t, &e) == 0);
+        CHECK(p.type == SPEC_DTYPE_INT8);
+        free_tile(&t);
+        /* One file per cell, each with its own grid. */
+        memset(&o, 0, sizeof o);
+        o.path = k ? b : a;
+        snprintf(o.grid.crs, sizeof o.grid.crs, "EPSG:4326");
+        o.grid.x0 = 10 + k * 40 * 0.01;
+        o.grid.y0 = 50;
+        o.grid.sx = 0.01;
+        o.grid.sy = -0.01;
+        o.grid.width = 40;
+        o.grid.height = 30;
+        o.col_off = k * 40;
+        o.nbands = 1;
+        o.dtype = SPEC_DTYPE_INT8;
+        CHECK(mosaic_assemble(&o, parts, &p, 1, &e) == 0);
+    }
+    {
+        GDALDatasetH ds = GDALOpen(a, GA_ReadOnly);
+        int8_t px[40];
+        long bad = 0, x;
+        CHECK(ds != NULL);
+        if (ds) {
+            const char *pt = GDALGetMetadataItem(GDALGetRasterBand(ds, 1), "PIXELTYPE", "IMAGE_STRUCTURE");
+            CHECK(pt && strcmp(pt, "SIGNEDBYTE") == 0);
+            CHECK(GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 0, 7, 40, 1, px, 40, 1, GDT_Byte, 0, 0) ==
+                  CE_None);
+            for (x = 0; x < 40; x++)
+                if (px[x] != (int8_t)((long)fval(0, x, 7) % 256 - 128))
+                    bad++;
+            CHECK(bad == 0);
+            GDALClose(ds);
+        }
+    }
+    snprintf(vrt, sizeof vrt, "%s/cells.vrt", dir);
+    files[0] = a;
+    files[1] = b;
+    CHECK(mosaic_write_vrt(vrt, files, 2, &e) == 0);
+    {
+        GDALDatasetH ds = GDALOpen(vrt, GA_ReadOnly);
+        CHECK(ds != NULL);
+        if (ds) {
+            CHECK(GDALGetRasterXSize(ds) == 80 && GDALGetRasterYSize(ds) == 30);
+            GDALClose(ds);
+        }
+    }
+    CHECK(mosaic_parts_remove(parts, &e) == 0);
+}
+
+static void test_union(void)
+{
+    CHECK(mosaic_type_union(SPEC_DTYPE_UINT8, SPEC_DTYPE_INT8) == SPEC_DTYPE_INT16);
+    CHECK(mosaic_type_union(SPEC_DTYPE_UINT16, SPEC_DTYPE_INT16) == SPEC_DTYPE_INT32);
+    CHECK(mosaic_type_union(SPEC_DTYPE_AUTO, SPEC_DTYPE_FLOAT32) == SPEC_DTYPE_FLOAT32);
+    CHECK(mosaic_type_union(SPEC_DTYPE_INT32, SPEC_DTYPE_FLOAT32) == SPEC_DTYPE_FLOAT64);
+    CHECK(mosaic_type_union(SPEC_DTYPE_UINT32, SPEC_DTYPE_INT32) == SPEC_DTYPE_FLOAT64);
+}
+
+int main(void)
+{
+    char cmd[600];
+
+    GDALAllRegister();
+    snprintf(dir, sizeof dir, "/tmp/eefetch_mosaic_XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    test_union();
+    test_gtiff_and_cog();
+    test_int8_and_vrt();
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return CHECK_DONE();
+}
