@@ -1,0 +1,180 @@
+/*
+ * The emulator's expression evaluator: turns an EE Expression graph
+ * ({"result": name, "values": {name: ValueNode}}) into values. Images are
+ * lazy: each band is a tree of pixel nodes (struct ev_node) that render.c
+ * evaluates only for the pixels of a request grid.
+ *
+ * Everything an evaluation allocates lives in its struct ev_ctx and is freed
+ * by eval_ctx_free(), so an error anywhere simply unwinds to the handler.
+ * A context belongs to one request and one thread.
+ */
+#ifndef EEFETCH_EMULATOR_EVAL_H
+#define EEFETCH_EMULATOR_EVAL_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "emulator/catalog.h"
+#include "util/err.h"
+
+enum ev_kind {
+    EV_NULL, EV_BOOL, EV_NUM, EV_STR, EV_LIST, EV_DICT, EV_DATE, EV_DRANGE, EV_GEOM,
+    EV_FEATURE, EV_FILTER, EV_IMAGE, EV_COLL, EV_PROJ, EV_FUNC, EV_REDUCER
+};
+
+/* EE pixel precision plus the value range, as getInfo reports them. */
+enum ev_prec { EV_INT, EV_FLOAT, EV_DOUBLE };
+struct ev_dtype {
+    enum ev_prec prec;
+    double lo, hi;
+};
+
+/* A projection: CRS plus EE-order affine; a bounded image also has dims. */
+struct ev_proj {
+    char crs[64];      /* empty: no default projection (constants, composites) */
+    double affine[6];
+    long width, height; /* 0: unbounded */
+};
+
+struct ev_geom {
+    json_object *geojson;   /* lon/lat GeoJSON as getInfo returns it (owned by ctx) */
+    void *ogr;              /* OGRGeometryH in EPSG:4326 (owned by ctx) */
+    int geodesic;
+    int is_point;
+    /* Polygon rings flattened for point-in-polygon: ring r spans
+     * pts[ring_start[r] .. ring_start[r+1]) as lon,lat pairs. */
+    double *pts;
+    int *ring_start;
+    int nrings;
+    double bbox[4];         /* minlon, minlat, maxlon, maxlat */
+};
+
+enum node_op {
+    NODE_LOAD, NODE_CONST, NODE_ADD, NODE_SUB, NODE_MUL, NODE_DIV, NODE_ND, NODE_CAST,
+    NODE_UPDMASK, NODE_UNMASK, NODE_CLIP, NODE_REPROJECT, NODE_COMPOSITE
+};
+
+enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC };
+
+/* One band's pixel expression. Scratch buffers are filled by render.c. */
+struct ev_node {
+    enum node_op op;
+    const struct cat_image *img;   /* LOAD */
+    int band;                      /* LOAD */
+    double value;                  /* CONST */
+    struct ev_node *a, *b;         /* operands; UNMASK: b = fill value */
+    struct ev_dtype cast;          /* CAST target */
+    enum px_type cast_px;          /* CAST target storage type */
+    struct ev_geom *geom;          /* CLIP */
+    struct ev_proj grid;           /* REPROJECT; width>0 also masks outside */
+    enum ev_reduce reducer;        /* COMPOSITE */
+    struct ev_node **kids;
+    int nkids;
+    /* render scratch (owned by ctx) */
+    double *sv, *sx, *sy;
+    uint8_t *sm;
+    long scap;
+};
+
+struct ev_band {
+    char id[64];
+    struct ev_dtype dt;
+    struct ev_node *node;
+    struct ev_proj proj;
+};
+
+struct ev_image {
+    int nbands;
+    struct ev_band *bands;
+    json_object *props;            /* object (owned by ctx) */
+    const char *id;                /* set only for an unmodified Image.load */
+    json_object *footprint;        /* GeoJSON or NULL (unbounded); borrowed */
+    int64_t time_start;            /* copy of system:time_start, or INT64_MIN */
+};
+
+struct ev_coll {
+    const char *id;
+    int n;
+    struct ev_value **items;
+    json_object *props;
+};
+
+enum ev_filter_op { F_DATE_RANGE, F_INTERSECTS, F_LT, F_GT, F_EQ, F_NEQ, F_LTE, F_GTE,
+                    F_NOT, F_AND, F_OR };
+
+struct ev_filter {
+    enum ev_filter_op op;
+    const char *left_field, *right_field;
+    struct ev_value *left_value, *right_value;
+    struct ev_filter **subs;
+    int nsubs;
+};
+
+struct ev_func {
+    int nargs;
+    const char **argnames;
+    const char *body;              /* key into Expression.values */
+};
+
+struct ev_value {
+    enum ev_kind kind;
+    int b;
+    double num;
+    int is_int;                    /* number came from an integer literal */
+    const char *str;
+    int n;                         /* list / dict size */
+    struct ev_value **items;
+    const char **keys;             /* dict keys */
+    int64_t t0, t1;                /* date (t0) / date range [t0, t1) */
+    struct ev_geom *geom;          /* GEOM, FEATURE */
+    struct ev_value *fprops;       /* FEATURE properties (dict) */
+    struct ev_filter *filter;
+    struct ev_image *img;
+    struct ev_coll *coll;
+    struct ev_proj proj;
+    struct ev_func *func;
+    enum ev_reduce reducer;
+};
+
+struct ev_ctx;
+
+int eval_ctx_new(struct ev_ctx **out, const struct catalog *cat);
+void eval_ctx_free(struct ev_ctx *x);
+
+/* Evaluates expr. On failure returns a negative code with EE's message in e
+ * (e.g. "Image.select: Pattern 'B9' did not match any bands."). */
+int eval_expression(struct ev_ctx *x, json_object *expr, struct ev_value **out,
+                    struct errbuf *e);
+
+/* An image value for a catalog image (what Image.load returns). */
+struct ev_value *eval_load_image(struct ev_ctx *x, const struct cat_image *img);
+
+/* getInfo JSON for a value (new reference), or NULL with e set. */
+json_object *eval_getinfo(struct ev_ctx *x, const struct ev_value *v, struct errbuf *e);
+
+/* Storage type for a band's dtype (int ranges pick the smallest fitting type). */
+enum px_type eval_dtype_px(const struct ev_dtype *dt);
+struct ev_dtype eval_px_dtype(enum px_type t);
+
+/* Context-owned allocation (zeroed); NULL when out of memory. */
+void *eval_alloc(struct ev_ctx *x, size_t n);
+/* Transformation cache: returns an OGRCoordinateTransformationH or NULL. */
+void *eval_transform(struct ev_ctx *x, const char *src_crs, const char *dst_crs,
+                     struct errbuf *e);
+/* Whether crs is a usable "EPSG:n" code. */
+int eval_crs_valid(const char *crs);
+/* Bounding box of g in crs (minx, miny, maxx, maxy). */
+int eval_geom_bounds(struct ev_ctx *x, const struct ev_geom *g, const char *crs, double *b,
+                     struct errbuf *e);
+/* Whether "EPSG:n" names a geographic CRS (degrees). -1 if invalid. */
+int eval_crs_geographic(struct ev_ctx *x, const char *crs);
+/* Registers an owned json object / OGR geometry with the context. */
+json_object *eval_own_json(struct ev_ctx *x, json_object *o);
+
+/* Geometry helpers (ee_geom.c). */
+struct ev_geom *geom_from_geojson(struct ev_ctx *x, json_object *gj, int geodesic,
+                                  struct errbuf *e);
+int geom_contains(const struct ev_geom *g, double lon, double lat);
+int geom_intersects_geojson(const struct ev_geom *g, json_object *gj);
+
+#endif

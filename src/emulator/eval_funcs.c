@@ -1,0 +1,1309 @@
+/*
+ * Non-image algorithms: numbers, strings, lists, dictionaries, dates,
+ * geometries, features, projections, filters and collections; plus the
+ * function table and getInfo conversion.
+ */
+#include "emulator/eval_int.h"
+
+#include <gdal/cpl_conv.h>
+#include <gdal/ogr_api.h>
+#include <gdal/ogr_srs_api.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emulator/handlers.h"
+#include "util/timeutil.h"
+
+#define NOMEM() err_set(e, ERR_NOMEM, "out of memory")
+
+/* ------------------------------------------------------------- helpers */
+
+static int get_number(const struct ev_args *a, const char *name, int required, double dflt,
+                      double *out, struct errbuf *e)
+{
+    struct ev_value *v = ev_arg(a, name);
+    if (!v || v->kind == EV_NULL) {
+        if (required)
+            return err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name);
+        *out = dflt;
+        return 0;
+    }
+    if (v->kind != EV_NUM)
+        return ev_type_error(e, a, name, "Number", v);
+    *out = v->num;
+    return 0;
+}
+
+static int get_string(const struct ev_args *a, const char *name, int required, const char **out,
+                      struct errbuf *e)
+{
+    struct ev_value *v = ev_arg(a, name);
+    *out = NULL;
+    if (!v || v->kind == EV_NULL)
+        return required ? err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name)
+                        : 0;
+    if (v->kind != EV_STR)
+        return ev_type_error(e, a, name, "String", v);
+    *out = v->str;
+    return 0;
+}
+
+static int get_list(const struct ev_args *a, const char *name, struct ev_value **out,
+                    struct errbuf *e)
+{
+    int rc = ev_require(a, name, out, e);
+    if (rc == 0 && (*out)->kind != EV_LIST)
+        return ev_type_error(e, a, name, "List<Object>", *out);
+    return rc;
+}
+
+static int get_coll(const struct ev_args *a, const char *name, struct ev_coll **out,
+                    struct errbuf *e)
+{
+    struct ev_value *v;
+    int rc = ev_require(a, name, &v, e);
+    if (rc)
+        return rc;
+    if (v->kind != EV_COLL)
+        return ev_type_error(e, a, name, "FeatureCollection", v);
+    *out = v->coll;
+    return 0;
+}
+
+static int to_millis(const struct ev_value *v, int64_t *ms)
+{
+    if (v->kind == EV_NUM) {
+        *ms = (int64_t)v->num;
+        return 0;
+    }
+    if (v->kind == EV_DATE) {
+        *ms = v->t0;
+        return 0;
+    }
+    if (v->kind == EV_STR)
+        return time_parse_iso(v->str, ms);
+    return -1;
+}
+
+static int date_arg(const struct ev_args *a, const char *name, int required, int64_t dflt,
+                    int64_t *ms, struct errbuf *e)
+{
+    struct ev_value *v = ev_arg(a, name);
+    if (!v || v->kind == EV_NULL) {
+        if (required)
+            return err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name);
+        *ms = dflt;
+        return 0;
+    }
+    if (to_millis(v, ms) != 0) {
+        if (v->kind == EV_STR)
+            return err_set(e, ERR_USAGE, "%s: Unable to parse date '%s'.", a->fname, v->str);
+        return ev_type_error(e, a, name, "Date", v);
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------------- numbers */
+
+static int num_binary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **out,
+                      struct errbuf *e, char op)
+{
+    struct ev_value *l, *r;
+    double v = 0;
+    int rc;
+
+    if ((rc = ev_require(a, "left", &l, e)) || (rc = ev_require(a, "right", &r, e)))
+        return rc;
+    if (l->kind != EV_NUM)
+        return ev_type_error(e, a, "left", "Number", l);
+    if (r->kind != EV_NUM)
+        return ev_type_error(e, a, "right", "Number", r);
+    switch (op) {
+    case '+': v = l->num + r->num; break;
+    case '-': v = l->num - r->num; break;
+    case '*': v = l->num * r->num; break;
+    case '/': v = r->num == 0 ? 0 : l->num / r->num; break;   /* EE: x / 0 = 0 */
+    case '<': v = fmin(l->num, r->num); break;
+    case '>': v = fmax(l->num, r->num); break;
+    }
+    if (!(*out = ev_num(x, v)))
+        return NOMEM();
+    (*out)->is_int = l->is_int && r->is_int && op != '/' && v == floor(v);
+    return 0;
+}
+
+static int f_num_add(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_binary(x, a, o, e, '+');
+}
+static int f_num_sub(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_binary(x, a, o, e, '-');
+}
+static int f_num_mul(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_binary(x, a, o, e, '*');
+}
+static int f_num_div(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_binary(x, a, o, e, '/');
+}
+static int f_num_min(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_binary(x, a, o, e, '<');
+}
+static int f_num_max(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_binary(x, a, o, e, '>');
+}
+
+static int num_unary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **out,
+                     struct errbuf *e, char op)
+{
+    double v;
+    int rc = get_number(a, "input", 1, 0, &v, e);
+    if (rc)
+        return rc;
+    switch (op) {
+    case 'r': v = round(v); break;
+    case 'f': v = floor(v); break;
+    case 'c': v = ceil(v); break;
+    case 'a': v = fabs(v); break;
+    case 'i': v = trunc(v); break;
+    }
+    if (!(*out = ev_num(x, v)))
+        return NOMEM();
+    return 0;
+}
+
+static int f_num_round(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_unary(x, a, o, e, 'r');
+}
+static int f_num_floor(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_unary(x, a, o, e, 'f');
+}
+static int f_num_ceil(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_unary(x, a, o, e, 'c');
+}
+static int f_num_abs(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_unary(x, a, o, e, 'a');
+}
+static int f_num_int(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return num_unary(x, a, o, e, 'i');
+}
+
+static int f_number(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    double v;
+    int rc = get_number(a, "number", 1, 0, &v, e);
+    (void)x;
+    if (rc == 0)
+        *o = ev_arg(a, "number");
+    return rc;
+}
+
+/* -------------------------------------------------------------- strings */
+
+static int f_string_cat(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    const char *s1, *s2;
+    char *s;
+    int rc;
+    if ((rc = get_string(a, "string1", 1, &s1, e)) || (rc = get_string(a, "string2", 1, &s2, e)))
+        return rc;
+    if (!(s = eval_alloc(x, strlen(s1) + strlen(s2) + 1)))
+        return NOMEM();
+    strcpy(s, s1);
+    strcat(s, s2);
+    if (!(*o = ev_new(x, EV_STR)))
+        return NOMEM();
+    (*o)->str = s;
+    return 0;
+}
+
+static int f_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                    struct errbuf *e)
+{
+    const char *s;
+    int rc = get_string(a, "input", 1, &s, e);
+    (void)x;
+    if (rc == 0)
+        *o = ev_arg(a, "input");
+    return rc;
+}
+
+/* ---------------------------------------------------------------- lists */
+
+static int f_list_size(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                       struct errbuf *e)
+{
+    struct ev_value *l;
+    int rc = get_list(a, "list", &l, e);
+    if (rc)
+        return rc;
+    return (*o = ev_num(x, l->n)) ? 0 : NOMEM();
+}
+
+static int f_list_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                      struct errbuf *e)
+{
+    struct ev_value *l;
+    double idx;
+    long i;
+    int rc;
+    (void)x;
+    if ((rc = get_list(a, "list", &l, e)) || (rc = get_number(a, "index", 1, 0, &idx, e)))
+        return rc;
+    i = (long)idx;
+    if (i < 0)
+        i += l->n;
+    if (i < 0 || i >= l->n)
+        return err_set(e, ERR_USAGE, "List.get: List index must be between %d and %d. Found %ld.",
+                       -l->n, l->n - 1, (long)idx);
+    *o = l->items[i];
+    return 0;
+}
+
+static int f_list_sequence(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                           struct errbuf *e)
+{
+    double start, end, step, v;
+    int rc, n, i;
+    if ((rc = get_number(a, "start", 1, 0, &start, e)) ||
+        (rc = get_number(a, "end", 0, start, &end, e)) ||
+        (rc = get_number(a, "step", 0, 1, &step, e)))
+        return rc;
+    if (step == 0 || (end - start) / step > 1e6)
+        return err_set(e, ERR_USAGE, "List.sequence: invalid step.");
+    n = (end - start) / step < 0 ? 0 : (int)floor((end - start) / step) + 1;
+    if (!(*o = ev_list(x, n)))
+        return NOMEM();
+    for (i = 0; i < n; i++) {
+        v = start + step * i;
+        if (!((*o)->items[i] = ev_num(x, v)))
+            return NOMEM();
+    }
+    return 0;
+}
+
+static int f_list_cat(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                      struct errbuf *e)
+{
+    struct ev_value *l1, *l2;
+    int rc, i;
+    if ((rc = get_list(a, "list", &l1, e)) || (rc = get_list(a, "other", &l2, e)))
+        return rc;
+    if (!(*o = ev_list(x, l1->n + l2->n)))
+        return NOMEM();
+    for (i = 0; i < l1->n; i++)
+        (*o)->items[i] = l1->items[i];
+    for (i = 0; i < l2->n; i++)
+        (*o)->items[l1->n + i] = l2->items[i];
+    return 0;
+}
+
+/* --------------------------------------------------------- dictionaries */
+
+static int f_dictionary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    struct ev_value *v = ev_arg(a, "input");
+    if (!v || v->kind == EV_NULL)
+        return (*o = ev_dict(x, 0)) ? 0 : NOMEM();
+    if (v->kind != EV_DICT)
+        return ev_type_error(e, a, "input", "Dictionary<Object>", v);
+    *o = v;
+    return 0;
+}
+
+static int f_dictionary_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                            struct errbuf *e)
+{
+    struct ev_value *d, *dflt = ev_arg(a, "defaultValue");
+    const char *key;
+    int rc, i;
+    (void)x;
+    if ((rc = ev_require(a, "dictionary", &d, e)) || (rc = get_string(a, "key", 1, &key, e)))
+        return rc;
+    if (d->kind != EV_DICT)
+        return ev_type_error(e, a, "dictionary", "Dictionary<Object>", d);
+    for (i = 0; i < d->n; i++)
+        if (strcmp(d->keys[i], key) == 0) {
+            *o = d->items[i];
+            return 0;
+        }
+    if (dflt) {
+        *o = dflt;
+        return 0;
+    }
+    return err_set(e, ERR_USAGE, "Dictionary.get: Dictionary does not contain key: '%s'.", key);
+}
+
+/* ---------------------------------------------------------------- dates */
+
+static int f_date(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    int64_t ms;
+    int rc = date_arg(a, "value", 1, 0, &ms, e);
+    if (rc)
+        return rc;
+    if (!(*o = ev_new(x, EV_DATE)))
+        return NOMEM();
+    (*o)->t0 = ms;
+    return 0;
+}
+
+static int f_date_millis(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                         struct errbuf *e)
+{
+    int64_t ms;
+    int rc = date_arg(a, "date", 1, 0, &ms, e);
+    if (rc)
+        return rc;
+    return (*o = ev_num(x, (double)ms)) ? 0 : NOMEM();
+}
+
+static int f_date_range(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    int64_t t0, t1;
+    int rc;
+    if ((rc = date_arg(a, "start", 1, 0, &t0, e)))
+        return rc;
+    /* Without an end, EE's range is one millisecond wide. */
+    if ((rc = date_arg(a, "end", 0, t0 + 1, &t1, e)))
+        return rc;
+    if (!(*o = ev_new(x, EV_DRANGE)))
+        return NOMEM();
+    (*o)->t0 = t0;
+    (*o)->t1 = t1;
+    return 0;
+}
+
+/* ----------------------------------------------------------- geometries */
+
+/* Applies an EE affine to every [x, y] pair of a coordinates tree (for
+ * geometries given in a projection's pixel space, e.g. Rectangle with
+ * crs = Image.projection(...)). */
+static void coords_affine(json_object *c, const double *af)
+{
+    size_t i, n;
+    if (json_object_get_type(c) != json_type_array)
+        return;
+    n = json_object_array_length(c);
+    if (n >= 2 && json_object_get_type(json_object_array_get_idx(c, 0)) != json_type_array) {
+        double px = json_object_get_double(json_object_array_get_idx(c, 0));
+        double py = json_object_get_double(json_object_array_get_idx(c, 1));
+        json_object_array_put_idx(c, 0, json_object_new_double(af[0] * px + af[1] * py + af[2]));
+        json_object_array_put_idx(c, 1, json_object_new_double(af[3] * px + af[4] * py + af[5]));
+        return;
+    }
+    for (i = 0; i < n; i++)
+        coords_affine(json_object_array_get_idx(c, i), af);
+}
+
+static int json_number(json_object *j, double *d)
+{
+    enum json_type t = json_object_get_type(j);
+    if (t != json_type_int && t != json_type_double)
+        return -1;
+    *d = json_object_get_double(j);
+    return 0;
+}
+
+/* Accepts a list of [x,y] pairs or a flat [x0,y0,x1,y1,...] list; returns a
+ * new json array of pairs, closed when `close` is set. */
+static json_object *pairs_from(json_object *c, int close)
+{
+    json_object *out = json_object_new_array();
+    size_t i, n = json_object_array_length(c);
+    double x0, y0, xl = 0, yl = 0, px, py;
+    int flat;
+
+    if (!out || n == 0)
+        goto fail;
+    flat = json_object_get_type(json_object_array_get_idx(c, 0)) != json_type_array;
+    if (flat && n % 2)
+        goto fail;
+    for (i = 0; i < n; i += flat ? 2 : 1) {
+        json_object *p = json_object_new_array();
+        if (flat) {
+            if (json_number(json_object_array_get_idx(c, i), &px) ||
+                json_number(json_object_array_get_idx(c, i + 1), &py)) {
+                json_object_put(p);
+                goto fail;
+            }
+        } else {
+            json_object *q = json_object_array_get_idx(c, i);
+            if (json_object_get_type(q) != json_type_array || json_object_array_length(q) < 2 ||
+                json_number(json_object_array_get_idx(q, 0), &px) ||
+                json_number(json_object_array_get_idx(q, 1), &py)) {
+                json_object_put(p);
+                goto fail;
+            }
+        }
+        json_object_array_add(p, json_object_new_double(px));
+        json_object_array_add(p, json_object_new_double(py));
+        json_object_array_add(out, p);
+        if (i == 0) {
+            x0 = px;
+            y0 = py;
+        }
+        xl = px;
+        yl = py;
+    }
+    if (close && (xl != x0 || yl != y0)) {
+        json_object *p = json_object_new_array();
+        json_object_array_add(p, json_object_new_double(x0));
+        json_object_array_add(p, json_object_new_double(y0));
+        json_object_array_add(out, p);
+    }
+    return out;
+fail:
+    json_object_put(out);
+    return NULL;
+}
+
+/* Builds an ev_geom from GeoJSON given in `proj` (NULL = lon/lat). Takes gj. */
+static int geom_finish(struct ev_ctx *x, const struct ev_args *a, json_object *gj, int geodesic,
+                       struct ev_value **o, struct errbuf *e)
+{
+    struct ev_value *crs = ev_arg(a, "crs");
+    struct ev_geom *g;
+
+    if (!eval_own_json(x, gj))
+        return NOMEM();
+    if (crs && crs->kind != EV_NULL) {
+        const char *code = crs->kind == EV_PROJ ? crs->proj.crs : crs->kind == EV_STR ? crs->str : NULL;
+        OGRGeometryH h;
+        OGRCoordinateTransformationH ct;
+        json_object *c = NULL;
+        char *s;
+        if (!code)
+            return ev_type_error(e, a, "crs", "Projection", crs);
+        if (crs->kind == EV_PROJ && json_object_object_get_ex(gj, "coordinates", &c))
+            coords_affine(c, crs->proj.affine);
+        if (strcmp(code, "EPSG:4326") != 0) {
+            if (!(ct = eval_transform(x, code, "EPSG:4326", e)))
+                return ERR_USAGE;
+            h = OGR_G_CreateGeometryFromJson(json_object_to_json_string(gj));
+            if (!h || !eval_own_ogr(x, h))
+                return err_set(e, ERR_USAGE, "%s: Invalid geometry.", a->fname);
+            if (OGR_G_Transform(h, ct) != OGRERR_NONE)
+                return err_set(e, ERR_USAGE, "%s: Unable to transform the geometry.", a->fname);
+            s = OGR_G_ExportToJson(h);
+            gj = s ? eval_own_json(x, json_tokener_parse(s)) : NULL;
+            CPLFree(s);
+            if (!gj)
+                return NOMEM();
+        }
+    }
+    if (!(g = geom_from_geojson(x, gj, geodesic, e)))
+        return ERR_USAGE;
+    if (!(*o = ev_new(x, EV_GEOM)))
+        return NOMEM();
+    (*o)->geom = g;
+    return 0;
+}
+
+static int geodesic_arg(const struct ev_args *a, int dflt)
+{
+    struct ev_value *g = ev_arg(a, "geodesic");
+    return g && g->kind == EV_BOOL ? g->b : dflt;
+}
+
+static int f_point(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    struct ev_value *c;
+    json_object *gj, *coords;
+    int rc;
+    if ((rc = get_list(a, "coordinates", &c, e)))
+        return rc;
+    if (c->n != 2 || c->items[0]->kind != EV_NUM || c->items[1]->kind != EV_NUM)
+        return err_set(e, ERR_USAGE, "%s: Invalid point coordinates.", a->fname);
+    gj = json_object_new_object();
+    coords = json_object_new_array();
+    json_object_array_add(coords, json_object_new_double(c->items[0]->num));
+    json_object_array_add(coords, json_object_new_double(c->items[1]->num));
+    json_object_object_add(gj, "type", json_object_new_string("Point"));
+    json_object_object_add(gj, "coordinates", coords);
+    return geom_finish(x, a, gj, 0, o, e);
+}
+
+static int f_polygon(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                     struct errbuf *e)
+{
+    struct ev_value *c;
+    json_object *jc = NULL, *gj, *rings;
+    size_t i, n;
+    int rc, nested;
+
+    if ((rc = get_list(a, "coordinates", &c, e)))
+        return rc;
+    if (!(jc = ev_to_json(x, c, e)))
+        return ERR_USAGE;
+    rings = json_object_new_array();
+    n = json_object_array_length(jc);
+    /* [[[x,y],...]] = list of rings; [[x,y],...] or [x,y,...] = one ring */
+    nested = n > 0 && json_object_get_type(json_object_array_get_idx(jc, 0)) == json_type_array &&
+             json_object_array_length(json_object_array_get_idx(jc, 0)) > 0 &&
+             json_object_get_type(json_object_array_get_idx(json_object_array_get_idx(jc, 0), 0)) ==
+                 json_type_array;
+    for (i = 0; i < (nested ? n : 1); i++) {
+        json_object *ring = pairs_from(nested ? json_object_array_get_idx(jc, i) : jc, 1);
+        if (!ring || json_object_array_length(ring) < 4) {
+            json_object_put(ring);
+            json_object_put(rings);
+            json_object_put(jc);
+            return err_set(e, ERR_USAGE, "%s: Invalid polygon coordinates.", a->fname);
+        }
+        json_object_array_add(rings, ring);
+    }
+    json_object_put(jc);
+    gj = json_object_new_object();
+    json_object_object_add(gj, "type", json_object_new_string("Polygon"));
+    json_object_object_add(gj, "coordinates", rings);
+    return geom_finish(x, a, gj, geodesic_arg(a, 1), o, e);
+}
+
+static int f_rectangle(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                       struct errbuf *e)
+{
+    struct ev_value *c;
+    json_object *jc, *pairs, *gj, *rings, *ring;
+    double v[4];
+    int rc, i;
+    static const int order[5][2] = {{0, 3}, {0, 1}, {2, 1}, {2, 3}, {0, 3}};
+
+    if ((rc = get_list(a, "coordinates", &c, e)))
+        return rc;
+    if (!(jc = ev_to_json(x, c, e)))
+        return ERR_USAGE;
+    pairs = pairs_from(jc, 0);
+    json_object_put(jc);
+    if (!pairs || json_object_array_length(pairs) != 2) {
+        json_object_put(pairs);
+        return err_set(e, ERR_USAGE, "%s: Invalid rectangle coordinates.", a->fname);
+    }
+    for (i = 0; i < 4; i++)
+        v[i] = json_object_get_double(json_object_array_get_idx(
+            json_object_array_get_idx(pairs, (size_t)(i / 2)), (size_t)(i % 2)));
+    json_object_put(pairs);
+    ring = json_object_new_array();
+    for (i = 0; i < 5; i++) {
+        json_object *p = json_object_new_array();
+        json_object_array_add(p, json_object_new_double(v[order[i][0]]));
+        json_object_array_add(p, json_object_new_double(v[order[i][1]]));
+        json_object_array_add(ring, p);
+    }
+    rings = json_object_new_array();
+    json_object_array_add(rings, ring);
+    gj = json_object_new_object();
+    json_object_object_add(gj, "type", json_object_new_string("Polygon"));
+    json_object_object_add(gj, "coordinates", rings);
+    return geom_finish(x, a, gj, geodesic_arg(a, 1), o, e);
+}
+
+static int f_feature(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                     struct errbuf *e)
+{
+    struct ev_value *g = ev_arg(a, "geometry"), *m = ev_arg(a, "metadata");
+    if (g && g->kind != EV_NULL && g->kind != EV_GEOM && g->kind != EV_FEATURE)
+        return ev_type_error(e, a, "geometry", "Geometry", g);
+    if (m && m->kind != EV_NULL && m->kind != EV_DICT)
+        return ev_type_error(e, a, "metadata", "Dictionary<Object>", m);
+    if (!(*o = ev_new(x, EV_FEATURE)))
+        return NOMEM();
+    (*o)->geom = g && g->kind != EV_NULL ? g->geom : NULL;
+    (*o)->fprops = m && m->kind == EV_DICT ? m : ev_dict(x, 0);
+    return (*o)->fprops ? 0 : NOMEM();
+}
+
+static int f_error_margin(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                          struct errbuf *e)
+{
+    double v;
+    int rc = get_number(a, "value", 0, 0, &v, e);
+    if (rc)
+        return rc;
+    return (*o = ev_num(x, v)) ? 0 : NOMEM();
+}
+
+/* ---------------------------------------------------------- projections */
+
+int ev_proj_from(struct ev_ctx *x, const struct ev_args *a, const char *name,
+                 struct ev_proj *p, struct errbuf *e)
+{
+    struct ev_value *v;
+    int rc = ev_require(a, name, &v, e);
+    (void)x;
+    if (rc)
+        return rc;
+    memset(p, 0, sizeof *p);
+    if (v->kind == EV_PROJ) {
+        *p = v->proj;
+        p->width = p->height = 0;
+        return 0;
+    }
+    if (v->kind != EV_STR)
+        return ev_type_error(e, a, name, "Projection", v);
+    if (!eval_crs_valid(v->str))
+        return err_set(e, ERR_USAGE, "%s: Invalid CRS '%s' (only EPSG codes are supported).",
+                       a->fname, v->str);
+    snprintf(p->crs, sizeof p->crs, "%s", v->str);
+    p->affine[0] = 1;
+    p->affine[4] = 1;
+    return 0;
+}
+
+int ev_affine_from(const struct ev_args *a, const char *name, double *af, struct errbuf *e)
+{
+    struct ev_value *t = ev_arg(a, name);
+    int i;
+    if (!t || t->kind == EV_NULL)
+        return 1;
+    if (t->kind != EV_LIST || t->n != 6)
+        return err_set(e, ERR_USAGE, "%s: '%s' must be a list of 6 numbers.", a->fname, name);
+    for (i = 0; i < 6; i++) {
+        if (t->items[i]->kind != EV_NUM)
+            return err_set(e, ERR_USAGE, "%s: '%s' must be a list of 6 numbers.", a->fname, name);
+        af[i] = t->items[i]->num;
+    }
+    return 0;
+}
+
+static int f_projection(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    struct ev_proj p;
+    int rc = ev_proj_from(x, a, "crs", &p, e);
+    if (rc)
+        return rc;
+    if ((rc = ev_affine_from(a, "transform", p.affine, e)) < 0)
+        return rc;
+    if (!(*o = ev_new(x, EV_PROJ)))
+        return NOMEM();
+    (*o)->proj = p;
+    return 0;
+}
+
+/* -------------------------------------------------------------- filters */
+
+static int make_filter(struct ev_ctx *x, const struct ev_args *a, enum ev_filter_op op,
+                       struct ev_value **o, struct errbuf *e)
+{
+    struct ev_filter *f = eval_alloc(x, sizeof *f);
+    struct ev_value *lv = ev_arg(a, "leftValue"), *rv = ev_arg(a, "rightValue");
+    int rc;
+
+    if (!f || !(*o = ev_new(x, EV_FILTER)))
+        return NOMEM();
+    f->op = op;
+    if ((rc = get_string(a, "leftField", 0, &f->left_field, e)) ||
+        (rc = get_string(a, "rightField", 0, &f->right_field, e)))
+        return rc;
+    f->left_value = lv && lv->kind != EV_NULL ? lv : NULL;
+    f->right_value = rv && rv->kind != EV_NULL ? rv : NULL;
+    if (!f->left_field == !f->left_value || !f->right_field == !f->right_value)
+        return err_set(e, ERR_USAGE, "%s: Exactly one of leftField and leftValue and one of "
+                       "rightField and rightValue must be given.", a->fname);
+    if (op == F_DATE_RANGE && f->left_value && f->left_value->kind != EV_DRANGE)
+        return ev_type_error(e, a, "leftValue", "DateRange", f->left_value);
+    (*o)->filter = f;
+    return 0;
+}
+
+#define FILTER_FN(fname, op)                                                                 \
+    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
+                     struct errbuf *e)                                                       \
+    {                                                                                        \
+        return make_filter(x, a, op, o, e);                                                  \
+    }
+FILTER_FN(f_filter_drc, F_DATE_RANGE)
+FILTER_FN(f_filter_intersects, F_INTERSECTS)
+FILTER_FN(f_filter_lt, F_LT)
+FILTER_FN(f_filter_gt, F_GT)
+FILTER_FN(f_filter_eq, F_EQ)
+FILTER_FN(f_filter_neq, F_NEQ)
+FILTER_FN(f_filter_lte, F_LTE)
+FILTER_FN(f_filter_gte, F_GTE)
+
+static int f_filter_not(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    struct ev_value *s;
+    struct ev_filter *f = eval_alloc(x, sizeof *f);
+    int rc = ev_require(a, "filter", &s, e);
+    if (rc)
+        return rc;
+    if (s->kind != EV_FILTER)
+        return ev_type_error(e, a, "filter", "Filter", s);
+    if (!f || !(f->subs = eval_alloc(x, sizeof *f->subs)) || !(*o = ev_new(x, EV_FILTER)))
+        return NOMEM();
+    f->op = F_NOT;
+    f->subs[0] = s->filter;
+    f->nsubs = 1;
+    (*o)->filter = f;
+    return 0;
+}
+
+static int filter_list(struct ev_ctx *x, const struct ev_args *a, enum ev_filter_op op,
+                       struct ev_value **o, struct errbuf *e)
+{
+    struct ev_value *l;
+    struct ev_filter *f = eval_alloc(x, sizeof *f);
+    int rc = get_list(a, "filters", &l, e), i;
+    if (rc)
+        return rc;
+    if (!f || !(f->subs = eval_alloc(x, sizeof *f->subs * (size_t)(l->n + 1))) ||
+        !(*o = ev_new(x, EV_FILTER)))
+        return NOMEM();
+    for (i = 0; i < l->n; i++) {
+        if (l->items[i]->kind != EV_FILTER)
+            return ev_type_error(e, a, "filters", "List<Filter>", l->items[i]);
+        f->subs[i] = l->items[i]->filter;
+    }
+    f->op = op;
+    f->nsubs = l->n;
+    (*o)->filter = f;
+    return 0;
+}
+
+static int f_filter_and(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    return filter_list(x, a, F_AND, o, e);
+}
+static int f_filter_or(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                       struct errbuf *e)
+{
+    return filter_list(x, a, F_OR, o, e);
+}
+
+/* A property of a collection element, as a value (NULL when absent). */
+static struct ev_value *element_property(struct ev_ctx *x, const struct ev_value *el,
+                                         const char *name)
+{
+    json_object *props = NULL, *j = NULL;
+    int i;
+    if (el->kind == EV_IMAGE)
+        props = el->img->props;
+    else if (el->kind == EV_FEATURE && el->fprops) {
+        for (i = 0; i < el->fprops->n; i++)
+            if (strcmp(el->fprops->keys[i], name) == 0)
+                return el->fprops->items[i];
+        return NULL;
+    }
+    if (!props || !json_object_object_get_ex(props, name, &j))
+        return NULL;
+    return ev_from_json(x, j);
+}
+
+/* Numbers compare numerically, strings lexicographically, dates as ms;
+ * returns -2 when the values are not comparable. */
+static int compare_values(const struct ev_value *l, const struct ev_value *r)
+{
+    double a, b;
+    int c;
+    if (l->kind == EV_STR && r->kind == EV_STR) {
+        c = strcmp(l->str, r->str);
+        return c < 0 ? -1 : c > 0;
+    }
+    if ((l->kind == EV_NUM || l->kind == EV_DATE) && (r->kind == EV_NUM || r->kind == EV_DATE)) {
+        a = l->kind == EV_NUM ? l->num : (double)l->t0;
+        b = r->kind == EV_NUM ? r->num : (double)r->t0;
+        return a < b ? -1 : a > b;
+    }
+    if (l->kind == EV_BOOL && r->kind == EV_BOOL)
+        return l->b - r->b;
+    return -2;
+}
+
+static int filter_match(struct ev_ctx *x, const struct ev_filter *f, const struct ev_value *el)
+{
+    const struct ev_value *l, *r;
+    int i, c;
+
+    switch (f->op) {
+    case F_NOT:
+        return !filter_match(x, f->subs[0], el);
+    case F_AND:
+        for (i = 0; i < f->nsubs; i++)
+            if (!filter_match(x, f->subs[i], el))
+                return 0;
+        return 1;
+    case F_OR:
+        for (i = 0; i < f->nsubs; i++)
+            if (filter_match(x, f->subs[i], el))
+                return 1;
+        return 0;
+    case F_INTERSECTS: {
+        const struct ev_value *g = f->right_value ? f->right_value : f->left_value;
+        json_object *fp = el->kind == EV_IMAGE ? el->img->footprint
+                          : el->geom ? el->geom->geojson : NULL;
+        if (!g || !g->geom)
+            return 1;
+        return geom_intersects_geojson(g->geom, fp);
+    }
+    default:
+        break;
+    }
+    l = f->left_field ? element_property(x, el, f->left_field) : f->left_value;
+    r = f->right_field ? element_property(x, el, f->right_field) : f->right_value;
+    if (!l || !r)
+        return 0;   /* EE drops elements missing the property */
+    if (f->op == F_DATE_RANGE) {
+        const struct ev_value *range = l->kind == EV_DRANGE ? l : r, *t = range == l ? r : l;
+        int64_t ms;
+        if (range->kind != EV_DRANGE || to_millis(t, &ms) != 0)
+            return 0;
+        return ms >= range->t0 && ms < range->t1;
+    }
+    c = compare_values(l, r);
+    if (c == -2)
+        return f->op == F_NEQ;
+    switch (f->op) {
+    case F_LT: return c < 0;
+    case F_GT: return c > 0;
+    case F_EQ: return c == 0;
+    case F_NEQ: return c != 0;
+    case F_LTE: return c <= 0;
+    case F_GTE: return c >= 0;
+    default: return 0;
+    }
+}
+
+/* ---------------------------------------------------------- collections */
+
+static struct ev_value *new_coll(struct ev_ctx *x, const char *id, int n)
+{
+    struct ev_value *v = ev_new(x, EV_COLL);
+    if (!v || !(v->coll = eval_alloc(x, sizeof *v->coll)) ||
+        !(v->coll->items = eval_alloc(x, sizeof *v->coll->items * (size_t)(n + 1))) ||
+        !(v->coll->props = eval_own_json(x, json_object_new_object())))
+        return NULL;
+    v->coll->id = id;
+    return v;
+}
+
+static int f_ic_load(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                     struct errbuf *e)
+{
+    const struct cat_collection *c;
+    const char *id;
+    size_t i;
+    int rc = get_string(a, "id", 1, &id, e);
+    if (rc)
+        return rc;
+    if (!(c = catalog_collection(eval_catalog(x), id)))
+        return err_set(e, ERR_USAGE, "ImageCollection.load: ImageCollection asset '%s' not found "
+                       "(does not exist or caller does not have access).", id);
+    if (!(*o = new_coll(x, c->id, (int)c->nimages)))
+        return NOMEM();
+    for (i = 0; i < c->nimages; i++) {
+        struct ev_value *img = eval_load_image(x, c->images[i]);
+        if (!img)
+            return NOMEM();
+        (*o)->coll->items[(*o)->coll->n++] = img;
+    }
+    return 0;
+}
+
+static int f_ic_from_images(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                            struct errbuf *e)
+{
+    struct ev_value *l;
+    int rc = get_list(a, "images", &l, e), i;
+    if (rc)
+        return rc;
+    if (!(*o = new_coll(x, NULL, l->n)))
+        return NOMEM();
+    for (i = 0; i < l->n; i++) {
+        if (l->items[i]->kind != EV_IMAGE)
+            return ev_type_error(e, a, "images", "List<Image<unknown bands>>", l->items[i]);
+        (*o)->coll->items[(*o)->coll->n++] = l->items[i];
+    }
+    return 0;
+}
+
+static int f_coll_filter(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                         struct errbuf *e)
+{
+    struct ev_coll *c;
+    struct ev_value *f;
+    int rc, i;
+    if ((rc = get_coll(a, "collection", &c, e)) || (rc = ev_require(a, "filter", &f, e)))
+        return rc;
+    if (f->kind != EV_FILTER)
+        return ev_type_error(e, a, "filter", "Filter", f);
+    if (!(*o = new_coll(x, c->id, c->n)))
+        return NOMEM();
+    for (i = 0; i < c->n; i++)
+        if (filter_match(x, f->filter, c->items[i]))
+            (*o)->coll->items[(*o)->coll->n++] = c->items[i];
+    return 0;
+}
+
+static int f_coll_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                      struct errbuf *e)
+{
+    struct ev_coll *c;
+    struct ev_value *fn, *dn = ev_arg(a, "dropNulls"), *r;
+    int rc, i, drop = dn && dn->kind == EV_BOOL && dn->b;
+    if ((rc = get_coll(a, "collection", &c, e)) || (rc = ev_require(a, "baseAlgorithm", &fn, e)))
+        return rc;
+    if (fn->kind != EV_FUNC)
+        return ev_type_error(e, a, "baseAlgorithm", "Algorithm", fn);
+    if (fn->func->nargs < 1)
+        return err_set(e, ERR_USAGE, "Collection.map: the mapped function takes no argument.");
+    if (!(*o = new_coll(x, c->id, c->n)))
+        return NOMEM();
+    for (i = 0; i < c->n; i++) {
+        struct ev_value **args = eval_alloc(x, sizeof *args * (size_t)fn->func->nargs);
+        int k;
+        if (!args)
+            return NOMEM();
+        args[0] = c->items[i];
+        for (k = 1; k < fn->func->nargs; k++)
+            if (!(args[k] = ev_new(x, EV_NULL)))
+                return NOMEM();
+        if ((rc = ev_call_func(x, fn->func, args, a->depth + 1, &r, e)) != 0)
+            return err_prefix(e, rc, "Collection.map: Error in map: ");
+        if (r->kind == EV_NULL && drop)
+            continue;
+        if (r->kind != EV_IMAGE && r->kind != EV_FEATURE)
+            return err_set(e, ERR_USAGE, "Collection.map: A mapped algorithm must return a "
+                           "Feature or Image.");
+        (*o)->coll->items[(*o)->coll->n++] = r;
+    }
+    return 0;
+}
+
+static int f_coll_first(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    struct ev_coll *c;
+    int rc = get_coll(a, "collection", &c, e);
+    if (rc)
+        return rc;
+    if (c->n == 0)
+        return (*o = ev_new(x, EV_NULL)) ? 0 : NOMEM();
+    *o = c->items[0];
+    return 0;
+}
+
+static int f_coll_size(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                       struct errbuf *e)
+{
+    struct ev_coll *c;
+    int rc = get_coll(a, "collection", &c, e);
+    if (rc)
+        return rc;
+    return (*o = ev_num(x, c->n)) ? 0 : NOMEM();
+}
+
+static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    struct ev_coll *c;
+    double lim;
+    int rc, i, n;
+    if ((rc = get_coll(a, "collection", &c, e)) || (rc = get_number(a, "limit", 0, -1, &lim, e)))
+        return rc;
+    if (ev_arg(a, "key"))
+        return err_set(e, ERR_USAGE, "Collection.limit: sorting by 'key' is not supported by "
+                       "the emulator.");
+    n = lim < 0 || lim > c->n ? c->n : (int)lim;
+    if (!(*o = new_coll(x, c->id, n)))
+        return NOMEM();
+    for (i = 0; i < n; i++)
+        (*o)->coll->items[(*o)->coll->n++] = c->items[i];
+    return 0;
+}
+
+static int f_aggregate_array(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                             struct errbuf *e)
+{
+    struct ev_coll *c;
+    const char *p;
+    int rc, i;
+    if ((rc = get_coll(a, "collection", &c, e)) || (rc = get_string(a, "property", 1, &p, e)))
+        return rc;
+    if (!(*o = ev_list(x, c->n)))
+        return NOMEM();
+    (*o)->n = 0;
+    for (i = 0; i < c->n; i++) {
+        struct ev_value *v = element_property(x, c->items[i], p);
+        if (v)   /* elements without the property are skipped, as in EE */
+            (*o)->items[(*o)->n++] = v;
+    }
+    return 0;
+}
+
+static int f_element_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                         struct errbuf *e)
+{
+    struct ev_value *el;
+    const char *p;
+    int rc;
+    if ((rc = ev_require(a, "object", &el, e)) || (rc = get_string(a, "property", 1, &p, e)))
+        return rc;
+    if (el->kind == EV_COLL) {
+        json_object *j = NULL;
+        if (!json_object_object_get_ex(el->coll->props, p, &j))
+            return (*o = ev_new(x, EV_NULL)) ? 0 : NOMEM();
+        return (*o = ev_from_json(x, j)) ? 0 : NOMEM();
+    }
+    if (el->kind != EV_IMAGE && el->kind != EV_FEATURE)
+        return ev_type_error(e, a, "object", "Element", el);
+    *o = element_property(x, el, p);
+    if (!*o && !(*o = ev_new(x, EV_NULL)))
+        return NOMEM();
+    return 0;
+}
+
+/* --------------------------------------------------------------- table */
+
+const struct ev_algo ev_algos_values[] = {
+    {"Number.add", f_num_add}, {"Number.subtract", f_num_sub},
+    {"Number.multiply", f_num_mul}, {"Number.divide", f_num_div},
+    {"Number.min", f_num_min}, {"Number.max", f_num_max},
+    {"Number.round", f_num_round}, {"Number.floor", f_num_floor},
+    {"Number.ceil", f_num_ceil}, {"Number.abs", f_num_abs},
+    {"Number.int", f_num_int}, {"Number.toInt", f_num_int},
+    {"Number", f_number},
+    {"String", f_string}, {"String.cat", f_string_cat},
+    {"List.size", f_list_size}, {"List.length", f_list_size},
+    {"List.get", f_list_get}, {"List.sequence", f_list_sequence}, {"List.cat", f_list_cat},
+    {"Dictionary", f_dictionary}, {"Dictionary.get", f_dictionary_get},
+    {"Date", f_date}, {"Date.millis", f_date_millis}, {"DateRange", f_date_range},
+    {"GeometryConstructors.Point", f_point}, {"GeometryConstructors.Polygon", f_polygon},
+    {"GeometryConstructors.Rectangle", f_rectangle},
+    {"Feature", f_feature}, {"ErrorMargin", f_error_margin}, {"Projection", f_projection},
+    {"Filter.dateRangeContains", f_filter_drc}, {"Filter.intersects", f_filter_intersects},
+    {"Filter.lessThan", f_filter_lt}, {"Filter.greaterThan", f_filter_gt},
+    {"Filter.equals", f_filter_eq}, {"Filter.notEquals", f_filter_neq},
+    {"Filter.lessThanOrEquals", f_filter_lte}, {"Filter.greaterThanOrEquals", f_filter_gte},
+    {"Filter.not", f_filter_not}, {"Filter.and", f_filter_and}, {"Filter.or", f_filter_or},
+    {"ImageCollection.load", f_ic_load}, {"ImageCollection.fromImages", f_ic_from_images},
+    {"Collection.filter", f_coll_filter}, {"Collection.map", f_coll_map},
+    {"Collection.first", f_coll_first}, {"Collection.size", f_coll_size},
+    {"Collection.limit", f_coll_limit},
+    {"AggregateFeatureCollection.array", f_aggregate_array},
+    {"Element.get", f_element_get}, {"Image.get", f_element_get},
+    {NULL, NULL},
+};
+
+const struct ev_algo *ev_find_algo(const char *name)
+{
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image};
+    size_t t;
+    const struct ev_algo *a;
+    for (t = 0; t < sizeof tables / sizeof *tables; t++)
+        for (a = tables[t]; a->name; a++)
+            if (strcmp(a->name, name) == 0)
+                return a;
+    return NULL;
+}
+
+const char *const *eval_function_names(void)
+{
+    /* Built once from the tables; the tables are constant, so a static
+     * array sized generously is enough and needs no locking after the
+     * first call (the server calls this at start-up, before threads). */
+    static const char *names[256];
+    static int done;
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image};
+    size_t t, n = 0;
+    const struct ev_algo *a;
+
+    if (!done) {
+        for (t = 0; t < sizeof tables / sizeof *tables; t++)
+            for (a = tables[t]; a->name && n + 1 < sizeof names / sizeof *names; a++)
+                names[n++] = a->name;
+        names[n] = NULL;
+        done = 1;
+    }
+    return names;
+}
+
+/* -------------------------------------------------------------- getInfo */
+
+json_object *eval_number_json(double d)
+{
+    if (d == floor(d) && fabs(d) < 9007199254740992.0)
+        return json_object_new_int64((int64_t)d);
+    return json_object_new_double(d);
+}
+
+static json_object *dtype_json(const struct ev_dtype *dt)
+{
+    json_object *o = json_object_new_object();
+    static const char *prec[] = {"int", "float", "double"};
+    json_object_object_add(o, "type", json_object_new_string("PixelType"));
+    json_object_object_add(o, "precision", json_object_new_string(prec[dt->prec]));
+    if (dt->prec == EV_INT) {
+        json_object_object_add(o, "min", eval_number_json(dt->lo));
+        json_object_object_add(o, "max", eval_number_json(dt->hi));
+    }
+    return o;
+}
+
+static json_object *affine_json(const double *af)
+{
+    json_object *t = json_object_new_array();
+    int i;
+    for (i = 0; i < 6; i++)
+        json_object_array_add(t, eval_number_json(af[i]));
+    return t;
+}
+
+static json_object *image_info(const struct ev_image *img)
+{
+    json_object *o = json_object_new_object(), *bands = json_object_new_array();
+    int i;
+    json_object_object_add(o, "type", json_object_new_string("Image"));
+    for (i = 0; i < img->nbands; i++) {
+        const struct ev_band *b = &img->bands[i];
+        json_object *jb = json_object_new_object();
+        static const double deg[6] = {1, 0, 0, 0, 1, 0};
+        json_object_object_add(jb, "id", json_object_new_string(b->id));
+        json_object_object_add(jb, "data_type", dtype_json(&b->dt));
+        if (b->proj.width > 0) {
+            json_object *d = json_object_new_array();
+            json_object_array_add(d, json_object_new_int64(b->proj.width));
+            json_object_array_add(d, json_object_new_int64(b->proj.height));
+            json_object_object_add(jb, "dimensions", d);
+        }
+        /* No default projection: EE reports EPSG:4326 with a 1-degree scale. */
+        json_object_object_add(jb, "crs", json_object_new_string(b->proj.crs[0] ? b->proj.crs
+                                                                                : "EPSG:4326"));
+        json_object_object_add(jb, "crs_transform",
+                               affine_json(b->proj.crs[0] ? b->proj.affine : deg));
+        json_object_array_add(bands, jb);
+    }
+    json_object_object_add(o, "bands", bands);
+    if (img->id) {
+        json_object_object_add(o, "id", json_object_new_string(img->id));
+        json_object_object_add(o, "version", json_object_new_int64(1700000000000000LL));
+    }
+    json_object_object_add(o, "properties", json_object_get(img->props));
+    return o;
+}
+
+static json_object *geom_info(const struct ev_geom *g)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_foreach(g->geojson, k, v) json_object_object_add(o, k, json_object_get(v));
+    if (!g->is_point)
+        json_object_object_add(o, "geodesic", json_object_new_boolean(g->geodesic));
+    return o;
+}
+
+json_object *ev_to_json(struct ev_ctx *x, const struct ev_value *v, struct errbuf *e)
+{
+    json_object *o = NULL;
+    int i;
+
+    switch (v->kind) {
+    case EV_NULL: return NULL;   /* json-c's null; callers treat NULL from EV_NULL as null */
+    case EV_BOOL: return json_object_new_boolean(v->b);
+    case EV_NUM: return eval_number_json(v->num);
+    case EV_STR: return json_object_new_string(v->str);
+    case EV_LIST:
+        o = json_object_new_array();
+        for (i = 0; i < v->n; i++) {
+            json_object *c = NULL;
+            if (v->items[i]->kind != EV_NULL && !(c = ev_to_json(x, v->items[i], e))) {
+                json_object_put(o);
+                return NULL;
+            }
+            json_object_array_add(o, c);
+        }
+        return o;
+    case EV_DICT:
+        o = json_object_new_object();
+        for (i = 0; i < v->n; i++) {
+            json_object *c = NULL;
+            if (v->items[i]->kind != EV_NULL && !(c = ev_to_json(x, v->items[i], e))) {
+                json_object_put(o);
+                return NULL;
+            }
+            json_object_object_add(o, v->keys[i], c);
+        }
+        return o;
+    case EV_DATE:
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("Date"));
+        json_object_object_add(o, "value", json_object_new_int64(v->t0));
+        return o;
+    case EV_DRANGE:
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("DateRange"));
+        {
+            json_object *d = json_object_new_array();
+            json_object_array_add(d, json_object_new_int64(v->t0));
+            json_object_array_add(d, json_object_new_int64(v->t1));
+            json_object_object_add(o, "dates", d);
+        }
+        return o;
+    case EV_GEOM:
+        return geom_info(v->geom);
+    case EV_FEATURE:
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("Feature"));
+        json_object_object_add(o, "geometry", v->geom ? geom_info(v->geom) : NULL);
+        json_object_object_add(o, "properties", ev_to_json(x, v->fprops, e));
+        return o;
+    case EV_IMAGE:
+        return image_info(v->img);
+    case EV_COLL: {
+        json_object *feats = json_object_new_array();
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("ImageCollection"));
+        json_object_object_add(o, "bands", json_object_new_array());
+        if (v->coll->id) {
+            json_object_object_add(o, "id", json_object_new_string(v->coll->id));
+            json_object_object_add(o, "version", json_object_new_int64(1700000000000000LL));
+        }
+        json_object_object_add(o, "properties", json_object_get(v->coll->props));
+        for (i = 0; i < v->coll->n; i++) {
+            json_object *c = ev_to_json(x, v->coll->items[i], e);
+            if (!c) {
+                json_object_put(feats);
+                json_object_put(o);
+                return NULL;
+            }
+            json_object_array_add(feats, c);
+        }
+        json_object_object_add(o, "features", feats);
+        return o;
+    }
+    case EV_PROJ:
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("Projection"));
+        json_object_object_add(o, "crs", json_object_new_string(v->proj.crs[0] ? v->proj.crs
+                                                                               : "EPSG:4326"));
+        json_object_object_add(o, "transform", affine_json(v->proj.affine));
+        return o;
+    case EV_FILTER:
+    case EV_FUNC:
+    case EV_REDUCER:
+        break;
+    }
+    err_set(e, ERR_USAGE, "A %s cannot be converted to JSON.", ev_type_name(v));
+    return NULL;
+}
+
+json_object *eval_getinfo(struct ev_ctx *x, const struct ev_value *v, struct errbuf *e)
+{
+    return ev_to_json(x, v, e);
+}

@@ -1,0 +1,355 @@
+/*
+ * Row-by-row rendering of band expressions. Each node evaluates a batch of
+ * points (one output row) given in some CRS; loads transform the batch to
+ * the band's CRS once per row (or not at all when the CRS is the same) and
+ * read runs of consecutive native pixels with catalog_read_row, so the
+ * common aligned case costs a few flops per pixel and one call per row.
+ */
+#include "emulator/render.h"
+
+#include <gdal/ogr_srs_api.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pts {
+    const char *crs;
+    const double *x, *y;
+    long n;
+};
+
+static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
+                       uint8_t *mask, struct errbuf *e);
+
+/* Per-node scratch, allocated on first use (rows all have one width). */
+static int scratch(struct ev_ctx *x, struct ev_node *nd, long n, struct errbuf *e)
+{
+    long k = nd->nkids > 1 ? nd->nkids : 1;
+    long m = n > nd->nkids ? n : nd->nkids;
+    if (nd->scap >= n)
+        return 0;
+    nd->sv = eval_alloc(x, sizeof *nd->sv * (size_t)(k * n));
+    nd->sm = eval_alloc(x, sizeof *nd->sm * (size_t)(k * n));
+    nd->sx = eval_alloc(x, sizeof *nd->sx * (size_t)m);
+    nd->sy = eval_alloc(x, sizeof *nd->sy * (size_t)m);
+    if (!nd->sv || !nd->sm || !nd->sx || !nd->sy)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    nd->scap = n;
+    return 0;
+}
+
+/* Copies p into (sx, sy) transformed to crs; failed points become NaN. */
+static int to_crs(struct ev_ctx *x, const struct pts *p, const char *crs, double *sx, double *sy,
+                  struct errbuf *e)
+{
+    void *ct;
+    long i;
+    memcpy(sx, p->x, sizeof *sx * (size_t)p->n);
+    memcpy(sy, p->y, sizeof *sy * (size_t)p->n);
+    if (strcmp(p->crs, crs) == 0)
+        return 0;
+    if (!(ct = eval_transform(x, p->crs, crs, e)))
+        return ERR_USAGE;
+    /* PROJ marks points it cannot transform with HUGE_VAL; checked below. */
+    OCTTransform(ct, (int)p->n, sx, sy, NULL);
+    for (i = 0; i < p->n; i++)
+        if (!isfinite(sx[i]) || !isfinite(sy[i]) || fabs(sx[i]) > 1e300)
+            sx[i] = sy[i] = NAN;
+    return 0;
+}
+
+static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
+                       uint8_t *mask, struct errbuf *e)
+{
+    const struct cat_band *cb = &nd->img->bands[nd->band];
+    const double *a = cb->grid.affine;
+    const double *px = p->x, *py = p->y;
+    double det = a[0] * a[4] - a[1] * a[3];
+    long i, run0 = 0, rrow = 0, rcol = 0, rlen = 0;
+    int rc;
+
+    if (det == 0)
+        return err_set(e, ERR_INTERNAL, "band %s has a singular grid", cb->id);
+    if (strcmp(p->crs, cb->grid.crs) != 0) {
+        if ((rc = scratch(x, nd, p->n, e)) || (rc = to_crs(x, p, cb->grid.crs, nd->sx, nd->sy, e)))
+            return rc;
+        px = nd->sx;
+        py = nd->sy;
+    }
+    for (i = 0; i < p->n; i++) {
+        double dx = px[i] - a[2], dy = py[i] - a[5];
+        double fc = floor((a[4] * dx - a[1] * dy) / det);
+        double fr = floor((-a[3] * dx + a[0] * dy) / det);
+        long c, r;
+        if (!(fc >= 0 && fc < cb->grid.width && fr >= 0 && fr < cb->grid.height)) {
+            val[i] = 0;   /* outside the band (or NaN): masked */
+            mask[i] = 0;
+            if (rlen) {
+                catalog_read_row(nd->img, nd->band, rrow, rcol, rlen, val + run0, mask + run0);
+                rlen = 0;
+            }
+            continue;
+        }
+        c = (long)fc;
+        r = (long)fr;
+        if (rlen && r == rrow && c == rcol + rlen) {
+            rlen++;
+            continue;
+        }
+        if (rlen)
+            catalog_read_row(nd->img, nd->band, rrow, rcol, rlen, val + run0, mask + run0);
+        run0 = i;
+        rrow = r;
+        rcol = c;
+        rlen = 1;
+    }
+    if (rlen)
+        catalog_read_row(nd->img, nd->band, rrow, rcol, rlen, val + run0, mask + run0);
+    return 0;
+}
+
+static double cast_value(double v, const struct ev_node *nd)
+{
+    if (nd->cast.prec == EV_DOUBLE)
+        return v;
+    if (nd->cast.prec == EV_FLOAT)
+        return isfinite(v) ? (double)(float)v : v;
+    if (isnan(v))
+        return 0;
+    /* EE's casts clamp to the target range, then drop the fraction. */
+    if (v < nd->cast.lo)
+        return nd->cast.lo;
+    if (v > nd->cast.hi)
+        return nd->cast.hi;
+    return trunc(v);
+}
+
+static int cmp_double(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return a < b ? -1 : a > b;
+}
+
+static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask)
+{
+    long i, k, nk = nd->nkids;
+    for (i = 0; i < n; i++) {
+        double acc = 0, *tmp = nd->sx;
+        int cnt = 0;
+        if (nd->reducer == RED_MOSAIC) {
+            val[i] = 0;
+            mask[i] = 0;
+            for (k = nk - 1; k >= 0; k--)   /* the last image is on top */
+                if (nd->sm[k * n + i]) {
+                    val[i] = nd->sv[k * n + i];
+                    mask[i] = 1;
+                    break;
+                }
+            continue;
+        }
+        for (k = 0; k < nk; k++) {
+            double v;
+            if (!nd->sm[k * n + i])
+                continue;
+            v = nd->sv[k * n + i];
+            switch (nd->reducer) {
+            case RED_MIN: acc = cnt ? fmin(acc, v) : v; break;
+            case RED_MAX: acc = cnt ? fmax(acc, v) : v; break;
+            case RED_MEAN: acc += v; break;
+            default: tmp[cnt] = v; break;
+            }
+            cnt++;
+        }
+        if (!cnt) {
+            val[i] = 0;
+            mask[i] = 0;
+            continue;
+        }
+        if (nd->reducer == RED_MEAN) {
+            acc /= cnt;
+        } else if (nd->reducer == RED_MEDIAN) {
+            /* Even counts: the mean of the two middle values. */
+            qsort(tmp, (size_t)cnt, sizeof *tmp, cmp_double);
+            acc = cnt % 2 ? tmp[cnt / 2] : (tmp[cnt / 2 - 1] + tmp[cnt / 2]) / 2;
+        }
+        val[i] = acc;
+        mask[i] = 1;
+    }
+}
+
+static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
+                       uint8_t *mask, struct errbuf *e)
+{
+    long i, n = p->n;
+    int rc, k;
+
+    switch (nd->op) {
+    case NODE_LOAD:
+        return render_load(x, nd, p, val, mask, e);
+    case NODE_CONST:
+        for (i = 0; i < n; i++) {
+            val[i] = nd->value;
+            mask[i] = 1;
+        }
+        return 0;
+    case NODE_ADD: case NODE_SUB: case NODE_MUL: case NODE_DIV: case NODE_ND:
+    case NODE_UPDMASK: case NODE_UNMASK:
+        if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
+            (rc = render_node(x, nd->b, p, nd->sv, nd->sm, e)))
+            return rc;
+        for (i = 0; i < n; i++) {
+            double a = val[i], b = nd->sv[i];
+            switch (nd->op) {
+            case NODE_ADD: val[i] = a + b; break;
+            case NODE_SUB: val[i] = a - b; break;
+            case NODE_MUL: val[i] = a * b; break;
+            case NODE_DIV: val[i] = b == 0 ? 0 : a / b; break;
+            case NODE_ND: val[i] = a + b == 0 ? 0 : (a - b) / (a + b); break;
+            case NODE_UPDMASK:
+                mask[i] = mask[i] && nd->sm[i] && b != 0;
+                continue;
+            case NODE_UNMASK:
+                if (!mask[i]) {
+                    val[i] = b;
+                    mask[i] = nd->sm[i];
+                }
+                continue;
+            default: break;
+            }
+            mask[i] = mask[i] && nd->sm[i];
+        }
+        return 0;
+    case NODE_CAST:
+        if ((rc = render_node(x, nd->a, p, val, mask, e)))
+            return rc;
+        for (i = 0; i < n; i++)
+            val[i] = cast_value(val[i], nd);
+        return 0;
+    case NODE_CLIP:
+        if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
+            (rc = to_crs(x, p, "EPSG:4326", nd->sx, nd->sy, e)))
+            return rc;
+        for (i = 0; i < n; i++)
+            if (mask[i] && !(isfinite(nd->sx[i]) && geom_contains(nd->geom, nd->sx[i], nd->sy[i])))
+                mask[i] = 0;
+        return 0;
+    case NODE_REPROJECT: {
+        const double *a = nd->grid.affine;
+        double det = a[0] * a[4] - a[1] * a[3];
+        struct pts q;
+        if ((rc = scratch(x, nd, n, e)) || (rc = to_crs(x, p, nd->grid.crs, nd->sx, nd->sy, e)))
+            return rc;
+        /* Snap every point to the centre of its pixel in the target grid. */
+        for (i = 0; i < n; i++) {
+            double dx = nd->sx[i] - a[2], dy = nd->sy[i] - a[5];
+            double c = floor((a[4] * dx - a[1] * dy) / det) + 0.5;
+            double r = floor((-a[3] * dx + a[0] * dy) / det) + 0.5;
+            nd->sm[i] = isfinite(c) && isfinite(r) &&
+                        (nd->grid.width <= 0 || (c > 0 && c < nd->grid.width && r > 0 &&
+                                                 r < nd->grid.height));
+            nd->sx[i] = a[0] * c + a[1] * r + a[2];
+            nd->sy[i] = a[3] * c + a[4] * r + a[5];
+        }
+        q.crs = nd->grid.crs;
+        q.x = nd->sx;
+        q.y = nd->sy;
+        q.n = n;
+        if ((rc = render_node(x, nd->a, &q, val, mask, e)))
+            return rc;
+        for (i = 0; i < n; i++)
+            if (!nd->sm[i])
+                mask[i] = 0;
+        return 0;
+    }
+    case NODE_COMPOSITE:
+        if ((rc = scratch(x, nd, n, e)))
+            return rc;
+        for (k = 0; k < nd->nkids; k++)
+            if ((rc = render_node(x, nd->kids[k], p, nd->sv + (long)k * n, nd->sm + (long)k * n, e)))
+                return rc;
+        combine(nd, n, val, mask);
+        return 0;
+    }
+    return err_set(e, ERR_INTERNAL, "unknown pixel node");
+}
+
+int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_grid *grid,
+                 struct raster *out, struct errbuf *e)
+{
+    const double *a = grid->affine;
+    long w = grid->width, h = grid->height, i, j;
+    double *px = NULL, *py = NULL;
+    struct pts p;
+    int b, rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = raster_alloc(out, w, h, img->nbands)) != 0)
+        return err_set(e, ERR_NOMEM, "out of memory for a %ldx%ld raster", w, h);
+    out->grid = *grid;
+    for (b = 0; b < img->nbands; b++) {
+        snprintf(out->bands[b].id, sizeof out->bands[b].id, "%s", img->bands[b].id);
+        out->bands[b].type = eval_dtype_px(&img->bands[b].dt);
+    }
+    px = malloc(sizeof *px * (size_t)(w ? w : 1));
+    py = malloc(sizeof *py * (size_t)(w ? w : 1));
+    if (!px || !py) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    p.crs = grid->crs;
+    p.x = px;
+    p.y = py;
+    p.n = w;
+    for (j = 0; j < h; j++) {
+        for (i = 0; i < w; i++) {
+            px[i] = a[0] * (i + 0.5) + a[1] * (j + 0.5) + a[2];
+            py[i] = a[3] * (i + 0.5) + a[4] * (j + 0.5) + a[5];
+        }
+        for (b = 0; b < img->nbands; b++) {
+            double *v = out->bands[b].data + j * w;
+            uint8_t *m = out->bands[b].mask + j * w;
+            if ((rc = render_node(x, img->bands[b].node, &p, v, m, e)) != 0)
+                goto fail;
+            for (i = 0; i < w; i++)   /* EE sends masked pixels as 0 */
+                if (!m[i] || !isfinite(v[i]))
+                    v[i] = 0;
+        }
+    }
+    free(px);
+    free(py);
+    return 0;
+fail:
+    free(px);
+    free(py);
+    raster_free(out);
+    return rc;
+}
+
+static int64_t node_work(const struct ev_node *nd, int64_t npix, int64_t *images)
+{
+    int64_t w = 0;
+    int k;
+    if (!nd)
+        return 0;
+    switch (nd->op) {
+    case NODE_LOAD:
+        (*images)++;
+        return npix * (int64_t)px_size(nd->img->bands[nd->band].type);
+    case NODE_COMPOSITE:
+        for (k = 0; k < nd->nkids; k++)
+            w += node_work(nd->kids[k], npix, images);
+        return w;
+    default:
+        return node_work(nd->a, npix, images) + node_work(nd->b, npix, images);
+    }
+}
+
+int64_t render_work_bytes(const struct ev_image *img, int64_t npix, int64_t *images)
+{
+    int64_t w = 0;
+    int b;
+    *images = 0;
+    for (b = 0; b < img->nbands; b++)
+        w += node_work(img->bands[b].node, npix, images);
+    return w;
+}

@@ -1,0 +1,22 @@
+/*
+ * Rendering lazy images (eval.h) onto a request grid: every output pixel
+ * centre is taken to each source band's CRS and the native pixel that
+ * contains it is read (nearest neighbour), through the node tree of the
+ * band's expression.
+ */
+#ifndef EEFETCH_EMULATOR_RENDER_H
+#define EEFETCH_EMULATOR_RENDER_H
+
+#include "emulator/eval.h"
+#include "emulator/raster.h"
+
+/* Renders every band of img onto grid (crs must be set) into out, which this
+ * function allocates (free with raster_free). Masked pixels hold 0. */
+int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_grid *grid,
+                 struct raster *out, struct errbuf *e);
+
+/* Work of rendering img on a grid of npix pixels: bytes of source pixels
+ * read (every read of every image, composites included) and images read. */
+int64_t render_work_bytes(const struct ev_image *img, int64_t npix, int64_t *images);
+
+#endif
