@@ -342,7 +342,6 @@ static int add_srtm(struct catalog *c, struct errbuf *e)
     img->start_ms = 950227200000LL;  /* 2000-02-11 */
     img->end_ms = 951177600000LL;    /* 2000-02-22 */
     props_time(img, "SRTMGL1_003");
-    prop_str(img, "title", "NASA SRTM Digital Elevation 30m (synthetic)");
     img->size_bytes = (int64_t)FM_SRTM_WIDTH * FM_SRTM_HEIGHT * 2 / 3;
     img->footprint = footprint_rect(4326, -180, 60, 180, -56, e);
     if (!img->footprint || !img->properties) {
@@ -391,14 +390,16 @@ static const struct {
 
 static void hms(int tod, char *out, size_t cap)
 {
-    snprintf(out, cap, "%02d%02d%02d", tod / 3600, tod / 60 % 60, tod % 60);
+    unsigned t = (unsigned)tod % 86400u;
+
+    snprintf(out, cap, "%02u%02u%02u", t / 3600, t / 60 % 60, t % 60);
 }
 
 static int add_s2_image(struct catalog *c, const struct s2_tile *t, int k,
                         const json_object *fp, struct errbuf *e)
 {
     int day = S2_FIRST_DAY + S2_STEP_DAYS * k;
-    char date[16], t1[8], t2[8], index[96], id[192];
+    char date[40], t1[16], t2[16], index[192], id[256];
     struct cat_image *img;
     struct img_priv *p;
     size_t i;
@@ -496,7 +497,7 @@ static const struct {
 static int add_l9_image(struct catalog *c, const struct l9_scene *s, int day,
                         const json_object *fp, struct errbuf *e)
 {
-    char date[16], date2[16], pr[8], index[64], id[192], product[96];
+    char date[40], date2[40], pr[16], index[128], id[192], product[192];
     struct cat_image *img;
     struct img_priv *p;
     size_t i;

@@ -37,7 +37,7 @@ void fm_srtm_row(long row, long col0, long n, double *val)
         long c = col0 + i;
         long v = (tri(c, 16384) >> 1) + b + tri(c + 2 * r, 2048) + (tri(3 * c + r, 1024) >> 1) +
                  (tri(5 * c + 7 * r, 256) >> 2) - 3500;
-        long cone = 6000 - ((labs(c - 960930) + dr) >> 2);
+        long cone = 12400 - ((labs(c - 960930) + dr) >> 2);
 
         if (cone > 0)
             v += cone;
