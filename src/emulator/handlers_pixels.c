@@ -3,7 +3,9 @@
  * fileFormat, region), EE's request limits, the memory model, rendering and
  * encoding. The evaluator (eval.h) builds the image; render.c computes it.
  */
+#include <gdal/gdal.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -314,6 +316,11 @@ static int check_limits(const struct ee_grid *g, const struct ev_image *img,
     return 0;
 }
 
+static void register_drivers(void)
+{
+    GDALAllRegister();
+}
+
 static int render_and_encode(const struct emu_ctx *c, struct ev_ctx *x, const struct ev_image *img,
                              const struct ee_grid *g, enum fmt f, struct emu_response *r)
 {
@@ -347,6 +354,11 @@ static int render_and_encode(const struct emu_ctx *c, struct ev_ctx *x, const st
         else
             emu_error(r, 400, "%s", e.msg);
         return 0;
+    }
+    /* The GeoTIFF and PNG encoders need GDAL's drivers, whoever started us. */
+    if (f != FMT_NPY) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, register_drivers);
     }
     buf_reset(&r->body);
     rc = f == FMT_NPY ? encode_npy(&ras, &r->body, &e)
