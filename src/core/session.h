@@ -47,6 +47,10 @@ int session_get(struct session *s, const char *path, struct http_result *res, st
 
 void http_result_free(struct http_result *res);
 
+/* Checks that a URL may carry credentials: https anywhere, plain http only
+ * for loopback hosts (127.0.0.0/8, ::1, localhost). 0 or ERR_USAGE. */
+int session_check_url(const char *url, struct errbuf *e);
+
 /* Extracts EE's error.message from a JSON error body into out (or copies
  * a prefix of the raw body when it is not EE's shape). */
 void session_error_message(const struct http_result *res, char *out, size_t cap);
