@@ -292,8 +292,11 @@ struct ev_value *ev_from_json(struct ev_ctx *x, json_object *j)
             v->b = json_object_get_boolean(j);
         return v;
     case json_type_int:
-        if ((v = ev_num(x, (double)json_object_get_int64(j))))
+        if ((v = ev_num(x, (double)json_object_get_int64(j)))) {
             v->is_int = 1;
+            v->has_i64 = 1;
+            v->i64 = json_object_get_int64(j);
+        }
         return v;
     case json_type_double:
         if ((v = ev_num(x, json_object_get_double(j))))
@@ -519,8 +522,11 @@ static int eval_node(struct ev_ctx *x, json_object *node, const struct env *env,
         long long v = strtoll(s ? s : "", &end, 10);
         if (!s || !*s || *end)
             return err_set(e, ERR_USAGE, "Invalid expression: bad integerValue '%s'.", s ? s : "");
-        if ((*out = ev_num(x, (double)v)))
+        if ((*out = ev_num(x, (double)v))) {
             (*out)->is_int = 1;
+            (*out)->has_i64 = 1;   /* exact beyond 2^53 for getInfo */
+            (*out)->i64 = v;
+        }
     } else if (json_object_object_get_ex(node, "bytesValue", &j)) {
         *out = ev_str(x, json_object_get_string(j));
     } else if (json_object_object_get_ex(node, "arrayValue", &j)) {

@@ -121,6 +121,8 @@ struct ev_value {
     int b;
     double num;
     int is_int;                    /* number came from an integer literal */
+    int has_i64;                   /* i64 holds the exact value (integerValue) */
+    int64_t i64;
     const char *str;
     int n;                         /* list / dict size */
     struct ev_value **items;

@@ -1216,7 +1216,7 @@ json_object *ev_to_json(struct ev_ctx *x, const struct ev_value *v, struct errbu
     switch (v->kind) {
     case EV_NULL: return NULL;   /* json-c's null; callers treat NULL from EV_NULL as null */
     case EV_BOOL: return json_object_new_boolean(v->b);
-    case EV_NUM: return eval_number_json(v->num);
+    case EV_NUM: return v->has_i64 ? json_object_new_int64(v->i64) : eval_number_json(v->num);
     case EV_STR: return json_object_new_string(v->str);
     case EV_LIST:
         o = json_object_new_array();
