@@ -62,73 +62,73 @@ void raster_free(struct raster *r)
 
 /* ---- conversion ----------------------------------------------------------- */
 
-static inline double to_int(double v, double lo, double hi)
+/* One converter per type, so the per-pixel loop has no type switch.
+ * Rounding half away from zero is done by adding +-0.5 and truncating. */
+#define DEFINE_CONV_UNSIGNED(name, T, HI)                                             \
+    static void name(const double *src, const uint8_t *mask, size_t n, uint8_t *dst, \
+                     size_t stride)                                                   \
+    {                                                                                 \
+        size_t i;                                                                     \
+        for (i = 0; i < n; i++, dst += stride) {                                      \
+            double v = mask[i] ? src[i] : 0;                                          \
+            T x = !(v > 0) ? 0 : v >= (HI) ? (T)(HI) : (T)(v + 0.5);                  \
+            memcpy(dst, &x, sizeof x);                                                \
+        }                                                                             \
+    }
+
+#define DEFINE_CONV_SIGNED(name, T, LO, HI)                                           \
+    static void name(const double *src, const uint8_t *mask, size_t n, uint8_t *dst, \
+                     size_t stride)                                                   \
+    {                                                                                 \
+        size_t i;                                                                     \
+        for (i = 0; i < n; i++, dst += stride) {                                      \
+            double v = mask[i] ? src[i] : 0;                                          \
+            T x = v != v ? 0 : v <= (LO) ? (T)(LO) : v >= (HI) ? (T)(HI)              \
+                  : (T)(v + (v < 0 ? -0.5 : 0.5));                                    \
+            memcpy(dst, &x, sizeof x);                                                \
+        }                                                                             \
+    }
+
+DEFINE_CONV_UNSIGNED(conv_u8, uint8_t, 255.0)
+DEFINE_CONV_UNSIGNED(conv_u16, uint16_t, 65535.0)
+DEFINE_CONV_UNSIGNED(conv_u32, uint32_t, 4294967295.0)
+DEFINE_CONV_SIGNED(conv_i8, int8_t, -128.0, 127.0)
+DEFINE_CONV_SIGNED(conv_i16, int16_t, -32768.0, 32767.0)
+DEFINE_CONV_SIGNED(conv_i32, int32_t, -2147483648.0, 2147483647.0)
+
+static void conv_f32(const double *src, const uint8_t *mask, size_t n, uint8_t *dst,
+                     size_t stride)
 {
-    if (isnan(v))
-        return 0;
-    if (v <= lo)
-        return lo;
-    if (v >= hi)
-        return hi;
-    return v < 0 ? ceil(v - 0.5) : floor(v + 0.5);
+    size_t i;
+
+    for (i = 0; i < n; i++, dst += stride) {
+        double v = mask[i] ? src[i] : 0;
+        /* Out-of-range doubles saturate to +-FLT_MAX rather than inf. */
+        float x = v != v ? 0.0f : v > 3.4028234663852886e38 ? 3.4028234663852886e38f
+                  : v < -3.4028234663852886e38 ? -3.4028234663852886e38f : (float)v;
+        memcpy(dst, &x, 4);
+    }
+}
+
+static void conv_f64(const double *src, const uint8_t *mask, size_t n, uint8_t *dst,
+                     size_t stride)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++, dst += stride) {
+        double x = mask[i] && src[i] == src[i] ? src[i] : 0;
+        memcpy(dst, &x, 8);
+    }
 }
 
 /* Writes n pixels of one band as type t at dst, `stride` bytes apart. */
 static void convert(const double *src, const uint8_t *mask, size_t n, enum px_type t,
                     uint8_t *dst, size_t stride)
 {
-    size_t i;
-    double lo = 0, hi = 0;
+    static void (*const fn[])(const double *, const uint8_t *, size_t, uint8_t *, size_t) = {
+        conv_u8, conv_i8, conv_u16, conv_i16, conv_u32, conv_i32, conv_f32, conv_f64};
 
-    px_range(t, &lo, &hi);
-    for (i = 0; i < n; i++, dst += stride) {
-        double v = mask[i] ? src[i] : 0;
-
-        switch (t) {
-        case PX_U8: {
-            uint8_t x = (uint8_t)to_int(v, lo, hi);
-            memcpy(dst, &x, 1);
-            break;
-        }
-        case PX_I8: {
-            int8_t x = (int8_t)to_int(v, lo, hi);
-            memcpy(dst, &x, 1);
-            break;
-        }
-        case PX_U16: {
-            uint16_t x = (uint16_t)to_int(v, lo, hi);
-            memcpy(dst, &x, 2);
-            break;
-        }
-        case PX_I16: {
-            int16_t x = (int16_t)to_int(v, lo, hi);
-            memcpy(dst, &x, 2);
-            break;
-        }
-        case PX_U32: {
-            uint32_t x = (uint32_t)to_int(v, lo, hi);
-            memcpy(dst, &x, 4);
-            break;
-        }
-        case PX_I32: {
-            int32_t x = (int32_t)to_int(v, lo, hi);
-            memcpy(dst, &x, 4);
-            break;
-        }
-        case PX_F32: {
-            /* Out-of-range doubles saturate to +-FLT_MAX rather than inf. */
-            float x = isnan(v) ? 0.0f : v > 3.4028234663852886e38 ? 3.4028234663852886e38f
-                      : v < -3.4028234663852886e38 ? -3.4028234663852886e38f : (float)v;
-            memcpy(dst, &x, 4);
-            break;
-        }
-        case PX_F64: {
-            double x = isnan(v) ? 0 : v;
-            memcpy(dst, &x, 8);
-            break;
-        }
-        }
-    }
+    fn[t](src, mask, n, dst, stride);
 }
 
 /* ---- NPY ------------------------------------------------------------------ */

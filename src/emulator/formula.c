@@ -138,57 +138,128 @@ int fm_scene_class(const struct fm_scene *s, int64_t gx, int64_t gy)
     return pixel_class(s, &k, gx, gy, dy2_of(s, gy));
 }
 
+static const double qa_value[11] = {0, 0, 0, 0, 21824, 21824, 21952, 0, 22024, 22280, 54532};
+
+/* Band constants for one image and spectral slot. */
+struct slot_consts {
+    int veg, bare, water, cloud;
+};
+
+static inline int64_t out_value(enum fm_out out, int64_t refl)
+{
+    return out == FM_OUT_L9SR ? 7273 + refl * 40 / 11 : refl;
+}
+
+/* A run of pixels in one parcel and one cloud cell that holds a blob: the
+ * general formula with the parcel and cell constants hoisted. */
+static void cloud_run(enum fm_out out, const struct slot_consts *sc, const struct scene_cursor *k,
+                      int64_t gx, int64_t step, int64_t gy, int64_t dy2, int64_t drift, long n,
+                      double *val)
+{
+    uint64_t p = k->p;
+    int lake = (p & 15) == 0, bare = (p & 3) == 1;
+    int land_cls = bare ? FM_BARE : FM_VEG;
+    int64_t landv = (bare ? sc->bare : sc->veg) + (int64_t)((p >> 8) & 511), r2 = k->r2;
+    long j;
+
+    if (out == FM_OUT_SCL || out == FM_OUT_QA) {
+        for (j = 0; j < n; j++) {
+            int64_t x = gx + j * step, dx = ((x + drift) & 511) - 256, d2 = dx * dx + dy2;
+            int water = lake || ((x + gy) & 8191) < 96;
+            int cls = d2 < r2 ? (k->cirrus ? FM_CIRRUS : 4 * d2 < r2 ? FM_CLOUD_HIGH
+                                                                     : FM_CLOUD_MED)
+                              : water ? FM_WATER : land_cls;
+
+            val[j] = out == FM_OUT_SCL ? (double)cls : qa_value[cls];
+        }
+        return;
+    }
+    for (j = 0; j < n; j++) {
+        int64_t x = gx + j * step, t = (13 * x + 7 * gy) & 127;
+        int64_t dx = ((x + drift) & 511) - 256, d2 = dx * dx + dy2;
+        int water = lake || ((x + gy) & 8191) < 96;
+        /* The surface under the pixel first (a medium cloud or cirrus lets
+         * it show through), then the cloud. */
+        int64_t v = water ? sc->water + (t >> 2) : landv + t;
+
+        if (d2 < r2) {
+            if (k->cirrus)
+                v += 1500;
+            else if (4 * d2 < r2)
+                v = sc->cloud + t;
+            else
+                v = (v + sc->cloud + t) >> 1;
+        }
+        val[j] = (double)out_value(out, v);
+    }
+}
+
+/* A run of pixels in one parcel and a cloud-free cloud cell: the class only
+ * depends on the river test, so the loop is branch-free integer arithmetic
+ * the compiler can vectorise. 32-bit ints suffice: lattice cells stay below
+ * 2^21 and t, w below 2^13. */
+static void clear_run(enum fm_out out, const struct slot_consts *sc, uint64_t p, int64_t gx,
+                      int64_t step, int64_t gy, long n, double *val)
+{
+    int32_t x = (int32_t)gx, st = (int32_t)step, y = (int32_t)gy, y7 = (int32_t)(7 * gy);
+    int lake = (p & 15) == 0, bare = (p & 3) == 1;
+    long j;
+
+    if (out == FM_OUT_SCL || out == FM_OUT_QA) {
+        double land = lake ? (out == FM_OUT_SCL ? FM_WATER : qa_value[FM_WATER])
+                           : (out == FM_OUT_SCL ? (bare ? FM_BARE : FM_VEG) : qa_value[FM_VEG]);
+        double water = out == FM_OUT_SCL ? FM_WATER : qa_value[FM_WATER];
+
+        for (j = 0; j < n; j++) {
+            int32_t xj = x + (int32_t)j * st;
+            val[j] = ((xj + y) & 8191) < 96 ? water : land;
+        }
+        return;
+    }
+    {
+        int32_t landv = (int32_t)((bare ? sc->bare : sc->veg) + (int)((p >> 8) & 511));
+        int32_t water = sc->water;
+
+        for (j = 0; j < n; j++) {
+            int32_t xj = x + (int32_t)j * st, t = (13 * xj + y7) & 127;
+            int32_t v = (lake || ((xj + y) & 8191) < 96) ? water + (t >> 2) : landv + t;
+
+            if (out == FM_OUT_L9SR)
+                v = 7273 + v * 40 / 11;
+            val[j] = v;
+        }
+    }
+}
+
 void fm_scene_row(const struct fm_scene *s, enum fm_out out, int slot, int64_t gx0,
                   int64_t step, int64_t gy, long n, double *val)
 {
-    static const double qa[11] = {0, 0, 0, 0, 21824, 21824, 21952, 0, 22024, 22280, 54532};
     struct scene_cursor k;
-    int64_t dy2 = dy2_of(s, gy), gx = gx0;
-    int veg = 0, bare = 0, water = 0, cloud = 0;
-    long i;
+    struct slot_consts sc = {0, 0, 0, 0};
+    int64_t dy2 = dy2_of(s, gy), drift = 40 * (int64_t)s->day;
+    long i = 0;
 
     if (out == FM_OUT_S2 || out == FM_OUT_L9SR) {
-        veg = refl_veg[slot] + season_veg[slot] * s->sea / 182;
-        bare = refl_bare[slot];
-        water = refl_water[slot];
-        cloud = refl_cloud[slot];
+        sc.veg = refl_veg[slot] + season_veg[slot] * s->sea / 182;
+        sc.bare = refl_bare[slot];
+        sc.water = refl_water[slot];
+        sc.cloud = refl_cloud[slot];
     }
     cursor_init(&k);
-    for (i = 0; i < n; i++, gx += step) {
-        int cls = pixel_class(s, &k, gx, gy, dy2);
-        int64_t t, surf, land, v;
+    while (i < n) {
+        int64_t gx = gx0 + i * step, cx = gx + drift;
+        /* Pixels left in this parcel (64 cells) and in this cloud cell (512). */
+        long np = (long)((((gx >> 6) + 1) * 64 - gx + step - 1) / step);
+        long nc = (long)((((cx >> 9) + 1) * 512 - cx + step - 1) / step);
+        long len = np < nc ? np : nc;
 
-        if (out == FM_OUT_SCL) {
-            val[i] = cls;
-            continue;
-        }
-        if (out == FM_OUT_QA) {
-            val[i] = qa[cls];
-            continue;
-        }
-        /* Reflectance: the surface under the pixel first (a medium cloud or
-         * cirrus lets it show through), then the cloud. */
-        t = (13 * gx + 7 * gy) & 127;
-        land = (int64_t)((k.p >> 8) & 511) + t;
-        if (((gx + gy) & 8191) < 96 || (k.p & 15) == 0)
-            surf = water + (t >> 2);
+        if (len > n - i)
+            len = n - i;
+        pixel_class(s, &k, gx, gy, dy2);   /* refreshes the parcel and cell hashes */
+        if (!k.cell_cloudy)
+            clear_run(out, &sc, k.p, gx, step, gy, len, val + i);
         else
-            surf = ((k.p & 3) == 1 ? bare : veg) + land;
-        switch (cls) {
-        case FM_CLOUD_HIGH:
-            v = cloud + t;
-            break;
-        case FM_CLOUD_MED:
-            v = (surf + cloud + t) >> 1;
-            break;
-        case FM_CIRRUS:
-            v = surf + 1500;
-            break;
-        default:
-            v = surf;
-        }
-        if (out == FM_OUT_L9SR)
-            v = 7273 + v * 40 / 11;
-        val[i] = (double)v;
+            cloud_run(out, &sc, &k, gx, step, gy, dy2, drift, len, val + i);
+        i += len;
     }
 }
