@@ -13,6 +13,7 @@
 #include <cpl_vsi.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,10 +246,22 @@ static int vsimem_take(const char *name, struct buf *out, struct errbuf *e)
     return rc;
 }
 
+static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
+
+static void gdal_register(void)
+{
+    GDALAllRegister();
+}
+
 /* Creates an in-memory (MEM) dataset of type t holding r's bands. */
 static GDALDatasetH mem_dataset(const struct raster *r, enum px_type t, struct errbuf *e)
 {
-    GDALDriverH drv = GDALGetDriverByName("MEM");
+    GDALDriverH drv;
+
+    /* Drivers are normally registered at start-up; once more here makes the
+     * encoders usable on their own, and pthread_once keeps it race-free. */
+    pthread_once(&gdal_once, gdal_register);
+    drv = GDALGetDriverByName("MEM");
     GDALDatasetH ds;
     size_t np = (size_t)r->width * (size_t)r->height;
     uint8_t *tmp;
