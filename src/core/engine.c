@@ -1,0 +1,909 @@
+/* The tile engine (see engine.h and docs/engine.md). */
+#include "core/engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/decode.h"
+#include "core/journal.h"
+#include "core/mosaic.h"
+#include "core/session.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define DEFAULT_ENDPOINT "https://earthengine.googleapis.com"
+
+/* A piece of work: a tile, or a part of a split tile. */
+struct task {
+    struct grid_tile t;     /* t.id is the planned tile it belongs to */
+    int attempts;           /* transient failures so far */
+    int64_t not_before;     /* monotonic ms */
+};
+
+struct tile_state {
+    int outstanding;        /* pieces not stored yet */
+    int next_k;             /* next piece number */
+    struct mosaic_piece *pieces;
+    int npieces, cap;
+};
+
+struct engine {
+    const struct engine_opts *o;
+    const struct download_spec *s;
+    struct grid_plan plan;
+    struct journal *journal;
+    char parts[4096];
+    const char *endpoint, *project;
+    int max_retries, base_ms, cap_ms;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned char *done;    /* per tile */
+    struct tile_state *ts;
+    size_t next_fresh;      /* next planned tile never tried */
+    struct task *retry;     /* retries and split parts */
+    size_t nretry, capretry;
+    size_t tiles_left;
+    int active, limit, max_limit, succ;
+    int64_t last_cut_ms;
+    int fatal;              /* error code of the first fatal failure, 0 = none */
+    struct errbuf fatal_err;
+    struct mosaic_piece *all;   /* pieces of finished tiles */
+    size_t nall, capall;
+    char **prefix;          /* request JSON up to "grid": per band group */
+    struct engine_summary *sum;
+};
+
+struct worker {
+    struct engine *en;
+    pthread_t thread;
+    int started;
+    uint64_t rng;
+    struct buf body;
+};
+
+/* ---- classification ---- */
+
+enum engine_class engine_classify(long status, const char *message)
+{
+    static const char *const splittable[] = {"Total request size", "Pixel grid dimensions",
+                                             "User memory limit exceeded", "Computation timed out"};
+    size_t i;
+
+    if (status == 200)
+        return ENGINE_OK;
+    if (status == 0 || status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+        status == 504)
+        return ENGINE_TRANSIENT;
+    if (status == 401)
+        return ENGINE_AUTH;
+    if (status == 400 && message) {
+        for (i = 0; i < sizeof splittable / sizeof splittable[0]; i++)
+            if (strstr(message, splittable[i]))
+                return ENGINE_SPLITTABLE;
+        /* EE's aggregation throttle: backing off helps, splitting does not. */
+        if (strstr(message, "Too many concurrent aggregations"))
+            return ENGINE_TRANSIENT;
+    }
+    return ENGINE_FATAL;
+}
+
+/* ---- helpers ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64*: enough for jitter, and per-worker so no locking. */
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 2685821657736338717ULL;
+}
+
+static int stop_requested(const struct engine *en)
+{
+    return en->o->stop && *en->o->stop;
+}
+
+static void emit(struct engine *en, enum engine_event_kind kind, size_t tile, long status, const char *msg)
+{
+    struct engine_event ev;
+
+    if (!en->o->on_event)
+        return;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.tile_id = tile;
+    ev.http_status = status;
+    ev.message = msg;
+    ev.tiles_total = en->sum->tiles_total;
+    ev.tiles_done = en->sum->tiles_total - en->tiles_left;
+    ev.tiles_resumed = en->sum->tiles_resumed;
+    ev.bytes = en->sum->bytes;
+    ev.concurrency = en->limit;
+    ev.active = en->active;
+    ev.retries = en->sum->retries;
+    en->o->on_event(&ev, en->o->ud);
+}
+
+/* Records the first fatal failure (caller holds the lock). */
+static void set_fatal_locked(struct engine *en, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_fatal_locked(struct engine *en, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (en->fatal)
+        return;
+    en->fatal = code;
+    va_start(ap, fmt);
+    vsnprintf(en->fatal_err.msg, sizeof en->fatal_err.msg, fmt, ap);
+    va_end(ap);
+    pthread_cond_broadcast(&en->cv);
+}
+
+static int push_retry_locked(struct engine *en, const struct task *t)
+{
+    if (en->nretry == en->capretry) {
+        size_t ncap = en->capretry ? en->capretry * 2 : 16;
+        struct task *n = realloc(en->retry, ncap * sizeof *n);
+        if (!n)
+            return ERR_NOMEM;
+        en->retry = n;
+        en->capretry = ncap;
+    }
+    en->retry[en->nretry++] = *t;
+    return 0;
+}
+
+static int add_all_locked(struct engine *en, const struct mosaic_piece *p, size_t n)
+{
+    if (en->nall + n > en->capall) {
+        size_t ncap = en->capall ? en->capall : 64;
+        struct mosaic_piece *np;
+        while (ncap < en->nall + n)
+            ncap *= 2;
+        np = realloc(en->all, ncap * sizeof *np);
+        if (!np)
+            return ERR_NOMEM;
+        en->all = np;
+        en->capall = ncap;
+    }
+    memcpy(en->all + en->nall, p, n * sizeof *p);
+    en->nall += n;
+    return 0;
+}
+
+/* Takes the next task that may run now: a due retry first, then a fresh tile. */
+static int pick_locked(struct engine *en, int64_t now, struct task *out)
+{
+    size_t i;
+
+    for (i = 0; i < en->nretry; i++) {
+        if (en->retry[i].not_before <= now) {
+            *out = en->retry[i];
+            en->retry[i] = en->retry[--en->nretry];
+            return 1;
+        }
+    }
+    while (en->next_fresh < en->plan.ntiles && en->done[en->next_fresh])
+        en->next_fresh++;
+    if (en->next_fresh < en->plan.ntiles) {
+        memset(out, 0, sizeof *out);
+        out->t = en->plan.tiles[en->next_fresh++];
+        en->ts[out->t.id].outstanding = 1;
+        en->ts[out->t.id].next_k = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* AIMD: +1 after a window of `limit` successes, halve on 429 (at most once
+ * a second, because requests already in flight at the old level will see
+ * 429s too and must not cut it again). */
+static void on_success_locked(struct engine *en)
+{
+    if (++en->succ >= en->limit && en->limit < en->max_limit) {
+        en->succ = 0;
+        en->limit++;
+        if (en->limit > en->sum->max_concurrency)
+            en->sum->max_concurrency = en->limit;
+        emit(en, ENGINE_EV_CONCURRENCY, 0, 0, NULL);
+        pthread_cond_broadcast(&en->cv);
+    }
+}
+
+static void on_429_locked(struct engine *en, int64_t now)
+{
+    en->sum->http_429++;
+    if (now - en->last_cut_ms < 1000)
+        return;
+    en->last_cut_ms = now;
+    en->succ = 0;
+    if (en->limit > 1) {
+        en->limit /= 2;
+        emit(en, ENGINE_EV_CONCURRENCY, 0, 0, NULL);
+    }
+}
+
+/* ---- request JSON ---- */
+
+static int append_json_string(struct buf *b, const char *s)
+{
+    int rc = buf_append(b, "\"", 1);
+
+    for (; rc == 0 && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            rc = buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            rc = buf_printf(b, "\\u%04x", c);
+        else
+            rc = buf_append(b, s, 1);
+    }
+    return rc ? rc : buf_append(b, "\"", 1);
+}
+
+/* The constant part of every request of a band group: the expression is
+ * serialized once and sent identically, so only "grid" differs between
+ * requests (EE can reuse cached sub-computations). */
+static int build_prefixes(struct engine *en, struct errbuf *e)
+{
+    const struct download_spec *s = en->s;
+    size_t ngroups = (s->nbands + (size_t)en->plan.band_group - 1) / (size_t)en->plan.band_group, g;
+
+    en->prefix = calloc(ngroups, sizeof *en->prefix);
+    if (!en->prefix)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    for (g = 0; g < ngroups; g++) {
+        struct buf b;
+        size_t i, b0 = g * (size_t)en->plan.band_group;
+        int rc = 0;
+        buf_init(&b, 0);
+        rc |= buf_append_str(&b, "{\"expression\":");
+        rc |= buf_append_str(&b, s->expression);
+        rc |= buf_printf(&b, ",\"fileFormat\":\"%s\",\"bandIds\":[",
+                         s->fetch_format == SPEC_FETCH_GEOTIFF ? "GEO_TIFF" : "NPY");
+        for (i = b0; i < s->nbands && i < b0 + (size_t)en->plan.band_group; i++) {
+            if (i > b0)
+                rc |= buf_append(&b, ",", 1);
+            rc |= append_json_string(&b, s->bands[i].id);
+        }
+        rc |= buf_append_str(&b, "],\"grid\":");
+        if (rc) {
+            buf_free(&b);
+            return err_set(e, ERR_NOMEM, "out of memory");
+        }
+        en->prefix[g] = buf_steal(&b, NULL);
+    }
+    return 0;
+}
+
+static int build_body(const struct engine *en, const struct grid_tile *t, struct buf *b)
+{
+    double a[6];
+    int rc = 0;
+
+    grid_window_affine(&en->plan.grid, t->col, t->row, a);
+    buf_reset(b);
+    rc |= buf_append_str(b, en->prefix[t->band0 / en->plan.band_group]);
+    if (strncmp(en->plan.grid.crs, "EPSG:", 5) == 0) {
+        rc |= buf_printf(b, "{\"crsCode\":\"%s\"", en->plan.grid.crs);
+    } else {
+        rc |= buf_append_str(b, "{\"crsWkt\":");
+        rc |= append_json_string(b, en->plan.grid.crs);
+    }
+    rc |= buf_printf(b,
+                     ",\"affineTransform\":{\"scaleX\":%.17g,\"shearX\":0,\"translateX\":%.17g,"
+                     "\"shearY\":0,\"scaleY\":%.17g,\"translateY\":%.17g},"
+                     "\"dimensions\":{\"width\":%ld,\"height\":%ld}}}",
+                     a[0], a[2], a[4], a[5], t->width, t->height);
+    return rc ? ERR_NOMEM : 0;
+}
+
+/* ---- outcomes ---- */
+
+static void transient(struct worker *w, struct task *t, long status, const char *msg, long retry_after_s)
+{
+    struct engine *en = w->en;
+    int64_t now = time_mono_ms(), delay, span;
+    int shift;
+
+    pthread_mutex_lock(&en->mu);
+    en->sum->retries++;
+    if (status == 429)
+        on_429_locked(en, now);
+    t->attempts++;
+    if (t->attempts > en->max_retries) {
+        char what[32] = "";
+        if (status)
+            snprintf(what, sizeof what, "HTTP %ld: ", status);
+        set_fatal_locked(en, ERR_SERVER,
+                         "tile %zu (pixels %ld,%ld size %ldx%ld): gave up after %d attempts; last error: %s%s",
+                         t->t.id, t->t.col, t->t.row, t->t.width, t->t.height, t->attempts, what, msg);
+    } else {
+        /* Full jitter: uniform in [0, min(cap, base * 2^attempt)]. */
+        shift = t->attempts < 20 ? t->attempts : 20;
+        span = (int64_t)en->base_ms << shift;
+        if (span > en->cap_ms)
+            span = en->cap_ms;
+        delay = span > 0 ? (int64_t)(rng_next(&w->rng) % (uint64_t)(span + 1)) : 0;
+        if (retry_after_s > 0 && retry_after_s * 1000 > delay)
+            delay = retry_after_s * 1000;
+        t->not_before = now + delay;
+        if (push_retry_locked(en, t) < 0)
+            set_fatal_locked(en, ERR_NOMEM, "out of memory");
+        else
+            emit(en, ENGINE_EV_RETRY, t->t.id, status, msg);
+    }
+    pthread_cond_broadcast(&en->cv);
+    pthread_mutex_unlock(&en->mu);
+}
+
+static void split(struct worker *w, struct task *t, const char *msg)
+{
+    struct engine *en = w->en;
+    struct grid_tile parts[4];
+    int n = 0, i;
+
+    if ((long long)t->t.width * t->t.height > ENGINE_SPLIT_FLOOR_PX)
+        n = grid_tile_split(&t->t, en->plan.block, parts);
+    pthread_mutex_lock(&en->mu);
+    if (n == 0) {
+        set_fatal_locked(en, ERR_SERVER,
+                         "tile %zu (pixels %ld,%ld size %ldx%ld) still fails after splitting: %s\n"
+                         "hint: the computation is too heavy even for a tiny tile; simplify the "
+                         "expression (fewer images or bands, a coarser scale), or export it to an asset "
+                         "first",
+                         t->t.id, t->t.col, t->t.row, t->t.width, t->t.height, msg);
+    } else {
+        en->ts[t->t.id].outstanding += n - 1;
+        en->sum->splits++;
+        for (i = 0; i < n; i++) {
+            struct task p;
+            memset(&p, 0, sizeof p);
+            p.t = parts[i];
+            if (push_retry_locked(en, &p) < 0) {
+                set_fatal_locked(en, ERR_NOMEM, "out of memory");
+                break;
+            }
+        }
+        emit(en, ENGINE_EV_SPLIT, t->t.id, 400, msg);
+    }
+    pthread_cond_broadcast(&en->cv);
+    pthread_mutex_unlock(&en->mu);
+}
+
+/* A piece is stored: when it was the tile's last, journal the tile. */
+static void piece_done(struct worker *w, const struct task *t, const struct mosaic_piece *p)
+{
+    struct engine *en = w->en;
+    struct tile_state *ts = &en->ts[t->t.id];
+    struct errbuf e;
+    int complete = 0, rc = 0;
+
+    pthread_mutex_lock(&en->mu);
+    if (ts->npieces == ts->cap) {
+        int ncap = ts->cap ? ts->cap * 2 : 1;
+        struct mosaic_piece *np = realloc(ts->pieces, (size_t)ncap * sizeof *np);
+        if (!np) {
+            set_fatal_locked(en, ERR_NOMEM, "out of memory");
+            pthread_mutex_unlock(&en->mu);
+            return;
+        }
+        ts->pieces = np;
+        ts->cap = ncap;
+    }
+    ts->pieces[ts->npieces++] = *p;
+    complete = --ts->outstanding == 0;
+    pthread_mutex_unlock(&en->mu);
+    if (!complete)
+        return;
+
+    /* No other thread touches a tile whose pieces are all stored. */
+    rc = journal_append(en->journal, t->t.id, ts->pieces, ts->npieces, &e);
+    pthread_mutex_lock(&en->mu);
+    if (rc < 0) {
+        set_fatal_locked(en, rc, "%s", e.msg);
+    } else if (add_all_locked(en, ts->pieces, (size_t)ts->npieces) < 0) {
+        set_fatal_locked(en, ERR_NOMEM, "out of memory");
+    } else {
+        en->done[t->t.id] = 1;
+        en->tiles_left--;
+        en->sum->tiles_fetched++;
+        emit(en, ENGINE_EV_TILE_DONE, t->t.id, 200, NULL);
+    }
+    free(ts->pieces);
+    ts->pieces = NULL;
+    ts->npieces = ts->cap = 0;
+    pthread_cond_broadcast(&en->cv);
+    pthread_mutex_unlock(&en->mu);
+}
+
+static void handle_task(struct worker *w, struct session *sess, struct task *t)
+{
+    struct engine *en = w->en;
+    const struct download_spec *s = en->s;
+    struct http_result res;
+    struct errbuf e;
+    char msg[1024];
+    int rc;
+
+    memset(&res, 0, sizeof res);
+    if (build_body(en, &t->t, &w->body) < 0) {
+        pthread_mutex_lock(&en->mu);
+        set_fatal_locked(en, ERR_NOMEM, "out of memory");
+        pthread_mutex_unlock(&en->mu);
+        return;
+    }
+    rc = session_post(sess, "image:computePixels", w->body.data, w->body.len, &res, &e);
+    pthread_mutex_lock(&en->mu);
+    en->sum->requests++;
+    if (rc == 0)
+        en->sum->bytes += res.body.len;
+    pthread_mutex_unlock(&en->mu);
+
+    if (rc < 0) {
+        /* Transport: reset, timeout, refused. */
+        transient(w, t, 0, e.msg, -1);
+    } else if (res.status == 200) {
+        const char *ids[GRID_MAX_BANDS];
+        enum spec_dtype types[GRID_MAX_BANDS];
+        double aff[6];
+        struct decode_expect x;
+        struct decoded_tile dt;
+        int b;
+
+        for (b = 0; b < t->t.nbands; b++) {
+            ids[b] = s->bands[t->t.band0 + b].id;
+            types[b] = s->bands[t->t.band0 + b].type;
+        }
+        grid_window_affine(&en->plan.grid, t->t.col, t->t.row, aff);
+        x.width = t->t.width;
+        x.height = t->t.height;
+        x.nbands = t->t.nbands;
+        x.band_ids = ids;
+        x.types = types;
+        x.affine = aff;
+        rc = s->fetch_format == SPEC_FETCH_GEOTIFF ? decode_geotiff(res.body.data, res.body.len, &x, &dt, &e)
+                                                   : decode_npy(res.body.data, res.body.len, &x, &dt, &e);
+        http_result_free(&res);
+        if (rc == ERR_NOMEM) {
+            pthread_mutex_lock(&en->mu);
+            set_fatal_locked(en, rc, "%s", e.msg);
+            pthread_mutex_unlock(&en->mu);
+            return;
+        }
+        if (rc < 0) {
+            /* Truncated or mis-sized: never written, fetched again. */
+            transient(w, t, 0, e.msg, -1);
+            return;
+        }
+        {
+            struct mosaic_piece p;
+            memset(&p, 0, sizeof p);
+            pthread_mutex_lock(&en->mu);
+            on_success_locked(en);
+            p.k = en->ts[t->t.id].next_k++;
+            pthread_mutex_unlock(&en->mu);
+            p.tile_id = t->t.id;
+            p.col = t->t.col;
+            p.row = t->t.row;
+            p.width = t->t.width;
+            p.height = t->t.height;
+            p.band0 = t->t.band0;
+            p.nbands = t->t.nbands;
+            p.type = s->dtype;
+            rc = mosaic_store_piece(en->parts, &p, &dt, &e);
+            decoded_tile_free(&dt);
+            if (rc < 0) {
+                pthread_mutex_lock(&en->mu);
+                set_fatal_locked(en, rc, "tile %zu: %s", t->t.id, e.msg);
+                pthread_mutex_unlock(&en->mu);
+                return;
+            }
+            piece_done(w, t, &p);
+        }
+        return;
+    } else {
+        enum engine_class c;
+        session_error_message(&res, msg, sizeof msg);
+        c = engine_classify(res.status, msg);
+        if (c == ENGINE_TRANSIENT) {
+            transient(w, t, res.status, msg, res.retry_after_s);
+        } else if (c == ENGINE_SPLITTABLE) {
+            split(w, t, msg);
+        } else {
+            pthread_mutex_lock(&en->mu);
+            if (c == ENGINE_AUTH)
+                set_fatal_locked(en, ERR_AUTH,
+                                 "Earth Engine refused the credentials (HTTP 401) even after a token "
+                                 "refresh: %s\nhint: check `eefetch auth`",
+                                 msg);
+            else
+                set_fatal_locked(en, ERR_SERVER, "tile %zu (pixels %ld,%ld size %ldx%ld): HTTP %ld: %s",
+                                 t->t.id, t->t.col, t->t.row, t->t.width, t->t.height, res.status, msg);
+            pthread_mutex_unlock(&en->mu);
+        }
+    }
+    http_result_free(&res);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct engine *en = w->en;
+    struct session_opts so;
+    struct session *sess = NULL;
+    struct errbuf e;
+
+    memset(&so, 0, sizeof so);
+    so.endpoint = en->endpoint;
+    so.project = en->project;
+    so.auth = en->o->auth;
+    so.timeout_ms = en->o->timeout_ms > 0 ? en->o->timeout_ms : 300000;
+    if (session_create(&so, &sess, &e) < 0) {
+        pthread_mutex_lock(&en->mu);
+        set_fatal_locked(en, ERR_USAGE, "%s", e.msg);
+        pthread_mutex_unlock(&en->mu);
+        return NULL;
+    }
+    pthread_mutex_lock(&en->mu);
+    for (;;) {
+        struct task t;
+        int64_t now = time_mono_ms(), wait_ms = 100;
+        struct timespec ts;
+        size_t i;
+
+        if (en->fatal || en->tiles_left == 0 || stop_requested(en))
+            break;
+        if (en->active < en->limit && pick_locked(en, now, &t)) {
+            en->active++;
+            pthread_mutex_unlock(&en->mu);
+            handle_task(w, sess, &t);
+            pthread_mutex_lock(&en->mu);
+            en->active--;
+            pthread_cond_broadcast(&en->cv);
+            continue;
+        }
+        /* Sleep until a retry is due, something changes, or 100 ms pass
+         * (the stop flag is polled, not signalled). */
+        for (i = 0; i < en->nretry; i++)
+            if (en->retry[i].not_before - now < wait_ms)
+                wait_ms = en->retry[i].not_before - now;
+        if (wait_ms < 1)
+            wait_ms = 1;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&en->cv, &en->mu, &ts);
+    }
+    pthread_cond_broadcast(&en->cv);
+    pthread_mutex_unlock(&en->mu);
+    session_destroy(sess);
+    return NULL;
+}
+
+/* ---- output ---- */
+
+static int cell_path(const char *output, const struct grid_cell *c, char *out, size_t cap)
+{
+    const char *dot = strrchr(output, '.'), *slash = strrchr(output, '/');
+    int stem = (int)strlen(output);
+
+    if (dot && (!slash || dot > slash))
+        stem = (int)(dot - output);
+    return (size_t)snprintf(out, cap, "%.*s_r%d_c%d.tif", stem, output, c->cell_row, c->cell_col) < cap ? 0 : -1;
+}
+
+/* Provenance + the spec's own metadata. Strings live in store. */
+static int build_metadata(const struct engine *en, struct spec_kv **out, size_t *n, char store[6][160])
+{
+    const struct download_spec *s = en->s;
+    struct spec_kv *md = calloc(s->nmetadata + 6, sizeof *md);
+    size_t k = 0, i;
+
+    if (!md)
+        return ERR_NOMEM;
+    snprintf(store[0], 160, "%s", EEFETCH_VERSION);
+    snprintf(store[1], 160, "%s", en->plan.expr_hash);
+    snprintf(store[2], 160, "%s", en->plan.hash);
+    time_format_rfc3339(time_now_ms(), store[3], 160);
+    md[k].key = (char *)"EEFETCH_VERSION";
+    md[k++].value = store[0];
+    md[k].key = (char *)"EEFETCH_EXPRESSION_SHA256";
+    md[k++].value = store[1];
+    md[k].key = (char *)"EEFETCH_PLAN_SHA256";
+    md[k++].value = store[2];
+    md[k].key = (char *)"EEFETCH_CREATED";
+    md[k++].value = store[3];
+    if (s->recipe_path) {
+        md[k].key = (char *)"EEFETCH_RECIPE";
+        md[k++].value = s->recipe_path;
+    }
+    if (s->recipe_hash) {
+        md[k].key = (char *)"EEFETCH_RECIPE_SHA256";
+        md[k++].value = s->recipe_hash;
+    }
+    for (i = 0; i < s->nmetadata; i++)
+        md[k++] = s->metadata[i];
+    *out = md;
+    *n = k;
+    return 0;
+}
+
+static int assemble(struct engine *en, struct errbuf *e)
+{
+    const struct download_spec *s = en->s;
+    struct mosaic_out mo;
+    struct spec_kv *md = NULL;
+    const char **names = NULL;
+    char store[6][160];
+    char **files = NULL;
+    struct mosaic_piece *cellp = NULL;
+    size_t nmd = 0, i, c;
+    int per_cell = s->fishnet.split == SPEC_SPLIT_CELLS || s->format == SPEC_FORMAT_VRT, rc = 0;
+
+    names = calloc(s->nbands, sizeof *names);
+    if (!names || build_metadata(en, &md, &nmd, store) < 0) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < s->nbands; i++)
+        names[i] = s->bands[i].id;
+    memset(&mo, 0, sizeof mo);
+    mo.grid = en->plan.grid;
+    mo.nbands = (int)s->nbands;
+    mo.band_names = names;
+    mo.dtype = s->dtype;
+    mo.has_nodata = s->has_nodata;
+    mo.nodata = s->nodata;
+    mo.format = s->format == SPEC_FORMAT_COG ? SPEC_FORMAT_COG : SPEC_FORMAT_GTIFF;
+    mo.compression = s->compression;
+    mo.compress_level = s->compress_level;
+    mo.block = en->plan.block;
+    mo.band_interleave = en->plan.band_group < (int)s->nbands;
+    mo.metadata = md;
+    mo.nmetadata = nmd;
+    if (mo.dtype == SPEC_DTYPE_AUTO)   /* one type for every cell file */
+        for (i = 0; i < en->nall; i++)
+            mo.dtype = mosaic_type_union(mo.dtype, en->all[i].type);
+
+    if (!per_cell) {
+        mo.path = s->output;
+        rc = mosaic_assemble(&mo, en->parts, en->all, en->nall, e);
+        goto done;
+    }
+    files = calloc(en->plan.ncells, sizeof *files);
+    cellp = malloc((en->nall ? en->nall : 1) * sizeof *cellp);
+    if (!files || !cellp) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (c = 0; c < en->plan.ncells; c++) {
+        const struct grid_cell *cell = &en->plan.cells[c];
+        char path[4096];
+        size_t n = 0;
+        if (cell_path(s->output, cell, path, sizeof path) < 0 || !(files[c] = strdup(path))) {
+            rc = err_set(e, ERR_LIMIT, "cannot name the file of cell %zu", c);
+            goto done;
+        }
+        for (i = 0; i < en->nall; i++)
+            if (en->plan.tiles[en->all[i].tile_id].cell == c)
+                cellp[n++] = en->all[i];
+        mo.path = files[c];
+        mo.grid = en->plan.grid;
+        mo.grid.x0 = en->plan.grid.x0 + (double)cell->col * en->plan.grid.sx;
+        mo.grid.y0 = en->plan.grid.y0 + (double)cell->row * en->plan.grid.sy;
+        mo.grid.width = cell->width;
+        mo.grid.height = cell->height;
+        mo.col_off = cell->col;
+        mo.row_off = cell->row;
+        if ((rc = mosaic_assemble(&mo, en->parts, cellp, n, e)) < 0)
+            goto done;
+    }
+    if (s->format == SPEC_FORMAT_VRT)
+        rc = mosaic_write_vrt(s->output, (const char *const *)files, en->plan.ncells, e);
+done:
+    if (files)
+        for (c = 0; c < en->plan.ncells; c++)
+            free(files[c]);
+    free(files);
+    free(cellp);
+    free(md);
+    free(names);
+    return rc;
+}
+
+/* ---- the run ---- */
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct errbuf *e)
+{
+    const struct download_spec *s = o->spec;
+    struct engine en;
+    struct journal_state st;
+    struct worker *workers = NULL;
+    pthread_condattr_t ca;
+    char jpath[4096];
+    int64_t t0 = time_mono_ms();
+    int nworkers, i, rc = 0, locks = 0;
+
+    memset(&en, 0, sizeof en);
+    memset(&st, 0, sizeof st);
+    memset(sum, 0, sizeof *sum);
+    en.o = o;
+    en.s = s;
+    en.sum = sum;
+    if (!s->output || !*s->output)
+        return err_set(e, ERR_USAGE, "download: output is required");
+    if ((rc = grid_plan_build(s, &en.plan, e)) < 0)
+        return rc;
+    sum->tiles_total = en.plan.ntiles;
+    sum->tiles_skipped = en.plan.nskipped;
+    sum->width = en.plan.grid.width;
+    sum->height = en.plan.grid.height;
+    memcpy(sum->plan_hash, en.plan.hash, sizeof sum->plan_hash);
+    if (o->plan_only) {
+        en.tiles_left = en.plan.ntiles;
+        emit(&en, ENGINE_EV_PLANNED, 0, 0, NULL);
+        goto done;
+    }
+
+    if ((rc = journal_path(s->output, jpath, sizeof jpath, e)) < 0 ||
+        (rc = mosaic_parts_dir(s->output, en.parts, sizeof en.parts, e)) < 0)
+        goto done;
+    if (s->existing == SPEC_EXISTING_FAIL && (exists(s->output) || exists(jpath) || exists(en.parts))) {
+        rc = err_set(e, ERR_USAGE, "%s or its journal already exists", s->output);
+        goto done;
+    }
+    if (exists(s->output) && !exists(jpath) && s->existing != SPEC_EXISTING_OVERWRITE) {
+        if (s->existing == SPEC_EXISTING_SKIP) {
+            sum->tiles_resumed = en.plan.ntiles;
+            goto done;
+        }
+        rc = err_set(e, ERR_USAGE, "%s already exists and is complete; use overwrite to replace it", s->output);
+        goto done;
+    }
+    if ((rc = journal_open(jpath, en.plan.hash, en.plan.ntiles, s->existing == SPEC_EXISTING_OVERWRITE,
+                           &en.journal, &st, e)) < 0)
+        goto done;
+    if (s->existing == SPEC_EXISTING_OVERWRITE && (rc = mosaic_parts_remove(en.parts, e)) < 0)
+        goto done;
+    if ((rc = mosaic_parts_create(en.parts, e)) < 0)
+        goto done;
+    if (st.nignored)
+        log_warn("%s: %zu torn or corrupt journal line(s) ignored; those tiles are fetched again", jpath,
+                 st.nignored);
+
+    en.done = st.done;
+    st.done = NULL;
+    en.ts = calloc(en.plan.ntiles ? en.plan.ntiles : 1, sizeof *en.ts);
+    if (!en.ts || add_all_locked(&en, st.pieces, st.npieces) < 0) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    sum->tiles_resumed = st.ndone;
+    en.tiles_left = en.plan.ntiles - st.ndone;
+
+    en.endpoint = o->endpoint ? o->endpoint : s->endpoint ? s->endpoint : DEFAULT_ENDPOINT;
+    en.project = o->project ? o->project : s->project;
+    en.max_retries = s->max_retries > 0 ? s->max_retries : ENGINE_DEFAULT_RETRIES;
+    en.base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : 1000;
+    en.cap_ms = o->backoff_cap_ms > 0 ? o->backoff_cap_ms : 60000;
+    nworkers = s->workers > 0 ? s->workers : ENGINE_DEFAULT_WORKERS;
+    en.max_limit = nworkers;
+    en.limit = o->initial_concurrency > 0 ? o->initial_concurrency : nworkers < 4 ? nworkers : 4;
+    if (en.limit > nworkers)
+        en.limit = nworkers;
+    sum->max_concurrency = en.limit;
+    en.last_cut_ms = t0 - 1000;
+    if (!en.project || !*en.project) {
+        rc = err_set(e, ERR_USAGE, "no Earth Engine project: set project in the recipe or with --project");
+        goto done;
+    }
+    emit(&en, ENGINE_EV_PLANNED, 0, 0, NULL);
+
+    if (en.tiles_left > 0) {
+        if ((rc = build_prefixes(&en, e)) < 0)
+            goto done;
+        if (pthread_mutex_init(&en.mu, NULL) != 0 || pthread_condattr_init(&ca) != 0) {
+            rc = err_set(e, ERR_INTERNAL, "cannot create a lock");
+            goto done;
+        }
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        if (pthread_cond_init(&en.cv, &ca) != 0) {
+            pthread_condattr_destroy(&ca);
+            pthread_mutex_destroy(&en.mu);
+            rc = err_set(e, ERR_INTERNAL, "cannot create a condition variable");
+            goto done;
+        }
+        pthread_condattr_destroy(&ca);
+        locks = 1;
+        workers = calloc((size_t)nworkers, sizeof *workers);
+        if (!workers) {
+            rc = err_set(e, ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (i = 0; i < nworkers; i++) {
+            workers[i].en = &en;
+            workers[i].rng = (o->seed ? o->seed : (uint64_t)time_now_ms()) * 2654435761ULL + (uint64_t)i * 97 + 1;
+            buf_init(&workers[i].body, 0);
+            if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+                pthread_mutex_lock(&en.mu);
+                set_fatal_locked(&en, ERR_INTERNAL, "cannot start worker threads");
+                pthread_mutex_unlock(&en.mu);
+                break;
+            }
+            workers[i].started = 1;
+        }
+        for (i = 0; i < nworkers; i++) {
+            if (workers[i].started)
+                pthread_join(workers[i].thread, NULL);
+            buf_free(&workers[i].body);
+        }
+        if (en.fatal) {
+            rc = en.fatal;
+            memcpy(e->msg, en.fatal_err.msg, sizeof e->msg);
+            goto done;
+        }
+        if (en.tiles_left > 0) {
+            rc = err_set(e, ERR_INTERRUPTED,
+                         "interrupted with %zu of %zu tiles done; run the same recipe again to resume",
+                         en.plan.ntiles - en.tiles_left, en.plan.ntiles);
+            goto done;
+        }
+    }
+
+    emit(&en, ENGINE_EV_ASSEMBLING, 0, 0, NULL);
+    if ((rc = assemble(&en, e)) < 0)
+        goto done;
+    journal_close(en.journal);
+    en.journal = NULL;
+    /* The output is complete: the journal and the pieces have done their job. */
+    if ((rc = journal_remove(jpath, e)) < 0 || (rc = mosaic_parts_remove(en.parts, e)) < 0)
+        goto done;
+done:
+    sum->seconds = (double)(time_mono_ms() - t0) / 1000.0;
+    journal_close(en.journal);
+    journal_state_free(&st);
+    if (locks) {
+        pthread_cond_destroy(&en.cv);
+        pthread_mutex_destroy(&en.mu);
+    }
+    if (en.prefix) {
+        size_t g, ng = (s->nbands + (size_t)en.plan.band_group - 1) / (size_t)en.plan.band_group;
+        for (g = 0; g < ng; g++)
+            free(en.prefix[g]);
+        free(en.prefix);
+    }
+    if (en.ts) {
+        size_t t;
+        for (t = 0; t < en.plan.ntiles; t++)
+            free(en.ts[t].pieces);
+        free(en.ts);
+    }
+    free(workers);
+    free(en.retry);
+    free(en.done);
+    free(en.all);
+    grid_plan_free(&en.plan);
+    return rc;
+}

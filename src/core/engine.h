@@ -1,0 +1,93 @@
+/*
+ * The tile engine: one download spec -> plan -> N workers, each with its own
+ * EE session, fetching exact tiles with image:computePixels -> tile store ->
+ * journal -> one assembled output. Failures are classified (docs/engine.md):
+ * transient -> bounded full-jitter retries honouring Retry-After; splittable
+ * -> quad split down to a floor; fatal -> every worker stops promptly.
+ * Concurrency adapts (AIMD): it starts low, grows while requests succeed and
+ * halves on 429. A stop flag (SIGINT) ends the run with ERR_INTERRUPTED and
+ * a consistent journal, so the same spec resumes where it stopped.
+ */
+#ifndef EEFETCH_CORE_ENGINE_H
+#define EEFETCH_CORE_ENGINE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/grid.h"
+#include "core/spec.h"
+#include "util/err.h"
+
+struct token_provider;
+
+#define ENGINE_DEFAULT_WORKERS 8
+#define ENGINE_DEFAULT_RETRIES 6
+#define ENGINE_SPLIT_FLOOR_PX 64      /* no split below 8x8-pixel pieces */
+
+enum engine_event_kind {
+    ENGINE_EV_PLANNED,      /* the plan is known (tiles_total, tiles_resumed) */
+    ENGINE_EV_TILE_DONE,    /* a tile is stored and journaled */
+    ENGINE_EV_RETRY,        /* a transient failure; the piece will be retried */
+    ENGINE_EV_SPLIT,        /* a splittable failure; the piece was split */
+    ENGINE_EV_CONCURRENCY,  /* the concurrency limit changed */
+    ENGINE_EV_ASSEMBLING,   /* all tiles fetched; writing the output */
+};
+
+struct engine_event {
+    enum engine_event_kind kind;
+    size_t tile_id;             /* TILE_DONE, RETRY, SPLIT */
+    long http_status;           /* RETRY: 0 for transport/decode failures */
+    const char *message;        /* RETRY, SPLIT: EE's message or the local error */
+    size_t tiles_total, tiles_done, tiles_resumed;
+    uint64_t bytes;             /* response bytes so far */
+    int concurrency, active;
+    uint64_t retries;
+};
+
+struct engine_summary {
+    size_t tiles_total;         /* planned tiles (excluding skipped ones) */
+    size_t tiles_skipped;       /* outside a polygon region, never requested */
+    size_t tiles_resumed;       /* already done by an earlier run */
+    size_t tiles_fetched;       /* done by this run */
+    uint64_t requests, retries, splits, http_429;
+    uint64_t bytes;             /* response bytes */
+    double seconds;
+    int max_concurrency;        /* highest concurrency limit reached */
+    long width, height;         /* output grid */
+    char plan_hash[65];
+};
+
+struct engine_opts {
+    const struct download_spec *spec;
+    const char *endpoint;           /* base URL; NULL: spec->endpoint, else EE's */
+    const char *project;            /* NULL: spec->project */
+    struct token_provider *auth;    /* shared by all sessions; NULL = no Authorization */
+    long timeout_ms;                /* per request; 0 = 300000 */
+    int plan_only;                  /* plan and summarize; no request, no file */
+    volatile sig_atomic_t *stop;    /* set (e.g. by SIGINT) to stop promptly; may be NULL */
+    int initial_concurrency;        /* 0: min(workers, 4) */
+    int backoff_base_ms;            /* 0: 1000 */
+    int backoff_cap_ms;             /* 0: 60000 */
+    uint64_t seed;                  /* jitter; 0: from the clock */
+    void (*on_event)(const struct engine_event *ev, void *ud);  /* called under the engine lock */
+    void *ud;
+};
+
+/* Runs (or with plan_only, plans) one download. Returns 0 when the output is
+ * complete; ERR_INTERRUPTED after a stop (resumable); ERR_SERVER / ERR_AUTH /
+ * ERR_USAGE / ERR_IO with the tile and EE's message in e otherwise. The
+ * summary is filled as far as the run got. */
+int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct errbuf *e);
+
+/* The failure class of an HTTP answer (exposed for tests and docs). */
+enum engine_class {
+    ENGINE_OK,
+    ENGINE_TRANSIENT,
+    ENGINE_SPLITTABLE,
+    ENGINE_AUTH,
+    ENGINE_FATAL,
+};
+enum engine_class engine_classify(long status, const char *message);
+
+#endif

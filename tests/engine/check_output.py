@@ -1,0 +1,53 @@
+"""Checks an eefetch output file against tests/emulator/reference.py.
+
+usage: check_output.py OUTPUT CRS SX SHX TX SHY SY TY WIDTH HEIGHT IMAGE BAND [IMAGE BAND ...]
+
+Band i of OUTPUT must equal reference.sample(IMAGE_i, BAND_i, ...) on the
+given grid, with masked pixels 0 (as EE sends them). Exit status 0 when every
+pixel matches; the geotransform must be the grid's.
+"""
+import os
+import sys
+
+import numpy as np
+from osgeo import gdal
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulator"))
+import reference as ref  # noqa: E402
+
+
+def main(argv):
+    out, crs = argv[1], argv[2]
+    affine = [float(v) for v in argv[3:9]]
+    w, h = int(argv[9]), int(argv[10])
+    pairs = argv[11:]
+    ds = gdal.Open(out)
+    if ds is None:
+        print("cannot open", out, file=sys.stderr)
+        return 1
+    fails = 0
+    gt = ds.GetGeoTransform()
+    want_gt = (affine[2], affine[0], affine[1], affine[5], affine[3], affine[4])
+    if any(abs(a - b) > 1e-9 * max(1.0, abs(b)) for a, b in zip(gt, want_gt)):
+        print("geotransform %s, want %s" % (gt, want_gt), file=sys.stderr)
+        fails += 1
+    if (ds.RasterXSize, ds.RasterYSize) != (w, h) or ds.RasterCount != len(pairs) // 2:
+        print("size %dx%dx%d, want %dx%dx%d" % (ds.RasterXSize, ds.RasterYSize, ds.RasterCount, w, h,
+                                                len(pairs) // 2), file=sys.stderr)
+        return 1
+    for i in range(len(pairs) // 2):
+        image, band = pairs[2 * i], pairs[2 * i + 1]
+        vals, mask = ref.sample(image, band, crs, affine, w, h)
+        want = np.where(mask, vals, 0)
+        got = ds.GetRasterBand(i + 1).ReadAsArray().astype(np.float64)
+        bad = got != want
+        if bad.any():
+            j = tuple(np.argwhere(bad)[0])
+            print("band %d (%s %s): %d of %d pixels differ, first at %s: got %s want %s" % (
+                i + 1, image, band, int(bad.sum()), bad.size, j, got[j], want[j]), file=sys.stderr)
+            fails += 1
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,327 @@
+/*
+ * The engine against the real emulator (in-process, loopback, port 0) over
+ * real HTTP: every output is compared with tests/emulator/reference.py by
+ * check_output.py, never with the code that produced it. Scenarios: a clean
+ * run (NPY and GeoTIFF), injected 500/503/429/resets/truncations, memory
+ * limit splits, a stop and resume, a changed plan, a fatal error.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <gdal.h>
+
+#include "../unit/check.h"
+#include "core/engine.h"
+#include "emulator/emu.h"
+
+#define SRTM_EXPR                                                                                          \
+    "{\"result\":\"0\",\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":\"Image.select\"," \
+    "\"arguments\":{\"input\":{\"functionInvocationValue\":{\"functionName\":\"Image.load\",\"arguments\":" \
+    "{\"id\":{\"constantValue\":\"USGS/SRTMGL1_003\"}}}},\"bandSelectors\":{\"constantValue\":"           \
+    "[\"elevation\"]}}}}}}"
+
+#define W 200
+#define H 150
+
+static char dir[256];
+static const char *src_dir;
+/* SRTM's native grid east of San Francisco (hills: every pixel non-zero and
+ * varied); pixel edges on half arc-seconds. */
+static const double AFF[6] = {1.0 / 3600, 0, -122.0 - 0.5 / 3600, 0, -1.0 / 3600, 37.9 + 0.5 / 3600};
+
+static void spec_srtm(struct download_spec *s, const char *out)
+{
+    spec_init(s);
+    s->expression = strdup(SRTM_EXPR);
+    s->nbands = 1;
+    s->bands = calloc(1, sizeof *s->bands);
+    s->bands[0].id = strdup("elevation");
+    s->bands[0].type = SPEC_DTYPE_INT16;
+    s->grid.kind = SPEC_GRID_EXACT;
+    s->grid.crs = strdup("EPSG:4326");
+    memcpy(s->grid.transform, AFF, sizeof AFF);
+    s->grid.width = W;
+    s->grid.height = H;
+    s->block_size = 64;
+    s->max_tile_bytes = 64 * 64 * 3;   /* int16 + mask byte: 64x64 tiles, 12 of them */
+    s->workers = 4;
+    s->project = strdup("test-project");
+    s->output = strdup(out);
+}
+
+static int check_pixels(const char *out)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/engine/check_output.py %s EPSG:4326 %.17g %.17g %.17g %.17g %.17g %.17g "
+             "%d %d USGS/SRTMGL1_003 elevation",
+             src_dir, out, AFF[0], AFF[1], AFF[2], AFF[3], AFF[4], AFF[5], W, H);
+    return system(cmd) == 0;
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static struct emu *start_emu(double p500, double p503, double p429, double preset, double ptrunc, long mem)
+{
+    struct emu_config cfg;
+    struct emu *emu = NULL;
+    struct errbuf e;
+
+    emu_config_default(&cfg);
+    cfg.port = 0;
+    cfg.seed = 7;
+    cfg.p_500 = p500;
+    cfg.p_503 = p503;
+    cfg.p_429 = p429;
+    cfg.p_reset = preset;
+    cfg.p_truncate = ptrunc;
+    cfg.memory_limit_bytes = mem;
+    if (emu_start(&cfg, &emu, &e) != 0) {
+        fprintf(stderr, "emulator: %s\n", e.msg);
+        return NULL;
+    }
+    return emu;
+}
+
+static void opts_for(struct engine_opts *o, const struct download_spec *s, struct emu *emu)
+{
+    memset(o, 0, sizeof *o);
+    o->spec = s;
+    o->endpoint = emu_base_url(emu);
+    o->timeout_ms = 20000;
+    o->backoff_base_ms = 5;   /* fast retries in tests */
+    o->backoff_cap_ms = 50;
+    o->seed = 42;
+}
+
+static void test_clean(int geotiff)
+{
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512], j[600];
+    int rc;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/clean%d.tif", dir, geotiff);
+    snprintf(j, sizeof j, "%s.eefetch-journal", out);
+    spec_srtm(&s, out);
+    if (geotiff)
+        s.fetch_format = SPEC_FETCH_GEOTIFF;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "clean run: %s\n", e.msg);
+    CHECK(rc == 0);
+    CHECK(sum.tiles_total == 12 && sum.tiles_fetched == 12 && sum.requests == 12 && sum.retries == 0);
+    CHECK(exists(out) && !exists(j));
+    CHECK(check_pixels(out));
+    /* Running again: the output is complete and is not silently replaced. */
+    CHECK(engine_run(&o, &sum, &e) == ERR_USAGE);
+    s.existing = SPEC_EXISTING_SKIP;
+    CHECK(engine_run(&o, &sum, &e) == 0 && sum.requests == 0);
+    spec_free(&s);
+    emu_stop(emu);
+}
+
+static void test_faults(void)
+{
+    struct emu *emu = start_emu(0.15, 0.1, 0.1, 0.05, 0.1, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512];
+    int rc;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/faults.tif", dir);
+    spec_srtm(&s, out);
+    s.max_retries = 12;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "faults run: %s\n", e.msg);
+    CHECK(rc == 0);
+    CHECK(sum.retries > 0 && sum.requests == 12 + sum.retries);
+    CHECK(check_pixels(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
+static void test_split(void)
+{
+    /* 64x64 int16 reads 8192 bytes of SRTM: over the limit; 32x32 is under. */
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 5000);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512];
+    int rc;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/split.tif", dir);
+    spec_srtm(&s, out);
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "split run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.splits > 0 && sum.tiles_fetched == 12);
+    CHECK(check_pixels(out));
+    spec_free(&s);
+    emu_stop(emu);
+
+    /* A limit no tile can meet: a fatal error with EE's message and a hint. */
+    emu = start_emu(0, 0, 0, 0, 0, 1);
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/split_fail.tif", dir);
+    spec_srtm(&s, out);
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    CHECK(rc == ERR_SERVER && strstr(e.msg, "User memory limit exceeded") && strstr(e.msg, "hint"));
+    CHECK(!exists(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
+static volatile sig_atomic_t stop_flag;
+
+static void stop_after_5(const struct engine_event *ev, void *ud)
+{
+    (void)ud;
+    if (ev->kind == ENGINE_EV_TILE_DONE && ev->tiles_done >= 5)
+        stop_flag = 1;
+}
+
+static void test_resume(void)
+{
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512], j[600];
+    size_t first;
+    int rc;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/resume.tif", dir);
+    snprintf(j, sizeof j, "%s.eefetch-journal", out);
+    spec_srtm(&s, out);
+    s.workers = 1;
+    opts_for(&o, &s, emu);
+    o.stop = &stop_flag;
+    o.on_event = stop_after_5;
+    rc = engine_run(&o, &sum, &e);
+    CHECK(rc == ERR_INTERRUPTED && strstr(e.msg, "resume"));
+    CHECK(!exists(out) && exists(j));
+    first = sum.tiles_fetched;
+    CHECK(first >= 5 && first < 12);
+
+    /* A changed plan is refused while the journal exists. */
+    s.block_size = 32;
+    CHECK(engine_run(&o, &sum, &e) == ERR_USAGE && strstr(e.msg, "overwrite"));
+    s.block_size = 64;
+
+    stop_flag = 0;
+    o.on_event = NULL;
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "resume run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.tiles_resumed == first && sum.tiles_fetched == 12 - first);
+    CHECK(sum.requests == 12 - first);
+    CHECK(exists(out) && !exists(j));
+    CHECK(check_pixels(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
+static void test_fatal(void)
+{
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512];
+    char *p;
+    int rc;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/fatal.tif", dir);
+    spec_srtm(&s, out);
+    p = strstr(s.expression, "SRTMGL1_003");
+    memcpy(p, "SRTMGL1_XXX", 11);
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    CHECK(rc == ERR_SERVER && strstr(e.msg, "HTTP 4") != NULL);
+    CHECK(sum.requests < 12);   /* stopped promptly, not one failure per tile */
+    CHECK(!exists(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
+static void test_classify(void)
+{
+    CHECK(engine_classify(200, NULL) == ENGINE_OK);
+    CHECK(engine_classify(429, "x") == ENGINE_TRANSIENT);
+    CHECK(engine_classify(503, "x") == ENGINE_TRANSIENT);
+    CHECK(engine_classify(0, "reset") == ENGINE_TRANSIENT);
+    CHECK(engine_classify(400, "User memory limit exceeded.") == ENGINE_SPLITTABLE);
+    CHECK(engine_classify(400, "Total request size (56623104 bytes) must be less than or equal to 50331648 bytes.") ==
+          ENGINE_SPLITTABLE);
+    CHECK(engine_classify(400, "Computation timed out.") == ENGINE_SPLITTABLE);
+    CHECK(engine_classify(400, "Image.load: Image asset 'x' not found.") == ENGINE_FATAL);
+    CHECK(engine_classify(401, "") == ENGINE_AUTH);
+    CHECK(engine_classify(403, "Project p is not registered") == ENGINE_FATAL);
+}
+
+int main(void)
+{
+    char cmd[300];
+
+    src_dir = getenv("EEFETCH_SRC");
+    if (!src_dir)
+        src_dir = ".";
+    GDALAllRegister();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(dir, sizeof dir, "/tmp/eefetch_engine_XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    test_classify();
+    test_clean(0);
+    test_clean(1);
+    test_faults();
+    test_split();
+    test_resume();
+    test_fatal();
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    curl_global_cleanup();
+    return CHECK_DONE();
+}
