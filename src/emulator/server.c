@@ -8,6 +8,7 @@
 #include "emulator/emu.h"
 
 #include <arpa/inet.h>
+#include <gdal.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -556,6 +557,9 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
     s = calloc(1, sizeof *s);
     if (!s)
         return err_set(e, ERR_NOMEM, "out of memory");
+    /* Encoders and local assets use GDAL drivers: register them before any
+     * server thread exists. */
+    GDALAllRegister();
     buf_init(&s->algorithms, 0);
     atomic_init(&s->requests, 0);
     atomic_init(&s->stopping, 0);

@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""Emulator throughput: NPY MiB/s of getPixels over one keep-alive connection.
+
+    /usr/bin/python3 bench/emulator_throughput.py [--bin build/eefetch] [--requests 40]
+
+Starts `eefetch serve --port 0`, then asks for a 4-band uint16 1024x1024
+window (Sentinel-2 10 m bands B2, B3, B4, B8) of one image again and again,
+each time at another position of the tile, on a single HTTP/1.1 connection.
+Reports the response rate in MiB/s and the server's CPU time per request
+(from /proc), which is what the target (>= 300 MiB/s on one core) is about.
+Not part of the test run.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+S2 = "COPERNICUS/S2_SR_HARMONIZED"
+BANDS = ["B2", "B3", "B4", "B8"]
+SIZE = 1024
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def start(binary):
+    proc = subprocess.Popen([binary, "serve", "--port", "0"], stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    line = proc.stdout.readline().decode()
+    m = re.search(r"listening on http://([0-9.]+):(\d+)", line)
+    if not m:
+        proc.kill()
+        sys.exit("emulator did not start: %r" % line)
+    return proc, m.group(1), int(m.group(2))
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.environ.get("EEFETCH_BIN",
+                                                    os.path.join(here, "..", "build", "eefetch")))
+    ap.add_argument("--requests", type=int, default=40)
+    args = ap.parse_args()
+
+    proc, host, port = start(args.bin)
+    conn = http.client.HTTPConnection(host, port, timeout=120)
+    try:
+        conn.request("GET", "/v1/projects/bench/assets/%s:listImages?pageSize=1" % S2)
+        resp = conn.getresponse()
+        images = json.loads(resp.read()).get("images", [])
+        if resp.status != 200 or not images:
+            sys.exit("cannot list %s (status %d)" % (S2, resp.status))
+        image = images[0]
+        b2 = [b for b in image["bands"] if b["id"] == "B2"][0]["grid"]
+        at = b2["affineTransform"]
+        path = "/v1alpha/projects/bench/assets/%s:getPixels" % image["id"]
+        tiles_x = b2["dimensions"]["width"] // SIZE
+        tiles_y = b2["dimensions"]["height"] // SIZE
+
+        def body(i):
+            cx, cy = i % tiles_x, (i // tiles_x) % tiles_y
+            return json.dumps({
+                "fileFormat": "NPY", "bandIds": BANDS,
+                "grid": {"crsCode": b2["crsCode"],
+                         "affineTransform": {"scaleX": at["scaleX"], "shearX": 0,
+                                             "translateX": at["translateX"] + cx * SIZE * at["scaleX"],
+                                             "shearY": 0, "scaleY": at["scaleY"],
+                                             "translateY": at["translateY"] + cy * SIZE * at["scaleY"]},
+                         "dimensions": {"width": SIZE, "height": SIZE}}}).encode()
+
+        # Warm-up (page-in, first allocations), not measured.
+        conn.request("POST", path, body=body(0), headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            sys.exit("getPixels failed: %d %s" % (resp.status, data[:300]))
+        expect = SIZE * SIZE * 2 * len(BANDS)
+        if len(data) < expect:
+            sys.exit("short NPY answer: %d bytes" % len(data))
+
+        total = 0
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        for i in range(1, args.requests + 1):
+            conn.request("POST", path, body=body(i), headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                sys.exit("getPixels failed: %d %s" % (resp.status, data[:300]))
+            total += len(data)
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(proc.pid) - cpu0
+    finally:
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+    mib = total / (1024.0 * 1024.0)
+    print("image        %s" % image["id"])
+    print("requests     %d x %dx%d x %d bands uint16 (NPY, %.2f MiB each), one keep-alive connection"
+          % (args.requests, SIZE, SIZE, len(BANDS), mib / args.requests))
+    print("wall         %.2f s  -> %.0f MiB/s" % (wall, mib / wall))
+    print("server CPU   %.2f s  -> %.0f MiB/s per server CPU second, %.1f ms CPU per request"
+          % (cpu, mib / cpu if cpu > 0 else float("inf"), 1000 * cpu / args.requests))
+
+
+if __name__ == "__main__":
+    main()
