@@ -166,6 +166,8 @@ static int push_retry_locked(struct engine *en, const struct task *t)
 
 static int add_all_locked(struct engine *en, const struct mosaic_piece *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (en->nall + n > en->capall) {
         size_t ncap = en->capall ? en->capall : 64;
         struct mosaic_piece *np;
