@@ -48,6 +48,9 @@ struct cat_image {
     int64_t start_ms, end_ms;            /* endTime is exclusive; both 0 when unknown */
     int nbands;
     struct cat_band bands[CAT_MAX_BANDS];
+    /* properties and footprint are shared by all threads: read them, or
+     * json_object_deep_copy them, but never serialise or modify them in place
+     * (json-c caches the serialised string inside the object). */
     json_object *properties;             /* owned; includes system:index etc. */
     json_object *footprint;              /* owned GeoJSON geometry (lon/lat) */
     int64_t size_bytes;
