@@ -1,15 +1,263 @@
-/* Placeholder host until the Lua host lands. */
+/*
+ * The recipe-facing commands: run, plan, eval, repl. Parses the options they
+ * share, sets up one host (Lua state, sandbox, optional in-process emulator)
+ * and runs the recipe or snippet through the protected door in lstate.c.
+ * Returns exit statuses; never exits.
+ */
 #include "host/host.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-static int not_yet(const char *cmd)
+#include "core/session.h"
+#include "emulator/emu.h"
+#include "host/host_int.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+#define DEFAULT_MAX_MEMORY ((size_t)1024 << 20)
+#define DEFAULT_MAX_INSTRUCTIONS 20000000000LL
+
+static void usage(FILE *out, const char *cmd)
 {
-    fprintf(stderr, "eefetch %s: not implemented yet\n", cmd);
-    return 2;
+    fprintf(out,
+            "usage: eefetch %s %s[options]\n\n"
+            "options:\n"
+            "  --set key=value       a recipe parameter (read-only table `params`); repeatable\n"
+            "  --endpoint URL        Earth Engine base URL (default https://earthengine.googleapis.com)\n"
+            "  --project P           Cloud project (default: $EE_PROJECT)\n"
+            "  --emulator            start the offline emulator in-process and use it\n"
+            "  --algorithms FILE     take the algorithm list from FILE instead of the endpoint\n"
+            "  --credentials FILE    credentials for the endpoint\n"
+            "  --unsafe              give the recipe the full Lua standard library (no sandbox)\n"
+            "  --max-memory MIB      the recipe's memory budget (default 1024)\n"
+            "  --max-instructions N  the recipe's instruction budget (default 2e10; 0 = none)\n"
+            "  -v, --verbose         more log output\n",
+            cmd, strcmp(cmd, "run") == 0 || strcmp(cmd, "plan") == 0 ? "RECIPE.lua "
+                 : strcmp(cmd, "eval") == 0 ? "'LUA CODE' " : "");
 }
 
-int host_cmd_run(int argc, char **argv) { return not_yet("run"); }
-int host_cmd_plan(int argc, char **argv) { return not_yet("plan"); }
-int host_cmd_eval(int argc, char **argv) { return not_yet("eval"); }
-int host_cmd_repl(int argc, char **argv) { return not_yet("repl"); }
+/* Parses options; the one positional argument (recipe or code) goes to
+ * *positional. Returns 0, 1 for --help, or -1 on a usage error. */
+static int parse_opts(int argc, char **argv, struct host_opts *o, const char **positional)
+{
+    int i;
+
+    memset(o, 0, sizeof *o);
+    o->max_memory = DEFAULT_MAX_MEMORY;
+    o->max_instructions = DEFAULT_MAX_INSTRUCTIONS;
+    *positional = NULL;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE()                                                          \
+    do {                                                                      \
+        if (!next) {                                                          \
+            fprintf(stderr, "eefetch %s: %s needs a value\n", argv[0], a);    \
+            return -1;                                                        \
+        }                                                                     \
+        i++;                                                                  \
+    } while (0)
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            return 1;
+        } else if (strcmp(a, "--set") == 0) {
+            NEED_VALUE();
+            if (o->nparams == HOST_MAX_PARAMS || !strchr(next, '=')) {
+                fprintf(stderr, "eefetch %s: --set %s: expected key=value (at most %d)\n", argv[0],
+                        next, HOST_MAX_PARAMS);
+                return -1;
+            }
+            o->params[o->nparams++] = next;
+        } else if (strcmp(a, "--endpoint") == 0) {
+            NEED_VALUE();
+            o->endpoint = next;
+        } else if (strcmp(a, "--project") == 0) {
+            NEED_VALUE();
+            o->project = next;
+        } else if (strcmp(a, "--algorithms") == 0) {
+            NEED_VALUE();
+            o->algorithms = next;
+        } else if (strcmp(a, "--credentials") == 0) {
+            NEED_VALUE();
+            o->credentials = next;
+        } else if (strcmp(a, "--emulator") == 0) {
+            o->emulator = 1;
+        } else if (strcmp(a, "--unsafe") == 0) {
+            o->unsafe = 1;
+        } else if (strcmp(a, "--max-memory") == 0) {
+            char *end;
+            double mib;
+            NEED_VALUE();
+            mib = strtod(next, &end);
+            if (*end || mib < 1) {
+                fprintf(stderr, "eefetch %s: --max-memory takes MiB (>= 1)\n", argv[0]);
+                return -1;
+            }
+            o->max_memory = (size_t)(mib * 1048576.0);
+        } else if (strcmp(a, "--max-instructions") == 0) {
+            char *end;
+            double n;
+            NEED_VALUE();
+            n = strtod(next, &end);
+            if (*end || n < 0) {
+                fprintf(stderr, "eefetch %s: --max-instructions takes a count\n", argv[0]);
+                return -1;
+            }
+            o->max_instructions = (long long)n;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            o->verbose = 1;
+        } else if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "eefetch %s: unknown option %s\n", argv[0], a);
+            return -1;
+        } else if (!*positional) {
+            *positional = a;
+        } else {
+            fprintf(stderr, "eefetch %s: unexpected argument %s\n", argv[0], a);
+            return -1;
+        }
+#undef NEED_VALUE
+    }
+    if (o->endpoint && o->emulator) {
+        fprintf(stderr, "eefetch %s: give either --endpoint or --emulator\n", argv[0]);
+        return -1;
+    }
+    return 0;
+}
+
+static void host_close(struct host *h)
+{
+    host_state_close(h);
+    if (h->session)
+        session_destroy(h->session);
+    if (h->emu)
+        emu_stop(h->emu);
+    free(h);
+}
+
+static struct host *host_open(const struct host_opts *o, const char *recipe)
+{
+    struct host *h = calloc(1, sizeof *h);
+    struct errbuf e;
+
+    if (!h) {
+        fprintf(stderr, "eefetch: out of memory\n");
+        return NULL;
+    }
+    h->opts = *o;
+    if (o->verbose)
+        log_set_level(LOG_DEBUG);
+    if (recipe) {
+        const char *slash = strrchr(recipe, '/');
+        snprintf(h->recipe_path, sizeof h->recipe_path, "%s", recipe);
+        if (slash)
+            snprintf(h->recipe_dir, sizeof h->recipe_dir, "%.*s", (int)(slash - recipe), recipe);
+        else
+            snprintf(h->recipe_dir, sizeof h->recipe_dir, ".");
+        if (!h->recipe_dir[0])
+            snprintf(h->recipe_dir, sizeof h->recipe_dir, "/");
+    }
+    if (o->emulator) {
+        /* Started up front so that the recipe's first call is not slowed. */
+        if (host_ensure_session(h, &e) != 0) {
+            fprintf(stderr, "eefetch: %s\n", e.msg);
+            free(h);
+            return NULL;
+        }
+        log_info("emulator at %s", h->endpoint);
+    }
+    if (host_state_open(h, &e) != 0) {
+        fprintf(stderr, "eefetch: %s\n", e.msg);
+        host_close(h);
+        return NULL;
+    }
+    return h;
+}
+
+static void report(const struct errbuf *e)
+{
+    fprintf(stderr, "eefetch: %s\n", e->msg);
+}
+
+static int cmd_recipe(int argc, char **argv, int plan_only)
+{
+    struct host_opts o;
+    const char *path;
+    struct host *h;
+    struct buf text;
+    struct errbuf e;
+    char chunk[4200];
+    int rc = parse_opts(argc, argv, &o, &path);
+
+    if (rc != 0 || !path) {
+        usage(rc == 1 ? stdout : stderr, argv[0]);
+        return rc == 1 ? 0 : 2;
+    }
+    buf_init(&text, (size_t)16 << 20);
+    if (buf_read_file(&text, path) != 0) {
+        fprintf(stderr, "eefetch: cannot read the recipe %s\n", path);
+        buf_free(&text);
+        return 2;
+    }
+    h = host_open(&o, path);
+    if (!h) {
+        buf_free(&text);
+        return 1;
+    }
+    if (plan_only) {
+        /* plan: download{} plans instead of fetching. */
+        lua_pushboolean(h->L, 1);
+        lua_setfield(h->L, LUA_REGISTRYINDEX, "eefetch.plan_only");
+    }
+    snprintf(chunk, sizeof chunk, "@%s", path);
+    rc = host_run_chunk(h, text.data ? text.data : "", text.len, chunk, 0, &e);
+    buf_free(&text);
+    if (rc != 0)
+        report(&e);
+    host_close(h);
+    return rc == 0 ? 0 : 1;
+}
+
+int host_cmd_run(int argc, char **argv) { return cmd_recipe(argc, argv, 0); }
+int host_cmd_plan(int argc, char **argv) { return cmd_recipe(argc, argv, 1); }
+
+int host_cmd_eval(int argc, char **argv)
+{
+    struct host_opts o;
+    const char *code;
+    struct host *h;
+    struct errbuf e;
+    int rc = parse_opts(argc, argv, &o, &code);
+
+    if (rc != 0 || !code) {
+        usage(rc == 1 ? stdout : stderr, argv[0]);
+        return rc == 1 ? 0 : 2;
+    }
+    h = host_open(&o, NULL);
+    if (!h)
+        return 1;
+    rc = host_run_chunk(h, code, strlen(code), "=(eval)", 0, &e);
+    if (rc != 0)
+        report(&e);
+    host_close(h);
+    return rc == 0 ? 0 : 1;
+}
+
+int host_cmd_repl(int argc, char **argv)
+{
+    struct host_opts o;
+    const char *extra;
+    struct host *h;
+    int rc = parse_opts(argc, argv, &o, &extra);
+
+    if (rc != 0 || extra) {
+        usage(rc == 1 ? stdout : stderr, argv[0]);
+        return rc == 1 ? 0 : 2;
+    }
+    h = host_open(&o, NULL);
+    if (!h)
+        return 1;
+    rc = host_repl(h);
+    host_close(h);
+    return rc;
+}

@@ -1,0 +1,258 @@
+-- download{} and plan{}: validate the recipe's table (raw access only, so no
+-- user metamethod runs), serialize the image once, and hand a plain,
+-- normalized table to the C host, which fills the engine's download spec.
+local util = require "eefetch.util"
+local host = require "eefetch.host"
+local json = require "eefetch.json"
+
+local M = {}
+local fail = util.fail
+
+local function is_ee(v)
+  local ee = require "eefetch.ee"
+  return ee._is_ee(v)
+end
+
+local function describe(v)
+  if is_ee(v) then return "ee." .. (require "eefetch.ee")._class_name(v) end
+  return type(v)
+end
+
+-- key -> checker(value, key) returning the normalized value.
+local function want(kind)
+  return function(v, k)
+    if type(v) ~= kind then fail("download{}: '%s' must be a %s (got %s)", k, kind, describe(v)) end
+    return v
+  end
+end
+
+local function positive_number(v, k)
+  if type(v) ~= "number" or not (v > 0) then
+    fail("download{}: '%s' must be a positive number (got %s)", k, tostring(v))
+  end
+  return v
+end
+
+local function positive_integer(v, k)
+  if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v)) or v <= 0 then
+    fail("download{}: '%s' must be a positive integer (got %s)", k, tostring(v))
+  end
+  return math.tointeger(v)
+end
+
+local function number_list(n)
+  return function(v, k)
+    if type(v) ~= "table" or is_ee(v) or rawlen(v) ~= n then
+      fail("download{}: '%s' must be a list of %d numbers", k, n)
+    end
+    local out = {}
+    for i = 1, n do
+      local x = rawget(v, i)
+      if type(x) ~= "number" then fail("download{}: '%s'[%d] must be a number (got %s)", k, i, type(x)) end
+      out[i] = x
+    end
+    return out
+  end
+end
+
+local function string_list(v, k)
+  if type(v) == "string" then return { v } end
+  if type(v) ~= "table" or is_ee(v) then fail("download{}: '%s' must be a list of band names", k) end
+  local out = {}
+  for i = 1, rawlen(v) do
+    local x = rawget(v, i)
+    if type(x) ~= "string" then fail("download{}: '%s'[%d] must be a string (got %s)", k, i, type(x)) end
+    out[i] = x
+  end
+  if #out == 0 then fail("download{}: '%s' must name at least one band", k) end
+  return out
+end
+
+local function one_of(...)
+  local set = {}
+  for _, s in ipairs({ ... }) do set[s] = true end
+  local names = table.concat({ ... }, ", ")
+  return function(v, k)
+    if type(v) ~= "string" or not set[v:lower()] then
+      fail("download{}: '%s' must be one of %s (got %s)", k, names, tostring(v))
+    end
+    return v:lower()
+  end
+end
+
+local function image_value(v, k)
+  local ee = require "eefetch.ee"
+  if not is_ee(v) then fail("download{}: '%s' must be an ee.Image (got %s)", k, describe(v)) end
+  local cls = ee._class_name(v)
+  if cls == "ImageCollection" then
+    fail("download{}: '%s' is an ee.ImageCollection; reduce it to an image first (e.g. :median() or :mosaic())", k)
+  end
+  if cls ~= "Image" then fail("download{}: '%s' must be an ee.Image (got ee.%s)", k, cls) end
+  return v
+end
+
+-- region: ee.Geometry (client-side), GeoJSON table, or {w, s, e, n}.
+local function region_value(v, k)
+  if is_ee(v) then
+    local ee = require "eefetch.ee"
+    if ee._class_name(v) ~= "Geometry" then
+      fail("download{}: '%s' must be an ee.Geometry, a GeoJSON table or {west, south, east, north} (got %s)",
+           k, describe(v))
+    end
+    if not v.gtype then
+      fail("download{}: '%s' is a computed geometry; give a client-side one (ee.Geometry.*, geo.bbox, geo.read)", k)
+    end
+    local g = v:toGeoJSON()
+    if g.type ~= "Polygon" and g.type ~= "MultiPolygon" then
+      fail("download{}: '%s' must be a polygon or multipolygon (got %s)", k, g.type)
+    end
+    return { geojson = json.encode({ type = g.type, coordinates = g.coordinates }), crs = g.crs and g.crs.properties.name }
+  end
+  if type(v) ~= "table" then
+    fail("download{}: '%s' must be an ee.Geometry, a GeoJSON table or {west, south, east, north} (got %s)", k, type(v))
+  end
+  if rawget(v, "type") ~= nil then
+    local t = rawget(v, "type")
+    if t ~= "Polygon" and t ~= "MultiPolygon" then
+      fail("download{}: '%s' must be a Polygon or MultiPolygon GeoJSON geometry (got %s)", k, tostring(t))
+    end
+    return { geojson = json.encode({ type = t, coordinates = rawget(v, "coordinates") }) }
+  end
+  local b = number_list(4)(v, k)
+  if not (b[1] < b[3] and b[2] < b[4]) then
+    fail("download{}: '%s' must be {west, south, east, north} with west < east and south < north", k)
+  end
+  return { bbox = b }
+end
+
+local function dtype_value(v, k)
+  local ok = { uint8 = 1, int8 = 1, uint16 = 1, int16 = 1, uint32 = 1, int32 = 1, float32 = 1,
+               float64 = 1, float = 1, double = 1, byte = 1, auto = 1 }
+  if type(v) ~= "string" or not ok[v:lower()] then
+    fail("download{}: 'dtype' must be one of uint8, int8, uint16, int16, uint32, int32, float32, float64 (got %s)",
+         tostring(v))
+  end
+  return v:lower()
+end
+
+local function fishnet_value(v, k)
+  if type(v) ~= "table" or is_ee(v) then
+    fail("download{}: '%s' must be a table {rows=, cols=} or {cell_width=, cell_height=}", k)
+  end
+  local out = {}
+  for key, x in next, v do
+    if key == "rows" or key == "cols" then out[key] = positive_integer(x, k .. "." .. key)
+    elseif key == "cell_width" or key == "cell_height" or key == "cell" then
+      out[key] = positive_number(x, k .. "." .. key)
+    else
+      fail("download{}: unknown key '%s.%s' (known: rows, cols, cell_width, cell_height, cell)", k, tostring(key))
+    end
+  end
+  if out.cell then out.cell_width, out.cell_height, out.cell = out.cell, out.cell, nil end
+  if (out.rows or out.cols) and (out.cell_width or out.cell_height) then
+    fail("download{}: '%s' takes either rows/cols or a cell size, not both", k)
+  end
+  if (out.rows == nil) ~= (out.cols == nil) then fail("download{}: '%s' needs both rows and cols", k) end
+  if (out.cell_width == nil) ~= (out.cell_height == nil) then
+    fail("download{}: '%s' needs both cell_width and cell_height", k)
+  end
+  return out
+end
+
+local function nodata_value(v, k)
+  if type(v) ~= "number" then fail("download{}: '%s' must be a number (got %s)", k, type(v)) end
+  return v
+end
+
+local function dims_value(v, k)
+  local d = number_list(2)(v, k)
+  return { positive_integer(d[1], k .. "[1]"), positive_integer(d[2], k .. "[2]") }
+end
+
+local function like_value(v, k)
+  if type(v) ~= "string" then fail("download{}: '%s' must be the path of a GeoTIFF to copy the grid from", k) end
+  return v
+end
+
+local schema = {
+  image = image_value,
+  region = region_value,
+  crs = want("string"),
+  scale = positive_number,
+  crs_transform = number_list(6),
+  dimensions = dims_value,
+  like = like_value,
+  bands = string_list,
+  dtype = dtype_value,
+  nodata = nodata_value,
+  output = want("string"),
+  format = one_of("gtiff", "geotiff", "tif", "cog", "vrt"),
+  compression = one_of("default", "none", "deflate", "zstd", "lzw"),
+  fishnet = fishnet_value,
+  split = want("boolean"),
+  workers = positive_integer,
+  max_tile_bytes = positive_integer,
+  resume = want("boolean"),
+  overwrite = want("boolean"),
+  credentials = want("string"),
+  project = want("string"),
+}
+
+local known_keys
+do
+  local ks = {}
+  for k in pairs(schema) do ks[#ks + 1] = k end
+  table.sort(ks)
+  known_keys = table.concat(ks, ", ")
+end
+
+-- Validates t and returns the normalized table the host consumes.
+function M.validate(t, what)
+  if type(t) ~= "table" or is_ee(t) then
+    fail("%s{} expects a table of options (got %s)", what, describe(t))
+  end
+  local out = {}
+  for k, v in next, t do
+    if type(k) ~= "string" then fail("%s{}: keys must be names (got a %s key)", what, type(k)) end
+    local check = schema[k]
+    if not check then fail("%s{}: unknown key '%s' (known keys: %s)", what, k, known_keys) end
+    out[k] = check(v, k)
+  end
+  if out.image == nil then fail("%s{}: 'image' is required", what) end
+  if out.output == nil and what == "download" then fail("download{}: 'output' is required") end
+  if out.like == nil then
+    if out.crs_transform then
+      if not out.dimensions then fail("%s{}: 'crs_transform' needs 'dimensions' = {width, height}", what) end
+      if not out.crs then fail("%s{}: 'crs_transform' needs 'crs'", what) end
+      if out.scale then fail("%s{}: give either 'scale' or 'crs_transform', not both", what) end
+    else
+      if not out.scale then fail("%s{}: 'scale' (pixel size in CRS units) is required", what) end
+      if not out.region then fail("%s{}: 'region' is required with 'scale'", what) end
+      if not out.crs then fail("%s{}: 'crs' (e.g. \"EPSG:4326\") is required", what) end
+    end
+  end
+  if out.resume == false and out.overwrite == nil then out.overwrite = false end
+  if out.overwrite and out.resume then fail("%s{}: 'overwrite' and 'resume' exclude each other", what) end
+  if not out.bands then fail("%s{}: 'bands' is required (the band names of the image, in output order)", what) end
+  local ee = require "eefetch.ee"
+  out.expression = ee.serialize(out.image)
+  out.image = nil
+  out.line, out.file = util.user_line()
+  return out
+end
+
+function M.download(t)
+  local spec = M.validate(t, "download")
+  local ok, res = pcall(host.download, spec)
+  if not ok then error(string.format("%s:%d: %s", spec.file, spec.line, tostring(res)), 0) end
+  return res
+end
+
+function M.plan(t)
+  local spec = M.validate(t, "plan")
+  local ok, res = pcall(host.plan, spec)
+  if not ok then error(string.format("%s:%d: %s", spec.file, spec.line, tostring(res)), 0) end
+  return res
+end
+
+return M

@@ -1,0 +1,250 @@
+/*
+ * download{} / plan{} on the C side: turns the table that recipe.lua has
+ * already validated and normalized (plain strings, numbers and lists made
+ * by eefetch's own code, never the user's table) into a download_spec and
+ * runs the tile engine. The result goes back to Lua as a summary table.
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/engine.h"
+#include "core/spec.h"
+#include "host/host_int.h"
+#include "util/log.h"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static char *dup_field(lua_State *L, int t, const char *k)
+{
+    char *r = NULL;
+    if (lua_getfield(L, t, k) == LUA_TSTRING)
+        r = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return r;
+}
+
+static int num_field(lua_State *L, int t, const char *k, double *out)
+{
+    int ok = lua_getfield(L, t, k) == LUA_TNUMBER;
+    if (ok)
+        *out = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return ok;
+}
+
+static int bool_field(lua_State *L, int t, const char *k, int *out)
+{
+    int ok = lua_getfield(L, t, k) == LUA_TBOOLEAN;
+    if (ok)
+        *out = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return ok;
+}
+
+/* Fills s from the normalized table at index t. Returns 0 or sets msg. */
+static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *s, char *msg, size_t cap)
+{
+    double d;
+    int b;
+    lua_Integer i, n;
+    char *str;
+
+    s->expression = dup_field(L, t, "expression");
+    s->output = dup_field(L, t, "output");
+    s->project = dup_field(L, t, "project");
+    s->credentials = dup_field(L, t, "credentials");
+    s->recipe_path = h->recipe_path[0] ? strdup(h->recipe_path) : NULL;
+    if (num_field(L, t, "line", &d))
+        s->recipe_line = (int)d;
+    if (lua_getfield(L, t, "like") != LUA_TNIL) {
+        lua_pop(L, 1);
+        snprintf(msg, cap, "'like' is not supported by this version; give crs and scale or crs_transform");
+        return -1;
+    }
+    lua_pop(L, 1);
+
+    /* bands */
+    lua_getfield(L, t, "bands");
+    n = (lua_Integer)lua_rawlen(L, -1);
+    s->bands = calloc((size_t)n, sizeof *s->bands);
+    if (!s->bands) {
+        lua_pop(L, 1);
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        s->bands[s->nbands].id = strdup(lua_tostring(L, -1));
+        s->bands[s->nbands++].type = SPEC_DTYPE_AUTO;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+
+    if ((str = dup_field(L, t, "dtype")) != NULL) {
+        if (strcmp(str, "byte") == 0) {
+            s->dtype = SPEC_DTYPE_UINT8;
+        } else if (spec_dtype_parse(str, &s->dtype) != 0) {
+            snprintf(msg, cap, "unknown dtype '%s'", str);
+            free(str);
+            return -1;
+        }
+        free(str);
+    }
+    if (num_field(L, t, "nodata", &d)) {
+        s->has_nodata = 1;
+        s->nodata = d;
+    }
+
+    /* grid */
+    s->grid.crs = dup_field(L, t, "crs");
+    if (num_field(L, t, "scale", &d)) {
+        s->grid.kind = SPEC_GRID_SCALE;
+        s->grid.scale = d;
+    }
+    if (lua_getfield(L, t, "crs_transform") == LUA_TTABLE) {
+        s->grid.kind = SPEC_GRID_EXACT;
+        for (i = 1; i <= 6; i++) {
+            lua_rawgeti(L, -1, i);
+            s->grid.transform[i - 1] = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+        lua_getfield(L, t, "dimensions");
+        lua_rawgeti(L, -1, 1);
+        s->grid.width = (long)lua_tointeger(L, -1);
+        lua_rawgeti(L, -2, 2);
+        s->grid.height = (long)lua_tointeger(L, -1);
+        lua_pop(L, 3);
+    }
+    lua_pop(L, 1);
+
+    /* region */
+    if (lua_getfield(L, t, "region") == LUA_TTABLE) {
+        int r = lua_gettop(L);
+        if (lua_getfield(L, r, "bbox") == LUA_TTABLE) {
+            s->region.kind = SPEC_REGION_BBOX;
+            for (i = 1; i <= 4; i++) {
+                lua_rawgeti(L, -1, i);
+                s->region.bbox[i - 1] = lua_tonumber(L, -1);
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+        if ((s->region.geojson = dup_field(L, r, "geojson")) != NULL)
+            s->region.kind = SPEC_REGION_GEOJSON;
+        s->region.crs = dup_field(L, r, "crs");
+    }
+    lua_pop(L, 1);
+
+    /* output */
+    if ((str = dup_field(L, t, "format")) != NULL) {
+        s->format = strcmp(str, "cog") == 0 ? SPEC_FORMAT_COG
+                    : strcmp(str, "vrt") == 0 ? SPEC_FORMAT_VRT : SPEC_FORMAT_GTIFF;
+        free(str);
+    }
+    if ((str = dup_field(L, t, "compression")) != NULL) {
+        s->compression = strcmp(str, "none") == 0 ? SPEC_COMPRESS_NONE
+                         : strcmp(str, "deflate") == 0 ? SPEC_COMPRESS_DEFLATE
+                         : strcmp(str, "zstd") == 0 ? SPEC_COMPRESS_ZSTD
+                         : strcmp(str, "lzw") == 0 ? SPEC_COMPRESS_LZW : SPEC_COMPRESS_DEFAULT;
+        free(str);
+    }
+    if (lua_getfield(L, t, "fishnet") == LUA_TTABLE) {
+        int f = lua_gettop(L);
+        if (num_field(L, f, "rows", &d))
+            s->fishnet.rows = (int)d;
+        if (num_field(L, f, "cols", &d))
+            s->fishnet.cols = (int)d;
+        if (num_field(L, f, "cell_width", &d))
+            s->fishnet.cell_width = d;
+        if (num_field(L, f, "cell_height", &d))
+            s->fishnet.cell_height = d;
+    }
+    lua_pop(L, 1);
+    if (bool_field(L, t, "split", &b) && b)
+        s->fishnet.split = SPEC_SPLIT_CELLS;
+    if (num_field(L, t, "workers", &d))
+        s->workers = (int)d;
+    if (num_field(L, t, "max_tile_bytes", &d))
+        s->max_tile_bytes = (uint64_t)d;
+    if (bool_field(L, t, "overwrite", &b))
+        s->existing = b ? SPEC_EXISTING_OVERWRITE : SPEC_EXISTING_FAIL;
+    if (bool_field(L, t, "resume", &b) && b)
+        s->existing = SPEC_EXISTING_RESUME;
+    return 0;
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static int run(lua_State *L, int plan_only)
+{
+    struct host *h = host_from_lua(L);
+    struct download_spec spec;
+    struct engine_opts eo;
+    struct engine_summary sum;
+    struct errbuf e;
+    char msg[1024] = "";
+    void (*old)(int);
+    int rc;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, LUA_REGISTRYINDEX, "eefetch.plan_only");
+    plan_only = plan_only || lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!plan_only && host_ensure_session(h, &e) != 0) {
+        lua_pushstring(L, e.msg);
+        return lua_error(L);
+    }
+    spec_init(&spec);
+    if (fill_spec(L, 1, h, &spec, msg, sizeof msg) != 0) {
+        spec_free(&spec);
+        lua_pushstring(L, msg);
+        return lua_error(L);
+    }
+    memset(&eo, 0, sizeof eo);
+    memset(&sum, 0, sizeof sum);
+    eo.spec = &spec;
+    eo.endpoint = h->endpoint[0] ? h->endpoint : NULL;
+    eo.project = h->project[0] ? h->project : NULL;
+    eo.plan_only = plan_only;
+    eo.stop = &stop_flag;
+    stop_flag = 0;
+    old = signal(SIGINT, on_sigint);
+    rc = engine_run(&eo, &sum, &e);
+    signal(SIGINT, old);
+    spec_free(&spec);
+    if (rc != 0) {
+        lua_pushstring(L, e.msg);
+        return lua_error(L);
+    }
+    lua_newtable(L);
+    set_int(L, "tiles", (lua_Integer)sum.tiles_total);
+    set_int(L, "tiles_skipped", (lua_Integer)sum.tiles_skipped);
+    set_int(L, "tiles_resumed", (lua_Integer)sum.tiles_resumed);
+    set_int(L, "tiles_fetched", (lua_Integer)sum.tiles_fetched);
+    set_int(L, "requests", (lua_Integer)sum.requests);
+    set_int(L, "retries", (lua_Integer)sum.retries);
+    set_int(L, "bytes", (lua_Integer)sum.bytes);
+    set_int(L, "width", (lua_Integer)sum.width);
+    set_int(L, "height", (lua_Integer)sum.height);
+    lua_pushnumber(L, sum.seconds);
+    lua_setfield(L, -2, "seconds");
+    lua_pushstring(L, sum.plan_hash);
+    lua_setfield(L, -2, "plan_hash");
+    return 1;
+}
+
+int host_download_lua(lua_State *L) { return run(L, 0); }
+int host_plan_lua(lua_State *L) { return run(L, 1); }

@@ -1,0 +1,79 @@
+/*
+ * Internals of the Lua host shared by its files (not a public interface):
+ * the per-command context, the state setup and the C functions recipes
+ * reach through the `eefetch.host` module.
+ */
+#ifndef EEFETCH_HOST_HOST_INT_H
+#define EEFETCH_HOST_HOST_INT_H
+
+#include <lua.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+struct session;
+struct emu;
+
+#define HOST_MAX_PARAMS 64
+
+struct host_opts {
+    const char *endpoint;      /* --endpoint, NULL = EE's default */
+    const char *project;       /* --project */
+    const char *algorithms;    /* --algorithms FILE */
+    const char *credentials;   /* --credentials FILE */
+    int emulator;              /* --emulator */
+    int unsafe;                /* --unsafe */
+    int verbose;
+    size_t max_memory;         /* bytes */
+    long long max_instructions;
+    const char *params[HOST_MAX_PARAMS]; /* "key=value" */
+    int nparams;
+};
+
+struct host {
+    struct host_opts opts;
+    lua_State *L;
+    /* Memory accounting for the allocator. */
+    size_t mem_used, mem_limit;
+    /* Instruction budget (count hook). */
+    long long instr_used;
+    int budget_blown;
+    char recipe_path[4096];    /* "" for eval/repl */
+    char recipe_dir[4096];
+    /* Server side, created on first use. */
+    struct emu *emu;
+    struct session *session;
+    char endpoint[1024];
+    char project[256];
+};
+
+/* lstate.c */
+int host_state_open(struct host *h, struct errbuf *e);
+void host_state_close(struct host *h);
+/* Runs a chunk (text) in the sandbox (or full env with --unsafe); chunkname
+ * as for luaL_loadbuffer ("@file" or "=name"). Prints a located message
+ * on failure. Returns 0 or ERR_USAGE (recipe error). When nresults is
+ * LUA_MULTRET the results are left on the stack. */
+int host_run_chunk(struct host *h, const char *code, size_t len, const char *chunkname,
+                   int nresults, struct errbuf *e);
+/* Calls the function on top of the stack (with nargs args below it)
+ * protected, with traceback; resets the instruction budget first. */
+int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e);
+void host_reset_budget(struct host *h);
+
+/* lbridge.c: fills the `eefetch.host` table on top of the stack. */
+void host_bridge_register(lua_State *L, struct host *h);
+int host_ensure_session(struct host *h, struct errbuf *e);
+/* Pushes the Lua value of a JSON text (arrays/objects tagged for re-encoding). */
+int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e);
+
+/* repl.c */
+int host_repl(struct host *h);
+
+/* download.c: the `download` and `plan` functions for recipes. */
+int host_download_lua(lua_State *L);
+int host_plan_lua(lua_State *L);
+
+struct host *host_from_lua(lua_State *L);
+
+#endif

@@ -1,0 +1,461 @@
+/*
+ * The `eefetch.host` module: the C side of eefetch's Lua modules. JSON
+ * decoding (json-c), value:compute for getInfo, the algorithm list (file,
+ * on-disk cache per endpoint, or the endpoint), vector files through OGR and
+ * bounded text reads for the recipe `require`. Errors are raised without a
+ * location; the Lua callers add the recipe's file:line.
+ */
+#include <errno.h>
+#include <cpl_conv.h>
+#include <gdal.h>
+#include <json-c/json.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/session.h"
+#include "emulator/emu.h"
+#include "host/host_int.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+#define DEFAULT_ENDPOINT "https://earthengine.googleapis.com"
+#define ALGORITHMS_MAX_AGE_S (24 * 3600)
+#define TEXT_MAX ((size_t)16 << 20)
+
+/* Raises msg as a Lua error without a position prefix. */
+static int raise_plain(lua_State *L, const char *msg)
+{
+    lua_pushstring(L, msg);
+    return lua_error(L);
+}
+
+/* ---- JSON -> Lua ---------------------------------------------------- */
+
+/* Stack slots (absolute) holding json.ARRAY, json.OBJECT and json.null. */
+struct json_tags {
+    int array, object, null;
+};
+
+static void push_json(lua_State *L, struct json_object *o, const struct json_tags *t, int depth)
+{
+    luaL_checkstack(L, 4, "JSON nesting");
+    if (!o) {
+        lua_pushvalue(L, t->null);
+        return;
+    }
+    switch (json_object_get_type(o)) {
+    case json_type_null:
+        lua_pushvalue(L, t->null);
+        break;
+    case json_type_boolean:
+        lua_pushboolean(L, json_object_get_boolean(o));
+        break;
+    case json_type_int:
+        lua_pushinteger(L, (lua_Integer)json_object_get_int64(o));
+        break;
+    case json_type_double:
+        lua_pushnumber(L, json_object_get_double(o));
+        break;
+    case json_type_string:
+        lua_pushlstring(L, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+        break;
+    case json_type_array: {
+        size_t i, n = json_object_array_length(o);
+        lua_createtable(L, (int)n, 0);
+        for (i = 0; i < n; i++) {
+            push_json(L, json_object_array_get_idx(o, i), t, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        lua_pushvalue(L, t->array);
+        lua_setmetatable(L, -2);
+        break;
+    }
+    case json_type_object: {
+        lua_newtable(L);
+        json_object_object_foreach(o, key, val) {
+            lua_pushstring(L, key);
+            push_json(L, val, t, depth + 1);
+            lua_rawset(L, -3);
+        }
+        lua_pushvalue(L, t->object);
+        lua_setmetatable(L, -2);
+        break;
+    }
+    }
+}
+
+int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e)
+{
+    struct json_tokener *tok = json_tokener_new_ex(256);
+    struct json_object *o;
+    struct json_tags tags;
+    int top = lua_gettop(L);
+
+    if (!tok)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    o = json_tokener_parse_ex(tok, text, (int)len);
+    if (!o && json_tokener_get_error(tok) != json_tokener_success) {
+        err_set(e, ERR_PARSE, "invalid JSON: %s",
+                json_tokener_error_desc(json_tokener_get_error(tok)));
+        json_tokener_free(tok);
+        return ERR_PARSE;
+    }
+    json_tokener_free(tok);
+    /* The tags live in eefetch.json (require runs in the real global env). */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "eefetch.json");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "ARRAY");
+    lua_getfield(L, -2, "OBJECT");
+    lua_getfield(L, -3, "null");
+    tags.array = top + 2;
+    tags.object = top + 3;
+    tags.null = top + 4;
+    push_json(L, o, &tags, 0);
+    json_object_put(o);
+    /* stack: json ARRAY OBJECT null value -> value */
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 0;
+}
+
+static int l_json_decode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    struct errbuf e;
+
+    if (host_json_push(L, s, len, &e) != 0)
+        return raise_plain(L, e.msg);
+    return 1;
+}
+
+/* ---- session -------------------------------------------------------- */
+
+int host_ensure_session(struct host *h, struct errbuf *e)
+{
+    struct session_opts so;
+    const char *project;
+
+    if (h->session)
+        return 0;
+    if (h->opts.emulator && !h->emu) {
+        struct emu_config cfg;
+        emu_config_default(&cfg);
+        cfg.port = 0;
+        if (emu_start(&cfg, &h->emu, e) != 0)
+            return err_prefix(e, ERR_INTERNAL, "starting the emulator: ");
+    }
+    if (h->emu)
+        snprintf(h->endpoint, sizeof h->endpoint, "%s", emu_base_url(h->emu));
+    else if (h->opts.endpoint)
+        snprintf(h->endpoint, sizeof h->endpoint, "%s", h->opts.endpoint);
+    else
+        snprintf(h->endpoint, sizeof h->endpoint, "%s", DEFAULT_ENDPOINT);
+
+    project = h->opts.project;
+    if (!project)
+        project = getenv("EE_PROJECT");
+    if (!project)
+        project = getenv("GOOGLE_CLOUD_PROJECT");
+    if (!project && h->emu)
+        project = "eefetch-emulator";
+    if (!project)
+        return err_set(e, ERR_USAGE, "no Earth Engine project: give --project P "
+                                     "(or set EE_PROJECT)");
+    snprintf(h->project, sizeof h->project, "%s", project);
+
+    memset(&so, 0, sizeof so);
+    so.endpoint = h->endpoint;
+    so.version = "v1";
+    so.project = h->project;
+    so.auth = NULL;
+    so.timeout_ms = 300000;
+    if (session_create(&so, &h->session, e) != 0)
+        return err_prefix(e, ERR_INTERNAL, "connecting to %s: ", h->endpoint);
+    return 0;
+}
+
+/* ---- value:compute -------------------------------------------------- */
+
+static int l_compute(lua_State *L)
+{
+    struct host *h = host_from_lua(L);
+    size_t len;
+    const char *expr = luaL_checklstring(L, 1, &len);
+    struct errbuf e;
+    struct buf body;
+    struct http_result res;
+    struct json_object *root = NULL, *result;
+    char msg[1024];
+    int rc;
+
+    if (host_ensure_session(h, &e) != 0)
+        return raise_plain(L, e.msg);
+    buf_init(&body, 0);
+    if (buf_append_str(&body, "{\"expression\":") != 0 || buf_append(&body, expr, len) != 0 ||
+        buf_append_str(&body, "}") != 0) {
+        buf_free(&body);
+        return raise_plain(L, "out of memory");
+    }
+    memset(&res, 0, sizeof res);
+    rc = session_post(h->session, "value:compute", body.data, body.len, &res, &e);
+    buf_free(&body);
+    if (rc != 0) {
+        http_result_free(&res);
+        lua_pushfstring(L, "getInfo: request to %s failed: %s", h->endpoint, e.msg);
+        return lua_error(L);
+    }
+    if (res.status != 200) {
+        session_error_message(&res, msg, sizeof msg);
+        http_result_free(&res);
+        lua_pushfstring(L, "getInfo: the server answered %d: %s", (int)res.status, msg);
+        return lua_error(L);
+    }
+    root = json_tokener_parse(res.body.data ? res.body.data : "");
+    if (!root || !json_object_object_get_ex(root, "result", &result)) {
+        if (root)
+            json_object_put(root);
+        http_result_free(&res);
+        return raise_plain(L, "getInfo: the server's answer has no \"result\"");
+    }
+    {
+        const char *txt = json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
+        rc = host_json_push(L, txt, strlen(txt), &e);
+    }
+    json_object_put(root);
+    http_result_free(&res);
+    if (rc != 0)
+        return raise_plain(L, e.msg);
+    return 1;
+}
+
+/* ---- algorithm list ------------------------------------------------- */
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t x = 1469598103934665603ULL;
+    for (; *s; s++) {
+        x ^= (unsigned char)*s;
+        x *= 1099511628211ULL;
+    }
+    return x;
+}
+
+/* $XDG_CACHE_HOME/eefetch (or ~/.cache/eefetch), created when missing. */
+static int cache_dir(char *out, size_t cap)
+{
+    const char *x = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    char base[4096];
+
+    if (x && *x)
+        snprintf(base, sizeof base, "%s", x);
+    else if (home && *home)
+        snprintf(base, sizeof base, "%s/.cache", home);
+    else
+        return -1;
+    mkdir(base, 0700);
+    if ((size_t)snprintf(out, cap, "%s/eefetch", base) >= cap)
+        return -1;
+    if (mkdir(out, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static int fetch_algorithms(struct host *h, struct buf *out, struct errbuf *e)
+{
+    char dir[4096], path[4600], tmp[4700], rpath[600], msg[1024];
+    struct http_result res;
+    struct stat st;
+    int have_cache;
+
+    if (h->opts.algorithms) {
+        if (buf_read_file(out, h->opts.algorithms) != 0)
+            return err_set(e, ERR_IO, "cannot read the algorithm list %s", h->opts.algorithms);
+        return 0;
+    }
+    if (host_ensure_session(h, e) != 0)
+        return ERR_USAGE;
+    /* The in-process emulator's port changes every run: no cache for it. */
+    have_cache = !h->emu && cache_dir(dir, sizeof dir) == 0;
+    if (have_cache) {
+        snprintf(path, sizeof path, "%s/algorithms-%016llx.json", dir,
+                 (unsigned long long)fnv1a(h->endpoint));
+        if (stat(path, &st) == 0 && time(NULL) - st.st_mtime < ALGORITHMS_MAX_AGE_S &&
+            buf_read_file(out, path) == 0)
+            return 0;
+    }
+    snprintf(rpath, sizeof rpath, "projects/%s/algorithms", h->project);
+    memset(&res, 0, sizeof res);
+    if (session_get(h->session, rpath, &res, e) != 0) {
+        http_result_free(&res);
+        return err_prefix(e, ERR_HTTP, "fetching the algorithm list from %s: ", h->endpoint);
+    }
+    if (res.status != 200) {
+        session_error_message(&res, msg, sizeof msg);
+        http_result_free(&res);
+        return err_set(e, ERR_SERVER, "fetching the algorithm list from %s: %ld %s "
+                       "(--algorithms FILE works offline)", h->endpoint, res.status, msg);
+    }
+    if (buf_append(out, res.body.data, res.body.len) != 0) {
+        http_result_free(&res);
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    http_result_free(&res);
+    if (have_cache) {
+        FILE *f;
+        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+        f = fopen(tmp, "wb");
+        if (f) {
+            int ok = fwrite(out->data, 1, out->len, f) == out->len;
+            if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
+                unlink(tmp);
+        }
+    }
+    return 0;
+}
+
+static int l_algorithms(lua_State *L)
+{
+    struct host *h = host_from_lua(L);
+    struct errbuf e;
+    struct buf b;
+    int rc;
+
+    buf_init(&b, (size_t)64 << 20);
+    rc = fetch_algorithms(h, &b, &e);
+    if (rc == 0)
+        rc = host_json_push(L, b.data ? b.data : "", b.len, &e);
+    buf_free(&b);
+    if (rc != 0)
+        return raise_plain(L, e.msg);
+    return 1;
+}
+
+/* ---- files ---------------------------------------------------------- */
+
+/* Relative paths are relative to the recipe's directory. */
+static void resolve_path(struct host *h, const char *p, char *out, size_t cap)
+{
+    if (p[0] == '/' || !h->recipe_dir[0])
+        snprintf(out, cap, "%s", p);
+    else
+        snprintf(out, cap, "%s/%s", h->recipe_dir, p);
+}
+
+static int l_read_text(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct buf b;
+
+    buf_init(&b, TEXT_MAX);
+    if (buf_read_file(&b, path) != 0) {
+        buf_free(&b);
+        lua_pushnil(L);
+        lua_pushfstring(L, "no file %s", path);
+        return 2;
+    }
+    lua_pushlstring(L, b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return 1;
+}
+
+/* ogr_read(path [, layer]) -> { geojson_text, ... } in EPSG:4326. */
+static int l_ogr_read(lua_State *L)
+{
+    struct host *h = host_from_lua(L);
+    const char *arg = luaL_checkstring(L, 1);
+    const char *layer_name = luaL_optstring(L, 2, NULL);
+    char path[4096], err[1024] = "";
+    GDALDatasetH ds;
+    OGRSpatialReferenceH wgs84;
+    int nl, li, n = 0;
+
+    resolve_path(h, arg, path, sizeof path);
+    GDALAllRegister();
+    ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+    if (!ds) {
+        lua_pushfstring(L, "cannot open %s as a vector file (GeoJSON, GeoPackage, Shapefile ...)", path);
+        return lua_error(L);
+    }
+    wgs84 = OSRNewSpatialReference(NULL);
+    OSRSetWellKnownGeogCS(wgs84, "WGS84");
+    OSRSetAxisMappingStrategy(wgs84, OAMS_TRADITIONAL_GIS_ORDER);
+    lua_newtable(L);
+    nl = GDALDatasetGetLayerCount(ds);
+    for (li = 0; li < nl && !err[0]; li++) {
+        OGRLayerH layer = GDALDatasetGetLayer(ds, li);
+        OGRSpatialReferenceH srs;
+        OGRCoordinateTransformationH ct = NULL;
+        OGRFeatureH f;
+
+        if (layer_name && strcmp(OGR_L_GetName(layer), layer_name) != 0)
+            continue;
+        srs = OGR_L_GetSpatialRef(layer);
+        if (srs && !OSRIsSame(srs, wgs84)) {
+            OGRSpatialReferenceH src = OSRClone(srs);
+            OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER);
+            ct = OCTNewCoordinateTransformation(src, wgs84);
+            OSRDestroySpatialReference(src);
+            if (!ct) {
+                snprintf(err, sizeof err, "cannot transform layer %s to EPSG:4326", OGR_L_GetName(layer));
+                break;
+            }
+        }
+        OGR_L_ResetReading(layer);
+        while ((f = OGR_L_GetNextFeature(layer)) != NULL) {
+            OGRGeometryH g = OGR_F_GetGeometryRef(f);
+            if (g) {
+                char *txt;
+                if (ct && OGR_G_Transform(g, ct) != OGRERR_NONE) {
+                    snprintf(err, sizeof err, "cannot transform a geometry of %.900s", path);
+                    OGR_F_Destroy(f);
+                    break;
+                }
+                txt = OGR_G_ExportToJson(g);
+                if (txt) {
+                    lua_pushstring(L, txt);
+                    lua_rawseti(L, -2, ++n);
+                    CPLFree(txt);
+                }
+            }
+            OGR_F_Destroy(f);
+        }
+        if (ct)
+            OCTDestroyCoordinateTransformation(ct);
+    }
+    OSRDestroySpatialReference(wgs84);
+    GDALClose(ds);
+    if (err[0])
+        return raise_plain(L, err);
+    return 1;
+}
+
+void host_bridge_register(lua_State *L, struct host *h)
+{
+    static const luaL_Reg fns[] = {
+        {"json_decode", l_json_decode},
+        {"compute", l_compute},
+        {"algorithms", l_algorithms},
+        {"read_text", l_read_text},
+        {"ogr_read", l_ogr_read},
+        {"download", host_download_lua},
+        {"plan", host_plan_lua},
+        {NULL, NULL},
+    };
+    luaL_setfuncs(L, fns, 0);
+    lua_pushstring(L, h->recipe_path);
+    lua_setfield(L, -2, "recipe_path");
+    lua_pushstring(L, h->recipe_dir[0] ? h->recipe_dir : ".");
+    lua_setfield(L, -2, "recipe_dir");
+}

@@ -1,0 +1,247 @@
+/*
+ * The interactive REPL: readline line editing with persistent history and
+ * tab completion, each line evaluated through the same protected door as a
+ * recipe, results shown by lua/eefetch/repl.lua (getInfo, band tables).
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <readline/history.h>
+#include <readline/readline.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "host/host_int.h"
+
+void host_push_env(lua_State *L);
+
+static struct host *repl_host;
+
+/* Pushes require("eefetch.repl")[name]. */
+static void push_repl_fn(lua_State *L, const char *name)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "eefetch.repl");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+}
+
+static int complete_lua(lua_State *L)
+{
+    const char *text = lua_tostring(L, 1);
+    push_repl_fn(L, "complete");
+    host_push_env(L);
+    lua_pushstring(L, text);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+static char **matches;
+static size_t nmatches, imatch;
+
+static void free_matches(void)
+{
+    size_t i;
+    for (i = imatch; i < nmatches; i++)
+        free(matches[i]);
+    free(matches);
+    matches = NULL;
+    nmatches = imatch = 0;
+}
+
+static char *generator(const char *text, int state)
+{
+    lua_State *L = repl_host->L;
+    struct errbuf e;
+
+    if (state == 0) {
+        size_t i, n;
+        free_matches();
+        lua_pushcfunction(L, complete_lua);
+        lua_pushstring(L, text);
+        if (host_pcall(repl_host, 1, 1, &e) != 0 || !lua_istable(L, -1)) {
+            lua_settop(L, 0);
+            return NULL;
+        }
+        n = (size_t)lua_rawlen(L, -1);
+        matches = calloc(n ? n : 1, sizeof *matches);
+        for (i = 0; matches && i < n; i++) {
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            matches[nmatches] = strdup(lua_tostring(L, -1));
+            if (matches[nmatches])
+                nmatches++;
+            lua_pop(L, 1);
+        }
+        lua_settop(L, 0);
+    }
+    if (imatch < nmatches)
+        return matches[imatch++];   /* readline frees it */
+    return NULL;
+}
+
+static char **attempt(const char *text, int start, int end)
+{
+    (void)start;
+    (void)end;
+    rl_completion_append_character = '\0';
+    rl_attempted_completion_over = 1;
+    return rl_completion_matches(text, generator);
+}
+
+static void history_path(char *out, size_t cap)
+{
+    const char *st = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    char dir[4096];
+
+    out[0] = 0;
+    if (st && *st)
+        snprintf(dir, sizeof dir, "%s", st);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.local/state", home);
+    else
+        return;
+    mkdir(dir, 0700);
+    if ((size_t)snprintf(out, cap, "%s/eefetch", dir) >= cap) {
+        out[0] = 0;
+        return;
+    }
+    mkdir(out, 0700);
+    strncat(out, "/repl_history", cap - strlen(out) - 1);
+}
+
+/* Prints each result left on the stack (from index base+1) via repl.show. */
+static void show_results(struct host *h, int base)
+{
+    lua_State *L = h->L;
+    int i, top = lua_gettop(L);
+    struct errbuf e;
+
+    for (i = base + 1; i <= top; i++) {
+        push_repl_fn(L, "show");
+        lua_pushvalue(L, i);
+        if (host_pcall(h, 1, 1, &e) != 0)
+            fprintf(stdout, "(cannot show: %s)\n", e.msg);
+        else
+            fprintf(stdout, "%s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+        lua_settop(L, top);
+    }
+    lua_settop(L, base);
+    fflush(stdout);
+}
+
+/* Evaluates one input: first as an expression ("return <line>"), then as a
+ * statement. Returns 1 when the input is incomplete (more lines needed). */
+static int eval_input(struct host *h, const char *code)
+{
+    lua_State *L = h->L;
+    struct errbuf e;
+    size_t n = strlen(code);
+    char *ret = malloc(n + 8);
+    int rc, base = lua_gettop(L);
+
+    if (!ret)
+        return 0;
+    memcpy(ret, "return ", 7);
+    memcpy(ret + 7, code, n + 1);
+    /* Only check that it compiles; running happens below. */
+    if (luaL_loadbufferx(L, ret, n + 7, "=stdin", "t") == LUA_OK) {
+        lua_pop(L, 1);
+        rc = host_run_chunk(h, ret, n + 7, "=stdin", LUA_MULTRET, &e);
+        free(ret);
+    } else {
+        const char *msg;
+        lua_pop(L, 1);
+        free(ret);
+        if (luaL_loadbufferx(L, code, n, "=stdin", "t") != LUA_OK) {
+            msg = lua_tostring(L, -1);
+            if (msg && strstr(msg, "<eof>")) {
+                lua_pop(L, 1);
+                return 1;
+            }
+            lua_pop(L, 1);
+        } else {
+            lua_pop(L, 1);
+        }
+        rc = host_run_chunk(h, code, n, "=stdin", LUA_MULTRET, &e);
+    }
+    if (rc != 0) {
+        fprintf(stdout, "error: %s\n", e.msg);
+        fflush(stdout);
+        lua_settop(L, base);
+        return 0;
+    }
+    show_results(h, base);
+    return 0;
+}
+
+int host_repl(struct host *h)
+{
+    char hist[4200];
+    char *line;
+    size_t cap = 0, len = 0;
+    char *acc = NULL;
+
+    repl_host = h;
+    rl_readline_name = "eefetch";
+    rl_attempted_completion_function = attempt;
+    rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^#~[";
+    history_path(hist, sizeof hist);
+    if (hist[0])
+        read_history(hist);
+    printf("eefetch %s REPL (Lua 5.4). :help for help, Ctrl-D to quit.\n", EEFETCH_VERSION);
+    fflush(stdout);
+    while ((line = readline(acc ? ">> " : "> ")) != NULL) {
+        size_t n = strlen(line);
+        if (!acc && (strcmp(line, ":quit") == 0 || strcmp(line, ":q") == 0)) {
+            free(line);
+            break;
+        }
+        if (n && line[0] != ' ') {
+            add_history(line);
+            if (hist[0])
+                append_history(1, hist);
+        }
+        if (!acc && strncmp(line, ":help", 5) == 0) {
+            struct errbuf e;
+            const char *arg = line + 5;
+            while (*arg == ' ')
+                arg++;
+            push_repl_fn(h->L, "help");
+            lua_pushstring(h->L, arg);
+            if (host_pcall(h, 1, 1, &e) == 0)
+                printf("%s\n", lua_tostring(h->L, -1));
+            lua_settop(h->L, 0);
+            fflush(stdout);
+            free(line);
+            continue;
+        }
+        if (len + n + 2 > cap) {
+            char *p = realloc(acc, len + n + 2 + 256);
+            if (!p) {
+                free(line);
+                break;
+            }
+            acc = p;
+            cap = len + n + 2 + 256;
+        }
+        memcpy(acc + len, line, n);
+        len += n;
+        acc[len++] = '\n';
+        acc[len] = 0;
+        free(line);
+        if (eval_input(h, acc) == 0) {
+            free(acc);
+            acc = NULL;
+            len = cap = 0;
+        }
+    }
+    free(acc);
+    free_matches();
+    if (hist[0])
+        history_truncate_file(hist, 1000);
+    printf("\n");
+    return 0;
+}
