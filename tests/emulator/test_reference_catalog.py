@@ -47,7 +47,7 @@ class Dumper:
 
     def close(self):
         self.p.stdin.close()
-        self.p.wait()
+        check(self.p.wait() == 0, "tool exit status (sanitizer reports fail it)")
 
 
 def compare_window(d, image_id, band, col0, row0, w, h):

@@ -58,7 +58,7 @@ def session(asset_id, path, windows):
     first = p.stdout.readline().decode()
     if first.startswith("ERROR"):
         p.stdin.close()
-        p.wait()
+        check(p.wait() == 2, "tool exit status after a refused asset")
         return first, []
     out = []
     for (name, band, c0, r0, w, h) in windows:
@@ -69,7 +69,7 @@ def session(asset_id, path, windows):
         mask = np.frombuffer(raw[w * h * 8:], dtype=np.uint8).reshape(h, w).astype(bool)
         out.append((vals, mask))
     p.stdin.close()
-    p.wait()
+    check(p.wait() == 0, "tool exit status (sanitizer reports fail it)")
     return json.loads(first), out
 
 
