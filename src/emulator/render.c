@@ -16,6 +16,11 @@ struct pts {
     const char *crs;
     const double *x, *y;
     long n;
+    /* Set when the points are one row of an affine grid: point i is
+     * (x0 + i*dx, y0 + i*dy). Lets loads in the same CRS skip per-pixel
+     * index arithmetic. */
+    int row_affine;
+    double x0, dx, y0, dy;
 };
 
 static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
@@ -70,6 +75,37 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
 
     if (det == 0)
         return err_set(e, ERR_INTERNAL, "band %s has a singular grid", cb->id);
+    if (p->row_affine && strcmp(p->crs, cb->grid.crs) == 0) {
+        /* Native pixel coordinates move linearly along the row. */
+        double u0 = (a[4] * (p->x0 - a[2]) - a[1] * (p->y0 - a[5])) / det;
+        double v0 = (-a[3] * (p->x0 - a[2]) + a[0] * (p->y0 - a[5])) / det;
+        double du = (a[4] * p->dx - a[1] * p->dy) / det;
+        double dv = (-a[3] * p->dx + a[0] * p->dy) / det;
+        if (du == 1 && dv == 0) {
+            /* Same pixel size and orientation: the row is one native run. */
+            double fr = floor(v0), fc = floor(u0);
+            long first = 0, last = p->n, r, c0;
+            if (!(fr >= 0 && fr < cb->grid.height && fabs(fc) < 1e15)) {
+                memset(val, 0, sizeof *val * (size_t)p->n);
+                memset(mask, 0, sizeof *mask * (size_t)p->n);
+                return 0;
+            }
+            r = (long)fr;
+            c0 = (long)fc;
+            if (c0 < 0)
+                first = -c0 < p->n ? -c0 : p->n;
+            if (c0 + last > cb->grid.width)
+                last = cb->grid.width - c0 > first ? cb->grid.width - c0 : first;
+            memset(val, 0, sizeof *val * (size_t)first);
+            memset(mask, 0, sizeof *mask * (size_t)first);
+            if (last > first)
+                catalog_read_row(nd->img, nd->band, r, c0 + first, last - first, val + first,
+                                 mask + first);
+            memset(val + last, 0, sizeof *val * (size_t)(p->n - last));
+            memset(mask + last, 0, sizeof *mask * (size_t)(p->n - last));
+            return 0;
+        }
+    }
     if (strcmp(p->crs, cb->grid.crs) != 0) {
         if ((rc = scratch(x, nd, p->n, e)) || (rc = to_crs(x, p, cb->grid.crs, nd->sx, nd->sy, e)))
             return rc;
@@ -250,6 +286,7 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
             nd->sx[i] = a[0] * c + a[1] * r + a[2];
             nd->sy[i] = a[3] * c + a[4] * r + a[5];
         }
+        memset(&q, 0, sizeof q);
         q.crs = nd->grid.crs;
         q.x = nd->sx;
         q.y = nd->sy;
@@ -296,20 +333,28 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto fail;
     }
+    memset(&p, 0, sizeof p);
     p.crs = grid->crs;
     p.x = px;
     p.y = py;
     p.n = w;
+    p.row_affine = 1;
+    p.dx = a[0];
+    p.dy = a[3];
     for (j = 0; j < h; j++) {
         for (i = 0; i < w; i++) {
             px[i] = a[0] * (i + 0.5) + a[1] * (j + 0.5) + a[2];
             py[i] = a[3] * (i + 0.5) + a[4] * (j + 0.5) + a[5];
         }
+        p.x0 = a[0] * 0.5 + a[1] * (j + 0.5) + a[2];
+        p.y0 = a[3] * 0.5 + a[4] * (j + 0.5) + a[5];
         for (b = 0; b < img->nbands; b++) {
             double *v = out->bands[b].data + j * w;
             uint8_t *m = out->bands[b].mask + j * w;
             if ((rc = render_node(x, img->bands[b].node, &p, v, m, e)) != 0)
                 goto fail;
+            if (img->bands[b].node->op == NODE_LOAD)
+                continue;   /* catalog reads are finite and 0 where masked */
             for (i = 0; i < w; i++)   /* EE sends masked pixels as 0 */
                 if (!m[i] || !isfinite(v[i]))
                     v[i] = 0;

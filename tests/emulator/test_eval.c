@@ -81,10 +81,13 @@ static const unsigned char *npy_data(const char **hdr, size_t *hlen)
 static int header_has(const char *needle)
 {
     const char *h;
-    size_t n;
+    size_t n, k, len = strlen(needle);
     if (!npy_data(&h, &n))
         return 0;
-    return memmem(h, n, needle, strlen(needle)) != NULL;
+    for (k = 0; k + len <= n; k++)
+        if (memcmp(h + k, needle, len) == 0)
+            return 1;
+    return 0;
 }
 
 #define GRID_4326(w, h)                                                                    \
