@@ -88,6 +88,13 @@ const char *auth_kind_name(enum auth_kind k);
 /* Writes the "no project" explanation: every place looked and how to set one. */
 void auth_project_help(const struct auth_info *info, char *out, size_t cap);
 
+struct session;
+/* Proves credentials and project with one cheap call (a constant
+ * value:compute) before any tile is requested. On failure the message says
+ * what EE answered and what to do: 401 names the credential source, 403
+ * "not registered" explains registration. info may be NULL. */
+int auth_verify(struct session *s, const struct auth_info *info, struct errbuf *e);
+
 /* A token provider for a fixed token (tests, EE_ACCESS_TOKEN). */
 int auth_static_create(const char *token, struct token_provider **out, struct errbuf *e);
 

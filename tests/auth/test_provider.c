@@ -1,0 +1,212 @@
+/*
+ * The shared token provider against the real emulator (in-process, over
+ * loopback HTTP, auth required):
+ *  - 16 threads, each with its own session, call value:compute for ~10 s
+ *    with a 3-second token lifetime: no failure, and about one token grant
+ *    per expiry (counted by the provider and by the emulator's request log),
+ *    not one per thread;
+ *  - a 401 forces exactly one refresh and one retry.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../unit/check.h"
+#include "core/auth.h"
+#include "core/session.h"
+#include "emulator/emu.h"
+#include "util/timeutil.h"
+
+#define NTHREADS 16
+#define RUN_MS 10000
+#define LIFETIME_S 3
+
+static const char expr[] =
+    "{\"expression\":{\"result\":\"0\",\"values\":{\"0\":{\"constantValue\":1}}}}";
+
+struct worker {
+    pthread_t th;
+    const char *base;
+    struct token_provider *tp;
+    int ok, failed;
+    char first_error[4096];
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct session_opts o;
+    struct session *s = NULL;
+    struct http_result res;
+    struct errbuf e;
+    int64_t end = time_mono_ms() + RUN_MS;
+
+    memset(&o, 0, sizeof o);
+    o.endpoint = w->base;
+    o.project = "emu-proj";
+    o.auth = w->tp;
+    o.timeout_ms = 20000;
+    if (session_create(&o, &s, &e) != 0) {
+        w->failed++;
+        snprintf(w->first_error, sizeof w->first_error, "%s", e.msg);
+        return NULL;
+    }
+    while (time_mono_ms() < end) {
+        int rc = session_post(s, "value:compute", expr, sizeof expr - 1, &res, &e);
+        if (rc == 0 && res.status == 200) {
+            w->ok++;
+        } else {
+            if (!w->failed)
+                snprintf(w->first_error, sizeof w->first_error, "rc %d status %ld %s", rc,
+                         res.status, rc ? e.msg : res.body.data);
+            w->failed++;
+        }
+        http_result_free(&res);
+        time_sleep_ms(20);
+    }
+    session_destroy(s);
+    return NULL;
+}
+
+/* Lines of the request log for successful token grants. */
+static int count_grants(const char *log)
+{
+    char line[8192];
+    int n = 0;
+    FILE *f = fopen(log, "r");
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "\"route\":\"token\"") && strstr(line, "\"status\":200"))
+            n++;
+    fclose(f);
+    return n;
+}
+
+static int count_lines(const char *log, const char *needle)
+{
+    char line[8192];
+    int n = 0;
+    FILE *f = fopen(log, "r");
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, needle))
+            n++;
+    fclose(f);
+    return n;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/eefetch-auth-XXXXXX", keyfile[256], log[256], log2[256], dir2[300];
+    struct emu_config cfg, cfg2;
+    struct emu *emu = NULL, *other = NULL;
+    struct auth_options ao;
+    struct auth_info info;
+    struct token_provider *tp = NULL;
+    struct worker w[NTHREADS];
+    struct errbuf e;
+    int i, ok = 0, failed = 0, grants_log;
+    uint64_t grants;
+
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(keyfile, sizeof keyfile, "%s/service-account.json", dir);
+    snprintf(log, sizeof log, "%s/requests.jsonl", dir);
+    snprintf(log2, sizeof log2, "%s/other.jsonl", dir);
+    snprintf(dir2, sizeof dir2, "%s/other", dir);
+
+    emu_config_default(&cfg);
+    cfg.port = 0;
+    cfg.require_auth = 1;
+    cfg.token_lifetime_s = LIFETIME_S;
+    cfg.projects = "emu-proj";
+    cfg.request_log = log;
+    cfg.concurrency_limit = 100;
+    CHECK(emu_start(&cfg, &emu, &e) == 0);
+    if (!emu) {
+        fprintf(stderr, "emu_start: %s\n", e.msg);
+        return CHECK_DONE();
+    }
+    CHECK(emu_write_credentials(emu, dir, &e) == 0);
+
+    memset(&ao, 0, sizeof ao);
+    ao.credentials_file = keyfile;
+    CHECK(auth_resolve(&ao, &tp, &info, &e) == 0);
+    if (!tp) {
+        fprintf(stderr, "auth_resolve: %s\n", e.msg);
+        goto out;
+    }
+    CHECK(info.kind == AUTH_KIND_SERVICE_ACCOUNT);
+    CHECK_STR(info.project, "emu-proj");
+
+    for (i = 0; i < NTHREADS; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].base = emu_base_url(emu);
+        w[i].tp = tp;
+        pthread_create(&w[i].th, NULL, work, &w[i]);
+    }
+    for (i = 0; i < NTHREADS; i++) {
+        pthread_join(w[i].th, NULL);
+        ok += w[i].ok;
+        failed += w[i].failed;
+        if (w[i].failed)
+            fprintf(stderr, "worker %d: %d failed, first: %s\n", i, w[i].failed, w[i].first_error);
+    }
+    grants = auth_refresh_count(tp);
+    grants_log = count_grants(log);
+    printf("%d requests ok, %d failed, %llu grants (provider), %d grants (emulator log)\n", ok,
+           failed, (unsigned long long)grants, grants_log);
+    CHECK(failed == 0);
+    CHECK(ok > NTHREADS * 10);
+    /* Refresh after 3/4 of 3 s over 10 s: about 5 grants, never one per thread. */
+    CHECK(grants >= 3 && grants <= 8);
+    CHECK(grants_log == (int)grants);
+    CHECK(count_lines(log, "\"status\":401") == 0);
+
+    /* 401 with a token the endpoint does not know: one forced refresh, one retry. */
+    emu_config_default(&cfg2);
+    cfg2.require_auth = 1;
+    cfg2.request_log = log2;
+    CHECK(emu_start(&cfg2, &other, &e) == 0);
+    if (other) {
+        struct session_opts o;
+        struct session *s = NULL;
+        struct http_result res;
+        uint64_t before = auth_refresh_count(tp);
+
+        (void)dir2;
+        memset(&o, 0, sizeof o);
+        o.endpoint = emu_base_url(other);
+        o.project = "emu-proj";
+        o.auth = tp;
+        CHECK(session_create(&o, &s, &e) == 0);
+        if (s) {
+            int rc = session_post(s, "value:compute", expr, sizeof expr - 1, &res, &e);
+            CHECK(rc == 0);
+            CHECK(res.status == 401);
+            http_result_free(&res);
+            CHECK(auth_refresh_count(tp) == before + 1);
+            CHECK(count_lines(log2, "\"status\":401") == 2);
+            session_destroy(s);
+        }
+    }
+out:
+    auth_destroy(tp);
+    emu_stop(other);
+    emu_stop(emu);
+    {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return CHECK_DONE();
+}
