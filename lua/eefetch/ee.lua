@@ -1410,10 +1410,13 @@ function ee._load_api() load_api() end
 -- Lazily created class tables: ee.Reducer, ee.Projection, ee.DateRange ...
 return setmetatable(ee, {
   __index = function(_, k)
-    if not api_loaded and type(k) == "string" and k:match("^%u") then
-      load_api()
-      return rawget(ee, k)
+    if type(k) ~= "string" or not k:match("^%u") then return nil end
+    if not api_loaded then load_api() end
+    local v = rawget(ee, k)
+    if v == nil and type(ee.Algorithms[k]) == "table" then
+      -- Namespaces of unbound algorithms, e.g. ee.Terrain.slope.
+      v = ee.Algorithms[k]
     end
-    return nil
+    return v
   end,
 })
