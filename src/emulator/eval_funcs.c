@@ -10,6 +10,7 @@
 #include <gdal/ogr_srs_api.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,7 +163,7 @@ static int f_num_max(struct ev_ctx *x, const struct ev_args *a, struct ev_value 
 static int num_unary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **out,
                      struct errbuf *e, char op)
 {
-    double v;
+    double v = 0;
     int rc = get_number(a, "input", 1, 0, &v, e);
     if (rc)
         return rc;
@@ -201,7 +202,7 @@ static int f_num_int(struct ev_ctx *x, const struct ev_args *a, struct ev_value 
 
 static int f_number(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
 {
-    double v;
+    double v = 0;
     int rc = get_number(a, "number", 1, 0, &v, e);
     (void)x;
     if (rc == 0)
@@ -256,7 +257,7 @@ static int f_list_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value
                       struct errbuf *e)
 {
     struct ev_value *l;
-    double idx;
+    double idx = 0;
     long i;
     int rc;
     (void)x;
@@ -275,7 +276,7 @@ static int f_list_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value
 static int f_list_sequence(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                            struct errbuf *e)
 {
-    double start, end, step, v;
+    double start = 0, end = 0, step = 0, v;
     int rc, n, i;
     if ((rc = get_number(a, "start", 1, 0, &start, e)) ||
         (rc = get_number(a, "end", 0, start, &end, e)) ||
@@ -630,7 +631,7 @@ static int f_feature(struct ev_ctx *x, const struct ev_args *a, struct ev_value 
 static int f_error_margin(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                           struct errbuf *e)
 {
-    double v;
+    double v = 0;
     int rc = get_number(a, "value", 0, 0, &v, e);
     if (rc)
         return rc;
@@ -937,7 +938,7 @@ static int f_ic_from_images(struct ev_ctx *x, const struct ev_args *a, struct ev
 static int f_coll_filter(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                          struct errbuf *e)
 {
-    struct ev_coll *c;
+    struct ev_coll *c = NULL;
     struct ev_value *f;
     int rc, i;
     if ((rc = get_coll(a, "collection", &c, e)) || (rc = ev_require(a, "filter", &f, e)))
@@ -955,7 +956,7 @@ static int f_coll_filter(struct ev_ctx *x, const struct ev_args *a, struct ev_va
 static int f_coll_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                       struct errbuf *e)
 {
-    struct ev_coll *c;
+    struct ev_coll *c = NULL;
     struct ev_value *fn, *dn = ev_arg(a, "dropNulls"), *r;
     int rc, i, drop = dn && dn->kind == EV_BOOL && dn->b;
     if ((rc = get_coll(a, "collection", &c, e)) || (rc = ev_require(a, "baseAlgorithm", &fn, e)))
@@ -990,7 +991,7 @@ static int f_coll_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value
 static int f_coll_first(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                         struct errbuf *e)
 {
-    struct ev_coll *c;
+    struct ev_coll *c = NULL;
     int rc = get_coll(a, "collection", &c, e);
     if (rc)
         return rc;
@@ -1003,7 +1004,7 @@ static int f_coll_first(struct ev_ctx *x, const struct ev_args *a, struct ev_val
 static int f_coll_size(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                        struct errbuf *e)
 {
-    struct ev_coll *c;
+    struct ev_coll *c = NULL;
     int rc = get_coll(a, "collection", &c, e);
     if (rc)
         return rc;
@@ -1013,8 +1014,8 @@ static int f_coll_size(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
 static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                         struct errbuf *e)
 {
-    struct ev_coll *c;
-    double lim;
+    struct ev_coll *c = NULL;
+    double lim = 0;
     int rc, i, n;
     if ((rc = get_coll(a, "collection", &c, e)) || (rc = get_number(a, "limit", 0, -1, &lim, e)))
         return rc;
@@ -1032,7 +1033,7 @@ static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_val
 static int f_aggregate_array(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                              struct errbuf *e)
 {
-    struct ev_coll *c;
+    struct ev_coll *c = NULL;
     const char *p;
     int rc, i;
     if ((rc = get_coll(a, "collection", &c, e)) || (rc = get_string(a, "property", 1, &p, e)))
@@ -1114,25 +1115,24 @@ const struct ev_algo *ev_find_algo(const char *name)
     return NULL;
 }
 
-const char *const *eval_function_names(void)
+static const char *fn_names[256];
+
+static void fill_names(void)
 {
-    /* Built once from the tables; the tables are constant, so a static
-     * array sized generously is enough and needs no locking after the
-     * first call (the server calls this at start-up, before threads). */
-    static const char *names[256];
-    static int done;
     const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image};
     size_t t, n = 0;
     const struct ev_algo *a;
+    for (t = 0; t < sizeof tables / sizeof *tables; t++)
+        for (a = tables[t]; a->name && n + 1 < sizeof fn_names / sizeof *fn_names; a++)
+            fn_names[n++] = a->name;
+    fn_names[n] = NULL;
+}
 
-    if (!done) {
-        for (t = 0; t < sizeof tables / sizeof *tables; t++)
-            for (a = tables[t]; a->name && n + 1 < sizeof names / sizeof *names; a++)
-                names[n++] = a->name;
-        names[n] = NULL;
-        done = 1;
-    }
-    return names;
+const char *const *eval_function_names(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fill_names);
+    return fn_names;
 }
 
 /* -------------------------------------------------------------- getInfo */

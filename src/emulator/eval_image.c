@@ -864,7 +864,7 @@ static int composite(struct ev_ctx *x, const struct ev_args *a, struct ev_coll *
             return NOMEM();
         n->reducer = red;
         n->nkids = c->n;
-        snprintf(b->id, sizeof b->id, "%s%s%s", c->items[0]->img->bands[i].id,
+        snprintf(b->id, sizeof b->id, "%.55s%s%s", c->items[0]->img->bands[i].id,
                  suffix ? "_" : "", suffix ? rname[red] : "");
         b->dt = c->items[0]->img->bands[i].dt;
         for (k = 0; k < c->n; k++) {
@@ -900,7 +900,7 @@ static int coll_arg(const struct ev_args *a, struct ev_coll **c, struct errbuf *
     static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
                      struct errbuf *e)                                                       \
     {                                                                                        \
-        struct ev_coll *c;                                                                   \
+        struct ev_coll *c = NULL;                                                            \
         int rc = coll_arg(a, &c, e);                                                         \
         return rc ? rc : composite(x, a, c, red, NULL, o, e);                                \
     }
@@ -913,7 +913,7 @@ REDUCE_FN(f_mosaic, RED_MOSAIC)
 static int f_ic_reduce(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                        struct errbuf *e)
 {
-    struct ev_coll *c;
+    struct ev_coll *c = NULL;
     struct ev_value *r;
     int rc;
     if ((rc = coll_arg(a, &c, e)) || (rc = ev_require(a, "reducer", &r, e)))

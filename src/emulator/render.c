@@ -21,6 +21,17 @@ struct pts {
      * index arithmetic. */
     int row_affine;
     double x0, dx, y0, dy;
+    /* Points of this row already transformed to other CRSs, shared by the
+     * bands of one image (NULL below reproject). */
+    struct xcache *cache;
+};
+
+#define XCACHE_SLOTS 4
+
+struct xcache {
+    int used;
+    char crs[XCACHE_SLOTS][64];
+    double *x[XCACHE_SLOTS], *y[XCACHE_SLOTS];
 };
 
 static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
@@ -107,10 +118,28 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
         }
     }
     if (strcmp(p->crs, cb->grid.crs) != 0) {
-        if ((rc = scratch(x, nd, p->n, e)) || (rc = to_crs(x, p, cb->grid.crs, nd->sx, nd->sy, e)))
-            return rc;
-        px = nd->sx;
-        py = nd->sy;
+        struct xcache *xc = p->cache;
+        int k = 0;
+        if (xc)
+            for (k = 0; k < xc->used; k++)
+                if (strcmp(xc->crs[k], cb->grid.crs) == 0)
+                    break;
+        if (xc && k < xc->used) {
+            px = xc->x[k];
+            py = xc->y[k];
+        } else {
+            if ((rc = scratch(x, nd, p->n, e)) ||
+                (rc = to_crs(x, p, cb->grid.crs, nd->sx, nd->sy, e)))
+                return rc;
+            px = nd->sx;
+            py = nd->sy;
+            if (xc && xc->used < XCACHE_SLOTS && strlen(cb->grid.crs) < sizeof xc->crs[0]) {
+                k = xc->used++;
+                snprintf(xc->crs[k], sizeof xc->crs[k], "%s", cb->grid.crs);
+                memcpy(xc->x[k], px, sizeof *px * (size_t)p->n);
+                memcpy(xc->y[k], py, sizeof *py * (size_t)p->n);
+            }
+        }
     }
     for (i = 0; i < p->n; i++) {
         double dx = px[i] - a[2], dy = py[i] - a[5];
@@ -317,7 +346,8 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     long w = grid->width, h = grid->height, i, j;
     double *px = NULL, *py = NULL;
     struct pts p;
-    int b, rc;
+    struct xcache xc;
+    int b, rc, k;
 
     memset(out, 0, sizeof *out);
     if ((rc = raster_alloc(out, w, h, img->nbands)) != 0)
@@ -329,6 +359,13 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     }
     px = malloc(sizeof *px * (size_t)(w ? w : 1));
     py = malloc(sizeof *py * (size_t)(w ? w : 1));
+    memset(&xc, 0, sizeof xc);
+    for (k = 0; k < XCACHE_SLOTS; k++) {
+        xc.x[k] = eval_alloc(x, sizeof *px * (size_t)(w ? w : 1));
+        xc.y[k] = eval_alloc(x, sizeof *py * (size_t)(w ? w : 1));
+        if (!xc.x[k] || !xc.y[k])
+            px = NULL;   /* reported just below */
+    }
     if (!px || !py) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto fail;
@@ -341,11 +378,13 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     p.row_affine = 1;
     p.dx = a[0];
     p.dy = a[3];
+    p.cache = &xc;
     for (j = 0; j < h; j++) {
         for (i = 0; i < w; i++) {
             px[i] = a[0] * (i + 0.5) + a[1] * (j + 0.5) + a[2];
             py[i] = a[3] * (i + 0.5) + a[4] * (j + 0.5) + a[5];
         }
+        xc.used = 0;   /* a new row: nothing transformed yet */
         p.x0 = a[0] * 0.5 + a[1] * (j + 0.5) + a[2];
         p.y0 = a[3] * 0.5 + a[4] * (j + 0.5) + a[5];
         for (b = 0; b < img->nbands; b++) {
@@ -370,7 +409,32 @@ fail:
     return rc;
 }
 
-static int64_t node_work(const struct ev_node *nd, int64_t npix, int64_t *images)
+struct img_set {
+    const struct cat_image **p;
+    int64_t n, cap;
+};
+
+/* Counts each catalog image once per request, however many bands it gives. */
+static void count_image(struct img_set *s, const struct cat_image *img, int64_t *images)
+{
+    int64_t i;
+    for (i = 0; i < s->n; i++)
+        if (s->p[i] == img)
+            return;
+    (*images)++;
+    if (s->n == s->cap) {
+        int64_t cap = s->cap ? 2 * s->cap : 64;
+        const struct cat_image **np = realloc(s->p, sizeof *np * (size_t)cap);
+        if (!np)
+            return;   /* only the count of later images can repeat */
+        s->p = np;
+        s->cap = cap;
+    }
+    s->p[s->n++] = img;
+}
+
+static int64_t node_work(const struct ev_node *nd, int64_t npix, struct img_set *s,
+                         int64_t *images)
 {
     int64_t w = 0;
     int k;
@@ -378,23 +442,25 @@ static int64_t node_work(const struct ev_node *nd, int64_t npix, int64_t *images
         return 0;
     switch (nd->op) {
     case NODE_LOAD:
-        (*images)++;
+        count_image(s, nd->img, images);
         return npix * (int64_t)px_size(nd->img->bands[nd->band].type);
     case NODE_COMPOSITE:
         for (k = 0; k < nd->nkids; k++)
-            w += node_work(nd->kids[k], npix, images);
+            w += node_work(nd->kids[k], npix, s, images);
         return w;
     default:
-        return node_work(nd->a, npix, images) + node_work(nd->b, npix, images);
+        return node_work(nd->a, npix, s, images) + node_work(nd->b, npix, s, images);
     }
 }
 
 int64_t render_work_bytes(const struct ev_image *img, int64_t npix, int64_t *images)
 {
+    struct img_set s = {NULL, 0, 0};
     int64_t w = 0;
     int b;
     *images = 0;
     for (b = 0; b < img->nbands; b++)
-        w += node_work(img->bands[b].node, npix, images);
+        w += node_work(img->bands[b].node, npix, &s, images);
+    free(s.p);
     return w;
 }

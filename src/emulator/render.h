@@ -16,7 +16,8 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
                  struct raster *out, struct errbuf *e);
 
 /* Work of rendering img on a grid of npix pixels: bytes of source pixels
- * read (every read of every image, composites included) and images read. */
+ * read (every read of every image, composites included); *images is the
+ * number of distinct catalog images read. */
 int64_t render_work_bytes(const struct ev_image *img, int64_t npix, int64_t *images);
 
 #endif
