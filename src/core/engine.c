@@ -430,6 +430,28 @@ static void piece_done(struct worker *w, const struct task *t, const struct mosa
     pthread_mutex_unlock(&en->mu);
 }
 
+/* Stores a piece; pixels of a tile that straddles a polygon region's edge
+ * get nodata (0 without nodata) outside the polygon. */
+static int store_masked(struct engine *en, const struct grid_tile *t, struct mosaic_piece *p,
+                        const struct decoded_tile *dt, struct errbuf *e)
+{
+    unsigned char *mask = NULL;
+    int inside = 1, rc;
+
+    if (en->plan.region) {
+        mask = malloc((size_t)t->width * (size_t)t->height);
+        if (!mask)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        if ((rc = grid_region_mask(&en->plan, t, mask, &inside, e)) < 0) {
+            free(mask);
+            return rc;
+        }
+    }
+    rc = mosaic_store_piece(en->parts, p, dt, inside ? NULL : mask, en->s->has_nodata ? en->s->nodata : 0, e);
+    free(mask);
+    return rc;
+}
+
 static void handle_task(struct worker *w, struct session *sess, struct task *t)
 {
     struct engine *en = w->en;
@@ -504,7 +526,7 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
             p.band0 = t->t.band0;
             p.nbands = t->t.nbands;
             p.type = s->dtype;
-            rc = mosaic_store_piece(en->parts, &p, &dt, &e);
+            rc = store_masked(en, &t->t, &p, &dt, &e);
             decoded_tile_free(&dt);
             if (rc < 0) {
                 pthread_mutex_lock(&en->mu);

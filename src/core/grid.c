@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <cpl_error.h>
+#include <gdal.h>
+#include <gdal_alg.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 #include <openssl/evp.h>
@@ -423,6 +425,62 @@ static int axis_bounds(long len, int parts, long part_px, long align, long **out
     return 0;
 }
 
+int grid_region_mask(const struct grid_plan *p, const struct grid_tile *t, unsigned char *mask,
+                     int *all_inside, struct errbuf *e)
+{
+    double ee[6], bb[4], gt[6];
+    OGRGeometryH rect = NULL, geom = NULL;
+    GDALDatasetH ds = NULL;
+    GDALDriverH mem = GDALGetDriverByName("MEM");
+    int band = 1, rc = 0;
+    double burn = 1;
+
+    *all_inside = 1;
+    if (!p->region)
+        return 0;
+    grid_window_affine(&p->grid, t->col, t->row, ee);
+    bb[0] = ee[2];
+    bb[2] = ee[2] + (double)t->width * ee[0];
+    bb[1] = fmin(ee[5], ee[5] + (double)t->height * ee[4]);
+    bb[3] = fmax(ee[5], ee[5] + (double)t->height * ee[4]);
+    rect = bbox_polygon(bb);
+    if (!rect)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    if (OGR_G_Contains((OGRGeometryH)p->region, rect))
+        goto done;
+    *all_inside = 0;
+    if (!mem) {
+        rc = err_set(e, ERR_INTERNAL, "GDAL's MEM driver is not registered");
+        goto done;
+    }
+    /* Each caller rasterizes its own copy: nothing shared is modified. */
+    geom = OGR_G_Clone((OGRGeometryH)p->region);
+    ds = GDALCreate(mem, "", (int)t->width, (int)t->height, 1, GDT_Byte, NULL);
+    if (!geom || !ds) {
+        rc = err_set(e, ERR_NOMEM, "out of memory rasterizing the region");
+        goto done;
+    }
+    gt[0] = ee[2];
+    gt[1] = ee[0];
+    gt[2] = 0;
+    gt[3] = ee[5];
+    gt[4] = 0;
+    gt[5] = ee[4];
+    GDALSetGeoTransform(ds, gt);
+    /* GDAL's default rule burns a pixel when its centre is inside. */
+    if (GDALRasterizeGeometries(ds, 1, &band, 1, &geom, NULL, NULL, &burn, NULL, NULL, NULL) != CE_None ||
+        GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 0, 0, (int)t->width, (int)t->height, mask,
+                     (int)t->width, (int)t->height, GDT_Byte, 0, 0) != CE_None)
+        rc = err_set(e, ERR_INTERNAL, "cannot rasterize the region: %s", CPLGetLastErrorMsg());
+done:
+    if (ds)
+        GDALClose(ds);
+    if (geom)
+        OGR_G_DestroyGeometry(geom);
+    OGR_G_DestroyGeometry(rect);
+    return rc;
+}
+
 /* ---- the plan ---- */
 
 static int hash_hex(const void *data, size_t len, char out[65])
@@ -492,6 +550,8 @@ void grid_plan_free(struct grid_plan *p)
 {
     if (!p)
         return;
+    if (p->region)
+        OGR_G_DestroyGeometry((OGRGeometryH)p->region);
     free(p->cells);
     free(p->tiles);
     memset(p, 0, sizeof *p);
@@ -646,6 +706,8 @@ int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct e
         rc = err_set(e, rc, "cannot hash the plan");
         goto done;
     }
+    p->region = region;   /* kept for grid_region_mask */
+    region = NULL;
     rc = 0;
 done:
     if (region)

@@ -63,6 +63,8 @@ struct grid_plan {
     size_t nskipped;             /* tiles outside a polygon region, never requested */
     char hash[65];               /* SHA-256 (hex) of the plan's canonical text */
     char expr_hash[65];          /* SHA-256 (hex) of the serialized expression */
+    void *region;                /* polygon region in the output CRS (OGRGeometryH), or NULL;
+                                    read-only after planning */
 };
 
 /* Builds the whole plan from a spec. p is owned by the caller and released
@@ -89,6 +91,13 @@ int grid_tile_size(const size_t *band_bytes, size_t nbands, uint64_t max_bytes, 
  * of the window whose top-left pixel is (col,row) of g:
  * translateX = x0 + col*sx, translateY = y0 + row*sy. */
 void grid_window_affine(const struct grid *g, long col, long row, double ee[6]);
+
+/* Which pixels of tile t have their centre inside the plan's polygon
+ * region: mask[y*width + x] = 1 inside, 0 outside. Sets *all_inside (and
+ * leaves mask untouched) when the whole tile is inside or there is no
+ * polygon. Safe to call from several threads. */
+int grid_region_mask(const struct grid_plan *p, const struct grid_tile *t, unsigned char *mask,
+                     int *all_inside, struct errbuf *e);
 
 /* Quad split of a tile for the "splittable" failure class: halves each side
  * longer than 1 pixel (at a multiple of align when the side allows it).

@@ -267,7 +267,7 @@ static void piece_path(const char *dir, const struct mosaic_piece *p, char *out,
 }
 
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
-                       struct errbuf *e)
+                       const unsigned char *mask, double fill, struct errbuf *e)
 {
     char path[4096], tmp[4200];
     GDALDriverH drv = GDALGetDriverByName("GTiff");
@@ -310,6 +310,13 @@ int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const stru
             long n = y + rows > p->height ? p->height - y : rows;
             to_double((const char *)t->bands[b].data + (size_t)y * (size_t)p->width * sz, t->bands[b].type,
                       (size_t)n * (size_t)p->width, buf);
+            if (mask) {
+                const unsigned char *m = mask + (size_t)y * (size_t)p->width;
+                size_t i;
+                for (i = 0; i < (size_t)n * (size_t)p->width; i++)
+                    if (!m[i])
+                        buf[i] = fill;
+            }
             if (write_rows(band, p->type, 0, y, p->width, n, buf) < 0) {
                 rc = err_set(e, ERR_IO, "cannot write %s: %s", tmp, CPLGetLastErrorMsg());
                 goto done;

@@ -66,9 +66,11 @@ int mosaic_parts_remove(const char *parts_dir, struct errbuf *e);
 
 /* Stores piece p (window and bands as in p, pixels in t) durably, converting
  * to p->type (AUTO: the union of t's band types; the type used is written
- * back to p->type). Thread-safe for distinct pieces. */
+ * back to p->type). When mask is not NULL, pixels whose mask byte is 0
+ * (outside a polygon region) are stored as `fill`. Thread-safe for distinct
+ * pieces. */
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
-                       struct errbuf *e);
+                       const unsigned char *mask, double fill, struct errbuf *e);
 
 /* Assembles pieces (any order) into o->path. Pixels of the grid that no
  * piece covers get the nodata value (0 without nodata). */

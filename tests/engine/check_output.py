@@ -1,10 +1,16 @@
 """Checks an eefetch output file against tests/emulator/reference.py.
 
-usage: check_output.py OUTPUT CRS SX SHX TX SHY SY TY WIDTH HEIGHT IMAGE BAND [IMAGE BAND ...]
+usage: check_output.py [--triangle A B NODATA] OUTPUT CRS SX SHX TX SHY SY TY WIDTH HEIGHT
+                       IMAGE BAND [IMAGE BAND ...]
 
 Band i of OUTPUT must equal reference.sample(IMAGE_i, BAND_i, ...) on the
 given grid, with masked pixels 0 (as EE sends them). Exit status 0 when every
 pixel matches; the geotransform must be the grid's.
+
+--triangle A B NODATA: the download's region was the triangle with corners at
+the grid's top-left corner, A pixels to its right and B pixels below it; a
+pixel whose centre (u, v) (in pixels from that corner) has u/A + v/B >= 1 is
+outside and must be NODATA.
 """
 import os
 import sys
@@ -17,6 +23,10 @@ import reference as ref  # noqa: E402
 
 
 def main(argv):
+    tri = None
+    if len(argv) > 1 and argv[1] == "--triangle":
+        tri = (float(argv[2]), float(argv[3]), float(argv[4]))
+        argv = argv[:1] + argv[5:]
     out, crs = argv[1], argv[2]
     affine = [float(v) for v in argv[3:9]]
     w, h = int(argv[9]), int(argv[10])
@@ -39,6 +49,9 @@ def main(argv):
         image, band = pairs[2 * i], pairs[2 * i + 1]
         vals, mask = ref.sample(image, band, crs, affine, w, h)
         want = np.where(mask, vals, 0)
+        if tri is not None:
+            v, u = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
+            want = np.where(u / tri[0] + v / tri[1] < 1, want, tri[2])
         got = ds.GetRasterBand(i + 1).ReadAsArray().astype(np.float64)
         bad = got != want
         if bad.any():

@@ -64,6 +64,18 @@ static int check_pixels(const char *out)
     return system(cmd) == 0;
 }
 
+/* Region: the triangle with corners at the grid's top-left corner, 170.25
+ * pixels right of it and 120.25 pixels below it (no pixel centre on an edge). */
+static int check_pixels_triangle(const char *out)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/engine/check_output.py --triangle 170.25 120.25 -32768 %s EPSG:4326 "
+             "%.17g %.17g %.17g %.17g %.17g %.17g %d %d USGS/SRTMGL1_003 elevation",
+             src_dir, out, AFF[0], AFF[1], AFF[2], AFF[3], AFF[4], AFF[5], W, H);
+    return system(cmd) == 0;
+}
+
 static int exists(const char *p)
 {
     struct stat st;
@@ -285,6 +297,42 @@ static void test_fatal(void)
     emu_stop(emu);
 }
 
+static void test_polygon(void)
+{
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512], gj[512];
+    double x0 = AFF[2], y0 = AFF[5], px = AFF[0];
+    int rc;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/polygon.tif", dir);
+    spec_srtm(&s, out);
+    snprintf(gj, sizeof gj,
+             "{\"type\":\"Polygon\",\"coordinates\":[[[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g]]]}",
+             x0, y0, x0 + 170.25 * px, y0, x0, y0 - 120.25 * px, x0, y0);
+    s.region.kind = SPEC_REGION_GEOJSON;
+    s.region.geojson = strdup(gj);
+    s.has_nodata = 1;
+    s.nodata = -32768;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "polygon run: %s\n", e.msg);
+    /* Of the 4x3 tiles of 64 px, those whose top-left corner (c, r) has
+     * c/170.25 + r/120.25 >= 1 lie wholly outside: (192,0), (128,64), (192,64)
+     * and the whole row at 128. */
+    CHECK(rc == 0 && sum.tiles_skipped == 7 && sum.tiles_total == 5 && sum.requests == 5);
+    CHECK(check_pixels_triangle(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
 static void test_classify(void)
 {
     CHECK(engine_classify(200, NULL) == ENGINE_OK);
@@ -319,6 +367,7 @@ int main(void)
     test_split();
     test_resume();
     test_fatal();
+    test_polygon();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

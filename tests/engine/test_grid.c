@@ -327,6 +327,29 @@ static void test_polygon_skip(void)
         CHECK(xa + ya <= 1.0 + 1e-9);
     }
     check_partition(&s, &p);
+
+    /* Pixel-centre mask of a tile on the hypotenuse: the centre of pixel
+     * (x, y) is at lon (x+0.5)*0.01, lat 1-(y+0.5)*0.01; inside iff lon+lat < 1. */
+    {
+        struct grid_tile t = {0, 0, 48, 48, 16, 16, 0, 1};
+        unsigned char mask[256];
+        int inside = -1;
+        long x, y, bad = 0;
+        CHECK(grid_region_mask(&p, &t, mask, &inside, &e) == 0);
+        CHECK(inside == 0);
+        for (y = 0; y < 16; y++)
+            for (x = 0; x < 16; x++) {
+                double lon = (t.col + x + 0.5) * 0.01, lat = 1.0 - (t.row + y + 0.5) * 0.01;
+                if (fabs(lon + lat - 1.0) < 1e-9)
+                    continue;   /* on the edge: either way */
+                if (mask[y * 16 + x] != (lon + lat < 1.0))
+                    bad++;
+            }
+        CHECK(bad == 0);
+        t.col = 0;
+        t.row = 16;
+        CHECK(grid_region_mask(&p, &t, mask, &inside, &e) == 0 && inside == 1);
+    }
     grid_plan_free(&p);
     spec_free(&s);
 }

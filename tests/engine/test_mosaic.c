@@ -98,7 +98,7 @@ static size_t store_all(const char *parts, struct mosaic_piece *pieces, size_t s
         if (i == skip)
             continue;
         make_tile(&t, pieces[i].col, pieces[i].row, pieces[i].width, pieces[i].height, 0, NB, types3);
-        CHECK(mosaic_store_piece(parts, &pieces[i], &t, &e) == 0);
+        CHECK(mosaic_store_piece(parts, &pieces[i], &t, NULL, 0, &e) == 0);
         CHECK(pieces[i].type == SPEC_DTYPE_INT32);   /* union of uint16 and int16 */
         free_tile(&t);
     }
@@ -253,7 +253,7 @@ static void test_int8_and_vrt(void)
         p.height = 30;
         p.nbands = 1;
         make_tile(&t, p.col, 0, 40, 30, 0, 1, t8);
-        CHECK(mosaic_store_piece(parts, &p, &t, &e) == 0);
+        CHECK(mosaic_store_piece(parts, &p, &t, NULL, 0, &e) == 0);
         CHECK(p.type == SPEC_DTYPE_INT8);
         free_tile(&t);
         /* One file per cell, each with its own grid. */
