@@ -10,13 +10,29 @@ local M = {}
 
 local readonly = util.readonly
 
+local function denied(what)
+  util.fail("%s is not available in recipes (sandbox); run with --unsafe to allow it", what)
+end
+
+-- A read-only copy of a library table; `omit` names functions that exist in
+-- Lua but are refused here, with a message saying so.
 local function ro_copy(src, name, omit)
   local t = {}
   for k, v in pairs(src) do
     if not (omit and omit[k]) then t[k] = v end
   end
-  return readonly(t, name)
+  return readonly(t, name, {
+    __index = function(_, k)
+      local v = t[k]
+      if v == nil and omit and omit[k] then denied(name .. "." .. k) end
+      return v
+    end,
+  })
 end
+
+-- Globals of the full library that recipes do not get.
+local denied_globals = { io = true, debug = true, package = true, dofile = true, loadfile = true,
+                         rawset = true, collectgarbage = true }
 
 -- Recipes may require these eefetch modules by name.
 local public_modules = { ["eefetch.ee"] = "ee", ["eefetch.geo"] = "geo", ["eefetch.json"] = "json" }
@@ -42,7 +58,9 @@ function M.env(opts)
   env.table = ro_copy(table, "table")
   env.math = ro_copy(math, "math")
   env.utf8 = ro_copy(utf8, "utf8")
-  env.os = readonly({ time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }, "os")
+  env.os = ro_copy({ time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }, "os",
+                  { execute = true, exit = true, getenv = true, remove = true, rename = true,
+                    tmpname = true, setlocale = true })
 
   -- Text only: bytecode is not verified by Lua and could break the sandbox.
   env.load = function(chunk, name, mode, e)
@@ -77,7 +95,13 @@ function M.env(opts)
   for k, v in pairs(opts.api or {}) do env[k] = v end
   env.params = readonly(opts.params or {}, "params")
   env._G = env
-  return env
+  return setmetatable(env, {
+    __index = function(_, k)
+      if denied_globals[k] then denied("'" .. k .. "'") end
+      return nil
+    end,
+    __metatable = "recipe environment",
+  })
 end
 
 -- The string metatable leads from any string to the string library; lock it

@@ -68,16 +68,16 @@ static void host_hook(lua_State *L, lua_Debug *ar)
     if (!h)
         return;
     if (h->budget_blown) {
-        luaL_error(L, "recipe exceeded its instruction budget of %lld instructions "
-                      "(raise it with --max-instructions)", h->opts.max_instructions);
+        luaL_error(L, "recipe exceeded its instruction budget of %I instructions "
+                      "(raise it with --max-instructions)", (lua_Integer)h->opts.max_instructions);
         return;
     }
     h->instr_used += HOOK_EVERY;
     if (h->opts.max_instructions > 0 && h->instr_used > h->opts.max_instructions) {
         h->budget_blown = 1;
         lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
-        luaL_error(L, "recipe exceeded its instruction budget of %lld instructions "
-                      "(raise it with --max-instructions)", h->opts.max_instructions);
+        luaL_error(L, "recipe exceeded its instruction budget of %I instructions "
+                      "(raise it with --max-instructions)", (lua_Integer)h->opts.max_instructions);
     }
 }
 
