@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "emulator/assets.h"
 #include "emulator/faults.h"
@@ -57,7 +59,7 @@ struct conn_req {
     enum route_result match;
     struct buf body;
     int oversize;                     /* body passed EMU_MAX_PAYLOAD: discarded */
-    int64_t t0;
+    double t0;                        /* arrival, monotonic ms */
     int quota_held;
 };
 
@@ -66,6 +68,14 @@ struct trunc_body {
     char *data;
     size_t len, cut;
 };
+
+/* Monotonic milliseconds with sub-millisecond resolution, for the log. */
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static char *dup_or_null(const char *s)
 {
@@ -204,7 +214,7 @@ static void log_request(struct conn_req *cr, uint64_t id, const struct emu_respo
     en.sent_bytes = fp->kind == FAULT_RESET ? 0
                     : fp->kind == FAULT_TRUNCATE ? (int64_t)((double)r->body.len * fp->cut)
                                                  : (int64_t)r->body.len;
-    en.ms = (double)(time_mono_ms() - cr->t0);
+    en.ms = mono_ms() - cr->t0;
     en.fault = fault_name(fp->kind);
     en.request = body;
     en.message = msg[0] ? msg : NULL;
@@ -408,7 +418,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         cr->s = s;
         cr->conn = conn;
-        cr->t0 = time_mono_ms();
+        cr->t0 = mono_ms();
         snprintf(cr->method, sizeof cr->method, "%s", method);
         cr->path = strdup(url);
         /* The body buffer may hold exactly the limit; one byte more is refused. */
@@ -419,8 +429,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cr->match = router_match(cr->method, cr->path, &cr->rt);
         clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (clen && strtoull(clen, NULL, 10) > EMU_MAX_PAYLOAD)
+        if (clen && strtoull(clen, NULL, 10) > EMU_MAX_PAYLOAD) {
+            const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                             MHD_HTTP_HEADER_EXPECT);
             cr->oversize = 1;   /* read and discard: never buffer past the limit */
+            /* A client waiting for "100 Continue" gets the refusal instead and
+             * never sends the body (MHD then closes the connection). */
+            if (expect && strcasecmp(expect, "100-continue") == 0)
+                return dispatch(cr);
+        }
         return MHD_YES;
     }
     if (*upload_size > 0) {

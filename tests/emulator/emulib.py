@@ -177,3 +177,43 @@ def decode_npy(data):
 def error_of(body):
     """The {"code","message","status"} dict of an EE error body."""
     return json.loads(body)["error"]
+
+
+class Checks:
+    """Collects failed checks so a test reports all of them, then exits 1.
+
+        c = emulib.Checks()
+        c.check(status == 200, "status %d" % status)
+        sys.exit(c.finish())
+    """
+
+    def __init__(self):
+        self.failures = []
+
+    def check(self, cond, what):
+        if not cond:
+            self.failures.append(what)
+            print("FAIL:", what, flush=True)
+        return cond
+
+    def ee_error(self, body, code, status=None):
+        """Checks that body is EE's error JSON with this code (and status);
+        returns its message ("" when it is not an error body)."""
+        try:
+            err = json.loads(body)["error"]
+        except (ValueError, KeyError, TypeError):
+            self.check(False, "not an EE error body: %r" % body[:200])
+            return ""
+        self.check(err.get("code") == code, "error code %r != %r" % (err.get("code"), code))
+        if status is not None:
+            self.check(err.get("status") == status,
+                       "error status %r != %s" % (err.get("status"), status))
+        self.check(isinstance(err.get("message"), str) and err["message"], "error message missing")
+        return err.get("message", "")
+
+    def finish(self):
+        if self.failures:
+            print("%d check(s) failed" % len(self.failures))
+            return 1
+        print("ok")
+        return 0

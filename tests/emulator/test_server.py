@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -99,6 +98,20 @@ def test_payload_limit(emu):
     ok = b"{" + b" " * (10485760 - 2) + b"}"
     st, _, body = emu.post("/v1/projects/p/value:compute", ok)
     check(PAYLOAD_MSG.encode() not in body, "payload at the limit must pass the HTTP layer")
+    # A client that asks for "100 Continue" is refused before sending the body.
+    import socket
+    sock = socket.create_connection((emu.host, emu.port), timeout=30)
+    try:
+        sock.sendall(b"POST /v1/projects/p/value:compute HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 10485761\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        check(resp.status == 400, "Expect: 100-continue over the limit: %d" % resp.status)
+        msg = ee_error(resp.read(), 400, "INVALID_ARGUMENT")
+        check(msg == PAYLOAD_MSG, "early refusal message: %r" % msg)
+    finally:
+        sock.close()
     # The connection stays usable after a refused payload.
     conn = emu.connection()
     try:
@@ -124,101 +137,6 @@ def test_keep_alive(emu):
               "all requests used one connection")
     finally:
         conn.close()
-
-
-def test_concurrency_limit():
-    with emulib.Emulator("--latency-ms", "600", "--concurrency", "10") as emu:
-        results = []
-        lock = threading.Lock()
-        start = threading.Barrier(50)
-
-        def one():
-            start.wait()
-            r = emu.get("/v1/projects/busy-project/algorithms")
-            with lock:
-                results.append(r)
-
-        threads = [threading.Thread(target=one) for _ in range(50)]
-        t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - t0
-        ok = [r for r in results if r[0] == 200]
-        limited = [r for r in results if r[0] == 429]
-        check(len(ok) + len(limited) == 50, "only 200 and 429: %r" % sorted(r[0] for r in results))
-        check(len(ok) >= 10, "at least the limit succeeds: %d" % len(ok))
-        check(len(limited) >= 20, "over the limit gets 429: %d" % len(limited))
-        # The 10 admitted requests slept concurrently, not one after another.
-        check(elapsed < 0.6 * 10 * 0.8, "slow requests ran concurrently (%.2f s)" % elapsed)
-        for st, hd, body in limited[:3]:
-            ee_error(body, 429, "RESOURCE_EXHAUSTED")
-            check("retry-after" in hd, "429 has Retry-After")
-        # Another project has its own quota.
-        st, _, _ = emu.get("/v1/projects/other-project/algorithms")
-        check(st == 200, "other project unaffected: %d" % st)
-
-
-def statuses(emu, n):
-    out = []
-    for _ in range(n):
-        try:
-            st, _, body = emu.get("/v1/projects/p/algorithms")
-            out.append(st)
-        except (http.client.HTTPException, ConnectionError):
-            out.append("drop")
-    return out
-
-
-def test_faults():
-    with emulib.Emulator("--fail-500", "1") as emu:
-        st, _, body = emu.get("/v1/projects/p/algorithms")
-        check(st == 500, "--fail-500 1: %d" % st)
-        ee_error(body, 500, "INTERNAL")
-    with emulib.Emulator("--fail-503", "1") as emu:
-        st, _, body = emu.get("/v1/projects/p/algorithms")
-        check(st == 503, "--fail-503 1: %d" % st)
-        ee_error(body, 503, "UNAVAILABLE")
-    with emulib.Emulator("--fail-429", "1") as emu:
-        st, _, body = emu.get("/v1/projects/p/algorithms")
-        check(st == 429, "--fail-429 1: %d" % st)
-        ee_error(body, 429, "RESOURCE_EXHAUSTED")
-    with emulib.Emulator("--fail-reset", "1") as emu:
-        try:
-            st, _, _ = emu.get("/v1/projects/p/algorithms")
-            check(False, "--fail-reset 1 answered %d" % st)
-        except (http.client.RemoteDisconnected, ConnectionResetError, http.client.BadStatusLine):
-            pass
-        # Token endpoints are not subject to faults.
-        st, _, _ = emu.get("/computeMetadata/v1/instance/service-accounts/default/token")
-        check(st != 0, "metadata token route answers under --fail-reset")
-    with emulib.Emulator("--fail-truncate", "1") as emu:
-        conn = emu.connection()
-        try:
-            conn.request("GET", "/v1/projects/p/algorithms")
-            resp = conn.getresponse()
-            check(resp.status == 200, "truncated answer status %d" % resp.status)
-            promised = int(resp.getheader("Content-Length"))
-            try:
-                data = resp.read()
-                check(False, "--fail-truncate 1 delivered %d of %d bytes" % (len(data), promised))
-            except http.client.IncompleteRead as e:
-                check(len(e.partial) < promised, "partial body shorter than Content-Length")
-        finally:
-            conn.close()
-
-    # Reproducible: the same seed fails the same requests.
-    args = ("--seed", "42", "--fail-500", "0.3", "--fail-503", "0.2")
-    with emulib.Emulator(*args) as emu:
-        first = statuses(emu, 30)
-    with emulib.Emulator(*args) as emu:
-        second = statuses(emu, 30)
-    with emulib.Emulator("--seed", "43", "--fail-500", "0.3", "--fail-503", "0.2") as emu:
-        other = statuses(emu, 30)
-    check(first == second, "same seed, same faults: %r vs %r" % (first, second))
-    check(first != other, "another seed gives other faults")
-    check(set(first) == {200, 500, 503}, "a mix of statuses: %r" % first)
 
 
 def test_request_log():
@@ -292,8 +210,6 @@ def main():
         test_json_errors(emu)
         test_payload_limit(emu)
         test_keep_alive(emu)
-    test_concurrency_limit()
-    test_faults()
     test_request_log()
     test_lifecycle()
     if FAILURES:
