@@ -382,6 +382,61 @@ int grid_resolve(const struct download_spec *s, struct grid *g, struct errbuf *e
     return resolve_with(s, g, NULL, e);
 }
 
+int grid_spec_from_file(const char *path, struct spec_grid *g, struct errbuf *e)
+{
+    GDALDatasetH ds;
+    OGRSpatialReferenceH srs = NULL;
+    double gt[6];
+    const char *auth, *code;
+    char crs[64];
+    int rc = 0;
+
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+    CPLPopErrorHandler();
+    if (!ds)
+        return err_set(e, ERR_USAGE, "like: cannot open %.1000s as a raster", path);
+    if (GDALGetGeoTransform(ds, gt) != CE_None) {
+        rc = err_set(e, ERR_USAGE, "like: %.1000s has no geotransform", path);
+        goto done;
+    }
+    if (gt[2] != 0 || gt[4] != 0) {
+        rc = err_set(e, ERR_USAGE, "like: %.1000s has a rotated (sheared) grid, which is not supported", path);
+        goto done;
+    }
+    srs = GDALGetSpatialRef(ds) ? OSRClone(GDALGetSpatialRef(ds)) : NULL;
+    if (srs)
+        OSRAutoIdentifyEPSG(srs);
+    auth = srs ? OSRGetAuthorityName(srs, NULL) : NULL;
+    code = srs ? OSRGetAuthorityCode(srs, NULL) : NULL;
+    if (!auth || !code || strcmp(auth, "EPSG") != 0) {
+        rc = err_set(e, ERR_USAGE, "like: the CRS of %.1000s has no EPSG code; give crs and crs_transform", path);
+        goto done;
+    }
+    snprintf(crs, sizeof crs, "EPSG:%s", code);
+    free(g->crs);
+    g->crs = strdup(crs);
+    if (!g->crs) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    g->kind = SPEC_GRID_EXACT;
+    /* GDAL order -> EE order. */
+    g->transform[0] = gt[1];
+    g->transform[1] = gt[2];
+    g->transform[2] = gt[0];
+    g->transform[3] = gt[4];
+    g->transform[4] = gt[5];
+    g->transform[5] = gt[3];
+    g->width = GDALGetRasterXSize(ds);
+    g->height = GDALGetRasterYSize(ds);
+done:
+    if (srs)
+        OSRDestroySpatialReference(srs);
+    GDALClose(ds);
+    return rc;
+}
+
 /* ---- fishnet ---- */
 
 /* Cut [0,len) into parts with boundaries on multiples of align (the ends are

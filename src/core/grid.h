@@ -72,6 +72,13 @@ struct grid_plan {
 int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct errbuf *e);
 void grid_plan_free(struct grid_plan *p);
 
+/* like = "file.tif": fills g as an exact grid (SPEC_GRID_EXACT, crs
+ * "EPSG:n", transform in EE order, width, height) copied from a raster
+ * file, so a download lands pixel-for-pixel on an existing file's grid.
+ * g->crs is malloc'd (freed by spec_free). ERR_USAGE when the file cannot be
+ * opened, has no geotransform, has shear, or has a CRS without an EPSG code. */
+int grid_spec_from_file(const char *path, struct spec_grid *g, struct errbuf *e);
+
 /* The output grid alone. For SPEC_GRID_SCALE the region's extent, transformed
  * into the output CRS, is widened to whole pixels of a grid anchored at CRS
  * (0,0): x0 = floor(xmin/scale)*scale, top = ceil(ymax/scale)*scale. */

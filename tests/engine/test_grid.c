@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include <cpl_conv.h>
 #include <gdal.h>
 #include <ogr_srs_api.h>
 
@@ -415,6 +418,43 @@ static void test_split(void)
     CHECK(grid_tile_split(&t, 1, parts) == 0);
 }
 
+/* like = "file.tif": the grid of a file written here with GDAL. */
+static void test_like(void)
+{
+    char path[] = "/tmp/eefetch_like_XXXXXX";
+    int fd = mkstemp(path);
+    GDALDatasetH ds;
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+    double gt[6] = {499980, 20, 0, 4200000, 0, -20};
+    char *wkt = NULL;
+    struct spec_grid g;
+    struct errbuf e;
+
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    close(fd);
+    ds = GDALCreate(GDALGetDriverByName("GTiff"), path, 37, 41, 1, GDT_Byte, NULL);
+    CHECK(ds != NULL);
+    if (!ds)
+        return;
+    OSRImportFromEPSG(srs, 32610);
+    OSRExportToWkt(srs, &wkt);
+    GDALSetProjection(ds, wkt);
+    GDALSetGeoTransform(ds, gt);
+    GDALClose(ds);
+    memset(&g, 0, sizeof g);
+    CHECK(grid_spec_from_file(path, &g, &e) == 0);
+    CHECK_STR(g.crs, "EPSG:32610");
+    CHECK(g.kind == SPEC_GRID_EXACT && g.width == 37 && g.height == 41);
+    CHECK(g.transform[0] == 20 && g.transform[2] == 499980 && g.transform[4] == -20 && g.transform[5] == 4200000);
+    free(g.crs);
+    CHECK(grid_spec_from_file("/nonexistent.tif", &g, &e) == ERR_USAGE);
+    CPLFree(wkt);
+    OSRDestroySpatialReference(srs);
+    unlink(path);
+}
+
 static void test_hash(void)
 {
     struct download_spec s;
@@ -451,5 +491,6 @@ int main(void)
     test_fishnet();
     test_split();
     test_hash();
+    test_like();
     return CHECK_DONE();
 }
