@@ -1193,7 +1193,10 @@ ee.expression = function(obj) return serialize_expr(obj, nil) end
 function ComputedObject.methods.serialize(self) return ee.serialize(self) end
 
 function ComputedObject.methods.getInfo(self)
-  return host.compute(ee.serialize(self))
+  local expr = ee.serialize(self)
+  local ok, r = pcall(host.compute, expr)
+  if not ok then fail("%s", tostring(r)) end
+  return r
 end
 
 function ComputedObject.methods.name(self) return klass(self).name end

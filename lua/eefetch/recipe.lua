@@ -91,6 +91,26 @@ local function image_value(v, k)
   return v
 end
 
+-- EE rings need not repeat their first vertex; GeoJSON rings must.
+local function close_rings(gtype, coords)
+  local function close(ring)
+    local out = {}
+    for i = 1, rawlen(ring) do out[i] = rawget(ring, i) end
+    local a, b = out[1], out[#out]
+    if a and (a[1] ~= b[1] or a[2] ~= b[2]) then out[#out + 1] = { a[1], a[2] } end
+    return out
+  end
+  local function polygon(p)
+    local out = {}
+    for i = 1, rawlen(p) do out[i] = close(rawget(p, i)) end
+    return out
+  end
+  if gtype == "Polygon" then return polygon(coords) end
+  local out = {}
+  for i = 1, rawlen(coords) do out[i] = polygon(rawget(coords, i)) end
+  return out
+end
+
 -- region: ee.Geometry (client-side), GeoJSON table, or {w, s, e, n}.
 local function region_value(v, k)
   if is_ee(v) then
@@ -106,7 +126,8 @@ local function region_value(v, k)
     if g.type ~= "Polygon" and g.type ~= "MultiPolygon" then
       fail("download{}: '%s' must be a polygon or multipolygon (got %s)", k, g.type)
     end
-    return { geojson = json.encode({ type = g.type, coordinates = g.coordinates }), crs = g.crs and g.crs.properties.name }
+    return { geojson = json.encode({ type = g.type, coordinates = close_rings(g.type, g.coordinates) }),
+             crs = g.crs and g.crs.properties.name }
   end
   if type(v) ~= "table" then
     fail("download{}: '%s' must be an ee.Geometry, a GeoJSON table or {west, south, east, north} (got %s)", k, type(v))
@@ -116,7 +137,9 @@ local function region_value(v, k)
     if t ~= "Polygon" and t ~= "MultiPolygon" then
       fail("download{}: '%s' must be a Polygon or MultiPolygon GeoJSON geometry (got %s)", k, tostring(t))
     end
-    return { geojson = json.encode({ type = t, coordinates = rawget(v, "coordinates") }) }
+    local c = rawget(v, "coordinates")
+    if type(c) ~= "table" then fail("download{}: '%s' GeoJSON has no coordinates", k) end
+    return { geojson = json.encode({ type = t, coordinates = close_rings(t, c) }) }
   end
   local b = number_list(4)(v, k)
   if not (b[1] < b[3] and b[2] < b[4]) then

@@ -164,7 +164,7 @@ static struct host *host_open(const struct host_opts *o, const char *recipe)
             free(h);
             return NULL;
         }
-        log_info("emulator at %s", h->endpoint);
+        log_debug("emulator at %s", h->endpoint);
     }
     if (host_state_open(h, &e) != 0) {
         fprintf(stderr, "eefetch: %s\n", e.msg);

@@ -102,7 +102,10 @@ int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e)
 
     if (!tok)
         return err_set(e, ERR_NOMEM, "out of memory");
-    o = json_tokener_parse_ex(tok, text, (int)len);
+    /* Include the terminating NUL: a bare number at the end of the text is
+     * otherwise "incomplete" to json-c. Every caller passes a NUL-terminated
+     * text (Lua strings and struct buf always are). */
+    o = json_tokener_parse_ex(tok, text, (int)len + 1);
     if (!o && json_tokener_get_error(tok) != json_tokener_success) {
         err_set(e, ERR_PARSE, "invalid JSON: %s",
                 json_tokener_error_desc(json_tokener_get_error(tok)));
