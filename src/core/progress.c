@@ -1,0 +1,194 @@
+/* Progress reporting (see progress.h). */
+#include "core/progress.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/err.h"
+#include "util/timeutil.h"
+
+struct progress {
+    enum progress_mode mode;
+    FILE *out;
+    char label[128];
+    int64_t t0, last_draw;
+    int drawn;               /* a bar line is on screen */
+    uint64_t bytes0;         /* bytes at the first event, for the rate */
+};
+
+int progress_mode_parse(const char *s, enum progress_mode *m)
+{
+    static const char *const names[] = {"auto", "bar", "plain", "json", "off"};
+    int i;
+
+    for (i = 0; i < 5; i++)
+        if (s && strcmp(s, names[i]) == 0) {
+            *m = (enum progress_mode)i;
+            return 0;
+        }
+    return -1;
+}
+
+struct progress *progress_create(enum progress_mode mode, FILE *out, const char *label)
+{
+    struct progress *p = calloc(1, sizeof *p);
+
+    if (!p)
+        return NULL;
+    if (mode == PROGRESS_AUTO)
+        mode = isatty(fileno(out)) ? PROGRESS_BAR : PROGRESS_PLAIN;
+    p->mode = mode;
+    p->out = out;
+    snprintf(p->label, sizeof p->label, "%s", label ? label : "");
+    p->t0 = time_mono_ms();
+    p->last_draw = p->t0 - 60000;
+    return p;
+}
+
+static const char *kind_name(enum engine_event_kind k)
+{
+    switch (k) {
+    case ENGINE_EV_PLANNED: return "planned";
+    case ENGINE_EV_TILE_DONE: return "tile_done";
+    case ENGINE_EV_RETRY: return "retry";
+    case ENGINE_EV_SPLIT: return "split";
+    case ENGINE_EV_CONCURRENCY: return "concurrency";
+    case ENGINE_EV_ASSEMBLING: return "assembling";
+    }
+    return "?";
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* "1:02:03" or "2:03"; "--:--" when unknown. */
+static void fmt_duration(double s, char *out, size_t cap)
+{
+    long t;
+
+    if (!(s >= 0) || s > 360000) {
+        snprintf(out, cap, "--:--");
+        return;
+    }
+    t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void draw(struct progress *p, const struct engine_event *ev, int64_t now, int bar)
+{
+    double secs = (double)(now - p->t0) / 1000.0;
+    double mib = (double)ev->bytes / 1048576.0;
+    double rate = secs > 0 ? (double)(ev->bytes - p->bytes0) / 1048576.0 / secs : 0;
+    size_t todo = ev->tiles_total - ev->tiles_resumed, fetched = ev->tiles_done - ev->tiles_resumed;
+    double eta = fetched > 0 ? secs * (double)(todo - fetched) / (double)fetched : -1;
+    char eta_s[32];
+    int width = 24, filled = ev->tiles_total ? (int)((double)width * ev->tiles_done / ev->tiles_total) : 0, i;
+
+    fmt_duration(eta, eta_s, sizeof eta_s);
+    if (bar) {
+        fputc('\r', p->out);
+        if (p->label[0])
+            fprintf(p->out, "%s ", p->label);
+        fputc('[', p->out);
+        for (i = 0; i < width; i++)
+            fputc(i < filled ? '#' : '.', p->out);
+        fprintf(p->out, "] %zu/%zu tiles  %.1f MiB  %.1f MiB/s  ETA %s  conc %d  retries %llu \033[K",
+                ev->tiles_done, ev->tiles_total, mib, rate, eta_s, ev->concurrency,
+                (unsigned long long)ev->retries);
+        p->drawn = 1;
+    } else {
+        fprintf(p->out, "%s%s%zu/%zu tiles, %.1f MiB, %.1f MiB/s, ETA %s, concurrency %d, retries %llu\n",
+                p->label, p->label[0] ? ": " : "", ev->tiles_done, ev->tiles_total, mib, rate, eta_s,
+                ev->concurrency, (unsigned long long)ev->retries);
+    }
+    fflush(p->out);
+}
+
+void progress_on_event(const struct engine_event *ev, void *ud)
+{
+    struct progress *p = ud;
+    int64_t now;
+
+    if (!p || p->mode == PROGRESS_OFF)
+        return;
+    now = time_mono_ms();
+    if (ev->kind == ENGINE_EV_PLANNED)
+        p->bytes0 = ev->bytes;
+    if (p->mode == PROGRESS_JSON) {
+        fprintf(p->out, "{\"event\":\"%s\",\"t\":%.3f,\"tiles_done\":%zu,\"tiles_total\":%zu,"
+                        "\"tiles_resumed\":%zu,\"bytes\":%llu,\"concurrency\":%d,\"active\":%d,\"retries\":%llu",
+                kind_name(ev->kind), (double)(now - p->t0) / 1000.0, ev->tiles_done, ev->tiles_total,
+                ev->tiles_resumed, (unsigned long long)ev->bytes, ev->concurrency, ev->active,
+                (unsigned long long)ev->retries);
+        if (ev->kind == ENGINE_EV_TILE_DONE || ev->kind == ENGINE_EV_RETRY || ev->kind == ENGINE_EV_SPLIT)
+            fprintf(p->out, ",\"tile\":%zu", ev->tile_id);
+        if (ev->kind == ENGINE_EV_RETRY || ev->kind == ENGINE_EV_SPLIT) {
+            fprintf(p->out, ",\"status\":%ld,\"message\":", ev->http_status);
+            json_string(p->out, ev->message);
+        }
+        fputs("}\n", p->out);
+        fflush(p->out);
+        return;
+    }
+    if (p->mode == PROGRESS_BAR) {
+        if (now - p->last_draw >= 200 || ev->kind == ENGINE_EV_ASSEMBLING) {
+            p->last_draw = now;
+            draw(p, ev, now, 1);
+        }
+    } else if (now - p->last_draw >= 10000 || ev->kind == ENGINE_EV_ASSEMBLING) {
+        p->last_draw = now;
+        draw(p, ev, now, 0);
+    }
+}
+
+void progress_finish(struct progress *p, const struct engine_summary *sum, int rc)
+{
+    char dur[32];
+
+    if (!p || p->mode == PROGRESS_OFF)
+        return;
+    if (p->mode == PROGRESS_JSON) {
+        fprintf(p->out,
+                "{\"event\":\"finished\",\"status\":%d,\"tiles_total\":%zu,\"tiles_fetched\":%zu,"
+                "\"tiles_resumed\":%zu,\"tiles_skipped\":%zu,\"requests\":%llu,\"retries\":%llu,"
+                "\"splits\":%llu,\"http_429\":%llu,\"bytes\":%llu,\"seconds\":%.3f,\"max_concurrency\":%d}\n",
+                rc, sum->tiles_total, sum->tiles_fetched, sum->tiles_resumed, sum->tiles_skipped,
+                (unsigned long long)sum->requests, (unsigned long long)sum->retries,
+                (unsigned long long)sum->splits, (unsigned long long)sum->http_429,
+                (unsigned long long)sum->bytes, sum->seconds, sum->max_concurrency);
+        fflush(p->out);
+        return;
+    }
+    if (p->drawn)
+        fputc('\n', p->out);
+    fmt_duration(sum->seconds, dur, sizeof dur);
+    fprintf(p->out,
+            "%s%s%zu tiles (%zu fetched, %zu resumed, %zu outside the region), %.1f MiB in %s, "
+            "%llu retries, %llu splits%s\n",
+            p->label, p->label[0] ? ": " : "", sum->tiles_total, sum->tiles_fetched, sum->tiles_resumed,
+            sum->tiles_skipped, (double)sum->bytes / 1048576.0, dur, (unsigned long long)sum->retries,
+            (unsigned long long)sum->splits,
+            rc == 0 ? "" : rc == ERR_INTERRUPTED ? " - interrupted, run again to resume" : " - failed");
+    fflush(p->out);
+}
+
+void progress_destroy(struct progress *p)
+{
+    free(p);
+}
