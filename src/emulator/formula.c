@@ -174,23 +174,23 @@ static void cloud_run(enum fm_out out, const struct slot_consts *sc, const struc
         }
         return;
     }
-    for (j = 0; j < n; j++) {
-        int64_t x = gx + j * step, t = (13 * x + 7 * gy) & 127;
-        int64_t dx = ((x + drift) & 511) - 256, d2 = dx * dx + dy2;
-        int water = lake || ((x + gy) & 8191) < 96;
-        /* The surface under the pixel first (a medium cloud or cirrus lets
-         * it show through), then the cloud. */
-        int64_t v = water ? sc->water + (t >> 2) : landv + t;
+    {
+        /* 32-bit, branch-free: cells < 2^21, d2 < 2^18, values < 2^14. */
+        int32_t x = (int32_t)gx, st = (int32_t)step, y = (int32_t)gy, y7 = (int32_t)(7 * gy);
+        int32_t dr = (int32_t)(drift & 511), dy2i = (int32_t)dy2, r2i = (int32_t)r2;
+        int32_t water = sc->water, land = (int32_t)landv, cloud = sc->cloud;
+        int cirrus = k->cirrus, l9 = out == FM_OUT_L9SR;
 
-        if (d2 < r2) {
-            if (k->cirrus)
-                v += 1500;
-            else if (4 * d2 < r2)
-                v = sc->cloud + t;
-            else
-                v = (v + sc->cloud + t) >> 1;
+        for (j = 0; j < n; j++) {
+            int32_t xj = x + (int32_t)j * st, t = (13 * xj + y7) & 127;
+            int32_t dx = ((xj + dr) & 511) - 256, d2 = dx * dx + dy2i;
+            int32_t surf = (lake || ((xj + y) & 8191) < 96) ? water + (t >> 2) : land + t;
+            int32_t cl = cirrus ? surf + 1500
+                         : 4 * d2 < r2i ? cloud + t : (surf + cloud + t) >> 1;
+            int32_t v = d2 < r2i ? cl : surf;
+
+            val[j] = l9 ? 7273 + v * 40 / 11 : v;
         }
-        val[j] = (double)out_value(out, v);
     }
 }
 
