@@ -189,8 +189,9 @@ int host_repl(struct host *h)
     rl_attempted_completion_function = attempt;
     rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^#~[";
     history_path(hist, sizeof hist);
-    if (hist[0])
-        read_history(hist);
+    /* append_history() needs an existing file: create it on first use. */
+    if (hist[0] && read_history(hist) != 0)
+        write_history(hist);
     printf("eefetch %s REPL (Lua 5.4). :help for help, Ctrl-D to quit.\n", EEFETCH_VERSION);
     fflush(stdout);
     while ((line = readline(acc ? ">> " : "> ")) != NULL) {
