@@ -669,7 +669,7 @@ local function deep_copy(v)
   if type(v) ~= "table" or is_ee(v) then return v end
   local c = {}
   for k, x in pairs(v) do c[k] = deep_copy(x) end
-  return setmetatable(c, getmetatable(v))
+  return setmetatable(c, debug.getmetatable(v))
 end
 
 local function is_number(v) return type(v) == "number" end
