@@ -333,6 +333,54 @@ static void test_polygon(void)
     emu_stop(emu);
 }
 
+static int min_concurrency;
+
+static void track_concurrency(const struct engine_event *ev, void *ud)
+{
+    (void)ud;
+    if (ev->kind == ENGINE_EV_CONCURRENCY && ev->concurrency < min_concurrency)
+        min_concurrency = ev->concurrency;
+}
+
+/* A project quota of 2 concurrent requests and 8 requests at once: 429s
+ * (with Retry-After: 1) cut the concurrency, the download still completes. */
+static void test_aimd(void)
+{
+    struct emu_config cfg;
+    struct emu *emu = NULL;
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512];
+    int rc;
+
+    emu_config_default(&cfg);
+    cfg.concurrency_limit = 2;
+    cfg.latency_base_ms = 30;
+    CHECK(emu_start(&cfg, &emu, &e) == 0);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/aimd.tif", dir);
+    spec_srtm(&s, out);
+    s.workers = 8;
+    s.max_retries = 20;
+    opts_for(&o, &s, emu);
+    o.initial_concurrency = 8;
+    o.on_event = track_concurrency;
+    min_concurrency = 8;
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "aimd run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.http_429 > 0);
+    CHECK(min_concurrency < 8);
+    /* Backoff here is at most 50 ms: only Retry-After explains a second. */
+    CHECK(sum.seconds >= 1.0);
+    CHECK(check_pixels(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
 static void test_classify(void)
 {
     CHECK(engine_classify(200, NULL) == ENGINE_OK);
@@ -368,6 +416,7 @@ int main(void)
     test_resume();
     test_fatal();
     test_polygon();
+    test_aimd();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
