@@ -7,6 +7,9 @@
 #include "emulator/emu.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +18,21 @@
 
 #include "emulator/handlers.h"
 #include "util/log.h"
+
+/* Every pixel request allocates tens of MiB (rasters, the encoded body) and
+ * frees them again. With glibc's defaults those blocks are mmap'ed and
+ * unmapped each time, so the kernel zeroes fresh pages for every request,
+ * which cost more CPU than computing the pixels. Keeping freed memory in the
+ * heap for reuse trades a higher resident size (the peak stays mapped) for
+ * about 2.5x the throughput. Done by the serve command only: it is a
+ * process-wide setting. */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+#endif
+}
 
 static void serve_usage(FILE *out)
 {
@@ -246,6 +264,7 @@ int emulator_cmd_serve(int argc, char **argv)
     }
     if (o.verbose)
         log_set_level(LOG_DEBUG);
+    tune_malloc();
 
     /* Block the stop signals here, before any server thread exists, so that
      * every thread inherits the mask and only sigwait below sees them. */

@@ -302,6 +302,38 @@ static void check_types(void)
     json_object_put(o);
     CHECK_STR(px_npy_descr(PX_I16), "<i2");
     CHECK(px_size(PX_F64) == 8);
+    /* Every integer type's announced range maps back to the same type under
+     * GDAL's rule (ee-api.md 2.4). */
+    {
+        static const enum px_type ints[] = {PX_U8, PX_I8, PX_U16, PX_I16, PX_U32, PX_I32};
+        size_t i;
+
+        for (i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+            json_object *dt = px_ee_datatype(ints[i]), *rg = NULL, *jlo = NULL, *jhi = NULL;
+            int64_t lo, hi;
+            enum px_type back;
+
+            json_object_object_get_ex(dt, "range", &rg);
+            json_object_object_get_ex(rg, "min", &jlo);
+            json_object_object_get_ex(rg, "max", &jhi);
+            lo = json_object_get_int64(jlo);
+            hi = json_object_get_int64(jhi);
+            if (lo == -128 && hi == 127)
+                back = PX_I8;
+            else if (lo < -32768)
+                back = PX_I32;
+            else if (hi > 65535)
+                back = PX_U32;
+            else if (lo < 0)
+                back = PX_I16;
+            else if (hi > 255)
+                back = PX_U16;
+            else
+                back = PX_U8;
+            CHECK(back == ints[i]);
+            json_object_put(dt);
+        }
+    }
 }
 
 static void check_lookups(const struct catalog *c)
