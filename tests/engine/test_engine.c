@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -333,6 +334,78 @@ static void test_polygon(void)
     emu_stop(emu);
 }
 
+static int journal_records(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int c, n = 0;
+
+    if (!f)
+        return 0;
+    while ((c = fgetc(f)) != EOF)
+        if (c == '\n')
+            n++;
+    fclose(f);
+    return n > 0 ? n - 1 : 0;   /* minus the header */
+}
+
+/* kill -9 in the middle of a run (a child process with its own emulator),
+ * then the same spec again: only unfinished tiles are fetched and the
+ * pixels are those of an uninterrupted run. */
+static void test_kill9(void)
+{
+    char out[512], j[600];
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    struct emu *emu;
+    pid_t pid;
+    int status = 0, waited = 0, rc;
+
+    snprintf(out, sizeof out, "%s/kill9.tif", dir);
+    snprintf(j, sizeof j, "%s.eefetch-journal", out);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        struct emu_config cfg;
+        emu_config_default(&cfg);
+        cfg.latency_base_ms = 40;   /* slow enough to be killed mid-run */
+        if (emu_start(&cfg, &emu, &e) != 0)
+            _exit(3);
+        spec_srtm(&s, out);
+        s.workers = 2;
+        opts_for(&o, &s, emu);
+        engine_run(&o, &sum, &e);
+        _exit(4);   /* not reached when killed in time */
+    }
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    while (journal_records(j) < 4 && waited < 20000) {
+        usleep(5000);
+        waited += 5;
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(!exists(out) && exists(j));
+
+    emu = start_emu(0, 0, 0, 0, 0, 0);
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    spec_srtm(&s, out);
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "after kill -9: %s\n", e.msg);
+    CHECK(rc == 0 && sum.tiles_resumed >= 4 && sum.tiles_resumed < 12);
+    CHECK(sum.tiles_fetched == 12 - sum.tiles_resumed && sum.requests == sum.tiles_fetched);
+    CHECK(check_pixels(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
 static int min_concurrency;
 
 static void track_concurrency(const struct engine_event *ev, void *ud)
@@ -409,6 +482,7 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     test_classify();
+    test_kill9();   /* first: fork() before this process starts any thread */
     test_clean(0);
     test_clean(1);
     test_faults();
