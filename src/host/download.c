@@ -219,6 +219,7 @@ static int run(lua_State *L, int plan_only)
     eo.endpoint = h->endpoint[0] ? h->endpoint : NULL;
     eo.project = h->project[0] ? h->project : NULL;
     eo.plan_only = plan_only;
+    eo.auth = h->auth;
     eo.stop = &stop_flag;
     stop_flag = 0;
     old = signal(SIGINT, on_sigint);

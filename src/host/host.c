@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/session.h"
 #include "emulator/emu.h"
 #include "host/host_int.h"
@@ -130,6 +131,8 @@ static void host_close(struct host *h)
     host_state_close(h);
     if (h->session)
         session_destroy(h->session);
+    if (h->auth)
+        auth_destroy(h->auth);
     if (h->emu)
         emu_stop(h->emu);
     free(h);

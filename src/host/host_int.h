@@ -13,6 +13,7 @@
 
 struct session;
 struct emu;
+struct token_provider;
 
 #define HOST_MAX_PARAMS 64
 
@@ -43,6 +44,7 @@ struct host {
     /* Server side, created on first use. */
     struct emu *emu;
     struct session *session;
+    struct token_provider *auth;   /* NULL: no Authorization header */
     char endpoint[1024];
     char project[256];
 };

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/auth.h"
 #include "core/session.h"
 #include "emulator/emu.h"
 #include "host/host_int.h"
@@ -166,6 +167,27 @@ int host_ensure_session(struct host *h, struct errbuf *e)
         snprintf(h->endpoint, sizeof h->endpoint, "%s", DEFAULT_ENDPOINT);
 
     project = h->opts.project;
+    if (!h->emu) {
+        /* Credentials and project are resolved once per run and shared by
+         * every session (docs/auth.md lists the sources). Without any
+         * credentials the requests go out unauthenticated: the server's
+         * 401 then says what is missing. */
+        struct auth_options ao;
+        struct auth_info info;
+        struct errbuf ae;
+        memset(&ao, 0, sizeof ao);
+        ao.credentials_file = h->opts.credentials;
+        ao.project = h->opts.project;
+        if (auth_resolve(&ao, &h->auth, &info, &ae) != 0) {
+            h->auth = NULL;
+            if (h->opts.credentials)
+                return err_set(e, ERR_AUTH, "%s", ae.msg);
+            log_debug("no credentials: %s", ae.msg);
+        } else if (!project && info.project[0]) {
+            snprintf(h->project, sizeof h->project, "%s", info.project);
+            project = h->project;
+        }
+    }
     if (!project)
         project = getenv("EE_PROJECT");
     if (!project)
@@ -175,13 +197,14 @@ int host_ensure_session(struct host *h, struct errbuf *e)
     if (!project)
         return err_set(e, ERR_USAGE, "no Earth Engine project: give --project P "
                                      "(or set EE_PROJECT)");
-    snprintf(h->project, sizeof h->project, "%s", project);
+    if (project != h->project)
+        snprintf(h->project, sizeof h->project, "%s", project);
 
     memset(&so, 0, sizeof so);
     so.endpoint = h->endpoint;
     so.version = "v1";
     so.project = h->project;
-    so.auth = NULL;
+    so.auth = h->auth;
     so.timeout_ms = 300000;
     if (session_create(&so, &h->session, e) != 0)
         return err_prefix(e, ERR_INTERNAL, "connecting to %s: ", h->endpoint);
