@@ -76,7 +76,8 @@ struct ev_geom *geom_from_geojson(struct ev_ctx *x, json_object *gj, int geodesi
     g->ogr = h;
     g->geojson = gj;
     g->geodesic = geodesic;
-    g->is_point = wkbFlatten(OGR_G_GetGeometryType(h)) == wkbPoint;
+    g->is_point = wkbFlatten(OGR_G_GetGeometryType(h)) == wkbPoint ||
+                  wkbFlatten(OGR_G_GetGeometryType(h)) == wkbMultiPoint;
     OGR_G_GetEnvelope(h, &env);
     g->bbox[0] = env.MinX;
     g->bbox[1] = env.MinY;

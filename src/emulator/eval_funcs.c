@@ -200,16 +200,6 @@ static int f_num_int(struct ev_ctx *x, const struct ev_args *a, struct ev_value 
     return num_unary(x, a, o, e, 'i');
 }
 
-static int f_number(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    double v = 0;
-    int rc = get_number(a, "number", 1, 0, &v, e);
-    (void)x;
-    if (rc == 0)
-        *o = ev_arg(a, "number");
-    return rc;
-}
-
 /* -------------------------------------------------------------- strings */
 
 static int f_string_cat(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -239,6 +229,16 @@ static int f_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value *
     if (rc == 0)
         *o = ev_arg(a, "input");
     return rc;
+}
+
+static int f_string_length(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                           struct errbuf *e)
+{
+    const char *s;
+    int rc = get_string(a, "string", 1, &s, e);
+    if (rc)
+        return rc;
+    return (*o = ev_num(x, (double)strlen(s))) ? 0 : NOMEM();
 }
 
 /* ---------------------------------------------------------------- lists */
@@ -348,6 +348,23 @@ static int f_dictionary_get(struct ev_ctx *x, const struct ev_args *a, struct ev
     return err_set(e, ERR_USAGE, "Dictionary.get: Dictionary does not contain key: '%s'.", key);
 }
 
+static int f_dictionary_keys(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                             struct errbuf *e)
+{
+    struct ev_value *d;
+    int rc = ev_require(a, "dictionary", &d, e), i;
+    if (rc)
+        return rc;
+    if (d->kind != EV_DICT)
+        return ev_type_error(e, a, "dictionary", "Dictionary<Object>", d);
+    if (!(*o = ev_list(x, d->n)))
+        return NOMEM();
+    for (i = 0; i < d->n; i++)
+        if (!((*o)->items[i] = ev_str(x, d->keys[i])))
+            return NOMEM();
+    return 0;
+}
+
 /* ---------------------------------------------------------------- dates */
 
 static int f_date(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
@@ -370,6 +387,59 @@ static int f_date_millis(struct ev_ctx *x, const struct ev_args *a, struct ev_va
     if (rc)
         return rc;
     return (*o = ev_num(x, (double)ms)) ? 0 : NOMEM();
+}
+
+/* Date.advance in UTC (the timeZone argument is not supported). */
+static int f_date_advance(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                          struct errbuf *e)
+{
+    static const struct { const char *unit; double ms; } fixed[] = {
+        {"week", 604800000.0}, {"day", 86400000.0}, {"hour", 3600000.0},
+        {"minute", 60000.0}, {"second", 1000.0}};
+    const char *unit;
+    int64_t t;
+    double d = 0;
+    size_t i;
+    int rc;
+
+    if ((rc = date_arg(a, "date", 1, 0, &t, e)) || (rc = get_number(a, "delta", 1, 0, &d, e)) ||
+        (rc = get_string(a, "unit", 1, &unit, e)))
+        return rc;
+    if (ev_arg(a, "timeZone") && ev_arg(a, "timeZone")->kind != EV_NULL)
+        return err_set(e, ERR_USAGE, "Date.advance: timeZone is not supported by the emulator.");
+    if (!(*o = ev_new(x, EV_DATE)))
+        return NOMEM();
+    for (i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (strcmp(unit, fixed[i].unit) == 0) {
+            (*o)->t0 = t + (int64_t)llround(d * fixed[i].ms);
+            return 0;
+        }
+    if (strcmp(unit, "month") == 0 || strcmp(unit, "year") == 0) {
+        /* calendar arithmetic on whole months, keeping the time of day */
+        int64_t days = t >= 0 ? t / 86400000 : (t - 86399999) / 86400000;
+        int64_t msday = t - days * 86400000, z = days + 719468, era, doe, yoe, y, doy, mp, m, dd;
+        int64_t months = (int64_t)(strcmp(unit, "year") == 0 ? d * 12 : d);
+        era = (z >= 0 ? z : z - 146096) / 146097;
+        doe = z - era * 146097;
+        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        y = yoe + era * 400;
+        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        mp = (5 * doy + 2) / 153;
+        dd = doy - (153 * mp + 2) / 5 + 1;
+        m = mp < 10 ? mp + 3 : mp - 9;
+        y += m <= 2;
+        m = m - 1 + months;   /* 0-based month count */
+        y += m >= 0 ? m / 12 : (m - 11) / 12;
+        m = ((m % 12) + 12) % 12 + 1;
+        y -= m <= 2;
+        era = (y >= 0 ? y : y - 399) / 400;
+        yoe = y - era * 400;
+        doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + dd - 1;
+        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        (*o)->t0 = (era * 146097 + doe - 719468) * 86400000 + msday;
+        return 0;
+    }
+    return err_set(e, ERR_USAGE, "Date.advance: Unknown unit '%s'.", unit);
 }
 
 static int f_date_range(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -613,6 +683,79 @@ static int f_rectangle(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return geom_finish(x, a, gj, geodesic_arg(a, 1), o, e);
 }
 
+static int f_line_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                         struct errbuf *e, const char *type)
+{
+    struct ev_value *c;
+    json_object *jc, *pairs, *gj;
+    int rc, multipoint = strcmp(type, "MultiPoint") == 0;
+    if ((rc = get_list(a, "coordinates", &c, e)))
+        return rc;
+    if (!(jc = ev_to_json(x, c, e)))
+        return ERR_USAGE;
+    pairs = pairs_from(jc, 0);
+    json_object_put(jc);
+    if (!pairs || json_object_array_length(pairs) < (multipoint ? 1u : 2u)) {
+        json_object_put(pairs);
+        return err_set(e, ERR_USAGE, "%s: Invalid coordinates.", a->fname);
+    }
+    gj = json_object_new_object();
+    json_object_object_add(gj, "type", json_object_new_string(type));
+    json_object_object_add(gj, "coordinates", pairs);
+    return geom_finish(x, a, gj, multipoint ? 0 : geodesic_arg(a, 1), o, e);
+}
+
+static int f_linestring(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    return f_line_string(x, a, o, e, "LineString");
+}
+
+static int f_multipoint(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
+{
+    return f_line_string(x, a, o, e, "MultiPoint");
+}
+
+static int f_multipolygon(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                          struct errbuf *e)
+{
+    struct ev_value *c;
+    json_object *jc, *polys, *gj;
+    size_t i, k, n;
+    int rc;
+    if ((rc = get_list(a, "coordinates", &c, e)))
+        return rc;
+    if (!(jc = ev_to_json(x, c, e)))
+        return ERR_USAGE;
+    polys = json_object_new_array();
+    n = json_object_array_length(jc);
+    for (i = 0; i < n; i++) {
+        json_object *p = json_object_array_get_idx(jc, i), *rings = json_object_new_array();
+        size_t nr = json_object_get_type(p) == json_type_array ? json_object_array_length(p) : 0;
+        json_object_array_add(polys, rings);
+        for (k = 0; k < nr; k++) {
+            json_object *ring = pairs_from(json_object_array_get_idx(p, k), 1);
+            if (!ring || json_object_array_length(ring) < 4) {
+                json_object_put(ring);
+                nr = 0;
+                break;
+            }
+            json_object_array_add(rings, ring);
+        }
+        if (nr == 0) {
+            json_object_put(polys);
+            json_object_put(jc);
+            return err_set(e, ERR_USAGE, "%s: Invalid polygon coordinates.", a->fname);
+        }
+    }
+    json_object_put(jc);
+    gj = json_object_new_object();
+    json_object_object_add(gj, "type", json_object_new_string("MultiPolygon"));
+    json_object_object_add(gj, "coordinates", polys);
+    return geom_finish(x, a, gj, geodesic_arg(a, 1), o, e);
+}
+
 static int f_feature(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                      struct errbuf *e)
 {
@@ -690,6 +833,27 @@ static int f_projection(struct ev_ctx *x, const struct ev_args *a, struct ev_val
         return rc;
     if ((rc = ev_affine_from(a, "transform", p.affine, e)) < 0)
         return rc;
+    if (!(*o = ev_new(x, EV_PROJ)))
+        return NOMEM();
+    (*o)->proj = p;
+    return 0;
+}
+
+static int f_projection_at_scale(struct ev_ctx *x, const struct ev_args *a,
+                                 struct ev_value **o, struct errbuf *e)
+{
+    struct ev_proj p;
+    double m = 0;
+    int rc = ev_proj_from(x, a, "projection", &p, e);
+    if (rc || (rc = get_number(a, "meters", 1, 0, &m, e)))
+        return rc;
+    if (m <= 0)
+        return err_set(e, ERR_USAGE, "Projection.atScale: scale must be positive.");
+    if (eval_crs_geographic(x, p.crs) == 1)
+        m /= 111319.49079327357;   /* metres per degree at the equator */
+    memset(p.affine, 0, sizeof p.affine);
+    p.affine[0] = m;
+    p.affine[4] = -m;
     if (!(*o = ev_new(x, EV_PROJ)))
         return NOMEM();
     (*o)->proj = p;
@@ -1071,6 +1235,53 @@ static int f_element_get(struct ev_ctx *x, const struct ev_args *a, struct ev_va
     return 0;
 }
 
+static int f_element_set(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                         struct errbuf *e)
+{
+    struct ev_value *el, *v = ev_arg(a, "value");
+    const char *key;
+    json_object *props = NULL, *jv = NULL;
+    int rc;
+    if ((rc = ev_require(a, "object", &el, e)) || (rc = get_string(a, "key", 1, &key, e)))
+        return rc;
+    if (v && v->kind != EV_NULL && !(jv = ev_to_json(x, v, e)))
+        return ERR_USAGE;
+    if (el->kind == EV_IMAGE) {
+        struct ev_image *img = eval_alloc(x, sizeof *img);
+        if (!img || json_object_deep_copy(el->img->props, &props, NULL) != 0 ||
+            !eval_own_json(x, props) || !(*o = ev_new(x, EV_IMAGE))) {
+            json_object_put(jv);
+            return NOMEM();
+        }
+        *img = *el->img;
+        json_object_object_add(props, key, jv);
+        img->props = props;
+        if (strcmp(key, "system:time_start") == 0 && jv)
+            img->time_start = json_object_get_int64(jv);
+        (*o)->img = img;
+        return 0;
+    }
+    json_object_put(jv);
+    if (el->kind == EV_FEATURE) {
+        struct ev_value *d = ev_dict(x, el->fprops->n + 1);
+        int i, n = 0;
+        if (!d || !(*o = ev_new(x, EV_FEATURE)))
+            return NOMEM();
+        for (i = 0; i < el->fprops->n; i++)
+            if (strcmp(el->fprops->keys[i], key) != 0) {
+                d->keys[n] = el->fprops->keys[i];
+                d->items[n++] = el->fprops->items[i];
+            }
+        d->keys[n] = key;
+        d->items[n++] = v ? v : ev_new(x, EV_NULL);
+        d->n = n;
+        **o = *el;
+        (*o)->fprops = d;
+        return d->items[n - 1] ? 0 : NOMEM();
+    }
+    return ev_type_error(e, a, "object", "Element", el);
+}
+
 /* --------------------------------------------------------------- table */
 
 const struct ev_algo ev_algos_values[] = {
@@ -1080,14 +1291,19 @@ const struct ev_algo ev_algos_values[] = {
     {"Number.round", f_num_round}, {"Number.floor", f_num_floor},
     {"Number.ceil", f_num_ceil}, {"Number.abs", f_num_abs},
     {"Number.int", f_num_int}, {"Number.toInt", f_num_int},
-    {"Number", f_number},
-    {"String", f_string}, {"String.cat", f_string_cat},
+    {"String", f_string}, {"String.cat", f_string_cat}, {"String.length", f_string_length},
     {"List.size", f_list_size}, {"List.length", f_list_size},
     {"List.get", f_list_get}, {"List.sequence", f_list_sequence}, {"List.cat", f_list_cat},
     {"Dictionary", f_dictionary}, {"Dictionary.get", f_dictionary_get},
-    {"Date", f_date}, {"Date.millis", f_date_millis}, {"DateRange", f_date_range},
+    {"Dictionary.keys", f_dictionary_keys},
+    {"Date", f_date}, {"Date.millis", f_date_millis}, {"Date.advance", f_date_advance},
+    {"DateRange", f_date_range},
     {"GeometryConstructors.Point", f_point}, {"GeometryConstructors.Polygon", f_polygon},
     {"GeometryConstructors.Rectangle", f_rectangle},
+    {"GeometryConstructors.LineString", f_linestring},
+    {"GeometryConstructors.MultiPoint", f_multipoint},
+    {"GeometryConstructors.MultiPolygon", f_multipolygon},
+    {"Projection.atScale", f_projection_at_scale},
     {"Feature", f_feature}, {"ErrorMargin", f_error_margin}, {"Projection", f_projection},
     {"Filter.dateRangeContains", f_filter_drc}, {"Filter.intersects", f_filter_intersects},
     {"Filter.lessThan", f_filter_lt}, {"Filter.greaterThan", f_filter_gt},
@@ -1100,6 +1316,7 @@ const struct ev_algo ev_algos_values[] = {
     {"Collection.limit", f_coll_limit},
     {"AggregateFeatureCollection.array", f_aggregate_array},
     {"Element.get", f_element_get}, {"Image.get", f_element_get},
+    {"Element.set", f_element_set},
     {NULL, NULL},
 };
 

@@ -395,7 +395,23 @@ static struct ev_dtype dt_binary(enum node_op op, struct ev_dtype p, struct ev_d
     double c[4];
     int i;
 
+    if (op >= NODE_LT && op <= NODE_OR) {
+        d.prec = EV_INT;   /* booleans: int [0, 1], sent as uint8 */
+        d.lo = 0;
+        d.hi = 1;
+        return d;
+    }
     d.prec = p.prec > q.prec ? p.prec : q.prec;
+    if (op == NODE_BITAND) {
+        d.prec = EV_INT;
+        if (p.lo >= 0 && q.lo >= 0 && p.prec == EV_INT && q.prec == EV_INT) {
+            d.lo = 0;
+            d.hi = fmin(p.hi, q.hi);
+        } else {
+            d = eval_px_dtype(PX_I32);
+        }
+        return d;
+    }
     if ((op == NODE_DIV || op == NODE_ND) && d.prec == EV_INT)
         d.prec = EV_FLOAT;
     if (d.prec != EV_INT)
@@ -459,6 +475,15 @@ BINARY_FN(f_add, NODE_ADD)
 BINARY_FN(f_subtract, NODE_SUB)
 BINARY_FN(f_multiply, NODE_MUL)
 BINARY_FN(f_divide, NODE_DIV)
+BINARY_FN(f_lt, NODE_LT)
+BINARY_FN(f_gt, NODE_GT)
+BINARY_FN(f_lte, NODE_LTE)
+BINARY_FN(f_gte, NODE_GTE)
+BINARY_FN(f_eq, NODE_EQ)
+BINARY_FN(f_neq, NODE_NEQ)
+BINARY_FN(f_and, NODE_AND)
+BINARY_FN(f_or, NODE_OR)
+BINARY_FN(f_bitwise_and, NODE_BITAND)
 
 static int find_band(const struct ev_image *img, const char *id)
 {
@@ -949,6 +974,9 @@ const struct ev_algo ev_algos_image[] = {
     {"Image.select", f_select}, {"Image.rename", f_rename}, {"Image.addBands", f_add_bands},
     {"Image.add", f_add}, {"Image.subtract", f_subtract},
     {"Image.multiply", f_multiply}, {"Image.divide", f_divide},
+    {"Image.lt", f_lt}, {"Image.gt", f_gt}, {"Image.lte", f_lte}, {"Image.gte", f_gte},
+    {"Image.eq", f_eq}, {"Image.neq", f_neq}, {"Image.and", f_and}, {"Image.or", f_or},
+    {"Image.bitwiseAnd", f_bitwise_and},
     {"Image.normalizedDifference", f_normalized_difference},
     {"Image.updateMask", f_update_mask}, {"Image.mask", f_update_mask},
     {"Image.unmask", f_unmask}, {"Image.clip", f_clip},

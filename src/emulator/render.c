@@ -258,6 +258,8 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
         }
         return 0;
     case NODE_ADD: case NODE_SUB: case NODE_MUL: case NODE_DIV: case NODE_ND:
+    case NODE_LT: case NODE_GT: case NODE_LTE: case NODE_GTE: case NODE_EQ: case NODE_NEQ:
+    case NODE_AND: case NODE_OR: case NODE_BITAND:
     case NODE_UPDMASK: case NODE_UNMASK:
         if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
             (rc = render_node(x, nd->b, p, nd->sv, nd->sm, e)))
@@ -270,6 +272,18 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
             case NODE_MUL: val[i] = a * b; break;
             case NODE_DIV: val[i] = b == 0 ? 0 : a / b; break;
             case NODE_ND: val[i] = a + b == 0 ? 0 : (a - b) / (a + b); break;
+            case NODE_LT: val[i] = a < b; break;
+            case NODE_GT: val[i] = a > b; break;
+            case NODE_LTE: val[i] = a <= b; break;
+            case NODE_GTE: val[i] = a >= b; break;
+            case NODE_EQ: val[i] = a == b; break;
+            case NODE_NEQ: val[i] = a != b; break;
+            case NODE_AND: val[i] = a != 0 && b != 0; break;
+            case NODE_OR: val[i] = a != 0 || b != 0; break;
+            case NODE_BITAND:
+                val[i] = isfinite(a) && isfinite(b) && fabs(a) < 9.2e18 && fabs(b) < 9.2e18
+                             ? (double)((long long)a & (long long)b) : 0;
+                break;
             case NODE_UPDMASK:
                 mask[i] = mask[i] && nd->sm[i] && b != 0;
                 continue;

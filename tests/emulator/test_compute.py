@@ -162,6 +162,20 @@ def test_arithmetic(emu):
                              bandNames=c(["B8", "B4"]))), g)
     nd = np.where(b8 + b4 == 0, 0, (b8 - b4) / np.where(b8 + b4 == 0, 1, b8 + b4))
     expect_band(arr, "nd", nd, m, "normalizedDifference", tol=1e-6, dtype="<f4")
+    # comparisons and logic give uint8 0/1
+    for fn, want in (("Image.lt", b4 < b8), ("Image.gt", b4 > b8), ("Image.lte", b4 <= b8),
+                     ("Image.gte", b4 >= b8), ("Image.eq", b4 == b8), ("Image.neq", b4 != b8),
+                     ("Image.and", (b4 > 500) & (b8 > 500))):
+        if fn == "Image.and":
+            node = call(fn, image1=call("Image.gt", image1=sel4, image2=c(500)),
+                        image2=call("Image.gt", image1=sel8, image2=c(500)))
+        else:
+            node = call(fn, image1=sel4, image2=sel8)
+        arr = npy(emu, expr(node), g)
+        expect_band(arr, "B4", want.astype(np.float64), m, fn, dtype="|u1")
+    arr = npy(emu, expr(call("Image.bitwiseAnd", image1=sel4, image2=c(0x0F0F))), g)
+    expect_band(arr, "B4", (b4.astype(np.int64) & 0x0F0F).astype(np.float64), m4, "bitwiseAnd",
+                dtype="<u2")
     # casts: clamp then truncate
     arr = npy(emu, expr(call("Image.toUint8", value=call("Image.divide", image1=sel4,
                                                           image2=call("Image.constant", value=c(7))))), g)

@@ -55,6 +55,25 @@ def test_scalars(emu):
                 **{"1": c("x")}) == [1, "x"], "arrayValue + valueReference")
     check(value(emu, {"dictionaryValue": {"values": {"k": c(True)}}}) == {"k": True},
           "dictionaryValue")
+    check(value(emu, call("String.length", string=c("abcd"))) == 4, "String.length")
+    check(sorted(value(emu, call("Dictionary.keys", dictionary=c({"b": 1, "a": 2})))) ==
+          ["a", "b"], "Dictionary.keys")
+    # 2023-01-31 + 1 month = 2023-03-03 (Feb has 28 days; day overflow rolls on, UTC)
+    for start, delta, unit, want in (("2023-01-15T06:00:00Z", 1, "month", "2023-02-15T06:00:00Z"),
+                                     ("2023-11-15", 3, "month", "2024-02-15"),
+                                     ("2024-02-10", -1, "year", "2023-02-10"),
+                                     ("2023-01-01", 10, "day", "2023-01-11"),
+                                     ("2023-01-01", 2, "week", "2023-01-15")):
+        import datetime
+        def ms(s):
+            s = s.replace("Z", "")
+            fmt = "%Y-%m-%dT%H:%M:%S" if "T" in s else "%Y-%m-%d"
+            return int(datetime.datetime.strptime(s, fmt).replace(
+                tzinfo=datetime.timezone.utc).timestamp() * 1000)
+        got = value(emu, call("Date.advance", date=call("Date", value=c(start)), delta=c(delta),
+                              unit=c(unit)))
+        check(got == {"type": "Date", "value": ms(want)}, "Date.advance %s %s %s: %s" % (
+            start, delta, unit, got))
 
 
 def test_geometries(emu):
@@ -70,6 +89,16 @@ def test_geometries(emu):
                            geodesic=c(False)))
     check(rect.get("geodesic") is False and rect["coordinates"] ==
           [[[0, 3], [0, 1], [2, 1], [2, 3], [0, 3]]], "Rectangle %s" % rect)
+    line = value(emu, call("GeometryConstructors.LineString", coordinates=c([[0, 0], [1, 1]])))
+    check(line == {"type": "LineString", "coordinates": [[0, 0], [1, 1]], "geodesic": True},
+          "LineString %s" % line)
+    mp = value(emu, call("GeometryConstructors.MultiPoint", coordinates=c([[0, 0], [1, 1]])))
+    check(mp == {"type": "MultiPoint", "coordinates": [[0, 0], [1, 1]]}, "MultiPoint %s" % mp)
+    mpoly = value(emu, call("GeometryConstructors.MultiPolygon",
+                            coordinates=c([[[[0, 0], [1, 0], [1, 1]]], [[[5, 5], [6, 5], [6, 6]]]]),
+                            geodesic=c(False)))
+    check(mpoly.get("type") == "MultiPolygon" and mpoly["coordinates"][1] ==
+          [[[5, 5], [6, 5], [6, 6], [5, 5]]] and mpoly["geodesic"] is False, "MultiPolygon")
     feat = value(emu, call("Feature", geometry=call("GeometryConstructors.Point",
                                                      coordinates=c([1, 2])),
                            metadata=c({"name": "x"})))
@@ -108,6 +137,12 @@ def test_images(emu):
                    "transform": ref.native_grid(img, "B5")["affine"]}, "projection %s" % proj)
     check(value(emu, call("Element.get", object=load(img), property=c("MGRS_TILE"))) ==
           ref.properties(img)["MGRS_TILE"], "Element.get")
+    setp = value(emu, call("Element.set", object=load(img), key=c("answer"), value=c(42)))
+    check(setp["properties"]["answer"] == 42 and setp["properties"]["MGRS_TILE"] ==
+          ref.properties(img)["MGRS_TILE"], "Element.set")
+    lt = value(emu, call("Image.lt", image1=select(load(img), ["B4"]), image2=c(1000)))
+    check(lt["bands"][0]["data_type"] == {"type": "PixelType", "precision": "int", "min": 0,
+                                          "max": 1}, "Image.lt type")
     # types of computed bands
     add = value(emu, call("Image.add", image1=select(load(img), ["B4"]),
                           image2=select(load(img), ["B8"])))
