@@ -979,7 +979,6 @@ end
 -- The serializer (JS ee.Serializer.makeReference + ExpressionOptimizer).
 -- Nodes are Lua tables in the wire shape; names are strings "0","1",...
 ---------------------------------------------------------------------------
-local INT53 = 9007199254740992
 
 local function node_key(node) return json.encode(node) end
 
@@ -1018,7 +1017,9 @@ local function new_serializer(unbound)
     if v == json.null or t == "boolean" or t == "string" then
       node = { constantValue = v }
     elseif t == "number" then
-      if math.type(v) == "integer" and (v > INT53 or v < -INT53) then
+      -- As the Python client: an integer a double cannot hold exactly goes
+      -- as an int64 string (the JS client has no such numbers).
+      if math.type(v) == "integer" and math.tointeger(v + 0.0) ~= v then
         node = { integerValue = string.format("%d", v) }
       else
         node = { constantValue = v }
