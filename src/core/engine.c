@@ -784,6 +784,12 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     sum->tiles_skipped = en.plan.nskipped;
     sum->width = en.plan.grid.width;
     sum->height = en.plan.grid.height;
+    sum->grid = en.plan.grid;
+    sum->tile_width = en.plan.tile_w;
+    sum->tile_height = en.plan.tile_h;
+    sum->band_group = en.plan.band_group;
+    sum->cells = en.plan.ncells;
+    sum->request_bytes = en.plan.max_tile_bytes_used;
     memcpy(sum->plan_hash, en.plan.hash, sizeof sum->plan_hash);
     if (o->plan_only) {
         en.tiles_left = en.plan.ntiles;

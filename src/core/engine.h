@@ -55,6 +55,11 @@ struct engine_summary {
     double seconds;
     int max_concurrency;        /* highest concurrency limit reached */
     long width, height;         /* output grid */
+    struct grid grid;           /* output grid: CRS, origin, pixel size */
+    long tile_width, tile_height;   /* nominal tile size */
+    int band_group;             /* bands per request */
+    size_t cells;               /* fishnet cells */
+    uint64_t request_bytes;     /* largest EE-accounted request of the plan */
     char plan_hash[65];
 };
 

@@ -454,6 +454,27 @@ static void test_aimd(void)
     emu_stop(emu);
 }
 
+static void test_plan_only(void)
+{
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512];
+
+    snprintf(out, sizeof out, "%s/plan.tif", dir);
+    spec_srtm(&s, out);
+    memset(&o, 0, sizeof o);
+    o.spec = &s;
+    o.plan_only = 1;
+    CHECK(engine_run(&o, &sum, &e) == 0);
+    CHECK(sum.tiles_total == 12 && sum.requests == 0 && sum.tile_width == 64 && sum.tile_height == 64);
+    CHECK(sum.band_group == 1 && sum.cells == 1 && sum.request_bytes == 64 * 64 * 3);
+    CHECK(sum.width == W && sum.height == H && strcmp(sum.grid.crs, "EPSG:4326") == 0);
+    CHECK(!exists(out) && strlen(sum.plan_hash) == 64);
+    spec_free(&s);
+}
+
 static void test_classify(void)
 {
     CHECK(engine_classify(200, NULL) == ENGINE_OK);
@@ -491,6 +512,7 @@ int main(void)
     test_fatal();
     test_polygon();
     test_aimd();
+    test_plan_only();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
