@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The example recipes in recipes/ run against the in-process emulator and
+# produce what they say (sizes and CRS checked with gdalinfo); plan mode
+# fetches nothing.
+set -u
+BIN="$EEFETCH_BIN"
+R="$EEFETCH_SRC/recipes"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+cd "$tmp"
+
+out=$("$BIN" run "$R/srtm_bbox.lua" --emulator --set out="$tmp/sf.tif" 2>&1) || fail "srtm_bbox: $out"
+case "$out" in *"612 x 468 pixels"*) echo "ok srtm_bbox" ;; *) fail "srtm_bbox: $out" ;; esac
+info=$(gdalinfo "$tmp/sf.tif" 2>&1)
+case "$info" in *"Size is 612, 468"*) ;; *) fail "srtm_bbox size: $info" ;; esac
+case "$info" in *"Type=Int16"*) ;; *) fail "srtm_bbox type: $info" ;; esac
+
+out=$("$BIN" plan "$R/s2_median.lua" --emulator --set out="$tmp/plan.tif" 2>&1) || fail "s2 plan: $out"
+case "$out" in *'"tiles":'*'"requests":0'*|*'"requests":0'*) echo "ok s2_median plan" ;; *) fail "s2 plan: $out" ;; esac
+[ -e "$tmp/plan.tif" ] && fail "plan wrote an output file"
+
+out=$("$BIN" run "$R/landsat_scaled.lua" --emulator 2>&1) || fail "landsat_scaled: $out"
+case "$out" in *"images in January:	"*"band	SR_B4	float"*'"functionName":"Image.normalizedDifference"'*) echo "ok landsat_scaled" ;;
+  *) fail "landsat_scaled: $out" ;; esac
+
+cat > "$tmp/area.geojson" <<'JSON'
+{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":
+ {"type":"Polygon","coordinates":[[[-122.50,37.70],[-122.45,37.70],[-122.45,37.74],[-122.50,37.70]]]}}]}
+JSON
+cp "$R/region_file.lua" "$tmp/region_file.lua"
+out=$("$BIN" run "$tmp/region_file.lua" --emulator --set file=area.geojson --set out="$tmp/area.tif" 2>&1) \
+  || fail "region_file: $out"
+info=$(gdalinfo "$tmp/area.tif" 2>&1)
+case "$info" in *"Size is 180, 144"*) echo "ok region_file" ;; *) fail "region_file: $out $info" ;; esac
+out=$("$BIN" run "$tmp/region_file.lua" --emulator 2>&1) && fail "region_file without file succeeded"
+case "$out" in *"region_file.lua:5: give the region file"*) echo "ok region_file message" ;; *) fail "region_file message: $out" ;; esac
+
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]
