@@ -89,6 +89,11 @@ def main():
         # getInfo of a number prints it without boilerplate.
         r.send("ee.Number(40):add(2):getInfo()\r")
         r.expect(rb"\r?\n42\r?\n")
+        # A collection is shown as a list of images with dates.
+        r.send('ee.ImageCollection("LANDSAT/LC09/C02/T1_L2"):filterDate("2023-01-01", "2023-01-10")\r')
+        seen = r.expect(rb"\n> ").decode(errors="replace")
+        assert "ImageCollection LANDSAT/LC09/C02/T1_L2 (3 images)" in seen, seen
+        assert re.search(r"LC09_044033_20230107\s+2023-01-07 \d\d:\d\d:\d\d", seen), seen
         # Errors are shown and the REPL keeps going.
         r.send("nosuch()\r")
         r.expect(rb"error: stdin:1: attempt to call a nil value")
