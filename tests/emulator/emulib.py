@@ -13,10 +13,13 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.parse
 
 _LISTEN_RE = re.compile(r"listening on (http://[0-9.:\[\]a-fA-F]+:(\d+))")
 
@@ -39,6 +42,17 @@ class Emulator:
 
     def __init__(self, *extra_args, start_timeout=20.0, expect_status=0):
         self.args = [binary(), "serve", "--port", "0"] + [str(a) for a in extra_args]
+        # With --require-auth, have the server write credentials it trusts,
+        # then mint a token through its token endpoint; every request carries it.
+        self.cred_dir = None
+        self._own_cred_dir = False
+        if "--require-auth" in self.args and "--no-auth" not in self.args:
+            if "--write-credentials" in self.args:
+                self.cred_dir = self.args[self.args.index("--write-credentials") + 1]
+            else:
+                self.cred_dir = tempfile.mkdtemp(prefix="eefetch-emu-creds-")
+                self._own_cred_dir = True
+                self.args += ["--write-credentials", self.cred_dir]
         self.start_timeout = start_timeout
         self.expect_status = expect_status
         self.proc = None
@@ -75,13 +89,38 @@ class Emulator:
                     self.url = m.group(1)
                     self.port = int(m.group(2))
                     self._leftover = buf
+                    if self.cred_dir:
+                        self.token = self.mint_token()
                     return self
         self._kill()
         raise EmulatorError("emulator did not start: %r (status %r)"
                             % (self.stdout_lines, self.proc.returncode))
 
+    def mint_token(self):
+        """A fresh access token from the server's token endpoint (refresh-token
+        grant with the authorized_user file it wrote)."""
+        with open(os.path.join(self.cred_dir, "authorized_user.json")) as f:
+            cred = json.load(f)
+        form = urllib.parse.urlencode({
+            "grant_type": "refresh_token", "refresh_token": cred["refresh_token"],
+            "client_id": cred["client_id"], "client_secret": cred["client_secret"]})
+        c = self.connection()
+        try:
+            c.request("POST", "/token", body=form,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+            resp = c.getresponse()
+            data = resp.read()
+        finally:
+            c.close()
+        if resp.status != 200:
+            raise EmulatorError("token endpoint answered %d: %r" % (resp.status, data))
+        return json.loads(data)["access_token"]
+
     def stop(self):
         """SIGTERM, wait, and check that the server exited cleanly."""
+        if self._own_cred_dir and self.cred_dir:
+            shutil.rmtree(self.cred_dir, ignore_errors=True)
+            self._own_cred_dir = False
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -109,6 +148,9 @@ class Emulator:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self._own_cred_dir and self.cred_dir:
+            shutil.rmtree(self.cred_dir, ignore_errors=True)
+            self._own_cred_dir = False
 
     def __enter__(self):
         return self.start()

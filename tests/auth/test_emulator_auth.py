@@ -1,0 +1,123 @@
+"""Bearer checks, registered projects and the token endpoints of
+`eefetch serve --require-auth`, over loopback HTTP with emulib (which writes
+credentials with --write-credentials and mints its token through /token)."""
+
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.environ.get("EEFETCH_SRC", "."), "tests", "emulator"))
+import emulib  # noqa: E402
+
+FAILS = []
+EXPR = {"expression": {"result": "0", "values": {"0": {"constantValue": 1}}}}
+SRTM = "projects/earthengine-public/assets/USGS/SRTMGL1_003"
+
+
+def check(cond, what):
+    if not cond:
+        FAILS.append(what)
+        print("FAIL: " + what)
+
+
+def message(body):
+    return json.loads(body)["error"]["message"]
+
+
+def token_request(emu, form):
+    c = emu.connection()
+    try:
+        c.request("POST", "/token", body=urllib.parse.urlencode(form),
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        c.close()
+
+
+def main():
+    with emulib.Emulator("--require-auth", "--projects", "emu-proj,second-proj",
+                         "--token-lifetime", "2") as emu:
+        check(emu.token and emu.token.startswith("ya29.emu-"), "emulib minted a token")
+
+        # With the token: EE routes answer.
+        st, _, body = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
+        check(st == 200, "value:compute with token: %d %r" % (st, body[:200]))
+        st, _, _ = emu.get("/v1/" + SRTM)
+        check(st == 200, "public asset with token: %d" % st)
+
+        # Registered projects: header first, then the path project.
+        st, _, body = emu.post("/v1/projects/nope-proj/value:compute", EXPR)
+        check(st == 403 and "Project nope-proj is not registered to use Earth Engine" in
+              message(body), "unregistered path project: %d" % st)
+        st, _, body = emu.get("/v1/" + SRTM, headers={"X-Goog-User-Project": "nope-proj"})
+        check(st == 403 and json.loads(body)["error"]["status"] == "PERMISSION_DENIED",
+              "unregistered X-Goog-User-Project: %d" % st)
+        st, _, _ = emu.post("/v1/projects/second-proj/value:compute", EXPR)
+        check(st == 200, "second registered project: %d" % st)
+
+        # Without / with a bad token: 401 with Google's texts.
+        token, emu.token = emu.token, None
+        st, _, body = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
+        check(st == 401 and "missing required authentication credential" in message(body),
+              "no token: %d" % st)
+        st, _, body = emu.post("/v1/projects/emu-proj/value:compute", EXPR,
+                               headers={"Authorization": "Bearer ya29.made-up"})
+        check(st == 401 and "invalid authentication credentials" in message(body),
+              "unknown token: %d" % st)
+        check(json.loads(body)["error"]["status"] == "UNAUTHENTICATED", "401 status name")
+        # Token routes need no token.
+        st, doc = token_request(emu, {"grant_type": "password"})
+        check(st == 400 and doc.get("error") == "unsupported_grant_type", "bad grant: %d" % st)
+        st, doc = token_request(emu, {"grant_type": "refresh_token", "refresh_token": "1//nope"})
+        check(st == 400 and doc.get("error") == "invalid_grant" and
+              doc.get("error_description") == "Token has been expired or revoked.",
+              "unknown refresh token: %d %r" % (st, doc))
+        cred = json.load(open(os.path.join(emu.cred_dir, "authorized_user.json")))
+        st, doc = token_request(emu, {"grant_type": "refresh_token",
+                                      "refresh_token": cred["refresh_token"],
+                                      "client_id": "someone-else"})
+        check(st == 401 and doc.get("error") == "unauthorized_client", "other client: %d" % st)
+        st, doc = token_request(emu, {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                      "assertion": "a.b.c"})
+        check(st == 400 and doc.get("error") == "invalid_grant", "garbage JWT: %d" % st)
+        st, doc = token_request(emu, {"grant_type": "refresh_token",
+                                      "refresh_token": cred["refresh_token"],
+                                      "client_id": cred["client_id"]})
+        check(st == 200 and doc.get("expires_in") == 2 and doc.get("token_type") == "Bearer",
+              "refresh grant: %d %r" % (st, doc))
+
+        # Metadata path: Metadata-Flavor required.
+        path = "/computeMetadata/v1/instance/service-accounts/default/token"
+        st, _, _ = emu.get(path)
+        check(st == 403, "metadata without flavor: %d" % st)
+        st, _, body = emu.get(path, headers={"Metadata-Flavor": "Google"})
+        check(st == 200 and json.loads(body)["access_token"].startswith("ya29.emu-"),
+              "metadata token: %d" % st)
+
+        # The configurable lifetime: the token stops working after 2 s.
+        emu.token = token
+        time.sleep(2.3)
+        st, _, body = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
+        check(st == 401 and "invalid authentication credentials" in message(body),
+              "expired token: %d" % st)
+        emu.token = emu.mint_token()
+        st, _, _ = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
+        check(st == 200, "fresh token after expiry: %d" % st)
+
+    # Without --require-auth nothing is checked but the project list.
+    with emulib.Emulator("--projects", "emu-proj") as emu:
+        check(emu.token is None, "no token without --require-auth")
+        st, _, _ = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
+        check(st == 200, "no auth: %d" % st)
+        st, _, _ = emu.post("/v1/projects/other-proj/value:compute", EXPR)
+        check(st == 403, "no auth, unregistered: %d" % st)
+
+    print("%d failure(s)" % len(FAILS))
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
