@@ -778,6 +778,8 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     en.sum = sum;
     if (!s->output || !*s->output)
         return err_set(e, ERR_USAGE, "download: output is required");
+    /* Here on the calling thread, before any worker starts. */
+    mosaic_global_init();
     if ((rc = grid_plan_build(s, &en.plan, e)) < 0)
         return rc;
     sum->tiles_total = en.plan.ntiles;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,11 @@ static void dir_of(const char *path, char *out, size_t cap)
         snprintf(out, cap, "/");
     else
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+void mosaic_global_init(void)
+{
+    GDALAllRegister();
 }
 
 int mosaic_parts_dir(const char *output, char *out, size_t cap, struct errbuf *e)
@@ -201,11 +207,22 @@ static long chunk_rows(long w, long h)
 
 /* ---- creation options ---- */
 
-static int have_zstd(void)
+static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
+static int zstd_available;
+
+static void probe_zstd(void)
 {
     GDALDriverH drv = GDALGetDriverByName("GTiff");
     const char *opts = drv ? GDALGetMetadataItem(drv, GDAL_DMD_CREATIONOPTIONLIST, NULL) : NULL;
-    return opts && strstr(opts, "ZSTD") != NULL;
+    zstd_available = opts && strstr(opts, "ZSTD") != NULL;
+}
+
+/* Asked once: workers store pieces concurrently, and the driver's option
+ * list may be built lazily on first request. */
+static int have_zstd(void)
+{
+    pthread_once(&zstd_once, probe_zstd);
+    return zstd_available;
 }
 
 static int is_float(enum spec_dtype t)

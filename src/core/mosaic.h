@@ -56,6 +56,9 @@ struct mosaic_out {
     size_t nmetadata;
 };
 
+/* Registers GDAL's drivers (idempotent). Call before starting threads. */
+void mosaic_global_init(void);
+
 /* "<output>.eefetch-parts" */
 int mosaic_parts_dir(const char *output, char *out, size_t cap, struct errbuf *e);
 /* Creates the parts directory when missing. */
