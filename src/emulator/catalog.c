@@ -309,20 +309,17 @@ static double cloud_percent(const struct cat_image *img, int b, long step, long 
     const struct img_priv *p = img->priv;
     const struct band_priv *bp = &p->bands[b];
     const struct ee_grid *g = &img->bands[b].grid;
-    long c, r, n = 0, cloudy = 0;
+    long nx = (g->width - off + step - 1) / step, ny = (g->height - off + step - 1) / step;
+    int64_t gx0 = (bp->ulx2 + bp->scale * (2 * off + 1)) / 20;
+    int64_t gy0 = (bp->vy2 + bp->scale * (2 * off + 1)) / 20;
+    /* Lattice cells of pixels (off + i*step) advance by step*scale/10. */
+    int64_t d = step * bp->scale / 10;
+    long n = nx * ny, cloudy;
 
-    for (r = off; r < g->height; r += step) {
-        int64_t gy = (bp->vy2 + bp->scale * (2 * r + 1)) / 20;
-
-        for (c = off; c < g->width; c += step) {
-            int64_t gx = (bp->ulx2 + bp->scale * (2 * c + 1)) / 20;
-            int cls = p->scene.level ? fm_scene_class(&p->scene, gx, gy) : FM_VEG;
-
-            n++;
-            cloudy += cls >= FM_CLOUD_MED;
-        }
-    }
-    return n ? (double)(cloudy * 10000 / n) / 100.0 : 0.0;
+    if (n <= 0)
+        return 0.0;
+    cloudy = fm_scene_cloud_count(&p->scene, gx0, gy0, d, d, nx, ny);
+    return (double)(cloudy * 10000 / n) / 100.0;
 }
 
 /* ---- SRTM ----------------------------------------------------------------- */

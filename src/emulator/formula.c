@@ -138,6 +138,37 @@ int fm_scene_class(const struct fm_scene *s, int64_t gx, int64_t gy)
     return pixel_class(s, &k, gx, gy, dy2_of(s, gy));
 }
 
+long fm_scene_cloud_count(const struct fm_scene *s, int64_t gx0, int64_t gy0, int64_t dx,
+                          int64_t dy, long nx, long ny)
+{
+    int64_t drift = 40 * (int64_t)s->day;
+    long i, j, n = 0;
+
+    if (s->level == 0)
+        return 0;
+    for (j = 0; j < ny; j++) {
+        int64_t gy = gy0 + j * dy, cy = gy + 16 * (int64_t)s->day, dyc = (cy & 511) - 256;
+        int64_t ckey = -1, r2 = 0;
+        int cloudy = 0;
+
+        for (i = 0; i < nx; i++) {
+            int64_t cx = gx0 + i * dx + drift, ddx = (cx & 511) - 256;
+
+            /* Only the cloud cell matters here; its hash is cached along the row. */
+            if ((cx >> 9) != ckey) {
+                uint64_t h = fm_hash(cx >> 9, cy >> 9, s->zone + 1000);
+                int64_t r = level_rb[s->level] + (int64_t)((h >> 8) & 127);
+
+                ckey = cx >> 9;
+                cloudy = (int)(h & 255) < level_p[s->level];
+                r2 = r * r;
+            }
+            n += cloudy && ddx * ddx + dyc * dyc < r2;
+        }
+    }
+    return n;
+}
+
 static const double qa_value[11] = {0, 0, 0, 0, 21824, 21824, 21952, 0, 22024, 22280, 54532};
 
 /* Band constants for one image and spectral slot. */

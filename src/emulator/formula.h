@@ -50,7 +50,12 @@ enum { FM_VEG = 4, FM_BARE = 5, FM_WATER = 6, FM_CLOUD_MED = 8, FM_CLOUD_HIGH = 
 void fm_scene_row(const struct fm_scene *s, enum fm_out out, int slot, int64_t gx0,
                   int64_t step, int64_t gy, long n, double *val);
 
-/* Scene class of one lattice cell (used for the cloud percentages). */
+/* Scene class of one lattice cell. */
 int fm_scene_class(const struct fm_scene *s, int64_t gx, int64_t gy);
+
+/* Number of cloud cells (classes 8, 9, 10) among the nx * ny lattice cells
+ * (gx0 + i*dx, gy0 + j*dy): the cloud percentages' sample counts. */
+long fm_scene_cloud_count(const struct fm_scene *s, int64_t gx0, int64_t gy0, int64_t dx,
+                          int64_t dy, long nx, long ny);
 
 #endif
