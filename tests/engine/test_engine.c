@@ -454,6 +454,63 @@ static void test_aimd(void)
     emu_stop(emu);
 }
 
+/* Three Sentinel-2 bands of mixed types (uint8 SCL, uint16 B4 and B11) on a
+ * UTM grid, with a budget that puts SCL+B4 in one request (a heterogeneous
+ * NPY) and B11 in another: band groups are stitched into one file. */
+static void test_band_groups(void)
+{
+    static const char *img = "COPERNICUS/S2_SR_HARMONIZED/20230105T183751_20230105T183750_T10SEG";
+    static const double utm[6] = {10, 0, 520000, 0, -10, 4180000};
+    static const char *const ids[3] = {"SCL", "B4", "B11"};
+    static const enum spec_dtype types[3] = {SPEC_DTYPE_UINT8, SPEC_DTYPE_UINT16, SPEC_DTYPE_UINT16};
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512], expr[1024], cmd[2048];
+    int rc, b;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/bands.tif", dir);
+    spec_srtm(&s, out);
+    snprintf(expr, sizeof expr,
+             "{\"result\":\"0\",\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":"
+             "\"Image.select\",\"arguments\":{\"input\":{\"functionInvocationValue\":{\"functionName\":"
+             "\"Image.load\",\"arguments\":{\"id\":{\"constantValue\":\"%s\"}}}},\"bandSelectors\":"
+             "{\"constantValue\":[\"SCL\",\"B4\",\"B11\"]}}}}}}",
+             img);
+    free(s.expression);
+    s.expression = strdup(expr);
+    free(s.bands[0].id);
+    free(s.bands);
+    s.nbands = 3;
+    s.bands = calloc(3, sizeof *s.bands);
+    for (b = 0; b < 3; b++) {
+        s.bands[b].id = strdup(ids[b]);
+        s.bands[b].type = types[b];
+    }
+    free(s.grid.crs);
+    s.grid.crs = strdup("EPSG:32610");
+    memcpy(s.grid.transform, utm, sizeof utm);
+    s.max_tile_bytes = 64 * 64 * 5;   /* SCL+B4 = 2+3 bytes a pixel; B11 alone */
+    s.format = SPEC_FORMAT_COG;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "band groups run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.band_group == 2 && sum.tiles_total == 24 && sum.requests == 24);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/engine/check_output.py %s EPSG:32610 10 0 520000 0 -10 4180000 %d %d "
+             "%s SCL %s B4 %s B11",
+             src_dir, out, W, H, img, img, img);
+    CHECK(system(cmd) == 0);
+    spec_free(&s);
+    emu_stop(emu);
+}
+
 static void test_plan_only(void)
 {
     struct download_spec s;
@@ -513,6 +570,7 @@ int main(void)
     test_polygon();
     test_aimd();
     test_plan_only();
+    test_band_groups();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
