@@ -140,7 +140,8 @@ static int b64url_decode(const char *s, size_t n, struct buf *out)
                 return -1;
         }
     }
-    return out->data ? 0 : buf_append(out, "", 0);
+    /* Terminates the text even when nothing was decoded. */
+    return buf_append(out, "", 0) ? -1 : 0;
 }
 
 /* URL-decodes one form value in place. */
