@@ -2,9 +2,12 @@
 `eefetch serve --require-auth`, over loopback HTTP with emulib (which writes
 credentials with --write-credentials and mints its token through /token)."""
 
+import base64
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -37,10 +40,70 @@ def token_request(emu, form):
         c.close()
 
 
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(key, claims, alg="RS256"):
+    """A JWT signed with the openssl command line: an implementation
+    independent of eefetch's own signer."""
+    head = {"alg": alg, "typ": "JWT", "kid": key["private_key_id"]}
+    signing = (b64url(json.dumps(head).encode()) + "." +
+               b64url(json.dumps(claims).encode())).encode()
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as pem:
+        os.chmod(pem.name, 0o600)
+        pem.write(key["private_key"])
+        pem.flush()
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", pem.name],
+                             input=signing, stdout=subprocess.PIPE, check=True).stdout
+    return signing.decode() + "." + b64url(sig)
+
+
+def test_jwt_checks(emu):
+    key = json.load(open(os.path.join(emu.cred_dir, "service-account.json")))
+    aud = "http://127.0.0.1:%d/token" % emu.port
+    now = int(time.time())
+    base = {"iss": key["client_email"], "aud": aud, "scope": "x", "iat": now, "exp": now + 3600}
+    grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+    def attempt(claims, alg="RS256"):
+        return token_request(emu, {"grant_type": grant, "assertion": make_jwt(key, claims, alg)})
+
+    st, doc = attempt(base)
+    check(st == 200 and doc["access_token"].startswith("ya29.emu-"),
+          "JWT signed by openssl accepted: %d %r" % (st, doc))
+    timeframe = "Token must be a short-lived token (60 minutes) and in a reasonable timeframe"
+    cases = [
+        ("lifetime over an hour", dict(base, exp=now + 3601), timeframe),
+        ("expired", dict(base, iat=now - 4000, exp=now - 400), timeframe),
+        ("iat in the future", dict(base, iat=now + 900, exp=now + 1800), timeframe),
+        ("wrong audience", dict(base, aud="https://oauth2.googleapis.com/token"),
+         "Failed audience check"),
+        ("wrong issuer", dict(base, iss="someone@else.iam.gserviceaccount.com"),
+         "account not found"),
+    ]
+    for name, claims, text in cases:
+        st, doc = attempt(claims)
+        check(st == 400 and doc.get("error") == "invalid_grant" and
+              text in doc.get("error_description", ""), "%s: %d %r" % (name, st, doc))
+    # Still within the 300 s skew allowance.
+    st, _ = attempt(dict(base, iat=now + 120, exp=now + 1800))
+    check(st == 200, "iat 2 minutes ahead accepted: %d" % st)
+    st, doc = attempt(base, alg="HS256")
+    check(st == 400 and doc.get("error") == "invalid_grant", "HS256 refused: %d" % st)
+    # A tampered claim set breaks the signature.
+    jwt = make_jwt(key, base).split(".")
+    jwt[1] = b64url(json.dumps(dict(base, scope="y")).encode())
+    st, doc = token_request(emu, {"grant_type": grant, "assertion": ".".join(jwt)})
+    check(st == 400 and doc.get("error_description") == "Invalid JWT Signature.",
+          "tampered claims: %d %r" % (st, doc))
+
+
 def main():
     with emulib.Emulator("--require-auth", "--projects", "emu-proj,second-proj",
                          "--token-lifetime", "2") as emu:
         check(emu.token and emu.token.startswith("ya29.emu-"), "emulib minted a token")
+        test_jwt_checks(emu)
 
         # With the token: EE routes answer.
         st, _, body = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
