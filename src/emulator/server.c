@@ -519,6 +519,27 @@ static int add_local_assets(struct emu *s, const struct emu_config *cfg, struct 
     return 0;
 }
 
+/* Cheap checks first, so that a bad option fails before the catalog is built. */
+static int check_config(const struct emu_config *cfg, const char *bind, struct errbuf *e)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    int i;
+
+    if (cfg->port < 0 || cfg->port > 65535)
+        return err_set(e, ERR_USAGE, "port %d is out of range", cfg->port);
+    if (inet_pton(AF_INET, bind, addr) != 1 && inet_pton(AF_INET6, bind, addr) != 1)
+        return err_set(e, ERR_USAGE, "--bind wants a numeric IP address, got '%s'", bind);
+    if (cfg->nassets < 0 || cfg->nassets > EMU_MAX_ASSETS)
+        return err_set(e, ERR_USAGE, "at most %d local assets", EMU_MAX_ASSETS);
+    for (i = 0; i < cfg->nassets; i++) {
+        const char *eq = cfg->assets[i] ? strchr(cfg->assets[i], '=') : NULL;
+        if (!eq || eq == cfg->assets[i] || eq[1] == '\0')
+            return err_set(e, ERR_USAGE, "--asset wants ID=PATH, got '%s'",
+                           cfg->assets[i] ? cfg->assets[i] : "");
+    }
+    return 0;
+}
+
 static int start_daemon(struct emu *s, struct errbuf *e)
 {
     struct sockaddr_in a4;
@@ -581,6 +602,10 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
     atomic_init(&s->requests, 0);
     atomic_init(&s->stopping, 0);
     rc = copy_config(s, cfg, e);
+    if (rc == 0)
+        rc = check_config(cfg, s->bind, e);
+    if (rc == 0 && s->request_log)
+        rc = reqlog_open(s->request_log, &s->log, e);
     if (rc == 0 && quota_init(&s->quota) != 0)
         rc = err_set(e, ERR_INTERNAL, "cannot create the quota lock");
     if (rc == 0)
@@ -593,8 +618,6 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
         rc = emu_auth_create(&s->cfg, &s->auth, e);
     if (rc == 0)
         rc = algorithms_render(&s->algorithms, e);
-    if (rc == 0 && s->request_log)
-        rc = reqlog_open(s->request_log, &s->log, e);
     if (rc == 0) {
         s->ctx.cat = s->cat;
         s->ctx.cfg = &s->cfg;

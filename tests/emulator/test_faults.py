@@ -91,6 +91,49 @@ def test_latency():
         C.check(lines[0]["ms"] >= 290, "log records the server time: %r" % lines[0]["ms"])
 
 
+SRTM_PIXELS = "/v1alpha/projects/earthengine-public/assets/USGS/SRTMGL1_003:getPixels"
+
+
+def srtm_request(width, height):
+    """A getPixels body for an SRTM window at its native 1 arc-second grid."""
+    s = 1.0 / 3600
+    return {"fileFormat": "NPY", "bandIds": ["elevation"],
+            "grid": {"affineTransform": {"scaleX": s, "shearX": 0, "translateX": 10.0,
+                                         "shearY": 0, "scaleY": -s, "translateY": 46.0},
+                     "dimensions": {"width": width, "height": height}}}
+
+
+def test_work_knobs():
+    # Server time per MiB of answer: 1024x512 int16 is 1 MiB (+ the NPY header).
+    with emulib.Emulator("--latency-per-mib-ms", "500") as emu:
+        t0 = time.monotonic()
+        st, _, body = emu.post(SRTM_PIXELS, srtm_request(1024, 512))
+        took = time.monotonic() - t0
+        C.check(st == 200 and len(body) > 1 << 20, "1 MiB getPixels: %d" % st)
+        C.check(took >= 0.49, "--latency-per-mib-ms 500 on 1 MiB: %.3f s" % took)
+        t0 = time.monotonic()
+        emu.post(SRTM_PIXELS, srtm_request(16, 16))
+        C.check(time.monotonic() - t0 < 0.3, "a tiny answer is not slowed down")
+    # Server time per image read.
+    with emulib.Emulator("--latency-per-image-ms", "400") as emu:
+        t0 = time.monotonic()
+        st, _, _ = emu.post(SRTM_PIXELS, srtm_request(32, 32))
+        took = time.monotonic() - t0
+        C.check(st == 200 and took >= 0.39, "--latency-per-image-ms 400: %d, %.3f s" % (st, took))
+        t0 = time.monotonic()
+        emu.get(ALG)
+        C.check(time.monotonic() - t0 < 0.3, "no image, no per-image time")
+    # The memory limit reaches the evaluator.
+    with emulib.Emulator("--memory-limit", "1M") as emu:
+        st, _, body = emu.post(SRTM_PIXELS, srtm_request(1024, 1024))
+        C.check(st == 400, "work over --memory-limit: %d" % st)
+        if st == 400:
+            msg = C.ee_error(body, 400, "INVALID_ARGUMENT")
+            C.check(msg == "User memory limit exceeded.", "memory message %r" % msg)
+        st, _, _ = emu.post(SRTM_PIXELS, srtm_request(64, 64))
+        C.check(st == 200, "small work under --memory-limit: %d" % st)
+
+
 def statuses(emu, n):
     out = []
     for _ in range(n):
@@ -162,6 +205,7 @@ def test_reproducible():
 def main():
     test_concurrency_limit()
     test_latency()
+    test_work_knobs()
     test_each_fault()
     test_reproducible()
     return C.finish()
