@@ -825,6 +825,23 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         log_warn("%s: %zu torn or corrupt journal line(s) ignored; those tiles are fetched again", jpath,
                  st.nignored);
 
+    /* A journaled tile whose stored pieces are gone (deleted by hand) is
+     * fetched again rather than failing at assembly. */
+    {
+        size_t k, n = 0, lost = 0;
+        for (k = 0; k < st.npieces; k++)
+            if (st.done[st.pieces[k].tile_id] && !mosaic_piece_exists(en.parts, &st.pieces[k])) {
+                st.done[st.pieces[k].tile_id] = 0;
+                st.ndone--;
+                lost++;
+            }
+        for (k = 0; k < st.npieces; k++)
+            if (st.done[st.pieces[k].tile_id])
+                st.pieces[n++] = st.pieces[k];
+        st.npieces = n;
+        if (lost)
+            log_warn("%zu journaled tile(s) have no stored pixels in %s; fetching them again", lost, en.parts);
+    }
     en.done = st.done;
     st.done = NULL;
     en.ts = calloc(en.plan.ntiles ? en.plan.ntiles : 1, sizeof *en.ts);

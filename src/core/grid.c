@@ -341,6 +341,11 @@ static int resolve_with(const struct download_spec *s, struct grid *g, OGRGeomet
             rc = err_set(e, ERR_USAGE, "crs_transform needs scaleX > 0 and scaleY != 0");
             goto fail;
         }
+        /* GDAL sizes are ints: stay well inside them. */
+        if (s->grid.width > 1000000000L || s->grid.height > 1000000000L) {
+            rc = err_set(e, ERR_USAGE, "dimensions %ldx%ld are too large", s->grid.width, s->grid.height);
+            goto fail;
+        }
         if (s->grid.width <= 0 || s->grid.height <= 0) {
             rc = err_set(e, ERR_USAGE, "dimensions must be positive (got %ldx%ld)", s->grid.width,
                          s->grid.height);

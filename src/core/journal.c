@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/log.h"
 
 #define JOURNAL_MAGIC "eefetch-journal 1 "
 
@@ -198,6 +199,20 @@ int journal_open(const char *path, const char *plan_hash, size_t ntiles, int ove
     }
 
     if (b.len == 0 || overwrite) {
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        int dfd;
+        /* A new journal: make its name durable too (fsync of the directory). */
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else
+            snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd) != 0)
+                log_warn("cannot sync %s: %s", dir, strerror(errno));
+            close(dfd);
+        }
         if (write_header(fd, plan_hash) != 0) {
             rc = err_set(e, ERR_IO, "cannot write the journal %s: %s", path, strerror(errno));
             goto fail;

@@ -65,8 +65,18 @@ int mosaic_parts_dir(const char *output, char *out, size_t cap, struct errbuf *e
 
 int mosaic_parts_create(const char *parts_dir, struct errbuf *e)
 {
-    if (mkdir(parts_dir, 0777) != 0 && errno != EEXIST)
+    char parent[4096];
+
+    if (mkdir(parts_dir, 0777) != 0) {
+        if (errno == EEXIST)
+            return 0;
         return err_set(e, ERR_IO, "cannot create %s: %s", parts_dir, strerror(errno));
+    }
+    /* The directory's name must be durable before any journal line can
+     * refer to a piece inside it. */
+    dir_of(parts_dir, parent, sizeof parent);
+    if (fsync_path(parent, 1) != 0)
+        return err_set(e, ERR_IO, "cannot sync %s: %s", parent, strerror(errno));
     return 0;
 }
 
@@ -281,6 +291,15 @@ static char **creation_options(enum spec_compression c, int level, enum spec_dty
 static void piece_path(const char *dir, const struct mosaic_piece *p, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/t%zu_%d.tif", dir, p->tile_id, p->k);
+}
+
+int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p)
+{
+    char path[4096];
+    struct stat st;
+
+    piece_path(parts_dir, p, path, sizeof path);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,

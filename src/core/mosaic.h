@@ -67,6 +67,10 @@ int mosaic_parts_create(const char *parts_dir, struct errbuf *e);
  * assembly, or when starting over). Missing is not an error. */
 int mosaic_parts_remove(const char *parts_dir, struct errbuf *e);
 
+/* 1 when the stored file of piece p exists (resume checks what the journal
+ * lists), else 0. */
+int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p);
+
 /* Stores piece p (window and bands as in p, pixels in t) durably, converting
  * to p->type (AUTO: the union of t's band types; the type used is written
  * back to p->type). When mask is not NULL, pixels whose mask byte is 0
