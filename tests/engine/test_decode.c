@@ -305,6 +305,53 @@ static void test_geotiff(void)
     buf_free(&b);
 }
 
+/* Random byte mutations of valid bodies (a deterministic generator): the
+ * decoders must return an error or a tile, never crash or read out of
+ * bounds (the sanitizer build checks). A cheap stand-in until the decoders
+ * get a libFuzzer harness. */
+static void test_mutations(void)
+{
+    static const char *const files[] = {"mixed.npy", "tile.tif"};
+    const char *ids[8] = {"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"};
+    uint64_t r = 0x9e3779b97f4a7c15ULL;
+    size_t k;
+    int i, ok = 0;
+
+    for (k = 0; k < 2; k++) {
+        struct decode_expect x = {W, H, k == 0 ? 8 : 3, k == 0 ? ids : NULL, NULL, NULL};
+        struct buf b;
+        char *copy;
+        CHECK(load(files[k], &b) == 0);
+        copy = malloc(b.len);
+        if (!copy) {
+            buf_free(&b);
+            continue;
+        }
+        for (i = 0; i < (k == 0 ? 3000 : 300); i++) {
+            struct decoded_tile t;
+            struct errbuf e;
+            size_t len = b.len, n, m;
+            memcpy(copy, b.data, b.len);
+            n = 1 + (size_t)(r % 4);
+            for (m = 0; m < n; m++) {
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                copy[r % b.len] = (char)(r >> 32);
+            }
+            if (r % 5 == 0)
+                len = (size_t)(r >> 40) % b.len;   /* and sometimes a truncation */
+            if ((k == 0 ? decode_npy(copy, len, &x, &t, &e) : decode_geotiff(copy, len, &x, &t, &e)) == 0) {
+                ok++;
+                decoded_tile_free(&t);
+            }
+        }
+        free(copy);
+        buf_free(&b);
+    }
+    CHECK(ok >= 0);
+}
+
 int main(void)
 {
     char cmd[1024];
@@ -325,6 +372,7 @@ int main(void)
     test_npy_invalid();
     test_npy_handmade();
     test_geotiff();
+    test_mutations();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
