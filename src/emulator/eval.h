@@ -52,7 +52,7 @@ struct ev_geom {
 enum node_op {
     NODE_LOAD, NODE_CONST, NODE_ADD, NODE_SUB, NODE_MUL, NODE_DIV, NODE_ND, NODE_CAST,
     NODE_LT, NODE_GT, NODE_LTE, NODE_GTE, NODE_EQ, NODE_NEQ, NODE_AND, NODE_OR, NODE_BITAND,
-    NODE_UPDMASK, NODE_UNMASK, NODE_CLIP, NODE_REPROJECT, NODE_COMPOSITE
+    NODE_UPDMASK, NODE_UNMASK, NODE_CLIP, NODE_REPROJECT, NODE_COMPOSITE, NODE_WHERE
 };
 
 enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC };
@@ -64,6 +64,7 @@ struct ev_node {
     int band;                      /* LOAD */
     double value;                  /* CONST */
     struct ev_node *a, *b;         /* operands; UNMASK: b = fill value */
+    struct ev_node *c;             /* WHERE: a = input, b = test, c = value */
     struct ev_dtype cast;          /* CAST target */
     enum px_type cast_px;          /* CAST target storage type */
     struct ev_geom *geom;          /* CLIP */

@@ -1282,6 +1282,30 @@ static int f_element_set(struct ev_ctx *x, const struct ev_args *a, struct ev_va
     return ev_type_error(e, a, "object", "Element", el);
 }
 
+/* If(condition, trueCase, falseCase): EE's truthiness (0, "", null, false
+ * and empty lists are false). Both cases are evaluated, as arguments are. */
+static int f_if(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    struct ev_value *c = ev_arg(a, "condition"), *t = ev_arg(a, "trueCase"),
+                    *f = ev_arg(a, "falseCase");
+    int truth = 0;
+    if (c) {
+        switch (c->kind) {
+        case EV_NULL: truth = 0; break;
+        case EV_BOOL: truth = c->b; break;
+        case EV_NUM: truth = c->num != 0; break;
+        case EV_STR: truth = c->str[0] != 0; break;
+        case EV_LIST: case EV_DICT: truth = c->n > 0; break;
+        default: truth = 1; break;
+        }
+    }
+    *o = truth ? t : f;
+    if (!*o && !(*o = ev_new(x, EV_NULL)))
+        return NOMEM();
+    (void)e;
+    return 0;
+}
+
 /* --------------------------------------------------------------- table */
 
 const struct ev_algo ev_algos_values[] = {
@@ -1316,7 +1340,7 @@ const struct ev_algo ev_algos_values[] = {
     {"Collection.limit", f_coll_limit},
     {"AggregateFeatureCollection.array", f_aggregate_array},
     {"Element.get", f_element_get}, {"Image.get", f_element_get},
-    {"Element.set", f_element_set},
+    {"Element.set", f_element_set}, {"If", f_if},
     {NULL, NULL},
 };
 

@@ -371,17 +371,29 @@ static int f_add_bands(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     for (i = 0; i < d->nbands; i++)
         img->bands[n++] = d->bands[i];
     for (i = 0; i < s->nbands; i++) {
-        for (k = 0; k < d->nbands; k++)
+        for (k = 0; k < n; k++)
             if (strcmp(img->bands[k].id, s->bands[i].id) == 0)
                 break;
-        if (k < d->nbands) {
-            if (!overwrite)
-                return err_set(e, ERR_USAGE, "Image.addBands: Can't add band '%s' because it "
-                               "already exists.", s->bands[i].id);
+        if (k < n && overwrite) {
             img->bands[k] = s->bands[i];
-        } else {
-            img->bands[n++] = s->bands[i];
+            continue;
         }
+        img->bands[n] = s->bands[i];
+        if (k < n) {
+            /* A clashing name gets the first free "_1", "_2", ... suffix,
+             * as EE does for ee.Image.cat(ee.Image(1), ee.Image(2)). */
+            int suffix, j;
+            for (suffix = 1;; suffix++) {
+                snprintf(img->bands[n].id, sizeof img->bands[n].id, "%.50s_%d",
+                         s->bands[i].id, suffix);
+                for (j = 0; j < n; j++)
+                    if (strcmp(img->bands[j].id, img->bands[n].id) == 0)
+                        break;
+                if (j == n)
+                    break;
+            }
+        }
+        n++;
     }
     img->nbands = n;
     return (*o = image_value(x, img)) ? 0 : NOMEM();
@@ -562,6 +574,39 @@ static int mask_like(struct ev_ctx *x, const struct ev_args *a, const char *in_n
                 d->lo = fmin(d->lo, mb->dt.lo);
                 d->hi = fmax(d->hi, mb->dt.hi);
             }
+        }
+    }
+    return (*o = image_value(x, img)) ? 0 : NOMEM();
+}
+
+static int f_where(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                   struct errbuf *e)
+{
+    struct ev_image *in, *t, *v, *img;
+    int rc, i;
+    if ((rc = ev_image_arg(x, a, "input", 1, &in, e)) || (rc = ev_image_arg(x, a, "test", 1, &t, e)) ||
+        (rc = ev_image_arg(x, a, "value", 1, &v, e)))
+        return rc;
+    if ((t->nbands != 1 && t->nbands != in->nbands) || (v->nbands != 1 && v->nbands != in->nbands))
+        return err_set(e, ERR_USAGE, "Image.where: test and value must have 1 band or as many "
+                       "bands as the input (%d).", in->nbands);
+    if (!(img = image_derive(x, in, in->nbands)))
+        return NOMEM();
+    for (i = 0; i < in->nbands; i++) {
+        const struct ev_band *vb = &v->bands[v->nbands == 1 ? 0 : i];
+        struct ev_dtype *d;
+        img->bands[i] = in->bands[i];
+        if (!(img->bands[i].node = node_new(x, NODE_WHERE)))
+            return NOMEM();
+        img->bands[i].node->a = in->bands[i].node;
+        img->bands[i].node->b = t->bands[t->nbands == 1 ? 0 : i].node;
+        img->bands[i].node->c = vb->node;
+        d = &img->bands[i].dt;   /* the replacement values widen the type */
+        if (vb->dt.prec > d->prec)
+            *d = vb->dt;
+        else if (d->prec == EV_INT) {
+            d->lo = fmin(d->lo, vb->dt.lo);
+            d->hi = fmax(d->hi, vb->dt.hi);
         }
     }
     return (*o = image_value(x, img)) ? 0 : NOMEM();
@@ -979,7 +1024,7 @@ const struct ev_algo ev_algos_image[] = {
     {"Image.bitwiseAnd", f_bitwise_and},
     {"Image.normalizedDifference", f_normalized_difference},
     {"Image.updateMask", f_update_mask}, {"Image.mask", f_update_mask},
-    {"Image.unmask", f_unmask}, {"Image.clip", f_clip},
+    {"Image.unmask", f_unmask}, {"Image.clip", f_clip}, {"Image.where", f_where},
     {"Image.toFloat", f_to_float}, {"Image.toDouble", f_to_double},
     {"Image.toInt8", f_to_int8}, {"Image.toUint8", f_to_uint8},
     {"Image.toInt16", f_to_int16}, {"Image.toUint16", f_to_uint16},

@@ -40,7 +40,7 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
 /* Per-node scratch, allocated on first use (rows all have one width). */
 static int scratch(struct ev_ctx *x, struct ev_node *nd, long n, struct errbuf *e)
 {
-    long k = nd->nkids > 1 ? nd->nkids : 1;
+    long k = nd->op == NODE_WHERE ? 2 : nd->nkids > 1 ? nd->nkids : 1;
     long m = n > nd->nkids ? n : nd->nkids;
     if (nd->scap >= n)
         return 0;
@@ -341,6 +341,17 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
                 mask[i] = 0;
         return 0;
     }
+    case NODE_WHERE:
+        if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
+            (rc = render_node(x, nd->b, p, nd->sv, nd->sm, e)) ||
+            (rc = render_node(x, nd->c, p, nd->sv + n, nd->sm + n, e)))
+            return rc;
+        for (i = 0; i < n; i++)
+            if (nd->sm[i] && nd->sv[i] != 0) {   /* where the test is true */
+                val[i] = nd->sv[n + i];
+                mask[i] = nd->sm[n + i];
+            }
+        return 0;
     case NODE_COMPOSITE:
         if ((rc = scratch(x, nd, n, e)))
             return rc;
@@ -463,7 +474,8 @@ static int64_t node_work(const struct ev_node *nd, int64_t npix, struct img_set 
             w += node_work(nd->kids[k], npix, s, images);
         return w;
     default:
-        return node_work(nd->a, npix, s, images) + node_work(nd->b, npix, s, images);
+        return node_work(nd->a, npix, s, images) + node_work(nd->b, npix, s, images) +
+               node_work(nd->c, npix, s, images);
     }
 }
 

@@ -176,6 +176,10 @@ def test_arithmetic(emu):
     arr = npy(emu, expr(call("Image.bitwiseAnd", image1=sel4, image2=c(0x0F0F))), g)
     expect_band(arr, "B4", (b4.astype(np.int64) & 0x0F0F).astype(np.float64), m4, "bitwiseAnd",
                 dtype="<u2")
+    arr = npy(emu, expr(call("Image.where", input=sel4,
+                             test=call("Image.gt", image1=sel8, image2=c(2000)), value=c(7))), g)
+    expect_band(arr, "B4", np.where(m8 & (b8 > 2000), 7, b4), np.where(m8 & (b8 > 2000), True, m4),
+                "where")
     # casts: clamp then truncate
     arr = npy(emu, expr(call("Image.toUint8", value=call("Image.divide", image1=sel4,
                                                           image2=call("Image.constant", value=c(7))))), g)

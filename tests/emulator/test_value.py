@@ -56,6 +56,12 @@ def test_scalars(emu):
     check(value(emu, {"dictionaryValue": {"values": {"k": c(True)}}}) == {"k": True},
           "dictionaryValue")
     check(value(emu, call("String.length", string=c("abcd"))) == 4, "String.length")
+    check(value(emu, call("If", condition=c(0), trueCase=c("t"), falseCase=c("f"))) == "f", "If")
+    cat = value(emu, call("Image.addBands", dstImg=call("Image.addBands", dstImg=call(
+        "Image.constant", value=c(1)), srcImg=call("Image.constant", value=c(2))),
+        srcImg=call("Image.constant", value=c(3))))
+    check([b["id"] for b in cat["bands"]] == ["constant", "constant_1", "constant_2"],
+          "addBands renames clashes %s" % [b["id"] for b in cat["bands"]])
     check(sorted(value(emu, call("Dictionary.keys", dictionary=c({"b": 1, "a": 2})))) ==
           ["a", "b"], "Dictionary.keys")
     # 2023-01-31 + 1 month = 2023-03-03 (Feb has 28 days; day overflow rolls on, UTC)
