@@ -858,6 +858,10 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     en.base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : 1000;
     en.cap_ms = o->backoff_cap_ms > 0 ? o->backoff_cap_ms : 60000;
     nworkers = s->workers > 0 ? s->workers : ENGINE_DEFAULT_WORKERS;
+    if (nworkers > 40)
+        log_warn("workers = %d exceeds Earth Engine's default quota of 40 concurrent requests per "
+                 "project; 429 answers will lower the concurrency",
+                 nworkers);
     en.max_limit = nworkers;
     en.limit = o->initial_concurrency > 0 ? o->initial_concurrency : nworkers < 4 ? nworkers : 4;
     if (en.limit > nworkers)

@@ -75,7 +75,9 @@ struct engine_opts {
     int backoff_base_ms;            /* 0: 1000 */
     int backoff_cap_ms;             /* 0: 60000 */
     uint64_t seed;                  /* jitter; 0: from the clock */
-    void (*on_event)(const struct engine_event *ev, void *ud);  /* called under the engine lock */
+    /* Called from worker threads with the engine lock held: it must be quick
+     * and must not call into Lua (progress_on_event fits). */
+    void (*on_event)(const struct engine_event *ev, void *ud);
     void *ud;
 };
 
