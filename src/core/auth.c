@@ -36,6 +36,10 @@
 #define METADATA_TOKEN_PATH "/computeMetadata/v1/instance/service-accounts/default/token"
 #define TOKEN_RESPONSE_MAX (64 * 1024)
 #define DEFAULT_MARGIN_S 300
+/* After a refused or failed token request, callers get that answer for this
+ * long instead of asking again: N workers must not turn bad credentials or
+ * a struggling token endpoint into N requests per tile. */
+#define FAILURE_HOLD_MS 2000
 
 struct token_provider {
     pthread_mutex_t mu;
@@ -51,6 +55,8 @@ struct token_provider {
     uint64_t attempts;        /* finished token requests, good or bad */
     int refreshing;
     int last_failed;
+    int64_t failed_at;        /* monotonic ms of the last failed request */
+    int last_rc;              /* its error code: ERR_HTTP (transport) or ERR_AUTH */
     char last_error[ERRBUF_SIZE];
     int margin_s;
 
@@ -424,13 +430,17 @@ int auth_token_get(struct token_provider *p, char *out, size_t cap, uint64_t *ge
             }
             break;
         }
+        if (!p->refreshing && p->last_failed && now - p->failed_at < FAILURE_HOLD_MS) {
+            rc = err_set(e, p->last_rc, "%s", p->last_error);
+            break;
+        }
         if (p->refreshing) {
             uint64_t seen = p->attempts;
             while (p->refreshing)
                 pthread_cond_wait(&p->cv, &p->mu);
             if (p->attempts != seen && p->last_failed) {
                 /* Do not hammer a token endpoint that just refused: share its answer. */
-                rc = err_set(e, ERR_AUTH, "%s", p->last_error);
+                rc = err_set(e, p->last_rc, "%s", p->last_error);
                 break;
             }
             continue;
@@ -467,6 +477,8 @@ int auth_token_get(struct token_provider *p, char *out, size_t cap, uint64_t *ge
                           (long long)(lifetime / 1000));
             } else {
                 p->last_failed = 1;
+                p->failed_at = time_mono_ms();
+                p->last_rc = rc;
                 snprintf(p->last_error, sizeof p->last_error, "%s", fe.msg);
                 err_set(e, rc, "%s", fe.msg);
             }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../unit/check.h"
@@ -28,6 +29,7 @@ static const char expr[] =
 
 struct worker {
     pthread_t th;
+    int64_t run_ms;
     const char *base;
     struct token_provider *tp;
     int ok, failed;
@@ -41,7 +43,7 @@ static void *work(void *arg)
     struct session *s = NULL;
     struct http_result res;
     struct errbuf e;
-    int64_t end = time_mono_ms() + RUN_MS;
+    int64_t end = time_mono_ms() + w->run_ms;
 
     memset(&o, 0, sizeof o);
     o.endpoint = w->base;
@@ -101,6 +103,126 @@ static int count_lines(const char *log, const char *needle)
     return n;
 }
 
+/* N workers with refresh-token credentials: same property, other grant. */
+static void refresh_grant_phase(struct emu *emu, const char *dir, const char *log)
+{
+    char path[512];
+    struct auth_options ao;
+    struct auth_info info;
+    struct token_provider *tp = NULL;
+    struct worker w[8];
+    struct errbuf e;
+    int i, failed = 0, before = count_grants(log);
+    uint64_t grants;
+
+    snprintf(path, sizeof path, "%s/authorized_user.json", dir);
+    memset(&ao, 0, sizeof ao);
+    ao.credentials_file = path;
+    CHECK(auth_resolve(&ao, &tp, &info, &e) == 0);
+    if (!tp)
+        return;
+    CHECK(info.kind == AUTH_KIND_REFRESH_TOKEN);
+    for (i = 0; i < 8; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].run_ms = 4000;
+        w[i].base = emu_base_url(emu);
+        w[i].tp = tp;
+        pthread_create(&w[i].th, NULL, work, &w[i]);
+    }
+    for (i = 0; i < 8; i++) {
+        pthread_join(w[i].th, NULL);
+        failed += w[i].failed;
+    }
+    grants = auth_refresh_count(tp);
+    printf("refresh grant: %d failed, %llu grants\n", failed, (unsigned long long)grants);
+    CHECK(failed == 0);
+    CHECK(grants >= 2 && grants <= 4);
+    CHECK(count_grants(log) - before == (int)grants);
+    auth_destroy(tp);
+}
+
+struct getter {
+    pthread_t th;
+    struct token_provider *tp;
+    pthread_barrier_t *go;
+    int rc;
+    char msg[ERRBUF_SIZE];
+};
+
+static void *get_token(void *arg)
+{
+    struct getter *g = arg;
+    char tok[AUTH_TOKEN_MAX];
+    uint64_t gen;
+    struct errbuf e;
+
+    pthread_barrier_wait(g->go);
+    g->rc = auth_token_get(g->tp, tok, sizeof tok, &gen, &e);
+    snprintf(g->msg, sizeof g->msg, "%s", g->rc ? e.msg : "");
+    return NULL;
+}
+
+/* Refused credentials: 16 threads asking at once cause one token request,
+ * and all of them get the same actionable message. */
+static void failure_sharing(const char *dir, const char *log)
+{
+    char src[512], path[512], line[8192];
+    struct auth_options ao;
+    struct auth_info info;
+    struct token_provider *tp = NULL;
+    struct getter g[NTHREADS];
+    pthread_barrier_t go;
+    struct errbuf e;
+    FILE *in, *out;
+    int i, before = count_lines(log, "\"status\":400");
+
+    /* authorized_user.json with a refresh token the emulator never issued. */
+    snprintf(src, sizeof src, "%s/authorized_user.json", dir);
+    snprintf(path, sizeof path, "%s/revoked.json", dir);
+    in = fopen(src, "r");
+    out = fopen(path, "w");
+    CHECK(in && out);
+    if (!in || !out) {
+        if (in)
+            fclose(in);
+        if (out)
+            fclose(out);
+        return;
+    }
+    while (fgets(line, sizeof line, in)) {
+        char *p = strstr(line, "1//emu-");
+        if (p)
+            memcpy(p, "1//xxx-", 7);
+        fputs(line, out);
+    }
+    fclose(in);
+    fclose(out);
+    chmod(path, 0600);
+
+    memset(&ao, 0, sizeof ao);
+    ao.credentials_file = path;
+    CHECK(auth_resolve(&ao, &tp, &info, &e) == 0);
+    if (!tp)
+        return;
+    pthread_barrier_init(&go, NULL, NTHREADS);
+    for (i = 0; i < NTHREADS; i++) {
+        g[i].tp = tp;
+        g[i].go = &go;
+        pthread_create(&g[i].th, NULL, get_token, &g[i]);
+    }
+    for (i = 0; i < NTHREADS; i++)
+        pthread_join(g[i].th, NULL);
+    for (i = 0; i < NTHREADS; i++) {
+        CHECK(g[i].rc == ERR_AUTH);
+        CHECK(strstr(g[i].msg, "Token has been expired or revoked.") != NULL);
+        CHECK(strstr(g[i].msg, "sign in again") != NULL);
+    }
+    CHECK(count_lines(log, "\"status\":400") - before == 1);
+    CHECK(auth_refresh_count(tp) == 0);
+    pthread_barrier_destroy(&go);
+    auth_destroy(tp);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/eefetch-auth-XXXXXX", keyfile[256], log[256], log2[256], dir2[300];
@@ -149,6 +271,7 @@ int main(void)
 
     for (i = 0; i < NTHREADS; i++) {
         memset(&w[i], 0, sizeof w[i]);
+        w[i].run_ms = RUN_MS;
         w[i].base = emu_base_url(emu);
         w[i].tp = tp;
         pthread_create(&w[i].th, NULL, work, &w[i]);
@@ -170,6 +293,9 @@ int main(void)
     CHECK(grants >= 3 && grants <= 8);
     CHECK(grants_log == (int)grants);
     CHECK(count_lines(log, "\"status\":401") == 0);
+
+    refresh_grant_phase(emu, dir, log);
+    failure_sharing(dir, log);
 
     /* 401 with a token the endpoint does not know: one forced refresh, one retry. */
     emu_config_default(&cfg2);
