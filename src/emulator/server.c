@@ -199,6 +199,12 @@ static void log_request(struct conn_req *cr, uint64_t id, const struct emu_respo
     struct reqlog_entry en;
     char msg[512];
 
+    if (log_get_level() <= LOG_DEBUG)
+        log_debug("emulator: #%llu %s %s -> %d, %zu bytes, %.1f ms%s%s",
+                  (unsigned long long)id, cr->method, cr->path,
+                  fp->kind == FAULT_RESET ? 0 : r->status, r->body.len, mono_ms() - cr->t0,
+                  fp->kind != FAULT_NONE ? ", fault " : "",
+                  fp->kind != FAULT_NONE ? fault_name(fp->kind) : "");
     if (!cr->s->log)
         return;
     error_message(r, msg, sizeof msg);
@@ -569,12 +575,12 @@ static int start_daemon(struct emu *s, struct errbuf *e)
     }
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first, so it sees every message */
         MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_END);
     if (!s->daemon)
         return err_set(e, ERR_IO, "cannot listen on %s port %d (address in use or not local?)",
