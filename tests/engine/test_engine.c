@@ -83,6 +83,8 @@ static int exists(const char *p)
     return stat(p, &st) == 0;
 }
 
+static const char *next_log;   /* request log for the next start_emu */
+
 static struct emu *start_emu(double p500, double p503, double p429, double preset, double ptrunc, long mem)
 {
     struct emu_config cfg;
@@ -90,6 +92,8 @@ static struct emu *start_emu(double p500, double p503, double p429, double prese
     struct errbuf e;
 
     emu_config_default(&cfg);
+    cfg.request_log = next_log;
+    next_log = NULL;
     cfg.port = 0;
     cfg.seed = 7;
     cfg.p_500 = p500;
@@ -118,13 +122,17 @@ static void opts_for(struct engine_opts *o, const struct download_spec *s, struc
 
 static void test_clean(int geotiff)
 {
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct emu *emu;
     struct download_spec s;
     struct engine_opts o;
     struct engine_summary sum;
     struct errbuf e;
-    char out[512], j[600];
+    char out[512], j[600], log[512], cmd[2048];
     int rc;
+
+    snprintf(log, sizeof log, "%s/clean%d.log", dir, geotiff);
+    next_log = log;
+    emu = start_emu(0, 0, 0, 0, 0, 0);
 
     CHECK(emu != NULL);
     if (!emu)
@@ -142,6 +150,11 @@ static void test_clean(int geotiff)
     CHECK(sum.tiles_total == 12 && sum.tiles_fetched == 12 && sum.requests == 12 && sum.retries == 0);
     CHECK(exists(out) && !exists(j));
     CHECK(check_pixels(out));
+    /* On the wire: exact sub-grids that partition the grid, under the budget. */
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/engine/check_requests.py %s %d %.17g %.17g %.17g %.17g %d %d elevation:2",
+             src_dir, log, 64 * 64 * 3, AFF[0], AFF[2], AFF[4], AFF[5], W, H);
+    CHECK(system(cmd) == 0);
     /* Running again: the output is complete and is not silently replaced. */
     CHECK(engine_run(&o, &sum, &e) == ERR_USAGE);
     s.existing = SPEC_EXISTING_SKIP;
@@ -470,13 +483,17 @@ static void test_band_groups(void)
     static const double utm[6] = {10, 0, 520000, 0, -10, 4180000};
     static const char *const ids[3] = {"SCL", "B4", "B11"};
     static const enum spec_dtype types[3] = {SPEC_DTYPE_UINT8, SPEC_DTYPE_UINT16, SPEC_DTYPE_UINT16};
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct emu *emu;
     struct download_spec s;
     struct engine_opts o;
     struct engine_summary sum;
     struct errbuf e;
-    char out[512], expr[1024], cmd[2048];
+    char out[512], expr[1024], cmd[2048], log[512];
     int rc, b;
+
+    snprintf(log, sizeof log, "%s/bands.log", dir);
+    next_log = log;
+    emu = start_emu(0, 0, 0, 0, 0, 0);
 
     CHECK(emu != NULL);
     if (!emu)
@@ -513,6 +530,10 @@ static void test_band_groups(void)
              "/usr/bin/python3 %s/tests/engine/check_output.py %s EPSG:32610 10 0 520000 0 -10 4180000 %d %d "
              "%s SCL %s B4 %s B11",
              src_dir, out, W, H, img, img, img);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/engine/check_requests.py %s %d 10 520000 -10 4180000 %d %d SCL:1 B4:2 B11:2",
+             src_dir, log, 64 * 64 * 5, W, H);
     CHECK(system(cmd) == 0);
     spec_free(&s);
     emu_stop(emu);
