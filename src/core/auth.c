@@ -11,6 +11,7 @@
  */
 #include "core/auth.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <json-c/json.h>
@@ -688,6 +689,31 @@ static void resolve_project(const struct auth_options *o, const struct cred_file
 #undef FOUND
 }
 
+/* A Cloud project id ([a-z][-a-z0-9]{4,28}[a-z0-9], optionally behind a
+ * "domain.com:" prefix) or a project number. Anything else would also break
+ * the URL path it is put into. */
+int auth_project_valid(const char *p)
+{
+    const char *colon = strrchr(p, ':'), *id = colon ? colon + 1 : p;
+    size_t n = strlen(id), i;
+
+    if (n && strspn(id, "0123456789") == n && !colon)
+        return 1;
+    if (colon) {
+        for (const char *q = p; q < colon; q++)
+            if (!(isalnum((unsigned char)*q) || *q == '.' || *q == '-' || *q == '_'))
+                return 0;
+        if (colon == p)
+            return 0;
+    }
+    if (n < 6 || n > 30 || !(id[0] >= 'a' && id[0] <= 'z') || id[n - 1] == '-')
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '-'))
+            return 0;
+    return 1;
+}
+
 void auth_project_help(const struct auth_info *info, char *out, size_t cap)
 {
     snprintf(out, cap,
@@ -804,6 +830,13 @@ int auth_resolve(const struct auth_options *o, struct token_provider **out,
 
     resolve_project(o, have_chosen ? &chosen : NULL, have_ee ? &ee : NULL, ee_path,
                     have_adc ? &adc : NULL, adc_path, info);
+    if (info->project[0] && !auth_project_valid(info->project)) {
+        rc = err_set(e, ERR_USAGE, "project '%s' (from %s) is not a valid Google Cloud project "
+                     "ID: an ID has 6 to 30 lowercase letters, digits and hyphens and starts "
+                     "with a letter (e.g. my-project-123); a project number is all digits",
+                     info->project, info->project_from);
+        goto done;
+    }
 done:
     if (have_chosen)
         credfile_free(&chosen);

@@ -85,6 +85,9 @@ void auth_set_refresh_margin(struct token_provider *p, int seconds);
 const char *auth_source_name(enum auth_source s);
 const char *auth_kind_name(enum auth_kind k);
 
+/* 1 when p is a well-formed Cloud project id or number. */
+int auth_project_valid(const char *p);
+
 /* Writes the "no project" explanation: every place looked and how to set one. */
 void auth_project_help(const struct auth_info *info, char *out, size_t cap);
 

@@ -153,6 +153,13 @@ run unregistered -- --credentials "$C/service-account.json" --project nope-proj 
 expect_err unregistered "Project nope-proj is not registered to use Earth Engine" \
     "https://code.earthengine.google.com/register?project=nope-proj"
 
+# Malformed project (it would also break the URL path).
+run bad_project -- --credentials "$C/service-account.json" --project "../x" --endpoint "$EP"
+expect_err bad_project "project '../x' (from --project" "not a valid Google Cloud project ID"
+run number_project EE_PROJECT_ID=123456789012 -- --credentials "$C/service-account.json" --no-check
+expect_ok_nocheck() { [ "$RC" -eq 0 ] && grep -qF "$2" "$T/$1.out" && ok "$1" || { fail "$1"; cat "$T/$1.out" "$T/$1.err"; }; }
+expect_ok_nocheck number_project "project:     123456789012"
+
 # Corrupt key file.
 head -c 300 "$C/service-account.json" > "$T/corrupt.json"; chmod 600 "$T/corrupt.json"
 run corrupt -- --credentials "$T/corrupt.json" --endpoint "$EP"
