@@ -197,7 +197,7 @@ static int apply_band_ids(struct ev_ctx *x, json_object *body, struct ev_image *
 
 /* Fills the parts of the grid the request left out from the image's
  * default projection (that of its first band). */
-static int complete_grid(struct grid_spec *gs, const struct ev_image *img, int need_dims,
+static int complete_grid(struct grid_spec *gs, const struct ev_image *img,
                          struct emu_response *r)
 {
     const struct ev_proj *p = img->nbands > 0 ? &img->bands[0].proj : NULL;
@@ -221,9 +221,12 @@ static int complete_grid(struct grid_spec *gs, const struct ev_image *img, int n
     if (!gs->has_dims) {
         if (!native || p->width <= 0 || strcmp(p->crs, gs->g.crs) != 0 ||
             memcmp(p->affine, gs->g.affine, sizeof gs->g.affine) != 0) {
-            emu_error(r, 400, need_dims ? "grid.dimensions is required."
-                                        : "Unable to compute pixels of an unbounded image: "
-                                          "give grid.dimensions.");
+            if (native && p->width > 0)
+                emu_error(r, 400, "grid.dimensions is required when the grid differs from the "
+                          "image's own grid.");
+            else
+                emu_error(r, 400, "Unable to compute pixels of an unbounded image: give "
+                          "grid.dimensions.");
             return -1;
         }
         gs->g.width = p->width;
@@ -409,7 +412,7 @@ int handle_compute_pixels(const struct emu_ctx *c, const struct emu_request *q,
                   v->kind == EV_NULL ? "null" : v->kind == EV_COLL ? "an ImageCollection"
                                                                   : "another type");
     } else if (apply_band_ids(x, q->json, v->img, r) == 0 &&
-               complete_grid(&gs, v->img, gs.has_crs || gs.has_affine, r) == 0 &&
+               complete_grid(&gs, v->img, r) == 0 &&
                check_limits(&gs.g, v->img, r) == 0) {
         render_and_encode(c, x, v->img, &gs.g, f, r);
     }
@@ -452,7 +455,7 @@ int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
             gs.has_dims = 1;
             gs.g.width = gs.g.height = 1;
         }
-        if (complete_grid(&gs, v->img, 0, r) == 0 &&
+        if (complete_grid(&gs, v->img, r) == 0 &&
             apply_region(x, q->json, &gs, dims_given, r) == 0 &&
             check_limits(&gs.g, v->img, r) == 0)
             render_and_encode(c, x, v->img, &gs.g, f, r);

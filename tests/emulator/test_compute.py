@@ -404,7 +404,60 @@ def test_get_pixels(emu):
     check(status == 404, "getPixels unknown asset %d" % status)
 
 
+def test_local_asset():
+    """A local GeoTIFF served whole (no grid) and on a grid, checked with GDAL."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "dem.tif")
+        ds = gdal.GetDriverByName("GTiff").Create(path, 30, 20, 2, gdal.GDT_Int16)
+        ds.SetGeoTransform([600000, 50, 0, 4500000, 0, -50])
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(32633)
+        ds.SetProjection(srs.ExportToWkt())
+        rng = np.random.default_rng(7)
+        data = [rng.integers(-500, 3000, size=(20, 30)).astype(np.int16) for _ in range(2)]
+        for i in range(2):
+            ds.GetRasterBand(i + 1).WriteArray(data[i])
+        ds = None
+        with emulib.Emulator("--asset", "users/me/dem=" + path) as emu:
+            # no grid: the whole image on its own grid
+            status, raw = compute(emu, expr(load("users/me/dem")), None, "NPY")
+            check(status == 200, "local asset without grid: %d %s" % (status, raw[:200]))
+            if status == 200:
+                arr = emulib.decode_npy(raw)
+                check(arr.dtype.names == ("b1", "b2") and arr.shape == (20, 30), "local shape")
+                for i, b in enumerate(("b1", "b2")):
+                    expect_band(arr, b, data[i], np.ones((20, 30), bool), "local " + b, dtype="<i2")
+            # getPixels without grid: the native grid, native size
+            status, _, raw = emu.post("/v1/projects/p/assets/users/me/dem:getPixels",
+                                      {"fileFormat": "NPY", "bandIds": ["b2"]})
+            check(status == 200, "local getPixels without grid: %d" % status)
+            if status == 200:
+                expect_band(emulib.decode_npy(raw), "b2", data[1], np.ones((20, 30), bool),
+                            "local getPixels")
+            # a shifted, finer grid: nearest neighbour, outside masked
+            aff = [25, 0, 599900, 0, -25, 4500100]
+            arr = npy(emu, expr(call("Image.add", image1=select(load("users/me/dem"), ["b1"]),
+                                     image2=c(1))), grid("EPSG:32633", aff, 70, 50))
+            col = np.floor((599900 + 25 * (np.arange(70) + 0.5) - 600000) / 50).astype(int)
+            row = np.floor((4500000 - (4500100 - 25 * (np.arange(50) + 0.5))) / 50).astype(int)
+            rr, cc = np.meshgrid(row, col, indexing="ij")
+            inside = (rr >= 0) & (rr < 20) & (cc >= 0) & (cc < 30)
+            want = np.where(inside, data[0][np.clip(rr, 0, 19), np.clip(cc, 0, 29)] + 1, 0)
+            expect_band(arr, "b1", want, inside, "local on a finer grid")
+            status, _, raw = emu.post(PROJ + "/image:computePixels", {
+                "expression": expr(load("users/me/dem")), "fileFormat": "NPY",
+                "grid": {"affineTransform": {"scaleX": 10, "scaleY": -10}}})
+            check(status == 400 and "grid.dimensions is required" in
+                  emulib.error_of(raw)["message"], "dimensions required off the native grid")
+
+
 def main():
+    try:
+        test_local_asset()
+    except Exception as exc:
+        FAILS.append("test_local_asset: %r" % exc)
+        print("FAIL: test_local_asset: %r" % exc, file=sys.stderr)
     with emulib.Emulator() as emu:
         for t in (test_loads, test_select_rename, test_arithmetic, test_masks, test_clip,
                   test_composites, test_map_first, test_reproject, test_clip_to_bounds_and_scale,
