@@ -732,10 +732,12 @@ int auth_resolve(const struct auth_options *o, struct token_provider **out,
     struct cred_file chosen, ee, adc;
     int have_chosen = 0, have_ee = 0, have_adc = 0;
     char ee_path[1024], adc_path[1024];
+    struct errbuf ee_err, adc_err;
     const char *v;
     int rc = 0;
 
     *out = NULL;
+    ee_err.msg[0] = adc_err.msg[0] = '\0';
     memset(info, 0, sizeof *info);
     ee_file_path(ee_path, sizeof ee_path);
     adc_file_path(adc_path, sizeof adc_path);
@@ -752,13 +754,11 @@ int auth_resolve(const struct auth_options *o, struct token_provider **out,
 
     /* The EE file also supplies a project, whatever the credential source. */
     if (file_exists(ee_path)) {
-        struct errbuf ignore;
-        if (credfile_load(ee_path, &ee, &ignore) == 0)
+        if (credfile_load(ee_path, &ee, &ee_err) == 0)
             have_ee = 1;
     }
     if (file_exists(adc_path)) {
-        struct errbuf ignore;
-        if (credfile_load(adc_path, &adc, &ignore) == 0)
+        if (credfile_load(adc_path, &adc, &adc_err) == 0)
             have_adc = 1;
     }
 
@@ -809,12 +809,8 @@ int auth_resolve(const struct auth_options *o, struct token_provider **out,
         snprintf(info->account, sizeof info->account, "default service account of the instance");
     } else {
         /* A corrupt EE file deserves its own message rather than "nothing found". */
-        if (file_exists(ee_path) && !have_ee) {
-            rc = credfile_load(ee_path, &ee, e);
-            if (rc == 0) {
-                credfile_free(&ee);
-                rc = err_set(e, ERR_INTERNAL, "credentials file %s changed while reading", ee_path);
-            }
+        if (ee_err.msg[0] || adc_err.msg[0]) {
+            rc = err_set(e, ERR_PARSE, "%s", ee_err.msg[0] ? ee_err.msg : adc_err.msg);
             goto done;
         }
         rc = err_set(e, ERR_AUTH,
@@ -848,6 +844,11 @@ done:
         auth_destroy(p);
         return rc;
     }
+    /* Unreadable files that another source made unnecessary: say so once. */
+    if (ee_err.msg[0])
+        log_warn("ignored: %s", ee_err.msg);
+    if (adc_err.msg[0] && info->source != AUTH_SRC_ADC)
+        log_warn("ignored: %s", adc_err.msg);
     p->source = info->source;
     *out = p;
     return 0;

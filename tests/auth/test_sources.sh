@@ -205,6 +205,18 @@ run trusted EEFETCH_TOKEN_URI="http://127.0.0.1:$PORT/token" -- --credentials "$
     --endpoint "http://127.0.0.1:$PORT"
 expect_ok trusted "service account"
 
+# A corrupt Earth Engine credentials file: its own message when nothing else
+# applies, a warning when another source is used.
+mkdir -p "$T/home/.config/earthengine"
+echo '{"refresh_token": ' > "$T/home/.config/earthengine/credentials"
+run corrupt_ee -- --project emu-proj --endpoint "$EP"
+expect_err corrupt_ee "$T/home/.config/earthengine/credentials is not a valid JSON object"
+run corrupt_ee_other -- --credentials "$C/service-account.json" --endpoint "$EP"
+expect_ok corrupt_ee_other "service account"
+grep -q "ignored: credentials file $T/home/.config/earthengine/credentials" "$T/corrupt_ee_other.err" ||
+    fail "corrupt_ee_other: no warning"
+rm -rf "$T/home/.config"
+
 # No credentials at all.
 run no_creds -- --project emu-proj --endpoint "$EP"
 expect_err no_creds "no credentials found" "earthengine authenticate"
