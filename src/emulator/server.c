@@ -61,6 +61,7 @@ struct conn_req {
     int oversize;                     /* body passed EMU_MAX_PAYLOAD: discarded */
     double t0;                        /* arrival, monotonic ms */
     int quota_held;
+    char quota_project[ROUTE_MAX_PROJECT];   /* whose concurrency slot is held */
 };
 
 /* A truncated body: Content-Length promises len bytes, only cut are sent. */
@@ -312,6 +313,15 @@ static int call_route(struct emu *s, const struct emu_request *q, struct emu_res
     return 0;
 }
 
+/* The project a request is billed to, as EE does: X-Goog-User-Project when
+ * the client sends it (getPixels paths name earthengine-public, the caller's
+ * project comes in the header), else the project in the path. */
+static void quota_project(const struct conn_req *cr, char *out, size_t cap)
+{
+    const char *h = MHD_lookup_connection_value(cr->conn, MHD_HEADER_KIND, "X-Goog-User-Project");
+    snprintf(out, cap, "%s", h && *h ? h : cr->rt.project);
+}
+
 /* Answers one complete request (body received). */
 static enum MHD_Result dispatch(struct conn_req *cr)
 {
@@ -359,18 +369,19 @@ static enum MHD_Result dispatch(struct conn_req *cr)
     } else {
         q.json = body;
         fault_draw(&s->cfg, id, &fp);
-        if (quota_acquire(&s->quota, cr->rt.project, s->cfg.concurrency_limit) != 0) {
+        quota_project(cr, cr->quota_project, sizeof cr->quota_project);
+        if (quota_acquire(&s->quota, cr->quota_project, s->cfg.concurrency_limit) != 0) {
             fp.kind = FAULT_429;
             emu_error(&r, 429, "Too many concurrent requests for project '%s' (limit %d). "
                                "Quota exceeded; retry later.",
-                      cr->rt.project, s->cfg.concurrency_limit);
+                      cr->quota_project, s->cfg.concurrency_limit);
         } else {
             cr->quota_held = 1;   /* released when MHD reports the request completed */
             if (fp.kind == FAULT_429) {
                 emu_error(&r, 429, "Quota exceeded for quota metric 'Concurrent requests' and "
                                    "limit 'Concurrent requests per project' of service "
                                    "'earthengine.googleapis.com' for consumer 'project:%s'.",
-                          cr->rt.project);
+                          cr->quota_project);
             } else if (fp.kind == FAULT_500) {
                 sleep_interruptible(s, s->cfg.latency_base_ms);
                 emu_error(&r, 500, "An internal error has occurred.");
@@ -467,7 +478,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!cr)
         return;
     if (cr->quota_held)
-        quota_release(&s->quota, cr->rt.project);
+        quota_release(&s->quota, cr->quota_project);
     buf_free(&cr->body);
     free(cr->path);
     free(cr);

@@ -74,6 +74,20 @@ def test_concurrency_limit():
                 % sorted(results))
 
 
+def test_billed_project():
+    """The quota counts X-Goog-User-Project when sent, else the path project."""
+    with emulib.Emulator("--latency-ms", "1500", "--concurrency", "1") as emu:
+        held = []
+        t = threading.Thread(target=lambda: held.append(emu.get("/v1/projects/busy-project/algorithms")[0]))
+        t.start()
+        time.sleep(0.5)
+        st, _, body = emu.get("/v1/projects/elsewhere/algorithms",
+                              headers={"X-Goog-User-Project": "busy-project"})
+        C.check(st == 429, "billed to the busy project by header: %d" % st)
+        t.join()
+        C.check(held == [200], "the slot holder succeeded: %r" % held)
+
+
 def test_latency():
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "log.jsonl")
@@ -204,6 +218,7 @@ def test_reproducible():
 
 def main():
     test_concurrency_limit()
+    test_billed_project()
     test_latency()
     test_work_knobs()
     test_each_fault()
