@@ -88,6 +88,8 @@ class Emulator:
                 if m:
                     self.url = m.group(1)
                     self.port = int(m.group(2))
+                    # "http://[::1]:PORT" -> "::1" (a --bind ::1 server)
+                    self.host = self.url[len("http://"):].rsplit(":", 1)[0].strip("[]")
                     self._leftover = buf
                     if self.cred_dir:
                         self.token = self.mint_token()

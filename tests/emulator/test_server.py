@@ -190,6 +190,24 @@ def test_lifecycle():
     status = emu.stop()   # SIGTERM; emulib checks the status is 0
     check(status == 0, "SIGTERM exit status %r" % status)
 
+    # IPv6 loopback, when the machine has it.
+    import socket
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        probe.bind(("::1", 0))
+        probe.close()
+        have_v6 = True
+    except OSError:
+        have_v6 = False
+    if have_v6:
+        with emulib.Emulator("--bind", "::1") as emu6:
+            check(emu6.url == "http://[::1]:%d" % emu6.port, "IPv6 url %r" % emu6.url)
+            st, _, _ = emu6.get("/v1/projects/p/algorithms")
+            check(st == 200, "request over ::1: %d" % st)
+    out = subprocess.run([exe, "serve", "--bind", "localhost"], capture_output=True, text=True,
+                         timeout=20)
+    check(out.returncode == 1 and "numeric" in out.stderr, "--bind wants a numeric address")
+
     # SIGINT with an open idle keep-alive connection still stops promptly.
     emu = emulib.Emulator().start()
     conn = emu.connection()
