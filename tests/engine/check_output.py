@@ -1,11 +1,14 @@
 """Checks an eefetch output file against tests/emulator/reference.py.
 
-usage: check_output.py [--triangle A B NODATA] OUTPUT CRS SX SHX TX SHY SY TY WIDTH HEIGHT
+usage: check_output.py [--nodata V] [--triangle A B NODATA] OUTPUT CRS SX SHX TX SHY SY TY WIDTH HEIGHT
                        IMAGE BAND [IMAGE BAND ...]
 
 Band i of OUTPUT must equal reference.sample(IMAGE_i, BAND_i, ...) on the
 given grid, with masked pixels 0 (as EE sends them). Exit status 0 when every
 pixel matches; the geotransform must be the grid's.
+
+--nodata V: pixels the reference masks must be V (the download unmasked
+them with its nodata value) instead of 0.
 
 --triangle A B NODATA: the download's region was the triangle with corners at
 the grid's top-left corner, A pixels to its right and B pixels below it; a
@@ -24,6 +27,10 @@ import reference as ref  # noqa: E402
 
 def main(argv):
     tri = None
+    fill = 0.0
+    if len(argv) > 1 and argv[1] == "--nodata":
+        fill = float(argv[2])
+        argv = argv[:1] + argv[3:]
     if len(argv) > 1 and argv[1] == "--triangle":
         tri = (float(argv[2]), float(argv[3]), float(argv[4]))
         argv = argv[:1] + argv[5:]
@@ -48,7 +55,7 @@ def main(argv):
     for i in range(len(pairs) // 2):
         image, band = pairs[2 * i], pairs[2 * i + 1]
         vals, mask = ref.sample(image, band, crs, affine, w, h)
-        want = np.where(mask, vals, 0)
+        want = np.where(mask, vals, fill)
         if tri is not None:
             v, u = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
             want = np.where(u / tri[0] + v / tri[1] < 1, want, tri[2])

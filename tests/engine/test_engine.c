@@ -539,6 +539,41 @@ static void test_band_groups(void)
     emu_stop(emu);
 }
 
+/* SRTM ends at 60 N: with a nodata value, pixels EE masks (north of it)
+ * arrive as nodata instead of 0, via the unmasked expression. */
+static void test_masked_nodata(void)
+{
+    static const double north[6] = {1.0 / 3600, 0, 10 - 0.5 / 3600, 0, -1.0 / 3600, 60.02 + 0.5 / 3600};
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512], cmd[2048];
+    int rc;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/masked.tif", dir);
+    spec_srtm(&s, out);
+    memcpy(s.grid.transform, north, sizeof north);
+    s.has_nodata = 1;
+    s.nodata = -32768;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "masked run: %s\n", e.msg);
+    CHECK(rc == 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/engine/check_output.py --nodata -32768 %s EPSG:4326 %.17g %.17g %.17g "
+             "%.17g %.17g %.17g %d %d USGS/SRTMGL1_003 elevation",
+             src_dir, out, north[0], north[1], north[2], north[3], north[4], north[5], W, H);
+    CHECK(system(cmd) == 0);
+    spec_free(&s);
+    emu_stop(emu);
+}
+
 static void test_plan_only(void)
 {
     struct download_spec s;
@@ -599,6 +634,7 @@ int main(void)
     test_aimd();
     test_plan_only();
     test_band_groups();
+    test_masked_nodata();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
