@@ -420,9 +420,15 @@ int auth_token_get(struct token_provider *p, char *out, size_t cap, uint64_t *ge
 
     pthread_mutex_lock(&p->mu);
     for (;;) {
+        int fresh, valid, held;
+
         now = time_mono_ms();
-        /* Fresh, or still valid while another thread refreshes it. */
-        if (p->token[0] && (now < p->refresh_at || (p->refreshing && now < p->expires_at))) {
+        fresh = p->token[0] && now < p->refresh_at;
+        valid = p->token[0] && now < p->expires_at;
+        held = p->last_failed && now - p->failed_at < FAILURE_HOLD_MS;
+        /* Fresh; or still valid while another thread refreshes it, or while
+         * a failed refresh is being held (the old token keeps working). */
+        if (fresh || (valid && (p->refreshing || held))) {
             if (strlen(p->token) >= cap) {
                 rc = err_set(e, ERR_LIMIT, "access token longer than the buffer");
             } else {
@@ -431,20 +437,15 @@ int auth_token_get(struct token_provider *p, char *out, size_t cap, uint64_t *ge
             }
             break;
         }
-        if (!p->refreshing && p->last_failed && now - p->failed_at < FAILURE_HOLD_MS) {
-            rc = err_set(e, p->last_rc, "%s", p->last_error);
-            break;
-        }
         if (p->refreshing) {
-            uint64_t seen = p->attempts;
             while (p->refreshing)
                 pthread_cond_wait(&p->cv, &p->mu);
-            if (p->attempts != seen && p->last_failed) {
-                /* Do not hammer a token endpoint that just refused: share its answer. */
-                rc = err_set(e, p->last_rc, "%s", p->last_error);
-                break;
-            }
             continue;
+        }
+        if (held) {
+            /* Do not hammer a token endpoint that just refused: share its answer. */
+            rc = err_set(e, p->last_rc, "%s", p->last_error);
+            break;
         }
         if (p->kind == AUTH_KIND_STATIC) {
             rc = err_set(e, ERR_AUTH, "the access token from EE_ACCESS_TOKEN was rejected by the "
@@ -481,13 +482,15 @@ int auth_token_get(struct token_provider *p, char *out, size_t cap, uint64_t *ge
                 p->failed_at = time_mono_ms();
                 p->last_rc = rc;
                 snprintf(p->last_error, sizeof p->last_error, "%s", fe.msg);
-                err_set(e, rc, "%s", fe.msg);
+                if (p->token[0] && time_mono_ms() < p->expires_at)
+                    log_warn("could not refresh the access token, using the current one until "
+                             "it expires: %s", fe.msg);
             }
             pthread_cond_broadcast(&p->cv);
             memset(tok, 0, sizeof tok);
         }
-        if (rc)
-            break;
+        /* Success or failure, the top of the loop now decides what to hand out. */
+        rc = 0;
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
