@@ -574,6 +574,42 @@ static void test_masked_nodata(void)
     emu_stop(emu);
 }
 
+/* fishnet 2x2 with split = "cells" and a VRT: four files, each on its own
+ * piece of the grid, and a VRT over them that reads as the whole grid. */
+static void test_cells_vrt(void)
+{
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512], cell[600];
+    int rc, r, c;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/cells.vrt", dir);
+    spec_srtm(&s, out);
+    s.fishnet.rows = 2;
+    s.fishnet.cols = 2;
+    s.fishnet.split = SPEC_SPLIT_CELLS;
+    s.format = SPEC_FORMAT_VRT;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "cells run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.cells == 4);
+    for (r = 0; r < 2; r++)
+        for (c = 0; c < 2; c++) {
+            snprintf(cell, sizeof cell, "%s/cells_r%d_c%d.tif", dir, r, c);
+            CHECK(exists(cell));
+        }
+    CHECK(check_pixels(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
 static void test_plan_only(void)
 {
     struct download_spec s;
@@ -635,6 +671,7 @@ int main(void)
     test_plan_only();
     test_band_groups();
     test_masked_nodata();
+    test_cells_vrt();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
