@@ -159,6 +159,8 @@ static void test_clean(int geotiff)
     CHECK(engine_run(&o, &sum, &e) == ERR_USAGE);
     s.existing = SPEC_EXISTING_SKIP;
     CHECK(engine_run(&o, &sum, &e) == 0 && sum.requests == 0);
+    s.existing = SPEC_EXISTING_FAIL;
+    CHECK(engine_run(&o, &sum, &e) == ERR_USAGE && sum.requests == 0);
     spec_free(&s);
     emu_stop(emu);
 }
