@@ -27,8 +27,11 @@
 struct task {
     struct grid_tile t;     /* t.id is the planned tile it belongs to */
     int attempts;           /* transient failures so far */
+    int level;              /* quad splits between the planned tile and this piece */
     int64_t not_before;     /* monotonic ms */
 };
+
+#define MAX_PRESPLIT 6          /* 4^6 pieces per tile at most */
 
 struct tile_state {
     int outstanding;        /* pieces not stored yet */
@@ -55,6 +58,7 @@ struct engine {
     size_t nretry, capretry;
     size_t tiles_left;
     int active, limit, max_limit, succ;
+    int split_level;        /* splits a failing tile needed; fresh tiles start split */
     int64_t last_cut_ms;
     int fatal;              /* error code of the first fatal failure, 0 = none */
     struct errbuf fatal_err;
@@ -189,6 +193,59 @@ static int add_all_locked(struct engine *en, const struct mosaic_piece *p, size_
     return 0;
 }
 
+/* Once whole tiles have needed splitting (EE's memory or time limit), the
+ * next fresh tiles are split as far up front instead of each failing once
+ * first: fewer wasted requests. The pieces but `out` are queued. On
+ * allocation failure the tile simply stays whole. */
+static void presplit_locked(struct engine *en, struct task *out)
+{
+    struct grid_tile *cur, *next, parts[4];
+    size_t ncur = 1, nnext, i;
+    int lvl, k, n;
+
+    cur = malloc(sizeof *cur);
+    if (!cur)
+        return;
+    cur[0] = out->t;
+    for (lvl = 0; lvl < en->split_level; lvl++) {
+        next = malloc(ncur * 4 * sizeof *next);
+        if (!next) {
+            free(cur);
+            return;
+        }
+        nnext = 0;
+        for (i = 0; i < ncur; i++) {
+            n = (long long)cur[i].width * cur[i].height > ENGINE_SPLIT_FLOOR_PX
+                    ? grid_tile_split(&cur[i], en->plan.block, parts)
+                    : 0;
+            if (n == 0)
+                next[nnext++] = cur[i];
+            for (k = 0; k < n; k++)
+                next[nnext++] = parts[k];
+        }
+        free(cur);
+        cur = next;
+        ncur = nnext;
+    }
+    for (i = 1; i < ncur; i++) {
+        struct task p;
+        memset(&p, 0, sizeof p);
+        p.t = cur[i];
+        p.level = en->split_level;
+        if (push_retry_locked(en, &p) < 0) {
+            /* Undo the parts queued so far (the last i-1 entries) and
+             * leave the tile whole. */
+            en->nretry -= i - 1;
+            free(cur);
+            return;
+        }
+    }
+    out->t = cur[0];
+    out->level = en->split_level;
+    en->ts[out->t.id].outstanding = (int)ncur;
+    free(cur);
+}
+
 /* Takes the next task that may run now: a due retry first, then a fresh tile. */
 static int pick_locked(struct engine *en, int64_t now, struct task *out)
 {
@@ -208,6 +265,8 @@ static int pick_locked(struct engine *en, int64_t now, struct task *out)
         out->t = en->plan.tiles[en->next_fresh++];
         en->ts[out->t.id].outstanding = 1;
         en->ts[out->t.id].next_k = 0;
+        if (en->split_level > 0)
+            presplit_locked(en, out);
         return 1;
     }
     return 0;
@@ -460,10 +519,13 @@ static void split(struct worker *w, struct task *t, const char *msg)
     } else {
         en->ts[t->t.id].outstanding += n - 1;
         en->sum->splits++;
+        if (t->level + 1 > en->split_level && t->level + 1 <= MAX_PRESPLIT)
+            en->split_level = t->level + 1;
         for (i = 0; i < n; i++) {
             struct task p;
             memset(&p, 0, sizeof p);
             p.t = parts[i];
+            p.level = t->level + 1;
             if (push_retry_locked(en, &p) < 0) {
                 set_fatal_locked(en, ERR_NOMEM, "out of memory");
                 break;
