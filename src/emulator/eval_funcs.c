@@ -76,6 +76,8 @@ static int get_coll(const struct ev_args *a, const char *name, struct ev_coll **
 static int to_millis(const struct ev_value *v, int64_t *ms)
 {
     if (v->kind == EV_NUM) {
+        if (!(fabs(v->num) < 9e18))
+            return -1;
         *ms = (int64_t)v->num;
         return 0;
     }
@@ -263,6 +265,8 @@ static int f_list_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value
     (void)x;
     if ((rc = get_list(a, "list", &l, e)) || (rc = get_number(a, "index", 1, 0, &idx, e)))
         return rc;
+    if (!(fabs(idx) < 1e9))
+        idx = 1e9;   /* out of range either way */
     i = (long)idx;
     if (i < 0)
         i += l->n;
@@ -282,7 +286,8 @@ static int f_list_sequence(struct ev_ctx *x, const struct ev_args *a, struct ev_
         (rc = get_number(a, "end", 0, start, &end, e)) ||
         (rc = get_number(a, "step", 0, 1, &step, e)))
         return rc;
-    if (step == 0 || (end - start) / step > 1e6)
+    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step) ||
+        (end - start) / step > 1e6)
         return err_set(e, ERR_USAGE, "List.sequence: invalid step.");
     n = (end - start) / step < 0 ? 0 : (int)floor((end - start) / step) + 1;
     if (!(*o = ev_list(x, n)))
@@ -405,6 +410,8 @@ static int f_date_advance(struct ev_ctx *x, const struct ev_args *a, struct ev_v
     if ((rc = date_arg(a, "date", 1, 0, &t, e)) || (rc = get_number(a, "delta", 1, 0, &d, e)) ||
         (rc = get_string(a, "unit", 1, &unit, e)))
         return rc;
+    if (!(fabs(d) < 1e9))
+        return err_set(e, ERR_USAGE, "Date.advance: delta out of range.");
     if (ev_arg(a, "timeZone") && ev_arg(a, "timeZone")->kind != EV_NULL)
         return err_set(e, ERR_USAGE, "Date.advance: timeZone is not supported by the emulator.");
     if (!(*o = ev_new(x, EV_DATE)))
@@ -1186,7 +1193,7 @@ static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_val
     if (ev_arg(a, "key"))
         return err_set(e, ERR_USAGE, "Collection.limit: sorting by 'key' is not supported by "
                        "the emulator.");
-    n = lim < 0 || lim > c->n ? c->n : (int)lim;
+    n = !(lim >= 0) || lim > c->n ? c->n : (int)lim;
     if (!(*o = new_coll(x, c->id, n)))
         return NOMEM();
     for (i = 0; i < n; i++)

@@ -24,6 +24,11 @@
 #define NOMEM() err_set(e, ERR_NOMEM, "out of memory")
 
 
+/* Bounds on what one expression may build, far above EE's 1024 bands per
+ * request, so that a small request cannot make the server allocate a lot. */
+#define EV_MAX_BANDS 10000
+#define EV_MAX_SELECTED 1000000LL
+
 /* Metres per degree at the equator: EE's scale for geographic CRSs. */
 #define METERS_PER_DEGREE 111319.49079327357
 
@@ -218,6 +223,8 @@ static int f_constant(struct ev_ctx *x, const struct ev_args *a, struct ev_value
         return (*o = image_value(x, constant_image(x, v->num))) ? 0 : NOMEM();
     if (v->kind != EV_LIST || v->n == 0)
         return ev_type_error(e, a, "value", "Object", v);
+    if (v->n > EV_MAX_BANDS)
+        return err_set(e, ERR_USAGE, "Image.constant: Too many bands (%d).", v->n);
     if (!(img = image_new(x, v->n)) || !(img->props = eval_own_json(x, json_object_new_object())))
         return NOMEM();
     for (i = 0; i < v->n; i++) {
@@ -234,18 +241,15 @@ static int f_constant(struct ev_ctx *x, const struct ev_args *a, struct ev_value
 
 /* -------------------------------------------------------------- select */
 
-static int full_match(const char *pattern, const char *s, struct errbuf *e, const char *fname)
+/* EE matches band selectors as regular expressions against whole names. */
+static int compile_selector(regex_t *re, const char *pattern, struct errbuf *e, const char *fname)
 {
     char buf[300];
-    regex_t re;
-    int m;
     if (snprintf(buf, sizeof buf, "^(%s)$", pattern) >= (int)sizeof buf)
         return err_set(e, ERR_USAGE, "%s: Pattern too long.", fname);
-    if (regcomp(&re, buf, REG_EXTENDED | REG_NOSUB) != 0)
+    if (regcomp(re, buf, REG_EXTENDED | REG_NOSUB) != 0)
         return err_set(e, ERR_USAGE, "%s: Invalid regular expression '%s'.", fname, pattern);
-    m = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return m;
+    return 0;
 }
 
 static int select_bands(struct ev_ctx *x, const struct ev_args *a, const struct ev_image *in,
@@ -255,16 +259,19 @@ static int select_bands(struct ev_ctx *x, const struct ev_args *a, const struct 
     struct ev_image *img;
     int *pick, npick = 0, i, k, m;
 
+    if ((long long)in->nbands * (sel->n ? sel->n : 1) > EV_MAX_SELECTED)
+        return err_set(e, ERR_USAGE, "%s: Too many band selections.", a->fname);
     if (!(pick = eval_alloc(x, sizeof *pick * (size_t)(in->nbands * (sel->n ? sel->n : 1) + 1))))
         return NOMEM();
     for (i = 0; i < sel->n; i++) {
         const struct ev_value *s = sel->items[i];
+        regex_t re;
+        int rc;
         if (s->kind == EV_NUM) {
-            k = (int)s->num;
-            if (k < 0 || k >= in->nbands)
-                return err_set(e, ERR_USAGE, "%s: Band index out of bounds: %d (the image has %d "
-                               "bands).", a->fname, k, in->nbands);
-            pick[npick++] = k;
+            if (!(s->num >= 0 && s->num < in->nbands))
+                return err_set(e, ERR_USAGE, "%s: Band index out of bounds: %g (the image has %d "
+                               "bands).", a->fname, s->num, in->nbands);
+            pick[npick++] = (int)s->num;
             continue;
         }
         if (s->kind != EV_STR)
@@ -272,15 +279,14 @@ static int select_bands(struct ev_ctx *x, const struct ev_args *a, const struct 
         if (in->nbands == 0)
             return err_set(e, ERR_USAGE, "%s: Band pattern '%s' was applied to an Image with no "
                            "bands.", a->fname, s->str);
-        for (k = 0, m = 0; k < in->nbands; k++) {
-            int r = full_match(s->str, in->bands[k].id, e, a->fname);
-            if (r < 0)
-                return r;
-            if (r) {
+        if ((rc = compile_selector(&re, s->str, e, a->fname)) != 0)
+            return rc;
+        for (k = 0, m = 0; k < in->nbands; k++)
+            if (regexec(&re, in->bands[k].id, 0, NULL, 0) == 0) {
                 pick[npick++] = k;
                 m++;
             }
-        }
+        regfree(&re);
         if (!m)
             return err_set(e, ERR_USAGE, "%s: Pattern '%s' did not match any bands.", a->fname,
                            s->str);
@@ -366,6 +372,9 @@ static int f_add_bands(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     int rc, i, k, n = 0, overwrite = ow && ow->kind == EV_BOOL && ow->b;
     if ((rc = ev_image_arg(x, a, "dstImg", 1, &d, e)) || (rc = ev_image_arg(x, a, "srcImg", 1, &s, e)))
         return rc;
+    if (d->nbands + s->nbands > EV_MAX_BANDS)
+        return err_set(e, ERR_USAGE, "Image.addBands: Too many bands (%d).",
+                       d->nbands + s->nbands);
     if (!(img = image_derive(x, d, d->nbands + s->nbands)))
         return NOMEM();
     for (i = 0; i < d->nbands; i++)
@@ -848,6 +857,8 @@ static int f_clip_to_bounds_and_scale(struct ev_ctx *x, const struct ev_args *a,
     }
     if (!(sx > 0) || !(sy > 0))
         return err_set(e, ERR_USAGE, "Image.clipToBoundsAndScale: The geometry is empty.");
+    if (!(w / sx < 1e9 && h / sy < 1e9))
+        return err_set(e, ERR_USAGE, "Image.clipToBoundsAndScale: The output would be too large.");
     p.affine[0] = sx;
     p.affine[2] = b[0];
     p.affine[4] = -sy;
