@@ -26,7 +26,8 @@
 /* A piece of work: a tile, or a part of a split tile. */
 struct task {
     struct grid_tile t;     /* t.id is the planned tile it belongs to */
-    int attempts;           /* transient failures so far */
+    int attempts;           /* transient failures so far (429s apart) */
+    int throttled;          /* 429 answers so far */
     int level;              /* quad splits between the planned tile and this piece */
     int64_t not_before;     /* monotonic ms */
 };
@@ -473,17 +474,23 @@ static void transient(struct worker *w, struct task *t, long status, const char 
     en->sum->retries++;
     if (status == 429)
         on_429_locked(en, now);
-    t->attempts++;
-    if (t->attempts > en->max_retries) {
+    /* A 429 says "later", not "broken": it has its own, larger budget so a
+     * busy project slows a download down instead of failing it. */
+    if (status == 429)
+        t->throttled++;
+    else
+        t->attempts++;
+    if (t->attempts > en->max_retries || t->throttled > ENGINE_MAX_THROTTLED) {
         char what[32] = "";
         if (status)
             snprintf(what, sizeof what, "HTTP %ld: ", status);
         set_fatal_locked(en, ERR_SERVER,
                          "tile %zu (pixels %ld,%ld size %ldx%ld): gave up after %d attempts; last error: %s%s",
-                         t->t.id, t->t.col, t->t.row, t->t.width, t->t.height, t->attempts, what, msg);
+                         t->t.id, t->t.col, t->t.row, t->t.width, t->t.height, t->attempts + t->throttled,
+                         what, msg);
     } else {
         /* Full jitter: uniform in [0, min(cap, base * 2^attempt)]. */
-        shift = t->attempts < 20 ? t->attempts : 20;
+        shift = t->attempts + t->throttled < 20 ? t->attempts + t->throttled : 20;
         span = (int64_t)en->base_ms << shift;
         if (span > en->cap_ms)
             span = en->cap_ms;

@@ -23,6 +23,7 @@ struct token_provider;
 
 #define ENGINE_DEFAULT_WORKERS 8
 #define ENGINE_DEFAULT_RETRIES 6
+#define ENGINE_MAX_THROTTLED 30       /* 429 answers per tile before giving up */
 #define ENGINE_SPLIT_FLOOR_PX 64      /* no split below 8x8-pixel pieces */
 
 enum engine_event_kind {
