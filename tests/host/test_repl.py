@@ -50,15 +50,21 @@ class Repl:
     def send(self, s):
         os.write(self.fd, s.encode())
 
-    def close(self):
+    def close(self, timeout=30):
+        """Ctrl-D, then waits (bounded) for the REPL to exit."""
         self.send("\x04")
+        end = time.time() + timeout
         try:
-            while self.read(2):
-                pass
+            while time.time() < end:
+                self.read(0.2)
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    return status
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+            raise AssertionError("the REPL did not exit after Ctrl-D; output: %r" % self.out[-2000:])
         finally:
-            _, status = os.waitpid(self.pid, 0)
             os.close(self.fd)
-        return status
 
 
 def main():
@@ -71,6 +77,7 @@ def main():
                     "XDG_CACHE_HOME": os.path.join(home, "cache"), "TERM": "xterm",
                     "INPUTRC": inputrc})
         r = Repl(env)
+        print("started", flush=True)
         # A value, then tab completion of its methods: "img:sel" + TAB -> "img:select".
         r.send('img = ee.Image("USGS/SRTMGL1_003")\r')
         r.expect(b"\n> ")
