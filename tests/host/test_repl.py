@@ -85,7 +85,7 @@ def main():
         r.expect(b"img:select")
         r.send('("elevation")\r')
         # The value is evaluated (getInfo) and shown as a band table.
-        seen = r.expect(rb"\n> ")
+        seen = r.expect(rb"Image USGS/SRTMGL1_003 [^>]*\n> ")
         text = seen.decode(errors="replace")
         assert "Image USGS/SRTMGL1_003" in text, text
         assert re.search(r"elevation\s+int16\s+EPSG:4326\s+0\.000277", text), text
@@ -98,14 +98,15 @@ def main():
         r.expect(rb"\r?\n42\r?\n")
         # A collection is shown as a list of images with dates.
         r.send('ee.ImageCollection("LANDSAT/LC09/C02/T1_L2"):filterDate("2023-01-01", "2023-01-10")\r')
-        seen = r.expect(rb"\n> ").decode(errors="replace")
-        assert "ImageCollection LANDSAT/LC09/C02/T1_L2 (3 images)" in seen, seen
+        seen = r.expect(rb"ImageCollection LANDSAT/LC09/C02/T1_L2 \(3 images\)[^>]*\n> ")
+        seen = seen.decode(errors="replace")
         assert re.search(r"LC09_044033_20230107\s+2023-01-07 \d\d:\d\d:\d\d", seen), seen
         # Errors are shown and the REPL keeps going.
         r.send("nosuch()\r")
         r.expect(rb"error: stdin:1: attempt to call a nil value")
         r.send(":help Image.select\r")
         r.expect(rb"Image.select\(input, bandSelectors, newNames\?\)")
+        r.expect(rb"\n> ")
         status = r.close()
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
 
@@ -120,6 +121,7 @@ def main():
         r.expect(rb":help Image.select")
         r.send("\x15\x1b[A\r")
         r.expect(rb"error: stdin:1: attempt to call a nil value")
+        r.expect(rb"\n> ")
         status = r.close()
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     print("repl ok")
