@@ -122,9 +122,80 @@ def test_survives_garbage(emu):
     check(st == 200, "alive after garbage")
 
 
+def _mutate(node, rng):
+    """A random structural change somewhere in a JSON tree."""
+    junk = [None, 0, -1, 1e308, "x", "", [], {}, [1, "a"], {"constantValue": None},
+            {"valueReference": "nope"}, {"argumentReference": "q"}, {"integerValue": "zz"},
+            {"functionInvocationValue": {"functionName": "Image.constant"}},
+            {"arrayValue": {"values": 5}}, {"dictionaryValue": {"values": []}},
+            {"functionDefinitionValue": {"argumentNames": [1], "body": 2}}]
+    if isinstance(node, dict) and node and rng.random() < 0.7:
+        k = rng.choice(sorted(node))
+        r = rng.random()
+        if r < 0.2:
+            del node[k]
+        elif r < 0.5:
+            node[k] = rng.choice(junk)
+        else:
+            _mutate(node[k], rng)
+    elif isinstance(node, list) and node:
+        i = rng.randrange(len(node))
+        if rng.random() < 0.5:
+            node[i] = rng.choice(junk)
+        else:
+            _mutate(node[i], rng)
+
+
+def test_fuzz(emu):
+    """Mutated expressions and grids get 200 or 400, never a crash or a 5xx."""
+    import copy
+    import random
+    rng = random.Random(1234)
+    coll = call("Collection.filter", collection=call("ImageCollection.load", id=c(ref.S2)),
+                filter=call("Filter.and", filters={"arrayValue": {"values": [
+                    call("Filter.equals", leftField=c("MGRS_TILE"), rightValue=c("10SEG")),
+                    call("Filter.dateRangeContains", leftValue=call("DateRange", start=c("2023-01-01"),
+                                                                   end=c("2023-01-20")),
+                         rightField=c("system:time_start"))]}}))
+    seeds = [
+        expr(call("Image.normalizedDifference", input=load(IMG), bandNames=c(["B8", "B4"]))),
+        expr(call("reduce.median", collection=call("Collection.map", collection=coll,
+             baseAlgorithm={"functionDefinitionValue": {"argumentNames": ["i"], "body": "1"}})),
+             **{"1": call("Image.clip", input=select({"argumentReference": "i"}, ["B.*"]),
+                          geometry=call("GeometryConstructors.Polygon", coordinates=c(
+                              [[[-122.8, 37.8], [-122.6, 37.8], [-122.6, 37.6]]])))}),
+        expr(call("Image.clipToBoundsAndScale", input=call("Image.reproject", image=load(IMG),
+             crs=c("EPSG:3857"), scale=c(40)), geometry=call("GeometryConstructors.Rectangle",
+             coordinates=c([-122.7, 37.6, -122.6, 37.7])), maxDimension=c(20))),
+        expr(call("ImageCollection.mosaic", collection=coll)),
+    ]
+    g = grid("EPSG:32610", [30, 0, 520000, 0, -30, 4180000], 16, 16)
+    bad = 0
+    for n in range(240):
+        e = copy.deepcopy(seeds[n % len(seeds)])
+        for _ in range(rng.randint(1, 3)):
+            _mutate(e, rng)
+        body = {"expression": e, "fileFormat": rng.choice(["NPY", "GEO_TIFF", "PNG"])}
+        gg = copy.deepcopy(g)
+        if n % 5 == 0:
+            _mutate(gg, rng)
+        body["grid"] = gg
+        path = CP if n % 2 else "/v1/projects/test-project/value:compute"
+        if path != CP:
+            body = {"expression": e}
+        st, _, data = emu.post(path, body)
+        if st not in (200, 400):
+            bad += 1
+            print("fuzz %d: %d %s" % (n, st, data[:200]), file=sys.stderr)
+    check(bad == 0, "fuzzed requests answered 200/400 (%d did not)" % bad)
+    st, _, _ = emu.post(CP, {"expression": expr(call("Image.constant", value=c(1))),
+                             "fileFormat": "NPY", "grid": grid("EPSG:4326", [1, 0, 0, 0, -1, 0], 2, 2)})
+    check(st == 200, "alive after fuzzing")
+
+
 def main():
     with emulib.Emulator() as emu:
-        for t in (test_sizes, test_formats, test_survives_garbage):
+        for t in (test_sizes, test_formats, test_survives_garbage, test_fuzz):
             try:
                 t(emu)
             except Exception as exc:
