@@ -300,7 +300,7 @@ static int cache_dir(char *out, size_t cap)
 
 static int fetch_algorithms(struct host *h, struct buf *out, struct errbuf *e)
 {
-    char dir[4096], path[4600], tmp[4700], rpath[600], msg[1024];
+    char dir[4096], path[4600], tmp[4640], rpath[600], msg[1024];
     struct http_result res;
     struct stat st;
     int have_cache;
@@ -340,7 +340,8 @@ static int fetch_algorithms(struct host *h, struct buf *out, struct errbuf *e)
     http_result_free(&res);
     if (have_cache) {
         FILE *f;
-        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+        if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= sizeof tmp)
+            return 0;
         f = fopen(tmp, "wb");
         if (f) {
             int ok = fwrite(out->data, 1, out->len, f) == out->len;
@@ -373,10 +374,13 @@ static int l_algorithms(lua_State *L)
 /* Relative paths are relative to the recipe's directory. */
 static void resolve_path(struct host *h, const char *p, char *out, size_t cap)
 {
+    int n;
     if (p[0] == '/' || !h->recipe_dir[0])
-        snprintf(out, cap, "%s", p);
+        n = snprintf(out, cap, "%s", p);
     else
-        snprintf(out, cap, "%s/%s", h->recipe_dir, p);
+        n = snprintf(out, cap, "%s/%s", h->recipe_dir, p);
+    if (n < 0 || (size_t)n >= cap)
+        out[0] = 0;   /* too long: opening "" fails with a clear message */
 }
 
 static int l_read_text(lua_State *L)

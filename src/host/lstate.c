@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +129,9 @@ static int msghandler(lua_State *L)
     }
     luaL_buffinit(L, &b);
     luaL_addstring(&b, msg);
-    for (level = 1; lua_getstack(L, level, &ar); level++) {
+    /* Bounded: a runaway recursion leaves ~200000 frames, and lua_getstack
+     * is linear in the level, so walking them all takes minutes. */
+    for (level = 1; level <= 64 && lua_getstack(L, level, &ar); level++) {
         lua_getinfo(L, "Sln", &ar);
         if (strcmp(ar.what, "C") == 0 || strncmp(ar.source, "=eefetch/", 9) == 0 ||
             ar.currentline <= 0)
@@ -143,16 +146,44 @@ static int msghandler(lua_State *L)
     return 1;
 }
 
+/* Ctrl-C while Lua runs: as in lua.c, the signal handler only installs a
+ * hook (lua_sethook is safe there), and the hook raises the error at the
+ * next instruction, call or return. */
+static lua_State *running_L;
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted");
+}
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (running_L)
+        lua_sethook(running_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 {
     lua_State *L = h->L;
     int base = lua_gettop(L) - nargs;   /* the function's slot */
+    struct sigaction sa, old;
+    lua_State *prev = running_L;
     int st;
 
     host_reset_budget(h);
     lua_pushcfunction(L, msghandler);
     lua_insert(L, base);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    running_L = L;
+    sigaction(SIGINT, &sa, &old);
     st = lua_pcall(L, nargs, nresults, base);
+    sigaction(SIGINT, &old, NULL);
+    running_L = prev;
     lua_remove(L, base);
     lua_sethook(L, NULL, 0, 0);
     if (st == LUA_OK)

@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,18 @@
 void host_push_env(lua_State *L);
 
 static struct host *repl_host;
+
+/* Ctrl-C at the prompt abandons the line being typed (evaluation has its
+ * own handler, installed by host_pcall while Lua runs). */
+static void on_prompt_sigint(int sig)
+{
+    (void)sig;
+    rl_free_line_state();
+    rl_replace_line("", 0);
+    rl_crlf();
+    rl_on_new_line();
+    rl_redisplay();
+}
 
 /* Pushes require("eefetch.repl")[name]. */
 static void push_repl_fn(lua_State *L, const char *name)
@@ -183,6 +196,7 @@ int host_repl(struct host *h)
     char *line;
     size_t cap = 0, len = 0;
     char *acc = NULL;
+    struct sigaction old_int;
 
     repl_host = h;
     rl_readline_name = "eefetch";
@@ -192,6 +206,13 @@ int host_repl(struct host *h)
     /* append_history() needs an existing file: create it on first use. */
     if (hist[0] && read_history(hist) != 0)
         write_history(hist);
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_prompt_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+    }
     printf("eefetch %s REPL (Lua 5.4). :help for help, Ctrl-D to quit.\n", EEFETCH_VERSION);
     fflush(stdout);
     while ((line = readline(acc ? ">> " : "> ")) != NULL) {
@@ -241,6 +262,7 @@ int host_repl(struct host *h)
     }
     free(acc);
     free_matches();
+    sigaction(SIGINT, &old_int, NULL);
     if (hist[0])
         history_truncate_file(hist, 1000);
     printf("\n");
