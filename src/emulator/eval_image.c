@@ -557,6 +557,7 @@ static int mask_like(struct ev_ctx *x, const struct ev_args *a, const char *in_n
                      struct ev_value **o, struct errbuf *e)
 {
     struct ev_image *in, *m, *img;
+    struct ev_geom *foot = NULL;
     int rc, i;
     if ((rc = ev_image_arg(x, a, in_name, 1, &in, e)) ||
         (rc = ev_image_arg(x, a, other_name, required, &m, e)))
@@ -566,6 +567,14 @@ static int mask_like(struct ev_ctx *x, const struct ev_args *a, const char *in_n
     if (m->nbands != 1 && m->nbands != in->nbands)
         return err_set(e, ERR_USAGE, "%s: Mask must have the same number of bands as the image "
                        "or 1 band. Got %d and %d.", a->fname, in->nbands, m->nbands);
+    if (op == NODE_UNMASK && in->footprint) {
+        /* sameFootprint (default true): pixels outside the input's
+         * footprint stay masked. */
+        struct ev_value *sf = ev_arg(a, "sameFootprint");
+        if (!(sf && sf->kind == EV_BOOL && !sf->b) &&
+            !(foot = geom_from_geojson(x, in->footprint, 0, e)))
+            return ERR_USAGE;
+    }
     if (!(img = image_derive(x, in, in->nbands)))
         return NOMEM();
     for (i = 0; i < in->nbands; i++) {
@@ -575,6 +584,7 @@ static int mask_like(struct ev_ctx *x, const struct ev_args *a, const char *in_n
             return NOMEM();
         img->bands[i].node->a = in->bands[i].node;
         img->bands[i].node->b = mb->node;
+        img->bands[i].node->geom = foot;
         if (op == NODE_UNMASK) {   /* the fill value widens the range */
             struct ev_dtype *d = &img->bands[i].dt;
             if (mb->dt.prec > d->prec)

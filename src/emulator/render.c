@@ -264,6 +264,15 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
         if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
             (rc = render_node(x, nd->b, p, nd->sv, nd->sm, e)))
             return rc;
+        if (nd->op == NODE_UNMASK && nd->geom) {
+            /* sameFootprint: no fill outside the input's footprint */
+            if ((rc = to_crs(x, p, "EPSG:4326", nd->sx, nd->sy, e)))
+                return rc;
+            for (i = 0; i < n; i++)
+                if (!mask[i] && !(isfinite(nd->sx[i]) &&
+                                  geom_contains(nd->geom, nd->sx[i], nd->sy[i])))
+                    nd->sm[i] = 0;
+        }
         for (i = 0; i < n; i++) {
             double a = val[i], b = nd->sv[i];
             switch (nd->op) {

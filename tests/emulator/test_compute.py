@@ -211,6 +211,17 @@ def test_masks(emu):
     expect_band(arr, "B4", np.where(keep, b4, 7), np.ones_like(keep), "unmask(7)")
     arr = npy(emu, expr(call("Image.unmask", input=masked)), g)
     expect_band(arr, "B4", np.where(keep, b4, 0), np.ones_like(keep), "unmask()")
+    # across the west edge of the tile (x = 499960): sameFootprint (the default)
+    # leaves pixels outside the image masked; sameFootprint=false fills them
+    aff = [30, 0, 499000, 0, -30, 4150000]
+    ge = grid("EPSG:32610", aff, 64, 4)
+    w4, wm = ref.sample(IMG, "B4", "EPSG:32610", aff, 64, 4)
+    check(wm[:, :30].sum() == 0 and wm[:, 34:].all(), "edge grid straddles the tile edge")
+    arr = npy(emu, expr(call("Image.unmask", input=select(load(IMG), ["B4"]), value=c(7))), ge)
+    expect_band(arr, "B4", w4, wm, "unmask sameFootprint")
+    arr = npy(emu, expr(call("Image.unmask", input=select(load(IMG), ["B4"]), value=c(7),
+                             sameFootprint=c(False))), ge)
+    expect_band(arr, "B4", np.where(wm, w4, 7), np.ones_like(wm), "unmask sameFootprint=false")
 
 
 def _centres_lonlat(crs, aff, w, h):
