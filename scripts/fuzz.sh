@@ -34,6 +34,11 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 mkdir -p "$build/crashes"
+# -jobs writes fuzz-N.log files into the working directory: only when asked.
+par=()
+if [ "$jobs" -gt 1 ]; then
+  par=(-jobs="$jobs" -workers="$jobs")
+fi
 status=0
 for t in "${targets[@]}"; do
   corpus=tests/fuzz/corpus/$t
@@ -43,8 +48,8 @@ for t in "${targets[@]}"; do
   echo "== fuzz_$t: $secs s =="
   # New inputs go to a scratch directory first; the merge below copies only
   # those that add coverage into the committed corpus.
-  if ! "$build/tests/fuzz/fuzz_$t" "$new" "$corpus" -max_total_time="$secs" \
-      -jobs="$jobs" -workers="$jobs" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+  if ! "$build/tests/fuzz/fuzz_$t" "$new" "$corpus" -max_total_time="$secs" "${par[@]}" \
+      -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$build/crashes/${t}-" -print_final_stats=1 2>"$build/fuzz_$t.log"; then
     echo "fuzz_$t: failure; see $build/fuzz_$t.log and $build/crashes/"
     tail -40 "$build/fuzz_$t.log"
