@@ -71,13 +71,6 @@ struct token_provider {
     long timeout_ms;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 const char *auth_source_name(enum auth_source s)
 {
     switch (s) {
@@ -208,7 +201,7 @@ static int token_http(const struct token_provider *p, const char *url, const cha
     int rc = 0;
 
     *status = 0;
-    pthread_once(&curl_once, curl_init_once);
+    session_no_proxy();   /* also runs curl_global_init once */
     c = curl_easy_init();
     if (!c)
         return err_set(e, ERR_HTTP, "curl_easy_init failed");
@@ -225,6 +218,7 @@ static int token_http(const struct token_provider *p, const char *url, const cha
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOPROXY, session_no_proxy());
     curl_easy_setopt(c, CURLOPT_USERAGENT, "eefetch/" EEFETCH_VERSION);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, p->timeout_ms);

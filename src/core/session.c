@@ -37,9 +37,25 @@ struct session {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
+static char no_proxy[1024];
+
 static void curl_init_once(void)
 {
+    const char *env = getenv("NO_PROXY");
+
+    if (!env || !*env)
+        env = getenv("no_proxy");
+    /* Loopback never goes through a proxy; the user's NO_PROXY still counts
+     * (CURLOPT_NOPROXY replaces the variable, so both are listed). */
+    snprintf(no_proxy, sizeof no_proxy, "localhost,127.0.0.1,::1%s%s", env && *env ? "," : "",
+             env && *env ? env : "");
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+const char *session_no_proxy(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    return no_proxy;
 }
 
 /* Loopback hosts may use plain http (the emulator); anything else must be
@@ -132,6 +148,7 @@ int session_create(const struct session_opts *o, struct session **out, struct er
     curl_easy_setopt(s->curl, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(s->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(s->curl, CURLOPT_NOPROXY, no_proxy);
     curl_easy_setopt(s->curl, CURLOPT_USERAGENT, "eefetch/" EEFETCH_VERSION);
     curl_easy_setopt(s->curl, CURLOPT_ACCEPT_ENCODING, "");
     if (o->timeout_ms > 0)

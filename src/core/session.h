@@ -51,6 +51,10 @@ void http_result_free(struct http_result *res);
  * for loopback hosts (127.0.0.0/8, ::1, localhost). 0 or ERR_USAGE. */
 int session_check_url(const char *url, struct errbuf *e);
 
+/* Hosts never reached through a proxy (loopback plus NO_PROXY), for every
+ * curl handle eefetch makes; the first call also runs curl_global_init. */
+const char *session_no_proxy(void);
+
 /* Extracts EE's error.message from a JSON error body into out (or copies
  * a prefix of the raw body when it is not EE's shape). */
 void session_error_message(const struct http_result *res, char *out, size_t cap);
