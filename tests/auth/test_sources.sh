@@ -238,6 +238,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$EP/computeMetadata/v1/instance/s
 [ "$code" = 403 ] || fail "metadata without Metadata-Flavor: HTTP $code"
 
 # ---- no secret in any output -----------------------------------------------------------
+# (eefetch auth runs above, the emulators' own output and the request log)
+for f in "$T"/main.* "$T"/skewed.* "$T"/trusting.* "$T/requests.jsonl"; do
+    { echo "== $f"; cat "$f"; } >> "$ALL"
+done
 $PY - "$C" "$TOKEN" "$ALL" <<'PYEOF' || fails=$((fails + 1))
 import json, sys
 c, token, out = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
