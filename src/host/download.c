@@ -7,8 +7,10 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/engine.h"
 #include "core/spec.h"
@@ -188,6 +190,27 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
+/* One progress line on a terminal (the engine calls this under its lock,
+ * so it only formats and writes). */
+static void on_event(const struct engine_event *ev, void *ud)
+{
+    (void)ud;
+    switch (ev->kind) {
+    case ENGINE_EV_PLANNED:
+    case ENGINE_EV_TILE_DONE:
+        fprintf(stderr, "\r  tiles %zu/%zu (%zu resumed), %.1f MiB, %d in flight   ",
+                ev->tiles_done, ev->tiles_total, ev->tiles_resumed,
+                (double)ev->bytes / 1048576.0, ev->active);
+        break;
+    case ENGINE_EV_ASSEMBLING:
+        fprintf(stderr, "\r  tiles %zu/%zu, writing the output...            \n",
+                ev->tiles_done, ev->tiles_total);
+        break;
+    default:
+        break;
+    }
+}
+
 static int run(lua_State *L, int plan_only)
 {
     struct host *h = host_from_lua(L);
@@ -221,6 +244,8 @@ static int run(lua_State *L, int plan_only)
     eo.plan_only = plan_only;
     eo.auth = h->auth;
     eo.stop = &stop_flag;
+    if (!plan_only && isatty(STDERR_FILENO))
+        eo.on_event = on_event;
     stop_flag = 0;
     old = signal(SIGINT, on_sigint);
     rc = engine_run(&eo, &sum, &e);

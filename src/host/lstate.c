@@ -62,6 +62,21 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* Counts instructions; once the budget is spent it fires on every
  * instruction, so a pcall inside the recipe cannot swallow the stop. */
+/* Raises msg prefixed with "file:line: " of the running Lua code (a hook
+ * has no Lua frame of its own for luaL_where to name). */
+static int raise_here(lua_State *L, const char *msg)
+{
+    lua_Debug ar;
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, msg);
+    else
+        lua_pushstring(L, msg);
+    return lua_error(L);
+}
+
+static const char BUDGET_MSG[] =
+    "recipe exceeded its instruction budget (raise it with --max-instructions)";
+
 static void host_hook(lua_State *L, lua_Debug *ar)
 {
     struct host *h = host_from_lua(L);
@@ -69,16 +84,14 @@ static void host_hook(lua_State *L, lua_Debug *ar)
     if (!h)
         return;
     if (h->budget_blown) {
-        luaL_error(L, "recipe exceeded its instruction budget of %I instructions "
-                      "(raise it with --max-instructions)", (lua_Integer)h->opts.max_instructions);
+        raise_here(L, BUDGET_MSG);
         return;
     }
     h->instr_used += HOOK_EVERY;
     if (h->opts.max_instructions > 0 && h->instr_used > h->opts.max_instructions) {
         h->budget_blown = 1;
         lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
-        luaL_error(L, "recipe exceeded its instruction budget of %I instructions "
-                      "(raise it with --max-instructions)", (lua_Integer)h->opts.max_instructions);
+        raise_here(L, BUDGET_MSG);
     }
 }
 
@@ -155,7 +168,7 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
-    luaL_error(L, "interrupted");
+    raise_here(L, "interrupted");
 }
 
 static void on_sigint(int sig)
