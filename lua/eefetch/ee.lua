@@ -65,7 +65,7 @@ end
 -- Fields of the value tables themselves; absent means nil, not a method.
 local internal = { func = true, args = true, var = true, literal = true, gtype = true,
                    g_coords = true, g_geoms = true, g_proj = true, g_geodesic = true,
-                   g_evenOdd = true, custom = true, apifunction = true }
+                   g_evenOdd = true, custom = true, apifunction = true, fref = true }
 
 local function defclass(name, parent)
   local cls = { name = name, parent = parent, methods = {}, statics = {},
@@ -389,6 +389,60 @@ function Image.methods.rename(self, ...)
   local names
   if nargs(...) == 1 and type((...)) ~= "string" then names = ... else names = { ... } end
   return call("Image.rename", self, names)
+end
+
+-- img:expression("(b - a) / 2", {a = img1, b = img2}): a function built by
+-- Image.parseExpression and invoked by reference (as the JS client does);
+-- the image itself is DEFAULT_EXPRESSION_IMAGE ("b('B4')" in the text).
+function Image.methods.expression(self, text, map)
+  if type(text) ~= "string" then fail("Image.expression: expects the expression text") end
+  local vars = { "DEFAULT_EXPRESSION_IMAGE" }
+  local args = { DEFAULT_EXPRESSION_IMAGE = self }
+  if map ~= nil then
+    if not is_dict(map) then fail("Image.expression: the map must be a table of name = image") end
+    local names = {}
+    for k in pairs(map) do names[#names + 1] = k end
+    table.sort(names)
+    for _, k in ipairs(names) do
+      vars[#vars + 1] = k
+      args[k] = Image.new(map[k])
+    end
+  end
+  local body = call("Image.parseExpression", text, "DEFAULT_EXPRESSION_IMAGE", json.array(vars))
+  local o = make(Image, nil, args)
+  rawset(o, "fref", body)
+  return o
+end
+
+-- Element:set(key, value) or :set{key = value, ...}; the result keeps the
+-- class of the element (an image stays an image).
+-- A table becomes one Element.set per key (sorted keys: Lua tables have no
+-- order), as the JS client chains them; key, value, key, value ... too.
+function Element.methods.set(self, ...)
+  local n = nargs(...)
+  local args = { ... }
+  local r = self
+  if n <= 1 then
+    local props = args[1]
+    if is_dict(props) and props.properties ~= nil and next(props, next(props)) == nil
+        and is_dict(props.properties) then
+      props = props.properties
+    end
+    if is_dict(props) then
+      local keys = {}
+      for k in pairs(props) do keys[#keys + 1] = k end
+      table.sort(keys)
+      for _, k in ipairs(keys) do r = call("Element.set", r, k, props[k]) end
+    elseif is_ee(props) then
+      r = call("Element.setMulti", self, props)
+    else
+      fail("set: with one argument it must be a table of properties")
+    end
+  else
+    if n % 2 ~= 0 then fail("set: expects key, value pairs (got %d arguments)", n) end
+    for i = 1, n, 2 do r = call("Element.set", r, args[i], args[i + 1]) end
+  end
+  return cast(klass(self), r)
 end
 
 -- ee.Feature
@@ -1033,6 +1087,13 @@ local function new_serializer(unbound)
         node = { valueReference = ref(v.literal) }
       elseif v.gtype then
         node = s.values[ref(geometry_invocation(v))]
+      elseif v.fref then
+        local enc = {}
+        local keys = {}
+        for k in pairs(v.args) do keys[#keys + 1] = k end
+        table.sort(keys)
+        for _, k in ipairs(keys) do enc[k] = ref_node(v.args[k]) end
+        node = { functionInvocationValue = { functionReference = ref(v.fref), arguments = json.object(enc) } }
       elseif v.var or (v.func == nil and v.args == nil) then
         local name = v.var or s.unbound
         if not name then fail("a mapped function's arguments cannot be used in client-side operations") end
