@@ -1436,7 +1436,18 @@ function load_api()
       end
     end
   end
-  ee.Algorithms = algs
+  -- Read-only, like every API table recipes see; namespaces that are also
+  -- algorithms stay callable.
+  local function freeze(t, name)
+    local view = {}
+    for k, v in pairs(t) do
+      view[k] = type(v) == "table" and freeze(v, name .. "." .. k) or v
+    end
+    local mt = debug.getmetatable(t)
+    local extra = mt and mt.__call and { __call = mt.__call } or nil
+    return util.readonly(view, name, extra)
+  end
+  ee.Algorithms = freeze(algs, "ee.Algorithms")
 end
 
 -- Names a REPL can complete for a value (methods) or a class (functions).

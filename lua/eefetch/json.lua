@@ -13,6 +13,7 @@ M.ARRAY = { __name = "json.array", __metatable = "json.array" }
 M.OBJECT = { __name = "json.object", __metatable = "json.object" }
 -- JSON null inside tables (nil cannot be stored in a Lua table).
 M.null = setmetatable({}, { __name = "json.null", __tostring = function() return "null" end,
+                            __newindex = function() error("json.null cannot hold fields", 2) end,
                             __metatable = "json.null" })
 
 local function is_array(t)
