@@ -243,7 +243,11 @@ function M.validate(t, what)
   end
   if out.image == nil then fail("%s{}: 'image' is required", what) end
   if out.output == nil and what == "download" then fail("download{}: 'output' is required") end
-  if out.like == nil then
+  if out.like ~= nil then
+    for _, k in ipairs({ "crs", "scale", "crs_transform", "dimensions" }) do
+      if out[k] ~= nil then fail("%s{}: 'like' gives the grid; do not combine it with '%s'", what, k) end
+    end
+  else
     if out.crs_transform then
       if not out.dimensions then fail("%s{}: 'crs_transform' needs 'dimensions' = {width, height}", what) end
       if not out.crs then fail("%s{}: 'crs_transform' needs 'crs'", what) end

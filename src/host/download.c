@@ -4,8 +4,10 @@
  * by eefetch's own code, never the user's table) into a download_spec and
  * runs the tile engine. The result goes back to Lua as a summary table.
  */
+#include <gdal.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <ogr_srs_api.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,64 @@ static int bool_field(lua_State *L, int t, const char *k, int *out)
     return ok;
 }
 
+/* like = "ref.tif": the output grid of an existing GeoTIFF (its CRS as
+ * EPSG:n, its affine and size), so a download lines up pixel for pixel. */
+static int grid_from_file(struct host *h, const char *arg, struct download_spec *s, char *msg,
+                          size_t cap)
+{
+    char path[4096];
+    double gt[6];
+    GDALDatasetH ds;
+    OGRSpatialReferenceH srs;
+    const char *code;
+    int n;
+
+    if (arg[0] == '/' || !h->recipe_dir[0])
+        n = snprintf(path, sizeof path, "%s", arg);
+    else
+        n = snprintf(path, sizeof path, "%s/%s", h->recipe_dir, arg);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        snprintf(msg, cap, "'like': path too long");
+        return -1;
+    }
+    GDALAllRegister();
+    ds = GDALOpen(path, GA_ReadOnly);
+    if (!ds) {
+        snprintf(msg, cap, "'like': cannot open %.900s as a raster", path);
+        return -1;
+    }
+    srs = GDALGetSpatialRef(ds) ? OSRClone(GDALGetSpatialRef(ds)) : NULL;
+    if (GDALGetGeoTransform(ds, gt) != CE_None || !srs || OSRAutoIdentifyEPSG(srs) != OGRERR_NONE ||
+        !(code = OSRGetAuthorityCode(srs, NULL))) {
+        snprintf(msg, cap, "'like': %.900s has no georeferencing with an EPSG code", path);
+        if (srs)
+            OSRDestroySpatialReference(srs);
+        GDALClose(ds);
+        return -1;
+    }
+    s->grid.kind = SPEC_GRID_EXACT;
+    free(s->grid.crs);
+    s->grid.crs = malloc(strlen(code) + 6);
+    if (s->grid.crs)
+        snprintf(s->grid.crs, strlen(code) + 6, "EPSG:%s", code);
+    /* GDAL's geotransform -> EE's order (scaleX, shearX, translateX, shearY, scaleY, translateY). */
+    s->grid.transform[0] = gt[1];
+    s->grid.transform[1] = gt[2];
+    s->grid.transform[2] = gt[0];
+    s->grid.transform[3] = gt[4];
+    s->grid.transform[4] = gt[5];
+    s->grid.transform[5] = gt[3];
+    s->grid.width = GDALGetRasterXSize(ds);
+    s->grid.height = GDALGetRasterYSize(ds);
+    OSRDestroySpatialReference(srs);
+    GDALClose(ds);
+    if (!s->grid.crs) {
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Fills s from the normalized table at index t. Returns 0 or sets msg. */
 static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *s, char *msg, size_t cap)
 {
@@ -67,12 +127,6 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
     s->recipe_path = h->recipe_path[0] ? strdup(h->recipe_path) : NULL;
     if (num_field(L, t, "line", &d))
         s->recipe_line = (int)d;
-    if (lua_getfield(L, t, "like") != LUA_TNIL) {
-        lua_pop(L, 1);
-        snprintf(msg, cap, "'like' is not supported by this version; give crs and scale or crs_transform");
-        return -1;
-    }
-    lua_pop(L, 1);
 
     /* bands */
     lua_getfield(L, t, "bands");
@@ -127,6 +181,13 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         lua_pop(L, 3);
     }
     lua_pop(L, 1);
+
+    if ((str = dup_field(L, t, "like")) != NULL) {
+        int rc = grid_from_file(h, str, s, msg, cap);
+        free(str);
+        if (rc != 0)
+            return -1;
+    }
 
     /* region */
     if (lua_getfield(L, t, "region") == LUA_TTABLE) {

@@ -17,6 +17,20 @@ info=$(gdalinfo "$tmp/sf.tif" 2>&1)
 case "$info" in *"Size is 612, 468"*) ;; *) fail "srtm_bbox size: $info" ;; esac
 case "$info" in *"Type=Int16"*) ;; *) fail "srtm_bbox type: $info" ;; esac
 
+# like = an existing GeoTIFF: the same grid, hence the same pixels.
+cat > "$tmp/like.lua" <<'LUA'
+local r = download{ image = ee.Image("USGS/SRTMGL1_003"), like = "sf.tif", bands = { "elevation" },
+                    output = "like.tif", overwrite = true }
+print(r.width, r.height)
+LUA
+out=$("$BIN" run "$tmp/like.lua" --emulator 2>&1) || fail "like: $out"
+if cmp -s <(gdal_translate -q -of XYZ "$tmp/sf.tif" /vsistdout/) <(gdal_translate -q -of XYZ "$tmp/like.tif" /vsistdout/); then
+  echo "ok like"; else fail "like: the grids or pixels differ"; fi
+printf 'download{ image = ee.Image(1), like = "sf.tif", scale = 30, bands = {"constant"}, output = "x.tif" }\n' > "$tmp/like_bad.lua"
+out=$("$BIN" run "$tmp/like_bad.lua" --emulator 2>&1) && fail "like with scale succeeded"
+case "$out" in *"like_bad.lua:1: download{}: 'like' gives the grid; do not combine it with 'scale'"*) echo "ok like message" ;;
+  *) fail "like message: $out" ;; esac
+
 out=$("$BIN" plan "$R/s2_median.lua" --emulator --set out="$tmp/plan.tif" 2>&1) || fail "s2 plan: $out"
 case "$out" in *'"tiles":'*'"requests":0'*|*'"requests":0'*) echo "ok s2_median plan" ;; *) fail "s2 plan: $out" ;; esac
 [ -e "$tmp/plan.tif" ] && fail "plan wrote an output file"
