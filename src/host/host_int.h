@@ -62,6 +62,8 @@ int host_run_chunk(struct host *h, const char *code, size_t len, const char *chu
  * protected, with traceback; resets the instruction budget first. */
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e);
 void host_reset_budget(struct host *h);
+/* Pushes the recipe environment (the REPL completes names from it). */
+void host_push_env(lua_State *L);
 
 /* lbridge.c: fills the `eefetch.host` table on top of the stack. */
 void host_bridge_register(lua_State *L, struct host *h);

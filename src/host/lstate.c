@@ -311,8 +311,6 @@ int host_run_chunk(struct host *h, const char *code, size_t len, const char *chu
     return host_pcall(h, 0, nresults, e);
 }
 
-/* Pushes the recipe environment (REPL completion uses it). */
-void host_push_env(lua_State *L);
 void host_push_env(lua_State *L)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &ENV_KEY);

@@ -15,8 +15,6 @@
 
 #include "host/host_int.h"
 
-void host_push_env(lua_State *L);
-
 static struct host *repl_host;
 
 /* Ctrl-C at the prompt abandons the line being typed (evaluation has its
