@@ -157,7 +157,8 @@ int credfile_load(const char *path, struct cred_file *out, struct errbuf *e)
 done:
     if (rc)
         credfile_free(out);
-    json_tokener_free(tok);
+    if (tok)
+        json_tokener_free(tok);
     json_object_put(top);
     if (raw.data)
         memset(raw.data, 0, raw.len);
