@@ -153,6 +153,12 @@ run unregistered -- --credentials "$C/service-account.json" --project nope-proj 
 expect_err unregistered "Project nope-proj is not registered to use Earth Engine" \
     "https://code.earthengine.google.com/register?project=nope-proj"
 
+# A credentials file that does not exist.
+run missing_file -- --credentials "$T/nope.json" --endpoint "$EP"
+expect_err missing_file "credentials file $T/nope.json: No such file or directory"
+run missing_gac GOOGLE_APPLICATION_CREDENTIALS="$T/nope.json" -- --endpoint "$EP"
+expect_err missing_gac "GOOGLE_APPLICATION_CREDENTIALS: credentials file $T/nope.json"
+
 # Malformed project (it would also break the URL path).
 run bad_project -- --credentials "$C/service-account.json" --project "../x" --endpoint "$EP"
 expect_err bad_project "project '../x' (from --project" "not a valid Google Cloud project ID"
