@@ -101,6 +101,13 @@ def main():
         seen = r.expect(rb"ImageCollection LANDSAT/LC09/C02/T1_L2 \(3 images\)[^>]*\n> ")
         seen = seen.decode(errors="replace")
         assert re.search(r"LC09_044033_20230107\s+2023-01-07 \d\d:\d\d:\d\d", seen), seen
+        # An incomplete chunk continues on the next line.
+        r.send("function twice(x)\r")
+        r.expect(rb">> ")
+        r.send("return x * 2 end\r")
+        r.expect(rb"\n> ")
+        r.send("twice(21)\r")
+        r.expect(rb"\r?\n42\r?\n> ")
         # Errors are shown and the REPL keeps going.
         r.send("nosuch()\r")
         r.expect(rb"error: stdin:1: attempt to call a nil value")
