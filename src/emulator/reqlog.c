@@ -93,6 +93,7 @@ void reqlog_write(struct reqlog *l, const struct reqlog_entry *en)
     add_str(o, "path", en->path);
     add_str(o, "route", en->route);
     add_str(o, "project", en->project);
+    add_str(o, "billed_project", en->billed);
     add_str(o, "asset", en->asset);
     json_object_object_add(o, "status", json_object_new_int(en->status));
     json_object_object_add(o, "bytes", json_object_new_int64(en->bytes));

@@ -19,6 +19,7 @@ struct reqlog_entry {
     const char *path;
     const char *route;     /* router_name() */
     const char *project;   /* NULL when not a project route */
+    const char *billed;    /* project the quota counted (X-Goog-User-Project or path), or NULL */
     const char *asset;     /* NULL when none */
     int status;            /* HTTP status; 0 when the connection was dropped */
     int64_t bytes;         /* response body bytes (promised, for truncation) */

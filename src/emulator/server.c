@@ -215,6 +215,7 @@ static void log_request(struct conn_req *cr, uint64_t id, const struct emu_respo
     en.path = cr->path;
     en.route = router_name(cr->rt.kind);
     en.project = cr->rt.project[0] ? cr->rt.project : NULL;
+    en.billed = cr->quota_project[0] ? cr->quota_project : NULL;
     en.asset = cr->rt.asset[0] ? cr->rt.asset : NULL;
     en.status = fp->kind == FAULT_RESET ? 0 : r->status;
     en.bytes = (int64_t)r->body.len;

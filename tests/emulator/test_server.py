@@ -147,7 +147,8 @@ def test_request_log():
                                         "shearY": 0, "scaleY": -0.001, "translateY": 45.0},
                     "dimensions": {"width": 64, "height": 32}}
             emu.post("/v1alpha/projects/earthengine-public/assets/USGS/SRTMGL1_003:getPixels",
-                     {"fileFormat": "NPY", "bandIds": ["elevation"], "grid": grid})
+                     {"fileFormat": "NPY", "bandIds": ["elevation"], "grid": grid},
+                     headers={"X-Goog-User-Project": "my-billing-project"})
             emu.get("/v1/projects/p/algorithms")
             emu.get("/v1beta/projects/p/nothing-here")
             with open(log) as f:
@@ -161,6 +162,9 @@ def test_request_log():
             check(px["method"] == "POST" and px["project"] == "earthengine-public",
                   "pixel line: %r" % px)
             check(px["asset"] == "USGS/SRTMGL1_003", "pixel line asset")
+            check(px.get("billed_project") == "my-billing-project", "billed project %r"
+                  % px.get("billed_project"))
+            check(alg.get("billed_project") == "p", "path project billed without the header")
             check(px.get("grid") == grid, "pixel line carries the grid: %r" % px.get("grid"))
             check(px.get("width") == 64 and px.get("height") == 32, "pixel line dims")
             check(px.get("bandIds") == ["elevation"], "pixel line bands")
