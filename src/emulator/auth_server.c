@@ -298,7 +298,7 @@ static int trust_load(struct emu_auth *a, const char *dir, struct errbuf *e)
     top = json_object_from_file(path);
     if (!top)
         return err_set(e, ERR_PARSE, "%s is not valid JSON", path);
-    if (json_object_object_get_ex(top, "keys", &arr))
+    if (json_object_object_get_ex(top, "keys", &arr) && json_object_is_type(arr, json_type_array))
         for (i = 0; rc == 0 && i < json_object_array_length(arr); i++) {
             json_object *k = json_object_array_get_idx(arr, i);
             const char *kid = jstr(k, "kid"), *email = jstr(k, "client_email"),
@@ -306,7 +306,8 @@ static int trust_load(struct emu_auth *a, const char *dir, struct errbuf *e)
             if (kid && email && pem)
                 rc = add_key(a, kid, email, pem, e);
         }
-    if (json_object_object_get_ex(top, "refresh_tokens", &arr))
+    if (json_object_object_get_ex(top, "refresh_tokens", &arr) &&
+        json_object_is_type(arr, json_type_array))
         for (i = 0; i < json_object_array_length(arr); i++) {
             json_object *t = json_object_array_get_idx(arr, i);
             const char *tok = jstr(t, "refresh_token"), *cid = jstr(t, "client_id");
