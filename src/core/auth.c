@@ -620,13 +620,13 @@ static int provider_from_file(struct token_provider *p, const struct cred_file *
         if (dup_into(&p->refresh_token, c->refresh_token) || dup_into(&p->client_id, c->client_id) ||
             dup_into(&p->client_secret, c->client_secret))
             return err_set(e, ERR_NOMEM, "out of memory");
-        /* EE files may record the scopes the refresh token was granted for. */
-        if (c->scopes) {
-            free(p->scopes);
-            p->scopes = NULL;
-            if (dup_into(&p->scopes, c->scopes))
-                return err_set(e, ERR_NOMEM, "out of memory");
-        }
+        /* A refresh token cannot widen its grant: asking for scopes it was
+         * not issued with fails (invalid_scope). Send the scopes an EE file
+         * records, else none, so the token gets exactly the granted ones. */
+        free(p->scopes);
+        p->scopes = NULL;
+        if (dup_into(&p->scopes, c->scopes))
+            return err_set(e, ERR_NOMEM, "out of memory");
         snprintf(info->account, sizeof info->account, "%s",
                  c->account ? c->account : c->client_id ? c->client_id : "");
     } else {
