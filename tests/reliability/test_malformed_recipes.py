@@ -20,6 +20,7 @@ ALGS = os.path.join(SRC, "data", "algorithms-signatures.json")
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:", "Segmentation fault", "core dumped")
 
+
 def dl_with(**over):
     """download{} with valid keys, some replaced (None: left out)."""
     kv = {"image": "ee.Image(1)", "bands": '{"constant"}', "region": "{0, 0, 1, 1}",
@@ -154,6 +155,9 @@ KNOWN_GAPS = {
 
 def run_case(tmp, case):
     name, text, want, extra = case
+    # A directory per case: cases run concurrently and may name the same output.
+    tmp = os.path.join(tmp, name)
+    os.mkdir(tmp)
     path = os.path.join(tmp, name + ".lua")
     with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write(text + "\n")
