@@ -204,7 +204,7 @@ CASES = [
     ("list_images_bad_time", "GET", "/v1/projects/earthengine-public/assets/COPERNICUS/S2_SR_HARMONIZED:listImages?startTime=yesterday", None, 400, "Invalid time format: yesterday"),
     ("list_images_bad_token", "GET", "/v1/projects/earthengine-public/assets/COPERNICUS/S2_SR_HARMONIZED:listImages?pageToken=%ff%fe", None, 400, "The page token is invalid"),
     ("list_images_bad_region", "GET", "/v1/projects/earthengine-public/assets/COPERNICUS/S2_SR_HARMONIZED:listImages?region=%7Bnot", None, 400, "Invalid GeoJSON geometry in 'region'"),
-    ("huge_body", "POST", VC, b'{"expression": "' + b"x" * (60 << 20) + b'"}', 400, "Request payload size exceeds the limit"),
+    ("huge_body", "POST", VC, b'{"expression": "' + b"x" * (12 << 20) + b'"}', 400, "Request payload size exceeds the limit"),
 ]
 
 # Cases the emulator does not refuse yet (reported; see docs/testing.md). They
