@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The eefetch benchmark in one command (docs/benchmarks.md):
+#   scripts/bench.sh            the issue's sizes (W1 >= 2 GiB, ...), about 20 minutes here
+#   scripts/bench.sh --quick    small sizes, a few minutes, for trying things out
+# Builds a RelWithDebInfo binary in build-bench/, runs bench/run_bench.py
+# (emulator on loopback, W1-W3, GDAL EEDAI on W1), writes
+# bench/results/<date>-<commit>.json and the results section of
+# docs/benchmarks.md. Extra arguments are passed to bench/run_bench.py.
+set -euo pipefail
+
+src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${EEFETCH_BENCH_BUILD:-$src/build-bench}"
+
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEEFETCH_WERROR=ON >/dev/null
+cmake --build "$build" -j2 --target eefetch >/dev/null
+
+df -h "${TMPDIR:-/tmp}" | tail -1 | awk '{print "scratch space free: " $4}'
+exec /usr/bin/python3 "$src/bench/run_bench.py" --bin "$build/eefetch" "$@"
