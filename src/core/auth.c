@@ -458,7 +458,7 @@ int auth_token_get(struct token_provider *p, char *out, size_t cap, uint64_t *ge
             p->refreshing = 0;
             p->attempts++;
             if (rc == 0) {
-                log_add_secret(tok);
+                log_add_transient_secret(tok);
                 memcpy(p->token, tok, sizeof p->token);
                 now = time_mono_ms();
                 margin = (int64_t)p->margin_s * 1000;

@@ -7,13 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SECRETS 32
+#define MAX_SECRETS 64
 #define REDACTED "[redacted]"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum log_level log_level = LOG_INFO;
-static char *secrets[MAX_SECRETS];
-static int nsecrets;
+
+/* Two lists: long-lived secrets are never evicted (a run has a handful);
+ * transient ones (refreshed access tokens) rotate, oldest out first. */
+struct secret_list {
+    char *items[MAX_SECRETS];
+    int n;
+};
+static struct secret_list pinned, transient;
 
 void log_set_level(enum log_level level)
 {
@@ -31,27 +37,46 @@ enum log_level log_get_level(void)
     return l;
 }
 
-void log_add_secret(const char *secret)
+/* Caller holds log_lock. */
+static int list_has(const struct secret_list *l, const char *secret)
 {
     int i;
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->items[i], secret) == 0)
+            return 1;
+    return 0;
+}
+
+static void add_secret(struct secret_list *l, const char *secret, int evict)
+{
     if (!secret || strlen(secret) < 8)
         return;
     pthread_mutex_lock(&log_lock);
-    for (i = 0; i < nsecrets; i++)
-        if (strcmp(secrets[i], secret) == 0)
-            break;
-    if (i == nsecrets) {
-        if (nsecrets == MAX_SECRETS) {
-            /* Oldest secrets are the likeliest to be expired tokens. */
-            free(secrets[0]);
-            memmove(secrets, secrets + 1, sizeof secrets[0] * (MAX_SECRETS - 1));
-            nsecrets--;
+    if (!list_has(&pinned, secret) && !list_has(l, secret)) {
+        if (l->n == MAX_SECRETS && evict) {
+            free(l->items[0]);
+            memmove(l->items, l->items + 1, sizeof l->items[0] * (MAX_SECRETS - 1));
+            l->n--;
         }
-        secrets[nsecrets] = strdup(secret);
-        if (secrets[nsecrets])
-            nsecrets++;
+        /* A full pinned list keeps what it has: those secrets stay redacted,
+         * and a run never has this many long-lived ones. */
+        if (l->n < MAX_SECRETS) {
+            l->items[l->n] = strdup(secret);
+            if (l->items[l->n])
+                l->n++;
+        }
     }
     pthread_mutex_unlock(&log_lock);
+}
+
+void log_add_secret(const char *secret)
+{
+    add_secret(&pinned, secret, 0);
+}
+
+void log_add_transient_secret(const char *secret)
+{
+    add_secret(&transient, secret, 1);
 }
 
 static void replace_all(char *s, size_t cap, const char *needle)
@@ -76,8 +101,10 @@ static void redact_locked(char *s, size_t cap)
     int i;
     char *p;
 
-    for (i = 0; i < nsecrets; i++)
-        replace_all(s, cap, secrets[i]);
+    for (i = 0; i < pinned.n; i++)
+        replace_all(s, cap, pinned.items[i]);
+    for (i = 0; i < transient.n; i++)
+        replace_all(s, cap, transient.items[i]);
     /* "Bearer xyz": mask the token even if it was never registered. */
     p = s;
     while ((p = strstr(p, "Bearer ")) != NULL) {

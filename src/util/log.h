@@ -14,9 +14,15 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3, LOG_Q
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
-/* Registers a secret to be redacted from every later message (copied;
- * strings shorter than 8 bytes are ignored as too ambiguous). */
+/* Registers a long-lived secret (a private key, a refresh token, a static
+ * access token) to be redacted from every later message for the rest of the
+ * process (copied; strings shorter than 8 bytes are ignored as too
+ * ambiguous). */
 void log_add_secret(const char *secret);
+/* Registers a short-lived secret (an access token that will be refreshed).
+ * Only the most recent ones are kept, so a long run that refreshes tokens
+ * every few seconds never pushes a long-lived secret out of the list. */
+void log_add_transient_secret(const char *secret);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

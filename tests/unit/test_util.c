@@ -34,6 +34,24 @@ static void test_redact(void)
     CHECK_STR(s, "Authorization: Bearer [redacted]");
 }
 
+/* Many refreshed tokens must never push a long-lived secret out. */
+static void test_redact_rotation(void)
+{
+    char s[256], tok[64];
+    int i;
+    log_add_secret("1//refresh-token-long-lived");
+    for (i = 0; i < 500; i++) {
+        snprintf(tok, sizeof tok, "ya29.access-%04d", i);
+        log_add_transient_secret(tok);
+    }
+    snprintf(s, sizeof s, "rt=1//refresh-token-long-lived at=ya29.access-0499");
+    log_redact(s, sizeof s);
+    CHECK_STR(s, "rt=[redacted] at=[redacted]");
+    snprintf(s, sizeof s, "ya29.supersecrettoken");
+    log_redact(s, sizeof s);
+    CHECK_STR(s, "[redacted]");
+}
+
 static void test_time(void)
 {
     int64_t ms = 0;
@@ -56,6 +74,7 @@ int main(void)
 {
     test_buf();
     test_redact();
+    test_redact_rotation();
     test_time();
     return CHECK_DONE();
 }
