@@ -44,31 +44,33 @@ def render(r, json_rel):
         model["latency_per_image_ms"], json_rel))
     out.append("")
     out.append("| workload | raw GiB | wall s | MiB/s | ideal s | ratio | fetch ratio | "
-               "CPU s/GiB | emulator CPU s | peak RSS MiB | requests | 429s | retries |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+               "in flight mean/peak | CPU s/GiB | emulator CPU s | peak RSS MiB | requests | 429s | retries |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     wl = r["workloads"]
     for key, name in LABELS:
         v = wl.get(key)
         if not v:
             continue
         if "error" in v:
-            out.append("| %s | failed: %s |||||||||||| " % (name, " ".join(v["error"])))
+            out.append("| %s | failed: %s ||||||||||||| " % (name, " ".join(v["error"])))
             continue
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s/%s | %s | %s | %s | %s | %s | %s |" % (
             name, fmt(v["raw_gib"], "%.3f"), fmt(v["wall_s"]), fmt(v["mib_per_s"]),
             fmt(v["ideal_s"]), fmt(v["ratio_to_ideal"], "%.2f"),
-            fmt(v.get("fetch_ratio_to_ideal"), "%.2f"), fmt(v["cpu_s_per_gib"]),
+            fmt(v.get("fetch_ratio_to_ideal"), "%.2f"), fmt(v.get("mean_in_flight")),
+            v["peak_in_flight"], fmt(v["cpu_s_per_gib"]),
             fmt(v["emulator_cpu_s"]), fmt(v["max_rss_mib"], "%.0f"), v["pixel_requests"],
             v["http_429"], v["retries"]))
     ed = r.get("eedai_w1")
     if ed and "error" not in ed:
         out.append("| GDAL EEDAI, %dx%d window of W1's image (10 m) | %.3f | %.1f | %.2f | | | | "
-                   "%.1f | | %.0f | %d | %d | |" % (
+                   "%s | %.1f | | %.0f | %d | %d | |" % (
                        ed["window"][0], ed["window"][1], ed["raw_mib"] / 1024.0, ed["wall_s"],
-                       ed["mib_per_s"], ed["cpu_s"] / (ed["raw_mib"] / 1024.0),
+                       ed["mib_per_s"], "–/%d" % ed["peak_in_flight"],
+                       ed["cpu_s"] / (ed["raw_mib"] / 1024.0),
                        ed["max_rss_mib"], ed["pixel_requests"], ed["http_429"]))
     elif ed:
-        out.append("| GDAL EEDAI | failed: %s |||||||||||| " % " ".join(ed["error"]))
+        out.append("| GDAL EEDAI | failed: %s ||||||||||||| " % " ".join(ed["error"]))
     for key in ("w2_gtiff_default", "w2_cog_default"):
         v = wl.get(key, {})
         if "extrapolated_1gib_s" in v:

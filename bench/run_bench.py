@@ -236,6 +236,9 @@ def run_eefetch(binary, emu, recipe, sets, out, images_per_request, raw_bytes, l
         "fetch_s": fetch_s, "assemble_s": (t1 - rq["last_answer"]) if rq["last_answer"] else None,
         "ideal_s": ideal, "ratio_to_ideal": ideal / tv["wall_s"] if tv["wall_s"] else None,
         "fetch_ratio_to_ideal": ideal / fetch_s if fetch_s else None,
+        # Average requests in flight while fetching (server time / fetch time):
+        # the ideal assumes the quota, 40.
+        "mean_in_flight": rq["server_ms_measured"] / 1000.0 / fetch_s if fetch_s else None,
         # What 2 cores can do at best: all CPU spent (client + emulator) spread
         # over every core, or the model's ideal, whichever is longer.
         "machine_bound_s": max(ideal, (cpu + emu_cpu) / os.cpu_count()),
