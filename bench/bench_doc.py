@@ -15,8 +15,8 @@ END = "<!-- results:end -->"
 LABELS = [
     ("w1_gtiff_default", "W1 stored asset, GeoTIFF (ZSTD)"),
     ("w1_cog_default", "W1 stored asset, COG"),
-    ("w1_gtiff_none", "W1 stored asset, GeoTIFF uncompressed"),
-    ("w1_small_gtiff_none", "W1 smaller (RSS check), uncompressed"),
+    ("w1_gtiff_none", "W1 stored asset, GeoTIFF uncompressed, 8 workers"),
+    ("w1_small_gtiff_none", "W1 smaller (RSS check), uncompressed, 8 workers"),
     ("w2_gtiff_default", "W2 median composite, GeoTIFF"),
     ("w2_cog_default", "W2 median composite, COG"),
     ("w3_gtiff_default", "W3 fishnet, GeoTIFF"),
