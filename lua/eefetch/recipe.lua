@@ -209,6 +209,12 @@ local schema = {
   dtype = dtype_value,
   nodata = nodata_value,
   output = want("string"),
+  quicklook = function(v, k)
+    if v ~= true and v ~= false and type(v) ~= "string" then
+      fail("download{}: '%s' must be a PNG path or true (got %s)", k, describe(v))
+    end
+    return v
+  end,
   format = one_of("gtiff", "geotiff", "tif", "cog", "vrt"),
   compression = one_of("default", "none", "deflate", "zstd", "lzw"),
   fishnet = fishnet_value,
@@ -257,6 +263,12 @@ function M.validate(t, what)
       if not out.region then fail("%s{}: 'region' is required with 'scale'", what) end
       if not out.crs then fail("%s{}: 'crs' (e.g. \"EPSG:4326\") is required", what) end
     end
+  end
+  if out.quicklook == true then
+    if not out.output then fail("%s{}: 'quicklook = true' needs 'output'", what) end
+    out.quicklook = (out.output:gsub("%.[^./]*$", "")) .. ".png"
+  elseif out.quicklook == false then
+    out.quicklook = nil
   end
   if out.resume == false and out.overwrite == nil then out.overwrite = false end
   if out.overwrite and out.resume then fail("%s{}: 'overwrite' and 'resume' exclude each other", what) end

@@ -63,6 +63,7 @@ struct engine {
     int64_t last_cut_ms;
     int fatal;              /* error code of the first fatal failure, 0 = none */
     struct errbuf fatal_err;
+    int cancel;             /* atomic: set with fatal, read by sessions mid-transfer */
     struct mosaic_piece *all;   /* pieces of finished tiles */
     size_t nall, capall;
     char **prefix;          /* request JSON up to "grid": per band group */
@@ -123,6 +124,16 @@ static int stop_requested(const struct engine *en)
     return en->o->stop && *en->o->stop;
 }
 
+/* session_opts.should_abort: requests in flight are cancelled as soon as
+ * the run is over (a fatal error or a stop) instead of running to their end
+ * or their time-out. Read without the engine lock (from curl's callback). */
+static int should_abort(void *ud)
+{
+    const struct engine *en = ud;
+
+    return __atomic_load_n(&en->cancel, __ATOMIC_RELAXED) || stop_requested(en);
+}
+
 static void emit(struct engine *en, enum engine_event_kind kind, size_t tile, long status, const char *msg)
 {
     struct engine_event ev;
@@ -154,6 +165,7 @@ static void set_fatal_locked(struct engine *en, int code, const char *fmt, ...)
     if (en->fatal)
         return;
     en->fatal = code;
+    __atomic_store_n(&en->cancel, 1, __ATOMIC_RELAXED);
     va_start(ap, fmt);
     vsnprintf(en->fatal_err.msg, sizeof en->fatal_err.msg, fmt, ap);
     va_end(ap);
@@ -635,7 +647,11 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         en->sum->bytes += res.body.len;
     pthread_mutex_unlock(&en->mu);
 
-    if (rc < 0) {
+    if (rc == ERR_INTERRUPTED) {
+        /* Cancelled because the run is ending: nothing to retry or record. */
+        http_result_free(&res);
+        return;
+    } else if (rc < 0) {
         /* Transport: reset, timeout, refused. */
         transient(w, t, 0, e.msg, -1);
     } else if (res.status == 200) {
@@ -735,6 +751,8 @@ static void *worker_main(void *arg)
     so.project = en->project;
     so.auth = en->o->auth;
     so.timeout_ms = en->o->timeout_ms > 0 ? en->o->timeout_ms : 300000;
+    so.should_abort = should_abort;
+    so.abort_ud = en;
     if (session_create(&so, &sess, &e) < 0) {
         pthread_mutex_lock(&en->mu);
         set_fatal_locked(en, ERR_USAGE, "%s", e.msg);

@@ -594,3 +594,136 @@ done:
         unlink(tmp);
     return rc;
 }
+
+/* ---- quick-look PNG ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Stretches one band, read at the preview size, into bytes. Pixels equal to
+ * nodata (or NaN) become 0; the others map [p2, p98] onto 1..255 so that a
+ * valid dark pixel is never mistaken for nodata. */
+static int quicklook_band(GDALRasterBandH b, int w, int h, unsigned char *out, double *vals,
+                          double *sorted, struct errbuf *e)
+{
+    int has_nd = 0;
+    double nd = GDALGetRasterNoDataValue(b, &has_nd), lo, hi;
+    size_t i, n = (size_t)w * (size_t)h, nvalid = 0;
+
+    if (GDALRasterIO(b, GF_Read, 0, 0, GDALGetRasterBandXSize(b), GDALGetRasterBandYSize(b), vals, w, h,
+                     GDT_Float64, 0, 0) != CE_None)
+        return err_set(e, ERR_IO, "quick-look: cannot read the output: %s", CPLGetLastErrorMsg());
+    for (i = 0; i < n; i++)
+        if (!isnan(vals[i]) && !(has_nd && vals[i] == nd))
+            sorted[nvalid++] = vals[i];
+    if (nvalid == 0) {
+        memset(out, 0, n);
+        return 0;
+    }
+    qsort(sorted, nvalid, sizeof *sorted, cmp_double);
+    lo = sorted[nvalid * 2 / 100];
+    hi = sorted[(nvalid - 1) * 98 / 100];
+    for (i = 0; i < n; i++) {
+        double v = vals[i];
+        if (isnan(v) || (has_nd && v == nd)) {
+            out[i] = 0;
+        } else {
+            double t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            out[i] = (unsigned char)(1.0 + t * 254.0 + 0.5);
+        }
+    }
+    return 0;
+}
+
+int mosaic_quicklook(const char *src, const char *png, struct errbuf *e)
+{
+    GDALDatasetH in = NULL, mem = NULL, outds;
+    GDALDriverH memdrv, pngdrv;
+    double *vals = NULL, *sorted = NULL;
+    unsigned char *px = NULL;
+    char tmp[4200];
+    int w, h, W, H, nb, b, rc = 0;
+
+    GDALAllRegister();
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.png", png) >= sizeof tmp)
+        return err_set(e, ERR_USAGE, "quick-look path too long");
+    in = GDALOpen(src, GA_ReadOnly);
+    if (!in)
+        return err_set(e, ERR_IO, "quick-look: cannot open %s: %s", src, CPLGetLastErrorMsg());
+    W = GDALGetRasterXSize(in);
+    H = GDALGetRasterYSize(in);
+    nb = GDALGetRasterCount(in) >= 3 ? 3 : 1;
+    /* Keep the aspect ratio; never upsample. */
+    w = W;
+    h = H;
+    if (W >= H && W > MOSAIC_QUICKLOOK_MAX) {
+        w = MOSAIC_QUICKLOOK_MAX;
+        h = (int)((double)H * MOSAIC_QUICKLOOK_MAX / W + 0.5);
+    } else if (H > W && H > MOSAIC_QUICKLOOK_MAX) {
+        h = MOSAIC_QUICKLOOK_MAX;
+        w = (int)((double)W * MOSAIC_QUICKLOOK_MAX / H + 0.5);
+    }
+    if (w < 1)
+        w = 1;
+    if (h < 1)
+        h = 1;
+    vals = malloc((size_t)w * (size_t)h * sizeof *vals);
+    sorted = malloc((size_t)w * (size_t)h * sizeof *sorted);
+    px = malloc((size_t)w * (size_t)h * (size_t)nb);
+    if (!vals || !sorted || !px) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (b = 0; b < nb && rc == 0; b++)
+        rc = quicklook_band(GDALGetRasterBand(in, b + 1), w, h, px + (size_t)b * (size_t)w * (size_t)h,
+                            vals, sorted, e);
+    if (rc != 0)
+        goto done;
+    memdrv = GDALGetDriverByName("MEM");
+    pngdrv = GDALGetDriverByName("PNG");
+    if (!memdrv || !pngdrv) {
+        rc = err_set(e, ERR_INTERNAL, "quick-look: GDAL has no MEM or PNG driver");
+        goto done;
+    }
+    mem = GDALCreate(memdrv, "", w, h, nb, GDT_Byte, NULL);
+    if (!mem || GDALDatasetRasterIO(mem, GF_Write, 0, 0, w, h, px, w, h, GDT_Byte, nb, NULL, 0, 0, 0) !=
+                    CE_None) {
+        rc = err_set(e, ERR_INTERNAL, "quick-look: %s", CPLGetLastErrorMsg());
+        goto done;
+    }
+    CPLErrorReset();
+    outds = GDALCreateCopy(pngdrv, tmp, mem, FALSE, NULL, NULL, NULL);
+    if (outds)
+        GDALClose(outds); /* void in GDAL 3.6: a failed flush shows in the error state */
+    if (!outds || CPLGetLastErrorType() >= CE_Failure) {
+        rc = err_set(e, ERR_IO, "quick-look: cannot write %s: %s", png, CPLGetLastErrorMsg());
+        goto done;
+    }
+    if (fsync_path(tmp, 0) != 0 || rename(tmp, png) != 0) {
+        rc = err_set(e, ERR_IO, "quick-look: cannot write %s: %s", png, strerror(errno));
+        goto done;
+    }
+done:
+    if (rc != 0)
+        unlink(tmp);
+    /* The PNG driver also writes an .aux.xml for the georeferencing it
+     * cannot hold; a preview does not need it. */
+    {
+        char aux[4300];
+        snprintf(aux, sizeof aux, "%s.aux.xml", tmp);
+        unlink(aux);
+    }
+    if (mem)
+        GDALClose(mem);
+    if (in)
+        GDALClose(in);
+    free(vals);
+    free(sorted);
+    free(px);
+    return rc;
+}

@@ -88,6 +88,16 @@ int mosaic_assemble(const struct mosaic_out *o, const char *parts_dir, const str
  * temporary name and renamed. */
 int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfiles, struct errbuf *e);
 
+/* Longest side of a quick-look PNG, in pixels. */
+#define MOSAIC_QUICKLOOK_MAX 1024
+
+/* Writes an 8-bit PNG preview of the raster at src (any GDAL-readable file:
+ * the output GeoTIFF, COG or VRT) to png: bands 1-3 as RGB (one band as
+ * grey), at most MOSAIC_QUICKLOOK_MAX pixels a side, each band stretched
+ * linearly between its 2nd and 98th percentile; nodata pixels are black.
+ * Written under a temporary name and renamed. */
+int mosaic_quicklook(const char *src, const char *png, struct errbuf *e);
+
 /* The smallest type that holds both (AUTO is the identity). */
 enum spec_dtype mosaic_type_union(enum spec_dtype a, enum spec_dtype b);
 

@@ -28,6 +28,9 @@ struct session {
     char *project;
     struct token_provider *auth;
     size_t max_response;
+    int (*should_abort)(void *ud);
+    void *abort_ud;
+    int aborted;       /* the current transfer was cancelled by should_abort */
     char curl_err[CURL_ERROR_SIZE];
     /* Per-transfer state filled by the callbacks. */
     struct http_result *cur;
@@ -104,6 +107,24 @@ int session_check_url(const char *url, struct errbuf *e)
     return 0;
 }
 
+/* curl's progress callback, used only to cancel a transfer on request
+ * (curl calls it at least once a second, also while the server is silent). */
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct session *s = ud;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    if (s->should_abort && s->should_abort(s->abort_ud)) {
+        s->aborted = 1;
+        return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
+    return 0;
+}
+
 int session_create(const struct session_opts *o, struct session **out, struct errbuf *e)
 {
     struct session *s = NULL;
@@ -154,6 +175,13 @@ int session_create(const struct session_opts *o, struct session **out, struct er
     if (o->timeout_ms > 0)
         curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, 30000L);
+    if (o->should_abort) {
+        s->should_abort = o->should_abort;
+        s->abort_ud = o->abort_ud;
+        curl_easy_setopt(s->curl, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+        curl_easy_setopt(s->curl, CURLOPT_XFERINFODATA, s);
+        curl_easy_setopt(s->curl, CURLOPT_NOPROGRESS, 0L);
+    }
     *out = s;
     return 0;
 
@@ -255,6 +283,7 @@ static int perform(struct session *s, const char *url, const char *json, size_t 
     res->content_type[0] = '\0';
     s->cur = res;
     s->overflow = 0;
+    s->aborted = 0;
     s->curl_err[0] = '\0';
 
     buf_init(&line, 0);
@@ -297,7 +326,10 @@ static int perform(struct session *s, const char *url, const char *json, size_t 
 
     cc = curl_easy_perform(s->curl);
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &res->status);
-    if (s->overflow) {
+    if (s->aborted) {
+        rc = err_set(e, ERR_INTERRUPTED, "%s: cancelled", url);
+        res->status = 0;
+    } else if (s->overflow) {
         rc = err_set(e, ERR_LIMIT, "response from %s larger than %zu bytes", url, s->max_response);
     } else if (cc != CURLE_OK) {
         rc = err_set(e, ERR_HTTP, "%s: %s", url, s->curl_err[0] ? s->curl_err : curl_easy_strerror(cc));

@@ -20,6 +20,12 @@ struct session_opts {
     struct token_provider *auth;     /* NULL: no Authorization header */
     long timeout_ms;                 /* whole-request timeout; 0 = none */
     size_t max_response;             /* bound on a response body; 0 = 256 MiB */
+    /* Polled while a transfer runs (at least once a second): a non-zero
+     * answer cancels it and session_post/get return ERR_INTERRUPTED, so a
+     * fatal error or a stop elsewhere does not wait for requests in flight.
+     * NULL: never cancelled. Called on the session's thread. */
+    int (*should_abort)(void *ud);
+    void *abort_ud;
 };
 
 struct http_result {
@@ -37,7 +43,8 @@ void session_destroy(struct session *s);
 /* POST {endpoint}/{version}/projects/{project}/{path} with a JSON body.
  * path is e.g. "value:compute" or "image:computePixels". Returns 0 when an
  * HTTP answer arrived (any status; res->status says which), ERR_HTTP on a
- * transport failure (message in e). res->body is (re)initialised here and
+ * transport failure (message in e), ERR_INTERRUPTED when should_abort
+ * cancelled it. res->body is (re)initialised here and
  * must be freed with http_result_free. A 401 refreshes the token once and
  * retries once. */
 int session_post(struct session *s, const char *path, const char *json, size_t len,

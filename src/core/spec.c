@@ -25,6 +25,7 @@ void spec_free(struct download_spec *s)
     free(s->region.crs);
     free(s->region.geojson);
     free(s->output);
+    free(s->quicklook);
     for (i = 0; i < s->nmetadata; i++) {
         free(s->metadata[i].key);
         free(s->metadata[i].value);

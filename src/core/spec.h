@@ -139,6 +139,7 @@ struct download_spec {
     enum spec_existing existing;
     struct spec_kv *metadata;  /* extra metadata items, written as GDAL metadata */
     size_t nmetadata;
+    char *quicklook;           /* PNG preview path written after the output; NULL = none */
 
     /* --- how --- */
     enum spec_fetch_format fetch_format;

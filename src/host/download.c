@@ -14,7 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "core/engine.h"
+#include "core/mosaic.h"
+#include "core/progress.h"
 #include "core/spec.h"
 #include "host/host_int.h"
 #include "util/log.h"
@@ -112,6 +116,34 @@ static int grid_from_file(struct host *h, const char *arg, struct download_spec 
     return 0;
 }
 
+/* Hex SHA-256 of a file (the recipe, for provenance), or NULL when it
+ * cannot be read (the metadata item is then left out). */
+static char *file_sha256(const char *path)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
+    unsigned int mdlen = 0, i;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    FILE *f = fopen(path, "rb");
+    char *out = NULL;
+    size_t n;
+    int ok = ctx && f && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+
+    while (ok && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        ok = EVP_DigestUpdate(ctx, chunk, n) == 1;
+    if (ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && (out = malloc(2 * mdlen + 1))) {
+        for (i = 0; i < mdlen; i++) {
+            out[2 * i] = hex[md[i] >> 4];
+            out[2 * i + 1] = hex[md[i] & 15];
+        }
+        out[2 * mdlen] = '\0';
+    }
+    if (f)
+        fclose(f);
+    EVP_MD_CTX_free(ctx);
+    return out;
+}
+
 /* Fills s from the normalized table at index t. Returns 0 or sets msg. */
 static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *s, char *msg, size_t cap)
 {
@@ -124,7 +156,10 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
     s->output = dup_field(L, t, "output");
     s->project = dup_field(L, t, "project");
     s->credentials = dup_field(L, t, "credentials");
+    s->quicklook = dup_field(L, t, "quicklook");
     s->recipe_path = h->recipe_path[0] ? strdup(h->recipe_path) : NULL;
+    if (h->recipe_path[0])
+        s->recipe_hash = file_sha256(h->recipe_path);
     if (num_field(L, t, "line", &d))
         s->recipe_line = (int)d;
 
@@ -251,27 +286,6 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
-/* One progress line on a terminal (the engine calls this under its lock,
- * so it only formats and writes). */
-static void on_event(const struct engine_event *ev, void *ud)
-{
-    (void)ud;
-    switch (ev->kind) {
-    case ENGINE_EV_PLANNED:
-    case ENGINE_EV_TILE_DONE:
-        fprintf(stderr, "\r  tiles %zu/%zu (%zu resumed), %.1f MiB, %d in flight   ",
-                ev->tiles_done, ev->tiles_total, ev->tiles_resumed,
-                (double)ev->bytes / 1048576.0, ev->active);
-        break;
-    case ENGINE_EV_ASSEMBLING:
-        fprintf(stderr, "\r  tiles %zu/%zu, writing the output...            \n",
-                ev->tiles_done, ev->tiles_total);
-        break;
-    default:
-        break;
-    }
-}
-
 static int run(lua_State *L, int plan_only)
 {
     struct host *h = host_from_lua(L);
@@ -279,6 +293,8 @@ static int run(lua_State *L, int plan_only)
     struct engine_opts eo;
     struct engine_summary sum;
     struct errbuf e;
+    struct progress *prog = NULL;
+    enum progress_mode mode = PROGRESS_AUTO;
     char msg[1024] = "";
     void (*old)(int);
     int rc;
@@ -305,14 +321,29 @@ static int run(lua_State *L, int plan_only)
     eo.plan_only = plan_only;
     eo.auth = h->auth;
     eo.stop = &stop_flag;
-    if (!plan_only && isatty(STDERR_FILENO))
-        eo.on_event = on_event;
+    if (h->opts.progress)
+        progress_mode_parse(h->opts.progress, &mode);
+    if (!plan_only && mode != PROGRESS_OFF) {
+        prog = progress_create(mode, stderr, spec.output);
+        if (!prog) {
+            spec_free(&spec);
+            return luaL_error(L, "out of memory");
+        }
+        eo.on_event = progress_on_event;
+        eo.ud = prog;
+    }
     stop_flag = 0;
     old = signal(SIGINT, on_sigint);
     rc = engine_run(&eo, &sum, &e);
     signal(SIGINT, old);
-    spec_free(&spec);
+    if (prog) {
+        progress_finish(prog, &sum, rc);
+        progress_destroy(prog);
+    }
+    if (rc == 0 && !plan_only && spec.quicklook)
+        rc = mosaic_quicklook(spec.output, spec.quicklook, &e);
     if (rc != 0) {
+        spec_free(&spec);
         lua_pushstring(L, e.msg);
         return lua_error(L);
     }
@@ -330,6 +361,15 @@ static int run(lua_State *L, int plan_only)
     lua_setfield(L, -2, "seconds");
     lua_pushstring(L, sum.plan_hash);
     lua_setfield(L, -2, "plan_hash");
+    if (!plan_only) {
+        lua_pushstring(L, spec.output);
+        lua_setfield(L, -2, "output");
+        if (spec.quicklook) {
+            lua_pushstring(L, spec.quicklook);
+            lua_setfield(L, -2, "quicklook");
+        }
+    }
+    spec_free(&spec);
     return 1;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/auth.h"
+#include "core/progress.h"
 #include "core/session.h"
 #include "emulator/emu.h"
 #include "host/host_int.h"
@@ -31,6 +32,8 @@ static void usage(FILE *out, const char *cmd)
             "  --emulator            start the offline emulator in-process and use it\n"
             "  --algorithms FILE     take the algorithm list from FILE instead of the endpoint\n"
             "  --credentials FILE    credentials for the endpoint\n"
+            "  --progress MODE       download progress on stderr: auto (a bar on a terminal, else a\n"
+            "                        line every 10 s), bar, plain, json (one event per line), off\n"
             "  --unsafe              give the recipe the full Lua standard library (no sandbox)\n"
             "  --max-memory MIB      the recipe's memory budget (default 1024)\n"
             "  --max-instructions N  the recipe's instruction budget (default 2e10; 0 = none)\n"
@@ -84,6 +87,14 @@ static int parse_opts(int argc, char **argv, struct host_opts *o, const char **p
             o->credentials = next;
         } else if (strcmp(a, "--emulator") == 0) {
             o->emulator = 1;
+        } else if (strcmp(a, "--progress") == 0) {
+            enum progress_mode m;
+            NEED_VALUE();
+            if (progress_mode_parse(next, &m) != 0) {
+                fprintf(stderr, "eefetch %s: --progress takes auto, bar, plain, json or off\n", argv[0]);
+                return -1;
+            }
+            o->progress = next;
         } else if (strcmp(a, "--unsafe") == 0) {
             o->unsafe = 1;
         } else if (strcmp(a, "--max-memory") == 0) {
