@@ -167,6 +167,49 @@ static const struct cat_collection *find_collection(const struct emu_ctx *c,
     return col ? col : catalog_collection(c->cat, q->asset);
 }
 
+/* ---- folders ------------------------------------------------------------------------------
+ * The catalog has no folder objects: a folder is any proper prefix of asset
+ * ids ending at a '/', like "COPERNICUS" or "users/me". */
+
+static int is_folder(const struct catalog *cat, const char *id)
+{
+    size_t i, n = strlen(id);
+
+    for (i = 0; i < catalog_count(cat); i++) {
+        const char *other = catalog_image_at(cat, i)->id;
+        if (strncmp(other, id, n) == 0 && other[n] == '/')
+            return 1;
+    }
+    return 0;
+}
+
+static json_object *folder_json(const char *id)
+{
+    char name[512];
+    json_object *o = json_object_new_object();
+
+    asset_name(id, name, sizeof name);
+    json_object_object_add(o, "type", json_object_new_string("FOLDER"));
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "id", json_object_new_string(asset_short_id(name)));
+    json_object_object_add(o, "updateTime", json_object_new_string(ASSET_UPDATE_TIME));
+    return o;
+}
+
+/* The answer for one child id of a folder: collection, image or sub-folder. */
+static json_object *child_json(const struct catalog *cat, const char *id, int basic)
+{
+    const struct cat_collection *col = catalog_collection(cat, id);
+    const struct cat_image *img;
+
+    if (col)
+        return collection_json(col);
+    img = catalog_image(cat, id);
+    if (img)
+        return image_json(img, basic);
+    return folder_json(id);
+}
+
 static void not_found(const struct emu_request *q, struct emu_response *r)
 {
     emu_error(r, 404, "Asset 'projects/%s/assets/%s' does not exist or doesn't allow this "
@@ -186,6 +229,10 @@ int handle_asset_get(const struct emu_ctx *c, const struct emu_request *q,
     col = find_collection(c, q);
     if (col) {
         emu_json(r, 200, collection_json(col));
+        return 0;
+    }
+    if (is_folder(c->cat, q->asset)) {
+        emu_json(r, 200, folder_json(q->asset));
         return 0;
     }
     not_found(q, r);
@@ -588,6 +635,50 @@ static int list_match(const struct list_query *lq, const struct cat_image *img)
     return asset_filter_match(lq->filter, img);
 }
 
+/* Lists the direct children of a folder (prefix "" is the root). Catalog
+ * ids are sorted, so the children under one name are consecutive. */
+static int list_folder(const struct emu_ctx *c, const struct emu_request *q,
+                       struct emu_response *r, const char *prefix)
+{
+    struct list_query lq;
+    json_object *top, *arr;
+    char child[sizeof ((struct cat_image *)0)->id], last[sizeof child];
+    size_t i, n = strlen(prefix);
+    long matched = 0;
+
+    if (parse_list_query(q, r, &lq) != 0)
+        return 0;
+    asset_filter_free(lq.filter);   /* filters apply to images of collections only */
+    top = json_object_new_object();
+    arr = json_object_new_array();
+    last[0] = '\0';
+    for (i = 0; i < catalog_count(c->cat); i++) {
+        const char *id = catalog_image_at(c->cat, i)->id, *rest, *slash;
+        if (n && (strncmp(id, prefix, n) != 0 || id[n] != '/'))
+            continue;
+        rest = n ? id + n + 1 : id;
+        slash = strchr(rest, '/');
+        snprintf(child, sizeof child, "%.*s", (int)((slash ? (size_t)(slash - id) : strlen(id))), id);
+        if (strcmp(child, last) == 0)
+            continue;
+        snprintf(last, sizeof last, "%s", child);
+        if (matched >= lq.offset && matched < lq.offset + lq.page_size)
+            json_object_array_add(arr, child_json(c->cat, child, lq.basic));
+        matched++;
+    }
+    if (json_object_array_length(arr) > 0)
+        json_object_object_add(top, "assets", arr);
+    else
+        json_object_put(arr);
+    if (matched > lq.offset + lq.page_size) {
+        char tok[32];
+        snprintf(tok, sizeof tok, "%ld", lq.offset + lq.page_size);
+        json_object_object_add(top, "nextPageToken", json_object_new_string(tok));
+    }
+    emu_json(r, 200, top);
+    return 0;
+}
+
 static int list_collection(const struct emu_ctx *c, const struct emu_request *q,
                            struct emu_response *r, const char *key)
 {
@@ -597,12 +688,13 @@ static int list_collection(const struct emu_ctx *c, const struct emu_request *q,
     long matched = 0;
     size_t i;
 
-    if (!q->asset) {   /* the project root: the emulator has no user folders */
-        emu_json(r, 200, json_object_new_object());
-        return 0;
-    }
+    if (!q->asset)   /* the project root */
+        return strcmp(key, "assets") == 0 ? list_folder(c, q, r, "")
+                                          : (not_found(q, r), 0);
     col = find_collection(c, q);
     if (!col) {
+        if (strcmp(key, "assets") == 0 && is_folder(c->cat, q->asset))
+            return list_folder(c, q, r, q->asset);
         if (find_image(c, q))
             emu_error(r, 400, "Asset 'projects/%s/assets/%s' is not a folder or an image "
                               "collection.", q->project ? q->project : "", q->asset);

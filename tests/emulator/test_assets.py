@@ -223,6 +223,25 @@ def test_list_images(emu):
     check(st == 400, "bad filter: %d" % st)
 
 
+def test_folders(emu):
+    a = get_json(emu, "/v1/projects/earthengine-public/assets/COPERNICUS")
+    if a:
+        check(a.get("type") == "FOLDER" and a.get("name") == PUBLIC + "COPERNICUS",
+              "COPERNICUS is a folder: %r" % a)
+    doc = get_json(emu, "/v1/projects/earthengine-public/assets/COPERNICUS:listAssets")
+    if doc:
+        kids = [(x["type"], x["id"]) for x in doc.get("assets", [])]
+        check(("IMAGE_COLLECTION", S2) in kids, "COPERNICUS lists the S2 collection: %r" % kids)
+    root = list_all(emu, "/v1/projects/earthengine-public:listAssets", "assets", 1)
+    ids = [x["id"] for x in root]
+    check("USGS" in ids and "COPERNICUS" in ids, "root folders %r" % ids)
+    check(len(ids) == len(set(ids)), "root entries are unique: %r" % ids)
+    doc = get_json(emu, "/v1/projects/earthengine-public/assets/USGS:listAssets")
+    if doc:
+        kids = [(x["type"], x["id"]) for x in doc.get("assets", [])]
+        check(("IMAGE", SRTM) in kids, "USGS lists SRTM as an image: %r" % kids)
+
+
 def test_unknown(emu):
     for path in ("/v1/projects/earthengine-public/assets/NO/SUCH/ASSET",
                  "/v1/projects/earthengine-public/assets/%s/20990101T000000_20990101T000000_T10SEG" % S2):
@@ -270,6 +289,7 @@ def main():
         test_s2_image(emu)
         test_s2_collection(emu)
         test_list_images(emu)
+        test_folders(emu)
         test_unknown(emu)
     with tempfile.TemporaryDirectory() as tmp:
         test_local(tmp)
