@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The demo: from a fresh clone, installs what is missing (scripts/setup.sh),
+# builds eefetch (Release) and runs recipes/demo_s2_median.lua against the
+# in-process offline emulator. Leaves a Cloud Optimized GeoTIFF and a PNG
+# quick-look (both written by eefetch) in build-release/demo/ and prints their paths.
+#   scripts/demo.sh                  (DEMO_OUT=dir to put the files elsewhere)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== building eefetch (build-release/) ==" >&2
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-release -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+
+out=${DEMO_OUT:-build-release/demo}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+echo "== running recipes/demo_s2_median.lua against the offline emulator ==" >&2
+./build-release/eefetch run recipes/demo_s2_median.lua --emulator --set out="$out/s2_median.tif"
+
+echo
+echo "Done. Inspect the results with, for example:"
+echo "  gdalinfo $out/s2_median.tif"
+echo "  xdg-open $out/s2_median.png"
