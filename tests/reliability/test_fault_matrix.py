@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -67,8 +68,10 @@ def run_case(case, tmp):
     out, log = os.path.join(d, "out.tif"), os.path.join(d, "requests.jsonl")
     rec = rellib.recipe(os.path.join(d, "r.lua"), out, workers=4, max_tile_bytes=98304)
     why = []
+    t0 = time.monotonic()
     with rellib.server(log, *server_args) as emu:
         status, text = rellib.run(rec, emu)
+    secs = time.monotonic() - t0
     if status != 0:
         why.append("exit status %d: %s" % (status, text[-800:]))
     if not rellib.no_sanitizer_report(text):
@@ -90,7 +93,7 @@ def run_case(case, tmp):
             if os.path.exists(leftover):
                 why.append("%s left behind" % leftover)
     nfault = sum(1 for r in entries if r.get("fault"))
-    return name, why, "%d requests, %d faulted" % (len(entries), nfault)
+    return name, why, "%d requests, %d faulted, %.1f s" % (len(entries), nfault, secs)
 
 
 def main():
