@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cpl_error.h>
 
 #include <json-c/json.h>
 
@@ -64,6 +67,7 @@ struct engine {
     int fatal;              /* error code of the first fatal failure, 0 = none */
     struct errbuf fatal_err;
     int cancel;             /* atomic: set with fatal, read by sessions mid-transfer */
+    int disk_full;          /* atomic: GDAL reported ENOSPC/EFBIG/EDQUOT while writing */
     struct mosaic_piece *all;   /* pieces of finished tiles */
     size_t nall, capall;
     char **prefix;          /* request JSON up to "grid": per band group */
@@ -153,6 +157,26 @@ static void emit(struct engine *en, enum engine_event_kind kind, size_t tile, lo
     ev.active = en->active;
     ev.retries = en->sum->retries;
     en->o->on_event(&ev, en->o->ud);
+}
+
+static int is_disk_full_msg(const char *m)
+{
+    return m && (strstr(m, "No space left on device") || strstr(m, "Disk quota exceeded") ||
+                 strstr(m, "File too large"));
+}
+
+/* GDAL error handler of the engine's threads: quiet (errors reach the
+ * caller through errbuf), but it remembers a full disk, because libtiff's
+ * last message is often a consequence ("IO error writing directory"), not
+ * the cause. */
+static void CPL_STDCALL on_gdal_error(CPLErr cls, CPLErrorNum num, const char *msg)
+{
+    struct engine *en = CPLGetErrorHandlerUserData();
+
+    (void)cls;
+    (void)num;
+    if (en && is_disk_full_msg(msg))
+        __atomic_store_n(&en->disk_full, 1, __ATOMIC_RELAXED);
 }
 
 /* Records the first fatal failure (caller holds the lock). */
@@ -759,6 +783,8 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&en->mu);
         return NULL;
     }
+    /* Storing pieces: GDAL's errors come back in the fatal message. */
+    CPLPushErrorHandlerEx(on_gdal_error, en);
     pthread_mutex_lock(&en->mu);
     for (;;) {
         struct task t;
@@ -795,6 +821,7 @@ static void *worker_main(void *arg)
     }
     pthread_cond_broadcast(&en->cv);
     pthread_mutex_unlock(&en->mu);
+    CPLPopErrorHandler();
     session_destroy(sess);
     return NULL;
 }
@@ -938,6 +965,52 @@ static int exists(const char *p)
     return stat(p, &st) == 0;
 }
 
+/* The directory of the output must exist and be writable before anything
+ * is fetched: otherwise the first failure would be a journal or GDAL error
+ * far from its cause. */
+static int check_output_dir(const char *output, struct errbuf *e)
+{
+    char dir[4096];
+    const char *slash = strrchr(output, '/');
+    struct stat st;
+
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == output)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - output) >= sizeof dir)
+        return err_set(e, ERR_USAGE, "output path too long");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - output), output);
+    if (stat(dir, &st) != 0)
+        return err_set(e, ERR_IO, "cannot write the output %s: its directory %s does not exist (%s)", output,
+                       dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return err_set(e, ERR_IO, "cannot write the output %s: %s is not a directory", output, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return err_set(e, ERR_IO, "cannot write the output %s: no permission to create files in %s (%s)", output,
+                       dir, strerror(errno));
+    return 0;
+}
+
+/* A full disk shows up as ENOSPC or inside a GDAL/libtiff message; say so
+ * plainly, and that nothing fetched is lost. */
+static void explain_disk_full(const struct engine *en, int rc, struct errbuf *e)
+{
+    char was[sizeof e->msg];
+
+    if (rc >= 0 || rc == ERR_INTERRUPTED ||
+        (!__atomic_load_n(&en->disk_full, __ATOMIC_RELAXED) && !is_disk_full_msg(e->msg)))
+        return;
+    snprintf(was, sizeof was, "%s", e->msg);
+    snprintf(e->msg, sizeof e->msg,
+             "the disk is full (or a file size limit was reached) while writing %.500s; nothing was written at "
+             "that path. Tiles already fetched are kept in %.500s and its journal: free some space (the "
+             "output needs about its own size again while it is assembled) and run the same recipe again "
+             "to resume.\ndetail: %.400s",
+             en->s->output, en->parts[0] ? en->parts : "the parts directory", was);
+}
+
 int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct errbuf *e)
 {
     const struct download_spec *s = o->spec;
@@ -978,7 +1051,7 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         goto done;
     }
 
-    if ((rc = journal_path(s->output, jpath, sizeof jpath, e)) < 0 ||
+    if ((rc = check_output_dir(s->output, e)) < 0 || (rc = journal_path(s->output, jpath, sizeof jpath, e)) < 0 ||
         (rc = mosaic_parts_dir(s->output, en.parts, sizeof en.parts, e)) < 0)
         goto done;
     if (s->existing == SPEC_EXISTING_FAIL && (exists(s->output) || exists(jpath) || exists(en.parts))) {
@@ -1113,7 +1186,12 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     }
 
     emit(&en, ENGINE_EV_ASSEMBLING, 0, 0, NULL);
-    if ((rc = assemble(&en, e)) < 0)
+    /* GDAL's errors reach the caller through e; keep its default handler
+     * from printing them a second time. (Handlers are per thread.) */
+    CPLPushErrorHandlerEx(on_gdal_error, &en);
+    rc = assemble(&en, e);
+    CPLPopErrorHandler();
+    if (rc < 0)
         goto done;
     journal_close(en.journal);
     en.journal = NULL;
@@ -1121,6 +1199,7 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     if ((rc = journal_remove(jpath, e)) < 0 || (rc = mosaic_parts_remove(en.parts, e)) < 0)
         goto done;
 done:
+    explain_disk_full(&en, rc, e);
     sum->seconds = (double)(time_mono_ms() - t0) / 1000.0;
     journal_close(en.journal);
     journal_state_free(&st);
