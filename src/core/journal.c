@@ -231,13 +231,16 @@ int journal_open(const char *path, const char *plan_hash, size_t ntiles, int ove
             goto opened;
         }
         if ((size_t)(nl - b.data) < ml || memcmp(b.data, JOURNAL_MAGIC, ml) != 0) {
-            rc = err_set(e, ERR_USAGE, "%s is not an eefetch journal; remove it or use --overwrite", path);
+            rc = err_set(e, ERR_USAGE,
+                         "%s is not an eefetch journal; remove it or use --overwrite (or overwrite = true)",
+                         path);
             goto fail;
         }
         if ((size_t)(nl - b.data) != ml + strlen(plan_hash) || memcmp(b.data + ml, plan_hash, strlen(plan_hash))) {
             rc = err_set(e, ERR_USAGE,
                          "%s belongs to a different plan (the recipe's image, grid, bands or output "
-                         "options changed since it was written); use --overwrite to start over",
+                         "options changed since it was written); use --overwrite (or overwrite = true "
+                         "in download{}) to discard it and start over",
                          path);
             goto fail;
         }

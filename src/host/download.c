@@ -277,6 +277,8 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         s->existing = b ? SPEC_EXISTING_OVERWRITE : SPEC_EXISTING_FAIL;
     if (bool_field(L, t, "resume", &b) && b)
         s->existing = SPEC_EXISTING_RESUME;
+    if (h->opts.overwrite)
+        s->existing = SPEC_EXISTING_OVERWRITE;
     return 0;
 }
 

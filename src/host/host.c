@@ -34,6 +34,8 @@ static void usage(FILE *out, const char *cmd)
             "  --credentials FILE    credentials for the endpoint\n"
             "  --progress MODE       download progress on stderr: auto (a bar on a terminal, else a\n"
             "                        line every 10 s), bar, plain, json (one event per line), off\n"
+            "  --overwrite           every download{} discards an existing output, journal and stored\n"
+            "                        tiles and starts over (as overwrite = true)\n"
             "  --unsafe              give the recipe the full Lua standard library (no sandbox)\n"
             "  --max-memory MIB      the recipe's memory budget (default 1024)\n"
             "  --max-instructions N  the recipe's instruction budget (default 2e10; 0 = none)\n"
@@ -95,6 +97,8 @@ static int parse_opts(int argc, char **argv, struct host_opts *o, const char **p
                 return -1;
             }
             o->progress = next;
+        } else if (strcmp(a, "--overwrite") == 0) {
+            o->overwrite = 1;
         } else if (strcmp(a, "--unsafe") == 0) {
             o->unsafe = 1;
         } else if (strcmp(a, "--max-memory") == 0) {

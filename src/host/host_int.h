@@ -23,6 +23,7 @@ struct host_opts {
     const char *algorithms;    /* --algorithms FILE */
     const char *credentials;   /* --credentials FILE */
     int emulator;              /* --emulator */
+    int overwrite;             /* --overwrite: every download{} starts over */
     const char *progress;      /* --progress auto|bar|plain|json|off (NULL = auto) */
     int unsafe;                /* --unsafe */
     int verbose;
