@@ -7,6 +7,7 @@
  */
 #include "emulator/eval_int.h"
 
+#include <errno.h>
 #include <gdal/cpl_error.h>
 #include <gdal/ogr_api.h>
 #include <gdal/ogr_srs_api.h>
@@ -519,8 +520,10 @@ static int eval_node(struct ev_ctx *x, json_object *node, const struct env *env,
     } else if (json_object_object_get_ex(node, "integerValue", &j)) {
         const char *s = json_object_get_string(j);
         char *end;
-        long long v = strtoll(s ? s : "", &end, 10);
-        if (!s || !*s || *end)
+        long long v;
+        errno = 0;   /* strtoll clamps out-of-range values; ERANGE tells */
+        v = strtoll(s ? s : "", &end, 10);
+        if (!s || !*s || *end || errno == ERANGE)
             return err_set(e, ERR_USAGE, "Invalid expression: bad integerValue '%s'.", s ? s : "");
         if ((*out = ev_num(x, (double)v))) {
             (*out)->is_int = 1;
