@@ -2,7 +2,7 @@
 """A disk that fills up and an output folder that disappears, at the CLI.
 
 1. Disk full while tiles are stored: the output folder is a 96 KiB tmpfs
-   (mounted here when permitted, i.e. as root; otherwise a 1 KiB
+   (mounted here when permitted, i.e. as root; otherwise a 1.5 KiB
    RLIMIT_FSIZE with SIGXFSZ ignored stands in, and the test says which ran).
    The run must exit 1 with a message naming the cause, leave nothing at the
    output path and no .partial, and a journal whose every line names piece
@@ -113,8 +113,8 @@ def disk_full_tiles(t, emu, log, tmp):
             status, text = rellib.run(rec, emu)
             causes = ("No space left on device", "disk is full")
         else:
-            print("disk full: tmpfs not permitted, RLIMIT_FSIZE of 1 KiB instead", flush=True)
-            status, text = run_limited(rec, emu, 1024)
+            print("disk full: tmpfs not permitted, RLIMIT_FSIZE of 1.5 KiB instead", flush=True)
+            status, text = run_limited(rec, emu, 1536)
             causes = ("File too large", "file size limit")
         failed_cleanly(t, "disk full (tiles)", status, text, out, causes)
         journaled = journal_intact(t, "disk full (tiles)", out)
