@@ -156,6 +156,8 @@ static void emit(struct engine *en, enum engine_event_kind kind, size_t tile, lo
     ev.concurrency = en->limit;
     ev.active = en->active;
     ev.retries = en->sum->retries;
+    ev.plan = &en->plan;
+    ev.done = en->done;
     en->o->on_event(&ev, en->o->ud);
 }
 

@@ -44,6 +44,11 @@ struct engine_event {
     uint64_t bytes;             /* response bytes so far */
     int concurrency, active;
     uint64_t retries;
+    /* For a live tile map: the plan (tile positions) and per plan tile a
+     * non-zero byte once it is done. NULL when not known (plan only). Valid
+     * during the callback only. */
+    const struct grid_plan *plan;
+    const unsigned char *done;
 };
 
 struct engine_summary {

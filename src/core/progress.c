@@ -14,15 +14,16 @@ struct progress {
     char label[128];
     int64_t t0, last_draw;
     int drawn;               /* a bar line is on screen */
+    int map_rows;            /* lines of tile map on screen above the bar */
     uint64_t bytes0;         /* bytes at the first event, for the rate */
 };
 
 int progress_mode_parse(const char *s, enum progress_mode *m)
 {
-    static const char *const names[] = {"auto", "bar", "plain", "json", "off"};
+    static const char *const names[] = {"auto", "bar", "plain", "json", "off", "map"};
     int i;
 
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 6; i++)
         if (s && strcmp(s, names[i]) == 0) {
             *m = (enum progress_mode)i;
             return 0;
@@ -90,6 +91,55 @@ static void fmt_duration(double s, char *out, size_t cap)
         snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
+#define MAP_COLS 64
+#define MAP_ROWS 16
+
+/* The live tile map: the output grid scaled to at most MAP_COLS x MAP_ROWS
+ * characters (one per tile when the tiles are fewer), each showing the
+ * tiles whose centre falls in it: '#' all done, '+' some, '.' none, ' ' no
+ * tile (outside a polygon region). Redrawn in place above the bar. */
+static void draw_map(struct progress *p, const struct engine_event *ev)
+{
+    const struct grid_plan *pl = ev->plan;
+    unsigned short total[MAP_ROWS][MAP_COLS], done[MAP_ROWS][MAP_COLS];
+    long tcols, trows;
+    int mc, mr, r, c;
+    size_t i;
+
+    if (!pl || !ev->done || pl->ntiles == 0 || pl->grid.width <= 0 || pl->grid.height <= 0 || pl->tile_w <= 0 ||
+        pl->tile_h <= 0)
+        return;
+    tcols = (pl->grid.width + pl->tile_w - 1) / pl->tile_w;
+    trows = (pl->grid.height + pl->tile_h - 1) / pl->tile_h;
+    mc = tcols < MAP_COLS ? (int)tcols : MAP_COLS;
+    mr = trows < MAP_ROWS ? (int)trows : MAP_ROWS;
+    memset(total, 0, sizeof total);
+    memset(done, 0, sizeof done);
+    for (i = 0; i < pl->ntiles; i++) {
+        const struct grid_tile *t = &pl->tiles[i];
+        /* One character per nominal tile when they fit, else scaled. */
+        c = tcols <= MAP_COLS ? (int)(t->col / pl->tile_w)
+                              : (int)((double)(t->col + t->width / 2) * mc / (double)pl->grid.width);
+        r = trows <= MAP_ROWS ? (int)(t->row / pl->tile_h)
+                              : (int)((double)(t->row + t->height / 2) * mr / (double)pl->grid.height);
+        c = c < 0 ? 0 : c >= mc ? mc - 1 : c;
+        r = r < 0 ? 0 : r >= mr ? mr - 1 : r;
+        if (total[r][c] < 65535) {
+            total[r][c]++;
+            done[r][c] += ev->done[i] ? 1 : 0;
+        }
+    }
+    fputc('\r', p->out);
+    if (p->map_rows)
+        fprintf(p->out, "\033[%dA", p->map_rows);
+    for (r = 0; r < mr; r++) {
+        for (c = 0; c < mc; c++)
+            fputc(!total[r][c] ? ' ' : done[r][c] == total[r][c] ? '#' : done[r][c] ? '+' : '.', p->out);
+        fputs("\033[K\n", p->out);
+    }
+    p->map_rows = mr;
+}
+
 static void draw(struct progress *p, const struct engine_event *ev, int64_t now, int bar)
 {
     double secs = (double)(now - p->t0) / 1000.0;
@@ -102,6 +152,8 @@ static void draw(struct progress *p, const struct engine_event *ev, int64_t now,
 
     fmt_duration(eta, eta_s, sizeof eta_s);
     if (bar) {
+        if (p->mode == PROGRESS_MAP)
+            draw_map(p, ev);
         fputc('\r', p->out);
         if (p->label[0])
             fprintf(p->out, "%s ", p->label);
@@ -146,7 +198,7 @@ void progress_on_event(const struct engine_event *ev, void *ud)
         fflush(p->out);
         return;
     }
-    if (p->mode == PROGRESS_BAR) {
+    if (p->mode == PROGRESS_BAR || p->mode == PROGRESS_MAP) {
         if (now - p->last_draw >= 200 || ev->kind == ENGINE_EV_ASSEMBLING) {
             p->last_draw = now;
             draw(p, ev, now, 1);

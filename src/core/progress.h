@@ -17,11 +17,12 @@ enum progress_mode {
     PROGRESS_PLAIN,      /* a line every 10 s and at the end */
     PROGRESS_JSON,       /* one JSON object per event, one per line */
     PROGRESS_OFF,
+    PROGRESS_MAP,        /* BAR plus a live map of the tiles above it */
 };
 
 struct progress;
 
-/* Parses "auto", "bar", "plain", "json", "off". Returns 0 or -1. */
+/* Parses "auto", "bar", "plain", "json", "off", "map". Returns 0 or -1. */
 int progress_mode_parse(const char *s, enum progress_mode *m);
 
 /* out is not closed by progress_destroy. Returns NULL when out of memory. */

@@ -6,6 +6,7 @@ progress stream must be one JSON object per line ending in `finished`.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -103,8 +104,44 @@ def main():
             fail("--progress json events: %s" % kinds)
         else:
             print("ok --progress json: %d events" % len(events))
+        check_map(tmp)
     finally:
         subprocess.run(["rm", "-rf", tmp])
+
+
+MAP_RECIPE = """
+download{ image = ee.Image("USGS/SRTMGL1_003"), region = { type = "Polygon",
+  coordinates = { { { -122.10, 37.90 }, { -121.60, 37.90 }, { -122.10, 37.60 }, { -122.10, 37.90 } } } },
+  crs = "EPSG:4326", scale = 1 / 3600, bands = { "elevation" }, max_tile_bytes = 256 * 256 * 3,
+  output = params.dir .. "/map.tif" }
+"""
+
+
+def check_map(tmp):
+    """--progress map: the last map drawn (above the last bar) shows every
+    tile done ('#') and the tiles outside the triangle as blanks."""
+    path = os.path.join(tmp, "map.lua")
+    with open(path, "w") as f:
+        f.write(MAP_RECIPE)
+    r = subprocess.run([BIN, "run", path, "--emulator", "--progress", "map", "--set", "dir=" + tmp],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        fail("map run failed: %s" % r.stderr)
+        return
+    ups = list(re.finditer(r"\033\[(\d+)A", r.stderr))
+    final = []
+    if ups:
+        n = int(ups[-1].group(1))
+        final = [ln.replace("\033[K", "") for ln in r.stderr[ups[-1].end():].split("\n")[:n]]
+    width = len(final[0]) if final else 0
+    # Every tile done; the corner outside the triangle has no tiles (blank);
+    # the top-left tile is inside.
+    if len(final) < 2 or width < 2 or any(len(ln) != width for ln in final) \
+            or any(set(ln) - set("# ") for ln in final) or " " not in "".join(final) \
+            or not final[0].startswith("#"):
+        fail("--progress map: last map %r" % final)
+    else:
+        print("ok --progress map:", final)
 
 
 main()
