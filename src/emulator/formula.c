@@ -176,11 +176,6 @@ struct slot_consts {
     int veg, bare, water, cloud;
 };
 
-static inline int64_t out_value(enum fm_out out, int64_t refl)
-{
-    return out == FM_OUT_L9SR ? 7273 + refl * 40 / 11 : refl;
-}
-
 /* A run of pixels in one parcel and one cloud cell that holds a blob: the
  * general formula with the parcel and cell constants hoisted. */
 static void cloud_run(enum fm_out out, const struct slot_consts *sc, const struct scene_cursor *k,
