@@ -52,6 +52,10 @@ void emu_error(struct emu_response *r, int http, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Fills r with a JSON body (takes ownership of obj). */
 void emu_json(struct emu_response *r, int http, json_object *obj);
+/* Checks the optional "workloadTag" of a request body against EE's rule
+ * (a string matching ([a-z0-9]|[a-z0-9][-_a-z0-9]{0,61}[a-z0-9]); empty is
+ * allowed and ignored). Returns 0, or fills r with a 400 and returns -1. */
+int emu_check_workload_tag(json_object *body, struct emu_response *r);
 /* The canonical status name for an HTTP code. */
 const char *emu_status_name(int http);
 

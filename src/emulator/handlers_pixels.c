@@ -395,7 +395,8 @@ int handle_compute_pixels(const struct emu_ctx *c, const struct emu_request *q,
         emu_error(r, 400, "Invalid JSON payload received.");
         return 0;
     }
-    if (check_fields(q->json, fields, r) || parse_format(q->json, &f, r) || parse_grid(q->json, &gs, r))
+    if (check_fields(q->json, fields, r) || emu_check_workload_tag(q->json, r) ||
+        parse_format(q->json, &f, r) || parse_grid(q->json, &gs, r))
         return 0;
     if (!json_object_object_get_ex(q->json, "expression", &expr)) {
         emu_error(r, 400, "expression is required.");
@@ -435,7 +436,8 @@ int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
         emu_error(r, 400, "Invalid JSON payload received.");
         return 0;
     }
-    if (check_fields(q->json, fields, r) || parse_format(q->json, &f, r) || parse_grid(q->json, &gs, r))
+    if (check_fields(q->json, fields, r) || emu_check_workload_tag(q->json, r) ||
+        parse_format(q->json, &f, r) || parse_grid(q->json, &gs, r))
         return 0;
     if (!q->asset || !(ci = catalog_image(c->cat, q->asset))) {
         emu_error(r, 404, "Asset '%s' not found (does not exist or caller does not have access).",

@@ -29,6 +29,8 @@ int handle_value_compute(const struct emu_ctx *c, const struct emu_request *q,
             }
         }
     }
+    if (emu_check_workload_tag(q->json, r) != 0)
+        return 0;
     if (!json_object_object_get_ex(q->json, "expression", &expr)) {
         emu_error(r, 400, "expression is required.");
         return 0;

@@ -57,3 +57,35 @@ void emu_error(struct emu_response *r, int http, const char *fmt, ...)
     json_object_object_add(top, "error", err);
     emu_json(r, http, top);
 }
+
+static int tag_char(char ch, int edge)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+        return 1;
+    return !edge && (ch == '-' || ch == '_');
+}
+
+int emu_check_workload_tag(json_object *body, struct emu_response *r)
+{
+    json_object *tag;
+    const char *s;
+    size_t n, i;
+
+    if (!json_object_object_get_ex(body, "workloadTag", &tag) || !tag)
+        return 0;
+    if (json_object_get_type(tag) != json_type_string) {
+        emu_error(r, 400, "Invalid value at 'workloadTag': expected a string.");
+        return -1;
+    }
+    s = json_object_get_string(tag);
+    n = strlen(s);
+    for (i = 0; i < n; i++)
+        if (!tag_char(s[i], i == 0 || i == n - 1))
+            break;
+    if (n > 63 || i < n) {
+        emu_error(r, 400, "Invalid workloadTag '%.80s': use 1 to 63 lowercase letters, digits, '-' "
+                  "or '_', starting and ending with a letter or digit.", s);
+        return -1;
+    }
+    return 0;
+}

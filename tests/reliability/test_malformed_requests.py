@@ -153,6 +153,8 @@ CASES = [
     ("vc_polygon_not_numbers", "POST", VC,
      expr(call("GeometryConstructors.Polygon", coordinates=const("abc"))), 400, "argument 'coordinates': Invalid type"),
     ("vc_workload_tag_object", "POST", VC, dict(expr(const(1)), workloadTag={"a": 1}), 400, "workloadTag"),
+    ("vc_workload_tag_uppercase", "POST", VC, dict(expr(const(1)), workloadTag="Nightly"), 400, "Invalid workloadTag 'Nightly'"),
+    ("cp_workload_tag_trailing_dash", "POST", CP, dict(pixels(), workloadTag="tiles-"), 400, "Invalid workloadTag 'tiles-'"),
     # --- computePixels ------------------------------------------------------
     ("cp_empty_body", "POST", CP, b"", 400, "fileFormat is required"),
     ("cp_no_expression", "POST", CP, {"fileFormat": "NPY", "grid": GRID}, 400, "expression is required"),
@@ -210,10 +212,7 @@ CASES = [
 # Cases the emulator does not refuse yet (reported; see docs/testing.md). They
 # still must not crash the server; the test prints them and passes. Remove a
 # name from here once the emulator refuses that input.
-KNOWN_GAPS = {
-    # workloadTag must be a string; an object is accepted and ignored.
-    "vc_workload_tag_object",
-}
+KNOWN_GAPS = set()
 
 # Requests http.client cannot send: raw bytes on a fresh connection. The
 # expected status is that of the answer (None: the server may just close).
@@ -296,6 +295,9 @@ def main():
             os.close(saved)
         try:
             checks.check(alive(emu), "the server does not answer a valid request at the start")
+            # The rule that refuses bad workload tags keeps accepting good ones.
+            status, _, data = emu.post(VC, dict(expr(const(7)), workloadTag="nightly-run_1"))
+            checks.check(status == 200, "a valid workloadTag was refused: %d %r" % (status, data[:200]))
             for case in CASES:
                 before = len(checks.failures)
                 run_case(emu, checks, case)
