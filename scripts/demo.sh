@@ -10,8 +10,16 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 echo "== building eefetch (build-release/) ==" >&2
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-release -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+# The compiler's output goes to a log, shown only when the build fails.
+log=$(mktemp)
+if ! { cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build build-release -j "$(nproc 2>/dev/null || echo 2)"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  rm -f "$log"
+  echo "demo: the build failed (output above)" >&2
+  exit 1
+fi
+rm -f "$log"
 
 out=${DEMO_OUT:-build-release/demo}
 mkdir -p "$out"
