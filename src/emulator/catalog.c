@@ -171,12 +171,16 @@ static struct cat_image *image_new(const char *id, enum img_kind kind)
     struct cat_image *img = calloc(1, sizeof *img);
     struct img_priv *p = calloc(1, sizeof *p);
 
-    if (!img || !p || !(img->properties = json_object_new_object())) {
+    size_t n = strlen(id);
+
+    /* Ids are built by the catalog itself; one that does not fit is a bug
+     * to refuse, not to truncate into a wrong id. */
+    if (!img || !p || n >= sizeof img->id || !(img->properties = json_object_new_object())) {
         free(img);
         free(p);
         return NULL;
     }
-    snprintf(img->id, sizeof img->id, "%s", id);
+    memcpy(img->id, id, n + 1);
     p->kind = kind;
     img->priv = p;
     return img;
