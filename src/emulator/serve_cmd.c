@@ -57,7 +57,7 @@ static void serve_usage(FILE *out)
         "  --fail-truncate P           probability that the body is cut short (Content-Length kept)\n"
         "  --request-log FILE          append one JSON line per request to FILE\n"
         "  --asset ID=PATH             serve a local GeoTIFF as image asset ID (repeatable, up to %d)\n"
-        "  --require-auth / --no-auth  whether EE routes need a bearer token (default: no)\n"
+        "  --require-auth / --no-auth  whether EE routes need a bearer token (default: yes)\n"
         "  --token-lifetime SECONDS    lifetime of issued tokens (default 3600)\n"
         "  --projects A,B              registered projects; others get 403 (default: any)\n"
         "  --credentials-dir DIR       where trusted keys live\n"
@@ -143,6 +143,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
     int i;
 
     emu_config_default(&o->cfg);
+    /* Like EE, every EE route needs a bearer token unless --no-auth. */
+    o->cfg.require_auth = 1;
     o->cfg.port = 8080;
     for (i = 1; i < argc; i++) {
         char name[64];

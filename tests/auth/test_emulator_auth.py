@@ -170,9 +170,19 @@ def main():
         st, _, _ = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
         check(st == 200, "fresh token after expiry: %d" % st)
 
-    # Without --require-auth nothing is checked but the project list.
-    with emulib.Emulator("--projects", "emu-proj") as emu:
-        check(emu.token is None, "no token without --require-auth")
+    # By default (no option) every EE route needs a token, as on EE.
+    with emulib.Emulator() as emu:
+        check(emu.token is not None, "serve requires a token by default")
+        saved, emu.token = emu.token, None
+        st, _, _ = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
+        check(st == 401, "default serve without a token: %d" % st)
+        emu.token = saved
+        st, _, _ = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
+        check(st == 200, "default serve with a token: %d" % st)
+
+    # With --no-auth nothing is checked but the project list.
+    with emulib.Emulator("--no-auth", "--projects", "emu-proj") as emu:
+        check(emu.token is None, "no token with --no-auth")
         st, _, _ = emu.post("/v1/projects/emu-proj/value:compute", EXPR)
         check(st == 200, "no auth: %d" % st)
         st, _, _ = emu.post("/v1/projects/other-proj/value:compute", EXPR)

@@ -42,11 +42,12 @@ class Emulator:
 
     def __init__(self, *extra_args, start_timeout=20.0, expect_status=0):
         self.args = [binary(), "serve", "--port", "0"] + [str(a) for a in extra_args]
-        # With --require-auth, have the server write credentials it trusts,
-        # then mint a token through its token endpoint; every request carries it.
+        # Unless --no-auth, the server requires a token (its default): have it
+        # write credentials it trusts, then mint a token through its token
+        # endpoint; every request carries it.
         self.cred_dir = None
         self._own_cred_dir = False
-        if "--require-auth" in self.args and "--no-auth" not in self.args:
+        if "--no-auth" not in self.args:
             if "--write-credentials" in self.args:
                 self.cred_dir = self.args[self.args.index("--write-credentials") + 1]
             else:

@@ -91,7 +91,7 @@ def test_billed_project():
 def test_latency():
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "log.jsonl")
-        with emulib.Emulator("--latency-ms", "300", "--request-log", log) as emu:
+        with emulib.Emulator("--no-auth", "--latency-ms", "300", "--request-log", log) as emu:
             t0 = time.monotonic()
             st, _, _ = emu.get(ALG)
             took = time.monotonic() - t0
@@ -183,7 +183,7 @@ def test_each_fault():
                 pass
         st, _, _ = emu.get("/computeMetadata/v1/instance/service-accounts/default/token")
         C.check(st > 0, "token route answers under --fail-reset")
-    with emulib.Emulator("--fail-truncate", "1") as emu:
+    with emulib.Emulator("--no-auth", "--fail-truncate", "1") as emu:
         for path in (ALG, "/v1/projects/p/assets/USGS/SRTMGL1_003"):
             conn = emu.connection()
             try:

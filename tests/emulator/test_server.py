@@ -142,7 +142,7 @@ def test_keep_alive(emu):
 def test_request_log():
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "requests.jsonl")
-        with emulib.Emulator("--request-log", log) as emu:
+        with emulib.Emulator("--no-auth", "--request-log", log) as emu:
             grid = {"affineTransform": {"scaleX": 0.001, "shearX": 0, "translateX": 10.0,
                                         "shearY": 0, "scaleY": -0.001, "translateY": 45.0},
                     "dimensions": {"width": 64, "height": 32}}

@@ -23,7 +23,7 @@ local r = download{ image = ee.Image("USGS/SRTMGL1_003"), region = geo.bbox(-122
 print(string.format("tiles=%d fetched=%d", r.tiles, r.tiles_fetched))
 LUA
 
-"$BIN" serve --port 0 --latency-ms 30000 > "$T/serve.out" 2> "$T/serve.err" &
+"$BIN" serve --port 0 --no-auth --latency-ms 30000 > "$T/serve.out" 2> "$T/serve.err" &
 SERVER=$!
 PORT=
 for _ in $(seq 1 100); do
@@ -52,7 +52,7 @@ grep -q "run the same recipe again to resume" "$T/run.out" || fail "no resume ad
 
 # The same server, now fast: the same command resumes and completes.
 kill "$SERVER"; wait "$SERVER" 2>/dev/null
-"$BIN" serve --port "$PORT" > "$T/serve.out" 2> "$T/serve.err" &
+"$BIN" serve --port "$PORT" --no-auth > "$T/serve.out" 2> "$T/serve.err" &
 SERVER=$!
 for _ in $(seq 1 100); do grep -q listening "$T/serve.out" 2>/dev/null && break; sleep 0.1; done
 out=$("$BIN" run "$T/r.lua" --endpoint "http://127.0.0.1:$PORT" --project p \

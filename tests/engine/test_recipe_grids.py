@@ -36,7 +36,7 @@ def fail(msg):
 
 def start_server(tmp):
     log = os.path.join(tmp, "requests.jsonl")
-    p = subprocess.Popen([BIN, "serve", "--port", "0", "--seed", "11", "--concurrency", "2",
+    p = subprocess.Popen([BIN, "serve", "--port", "0", "--no-auth", "--seed", "11", "--concurrency", "2",
                           "--latency-ms", "20", "--fail-429", "0.05", "--fail-500", "0.05",
                           "--fail-503", "0.05", "--fail-reset", "0.04", "--fail-truncate", "0.05",
                           "--memory-limit", "100000", "--request-log", log],
