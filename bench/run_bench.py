@@ -313,7 +313,9 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     result = {"mode": mode, "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
               "commit": git("rev-parse", "--short", "HEAD"),
-              "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+              # Changes to tracked files other than this page and the results.
+              "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!docs/benchmarks.md", ":!bench/results")),
               "machine": machine(), "model": MODEL, "gdal": sh(["gdal-config", "--version"]).stdout.strip(),
               "workloads": {}}
     emu = Emulator(args.bin, workdir)
