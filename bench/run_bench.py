@@ -297,6 +297,8 @@ def main():
                     help="W2 at the issue's size (10980 x 10980 x 5 bands, 1.12 GiB)")
     ap.add_argument("--no-profile", action="store_true", help="skip the perf profile")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    ap.add_argument("--docs", action="store_true",
+                    help="rewrite docs/benchmarks.md after a --quick run too")
     args = ap.parse_args()
     mode = "quick" if args.quick else "default"
     size = dict(SIZES[mode])
@@ -388,7 +390,9 @@ def main():
         json.dump(result, f, indent=1, sort_keys=True)
         f.write("\n")
     log("results: %s" % os.path.relpath(path, SRC))
-    if not args.no_docs:
+    if args.quick and not args.docs:
+        log("quick run: docs/benchmarks.md left as it is (--docs writes it)")
+    elif not args.no_docs:
         import bench_doc  # noqa: E402  (bench/bench_doc.py)
         bench_doc.update(os.path.join(SRC, "docs", "benchmarks.md"), result,
                          os.path.relpath(path, SRC))
@@ -469,5 +473,6 @@ def targets(r):
 
 
 if __name__ == "__main__":
+    sys.dont_write_bytecode = True   # no __pycache__ in the source tree
     sys.path.insert(0, HERE)
     main()
