@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
@@ -119,6 +121,20 @@ class Emulator:
             if os.path.exists(os.path.join(self.creds, "service-account.json")):
                 break
             time.sleep(0.1)
+
+    def token(self):
+        """An access token from the emulator's token endpoint (refresh-token
+        grant with the credentials it wrote), for GDAL's EEDA_BEARER."""
+        with open(os.path.join(self.creds, "authorized_user.json")) as f:
+            cred = json.load(f)
+        body = urllib.parse.urlencode({
+            "grant_type": "refresh_token", "client_id": cred["client_id"],
+            "client_secret": cred["client_secret"], "refresh_token": cred["refresh_token"]})
+        req = urllib.request.Request(cred.get("token_uri") or self.url + "/token",
+                                     data=body.encode(), method="POST")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(req, timeout=30) as resp:
+            return json.load(resp)["access_token"]
 
     def log_lines(self):
         try:
@@ -257,7 +273,7 @@ def run_eedai(emu, side, workdir, w1_raw_bytes):
     """gdal_translate through EEDAI: a side x side window of W1's image at 10 m."""
     out = os.path.join(workdir, "eedai.tif")
     env = dict(os.environ)
-    env.update({"EEDA_URL": emu.url + "/v1alpha/", "EEDA_BEARER": "bench-token",
+    env.update({"EEDA_URL": emu.url + "/v1alpha/", "EEDA_BEARER": emu.token(),
                 "GDAL_CACHEMAX": "256", "CPL_CURL_VERBOSE": "NO",
                 "NO_PROXY": "127.0.0.1,localhost,::1"})
     for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
