@@ -81,24 +81,35 @@ static int host_is_loopback(const char *host, size_t n)
     return 0;
 }
 
-/* Checks the scheme of an endpoint: https anywhere, http only on loopback. */
-int session_check_url(const char *url, struct errbuf *e)
+/* 1 when the host of an http:// or https:// URL is a loopback address. */
+int session_url_is_loopback(const char *url)
 {
     const char *host, *end;
 
-    if (strncasecmp(url, "https://", 8) == 0)
+    if (strncasecmp(url, "http://", 7) == 0)
+        host = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        host = url + 8;
+    else
         return 0;
-    if (strncasecmp(url, "http://", 7) != 0)
-        return err_set(e, ERR_USAGE, "endpoint '%s' must start with https:// (or http:// on loopback)",
-                       url);
-    host = url + 7;
     if (*host == '[') {
         end = strchr(host, ']');
         end = end ? end + 1 : host + strlen(host);
     } else {
         end = host + strcspn(host, ":/?#");
     }
-    if (!host_is_loopback(host, (size_t)(end - host)))
+    return host_is_loopback(host, (size_t)(end - host));
+}
+
+/* Checks the scheme of an endpoint: https anywhere, http only on loopback. */
+int session_check_url(const char *url, struct errbuf *e)
+{
+    if (strncasecmp(url, "https://", 8) == 0)
+        return 0;
+    if (strncasecmp(url, "http://", 7) != 0)
+        return err_set(e, ERR_USAGE, "endpoint '%s' must start with https:// (or http:// on loopback)",
+                       url);
+    if (!session_url_is_loopback(url))
         return err_set(e, ERR_USAGE,
                        "refusing plain http:// for non-loopback endpoint '%s': tokens would be sent "
                        "unencrypted; use https:// (plain http is allowed only for 127.0.0.0/8, ::1 "

@@ -57,6 +57,8 @@ void http_result_free(struct http_result *res);
 /* Checks that a URL may carry credentials: https anywhere, plain http only
  * for loopback hosts (127.0.0.0/8, ::1, localhost). 0 or ERR_USAGE. */
 int session_check_url(const char *url, struct errbuf *e);
+/* 1 when the URL's host is 127.0.0.0/8, ::1 or localhost. */
+int session_url_is_loopback(const char *url);
 
 /* Hosts never reached through a proxy (loopback plus NO_PROXY), for every
  * curl handle eefetch makes; the first call also runs curl_global_init. */

@@ -305,7 +305,14 @@ static int run(lua_State *L, int plan_only)
     lua_getfield(L, LUA_REGISTRYINDEX, "eefetch.plan_only");
     plan_only = plan_only || lua_toboolean(L, -1);
     lua_pop(L, 1);
-    if (!plan_only && host_ensure_session(h, &e) != 0) {
+    if (!plan_only && (rc = host_ensure_verified(h, &e)) != 0) {
+        if (rc == ERR_INTERRUPTED) {
+            /* Ctrl-C also armed the hook that raises a bare "interrupted";
+             * this message says more. */
+            lua_sethook(L, NULL, 0, 0);
+            return luaL_error(L, "interrupted before any tile was requested; run the same "
+                                 "recipe again to resume");
+        }
         lua_pushstring(L, e.msg);
         return lua_error(L);
     }

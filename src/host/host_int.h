@@ -9,6 +9,7 @@
 #include <lua.h>
 #include <stddef.h>
 
+#include "core/auth.h"
 #include "util/err.h"
 
 struct session;
@@ -47,6 +48,9 @@ struct host {
     struct emu *emu;
     struct session *session;
     struct token_provider *auth;   /* NULL: no Authorization header */
+    struct auth_info auth_info;    /* where credentials and project came from */
+    int have_auth_info;
+    int verified;                  /* the one check call succeeded */
     char endpoint[1024];
     char project[256];
 };
@@ -63,6 +67,9 @@ int host_run_chunk(struct host *h, const char *code, size_t len, const char *chu
 /* Calls the function on top of the stack (with nargs args below it)
  * protected, with traceback; resets the instruction budget first. */
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e);
+/* 1 once Ctrl-C was pressed during the current protected call: the abort
+ * callback of the host's session, so a request in flight stops at once. */
+int host_interrupted(void *ud);
 void host_reset_budget(struct host *h);
 /* Pushes the recipe environment (the REPL completes names from it). */
 void host_push_env(lua_State *L);
@@ -70,6 +77,10 @@ void host_push_env(lua_State *L);
 /* lbridge.c: fills the `eefetch.host` table on top of the stack. */
 void host_bridge_register(lua_State *L, struct host *h);
 int host_ensure_session(struct host *h, struct errbuf *e);
+/* host_ensure_session plus, once per run, the cheap call that proves
+ * credentials and project (not for the in-process emulator). Every path
+ * that sends a real request goes through this. */
+int host_ensure_verified(struct host *h, struct errbuf *e);
 /* Pushes the Lua value of a JSON text (arrays/objects tagged for re-encoding). */
 int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e);
 

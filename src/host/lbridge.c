@@ -145,9 +145,32 @@ static int l_json_decode(lua_State *L)
 
 /* ---- session -------------------------------------------------------- */
 
+/* The project from the environment, in the documented order, when no
+ * credentials could be resolved (a local emulator without auth). */
+static const char *project_from_env(const char *given)
+{
+    static const char *const vars[] = {"EE_PROJECT_ID", "GOOGLE_CLOUD_QUOTA_PROJECT",
+                                       "GOOGLE_CLOUD_PROJECT"};
+    size_t i;
+
+    if (given)
+        return given;
+    for (i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]) && *getenv(vars[i]))
+            return getenv(vars[i]);
+    return NULL;
+}
+
+static int host_no_project(const struct auth_info *info, struct errbuf *e)
+{
+    auth_project_help(info, e->msg, sizeof e->msg);
+    return ERR_USAGE;
+}
+
 int host_ensure_session(struct host *h, struct errbuf *e)
 {
     struct session_opts so;
+    struct auth_info *info = &h->auth_info;
     const char *project;
 
     if (h->session)
@@ -167,36 +190,36 @@ int host_ensure_session(struct host *h, struct errbuf *e)
         snprintf(h->endpoint, sizeof h->endpoint, "%s", DEFAULT_ENDPOINT);
 
     project = h->opts.project;
+    memset(info, 0, sizeof *info);
     if (!h->emu) {
         /* Credentials and project are resolved once per run and shared by
-         * every session (docs/auth.md lists the sources). Without any
-         * credentials the requests go out unauthenticated: the server's
-         * 401 then says what is missing. */
+         * every session (docs/auth.md lists the sources and the order). */
         struct auth_options ao;
-        struct auth_info info;
         struct errbuf ae;
         memset(&ao, 0, sizeof ao);
         ao.credentials_file = h->opts.credentials;
         ao.project = h->opts.project;
-        if (auth_resolve(&ao, &h->auth, &info, &ae) != 0) {
+        if (auth_resolve(&ao, &h->auth, info, &ae) == 0) {
+            h->have_auth_info = 1;
+            if (!info->project[0])
+                return host_no_project(info, e);
+            project = info->project;
+        } else {
             h->auth = NULL;
-            if (h->opts.credentials)
+            /* Only a local emulator started with --no-auth is worth talking
+             * to without credentials; anywhere else stop here, before any
+             * request, with what was looked for. */
+            if (h->opts.credentials || !session_url_is_loopback(h->endpoint))
                 return err_set(e, ERR_AUTH, "%s", ae.msg);
-            log_debug("no credentials: %s", ae.msg);
-        } else if (!project && info.project[0]) {
-            snprintf(h->project, sizeof h->project, "%s", info.project);
-            project = h->project;
+            log_debug("no credentials for %s: %s", h->endpoint, ae.msg);
+            project = project_from_env(project);
         }
     }
-    if (!project)
-        project = getenv("EE_PROJECT");
-    if (!project)
-        project = getenv("GOOGLE_CLOUD_PROJECT");
     if (!project && h->emu)
         project = "eefetch-emulator";
     if (!project)
-        return err_set(e, ERR_USAGE, "no Earth Engine project: give --project P "
-                                     "(or set EE_PROJECT)");
+        return err_set(e, ERR_USAGE, "no Earth Engine project: give --project P (or set "
+                                     "EE_PROJECT_ID)");
     if (project != h->project)
         snprintf(h->project, sizeof h->project, "%s", project);
 
@@ -206,9 +229,25 @@ int host_ensure_session(struct host *h, struct errbuf *e)
     so.project = h->project;
     so.auth = h->auth;
     so.timeout_ms = 300000;
+    so.should_abort = host_interrupted;
     if (session_create(&so, &h->session, e) != 0)
         return err_prefix(e, ERR_INTERNAL, "connecting to %s: ", h->endpoint);
     return 0;
+}
+
+int host_ensure_verified(struct host *h, struct errbuf *e)
+{
+    int rc = host_ensure_session(h, e);
+
+    if (rc != 0 || h->verified || h->emu)
+        return rc;
+    /* One cheap call proves credentials and project before any tile,
+     * getInfo or algorithm request, so a bad token or an unregistered
+     * project is one clear message instead of a failure per worker. */
+    rc = auth_verify(h->session, h->have_auth_info ? &h->auth_info : NULL, e);
+    if (rc == 0)
+        h->verified = 1;
+    return rc;
 }
 
 /* ---- value:compute -------------------------------------------------- */
@@ -225,7 +264,7 @@ static int l_compute(lua_State *L)
     char msg[1024];
     int rc;
 
-    if (host_ensure_session(h, &e) != 0)
+    if (host_ensure_verified(h, &e) != 0)
         return raise_plain(L, e.msg);
     buf_init(&body, 0);
     if (buf_append_str(&body, "{\"expression\":") != 0 || buf_append(&body, expr, len) != 0 ||
@@ -321,6 +360,8 @@ static int fetch_algorithms(struct host *h, struct buf *out, struct errbuf *e)
             buf_read_file(out, path) == 0)
             return 0;
     }
+    if (host_ensure_verified(h, e) != 0)
+        return err_prefix(e, ERR_AUTH, "fetching the algorithm list from %s: ", h->endpoint);
     snprintf(rpath, sizeof rpath, "projects/%s/algorithms", h->project);
     memset(&res, 0, sizeof res);
     if (session_get(h->session, rpath, &res, e) != 0) {

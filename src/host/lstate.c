@@ -163,6 +163,8 @@ static int msghandler(lua_State *L)
  * hook (lua_sethook is safe there), and the hook raises the error at the
  * next instruction, call or return. */
 static lua_State *running_L;
+/* Also set by Ctrl-C, for C code blocked in a request (see host_interrupted). */
+static volatile sig_atomic_t interrupted;
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
@@ -171,9 +173,16 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
     raise_here(L, "interrupted");
 }
 
+int host_interrupted(void *ud)
+{
+    (void)ud;
+    return interrupted != 0;
+}
+
 static void on_sigint(int sig)
 {
     (void)sig;
+    interrupted = 1;
     if (running_L)
         lua_sethook(running_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
@@ -187,6 +196,7 @@ int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
     int st;
 
     host_reset_budget(h);
+    interrupted = 0;
     lua_pushcfunction(L, msghandler);
     lua_insert(L, base);
     memset(&sa, 0, sizeof sa);
