@@ -62,6 +62,7 @@ struct engine {
     size_t nretry, capretry;
     size_t tiles_left;
     int active, limit, max_limit, succ;
+    int slow_start;         /* 1 until the first 429 */
     int split_level;        /* splits a failing tile needed; fresh tiles start split */
     int64_t last_cut_ms;
     int fatal;              /* error code of the first fatal failure, 0 = none */
@@ -311,12 +312,17 @@ static int pick_locked(struct engine *en, int64_t now, struct task *out)
     return 0;
 }
 
-/* AIMD: +1 after a window of `limit` successes, halve on 429 (at most once
- * a second, because requests already in flight at the old level will see
- * 429s too and must not cut it again). */
+/* Slow start, then AIMD, as TCP does: until the first 429 every success
+ * adds one (the level doubles each round trip, so a 40-worker run reaches
+ * its ceiling after ~40 answers instead of ~800); after it, +1 per window
+ * of `limit` successes. A 429 halves the level (at most once a second,
+ * because requests already in flight at the old level will see 429s too
+ * and must not cut it again). */
 static void on_success_locked(struct engine *en)
 {
-    if (++en->succ >= en->limit && en->limit < en->max_limit) {
+    if (en->limit >= en->max_limit)
+        return;
+    if (en->slow_start || ++en->succ >= en->limit) {
         en->succ = 0;
         en->limit++;
         if (en->limit > en->sum->max_concurrency)
@@ -329,6 +335,7 @@ static void on_success_locked(struct engine *en)
 static void on_429_locked(struct engine *en, int64_t now)
 {
     en->sum->http_429++;
+    en->slow_start = 0;
     if (now - en->last_cut_ms < 1000)
         return;
     en->last_cut_ms = now;
@@ -1117,6 +1124,7 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
                  "project; 429 answers will lower the concurrency",
                  nworkers);
     en.max_limit = nworkers;
+    en.slow_start = 1;
     en.limit = o->initial_concurrency > 0 ? o->initial_concurrency : nworkers < 4 ? nworkers : 4;
     if (en.limit > nworkers)
         en.limit = nworkers;

@@ -479,6 +479,43 @@ static void test_aimd(void)
     emu_stop(emu);
 }
 
+/* No 429s: slow start takes the level from 4 to all 16 workers within the
+ * first dozen answers (plain +1 per window would need over a hundred, more
+ * than the 35 tiles here). */
+static void test_slow_start(void)
+{
+    struct emu_config cfg;
+    struct emu *emu = NULL;
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512];
+    int rc;
+
+    emu_config_default(&cfg);
+    cfg.latency_base_ms = 20;
+    CHECK(emu_start(&cfg, &emu, &e) == 0);
+    if (!emu)
+        return;
+    snprintf(out, sizeof out, "%s/slowstart.tif", dir);
+    spec_srtm(&s, out);
+    s.block_size = 32;
+    s.max_tile_bytes = 32 * 32 * 3;
+    s.workers = 16;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "slow start run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.http_429 == 0 && sum.tiles_total == 35);
+    if (sum.max_concurrency != 16)
+        fprintf(stderr, "slow start reached %d of 16\n", sum.max_concurrency);
+    CHECK(sum.max_concurrency == 16);
+    CHECK(check_pixels(out));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
 /* Three Sentinel-2 bands of mixed types (uint8 SCL, uint16 B4 and B11) on a
  * UTM grid, with a budget that puts SCL+B4 in one request (a heterogeneous
  * NPY) and B11 in another: band groups are stitched into one file. */
@@ -673,6 +710,7 @@ int main(void)
     test_fatal();
     test_polygon();
     test_aimd();
+    test_slow_start();
     test_plan_only();
     test_band_groups();
     test_masked_nodata();
