@@ -10,8 +10,11 @@ local M = {}
 -- (ee.Geometry.BBox).
 function M.bbox(w, s, e, n)
   local ee = require "eefetch.ee"
-  for _, v in ipairs({ w, s, e, n }) do
-    if type(v) ~= "number" then util.fail("geo.bbox(west, south, east, north) needs four numbers") end
+  -- A numeric loop, not ipairs: ipairs stops at the first nil and would let
+  -- geo.bbox(1, 2) through to a confusing comparison error.
+  local args = { w, s, e, n }
+  for i = 1, 4 do
+    if type(args[i]) ~= "number" then util.fail("geo.bbox(west, south, east, north) needs four numbers") end
   end
   if w >= e or s >= n then
     util.fail("geo.bbox: west must be < east and south < north (got %s, %s, %s, %s)", w, s, e, n)

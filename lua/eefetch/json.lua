@@ -69,18 +69,22 @@ end
 M.number = number
 
 local encode
-local function encode_into(v, out, sorted)
+-- `seen` holds the tables on the current path: a table that contains itself
+-- is an error to report, not a stack overflow to hit.
+local function encode_into(v, out, seen)
   local t = type(v)
   if v == nil or v == M.null then out[#out + 1] = "null"
   elseif t == "boolean" then out[#out + 1] = v and "true" or "false"
   elseif t == "number" then out[#out + 1] = number(v)
   elseif t == "string" then out[#out + 1] = quote(v)
   elseif t == "table" then
+    if seen[v] then error("cannot encode a table that contains itself as JSON", 0) end
+    seen[v] = true
     if is_array(v) then
       out[#out + 1] = "["
       for i = 1, #v do
         if i > 1 then out[#out + 1] = "," end
-        encode_into(v[i], out, sorted)
+        encode_into(v[i], out, seen)
       end
       out[#out + 1] = "]"
     else
@@ -97,10 +101,11 @@ local function encode_into(v, out, sorted)
         if i > 1 then out[#out + 1] = "," end
         out[#out + 1] = quote(k)
         out[#out + 1] = ":"
-        encode_into(v[k], out, sorted)
+        encode_into(v[k], out, seen)
       end
       out[#out + 1] = "}"
     end
+    seen[v] = nil
   else
     error("cannot encode a " .. t .. " as JSON", 0)
   end
@@ -109,7 +114,7 @@ end
 -- Encodes v; object keys are always sorted, so equal values give equal text.
 function encode(v)
   local out = {}
-  encode_into(v, out)
+  encode_into(v, out, {})
   return table.concat(out)
 end
 M.encode = encode
