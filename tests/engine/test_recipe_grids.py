@@ -37,8 +37,8 @@ def fail(msg):
 def start_server(tmp):
     log = os.path.join(tmp, "requests.jsonl")
     p = subprocess.Popen([BIN, "serve", "--port", "0", "--no-auth", "--seed", "11", "--concurrency", "2",
-                          "--latency-ms", "20", "--fail-429", "0.05", "--fail-500", "0.05",
-                          "--fail-503", "0.05", "--fail-reset", "0.04", "--fail-truncate", "0.05",
+                          "--latency-ms", "20", "--fail-429", "0.05", "--fail-500", "0.08",
+                          "--fail-503", "0.08", "--fail-reset", "0.08", "--fail-truncate", "0.08",
                           "--memory-limit", "100000", "--request-log", log],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline()
@@ -152,6 +152,8 @@ def main():
                 if j["status"] == 400 and "memory" not in (j.get("message") or ""):
                     fail("unexpected 400: %s" % j.get("message"))
         print("faults:", faults, "statuses:", statuses)
+        # Rates of 0.08 over ~65 requests make a missing fault kind a
+        # < 1 % event whatever order the adaptive engine sends requests in.
         for k in ("429", "500", "503", "reset", "truncate"):
             if not faults.get(k):
                 fail("no %s fault was injected; the test does not test it" % k)
