@@ -171,8 +171,10 @@ def parse_time_v(text):
 
 
 def parse_log_time(s):
-    return datetime.datetime.strptime(s.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
+    # RFC 3339 as the emulator writes it: the fraction is left out on whole seconds.
+    s = s.rstrip("Z")
+    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in s else "%Y-%m-%dT%H:%M:%S"
+    return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def analyse_requests(lines, images_per_request):
