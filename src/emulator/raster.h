@@ -26,6 +26,10 @@ struct raster {
 
 /* Allocates bands (data zeroed, mask zeroed). Returns 0 or ERR_NOMEM. */
 int raster_alloc(struct raster *r, long width, long height, int nbands);
+/* The same without zeroing, for a caller that writes every value and mask
+ * element (rendering does): zeroing 9 bytes per pixel per band was a third
+ * of the server's time per request. */
+int raster_alloc_uninit(struct raster *r, long width, long height, int nbands);
 void raster_free(struct raster *r);
 
 /* NPY v1.0 structured array, one field per band, shape (height, width). */

@@ -384,7 +384,9 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     int b, rc, k;
 
     memset(out, 0, sizeof *out);
-    if ((rc = raster_alloc(out, w, h, img->nbands)) != 0)
+    /* Every node writes all n values and masks of its row (loads write 0
+     * and mask 0 outside their band), so the planes need no zeroing. */
+    if ((rc = raster_alloc_uninit(out, w, h, img->nbands)) != 0)
         return err_set(e, ERR_NOMEM, "out of memory for a %ldx%ld raster", w, h);
     out->grid = *grid;
     for (b = 0; b < img->nbands; b++) {
