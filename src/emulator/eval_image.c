@@ -552,6 +552,18 @@ static int f_normalized_difference(struct ev_ctx *x, const struct ev_args *a,
 
 /* --------------------------------------------------------------- masks */
 
+/* Widens d so it also holds the values of `by`: the higher precision wins;
+ * two integer types take the union of their ranges. */
+static void dtype_widen(struct ev_dtype *d, const struct ev_dtype *by)
+{
+    if (by->prec > d->prec) {
+        *d = *by;
+    } else if (d->prec == EV_INT) {   /* EV_INT is the lowest: by is an int too */
+        d->lo = fmin(d->lo, by->lo);
+        d->hi = fmax(d->hi, by->hi);
+    }
+}
+
 static int mask_like(struct ev_ctx *x, const struct ev_args *a, const char *in_name,
                      const char *other_name, enum node_op op, int required,
                      struct ev_value **o, struct errbuf *e)
@@ -585,15 +597,8 @@ static int mask_like(struct ev_ctx *x, const struct ev_args *a, const char *in_n
         img->bands[i].node->a = in->bands[i].node;
         img->bands[i].node->b = mb->node;
         img->bands[i].node->geom = foot;
-        if (op == NODE_UNMASK) {   /* the fill value widens the range */
-            struct ev_dtype *d = &img->bands[i].dt;
-            if (mb->dt.prec > d->prec)
-                *d = mb->dt;
-            else if (d->prec == EV_INT) {
-                d->lo = fmin(d->lo, mb->dt.lo);
-                d->hi = fmax(d->hi, mb->dt.hi);
-            }
-        }
+        if (op == NODE_UNMASK)   /* the fill value widens the range */
+            dtype_widen(&img->bands[i].dt, &mb->dt);
     }
     return (*o = image_value(x, img)) ? 0 : NOMEM();
 }
@@ -613,20 +618,13 @@ static int f_where(struct ev_ctx *x, const struct ev_args *a, struct ev_value **
         return NOMEM();
     for (i = 0; i < in->nbands; i++) {
         const struct ev_band *vb = &v->bands[v->nbands == 1 ? 0 : i];
-        struct ev_dtype *d;
         img->bands[i] = in->bands[i];
         if (!(img->bands[i].node = node_new(x, NODE_WHERE)))
             return NOMEM();
         img->bands[i].node->a = in->bands[i].node;
         img->bands[i].node->b = t->bands[t->nbands == 1 ? 0 : i].node;
         img->bands[i].node->c = vb->node;
-        d = &img->bands[i].dt;   /* the replacement values widen the type */
-        if (vb->dt.prec > d->prec)
-            *d = vb->dt;
-        else if (d->prec == EV_INT) {
-            d->lo = fmin(d->lo, vb->dt.lo);
-            d->hi = fmax(d->hi, vb->dt.hi);
-        }
+        dtype_widen(&img->bands[i].dt, &vb->dt);   /* the replacement values widen it */
     }
     return (*o = image_value(x, img)) ? 0 : NOMEM();
 }
@@ -959,14 +957,8 @@ static int composite(struct ev_ctx *x, const struct ev_args *a, struct ev_coll *
                  suffix ? "_" : "", suffix ? rname[red] : "");
         b->dt = c->items[0]->img->bands[i].dt;
         for (k = 0; k < c->n; k++) {
-            const struct ev_dtype *d = &c->items[k]->img->bands[i].dt;
             n->kids[k] = c->items[k]->img->bands[i].node;
-            if (d->prec > b->dt.prec)
-                b->dt = *d;
-            else if (d->prec == b->dt.prec && b->dt.prec == EV_INT) {
-                b->dt.lo = fmin(b->dt.lo, d->lo);
-                b->dt.hi = fmax(b->dt.hi, d->hi);
-            }
+            dtype_widen(&b->dt, &c->items[k]->img->bands[i].dt);
         }
         if ((red == RED_MEAN || red == RED_MEDIAN) && b->dt.prec != EV_DOUBLE)
             b->dt = eval_px_dtype(PX_F32);
