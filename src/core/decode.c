@@ -317,18 +317,36 @@ static void copy_swapped(unsigned char *dst, const unsigned char *src, size_t si
         dst[i] = src[size - 1 - i];
 }
 
-int decode_npy(const void *bytes, size_t len, const struct decode_expect *x,
-               struct decoded_tile *out, struct errbuf *e)
+/* A checked NPY body: its layout and where its records start. */
+struct npy_body {
+    struct npy_header h;
+    int nbands;
+    enum spec_dtype *types;     /* per band */
+    size_t *offs;               /* per band: byte offset within a record */
+    size_t rec;                 /* record (pixel) size in bytes */
+    size_t npx;
+    const unsigned char *data;  /* npx records */
+};
+
+static void npy_body_free(struct npy_body *nb)
+{
+    free(nb->h.fields);
+    free(nb->types);
+    free(nb->offs);
+    memset(nb, 0, sizeof *nb);
+}
+
+/* Parses and checks an NPY body against x without copying any pixel. */
+static int npy_body_open(const void *bytes, size_t len, const struct decode_expect *x, struct npy_body *nb,
+                         struct errbuf *e)
 {
     const unsigned char *p = bytes;
-    struct npy_header h;
-    enum spec_dtype *types = NULL;
-    size_t hoff, hlen, rec = 0, npx, need, *offs = NULL;
-    int b, nb, rc = 0;
+    struct npy_header *h = &nb->h;
+    size_t hoff, hlen, need;
+    int b, nbands, rc = 0;
     long W = x->width, H = x->height;
 
-    memset(out, 0, sizeof *out);
-    memset(&h, 0, sizeof h);
+    memset(nb, 0, sizeof *nb);
     if (len < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
         return err_set(e, ERR_PARSE, "NPY: bad magic (not an NPY body)");
     if (p[6] == 1) {
@@ -346,45 +364,46 @@ int decode_npy(const void *bytes, size_t len, const struct decode_expect *x,
         return err_set(e, ERR_PARSE, "NPY: header of %zu bytes is too large", hlen);
     if (hlen > len - hoff)
         return err_set(e, ERR_PARSE, "NPY: truncated header (%zu of %zu bytes)", len - hoff, hlen);
-    if ((rc = parse_header((const char *)p + hoff, hlen, &h, e)) < 0)
+    if ((rc = parse_header((const char *)p + hoff, hlen, h, e)) < 0)
         goto done;
 
     /* Layouts: structured (H, W) with one field per band (EE), or a simple
      * array (H, W) of one band / (H, W, B) pixel-interleaved. */
-    if (h.structured) {
-        nb = h.nfields;
-        if (h.ndim != 2) {
-            rc = err_set(e, ERR_PARSE, "NPY: structured array of %d dimensions, expected 2", h.ndim);
+    if (h->structured) {
+        nbands = h->nfields;
+        if (h->ndim != 2) {
+            rc = err_set(e, ERR_PARSE, "NPY: structured array of %d dimensions, expected 2", h->ndim);
             goto done;
         }
     } else {
-        nb = h.ndim == 3 ? (int)h.shape[2] : 1;
-        if (h.ndim != 2 && h.ndim != 3) {
-            rc = err_set(e, ERR_PARSE, "NPY: array of %d dimensions, expected 2 or 3", h.ndim);
+        nbands = h->ndim == 3 ? (int)h->shape[2] : 1;
+        if (h->ndim != 2 && h->ndim != 3) {
+            rc = err_set(e, ERR_PARSE, "NPY: array of %d dimensions, expected 2 or 3", h->ndim);
             goto done;
         }
     }
-    if (h.shape[0] != H || h.shape[1] != W) {
-        rc = err_set(e, ERR_PARSE, "NPY: shape (%ld, %ld) does not match the tile (%ld, %ld)", h.shape[0],
-                     h.shape[1], H, W);
+    if (h->shape[0] != H || h->shape[1] != W) {
+        rc = err_set(e, ERR_PARSE, "NPY: shape (%ld, %ld) does not match the tile (%ld, %ld)", h->shape[0],
+                     h->shape[1], H, W);
         goto done;
     }
-    if (nb != x->nbands) {
-        rc = err_set(e, ERR_PARSE, "NPY: %d bands, expected %d", nb, x->nbands);
+    if (nbands != x->nbands) {
+        rc = err_set(e, ERR_PARSE, "NPY: %d bands, expected %d", nbands, x->nbands);
         goto done;
     }
-    types = calloc((size_t)nb, sizeof *types);
-    offs = calloc((size_t)nb, sizeof *offs);
-    if (!types || !offs) {
+    nb->nbands = nbands;
+    nb->types = calloc((size_t)nbands, sizeof *nb->types);
+    nb->offs = calloc((size_t)nbands, sizeof *nb->offs);
+    if (!nb->types || !nb->offs) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (b = 0; b < nb; b++) {
-        const struct npy_field *f = h.structured ? &h.fields[b] : &h.fields[0];
-        types[b] = f->type;
-        offs[b] = rec;
-        rec += spec_dtype_size(f->type);
-        if (h.structured && x->band_ids && strcmp(f->name, x->band_ids[b]) != 0) {
+    for (b = 0; b < nbands; b++) {
+        const struct npy_field *f = h->structured ? &h->fields[b] : &h->fields[0];
+        nb->types[b] = f->type;
+        nb->offs[b] = nb->rec;
+        nb->rec += spec_dtype_size(f->type);
+        if (h->structured && x->band_ids && strcmp(f->name, x->band_ids[b]) != 0) {
             rc = err_set(e, ERR_PARSE, "NPY: field %d is '%.64s', expected band '%.64s'", b, f->name,
                          x->band_ids[b]);
             goto done;
@@ -395,39 +414,102 @@ int decode_npy(const void *bytes, size_t len, const struct decode_expect *x,
             goto done;
         }
     }
-    npx = (size_t)W * (size_t)H;
-    if (rec != 0 && npx > SIZE_MAX / rec) {
+    nb->npx = (size_t)W * (size_t)H;
+    if (nb->rec != 0 && nb->npx > SIZE_MAX / nb->rec) {
         rc = err_set(e, ERR_PARSE, "NPY: tile too large");
         goto done;
     }
-    need = npx * rec;
+    need = nb->npx * nb->rec;
     if (len - hoff - hlen != need) {
         rc = err_set(e, ERR_PARSE, "NPY: %zu data bytes, expected %zu (%s)", len - hoff - hlen, need,
                      len - hoff - hlen < need ? "truncated" : "trailing bytes");
         goto done;
     }
-    if ((rc = tile_alloc(out, W, H, nb, types, e)) < 0)
-        goto done;
-    {
-        /* De-interleave records into per-band planes. */
-        const unsigned char *data = p + hoff + hlen;
-        size_t i;
-        for (b = 0; b < nb; b++) {
-            const struct npy_field *f = h.structured ? &h.fields[b] : &h.fields[0];
-            size_t sz = spec_dtype_size(types[b]);
-            unsigned char *dst = out->bands[b].data;
-            for (i = 0; i < npx; i++)
-                copy_swapped(dst + i * sz, data + i * rec + offs[b], sz, f->swap);
-        }
-    }
-    rc = 0;
+    nb->data = p + hoff + hlen;
 done:
-    free(h.fields);
-    free(types);
-    free(offs);
     if (rc < 0)
-        decoded_tile_free(out);
+        npy_body_free(nb);
     return rc;
+}
+
+/* Copies field `off` of every record into a plane. The common sizes get
+ * their own loops: a memcpy call per pixel costs more than the copy. */
+static void deinterleave(unsigned char *dst, const unsigned char *src, size_t npx, size_t rec, size_t off,
+                         size_t sz, int swap)
+{
+    size_t i;
+
+    src += off;
+    if (swap) {
+        for (i = 0; i < npx; i++)
+            copy_swapped(dst + i * sz, src + i * rec, sz, 1);
+        return;
+    }
+    switch (sz) {
+    case 1:
+        for (i = 0; i < npx; i++)
+            dst[i] = src[i * rec];
+        break;
+    case 2:
+        for (i = 0; i < npx; i++)
+            memcpy(dst + 2 * i, src + i * rec, 2);
+        break;
+    case 4:
+        for (i = 0; i < npx; i++)
+            memcpy(dst + 4 * i, src + i * rec, 4);
+        break;
+    case 8:
+        for (i = 0; i < npx; i++)
+            memcpy(dst + 8 * i, src + i * rec, 8);
+        break;
+    default:
+        for (i = 0; i < npx; i++)
+            memcpy(dst + i * sz, src + i * rec, sz);
+        break;
+    }
+}
+
+int decode_npy(const void *bytes, size_t len, const struct decode_expect *x,
+               struct decoded_tile *out, struct errbuf *e)
+{
+    struct npy_body nb;
+    int b, rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = npy_body_open(bytes, len, x, &nb, e)) < 0)
+        return rc;
+    if ((rc = tile_alloc(out, x->width, x->height, nb.nbands, nb.types, e)) == 0)
+        for (b = 0; b < nb.nbands; b++) {
+            const struct npy_field *f = nb.h.structured ? &nb.h.fields[b] : &nb.h.fields[0];
+            deinterleave(out->bands[b].data, nb.data, nb.npx, nb.rec, nb.offs[b], spec_dtype_size(nb.types[b]),
+                         f->swap);
+        }
+    npy_body_free(&nb);
+    return rc;
+}
+
+int decode_npy_view(const void *bytes, size_t len, const struct decode_expect *x, struct decode_npy_view *v,
+                    struct errbuf *e)
+{
+    struct npy_body nb;
+    int b, rc;
+
+    memset(v, 0, sizeof *v);
+    if ((rc = npy_body_open(bytes, len, x, &nb, e)) < 0)
+        return rc;
+    v->data = nb.data;
+    v->bytes = nb.npx * nb.rec;
+    v->type = nb.nbands > 0 ? nb.types[0] : SPEC_DTYPE_AUTO;
+    v->uniform = nb.nbands > 0;
+    for (b = 0; b < nb.nbands; b++) {
+        const struct npy_field *f = nb.h.structured ? &nb.h.fields[b] : &nb.h.fields[0];
+        /* Packed records of one type in host order are band-fastest planes
+         * as they are (a simple (H, W, B) array is the same layout). */
+        if (nb.types[b] != v->type || f->swap || nb.offs[b] != (size_t)b * spec_dtype_size(v->type))
+            v->uniform = 0;
+    }
+    npy_body_free(&nb);
+    return 0;
 }
 
 /* ---- GeoTIFF ---- */

@@ -43,6 +43,18 @@ struct decoded_tile {
 
 int decode_npy(const void *bytes, size_t len, const struct decode_expect *x,
                struct decoded_tile *out, struct errbuf *e);
+/* The same checks as decode_npy without copying a pixel: where the records
+ * are, and whether they can be stored as they are. uniform: every band has
+ * `type` in host byte order and records are packed, so data is
+ * pixel-interleaved (band fastest). data points into bytes. */
+struct decode_npy_view {
+    const void *data;
+    size_t bytes;
+    int uniform;
+    enum spec_dtype type;
+};
+int decode_npy_view(const void *bytes, size_t len, const struct decode_expect *x, struct decode_npy_view *v,
+                    struct errbuf *e);
 /* GeoTIFF through GDAL's /vsimem/ (GDALAllRegister must have run). */
 int decode_geotiff(const void *bytes, size_t len, const struct decode_expect *x,
                    struct decoded_tile *out, struct errbuf *e);
