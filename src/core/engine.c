@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,8 +70,14 @@ struct engine {
     struct errbuf fatal_err;
     int cancel;             /* atomic: set with fatal, read by sessions mid-transfer */
     int disk_full;          /* atomic: GDAL reported ENOSPC/EFBIG/EDQUOT while writing */
+    char disk_full_msg[256];    /* that report, written once by whoever set disk_full */
     struct mosaic_piece *all;   /* pieces of finished tiles */
     size_t nall, capall;
+    /* Streaming assembly: the assembler thread copies all[assembled..nall)
+     * into the output while tiles are still being fetched. */
+    struct mosaic_writer *writer;
+    size_t assembled;
+    int assembler_done;     /* the assembler thread has returned */
     char **prefix;          /* request JSON up to "grid": per band group */
     char *expression;       /* the expression sent (s->expression, or it unmasked) */
     int unmasked;           /* the expression was wrapped in Image.unmask */
@@ -178,8 +185,9 @@ static void CPL_STDCALL on_gdal_error(CPLErr cls, CPLErrorNum num, const char *m
 
     (void)cls;
     (void)num;
-    if (en && is_disk_full_msg(msg))
-        __atomic_store_n(&en->disk_full, 1, __ATOMIC_RELAXED);
+    /* The first such message is the cause worth showing. */
+    if (en && is_disk_full_msg(msg) && __atomic_exchange_n(&en->disk_full, 1, __ATOMIC_ACQ_REL) == 0)
+        snprintf(en->disk_full_msg, sizeof en->disk_full_msg, "%s", msg);
 }
 
 /* Records the first fatal failure (caller holds the lock). */
@@ -657,6 +665,66 @@ static int store_masked(struct engine *en, const struct grid_tile *t, struct mos
     return rc;
 }
 
+static void fail_tile(struct engine *en, const struct task *t, int rc, const struct errbuf *e)
+{
+    pthread_mutex_lock(&en->mu);
+    if (rc == ERR_NOMEM)
+        set_fatal_locked(en, rc, "%s", e->msg);
+    else
+        set_fatal_locked(en, rc, "tile %zu: %s", t->t.id, e->msg);
+    pthread_mutex_unlock(&en->mu);
+}
+
+/* A new piece of task t: its window, bands and number. */
+static void piece_init(struct engine *en, const struct task *t, struct mosaic_piece *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_lock(&en->mu);
+    on_success_locked(en);
+    p->k = en->ts[t->t.id].next_k++;
+    pthread_mutex_unlock(&en->mu);
+    p->tile_id = t->t.id;
+    p->col = t->t.col;
+    p->row = t->t.row;
+    p->width = t->t.width;
+    p->height = t->t.height;
+    p->band0 = t->t.band0;
+    p->nbands = t->t.nbands;
+    p->type = en->s->dtype;
+}
+
+/* The common case of an NPY answer: every band already has the piece's
+ * type and no pixel needs masking, so the records are stored as they
+ * arrived, without decoding them into planes. Returns 1 when the answer
+ * needs the general path (decode_npy + store_masked), 0 when the piece is
+ * stored, < 0 on failure (ERR_PARSE: a bad answer, to be fetched again). */
+static int store_npy_direct(struct worker *w, const struct task *t, const struct http_result *res,
+                            const struct decode_expect *x, struct errbuf *e)
+{
+    struct engine *en = w->en;
+    struct decode_npy_view v;
+    struct mosaic_piece p;
+    int rc;
+
+    if ((rc = decode_npy_view(res->body.data, res->body.len, x, &v, e)) < 0)
+        return rc;
+    if (!v.uniform || (en->s->dtype != SPEC_DTYPE_AUTO && en->s->dtype != v.type))
+        return 1;
+    if (en->plan.region) {
+        int inside = 1;
+        if ((rc = grid_region_mask(&en->plan, &t->t, NULL, &inside, e)) < 0)
+            return rc;
+        if (!inside)
+            return 1;
+    }
+    piece_init(en, t, &p);
+    p.type = v.type;
+    if ((rc = mosaic_store_records(en->parts, &p, v.data, v.bytes, e)) < 0)
+        return rc;
+    piece_done(w, t, &p);
+    return 0;
+}
+
 static void handle_task(struct worker *w, struct session *sess, struct task *t)
 {
     struct engine *en = w->en;
@@ -707,6 +775,17 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         x.band_ids = ids;
         x.types = types;
         x.affine = aff;
+        if (s->fetch_format != SPEC_FETCH_GEOTIFF) {
+            rc = store_npy_direct(w, t, &res, &x, &e);
+            if (rc <= 0) {
+                http_result_free(&res);
+                if (rc == ERR_PARSE)
+                    transient(w, t, 0, e.msg, -1);   /* truncated or mis-sized: fetched again */
+                else if (rc < 0)
+                    fail_tile(en, t, rc, &e);
+                return;
+            }
+        }
         rc = s->fetch_format == SPEC_FETCH_GEOTIFF ? decode_geotiff(res.body.data, res.body.len, &x, &dt, &e)
                                                    : decode_npy(res.body.data, res.body.len, &x, &dt, &e);
         http_result_free(&res);
@@ -723,25 +802,11 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         }
         {
             struct mosaic_piece p;
-            memset(&p, 0, sizeof p);
-            pthread_mutex_lock(&en->mu);
-            on_success_locked(en);
-            p.k = en->ts[t->t.id].next_k++;
-            pthread_mutex_unlock(&en->mu);
-            p.tile_id = t->t.id;
-            p.col = t->t.col;
-            p.row = t->t.row;
-            p.width = t->t.width;
-            p.height = t->t.height;
-            p.band0 = t->t.band0;
-            p.nbands = t->t.nbands;
-            p.type = s->dtype;
+            piece_init(en, t, &p);
             rc = store_masked(en, &t->t, &p, &dt, &e);
             decoded_tile_free(&dt);
             if (rc < 0) {
-                pthread_mutex_lock(&en->mu);
-                set_fatal_locked(en, rc, "tile %zu: %s", t->t.id, e.msg);
-                pthread_mutex_unlock(&en->mu);
+                fail_tile(en, t, rc, &e);
                 return;
             }
             piece_done(w, t, &p);
@@ -883,6 +948,132 @@ static int build_metadata(const struct engine *en, struct spec_kv **out, size_t 
     return 0;
 }
 
+/* The description of the output file(s) shared by every file the run
+ * writes. names and md are allocated here; the caller frees them. */
+static int output_describe(const struct engine *en, struct mosaic_out *mo, const char ***names,
+                           struct spec_kv **md, char store[6][160], struct errbuf *e)
+{
+    const struct download_spec *s = en->s;
+    size_t nmd = 0, i;
+
+    *names = calloc(s->nbands, sizeof **names);
+    if (!*names || build_metadata(en, md, &nmd, store) < 0)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    for (i = 0; i < s->nbands; i++)
+        (*names)[i] = s->bands[i].id;
+    memset(mo, 0, sizeof *mo);
+    mo->path = s->output;
+    mo->grid = en->plan.grid;
+    mo->nbands = (int)s->nbands;
+    mo->band_names = *names;
+    mo->dtype = s->dtype;
+    mo->has_nodata = s->has_nodata;
+    mo->nodata = s->nodata;
+    mo->format = s->format == SPEC_FORMAT_COG ? SPEC_FORMAT_COG : SPEC_FORMAT_GTIFF;
+    mo->compression = s->compression;
+    mo->compress_level = s->compress_level;
+    mo->block = en->plan.block;
+    mo->band_interleave = en->plan.band_group < (int)s->nbands;
+    mo->metadata = *md;
+    mo->nmetadata = nmd;
+    return 0;
+}
+
+static int per_cell_output(const struct download_spec *s)
+{
+    return s->fishnet.split == SPEC_SPLIT_CELLS || s->format == SPEC_FORMAT_VRT;
+}
+
+/* The output type when it is known before any answer: the spec's dtype,
+ * or the bands' common type when every band's is known and no unmask can
+ * widen it. AUTO otherwise: the pieces' union, known only at the end. */
+static enum spec_dtype known_output_type(const struct engine *en)
+{
+    enum spec_dtype t = SPEC_DTYPE_AUTO;
+    size_t b;
+
+    if (en->s->dtype != SPEC_DTYPE_AUTO)
+        return en->s->dtype;
+    if (en->unmasked)
+        return SPEC_DTYPE_AUTO;
+    for (b = 0; b < en->s->nbands; b++) {
+        if (en->s->bands[b].type == SPEC_DTYPE_AUTO)
+            return SPEC_DTYPE_AUTO;
+        t = mosaic_type_union(t, en->s->bands[b].type);
+    }
+    return t;
+}
+
+/* Streaming assembly is possible for one output file of a known type:
+ * the file is created now (so an unwritable output fails before anything
+ * is fetched) and filled while tiles arrive. */
+static int stream_open(struct engine *en, struct errbuf *e)
+{
+    struct mosaic_out mo;
+    struct spec_kv *md = NULL;
+    const char **names = NULL;
+    char store[6][160];
+    int rc;
+
+    if (per_cell_output(en->s) || known_output_type(en) == SPEC_DTYPE_AUTO)
+        return 0;
+    if ((rc = output_describe(en, &mo, &names, &md, store, e)) == 0) {
+        mo.dtype = known_output_type(en);
+        CPLPushErrorHandlerEx(on_gdal_error, en);
+        rc = mosaic_writer_open(&mo, &en->writer, e);
+        CPLPopErrorHandler();
+    }
+    free(md);
+    free(names);
+    return rc;
+}
+
+/* The assembler thread: copies finished tiles' pieces into the output in
+ * the order they finish, until every tile is in or the run stops. Pieces
+ * stay in the tile store until the output is complete, so a crash here
+ * loses nothing: the next run assembles again from the store. */
+static void *assembler_main(void *arg)
+{
+    struct engine *en = arg;
+    struct errbuf e;
+
+    CPLPushErrorHandlerEx(on_gdal_error, en);
+    pthread_mutex_lock(&en->mu);
+    for (;;) {
+        struct timespec ts;
+        if (en->fatal || stop_requested(en))
+            break;
+        if (en->assembled < en->nall) {
+            struct mosaic_piece p = en->all[en->assembled];
+            int rc;
+            pthread_mutex_unlock(&en->mu);
+            rc = mosaic_writer_add(en->writer, en->parts, &p, &e);
+            pthread_mutex_lock(&en->mu);
+            if (rc < 0) {
+                set_fatal_locked(en, rc, "%s", e.msg);
+                break;
+            }
+            en->assembled++;
+            continue;
+        }
+        if (en->tiles_left == 0)
+            break;
+        /* Woken by each finished tile; the stop flag is polled. */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&en->cv, &en->mu, &ts);
+    }
+    en->assembler_done = 1;
+    pthread_cond_broadcast(&en->cv);
+    pthread_mutex_unlock(&en->mu);
+    CPLPopErrorHandler();
+    return NULL;
+}
+
 static int assemble(struct engine *en, struct errbuf *e)
 {
     const struct download_spec *s = en->s;
@@ -892,36 +1083,22 @@ static int assemble(struct engine *en, struct errbuf *e)
     char store[6][160];
     char **files = NULL;
     struct mosaic_piece *cellp = NULL;
-    size_t nmd = 0, i, c;
-    int per_cell = s->fishnet.split == SPEC_SPLIT_CELLS || s->format == SPEC_FORMAT_VRT, rc = 0;
+    size_t i, c;
+    int rc = 0;
 
-    names = calloc(s->nbands, sizeof *names);
-    if (!names || build_metadata(en, &md, &nmd, store) < 0) {
-        rc = err_set(e, ERR_NOMEM, "out of memory");
-        goto done;
+    if (en->writer) {
+        /* Streaming: the assembler thread has copied every piece. */
+        struct mosaic_writer *w = en->writer;
+        en->writer = NULL;
+        return mosaic_writer_finish(w, e);
     }
-    for (i = 0; i < s->nbands; i++)
-        names[i] = s->bands[i].id;
-    memset(&mo, 0, sizeof mo);
-    mo.grid = en->plan.grid;
-    mo.nbands = (int)s->nbands;
-    mo.band_names = names;
-    mo.dtype = s->dtype;
-    mo.has_nodata = s->has_nodata;
-    mo.nodata = s->nodata;
-    mo.format = s->format == SPEC_FORMAT_COG ? SPEC_FORMAT_COG : SPEC_FORMAT_GTIFF;
-    mo.compression = s->compression;
-    mo.compress_level = s->compress_level;
-    mo.block = en->plan.block;
-    mo.band_interleave = en->plan.band_group < (int)s->nbands;
-    mo.metadata = md;
-    mo.nmetadata = nmd;
+    if ((rc = output_describe(en, &mo, &names, &md, store, e)) < 0)
+        goto done;
     if (mo.dtype == SPEC_DTYPE_AUTO)   /* one type for every cell file */
         for (i = 0; i < en->nall; i++)
             mo.dtype = mosaic_type_union(mo.dtype, en->all[i].type);
 
-    if (!per_cell) {
-        mo.path = s->output;
+    if (!per_cell_output(s)) {
         rc = mosaic_assemble(&mo, en->parts, en->all, en->nall, e);
         goto done;
     }
@@ -1002,6 +1179,32 @@ static int check_output_dir(const char *output, struct errbuf *e)
     return 0;
 }
 
+/* The store keeps every tile's raw pixels until the output is complete,
+ * beside the output: say so up front when the disk is clearly too small,
+ * rather than after an hour of downloading. A warning only: the output
+ * compresses, and space may be freed meanwhile. */
+static void warn_disk_space(const struct engine *en)
+{
+    const struct download_spec *s = en->s;
+    double raw = 0, need, avail;
+    struct statvfs fs;
+    size_t b;
+
+    for (b = 0; b < s->nbands; b++) {
+        enum spec_dtype t = s->dtype != SPEC_DTYPE_AUTO ? s->dtype : s->bands[b].type;
+        raw += (double)en->plan.grid.width * (double)en->plan.grid.height *
+               (double)(t != SPEC_DTYPE_AUTO ? spec_dtype_size(t) : 4);
+    }
+    need = en->plan.ntiles ? raw * (double)en->tiles_left / (double)en->plan.ntiles : 0;
+    if (statvfs(en->parts, &fs) != 0)
+        return;
+    avail = (double)fs.f_bavail * (double)fs.f_frsize;
+    if (avail < need)
+        log_warn("%s needs about %.1f MiB of free space for the tiles still to fetch (raw pixels are kept "
+                 "until the output is complete), plus room for the output; only %.1f MiB are free",
+                 en->parts, need / 1048576.0, avail / 1048576.0);
+}
+
 /* A full disk shows up as ENOSPC or inside a GDAL/libtiff message; say so
  * plainly, and that nothing fetched is lost. */
 static void explain_disk_full(const struct engine *en, int rc, struct errbuf *e)
@@ -1011,7 +1214,10 @@ static void explain_disk_full(const struct engine *en, int rc, struct errbuf *e)
     if (rc >= 0 || rc == ERR_INTERRUPTED ||
         (!__atomic_load_n(&en->disk_full, __ATOMIC_RELAXED) && !is_disk_full_msg(e->msg)))
         return;
-    snprintf(was, sizeof was, "%s", e->msg);
+    if (en->disk_full_msg[0] && !is_disk_full_msg(e->msg))
+        snprintf(was, sizeof was, "%.600s (%s)", e->msg, en->disk_full_msg);
+    else
+        snprintf(was, sizeof was, "%s", e->msg);
     snprintf(e->msg, sizeof e->msg,
              "the disk is full (or a file size limit was reached) while writing %.500s; nothing was written at "
              "that path. Tiles already fetched are kept in %.500s and its journal: free some space (the "
@@ -1029,7 +1235,8 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     pthread_condattr_t ca;
     char jpath[4096];
     int64_t t0 = time_mono_ms();
-    int nworkers, i, rc = 0, locks = 0;
+    pthread_t assembler;
+    int nworkers, i, rc = 0, locks = 0, assembler_started = 0;
 
     memset(&en, 0, sizeof en);
     memset(&st, 0, sizeof st);
@@ -1112,6 +1319,7 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     }
     sum->tiles_resumed = st.ndone;
     en.tiles_left = en.plan.ntiles - st.ndone;
+    warn_disk_space(&en);
 
     en.endpoint = o->endpoint ? o->endpoint : s->endpoint ? s->endpoint : DEFAULT_ENDPOINT;
     en.project = o->project ? o->project : s->project;
@@ -1165,6 +1373,13 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
             rc = err_set(e, ERR_NOMEM, "out of memory");
             goto done;
         }
+        if ((rc = stream_open(&en, e)) < 0)
+            goto done;
+        if (en.writer && pthread_create(&assembler, NULL, assembler_main, &en) != 0) {
+            rc = err_set(e, ERR_INTERNAL, "cannot start the assembler thread");
+            goto done;
+        }
+        assembler_started = en.writer != NULL;
         for (i = 0; i < nworkers; i++) {
             workers[i].en = &en;
             workers[i].rng = (o->seed ? o->seed : (uint64_t)time_now_ms()) * 2654435761ULL + (uint64_t)i * 97 + 1;
@@ -1182,6 +1397,16 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
                 pthread_join(workers[i].thread, NULL);
             buf_free(&workers[i].body);
         }
+        if (assembler_started) {
+            /* Tiles are all in (or the run is over): what the assembler
+             * still copies is the assembly step. */
+            pthread_mutex_lock(&en.mu);
+            if (!en.fatal && en.tiles_left == 0)
+                emit(&en, ENGINE_EV_ASSEMBLING, 0, 0, NULL);
+            pthread_mutex_unlock(&en.mu);
+            pthread_join(assembler, NULL);
+            assembler_started = 0;
+        }
         if (en.fatal) {
             rc = en.fatal;
             memcpy(e->msg, en.fatal_err.msg, sizeof e->msg);
@@ -1195,7 +1420,8 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         }
     }
 
-    emit(&en, ENGINE_EV_ASSEMBLING, 0, 0, NULL);
+    if (!en.writer)
+        emit(&en, ENGINE_EV_ASSEMBLING, 0, 0, NULL);
     /* GDAL's errors reach the caller through e; keep its default handler
      * from printing them a second time. (Handlers are per thread.) */
     CPLPushErrorHandlerEx(on_gdal_error, &en);
@@ -1209,6 +1435,15 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     if ((rc = journal_remove(jpath, e)) < 0 || (rc = mosaic_parts_remove(en.parts, e)) < 0)
         goto done;
 done:
+    if (assembler_started) {
+        /* Only when starting workers failed: make the assembler stop. */
+        pthread_mutex_lock(&en.mu);
+        set_fatal_locked(&en, rc < 0 ? rc : ERR_INTERNAL, "%s", e->msg);
+        pthread_mutex_unlock(&en.mu);
+        pthread_join(assembler, NULL);
+    }
+    /* An unfinished output is dropped; its pieces are kept for the resume. */
+    mosaic_writer_abort(en.writer);
     explain_disk_full(&en, rc, e);
     sum->seconds = (double)(time_mono_ms() - t0) / 1000.0;
     journal_close(en.journal);

@@ -509,6 +509,8 @@ int grid_region_mask(const struct grid_plan *p, const struct grid_tile *t, unsig
     if (OGR_G_Contains((OGRGeometryH)p->region, rect))
         goto done;
     *all_inside = 0;
+    if (!mask)
+        goto done;
     if (!mem) {
         rc = err_set(e, ERR_INTERNAL, "GDAL's MEM driver is not registered");
         goto done;

@@ -102,7 +102,8 @@ void grid_window_affine(const struct grid *g, long col, long row, double ee[6]);
 /* Which pixels of tile t have their centre inside the plan's polygon
  * region: mask[y*width + x] = 1 inside, 0 outside. Sets *all_inside (and
  * leaves mask untouched) when the whole tile is inside or there is no
- * polygon. Safe to call from several threads. */
+ * polygon. mask may be NULL to ask only that. Safe to call from several
+ * threads. */
 int grid_region_mask(const struct grid_plan *p, const struct grid_tile *t, unsigned char *mask,
                      int *all_inside, struct errbuf *e);
 

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -19,10 +20,6 @@
 #include <gdal.h>
 #include <gdal_utils.h>
 #include <ogr_srs_api.h>
-
-/* Rows of doubles moved per GDAL call: bounds assembly memory to ~8 MiB
- * per band whatever the tile size. */
-#define CHUNK_VALUES ((size_t)1 << 20)
 
 /* ---- small file-system helpers ---- */
 
@@ -54,6 +51,11 @@ static void dir_of(const char *path, char *out, size_t cap)
 void mosaic_global_init(void)
 {
     GDALAllRegister();
+    /* GDAL's block cache defaults to 5 % of RAM. Assembly writes each block
+     * once, so a small cache does the same work with far less memory;
+     * GDAL_CACHEMAX (environment or config) still wins. */
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
+        GDALSetCacheMax64((GIntBig)MOSAIC_CACHE_MB << 20);
 }
 
 int mosaic_parts_dir(const char *output, char *out, size_t cap, struct errbuf *e)
@@ -154,67 +156,6 @@ enum spec_dtype mosaic_type_union(enum spec_dtype a, enum spec_dtype b)
     return SPEC_DTYPE_FLOAT64;   /* e.g. Int64 for uint32+int32: float64 holds both exactly */
 }
 
-static void to_double(const void *src, enum spec_dtype t, size_t n, double *out)
-{
-    size_t i;
-
-    switch (t) {
-    case SPEC_DTYPE_UINT8: for (i = 0; i < n; i++) out[i] = ((const uint8_t *)src)[i]; break;
-    case SPEC_DTYPE_INT8: for (i = 0; i < n; i++) out[i] = ((const int8_t *)src)[i]; break;
-    case SPEC_DTYPE_UINT16: for (i = 0; i < n; i++) out[i] = ((const uint16_t *)src)[i]; break;
-    case SPEC_DTYPE_INT16: for (i = 0; i < n; i++) out[i] = ((const int16_t *)src)[i]; break;
-    case SPEC_DTYPE_UINT32: for (i = 0; i < n; i++) out[i] = ((const uint32_t *)src)[i]; break;
-    case SPEC_DTYPE_INT32: for (i = 0; i < n; i++) out[i] = ((const int32_t *)src)[i]; break;
-    case SPEC_DTYPE_FLOAT32: for (i = 0; i < n; i++) out[i] = ((const float *)src)[i]; break;
-    case SPEC_DTYPE_FLOAT64: memcpy(out, src, n * sizeof *out); break;
-    default: memset(out, 0, n * sizeof *out); break;
-    }
-}
-
-/* Writes rows from doubles; GDAL rounds and clamps to the band type, except
- * int8, which GDAL 3.6 stores as Byte: converted here. */
-static int write_rows(GDALRasterBandH band, enum spec_dtype t, long x, long y, long w, long rows, double *buf)
-{
-    if (t == SPEC_DTYPE_INT8) {
-        int8_t *b8 = (int8_t *)buf;   /* in place: int8 i is written before double i+1 is read */
-        size_t i, n = (size_t)w * (size_t)rows;
-        for (i = 0; i < n; i++) {
-            double v = buf[i];
-            v = isnan(v) ? 0 : v < -128 ? -128 : v > 127 ? 127 : round(v);
-            b8[i] = (int8_t)v;
-        }
-        return GDALRasterIO(band, GF_Write, (int)x, (int)y, (int)w, (int)rows, b8, (int)w, (int)rows,
-                            GDT_Byte, 0, 0) == CE_None ? 0 : -1;
-    }
-    return GDALRasterIO(band, GF_Write, (int)x, (int)y, (int)w, (int)rows, buf, (int)w, (int)rows,
-                        GDT_Float64, 0, 0) == CE_None ? 0 : -1;
-}
-
-static int read_rows(GDALRasterBandH band, enum spec_dtype t, long x, long y, long w, long rows, double *buf)
-{
-    size_t n = (size_t)w * (size_t)rows, i;
-
-    if (t == SPEC_DTYPE_INT8) {
-        /* Read the bytes into the tail of buf, then widen from the front:
-         * byte i sits at offset 7n + i, double i at 8i <= 7n + i. */
-        int8_t *b8 = (int8_t *)buf + 7 * n;
-        if (GDALRasterIO(band, GF_Read, (int)x, (int)y, (int)w, (int)rows, b8, (int)w, (int)rows, GDT_Byte, 0,
-                         0) != CE_None)
-            return -1;
-        for (i = 0; i < n; i++)
-            buf[i] = b8[i];
-        return 0;
-    }
-    return GDALRasterIO(band, GF_Read, (int)x, (int)y, (int)w, (int)rows, buf, (int)w, (int)rows, GDT_Float64,
-                        0, 0) == CE_None ? 0 : -1;
-}
-
-static long chunk_rows(long w, long h)
-{
-    long r = (long)(CHUNK_VALUES / (size_t)(w > 0 ? w : 1));
-    return r < 1 ? 1 : r > h ? h : r;
-}
-
 /* ---- creation options ---- */
 
 static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
@@ -286,11 +227,84 @@ static char **creation_options(enum spec_compression c, int level, enum spec_dty
     return o;
 }
 
+/* ---- pixel values ---- */
+
+static double load_value(const void *src, enum spec_dtype t, size_t i)
+{
+    switch (t) {
+    case SPEC_DTYPE_UINT8: return ((const uint8_t *)src)[i];
+    case SPEC_DTYPE_INT8: return ((const int8_t *)src)[i];
+    case SPEC_DTYPE_UINT16: return ((const uint16_t *)src)[i];
+    case SPEC_DTYPE_INT16: return ((const int16_t *)src)[i];
+    case SPEC_DTYPE_UINT32: return ((const uint32_t *)src)[i];
+    case SPEC_DTYPE_INT32: return ((const int32_t *)src)[i];
+    case SPEC_DTYPE_FLOAT32: return ((const float *)src)[i];
+    case SPEC_DTYPE_FLOAT64: return ((const double *)src)[i];
+    default: return 0;
+    }
+}
+
+/* Integers: rounded half away from zero and clamped to the type, NaN as 0
+ * (what GDAL does when it converts). */
+static double to_int_range(double v, double lo, double hi)
+{
+    if (isnan(v))
+        return 0;
+    v = round(v);
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void store_value(void *dst, enum spec_dtype t, size_t i, double v)
+{
+    switch (t) {
+    case SPEC_DTYPE_UINT8: ((uint8_t *)dst)[i] = (uint8_t)to_int_range(v, 0, UINT8_MAX); break;
+    case SPEC_DTYPE_INT8: ((int8_t *)dst)[i] = (int8_t)to_int_range(v, INT8_MIN, INT8_MAX); break;
+    case SPEC_DTYPE_UINT16: ((uint16_t *)dst)[i] = (uint16_t)to_int_range(v, 0, UINT16_MAX); break;
+    case SPEC_DTYPE_INT16: ((int16_t *)dst)[i] = (int16_t)to_int_range(v, INT16_MIN, INT16_MAX); break;
+    case SPEC_DTYPE_UINT32: ((uint32_t *)dst)[i] = (uint32_t)to_int_range(v, 0, UINT32_MAX); break;
+    case SPEC_DTYPE_INT32: ((int32_t *)dst)[i] = (int32_t)to_int_range(v, INT32_MIN, INT32_MAX); break;
+    case SPEC_DTYPE_FLOAT32:
+        ((float *)dst)[i] = isnan(v) || isinf(v) ? (float)v : v > FLT_MAX ? FLT_MAX : v < -FLT_MAX ? -FLT_MAX : (float)v;
+        break;
+    case SPEC_DTYPE_FLOAT64: ((double *)dst)[i] = v; break;
+    default: break;
+    }
+}
+
+/* n values of type st -> type dt. */
+static void convert_values(const void *src, enum spec_dtype st, void *dst, enum spec_dtype dt, size_t n)
+{
+    size_t i;
+
+    if (st == dt) {
+        memcpy(dst, src, n * spec_dtype_size(st));
+        return;
+    }
+    for (i = 0; i < n; i++)
+        store_value(dst, dt, i, load_value(src, st, i));
+}
+
 /* ---- the tile store ---- */
+
+/* A piece file: this header, then width x height x nbands values of `type`
+ * in host byte order, as band-sequential planes (interleave 0) or as
+ * pixel-interleaved records, band fastest (interleave 1: an NPY body's
+ * records as they arrived). Plain bytes, so storing costs one write and
+ * assembly one read: no codec on either side. */
+#define PIECE_MAGIC "EEFPIECE"
+#define PIECE_VERSION 1u
+
+struct piece_header {
+    char magic[8];
+    uint32_t version, type, interleave, nbands;
+    uint64_t width, height, bytes;
+    unsigned char pad[16];
+};
+_Static_assert(sizeof(struct piece_header) == 64, "piece header is 64 bytes");
 
 static void piece_path(const char *dir, const struct mosaic_piece *p, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/t%zu_%d.tif", dir, p->tile_id, p->k);
+    snprintf(out, cap, "%s/t%zu_%d.px", dir, p->tile_id, p->k);
 }
 
 int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p)
@@ -302,139 +316,170 @@ int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static size_t piece_bytes(const struct mosaic_piece *p)
+{
+    return (size_t)p->width * (size_t)p->height * (size_t)p->nbands * spec_dtype_size(p->type);
+}
+
+static int write_all(int fd, const void *data, size_t n)
+{
+    const char *c = data;
+
+    while (n > 0) {
+        ssize_t k = write(fd, c, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Writes the piece file under a temporary name, makes it durable, then
+ * gives it its name and makes the name durable: only then may the caller
+ * journal the tile. */
+static int store_file(const char *parts_dir, const struct mosaic_piece *p, int interleave, const void *data,
+                      struct errbuf *e)
+{
+    char path[4096], tmp[4200];
+    struct piece_header h;
+    int fd, rc = 0;
+
+    piece_path(parts_dir, p, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, PIECE_MAGIC, sizeof h.magic);
+    h.version = PIECE_VERSION;
+    h.type = (uint32_t)p->type;
+    h.interleave = (uint32_t)interleave;
+    h.nbands = (uint32_t)p->nbands;
+    h.width = (uint64_t)p->width;
+    h.height = (uint64_t)p->height;
+    h.bytes = piece_bytes(p);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return err_set(e, ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    if (write_all(fd, &h, sizeof h) < 0 || write_all(fd, data, (size_t)h.bytes) < 0 || fsync(fd) != 0) {
+        rc = err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+        close(fd);
+        goto done;
+    }
+    if (close(fd) != 0) {
+        rc = err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (rename(tmp, path) != 0 || fsync_path(parts_dir, 1) != 0)
+        rc = err_set(e, ERR_IO, "cannot store %s: %s", path, strerror(errno));
+done:
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+int mosaic_store_records(const char *parts_dir, const struct mosaic_piece *p, const void *records, size_t bytes,
+                         struct errbuf *e)
+{
+    if (p->type == SPEC_DTYPE_AUTO || bytes != piece_bytes(p))
+        return err_set(e, ERR_INTERNAL, "piece %zu/%d: %zu bytes of records for a %ldx%ldx%d %s piece",
+                       p->tile_id, p->k, bytes, p->width, p->height, p->nbands, spec_dtype_name(p->type));
+    return store_file(parts_dir, p, 1, records, e);
+}
+
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
                        const unsigned char *mask, double fill, struct errbuf *e)
 {
-    char path[4096], tmp[4200];
-    GDALDriverH drv = GDALGetDriverByName("GTiff");
-    GDALDatasetH ds = NULL;
-    char **opts = NULL;
-    double *buf = NULL;
-    long rows, y;
-    int b, rc = 0;
+    size_t npx = (size_t)p->width * (size_t)p->height, sz, i;
+    unsigned char *planes = NULL;
+    int b, rc;
 
     if (t->width != p->width || t->height != p->height || t->nbands != p->nbands)
         return err_set(e, ERR_INTERNAL, "piece %zu/%d: tile %ldx%ldx%d does not match %ldx%ldx%d", p->tile_id,
                        p->k, t->width, t->height, t->nbands, p->width, p->height, p->nbands);
-    if (!drv)
-        return err_set(e, ERR_INTERNAL, "GDAL's GTiff driver is not registered");
     if (p->type == SPEC_DTYPE_AUTO)
         for (b = 0; b < t->nbands; b++)
             p->type = mosaic_type_union(p->type, t->bands[b].type);
-    piece_path(parts_dir, p, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-
-    /* Fast compression: pieces are read once more, at assembly. */
-    opts = creation_options(SPEC_COMPRESS_DEFAULT, 1, p->type, 256, 1, 0);
-    rows = chunk_rows(p->width, p->height);
-    buf = malloc((size_t)rows * (size_t)p->width * sizeof *buf);
-    if (!buf || !opts) {
-        rc = err_set(e, ERR_NOMEM, "out of memory storing tile %zu", p->tile_id);
-        goto done;
-    }
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    ds = GDALCreate(drv, tmp, (int)p->width, (int)p->height, p->nbands, gdal_type(p->type), opts);
-    CPLPopErrorHandler();
-    if (!ds) {
-        rc = err_set(e, ERR_IO, "cannot create %s: %s", tmp, CPLGetLastErrorMsg());
-        goto done;
-    }
+    sz = spec_dtype_size(p->type);
+    /* One band of the piece's type needs no copy. */
+    if (p->nbands == 1 && !mask && t->bands[0].type == p->type)
+        return store_file(parts_dir, p, 0, t->bands[0].data, e);
+    planes = malloc(piece_bytes(p) ? piece_bytes(p) : 1);
+    if (!planes)
+        return err_set(e, ERR_NOMEM, "out of memory storing tile %zu", p->tile_id);
     for (b = 0; b < p->nbands; b++) {
-        GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
-        size_t sz = spec_dtype_size(t->bands[b].type);
-        for (y = 0; y < p->height; y += rows) {
-            long n = y + rows > p->height ? p->height - y : rows;
-            to_double((const char *)t->bands[b].data + (size_t)y * (size_t)p->width * sz, t->bands[b].type,
-                      (size_t)n * (size_t)p->width, buf);
-            if (mask) {
-                const unsigned char *m = mask + (size_t)y * (size_t)p->width;
-                size_t i;
-                for (i = 0; i < (size_t)n * (size_t)p->width; i++)
-                    if (!m[i])
-                        buf[i] = fill;
-            }
-            if (write_rows(band, p->type, 0, y, p->width, n, buf) < 0) {
-                rc = err_set(e, ERR_IO, "cannot write %s: %s", tmp, CPLGetLastErrorMsg());
-                goto done;
-            }
+        unsigned char *dst = planes + (size_t)b * npx * sz;
+        convert_values(t->bands[b].data, t->bands[b].type, dst, p->type, npx);
+        if (mask)
+            for (i = 0; i < npx; i++)
+                if (!mask[i])
+                    store_value(dst, p->type, i, fill);
+    }
+    rc = store_file(parts_dir, p, 0, planes, e);
+    free(planes);
+    return rc;
+}
+
+/* Reads piece p's file into *buf (grown as needed) after checking that its
+ * header describes p. */
+static int read_piece(const char *parts_dir, const struct mosaic_piece *p, unsigned char **buf, size_t *cap,
+                      int *interleave, struct errbuf *e)
+{
+    char path[4096];
+    struct piece_header h;
+    size_t need = piece_bytes(p), got = 0;
+    struct stat st;
+    int fd, rc = 0;
+
+    piece_path(parts_dir, p, path, sizeof path);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(e, ERR_IO, "tile %zu: cannot open its stored pixels %s: %s", p->tile_id, path,
+                       strerror(errno));
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size != sizeof h + need || read(fd, &h, sizeof h) != sizeof h ||
+        memcmp(h.magic, PIECE_MAGIC, sizeof h.magic) != 0 || h.version != PIECE_VERSION ||
+        h.type != (uint32_t)p->type || h.nbands != (uint32_t)p->nbands || h.width != (uint64_t)p->width ||
+        h.height != (uint64_t)p->height || h.bytes != need || h.interleave > 1) {
+        rc = err_set(e, ERR_IO, "tile %zu: stored pixels %s are damaged or do not match the journal", p->tile_id,
+                     path);
+        goto done;
+    }
+    if (need > *cap) {
+        unsigned char *nb = realloc(*buf, need);
+        if (!nb) {
+            rc = err_set(e, ERR_NOMEM, "out of memory reading %s", path);
+            goto done;
         }
+        *buf = nb;
+        *cap = need;
     }
-    if (close_checked(ds) < 0) {
-        ds = NULL;
-        rc = err_set(e, ERR_IO, "cannot finish %s: %s", tmp, CPLGetLastErrorMsg());
-        goto done;
+    while (got < need) {
+        ssize_t k = read(fd, *buf + got, need - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            rc = err_set(e, ERR_IO, "tile %zu: cannot read %s: %s", p->tile_id, path,
+                         k < 0 ? strerror(errno) : "file ends early");
+            goto done;
+        }
+        got += (size_t)k;
     }
-    ds = NULL;
-    /* Durable before it has its real name, and the name durable before the
-     * caller journals the tile. */
-    if (fsync_path(tmp, 0) != 0 || rename(tmp, path) != 0 || fsync_path(parts_dir, 1) != 0) {
-        rc = err_set(e, ERR_IO, "cannot store %s: %s", path, strerror(errno));
-        goto done;
-    }
+    *interleave = (int)h.interleave;
 done:
-    if (ds)
-        GDALClose(ds);
-    if (rc < 0)
-        unlink(tmp);
-    CSLDestroy(opts);
-    free(buf);
+    close(fd);
     return rc;
 }
 
 /* ---- assembly ---- */
 
-static int cmp_piece(const void *a, const void *b)
-{
-    const struct mosaic_piece *p = a, *q = b;
-
-    if (p->row != q->row)
-        return p->row < q->row ? -1 : 1;
-    if (p->col != q->col)
-        return p->col < q->col ? -1 : 1;
-    return p->band0 < q->band0 ? -1 : p->band0 > q->band0;
-}
-
-/* Copies one piece file into the output at its offset. */
-static int copy_piece(GDALDatasetH out, const struct mosaic_out *o, const char *parts_dir,
-                      const struct mosaic_piece *p, double *buf, struct errbuf *e)
-{
-    char path[4096];
-    GDALDatasetH src;
-    long rows = chunk_rows(p->width, p->height), y;
-    long dx = p->col - o->col_off, dy = p->row - o->row_off;
-    int b, rc = 0;
-
-    if (dx < 0 || dy < 0 || dx + p->width > o->grid.width || dy + p->height > o->grid.height ||
-        p->band0 < 0 || p->band0 + p->nbands > o->nbands)
-        return err_set(e, ERR_INTERNAL, "tile %zu lies outside the output", p->tile_id);
-    piece_path(parts_dir, p, path, sizeof path);
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    src = GDALOpen(path, GA_ReadOnly);
-    CPLPopErrorHandler();
-    if (!src)
-        return err_set(e, ERR_IO, "tile %zu: cannot open its stored pixels %s: %s", p->tile_id, path,
-                       CPLGetLastErrorMsg());
-    if (GDALGetRasterXSize(src) != p->width || GDALGetRasterYSize(src) != p->height ||
-        GDALGetRasterCount(src) != p->nbands) {
-        rc = err_set(e, ERR_IO, "tile %zu: stored pixels %s have the wrong size", p->tile_id, path);
-        goto done;
-    }
-    for (b = 0; b < p->nbands; b++) {
-        GDALRasterBandH sb = GDALGetRasterBand(src, b + 1);
-        GDALRasterBandH db = GDALGetRasterBand(out, p->band0 + b + 1);
-        for (y = 0; y < p->height; y += rows) {
-            long n = y + rows > p->height ? p->height - y : rows;
-            if (read_rows(sb, p->type, 0, y, p->width, n, buf) < 0 ||
-                write_rows(db, o->dtype, dx, dy + y, p->width, n, buf) < 0) {
-                rc = err_set(e, ERR_IO, "tile %zu: copy failed: %s", p->tile_id, CPLGetLastErrorMsg());
-                goto done;
-            }
-        }
-    }
-done:
-    GDALClose(src);
-    return rc;
-}
+struct mosaic_writer {
+    struct mosaic_out o;              /* o.path points at path; o.dtype is resolved */
+    char path[4096], partial[4200], cogtmp[4200], dir[4096];
+    GDALDatasetH ds;
+    unsigned char *buf, *conv;        /* a piece as read, and converted to the output type */
+    size_t cap, convcap;
+    int *bandmap;
+};
 
 static int set_georef(GDALDatasetH ds, const struct grid *g, struct errbuf *e)
 {
@@ -456,58 +501,67 @@ done:
     return rc;
 }
 
-int mosaic_assemble(const struct mosaic_out *o, const char *parts_dir, const struct mosaic_piece *pieces,
-                    size_t npieces, struct errbuf *e)
+void mosaic_writer_abort(struct mosaic_writer *w)
 {
-    char partial[4200], cogtmp[4200], dir[4096];
+    if (!w)
+        return;
+    if (w->ds)
+        GDALClose(w->ds);
+    unlink(w->partial);
+    unlink(w->cogtmp);
+    free(w->buf);
+    free(w->conv);
+    free(w->bandmap);
+    free(w);
+}
+
+int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, struct errbuf *e)
+{
     GDALDriverH drv = GDALGetDriverByName("GTiff");
-    GDALDatasetH ds = NULL;
-    struct mosaic_piece *sorted = NULL;
-    struct mosaic_out oo = *o;
+    struct mosaic_writer *w;
     char **opts = NULL;
-    double *buf = NULL;
     size_t i;
     int b, rc = 0;
 
-    snprintf(partial, sizeof partial, "%s.partial", o->path);
-    snprintf(cogtmp, sizeof cogtmp, "%s.partial-cog", o->path);
-    dir_of(o->path, dir, sizeof dir);
+    *out = NULL;
     if (!drv)
         return err_set(e, ERR_INTERNAL, "GDAL's GTiff driver is not registered");
-    if (o->nbands <= 0 || o->grid.width <= 0 || o->grid.height <= 0)
+    if (o->nbands <= 0 || o->grid.width <= 0 || o->grid.height <= 0 || o->dtype == SPEC_DTYPE_AUTO)
         return err_set(e, ERR_INTERNAL, "nothing to assemble");
-    if (oo.dtype == SPEC_DTYPE_AUTO) {
-        for (i = 0; i < npieces; i++)
-            oo.dtype = mosaic_type_union(oo.dtype, pieces[i].type);
-        if (oo.dtype == SPEC_DTYPE_AUTO)
-            oo.dtype = SPEC_DTYPE_FLOAT32;   /* no pixels at all: any type holds nodata */
+    if (!(w = calloc(1, sizeof *w)) || !(w->bandmap = malloc((size_t)o->nbands * sizeof *w->bandmap))) {
+        free(w);
+        return err_set(e, ERR_NOMEM, "out of memory");
     }
+    w->o = *o;
+    snprintf(w->path, sizeof w->path, "%s", o->path);
+    w->o.path = w->path;
+    snprintf(w->partial, sizeof w->partial, "%s.partial", o->path);
+    snprintf(w->cogtmp, sizeof w->cogtmp, "%s.partial-cog", o->path);
+    dir_of(o->path, w->dir, sizeof w->dir);
 
-    /* Row-major order: each output block is filled while it is in GDAL's cache. */
-    sorted = malloc((npieces ? npieces : 1) * sizeof *sorted);
-    buf = malloc(CHUNK_VALUES * sizeof *buf);
-    opts = creation_options(oo.compression, oo.compress_level, oo.dtype, oo.block, oo.band_interleave, 0);
-    if (!sorted || !buf || !opts) {
+    /* A COG is copied from this file once it is complete, so here only fast
+     * compression: the final codec and level are the COG's. */
+    if (o->format == SPEC_FORMAT_COG)
+        opts = creation_options(SPEC_COMPRESS_DEFAULT, 1, o->dtype, o->block, o->band_interleave, 0);
+    else
+        opts = creation_options(o->compression, o->compress_level, o->dtype, o->block, o->band_interleave, 0);
+    if (!opts) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (npieces)
-        memcpy(sorted, pieces, npieces * sizeof *sorted);
-    qsort(sorted, npieces, sizeof *sorted, cmp_piece);
-
-    unlink(partial);
+    unlink(w->partial);
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    ds = GDALCreate(drv, partial, (int)o->grid.width, (int)o->grid.height, o->nbands, gdal_type(oo.dtype),
-                    opts);
+    w->ds = GDALCreate(drv, w->partial, (int)o->grid.width, (int)o->grid.height, o->nbands, gdal_type(o->dtype),
+                       opts);
     CPLPopErrorHandler();
-    if (!ds) {
-        rc = err_set(e, ERR_IO, "cannot create %s: %s", partial, CPLGetLastErrorMsg());
+    if (!w->ds) {
+        rc = err_set(e, ERR_IO, "cannot create %s: %s", w->partial, CPLGetLastErrorMsg());
         goto done;
     }
-    if ((rc = set_georef(ds, &o->grid, e)) < 0)
+    if ((rc = set_georef(w->ds, &o->grid, e)) < 0)
         goto done;
     for (b = 0; b < o->nbands; b++) {
-        GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
+        GDALRasterBandH band = GDALGetRasterBand(w->ds, b + 1);
         if (o->band_names && o->band_names[b])
             GDALSetDescription(band, o->band_names[b]);
         /* Set before any write: blocks no piece touches are filled with it. */
@@ -515,17 +569,83 @@ int mosaic_assemble(const struct mosaic_out *o, const char *parts_dir, const str
             GDALSetRasterNoDataValue(band, o->nodata);
     }
     for (i = 0; i < o->nmetadata; i++)
-        GDALSetMetadataItem(ds, o->metadata[i].key, o->metadata[i].value, NULL);
-    for (i = 0; i < npieces; i++)
-        if ((rc = copy_piece(ds, &oo, parts_dir, &sorted[i], buf, e)) < 0)
-            goto done;
-    if (close_checked(ds) < 0) {
-        ds = NULL;
-        rc = err_set(e, ERR_IO, "cannot finish %s: %s", partial, CPLGetLastErrorMsg());
+        GDALSetMetadataItem(w->ds, o->metadata[i].key, o->metadata[i].value, NULL);
+    /* Only meaningful while open: the caller's arrays may go away. */
+    w->o.band_names = NULL;
+    w->o.metadata = NULL;
+    w->o.nmetadata = 0;
+done:
+    CSLDestroy(opts);
+    if (rc < 0) {
+        mosaic_writer_abort(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const struct mosaic_piece *p,
+                      struct errbuf *e)
+{
+    const struct mosaic_out *o = &w->o;
+    long dx = p->col - o->col_off, dy = p->row - o->row_off;
+    size_t sz = spec_dtype_size(o->dtype), n = (size_t)p->width * (size_t)p->height * (size_t)p->nbands;
+    const unsigned char *px;
+    GSpacing pix, line, band;
+    int il, b;
+    int rc;
+
+    if (dx < 0 || dy < 0 || dx + p->width > o->grid.width || dy + p->height > o->grid.height || p->band0 < 0 ||
+        p->band0 + p->nbands > o->nbands)
+        return err_set(e, ERR_INTERNAL, "tile %zu lies outside the output", p->tile_id);
+    if ((rc = read_piece(parts_dir, p, &w->buf, &w->cap, &il, e)) < 0)
+        return rc;
+    px = w->buf;
+    if (p->type != o->dtype) {
+        /* AUTO outputs are the union of the pieces' types: widen here,
+         * with the same rules as the store. */
+        if (n * sz > w->convcap) {
+            unsigned char *nc = realloc(w->conv, n * sz);
+            if (!nc)
+                return err_set(e, ERR_NOMEM, "out of memory");
+            w->conv = nc;
+            w->convcap = n * sz;
+        }
+        convert_values(w->buf, p->type, w->conv, o->dtype, n);
+        px = w->conv;
+    }
+    if (il) {
+        pix = (GSpacing)sz * p->nbands;
+        line = pix * p->width;
+        band = (GSpacing)sz;
+    } else {
+        pix = (GSpacing)sz;
+        line = pix * p->width;
+        band = line * p->height;
+    }
+    for (b = 0; b < p->nbands; b++)
+        w->bandmap[b] = p->band0 + b + 1;
+    /* int8 goes in as GDT_Byte: GDAL 3.6 stores it as Byte with
+     * PIXELTYPE=SIGNEDBYTE and the bits are the same. */
+    if (GDALDatasetRasterIOEx(w->ds, GF_Write, (int)dx, (int)dy, (int)p->width, (int)p->height, (void *)px,
+                              (int)p->width, (int)p->height, gdal_type(o->dtype), p->nbands, w->bandmap, pix, line,
+                              band, NULL) != CE_None)
+        return err_set(e, ERR_IO, "tile %zu: cannot write it into %s: %s", p->tile_id, w->partial,
+                       CPLGetLastErrorMsg());
+    return 0;
+}
+
+int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
+{
+    const struct mosaic_out *o = &w->o;
+    int rc = 0;
+
+    if (close_checked(w->ds) < 0) {
+        w->ds = NULL;
+        rc = err_set(e, ERR_IO, "cannot finish %s: %s", w->partial, CPLGetLastErrorMsg());
         goto done;
     }
-    ds = NULL;
-
+    w->ds = NULL;
     if (o->format == SPEC_FORMAT_COG) {
         GDALDriverH cog = GDALGetDriverByName("COG");
         GDALDatasetH src, dst;
@@ -534,39 +654,83 @@ int mosaic_assemble(const struct mosaic_out *o, const char *parts_dir, const str
             rc = err_set(e, ERR_INTERNAL, "GDAL has no COG driver (GDAL >= 3.1 needed)");
             goto done;
         }
-        copts = creation_options(oo.compression, oo.compress_level, oo.dtype, oo.block, 0, 1);
+        copts = creation_options(o->compression, o->compress_level, o->dtype, o->block, 0, 1);
+        /* Overviews and compression of a whole file: every core helps. */
+        copts = CSLSetNameValue(copts, "NUM_THREADS", "ALL_CPUS");
         CPLPushErrorHandler(CPLQuietErrorHandler);
-        src = GDALOpen(partial, GA_ReadOnly);
-        dst = src ? GDALCreateCopy(cog, cogtmp, src, FALSE, copts, NULL, NULL) : NULL;
+        src = GDALOpen(w->partial, GA_ReadOnly);
+        dst = src ? GDALCreateCopy(cog, w->cogtmp, src, FALSE, copts, NULL, NULL) : NULL;
         CPLPopErrorHandler();
         CSLDestroy(copts);
         if (src)
             GDALClose(src);
         if (!dst || close_checked(dst) < 0) {
-            rc = err_set(e, ERR_IO, "cannot write the COG %s: %s", cogtmp, CPLGetLastErrorMsg());
+            rc = err_set(e, ERR_IO, "cannot write the COG %s: %s", w->cogtmp, CPLGetLastErrorMsg());
             goto done;
         }
-        unlink(partial);
-        if (rename(cogtmp, partial) != 0) {
-            rc = err_set(e, ERR_IO, "cannot rename %s: %s", cogtmp, strerror(errno));
+        unlink(w->partial);
+        if (rename(w->cogtmp, w->partial) != 0) {
+            rc = err_set(e, ERR_IO, "cannot rename %s: %s", w->cogtmp, strerror(errno));
             goto done;
         }
     }
     /* The output path only ever names a complete, durable file. */
-    if (fsync_path(partial, 0) != 0 || rename(partial, o->path) != 0 || fsync_path(dir, 1) != 0) {
-        rc = err_set(e, ERR_IO, "cannot finish %s: %s", o->path, strerror(errno));
-        goto done;
-    }
+    if (fsync_path(w->partial, 0) != 0 || rename(w->partial, w->path) != 0 || fsync_path(w->dir, 1) != 0)
+        rc = err_set(e, ERR_IO, "cannot finish %s: %s", w->path, strerror(errno));
 done:
-    if (ds)
-        GDALClose(ds);
     if (rc < 0) {
-        unlink(partial);
-        unlink(cogtmp);
+        mosaic_writer_abort(w);
+        return rc;
     }
-    CSLDestroy(opts);
+    free(w->buf);
+    free(w->conv);
+    free(w->bandmap);
+    free(w);
+    return 0;
+}
+
+static int cmp_piece(const void *a, const void *b)
+{
+    const struct mosaic_piece *p = a, *q = b;
+
+    if (p->row != q->row)
+        return p->row < q->row ? -1 : 1;
+    if (p->col != q->col)
+        return p->col < q->col ? -1 : 1;
+    return p->band0 < q->band0 ? -1 : p->band0 > q->band0;
+}
+
+int mosaic_assemble(const struct mosaic_out *o, const char *parts_dir, const struct mosaic_piece *pieces,
+                    size_t npieces, struct errbuf *e)
+{
+    struct mosaic_writer *w = NULL;
+    struct mosaic_piece *sorted = NULL;
+    struct mosaic_out oo = *o;
+    size_t i;
+    int rc = 0;
+
+    if (oo.dtype == SPEC_DTYPE_AUTO) {
+        for (i = 0; i < npieces; i++)
+            oo.dtype = mosaic_type_union(oo.dtype, pieces[i].type);
+        if (oo.dtype == SPEC_DTYPE_AUTO)
+            oo.dtype = SPEC_DTYPE_FLOAT32;   /* no pixels at all: any type holds nodata */
+    }
+    /* Row-major order: each output block is filled while it is in GDAL's cache. */
+    if (!(sorted = malloc((npieces ? npieces : 1) * sizeof *sorted)))
+        return err_set(e, ERR_NOMEM, "out of memory");
+    if (npieces)
+        memcpy(sorted, pieces, npieces * sizeof *sorted);
+    qsort(sorted, npieces, sizeof *sorted, cmp_piece);
+    if ((rc = mosaic_writer_open(&oo, &w, e)) < 0)
+        goto done;
+    for (i = 0; i < npieces; i++)
+        if ((rc = mosaic_writer_add(w, parts_dir, &sorted[i], e)) < 0) {
+            mosaic_writer_abort(w);
+            goto done;
+        }
+    rc = mosaic_writer_finish(w, e);
+done:
     free(sorted);
-    free(buf);
     return rc;
 }
 

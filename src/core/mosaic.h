@@ -1,20 +1,20 @@
 /*
  * Output writing, in two stages (docs/engine.md explains why):
  *
- * 1. The tile store. Each finished tile piece becomes a small GeoTIFF in a
- *    directory beside the output (<output>.eefetch-parts/), written under a
- *    temporary name, fsync'd and renamed, and its directory fsync'd. Only
- *    then is the tile journaled, so a kill -9 or power loss at any point can
- *    never leave a journaled tile without its pixels on disk. Each piece is
- *    its own GDAL dataset, so workers store pieces concurrently; memory is
- *    bounded by the tiles in flight.
- * 2. Assembly. One thread owns the output dataset: it creates a tiled
+ * 1. The tile store. Each finished tile piece becomes a small file of raw
+ *    pixels in a directory beside the output (<output>.eefetch-parts/),
+ *    written under a temporary name, fsync'd and renamed, and its directory
+ *    fsync'd. Only then is the tile journaled, so a kill -9 or power loss at
+ *    any point can never leave a journaled tile without its pixels on disk.
+ *    Pieces are independent files, so workers store them concurrently.
+ * 2. Assembly. One writer owns the output dataset: it creates a tiled
  *    GeoTIFF (BigTIFF when needed, ZSTD/DEFLATE with a predictor) under
- *    <output>.partial, copies the pieces in at their offsets a few rows at a
- *    time, writes band descriptions, nodata and metadata, optionally turns it
- *    into a COG (GDAL's COG driver, with overviews), fsyncs and renames it to
- *    the output path. A file at the output path is therefore always complete;
- *    a failure removes the temporary files and leaves the output path alone.
+ *    <output>.partial, copies pieces in at their offsets (while tiles are
+ *    still being fetched, when the output type is known in advance), then
+ *    optionally turns it into a COG (GDAL's COG driver, with overviews),
+ *    fsyncs and renames it to the output path. A file at the output path is
+ *    therefore always complete; a failure removes the temporary files and
+ *    leaves the output path alone.
  */
 #ifndef EEFETCH_CORE_MOSAIC_H
 #define EEFETCH_CORE_MOSAIC_H
@@ -71,6 +71,12 @@ int mosaic_parts_remove(const char *parts_dir, struct errbuf *e);
  * lists), else 0. */
 int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p);
 
+/* Stores piece p durably from pixel-interleaved records (band fastest) of
+ * p->type in host byte order, as an NPY body holds them: no conversion, one
+ * write. bytes must be width x height x nbands x the type's size. */
+int mosaic_store_records(const char *parts_dir, const struct mosaic_piece *p, const void *records, size_t bytes,
+                         struct errbuf *e);
+
 /* Stores piece p (window and bands as in p, pixels in t) durably, converting
  * to p->type (AUTO: the union of t's band types; the type used is written
  * back to p->type). When mask is not NULL, pixels whose mask byte is 0
@@ -78,6 +84,25 @@ int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p);
  * pieces. */
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
                        const unsigned char *mask, double fill, struct errbuf *e);
+
+/* GDAL's block cache when GDAL_CACHEMAX is not set, in MiB. */
+#define MOSAIC_CACHE_MB 64
+
+/* An output being assembled. Not thread-safe: one thread owns it. */
+struct mosaic_writer;
+
+/* Creates o->path's temporary file (o->dtype must not be AUTO). The
+ * arrays o points to are needed during this call only. */
+int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **w, struct errbuf *e);
+/* Copies stored piece p into the output at its place (any order). Pieces
+ * whose type is narrower than the output's are widened. */
+int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const struct mosaic_piece *p,
+                      struct errbuf *e);
+/* Closes the file, makes the COG when asked, and renames it to the output
+ * path. Frees w, also on failure (then nothing is left at the path). */
+int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e);
+/* Drops an unfinished output and its temporary files; frees w. */
+void mosaic_writer_abort(struct mosaic_writer *w);
 
 /* Assembles pieces (any order) into o->path. Pixels of the grid that no
  * piece covers get the nodata value (0 without nodata). */

@@ -274,7 +274,7 @@ static void test_resume(void)
     /* A journaled tile whose stored piece is gone is fetched again. */
     {
         char piece[700];
-        snprintf(piece, sizeof piece, "%s.eefetch-parts/t0_0.tif", out);
+        snprintf(piece, sizeof piece, "%s.eefetch-parts/t0_0.px", out);
         CHECK(unlink(piece) == 0);
     }
 

@@ -25,7 +25,7 @@ expect() { # label, output, pattern
 cat > "$T/r.lua" <<'LUA'
 local r = download{ image = ee.Image("USGS/SRTMGL1_003"), region = geo.bbox(-122.10, 37.75, -121.90, 37.90),
   crs = "EPSG:4326", scale = 1 / 3600, bands = { "elevation" }, max_tile_bytes = 256 * 256 * 3,
-  output = params.out }
+  compression = "none", output = params.out }
 print(string.format("tiles=%d fetched=%d resumed=%d", r.tiles, r.tiles_fetched, r.tiles_resumed))
 LUA
 run() { "$BIN" run "$T/r.lua" --emulator --progress off --set out="$1" 2>&1; }
@@ -43,9 +43,10 @@ fi
 expect "read-only directory" "$out" "cannot write the output $T/ro/x.tif: no permission to create files in $T/ro"
 [ -z "$(ls -A "$T/ro")" ] || fail "read-only directory: files left: $(ls -A "$T/ro")"
 
-# A file size limit of 16 KiB: the stored tiles fit, the assembled output does not.
+# A file size limit of 160 KiB: each stored tile (at most 256 x 256 int16
+# pixels, raw) fits, the uncompressed 720 x 540 output does not.
 mkdir "$T/lim"
-out=$(trap '' XFSZ; ulimit -f 16; run "$T/lim/x.tif") && fail "file size limit: succeeded"
+out=$(trap '' XFSZ; ulimit -f 160; run "$T/lim/x.tif") && fail "file size limit: succeeded"
 expect "file size limit" "$out" "the disk is full (or a file size limit was reached) while writing $T/lim/x.tif; nothing was written at that path"
 expect "file size limit detail" "$out" "File too large"
 [ -e "$T/lim/x.tif" ] && fail "file size limit: a file exists at the output path"
@@ -54,14 +55,15 @@ out=$(run "$T/lim/x.tif") || fail "file size limit: resume failed: $out"
 expect "file size limit: resumed without fetching" "$out" "fetched=0 resumed="
 gdalinfo -checksum "$T/lim/x.tif" > /dev/null 2>&1 || fail "file size limit: resumed output unreadable"
 
-# A full disk: a 48 KiB tmpfs (the tiles and the output need about 60 KiB).
+# A full disk: a 48 KiB tmpfs (the raw tiles and the output need about 1.6 MB).
 if [ "$(id -u)" -eq 0 ] && mkdir "$T/full" && mount -t tmpfs -o size=48k tmpfs "$T/full" 2>/dev/null; then
     MNT="$T/full"
     out=$(run "$T/full/x.tif") && fail "full disk: succeeded"
     expect "full disk" "$out" "the disk is full (or a file size limit was reached) while writing $T/full/x.tif"
     expect "full disk advice" "$out" "run the same recipe again to resume"
+    expect "full disk warned up front" "$out" "x.tif.eefetch-parts needs about "
     [ -e "$T/full/x.tif" ] && fail "full disk: a file exists at the output path"
-    mount -o remount,size=400k "$T/full" || fail "remount"
+    mount -o remount,size=4m "$T/full" || fail "remount"
     out=$(run "$T/full/x.tif") || fail "full disk: resume failed: $out"
     case "$out" in *"tiles="*" fetched="*) echo "ok full disk: resumed" ;;
         *) fail "full disk resume: $out" ;; esac

@@ -30,16 +30,16 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
                    "runtime error:", "Segmentation fault", "core dumped")
 
 
-def recipe(path, output, workers=4, max_tile_bytes=MAX_TILE_BYTES):
+def recipe(path, output, workers=4, max_tile_bytes=MAX_TILE_BYTES, compression="default"):
     """Writes the recipe to path; output is relative to the recipe or absolute."""
     text = """local dem = ee.Image("%s")
 download{
   image = dem, bands = { "%s" }, crs = "%s",
   crs_transform = { %.17g, %.17g, %.17g, %.17g, %.17g, %.17g },
   dimensions = { %d, %d }, max_tile_bytes = %d, workers = %d,
-  output = "%s",
+  compression = "%s", output = "%s",
 }
-""" % (IMAGE, BAND, CRS, *AFFINE, W, H, max_tile_bytes, workers, output)
+""" % (IMAGE, BAND, CRS, *AFFINE, W, H, max_tile_bytes, workers, compression, output)
     with open(path, "w") as f:
         f.write(text)
     return path

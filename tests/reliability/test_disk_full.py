@@ -9,10 +9,13 @@
    files that exist. Then space is freed (the tmpfs remounted at 4 MiB, or
    the limit lifted) and the same recipe resumes: exit 0, pixel-exact, no
    journaled tile fetched again.
-2. Disk full while the output is assembled: an 8 KiB RLIMIT_FSIZE lets every
-   piece (under 2 KiB) through and stops the output file. Exit 1 naming the
-   cause, nothing at the output path, all tiles
-   journaled; the resume without the limit fetches nothing and completes.
+2. Disk full while the output is written: a 40 KiB RLIMIT_FSIZE lets every
+   piece (32 KiB of raw pixels) through and stops the uncompressed 512 KiB
+   output file (its
+   blocks stay in GDAL's cache until it is closed, so this fails after the
+   last tile). Exit 1 naming the cause, nothing at the output path, all
+   tiles journaled; the resume without the limit fetches nothing and
+   completes.
 3. The output folder disappears mid-run (renamed away and deleted while the
    server answers slowly): exit 1 (not a signal) promptly, with a message
    naming the missing path. The journal went with the folder, so a resume
@@ -64,7 +67,7 @@ def journal_intact(t, name, out):
         if not t.check(len(tok) >= 4 and tok[0] == "T", "%s: journal line %r" % (name, line)):
             continue
         for i in range(int(tok[2])):
-            piece = os.path.join(out + ".eefetch-parts", "t%s_%s.tif" % (tok[1], tok[3 + 7 * i]))
+            piece = os.path.join(out + ".eefetch-parts", "t%s_%s.px" % (tok[1], tok[3 + 7 * i]))
             t.check(os.path.exists(piece), "%s: journaled piece %s missing" % (name, piece))
     return rellib.journal_windows(journal)
 
@@ -132,8 +135,8 @@ def disk_full_assembly(t, emu, log, tmp):
     d = os.path.join(tmp, "limit")
     os.makedirs(d)
     out = os.path.join(d, "out.tif")
-    rec = rellib.recipe(os.path.join(tmp, "limit.lua"), out)
-    status, text = run_limited(rec, emu, 8192)
+    rec = rellib.recipe(os.path.join(tmp, "limit.lua"), out, compression="none")
+    status, text = run_limited(rec, emu, 40960)
     failed_cleanly(t, "disk full (assembly)", status, text, out, ("File too large", "file size limit"))
     journaled = journal_intact(t, "disk full (assembly)", out)
     ntiles = len(rellib.fetched(rellib.read_log(log)[-56:]))
