@@ -4,16 +4,8 @@
 # service-account key: no failed tile, no 401, and about one token grant per
 # expiry (the emulator's request log counts them), not one per worker.
 set -u
-BIN=${EEFETCH_BIN:?EEFETCH_BIN not set}
-T=$(mktemp -d /tmp/eefetch-auth-dl.XXXXXX)
-SERVER=
-cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "${EEFETCH_SRC:?EEFETCH_SRC not set}/tests/lib.sh"
+lib_init auth-dl
 
 cat > "$T/r.lua" <<'LUA'
 local r = download{
@@ -31,16 +23,8 @@ local r = download{
 print(string.format("tiles=%d", r.tiles))
 LUA
 
-"$BIN" serve --port 0 --require-auth --token-lifetime 5 --latency-ms 450 --projects emu-proj \
-    --write-credentials "$T/c" --request-log "$T/log.jsonl" > "$T/serve.out" 2> "$T/serve.err" &
-SERVER=$!
-PORT=
-for _ in $(seq 1 100); do
-    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$T/serve.out" 2>/dev/null | grep -o '[0-9]*$')
-    [ -n "$PORT" ] && break
-    sleep 0.1
-done
-[ -n "$PORT" ] || { echo "emulator did not start"; cat "$T/serve.err"; exit 1; }
+serve_start serve --require-auth --token-lifetime 5 --latency-ms 450 --projects emu-proj \
+    --write-credentials "$T/c" --request-log "$T/log.jsonl"
 
 start=$(date +%s.%N)
 env -u GOOGLE_APPLICATION_CREDENTIALS -u EE_ACCESS_TOKEN HOME="$T" \
@@ -68,5 +52,4 @@ max=$(echo "$secs / 3.75 + 2" | bc)
 if grep -q "ya29.emu-" "$T/run.out" "$T/run.err"; then
     fail "an access token reached the output"
 fi
-echo "$fails failure(s)"
-[ "$fails" -eq 0 ]
+lib_finish

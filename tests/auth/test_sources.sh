@@ -3,35 +3,11 @@
 # over loopback HTTP, every distinct failure message, the file-mode warning,
 # the plain-http refusal, and a grep of all output for the secrets.
 set -u
-BIN=${EEFETCH_BIN:?EEFETCH_BIN not set}
+. "${EEFETCH_SRC:?EEFETCH_SRC not set}/tests/lib.sh"
+lib_init auth-src
 PY=/usr/bin/python3
-T=$(mktemp -d /tmp/eefetch-auth-src.XXXXXX)
-PIDS=()
-fails=0
 ALL=$T/all-output.txt
 : > "$ALL"
-
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-
-# start_emulator NAME ARGS... : sets PORT
-start_emulator() {
-    local name=$1; shift
-    "$BIN" serve --port 0 "$@" > "$T/$name.out" 2> "$T/$name.err" &
-    PIDS+=($!)
-    for _ in $(seq 1 100); do
-        PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$T/$name.out" 2>/dev/null | grep -o '[0-9]*$')
-        [ -n "$PORT" ] && return 0
-        sleep 0.1
-    done
-    echo "emulator $name did not start"; cat "$T/$name.out" "$T/$name.err"; exit 1
-}
 
 # run NAME ENV... -- ARGS... : runs eefetch auth in a clean environment;
 # output in $T/NAME.{out,err}, status in RC.
@@ -68,7 +44,7 @@ expect_err() {  # NAME TEXT... : non-zero status and every TEXT in stderr
 
 mkdir -p "$T/home"
 C=$T/creds
-start_emulator main --require-auth --projects emu-proj,other-proj --token-lifetime 60 \
+serve_start main --require-auth --projects emu-proj,other-proj --token-lifetime 60 \
     --write-credentials "$C" --request-log "$T/requests.jsonl"
 EP=http://127.0.0.1:$PORT
 MAINPORT=$PORT
@@ -200,13 +176,13 @@ run expired_refresh -- --credentials "$T/expired.json" --endpoint "$EP"
 expect_err expired_refresh "Token has been expired or revoked." "sign in again" "earthengine authenticate"
 
 # Clock skew: an emulator whose clock is two hours behind sees iat in the future.
-EEFETCH_EMU_CLOCK_OFFSET=-7200 start_emulator skewed --require-auth --credentials-dir "$C"
+EEFETCH_EMU_CLOCK_OFFSET=-7200 serve_start skewed --require-auth --credentials-dir "$C"
 run skew EEFETCH_TOKEN_URI="http://127.0.0.1:$PORT/token" -- --credentials "$C/service-account.json" \
     --endpoint "http://127.0.0.1:$PORT"
 expect_err skew "reasonable timeframe" "synchronise the system clock"
 # The same credentials work against that emulator when the clocks agree
 # (trust loaded from --credentials-dir).
-start_emulator trusting --require-auth --credentials-dir "$C"
+serve_start trusting --require-auth --credentials-dir "$C"
 run trusted EEFETCH_TOKEN_URI="http://127.0.0.1:$PORT/token" -- --credentials "$C/service-account.json" \
     --endpoint "http://127.0.0.1:$PORT"
 expect_ok trusted "service account"
@@ -266,5 +242,4 @@ if bad:
 print("ok: no secret in %d bytes of output" % len(out))
 PYEOF
 
-echo "$fails failure(s)"
-[ "$fails" -eq 0 ]
+lib_finish

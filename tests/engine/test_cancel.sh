@@ -4,17 +4,9 @@
 # `eefetch run` stops within a few seconds of Ctrl-C, says how to resume,
 # leaves nothing at the output path, and the same command then completes.
 set -u
-BIN=${EEFETCH_BIN:?}
 SRC=${EEFETCH_SRC:?}
-T=$(mktemp -d /tmp/eefetch-cancel.XXXXXX)
-SERVER=
-cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$SRC/tests/lib.sh"
+lib_init cancel
 
 cat > "$T/r.lua" <<'LUA'
 local r = download{ image = ee.Image("USGS/SRTMGL1_003"), region = geo.bbox(-122.10, 37.75, -121.90, 37.90),
@@ -23,15 +15,7 @@ local r = download{ image = ee.Image("USGS/SRTMGL1_003"), region = geo.bbox(-122
 print(string.format("tiles=%d fetched=%d", r.tiles, r.tiles_fetched))
 LUA
 
-"$BIN" serve --port 0 --no-auth --latency-ms 30000 > "$T/serve.out" 2> "$T/serve.err" &
-SERVER=$!
-PORT=
-for _ in $(seq 1 100); do
-    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$T/serve.out" 2>/dev/null | grep -o '[0-9]*$')
-    [ -n "$PORT" ] && break
-    sleep 0.1
-done
-[ -n "$PORT" ] || { echo "emulator did not start"; cat "$T/serve.err"; exit 1; }
+serve_start slow --no-auth --latency-ms 30000
 
 # --algorithms: the slow server is only asked for pixels.
 "$BIN" run "$T/r.lua" --endpoint "http://127.0.0.1:$PORT" --project p \
@@ -51,15 +35,12 @@ grep -q "run the same recipe again to resume" "$T/run.out" || fail "no resume ad
 [ -e "$T/x.tif" ] && fail "a file exists at the output path after the stop"
 
 # The same server, now fast: the same command resumes and completes.
-kill "$SERVER"; wait "$SERVER" 2>/dev/null
-"$BIN" serve --port "$PORT" --no-auth > "$T/serve.out" 2> "$T/serve.err" &
-SERVER=$!
-for _ in $(seq 1 100); do grep -q listening "$T/serve.out" 2>/dev/null && break; sleep 0.1; done
+serve_stop
+serve_on_port "$PORT" fast --no-auth
 out=$("$BIN" run "$T/r.lua" --endpoint "http://127.0.0.1:$PORT" --project p \
       --algorithms "$SRC/data/algorithms-signatures.json" --progress off --set out="$T/x.tif" 2>&1) \
     || fail "resume failed: $out"
 case "$out" in *"tiles="*) echo "ok resumed: $out" ;; *) fail "resume: $out" ;; esac
 gdalinfo "$T/x.tif" > /dev/null 2>&1 || fail "output unreadable after resume"
 
-echo "$fails failure(s)"
-[ "$fails" -eq 0 ]
+lib_finish
