@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The eefetch benchmark: W1-W3 against the emulator's EE model, plus GDAL EEDAI on W1.
 
-    /usr/bin/python3 bench/run_bench.py --bin build-bench/eefetch [--quick] [--out-dir DIR]
+    /usr/bin/python3 bench/run_bench.py --bin build-bench/eefetch [--quick] [--workdir DIR]
+                                        [--rss-big]
 
 Run through scripts/bench.sh, which builds the binary first. Starts
 `eefetch serve` with the latency and quota model below, runs each workload with
@@ -9,7 +10,8 @@ Run through scripts/bench.sh, which builds the binary first. Starts
 part of W1 with `gdal_translate` through GDAL's EEDAI driver, then writes
 bench/results/<date>-<commit>.json and regenerates the results section of
 docs/benchmarks.md. Only loopback is used. Outputs are deleted after each
-measurement. Not part of the test run.
+measurement. Not part of the test run; tests/unit/test_bench_doc.py imports
+its pure functions (importing it runs nothing).
 """
 
 import argparse
@@ -39,6 +41,14 @@ MODEL = {"concurrency": 40, "latency_ms": 500.0, "latency_per_mib_ms": 250.0,
          "latency_per_image_ms": 50.0}
 
 RSS_WORKERS = 8
+# --rss-big: uncompressed W1 at about 20 GiB of raw output for the RSS
+# flatness target. 53000 pixels of 2.06 m span 109.2 km, inside the 109.8 km
+# Sentinel-2 tile; 53000^2 x 4 bands x 2 B = 20.9 GiB.
+RSS_BIG_SIZE = 53000
+RSS_BIG_SCALE = 2.06
+# Disk the big run needs per byte of raw output: the crash-safe piece store
+# and the output being assembled exist side by side until the end.
+RSS_BIG_DISK_FACTOR = 2.2
 S2_IMAGE = "COPERNICUS/S2_SR_HARMONIZED/20230105T183751_20230105T183750_T10SEG"
 W1_BANDS = ["B2", "B3", "B4", "B8"]
 
@@ -177,13 +187,33 @@ def parse_log_time(s):
     return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
-def analyse_requests(lines, images_per_request):
+def request_model_ms(model, nbytes, images):
+    """Modelled server time of one answered request, in ms (docs/benchmarks.md,
+    "The model")."""
+    return (model["latency_ms"] + model["latency_per_mib_ms"] * nbytes / MIB
+            + model["latency_per_image_ms"] * images)
+
+
+def ideal_time(sum_ms, longest_ms, concurrency):
+    """The model's lower bound on a run's time in seconds, and which bound
+    applies. Each request holds a quota slot for its modelled time, so with the
+    quota full all the time the work takes sum / concurrency ("quota"); and no
+    schedule finishes before its longest single request ("longest_request"),
+    which is the larger when a run has few long requests (W2's default run: 16
+    requests of 5.75 s against 40 slots)."""
+    quota_s = sum_ms / 1000.0 / concurrency
+    longest_s = longest_ms / 1000.0
+    if longest_s > quota_s:
+        return longest_s, "longest_request"
+    return quota_s, "quota"
+
+
+def analyse_requests(lines, images_per_request, model=MODEL):
     """Counts, modelled server time and peak concurrency of one run's requests."""
     pix = [json.loads(x) for x in lines]
     pix = [d for d in pix if d.get("route") in ("image.computePixels", "assets.getPixels")]
     ok = [d for d in pix if d["status"] == 200]
-    model_ms = sum(MODEL["latency_ms"] + MODEL["latency_per_mib_ms"] * d["bytes"] / MIB
-                   + MODEL["latency_per_image_ms"] * images_per_request for d in ok)
+    per_request = [request_model_ms(model, d["bytes"], images_per_request) for d in ok]
     # Requests in flight over time: each spans [answer time - ms, answer time].
     events = []
     for d in pix:
@@ -202,7 +232,8 @@ def analyse_requests(lines, images_per_request):
         "other_errors": sum(1 for d in pix if d["status"] not in (200, 429)),
         "response_mib": sum(d["bytes"] for d in ok) / MIB,
         "tile_mib_max": max((d["bytes"] for d in ok), default=0) / MIB,
-        "server_ms_model": model_ms, "server_ms_measured": sum(d["ms"] for d in ok),
+        "server_ms_model": sum(per_request), "server_ms_model_max": max(per_request, default=0),
+        "server_ms_measured": sum(d["ms"] for d in ok),
         "peak_in_flight": peak, "last_answer": last,
     }
 
@@ -241,8 +272,23 @@ def run_eefetch(binary, emu, recipe, sets, out, images_per_request, raw_bytes, l
     tv = parse_time_v(r.stderr)
     rq = analyse_requests(emu.log_lines()[before:], images_per_request)
     out_bytes = os.path.getsize(out) if os.path.exists(out) else 0
+    res = workload_result(label, sets, raw_bytes, out_bytes, tv, rq, emu_cpu, summary,
+                          images_per_request, t0, t1, os.cpu_count())
+    log("%s: %.1f s, %.1f MiB/s, ideal %.1f s (%s, ratio %.2f), %.1f CPU s/GiB, RSS %.0f MiB, "
+        "%d requests, %d x 429, %s retries" % (
+            label, res["wall_s"], res["mib_per_s"], res["ideal_s"], res["ideal_bound"],
+            res["ratio_to_ideal"], res["cpu_s_per_gib"], res["max_rss_mib"],
+            rq["pixel_requests"], rq["http_429"], res["retries"]))
+    return res
+
+
+def workload_result(label, sets, raw_bytes, out_bytes, tv, rq, emu_cpu, summary,
+                    images_per_request, t0, t1, cores):
+    """One workload's figures from its measurements: tv from parse_time_v, rq
+    from analyse_requests, t0 / t1 the run's start and end (epoch seconds)."""
     cpu = tv["user_s"] + tv["sys_s"]
-    ideal = rq["server_ms_model"] / 1000.0 / MODEL["concurrency"]
+    ideal, bound = ideal_time(rq["server_ms_model"], rq["server_ms_model_max"],
+                              MODEL["concurrency"])
     fetch_s = (rq["last_answer"] - t0) if rq["last_answer"] else None
     res = {
         "label": label, "settings": sets, "raw_gib": raw_bytes / GIB,
@@ -253,21 +299,17 @@ def run_eefetch(binary, emu, recipe, sets, out, images_per_request, raw_bytes, l
         "requests": summary.get("requests"), "retries": summary.get("retries"),
         "tiles": summary.get("tiles"), "images_per_request": images_per_request,
         "fetch_s": fetch_s, "assemble_s": (t1 - rq["last_answer"]) if rq["last_answer"] else None,
-        "ideal_s": ideal, "ratio_to_ideal": ideal / tv["wall_s"] if tv["wall_s"] else None,
+        "ideal_s": ideal, "ideal_bound": bound,
+        "ratio_to_ideal": ideal / tv["wall_s"] if tv["wall_s"] else None,
         "fetch_ratio_to_ideal": ideal / fetch_s if fetch_s else None,
         # Average requests in flight while fetching (server time / fetch time):
         # the ideal assumes the quota, 40.
         "mean_in_flight": rq["server_ms_measured"] / 1000.0 / fetch_s if fetch_s else None,
         # What 2 cores can do at best: all CPU spent (client + emulator) spread
         # over every core, or the model's ideal, whichever is longer.
-        "machine_bound_s": max(ideal, (cpu + emu_cpu) / os.cpu_count()),
+        "machine_bound_s": max(ideal, (cpu + emu_cpu) / cores),
     }
     res.update({k: v for k, v in rq.items() if k != "last_answer"})
-    log("%s: %.1f s, %.1f MiB/s, ideal %.1f s (ratio %.2f), %.1f CPU s/GiB, RSS %.0f MiB, "
-        "%d requests, %d x 429, %s retries" % (
-            label, res["wall_s"], res["mib_per_s"], ideal, res["ratio_to_ideal"],
-            res["cpu_s_per_gib"], res["max_rss_mib"], rq["pixel_requests"], rq["http_429"],
-            res["retries"]))
     return res
 
 
@@ -305,6 +347,31 @@ def run_eedai(emu, side, workdir, w1_raw_bytes):
     return res
 
 
+def scratch_needed_gib(mode, big_raw_bytes):
+    """Free space the run needs under its scratch directory, in GiB. Outputs
+    are deleted after each measurement, so the largest single run counts."""
+    need = 12.0 if mode == "default" else 2.0
+    if big_raw_bytes:
+        need = max(need, RSS_BIG_DISK_FACTOR * big_raw_bytes / GIB)
+    return need
+
+
+def disk_refusal(path, free_bytes, mode, big_raw_bytes):
+    """None when free_bytes under path is enough, else the message that says
+    why the run refuses to start."""
+    need = scratch_needed_gib(mode, big_raw_bytes)
+    free = free_bytes / GIB
+    if free >= need:
+        return None
+    if big_raw_bytes and need > scratch_needed_gib(mode, 0):
+        return ("--rss-big needs about %.1f GiB free under %s (%.1f GiB of raw output x %.1f: "
+                "the crash-safe piece store plus the output), only %.1f GiB is free; "
+                "give --workdir on a larger disk" % (need, path, big_raw_bytes / GIB,
+                                                     RSS_BIG_DISK_FACTOR, free))
+    return "only %.1f GiB free under %s, the %s run needs about %.0f GiB" % (
+        free, path, mode, need)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", required=True)
@@ -317,18 +384,35 @@ def main():
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--docs", action="store_true",
                     help="rewrite docs/benchmarks.md after a --quick run too")
+    ap.add_argument("--rss-big", action="store_true",
+                    help="also run uncompressed W1 at about 20 GiB (%d x %d at %g m, %d workers) "
+                    "for the RSS flatness target; needs %.1f x its raw size free under the "
+                    "scratch directory (about 46 GiB) and refuses to start otherwise"
+                    % (RSS_BIG_SIZE, RSS_BIG_SIZE, RSS_BIG_SCALE, RSS_WORKERS,
+                       RSS_BIG_DISK_FACTOR))
+    ap.add_argument("--rss-big-size", type=int, default=RSS_BIG_SIZE, metavar="N",
+                    help="side of the --rss-big output in pixels (default %d), to try the "
+                    "option out at a small size" % RSS_BIG_SIZE)
     args = ap.parse_args()
     mode = "quick" if args.quick else "default"
     size = dict(SIZES[mode])
     if args.w2_full:
         size["w2"] = (10980, 10980)
     only = set(filter(None, args.only.split(",")))
+    if args.rss_big and only:
+        only.add("rss")   # the big run is compared with the two RSS runs
     want = lambda k: not only or k in only  # noqa: E731
+    big_n = args.rss_big_size
+    big_raw = big_n * big_n * 2 * len(W1_BANDS) if args.rss_big else 0
+    if args.rss_big and big_n * RSS_BIG_SCALE > 109800:
+        raise SystemExit("--rss-big-size %d at %g m leaves the 109.8 km Sentinel-2 tile"
+                         % (big_n, RSS_BIG_SCALE))
 
+    scratch = args.workdir or tempfile.gettempdir()
+    refusal = disk_refusal(scratch, shutil.disk_usage(scratch).free, mode, big_raw)
+    if refusal:
+        raise SystemExit(refusal)
     workdir = tempfile.mkdtemp(prefix="eefetch-bench-", dir=args.workdir)
-    free_gib = shutil.disk_usage(workdir).free / GIB
-    if free_gib < (12 if mode == "default" else 2):
-        raise SystemExit("only %.1f GiB free under %s" % (free_gib, workdir))
 
     started = datetime.datetime.now(datetime.timezone.utc)
     result = {"mode": mode, "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -360,10 +444,10 @@ def main():
                 one("w1_%s_default" % fmt, "w1_asset.lua",
                     {"size": n, "scale": sc, "format": fmt, "compression": "default"}, 1, w1_raw,
                     "W1 %s" % fmt)
-        # The uncompressed runs measure CPU per GiB and peak RSS at two sizes.
-        # Both cap the workers at 8, which both reach early, so the RSS
-        # difference comes from the output size and not from a different
-        # number of requests in flight.
+        # The uncompressed runs measure CPU per GiB and peak RSS at two sizes
+        # (three with --rss-big). All cap the workers at 8, a level each
+        # reaches early, so the RSS difference comes from the output size and
+        # not from a different number of requests in flight.
         if want("w1") or want("rss"):
             one("w1_gtiff_none", "w1_asset.lua",
                 {"size": n, "scale": sc, "format": "gtiff", "compression": "none",
@@ -373,6 +457,19 @@ def main():
             one("w1_small_gtiff_none", "w1_asset.lua",
                 {"size": m, "scale": sc, "format": "gtiff", "compression": "none",
                  "workers": RSS_WORKERS}, 1, m * m * 2 * len(W1_BANDS), "W1 small gtiff none")
+        if args.rss_big:
+            # Checked again: the runs before it may have left less space
+            # (other users of the disk), and a full disk halfway through a
+            # 20 GiB run wastes it.
+            refusal = disk_refusal(workdir, shutil.disk_usage(workdir).free, mode, big_raw)
+            if refusal:
+                log("W1 big: " + refusal)
+                wl["w1_big_gtiff_none"] = {"label": "W1 big gtiff none", "error": [refusal]}
+            else:
+                one("w1_big_gtiff_none", "w1_asset.lua",
+                    {"size": big_n, "scale": RSS_BIG_SCALE, "format": "gtiff",
+                     "compression": "none", "workers": RSS_WORKERS}, 1, big_raw,
+                    "W1 big gtiff none")
         if want("eedai"):
             result["eedai_w1"] = run_eedai(emu, size["eedai"], workdir, w1_raw)
         if want("w2"):
@@ -474,20 +571,42 @@ def targets(r):
         add("<= 1.5 CPU s per GiB without compression (W1)", round(w1n["cpu_s_per_gib"], 2),
             w1n["cpu_s_per_gib"] <= 1.5)
     small = wl.get("w1_small_gtiff_none", {})
+    big = wl.get("w1_big_gtiff_none", {})
     if "max_rss_mib" in w1n and "max_rss_mib" in small:
         # Allowance for the tiles in flight: per request the response body,
         # its decoded planes and an 8 MiB conversion buffer (docs/engine.md).
         inflight = w1n["peak_in_flight"] * (2 * w1n["tile_mib_max"] + 8)
-        slope = (w1n["max_rss_mib"] - small["max_rss_mib"]) / (w1n["raw_gib"] - small["raw_gib"])
         add("peak RSS <= 256 MiB + tiles in flight (W1, %.2f GiB)" % w1n["raw_gib"],
             round(w1n["max_rss_mib"], 1), w1n["max_rss_mib"] <= 256 + inflight,
             "allowance %.0f MiB for %d requests in flight" % (inflight, w1n["peak_in_flight"]))
-        add("peak RSS flat in output size", round(slope, 1), abs(slope) <= 16,
-            "MiB of RSS per GiB of output between %.2f GiB (%.0f MiB, %d in flight) and %.2f GiB "
-            "(%.0f MiB, %d in flight); a 20 GiB output was not run"
-            % (small["raw_gib"], small["max_rss_mib"], small["peak_in_flight"], w1n["raw_gib"],
-               w1n["max_rss_mib"], w1n["peak_in_flight"]))
+        add(*rss_flatness([small, w1n] + ([big] if "max_rss_mib" in big else []),
+                           big.get("error")))
     return t
+
+
+def rss_flatness(points, big_error=None):
+    """The RSS-flatness target over the uncompressed W1 runs: the slope in MiB
+    of RSS per GiB of output from the smallest to the largest, met when no step
+    between neighbouring sizes exceeds 16 MiB per GiB."""
+    points = sorted(points, key=lambda p: p["raw_gib"])
+
+    def slope(a, b):
+        return (b["max_rss_mib"] - a["max_rss_mib"]) / (b["raw_gib"] - a["raw_gib"])
+    steps = [slope(a, b) for a, b in zip(points, points[1:])]
+    overall = slope(points[0], points[-1])
+    name = "peak RSS flat in output size (%s GiB)" % " vs ".join(
+        "%.2f" % p["raw_gib"] for p in points)
+    note = "MiB of RSS per GiB of output from %.2f to %.2f GiB; %s" % (
+        points[0]["raw_gib"], points[-1]["raw_gib"], ", ".join(
+            "%.2f GiB: %.0f MiB (%d in flight)" % (p["raw_gib"], p["max_rss_mib"],
+                                                 p["peak_in_flight"]) for p in points))
+    if len(steps) > 1:
+        note += "; per step %s" % ", ".join("%.1f" % s for s in steps)
+    if big_error:
+        note += "; the --rss-big run failed: %s" % " ".join(big_error)
+    elif len(points) < 3:
+        note += "; a 20 GiB output was not run (--rss-big)"
+    return name, round(overall, 1), all(abs(s) <= 16 for s in steps), note
 
 
 if __name__ == "__main__":
