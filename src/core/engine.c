@@ -77,6 +77,13 @@ struct engine {
      * into the output while tiles are still being fetched. */
     struct mosaic_writer *writer;
     size_t assembled;
+    /* Pixels handed to the assembler in memory: mem[i] belongs to all[i]
+     * (mem NULL: read from the store). At most held_max held at once, and
+     * spare buffers kept in pool for the workers' next tiles. */
+    struct mosaic_pbuf *mem;
+    size_t held, held_max;
+    struct mosaic_pbuf *pool;
+    size_t npool, pool_max;
     int assembler_done;     /* the assembler thread has returned */
     char **prefix;          /* request JSON up to "grid": per band group */
     char *expression;       /* the expression sent (s->expression, or it unmasked) */
@@ -90,6 +97,7 @@ struct worker {
     int started;
     uint64_t rng;
     struct buf body;
+    struct mosaic_pbuf pb;  /* the piece being stored */
 };
 
 /* ---- classification ---- */
@@ -234,6 +242,13 @@ static int add_all_locked(struct engine *en, const struct mosaic_piece *p, size_
         if (!np)
             return ERR_NOMEM;
         en->all = np;
+        if (en->held_max) {
+            struct mosaic_pbuf *nm = realloc(en->mem, ncap * sizeof *nm);
+            if (!nm)
+                return ERR_NOMEM;
+            memset(nm + en->capall, 0, (ncap - en->capall) * sizeof *nm);
+            en->mem = nm;
+        }
         en->capall = ncap;
     }
     memcpy(en->all + en->nall, p, n * sizeof *p);
@@ -598,7 +613,31 @@ static void split(struct worker *w, struct task *t, const char *msg)
 }
 
 /* A piece is stored: when it was the tile's last, journal the tile. */
-static void piece_done(struct worker *w, const struct task *t, const struct mosaic_piece *p)
+/* Hands the worker's buffer, just stored as the only piece of a tile
+ * whose piece is all[i], to the assembler, and gives the worker a spare
+ * one. Caller holds the lock. */
+static void hand_over_locked(struct engine *en, struct worker *w, size_t i)
+{
+    if (!en->writer || !en->held_max || en->held >= en->held_max || !w->pb.mem)
+        return;
+    en->mem[i] = w->pb;
+    en->held++;
+    memset(&w->pb, 0, sizeof w->pb);
+    if (en->npool)
+        w->pb = en->pool[--en->npool];
+}
+
+/* A buffer the assembler is done with: kept for a worker, or freed. */
+static void give_back_locked(struct engine *en, struct mosaic_pbuf *b)
+{
+    if (en->npool < en->pool_max)
+        en->pool[en->npool++] = *b;
+    else
+        mosaic_pbuf_free(b);
+    memset(b, 0, sizeof *b);
+}
+
+static void piece_done(struct worker *w, const struct task *t, const struct mosaic_piece *p, int in_pb)
 {
     struct engine *en = w->en;
     struct tile_state *ts = &en->ts[t->t.id];
@@ -631,6 +670,8 @@ static void piece_done(struct worker *w, const struct task *t, const struct mosa
     } else if (add_all_locked(en, ts->pieces, (size_t)ts->npieces) < 0) {
         set_fatal_locked(en, ERR_NOMEM, "out of memory");
     } else {
+        if (in_pb && ts->npieces == 1)
+            hand_over_locked(en, w, en->nall - 1);
         en->done[t->t.id] = 1;
         en->tiles_left--;
         en->sum->tiles_fetched++;
@@ -717,11 +758,16 @@ static int store_npy_direct(struct worker *w, const struct task *t, const struct
         if (!inside)
             return 1;
     }
+    if (mosaic_pbuf_reserve(&w->pb, v.bytes) != 0)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    /* The one copy: into an aligned buffer that is written without the
+     * page cache and may then go to the assembler as it is. */
+    memcpy(mosaic_pbuf_pixels(&w->pb), v.data, v.bytes);
     piece_init(en, t, &p);
     p.type = v.type;
-    if ((rc = mosaic_store_records(en->parts, &p, v.data, v.bytes, e)) < 0)
+    if ((rc = mosaic_store_pbuf(en->parts, &p, 1, &w->pb, e)) < 0)
         return rc;
-    piece_done(w, t, &p);
+    piece_done(w, t, &p, 1);
     return 0;
 }
 
@@ -809,7 +855,7 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
                 fail_tile(en, t, rc, &e);
                 return;
             }
-            piece_done(w, t, &p);
+            piece_done(w, t, &p, 0);
         }
         return;
     } else {
@@ -1045,10 +1091,20 @@ static void *assembler_main(void *arg)
             break;
         if (en->assembled < en->nall) {
             struct mosaic_piece p = en->all[en->assembled];
+            struct mosaic_pbuf b = {NULL, 0};
             int rc;
+            if (en->mem && en->mem[en->assembled].mem) {
+                b = en->mem[en->assembled];
+                memset(&en->mem[en->assembled], 0, sizeof b);
+            }
             pthread_mutex_unlock(&en->mu);
-            rc = mosaic_writer_add(en->writer, en->parts, &p, &e);
+            rc = b.mem ? mosaic_writer_add_mem(en->writer, &p, &b, &e)
+                       : mosaic_writer_add(en->writer, en->parts, &p, &e);
             pthread_mutex_lock(&en->mu);
+            if (b.mem) {
+                en->held--;
+                give_back_locked(en, &b);
+            }
             if (rc < 0) {
                 set_fatal_locked(en, rc, "%s", e.msg);
                 break;
@@ -1375,6 +1431,18 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         }
         if ((rc = stream_open(&en, e)) < 0)
             goto done;
+        if (en.writer) {
+            /* Up to one tile per worker waits in memory for the assembler;
+             * beyond that it reads them back from the store. */
+            en.held_max = (size_t)nworkers;
+            en.pool_max = (size_t)nworkers;
+            en.pool = calloc(en.pool_max, sizeof *en.pool);
+            en.mem = calloc(en.capall ? en.capall : 1, sizeof *en.mem);
+            if (!en.pool || !en.mem) {
+                rc = err_set(e, ERR_NOMEM, "out of memory");
+                goto done;
+            }
+        }
         if (en.writer && pthread_create(&assembler, NULL, assembler_main, &en) != 0) {
             rc = err_set(e, ERR_INTERNAL, "cannot start the assembler thread");
             goto done;
@@ -1396,6 +1464,7 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
             if (workers[i].started)
                 pthread_join(workers[i].thread, NULL);
             buf_free(&workers[i].body);
+            mosaic_pbuf_free(&workers[i].pb);
         }
         if (assembler_started) {
             /* Tiles are all in (or the run is over): what the assembler
@@ -1464,6 +1533,15 @@ done:
             free(en.ts[t].pieces);
         free(en.ts);
     }
+    if (en.mem) {
+        size_t k;
+        for (k = 0; k < en.capall; k++)
+            mosaic_pbuf_free(&en.mem[k]);
+        free(en.mem);
+    }
+    while (en.npool > 0)
+        mosaic_pbuf_free(&en.pool[--en.npool]);
+    free(en.pool);
     free(workers);
     free(en.expression);
     free(en.retry);

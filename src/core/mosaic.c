@@ -1,4 +1,5 @@
 /* Tile store and output assembly (see mosaic.h and docs/engine.md). */
+#define _GNU_SOURCE 1   /* fallocate */
 #include "core/mosaic.h"
 
 #include <dirent.h>
@@ -337,31 +338,106 @@ static int write_all(int fd, const void *data, size_t n)
     return 0;
 }
 
-/* Writes the piece file under a temporary name, makes it durable, then
- * gives it its name and makes the name durable: only then may the caller
- * journal the tile. */
-static int store_file(const char *parts_dir, const struct mosaic_piece *p, int interleave, const void *data,
+/* Reserves [off, off + len) of fd's file. keep_size: beyond the end of the
+ * file without changing its size (a later truncate gives back what was not
+ * used). File systems without fallocate are fine: the writes allocate. */
+static int prealloc_ex(int fd, off_t off, off_t len, int keep_size)
+{
+    if (fallocate(fd, keep_size ? FALLOC_FL_KEEP_SIZE : 0, off, len) == 0)
+        return 0;
+    return errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL ? 0 : -1;
+}
+
+static int prealloc(int fd, off_t off, off_t len)
+{
+    return prealloc_ex(fd, off, len, 0);
+}
+
+int mosaic_pbuf_reserve(struct mosaic_pbuf *b, size_t bytes)
+{
+    size_t need = (sizeof(struct piece_header) + bytes + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN;
+    void *m;
+
+    if (b->mem && b->cap >= need)
+        return 0;
+    if (posix_memalign(&m, MOSAIC_ALIGN, need) != 0)
+        return ERR_NOMEM;
+    free(b->mem);
+    b->mem = m;
+    b->cap = need;
+    return 0;
+}
+
+void mosaic_pbuf_free(struct mosaic_pbuf *b)
+{
+    free(b->mem);
+    b->mem = NULL;
+    b->cap = 0;
+}
+
+void *mosaic_pbuf_pixels(const struct mosaic_pbuf *b)
+{
+    return b->mem + sizeof(struct piece_header);
+}
+
+static void header_init(struct piece_header *h, const struct mosaic_piece *p, int interleave)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, PIECE_MAGIC, sizeof h->magic);
+    h->version = PIECE_VERSION;
+    h->type = (uint32_t)p->type;
+    h->interleave = (uint32_t)interleave;
+    h->nbands = (uint32_t)p->nbands;
+    h->width = (uint64_t)p->width;
+    h->height = (uint64_t)p->height;
+    h->bytes = piece_bytes(p);
+}
+
+/* The header describes p (magic, version, size, type, bands, layout). */
+static int header_matches(const struct piece_header *h, const struct mosaic_piece *p)
+{
+    return memcmp(h->magic, PIECE_MAGIC, sizeof h->magic) == 0 && h->version == PIECE_VERSION &&
+           h->type == (uint32_t)p->type && h->nbands == (uint32_t)p->nbands && h->width == (uint64_t)p->width &&
+           h->height == (uint64_t)p->height && h->bytes == piece_bytes(p) && h->interleave <= 1;
+}
+
+/* Opens for direct I/O (no page cache: on virtual machines filling fresh
+ * page-cache pages can cost more than the copy itself), or without it where
+ * the file system does not support it (tmpfs, some network file systems). */
+static int open_direct(const char *path, int flags, int *direct)
+{
+    int fd = open(path, flags | O_DIRECT | O_CLOEXEC, 0666);
+
+    *direct = fd >= 0;
+    if (fd < 0 && errno == EINVAL)
+        fd = open(path, flags | O_CLOEXEC, 0666);
+    return fd;
+}
+
+int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int interleave, struct mosaic_pbuf *b,
                       struct errbuf *e)
 {
     char path[4096], tmp[4200];
-    struct piece_header h;
-    int fd, rc = 0;
+    size_t total = sizeof(struct piece_header) + piece_bytes(p), padded;
+    int fd, direct, rc = 0;
 
+    padded = (total + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN;
+    if (p->type == SPEC_DTYPE_AUTO || !b->mem || b->cap < padded)
+        return err_set(e, ERR_INTERNAL, "piece %zu/%d: buffer does not hold a %ldx%ldx%d %s piece", p->tile_id,
+                       p->k, p->width, p->height, p->nbands, spec_dtype_name(p->type));
     piece_path(parts_dir, p, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, PIECE_MAGIC, sizeof h.magic);
-    h.version = PIECE_VERSION;
-    h.type = (uint32_t)p->type;
-    h.interleave = (uint32_t)interleave;
-    h.nbands = (uint32_t)p->nbands;
-    h.width = (uint64_t)p->width;
-    h.height = (uint64_t)p->height;
-    h.bytes = piece_bytes(p);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    header_init((struct piece_header *)b->mem, p, interleave);
+    /* Direct I/O writes whole aligned blocks: the tail is zero padding,
+     * cut off by the truncate below. */
+    memset(b->mem + total, 0, padded - total);
+    fd = open_direct(tmp, O_WRONLY | O_CREAT | O_TRUNC, &direct);
     if (fd < 0)
         return err_set(e, ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    if (write_all(fd, &h, sizeof h) < 0 || write_all(fd, data, (size_t)h.bytes) < 0 || fsync(fd) != 0) {
+    /* Allocating the blocks in one call first is several times cheaper than
+     * growing the file write by write, and a full disk fails here. */
+    if (prealloc(fd, 0, (off_t)padded) < 0 || write_all(fd, b->mem, direct ? padded : total) < 0 ||
+        (direct && ftruncate(fd, (off_t)total) != 0) || fsync(fd) != 0) {
         rc = err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         goto done;
@@ -370,6 +446,8 @@ static int store_file(const char *parts_dir, const struct mosaic_piece *p, int i
         rc = err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
         goto done;
     }
+    /* Durable before it has its real name, and the name durable before the
+     * caller journals the tile. */
     if (rename(tmp, path) != 0 || fsync_path(parts_dir, 1) != 0)
         rc = err_set(e, ERR_IO, "cannot store %s: %s", path, strerror(errno));
 done:
@@ -378,20 +456,12 @@ done:
     return rc;
 }
 
-int mosaic_store_records(const char *parts_dir, const struct mosaic_piece *p, const void *records, size_t bytes,
-                         struct errbuf *e)
-{
-    if (p->type == SPEC_DTYPE_AUTO || bytes != piece_bytes(p))
-        return err_set(e, ERR_INTERNAL, "piece %zu/%d: %zu bytes of records for a %ldx%ldx%d %s piece",
-                       p->tile_id, p->k, bytes, p->width, p->height, p->nbands, spec_dtype_name(p->type));
-    return store_file(parts_dir, p, 1, records, e);
-}
-
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
                        const unsigned char *mask, double fill, struct errbuf *e)
 {
     size_t npx = (size_t)p->width * (size_t)p->height, sz, i;
-    unsigned char *planes = NULL;
+    struct mosaic_pbuf pb = {NULL, 0};
+    unsigned char *planes;
     int b, rc;
 
     if (t->width != p->width || t->height != p->height || t->nbands != p->nbands)
@@ -401,12 +471,9 @@ int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const stru
         for (b = 0; b < t->nbands; b++)
             p->type = mosaic_type_union(p->type, t->bands[b].type);
     sz = spec_dtype_size(p->type);
-    /* One band of the piece's type needs no copy. */
-    if (p->nbands == 1 && !mask && t->bands[0].type == p->type)
-        return store_file(parts_dir, p, 0, t->bands[0].data, e);
-    planes = malloc(piece_bytes(p) ? piece_bytes(p) : 1);
-    if (!planes)
+    if (mosaic_pbuf_reserve(&pb, piece_bytes(p)) != 0)
         return err_set(e, ERR_NOMEM, "out of memory storing tile %zu", p->tile_id);
+    planes = mosaic_pbuf_pixels(&pb);
     for (b = 0; b < p->nbands; b++) {
         unsigned char *dst = planes + (size_t)b * npx * sz;
         convert_values(t->bands[b].data, t->bands[b].type, dst, p->type, npx);
@@ -415,46 +482,37 @@ int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const stru
                 if (!mask[i])
                     store_value(dst, p->type, i, fill);
     }
-    rc = store_file(parts_dir, p, 0, planes, e);
-    free(planes);
+    rc = mosaic_store_pbuf(parts_dir, p, 0, &pb, e);
+    mosaic_pbuf_free(&pb);
     return rc;
 }
 
-/* Reads piece p's file into *buf (grown as needed) after checking that its
+/* Reads piece p's file (header and pixels) into b after checking that its
  * header describes p. */
-static int read_piece(const char *parts_dir, const struct mosaic_piece *p, unsigned char **buf, size_t *cap,
-                      int *interleave, struct errbuf *e)
+static int read_piece(const char *parts_dir, const struct mosaic_piece *p, struct mosaic_pbuf *b,
+                      struct errbuf *e)
 {
     char path[4096];
-    struct piece_header h;
-    size_t need = piece_bytes(p), got = 0;
+    size_t total = sizeof(struct piece_header) + piece_bytes(p), want, got = 0;
     struct stat st;
-    int fd, rc = 0;
+    int fd, direct, rc = 0;
 
     piece_path(parts_dir, p, path, sizeof path);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (mosaic_pbuf_reserve(b, piece_bytes(p)) != 0)
+        return err_set(e, ERR_NOMEM, "out of memory reading %s", path);
+    fd = open_direct(path, O_RDONLY, &direct);
     if (fd < 0)
         return err_set(e, ERR_IO, "tile %zu: cannot open its stored pixels %s: %s", p->tile_id, path,
                        strerror(errno));
-    if (fstat(fd, &st) != 0 || (size_t)st.st_size != sizeof h + need || read(fd, &h, sizeof h) != sizeof h ||
-        memcmp(h.magic, PIECE_MAGIC, sizeof h.magic) != 0 || h.version != PIECE_VERSION ||
-        h.type != (uint32_t)p->type || h.nbands != (uint32_t)p->nbands || h.width != (uint64_t)p->width ||
-        h.height != (uint64_t)p->height || h.bytes != need || h.interleave > 1) {
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size != total) {
         rc = err_set(e, ERR_IO, "tile %zu: stored pixels %s are damaged or do not match the journal", p->tile_id,
                      path);
         goto done;
     }
-    if (need > *cap) {
-        unsigned char *nb = realloc(*buf, need);
-        if (!nb) {
-            rc = err_set(e, ERR_NOMEM, "out of memory reading %s", path);
-            goto done;
-        }
-        *buf = nb;
-        *cap = need;
-    }
-    while (got < need) {
-        ssize_t k = read(fd, *buf + got, need - got);
+    /* Direct reads ask for whole blocks; the file ends at total. */
+    want = direct ? (total + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN : total;
+    while (got < total) {
+        ssize_t k = read(fd, b->mem + got, want - got);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
@@ -464,7 +522,9 @@ static int read_piece(const char *parts_dir, const struct mosaic_piece *p, unsig
         }
         got += (size_t)k;
     }
-    *interleave = (int)h.interleave;
+    if (!header_matches((const struct piece_header *)b->mem, p))
+        rc = err_set(e, ERR_IO, "tile %zu: stored pixels %s are damaged or do not match the journal", p->tile_id,
+                     path);
 done:
     close(fd);
     return rc;
@@ -476,8 +536,9 @@ struct mosaic_writer {
     struct mosaic_out o;              /* o.path points at path; o.dtype is resolved */
     char path[4096], partial[4200], cogtmp[4200], dir[4096];
     GDALDatasetH ds;
-    unsigned char *buf, *conv;        /* a piece as read, and converted to the output type */
-    size_t cap, convcap;
+    struct mosaic_pbuf pb;            /* a piece as read */
+    unsigned char *conv;              /* ... converted to the output type */
+    size_t convcap;
     int *bandmap;
 };
 
@@ -509,7 +570,7 @@ void mosaic_writer_abort(struct mosaic_writer *w)
         GDALClose(w->ds);
     unlink(w->partial);
     unlink(w->cogtmp);
-    free(w->buf);
+    mosaic_pbuf_free(&w->pb);
     free(w->conv);
     free(w->bandmap);
     free(w);
@@ -584,23 +645,22 @@ done:
     return 0;
 }
 
-int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const struct mosaic_piece *p,
-                      struct errbuf *e)
+int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p, const struct mosaic_pbuf *b,
+                          struct errbuf *e)
 {
     const struct mosaic_out *o = &w->o;
+    const struct piece_header *h = (const struct piece_header *)b->mem;
     long dx = p->col - o->col_off, dy = p->row - o->row_off;
     size_t sz = spec_dtype_size(o->dtype), n = (size_t)p->width * (size_t)p->height * (size_t)p->nbands;
-    const unsigned char *px;
+    const unsigned char *px = mosaic_pbuf_pixels(b);
     GSpacing pix, line, band;
-    int il, b;
-    int rc;
+    int bi;
 
     if (dx < 0 || dy < 0 || dx + p->width > o->grid.width || dy + p->height > o->grid.height || p->band0 < 0 ||
         p->band0 + p->nbands > o->nbands)
         return err_set(e, ERR_INTERNAL, "tile %zu lies outside the output", p->tile_id);
-    if ((rc = read_piece(parts_dir, p, &w->buf, &w->cap, &il, e)) < 0)
-        return rc;
-    px = w->buf;
+    if (!header_matches(h, p))
+        return err_set(e, ERR_INTERNAL, "tile %zu: its pixels in memory do not match the piece", p->tile_id);
     if (p->type != o->dtype) {
         /* AUTO outputs are the union of the pieces' types: widen here,
          * with the same rules as the store. */
@@ -611,10 +671,10 @@ int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const stru
             w->conv = nc;
             w->convcap = n * sz;
         }
-        convert_values(w->buf, p->type, w->conv, o->dtype, n);
+        convert_values(px, p->type, w->conv, o->dtype, n);
         px = w->conv;
     }
-    if (il) {
+    if (h->interleave) {
         pix = (GSpacing)sz * p->nbands;
         line = pix * p->width;
         band = (GSpacing)sz;
@@ -623,8 +683,8 @@ int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const stru
         line = pix * p->width;
         band = line * p->height;
     }
-    for (b = 0; b < p->nbands; b++)
-        w->bandmap[b] = p->band0 + b + 1;
+    for (bi = 0; bi < p->nbands; bi++)
+        w->bandmap[bi] = p->band0 + bi + 1;
     /* int8 goes in as GDT_Byte: GDAL 3.6 stores it as Byte with
      * PIXELTYPE=SIGNEDBYTE and the bits are the same. */
     if (GDALDatasetRasterIOEx(w->ds, GF_Write, (int)dx, (int)dy, (int)p->width, (int)p->height, (void *)px,
@@ -633,6 +693,14 @@ int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const stru
         return err_set(e, ERR_IO, "tile %zu: cannot write it into %s: %s", p->tile_id, w->partial,
                        CPLGetLastErrorMsg());
     return 0;
+}
+
+int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const struct mosaic_piece *p,
+                      struct errbuf *e)
+{
+    int rc = read_piece(parts_dir, p, &w->pb, e);
+
+    return rc < 0 ? rc : mosaic_writer_add_mem(w, p, &w->pb, e);
 }
 
 int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
@@ -682,7 +750,7 @@ done:
         mosaic_writer_abort(w);
         return rc;
     }
-    free(w->buf);
+    mosaic_pbuf_free(&w->pb);
     free(w->conv);
     free(w->bandmap);
     free(w);

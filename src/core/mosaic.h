@@ -71,11 +71,25 @@ int mosaic_parts_remove(const char *parts_dir, struct errbuf *e);
  * lists), else 0. */
 int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p);
 
-/* Stores piece p durably from pixel-interleaved records (band fastest) of
- * p->type in host byte order, as an NPY body holds them: no conversion, one
- * write. bytes must be width x height x nbands x the type's size. */
-int mosaic_store_records(const char *parts_dir, const struct mosaic_piece *p, const void *records, size_t bytes,
-                         struct errbuf *e);
+/* A piece's header and pixels in one buffer aligned for direct I/O, so
+ * that storing it is one write that bypasses the page cache (and the
+ * assembler can take the same buffer). Zero-initialize; reuse freely. */
+#define MOSAIC_ALIGN 4096
+struct mosaic_pbuf {
+    unsigned char *mem;
+    size_t cap;
+};
+/* Makes room for `bytes` of pixels (plus header and padding). 0 or ERR_NOMEM. */
+int mosaic_pbuf_reserve(struct mosaic_pbuf *b, size_t bytes);
+/* Where the pixels go: width x height x nbands values of the piece's type,
+ * band-sequential planes or pixel-interleaved records (band fastest). */
+void *mosaic_pbuf_pixels(const struct mosaic_pbuf *b);
+void mosaic_pbuf_free(struct mosaic_pbuf *b);
+
+/* Stores piece p durably from b's pixels (interleave: 1 pixel-interleaved,
+ * 0 band planes) of p->type in host byte order; writes b's header. */
+int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int interleave, struct mosaic_pbuf *b,
+                      struct errbuf *e);
 
 /* Stores piece p (window and bands as in p, pixels in t) durably, converting
  * to p->type (AUTO: the union of t's band types; the type used is written
@@ -98,6 +112,9 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **w, str
  * whose type is narrower than the output's are widened. */
 int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const struct mosaic_piece *p,
                       struct errbuf *e);
+/* The same from a buffer that mosaic_store_pbuf stored (no read). */
+int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p, const struct mosaic_pbuf *b,
+                          struct errbuf *e);
 /* Closes the file, makes the COG when asked, and renames it to the output
  * path. Frees w, also on failure (then nothing is left at the path). */
 int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e);
