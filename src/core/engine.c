@@ -98,6 +98,7 @@ struct worker {
     uint64_t rng;
     struct buf body;
     struct mosaic_pbuf pb;  /* the piece being stored */
+    struct http_result res; /* the last answer, for its buffer */
 };
 
 /* ---- classification ---- */
@@ -771,6 +772,13 @@ static int store_npy_direct(struct worker *w, const struct task *t, const struct
     return 0;
 }
 
+/* Gives a finished request's result back to its worker for reuse. */
+static void keep_result(struct worker *w, struct http_result *res)
+{
+    w->res = *res;
+    memset(res, 0, sizeof *res);
+}
+
 static void handle_task(struct worker *w, struct session *sess, struct task *t)
 {
     struct engine *en = w->en;
@@ -780,14 +788,17 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
     char msg[1024];
     int rc;
 
-    memset(&res, 0, sizeof res);
+    /* The worker's body buffer, kept from request to request: the next
+     * answer is written into memory that is already mapped. */
+    res = w->res;
+    memset(&w->res, 0, sizeof w->res);
     if (build_body(en, &t->t, &w->body) < 0) {
         pthread_mutex_lock(&en->mu);
         set_fatal_locked(en, ERR_NOMEM, "out of memory");
         pthread_mutex_unlock(&en->mu);
         return;
     }
-    rc = session_post(sess, "image:computePixels", w->body.data, w->body.len, &res, &e);
+    rc = session_post_reuse(sess, "image:computePixels", w->body.data, w->body.len, &res, &e);
     pthread_mutex_lock(&en->mu);
     en->sum->requests++;
     if (rc == 0)
@@ -796,7 +807,7 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
 
     if (rc == ERR_INTERRUPTED) {
         /* Cancelled because the run is ending: nothing to retry or record. */
-        http_result_free(&res);
+        keep_result(w, &res);
         return;
     } else if (rc < 0) {
         /* Transport: reset, timeout, refused. */
@@ -824,7 +835,7 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         if (s->fetch_format != SPEC_FETCH_GEOTIFF) {
             rc = store_npy_direct(w, t, &res, &x, &e);
             if (rc <= 0) {
-                http_result_free(&res);
+                keep_result(w, &res);
                 if (rc == ERR_PARSE)
                     transient(w, t, 0, e.msg, -1);   /* truncated or mis-sized: fetched again */
                 else if (rc < 0)
@@ -834,7 +845,7 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         }
         rc = s->fetch_format == SPEC_FETCH_GEOTIFF ? decode_geotiff(res.body.data, res.body.len, &x, &dt, &e)
                                                    : decode_npy(res.body.data, res.body.len, &x, &dt, &e);
-        http_result_free(&res);
+        keep_result(w, &res);
         if (rc == ERR_NOMEM) {
             pthread_mutex_lock(&en->mu);
             set_fatal_locked(en, rc, "%s", e.msg);
@@ -879,7 +890,7 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
             pthread_mutex_unlock(&en->mu);
         }
     }
-    http_result_free(&res);
+    keep_result(w, &res);
 }
 
 static void *worker_main(void *arg)
@@ -1465,6 +1476,7 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
                 pthread_join(workers[i].thread, NULL);
             buf_free(&workers[i].body);
             mosaic_pbuf_free(&workers[i].pb);
+            http_result_free(&workers[i].res);
         }
         if (assembler_started) {
             /* Tiles are all in (or the run is over): what the assembler

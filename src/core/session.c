@@ -275,6 +275,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     } else if (header_value(p, n, "Content-Type", s->cur->content_type,
                             sizeof s->cur->content_type)) {
         /* stored in place */
+    } else if (header_value(p, n, "Content-Length", v, sizeof v)) {
+        /* A hint only (a compressed body decodes larger): one allocation
+         * of the right size instead of doubling up to twice of it. */
+        char *end;
+        unsigned long long cl = strtoull(v, &end, 10);
+        if (end != v && *end == '\0' && cl > 0 && cl <= s->max_response)
+            (void)buf_reserve(&s->cur->body, (size_t)cl);
     }
     return n;
 }
@@ -363,13 +370,18 @@ done:
 
 /* Runs a request; on 401 with a token, invalidates that token once and retries. */
 static int request(struct session *s, const char *url, const char *json, size_t len,
-                   struct http_result *res, struct errbuf *e)
+                   struct http_result *res, int reuse, struct errbuf *e)
 {
     char token[AUTH_TOKEN_MAX];
     uint64_t gen = 0;
     int rc, attempt;
 
-    buf_init(&res->body, s->max_response);
+    if (reuse && res->body.data) {
+        buf_reset(&res->body);
+        res->body.max = s->max_response;
+    } else {
+        buf_init(&res->body, s->max_response);
+    }
     res->status = 0;
     res->retry_after_s = -1;
     res->content_type[0] = '\0';
@@ -394,26 +406,40 @@ done:
     return rc;
 }
 
-int session_post(struct session *s, const char *path, const char *json, size_t len,
-                 struct http_result *res, struct errbuf *e)
+static int post(struct session *s, const char *path, const char *json, size_t len, struct http_result *res,
+                int reuse, struct errbuf *e)
 {
     struct buf url;
     int rc;
 
     if (!*s->project) {
-        buf_init(&res->body, s->max_response);
+        if (!reuse)
+            buf_init(&res->body, s->max_response);
         res->status = 0;
         return err_set(e, ERR_USAGE, "no project set for %s", path);
     }
     buf_init(&url, 0);
     if (buf_printf(&url, "%s/%s/projects/%s/%s", s->base, s->version, s->project, path) != 0) {
         buf_free(&url);
-        buf_init(&res->body, s->max_response);
+        if (!reuse)
+            buf_init(&res->body, s->max_response);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
-    rc = request(s, url.data, json ? json : "", json ? len : 0, res, e);
+    rc = request(s, url.data, json ? json : "", json ? len : 0, res, reuse, e);
     buf_free(&url);
     return rc;
+}
+
+int session_post(struct session *s, const char *path, const char *json, size_t len,
+                 struct http_result *res, struct errbuf *e)
+{
+    return post(s, path, json, len, res, 0, e);
+}
+
+int session_post_reuse(struct session *s, const char *path, const char *json, size_t len,
+                       struct http_result *res, struct errbuf *e)
+{
+    return post(s, path, json, len, res, 1, e);
 }
 
 int session_get(struct session *s, const char *path, struct http_result *res, struct errbuf *e)
@@ -427,7 +453,7 @@ int session_get(struct session *s, const char *path, struct http_result *res, st
         buf_init(&res->body, s->max_response);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
-    rc = request(s, url.data, NULL, 0, res, e);
+    rc = request(s, url.data, NULL, 0, res, 0, e);
     buf_free(&url);
     return rc;
 }
