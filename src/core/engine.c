@@ -1400,7 +1400,8 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
                  nworkers);
     en.max_limit = nworkers;
     en.slow_start = 1;
-    en.limit = o->initial_concurrency > 0 ? o->initial_concurrency : nworkers < 4 ? nworkers : 4;
+    en.limit = o->initial_concurrency > 0 ? o->initial_concurrency
+               : nworkers < ENGINE_INITIAL_CONCURRENCY ? nworkers : ENGINE_INITIAL_CONCURRENCY;
     if (en.limit > nworkers)
         en.limit = nworkers;
     sum->max_concurrency = en.limit;

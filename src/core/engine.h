@@ -23,6 +23,9 @@ struct token_provider;
 
 #define ENGINE_DEFAULT_WORKERS 8
 #define ENGINE_DEFAULT_RETRIES 6
+/* Requests in flight at the start: under half of EE's default quota (40),
+ * so a shared project is not flooded; slow start probes upward from it. */
+#define ENGINE_INITIAL_CONCURRENCY 16
 #define ENGINE_MAX_THROTTLED 30       /* 429 answers per tile before giving up */
 #define ENGINE_SPLIT_FLOOR_PX 64      /* no split below 8x8-pixel pieces */
 
@@ -77,7 +80,7 @@ struct engine_opts {
     long timeout_ms;                /* per request; 0 = 300000 */
     int plan_only;                  /* plan and summarize; no request, no file */
     volatile sig_atomic_t *stop;    /* set (e.g. by SIGINT) to stop promptly; may be NULL */
-    int initial_concurrency;        /* 0: min(workers, 4) */
+    int initial_concurrency;        /* 0: min(workers, ENGINE_INITIAL_CONCURRENCY) */
     int backoff_base_ms;            /* 0: 1000 */
     int backoff_cap_ms;             /* 0: 60000 */
     uint64_t seed;                  /* jitter; 0: from the clock */

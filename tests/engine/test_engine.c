@@ -479,9 +479,9 @@ static void test_aimd(void)
     emu_stop(emu);
 }
 
-/* No 429s: slow start takes the level from 4 to all 16 workers within the
- * first dozen answers (plain +1 per window would need over a hundred, more
- * than the 35 tiles here). */
+/* No 429s: slow start takes the level from 16 to all 40 workers within the
+ * first two dozen answers (plain +1 per window would need several hundred,
+ * far more than the 35 tiles here). */
 static void test_slow_start(void)
 {
     struct emu_config cfg;
@@ -502,15 +502,15 @@ static void test_slow_start(void)
     spec_srtm(&s, out);
     s.block_size = 32;
     s.max_tile_bytes = 32 * 32 * 3;
-    s.workers = 16;
+    s.workers = 40;
     opts_for(&o, &s, emu);
     rc = engine_run(&o, &sum, &e);
     if (rc != 0)
         fprintf(stderr, "slow start run: %s\n", e.msg);
     CHECK(rc == 0 && sum.http_429 == 0 && sum.tiles_total == 35);
-    if (sum.max_concurrency != 16)
-        fprintf(stderr, "slow start reached %d of 16\n", sum.max_concurrency);
-    CHECK(sum.max_concurrency == 16);
+    if (sum.max_concurrency != 40)
+        fprintf(stderr, "slow start reached %d of 40\n", sum.max_concurrency);
+    CHECK(sum.max_concurrency == 40);
     CHECK(check_pixels(out));
     spec_free(&s);
     emu_stop(emu);
