@@ -76,6 +76,21 @@ struct ev_node {
     double *sv, *sx, *sy;
     uint8_t *sm;
     long scap;
+    int sv_const;                  /* sv, sm hold the constant operand b */
+    /* Sharing: a node with several parents (a mask used by every band)
+     * keeps its last row so it is computed once per row (render.c). */
+    unsigned long pass;            /* render pass that counted nref */
+    int nref;
+    int memo;                      /* nref > 1 in this pass: mv, mm are in use */
+    double *mv;
+    uint8_t *mm;
+    long mcap;
+    unsigned long mgen;            /* point set whose values mv, mm hold */
+    /* LOAD: native column of each point and one native row span. */
+    long *lc;
+    double *lv;
+    uint8_t *lm;
+    long lcap;
 };
 
 struct ev_band {

@@ -2,13 +2,19 @@
  * Row-by-row rendering of band expressions. Each node evaluates a batch of
  * points (one output row) given in some CRS; loads transform the batch to
  * the band's CRS once per row (or not at all when the CRS is the same) and
- * read runs of consecutive native pixels with catalog_read_row, so the
- * common aligned case costs a few flops per pixel and one call per row.
+ * read the native pixels a row needs with as few catalog_read_row calls as
+ * possible, so the common cases cost a few flops per pixel.
+ *
+ * A node used by several parents (the cloud mask shared by every band of an
+ * image, a band read by several tests) keeps its last row: every batch of
+ * points has an id, and a second request for the same id copies the row
+ * instead of computing it again.
  */
 #include "emulator/render.h"
 
 #include <gdal/ogr_srs_api.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +30,9 @@ struct pts {
     /* Points of this row already transformed to other CRSs, shared by the
      * bands of one image (NULL below reproject). */
     struct xcache *cache;
+    /* Unique id of this batch of points (render_id), for the memo of
+     * shared nodes. */
+    unsigned long gen;
 };
 
 #define XCACHE_SLOTS 4
@@ -33,6 +42,16 @@ struct xcache {
     char crs[XCACHE_SLOTS][64];
     double *x[XCACHE_SLOTS], *y[XCACHE_SLOTS];
 };
+
+/* Ids of render passes and point batches, unique in the process: requests
+ * render concurrently, and an id never repeats, so a node's memo can never
+ * be mistaken for another batch's. */
+static atomic_ulong render_ids;
+
+static unsigned long render_id(void)
+{
+    return atomic_fetch_add(&render_ids, 1) + 1;
+}
 
 static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
                        uint8_t *mask, struct errbuf *e);
@@ -48,9 +67,44 @@ static int scratch(struct ev_ctx *x, struct ev_node *nd, long n, struct errbuf *
     nd->sm = eval_alloc(x, sizeof *nd->sm * (size_t)(k * n));
     nd->sx = eval_alloc(x, sizeof *nd->sx * (size_t)m);
     nd->sy = eval_alloc(x, sizeof *nd->sy * (size_t)m);
+    nd->sv_const = 0;
     if (!nd->sv || !nd->sm || !nd->sx || !nd->sy)
         return err_set(e, ERR_NOMEM, "out of memory");
     nd->scap = n;
+    return 0;
+}
+
+/* Counts the parents of every node reachable from nd in this pass and
+ * gives the shared ones a memo row of w values. */
+static int count_refs(struct ev_ctx *x, struct ev_node *nd, unsigned long pass, long w,
+                      struct errbuf *e)
+{
+    int rc = 0, k;
+    if (!nd)
+        return 0;
+    if (nd->pass != pass) {
+        nd->pass = pass;
+        nd->nref = 0;
+        nd->memo = 0;
+        if ((rc = count_refs(x, nd->a, pass, w, e)) || (rc = count_refs(x, nd->b, pass, w, e)) ||
+            (rc = count_refs(x, nd->c, pass, w, e)))
+            return rc;
+        for (k = 0; k < nd->nkids; k++)
+            if ((rc = count_refs(x, nd->kids[k], pass, w, e)))
+                return rc;
+    }
+    /* A constant costs less to fill than to copy: never kept. */
+    if (++nd->nref < 2 || nd->op == NODE_CONST || nd->memo)
+        return 0;
+    if (nd->mcap < w) {
+        nd->mv = eval_alloc(x, sizeof *nd->mv * (size_t)w);
+        nd->mm = eval_alloc(x, sizeof *nd->mm * (size_t)w);
+        if (!nd->mv || !nd->mm)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        nd->mcap = w;
+    }
+    nd->memo = 1;
+    nd->mgen = 0;   /* no id is 0 */
     return 0;
 }
 
@@ -74,6 +128,84 @@ static int to_crs(struct ev_ctx *x, const struct pts *p, const char *crs, double
     return 0;
 }
 
+/* Load scratch: native columns of n points and a span of 4n + 64 pixels. */
+static int load_scratch(struct ev_ctx *x, struct ev_node *nd, long n, struct errbuf *e)
+{
+    if (nd->lcap >= n)
+        return 0;
+    nd->lc = eval_alloc(x, sizeof *nd->lc * (size_t)n);
+    nd->lv = eval_alloc(x, sizeof *nd->lv * (size_t)(4 * n + 64));
+    nd->lm = eval_alloc(x, sizeof *nd->lm * (size_t)(4 * n + 64));
+    if (!nd->lc || !nd->lv || !nd->lm)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    nd->lcap = n;
+    return 0;
+}
+
+/* Points i0 .. i1-1 all fall in native row r at columns lc[i], between
+ * cmin and cmax. A resampled grid (6.5 m on 10 m pixels) revisits or skips
+ * columns, so the columns are read in one call and picked from there,
+ * unless they spread much wider than the points (strong downsampling):
+ * then runs of consecutive columns are read one call each. */
+static void load_stretch(const struct ev_node *nd, long r, long i0, long i1, long cmin,
+                         long cmax, double *val, uint8_t *mask)
+{
+    const long *lc = nd->lc;
+    const double *lv = nd->lv;
+    const uint8_t *lm = nd->lm;
+    long i = i0;
+    if (cmax - cmin + 1 <= 4 * (i1 - i0) + 64) {
+        catalog_read_row(nd->img, nd->band, r, cmin, cmax - cmin + 1, nd->lv, nd->lm);
+        for (i = i0; i < i1; i++) {
+            val[i] = lv[lc[i] - cmin];
+            mask[i] = lm[lc[i] - cmin];
+        }
+        return;
+    }
+    while (i < i1) {
+        long j = i + 1;
+        while (j < i1 && lc[j] == lc[j - 1] + 1)
+            j++;
+        catalog_read_row(nd->img, nd->band, r, lc[i], j - i, val + i, mask + i);
+        i = j;
+    }
+}
+
+/* Native column of point (px, py) in a band of affine a and size width x
+ * height, and its row in *r; -1 and -1 outside the band (or NaN). For
+ * u >= 0, floor(u) >= 0 and floor(u) < width exactly when u < width, and
+ * truncation is floor, so no floor() call is needed (a slow library
+ * sequence on baseline x86-64). */
+static inline long exact_pixel(const double *a, double det, double px, double py, double width,
+                               double height, long *r)
+{
+    double dx = px - a[2], dy = py - a[5];
+    double u = (a[4] * dx - a[1] * dy) / det;
+    double v = (-a[3] * dx + a[0] * dy) / det;
+    if (!(u >= 0 && u < width && v >= 0 && v < height)) {
+        *r = -1;
+        return -1;
+    }
+    *r = (long)v;
+    return (long)u;
+}
+
+#define STEP_EPS 1e-5
+
+/* Whether d, u minus its truncation, puts u (|u| < 1e8) within STEP_EPS
+ * of an integer. Negative u (-1 < d <= 0) always count as near, which is
+ * only slower. near_integer(u) answers the same for any u, and says near
+ * when it cannot tell. */
+static inline int near_fraction(double d)
+{
+    return d < STEP_EPS || d > 1 - STEP_EPS;
+}
+
+static inline int near_integer(double u)
+{
+    return !(fabs(u) < 1e8) || near_fraction(fabs(u - (double)(long)u));
+}
+
 static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
                        uint8_t *mask, struct errbuf *e)
 {
@@ -81,30 +213,40 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
     const double *a = cb->grid.affine;
     const double *px = p->x, *py = p->y;
     double det = a[0] * a[4] - a[1] * a[3];
-    long i, run0 = 0, rrow = 0, rcol = 0, rlen = 0;
+    double width = (double)cb->grid.width, height = (double)cb->grid.height;
+    double u0 = 0, v0 = 0, du = 0, dv = 0;
+    int stepped = 0, vnear;
+    long i, n = p->n, seg = -1, seg_r = -1, cmin = 0, cmax = 0;
     int rc;
 
     if (det == 0)
         return err_set(e, ERR_INTERNAL, "band %s has a singular grid", cb->id);
     if (p->row_affine && strcmp(p->crs, cb->grid.crs) == 0) {
         /* Native pixel coordinates move linearly along the row. */
-        double u0 = (a[4] * (p->x0 - a[2]) - a[1] * (p->y0 - a[5])) / det;
-        double v0 = (-a[3] * (p->x0 - a[2]) + a[0] * (p->y0 - a[5])) / det;
-        double du = (a[4] * p->dx - a[1] * p->dy) / det;
-        double dv = (-a[3] * p->dx + a[0] * p->dy) / det;
+        double xm = fmax(fabs(p->x0), fabs(p->x0 + (double)n * p->dx)) + fabs(a[2]);
+        double ym = fmax(fabs(p->y0), fabs(p->y0 + (double)n * p->dy)) + fabs(a[5]);
+        u0 = (a[4] * (p->x0 - a[2]) - a[1] * (p->y0 - a[5])) / det;
+        v0 = (-a[3] * (p->x0 - a[2]) + a[0] * (p->y0 - a[5])) / det;
+        du = (a[4] * p->dx - a[1] * p->dy) / det;
+        dv = (-a[3] * p->dx + a[0] * p->dy) / det;
+        /* Rounding errors, in native pixels, stay below 1e8 * 2^-52 * a
+         * few ops, far under STEP_EPS, when the coordinates are under 1e8
+         * native pixels from 0 (any real grid). */
+        stepped = (xm + ym) * (fabs(a[0]) + fabs(a[1]) + fabs(a[3]) + fabs(a[4])) / fabs(det) <
+                  1e8;
         if (du == 1 && dv == 0) {
             /* Same pixel size and orientation: the row is one native run. */
             double fr = floor(v0), fc = floor(u0);
-            long first = 0, last = p->n, r, c0;
+            long first = 0, last = n, r, c0;
             if (!(fr >= 0 && fr < cb->grid.height && fabs(fc) < 1e15)) {
-                memset(val, 0, sizeof *val * (size_t)p->n);
-                memset(mask, 0, sizeof *mask * (size_t)p->n);
+                memset(val, 0, sizeof *val * (size_t)n);
+                memset(mask, 0, sizeof *mask * (size_t)n);
                 return 0;
             }
             r = (long)fr;
             c0 = (long)fc;
             if (c0 < 0)
-                first = -c0 < p->n ? -c0 : p->n;
+                first = -c0 < n ? -c0 : n;
             if (c0 + last > cb->grid.width)
                 last = cb->grid.width - c0 > first ? cb->grid.width - c0 : first;
             memset(val, 0, sizeof *val * (size_t)first);
@@ -112,8 +254,8 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
             if (last > first)
                 catalog_read_row(nd->img, nd->band, r, c0 + first, last - first, val + first,
                                  mask + first);
-            memset(val + last, 0, sizeof *val * (size_t)(p->n - last));
-            memset(mask + last, 0, sizeof *mask * (size_t)(p->n - last));
+            memset(val + last, 0, sizeof *val * (size_t)(n - last));
+            memset(mask + last, 0, sizeof *mask * (size_t)(n - last));
             return 0;
         }
     }
@@ -128,7 +270,7 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
             px = xc->x[k];
             py = xc->y[k];
         } else {
-            if ((rc = scratch(x, nd, p->n, e)) ||
+            if ((rc = scratch(x, nd, n, e)) ||
                 (rc = to_crs(x, p, cb->grid.crs, nd->sx, nd->sy, e)))
                 return rc;
             px = nd->sx;
@@ -136,57 +278,80 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
             if (xc && xc->used < XCACHE_SLOTS && strlen(cb->grid.crs) < sizeof xc->crs[0]) {
                 k = xc->used++;
                 snprintf(xc->crs[k], sizeof xc->crs[k], "%s", cb->grid.crs);
-                memcpy(xc->x[k], px, sizeof *px * (size_t)p->n);
-                memcpy(xc->y[k], py, sizeof *py * (size_t)p->n);
+                memcpy(xc->x[k], px, sizeof *px * (size_t)n);
+                memcpy(xc->y[k], py, sizeof *py * (size_t)n);
             }
         }
     }
-    for (i = 0; i < p->n; i++) {
-        double dx = px[i] - a[2], dy = py[i] - a[5];
-        double fc = floor((a[4] * dx - a[1] * dy) / det);
-        double fr = floor((-a[3] * dx + a[0] * dy) / det);
-        long c, r;
-        if (!(fc >= 0 && fc < cb->grid.width && fr >= 0 && fr < cb->grid.height)) {
+    if ((rc = load_scratch(x, nd, n, e)))
+        return rc;
+    /* One pass: the native pixel (c, r) of each point, then stretches of
+     * consecutive points in one native row are read together (seg).
+     *
+     * Along an affine row in the band's CRS the native coordinates (u, v)
+     * are stepped (two divisions per point were most of the cost of a
+     * resampled load); a stepped value that is not within STEP_EPS of an
+     * integer has the same floor as the exact one, and the few that are get
+     * the exact formula, so every pixel is the one the exact formula picks.
+     * A stepped u in (-STEP_EPS, 0) truncates to 0 with a negative
+     * remainder, which counts as near. */
+    vnear = stepped && dv == 0 ? near_integer(v0) : 1;   /* v fixed: checked once */
+    for (i = 0; i < n; i++) {
+        long c = -1, r = -1;
+        if (stepped) {
+            double u = u0 + (double)i * du, v = v0 + (double)i * dv;
+            if (u > -STEP_EPS && u < width + STEP_EPS && v > -STEP_EPS &&
+                v < height + STEP_EPS) {
+                c = (long)u;
+                r = (long)v;
+                if (near_fraction(u - (double)c) || (vnear && near_fraction(v - (double)r)))
+                    c = exact_pixel(a, det, px[i], py[i], width, height, &r);
+            }
+        } else {
+            c = exact_pixel(a, det, px[i], py[i], width, height, &r);
+        }
+        nd->lc[i] = c;
+        if (seg >= 0 && r != seg_r) {
+            load_stretch(nd, seg_r, seg, i, cmin, cmax, val, mask);
+            seg = -1;
+        }
+        if (r < 0) {
             val[i] = 0;   /* outside the band (or NaN): masked */
             mask[i] = 0;
-            if (rlen) {
-                catalog_read_row(nd->img, nd->band, rrow, rcol, rlen, val + run0, mask + run0);
-                rlen = 0;
-            }
-            continue;
+        } else if (seg < 0) {
+            seg = i;
+            seg_r = r;
+            cmin = cmax = c;
+        } else {
+            cmin = c < cmin ? c : cmin;
+            cmax = c > cmax ? c : cmax;
         }
-        c = (long)fc;
-        r = (long)fr;
-        if (rlen && r == rrow && c == rcol + rlen) {
-            rlen++;
-            continue;
-        }
-        if (rlen)
-            catalog_read_row(nd->img, nd->band, rrow, rcol, rlen, val + run0, mask + run0);
-        run0 = i;
-        rrow = r;
-        rcol = c;
-        rlen = 1;
     }
-    if (rlen)
-        catalog_read_row(nd->img, nd->band, rrow, rcol, rlen, val + run0, mask + run0);
+    if (seg >= 0)
+        load_stretch(nd, seg_r, seg, n, cmin, cmax, val, mask);
     return 0;
 }
 
-static double cast_value(double v, const struct ev_node *nd)
+static void cast_row(const struct ev_node *nd, long n, double *val)
 {
-    if (nd->cast.prec == EV_DOUBLE)
-        return v;
-    if (nd->cast.prec == EV_FLOAT)
-        return isfinite(v) ? (double)(float)v : v;
-    if (isnan(v))
-        return 0;
-    /* EE's casts clamp to the target range, then drop the fraction. */
-    if (v < nd->cast.lo)
-        return nd->cast.lo;
-    if (v > nd->cast.hi)
-        return nd->cast.hi;
-    return trunc(v);
+    double lo = nd->cast.lo, hi = nd->cast.hi;
+    long i;
+    switch (nd->cast.prec) {
+    case EV_DOUBLE:
+        return;
+    case EV_FLOAT:
+        for (i = 0; i < n; i++)
+            if (isfinite(val[i]))
+                val[i] = (double)(float)val[i];
+        return;
+    case EV_INT:
+        /* EE's casts clamp to the target range, then drop the fraction. */
+        for (i = 0; i < n; i++) {
+            double v = val[i];
+            val[i] = isnan(v) ? 0 : v < lo ? lo : v > hi ? hi : trunc(v);
+        }
+        return;
+    }
 }
 
 static int cmp_double(const void *pa, const void *pb)
@@ -195,18 +360,55 @@ static int cmp_double(const void *pa, const void *pb)
     return a < b ? -1 : a > b;
 }
 
+/* Median of t[0..cnt), which it sorts. A stable insertion sort for the
+ * usual few values; qsort (glibc's merge sort, also stable, so the same
+ * order) for many values or NaNs, which compare equal to everything. */
+static double median_of(double *t, int cnt, int has_nan)
+{
+    int a, b;
+    if (cnt > 16 || has_nan) {
+        qsort(t, (size_t)cnt, sizeof *t, cmp_double);
+    } else {
+        for (a = 1; a < cnt; a++) {
+            double v = t[a];
+            for (b = a; b > 0 && t[b - 1] > v; b--)
+                t[b] = t[b - 1];
+            t[b] = v;
+        }
+    }
+    /* Even counts: the mean of the two middle values. */
+    return cnt % 2 ? t[cnt / 2] : (t[cnt / 2 - 1] + t[cnt / 2]) / 2;
+}
+
 static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask)
 {
+    const double *sv = nd->sv;
+    const uint8_t *sm = nd->sm;
     long i, k, nk = nd->nkids;
+    if (nd->reducer == RED_MEDIAN) {
+        double *tmp = nd->sx;
+        for (i = 0; i < n; i++) {
+            int cnt = 0, has_nan = 0;
+            for (k = 0; k < nk; k++)
+                if (sm[k * n + i]) {
+                    double v = sv[k * n + i];
+                    tmp[cnt++] = v;
+                    has_nan |= isnan(v);
+                }
+            val[i] = cnt ? median_of(tmp, cnt, has_nan) : 0;
+            mask[i] = cnt > 0;
+        }
+        return;
+    }
     for (i = 0; i < n; i++) {
         double acc = 0, *tmp = nd->sx;
-        int cnt = 0;
+        int cnt = 0, has_nan = 0;
         if (nd->reducer == RED_MOSAIC) {
             val[i] = 0;
             mask[i] = 0;
             for (k = nk - 1; k >= 0; k--)   /* the last image is on top */
-                if (nd->sm[k * n + i]) {
-                    val[i] = nd->sv[k * n + i];
+                if (sm[k * n + i]) {
+                    val[i] = sv[k * n + i];
                     mask[i] = 1;
                     break;
                 }
@@ -214,14 +416,17 @@ static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask
         }
         for (k = 0; k < nk; k++) {
             double v;
-            if (!nd->sm[k * n + i])
+            if (!sm[k * n + i])
                 continue;
-            v = nd->sv[k * n + i];
+            v = sv[k * n + i];
             switch (nd->reducer) {
             case RED_MIN: acc = cnt ? fmin(acc, v) : v; break;
             case RED_MAX: acc = cnt ? fmax(acc, v) : v; break;
             case RED_MEAN: acc += v; break;
-            default: tmp[cnt] = v; break;
+            default:
+                tmp[cnt] = v;
+                has_nan |= isnan(v);
+                break;
             }
             cnt++;
         }
@@ -230,20 +435,97 @@ static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask
             mask[i] = 0;
             continue;
         }
-        if (nd->reducer == RED_MEAN) {
+        if (nd->reducer == RED_MEAN)
             acc /= cnt;
-        } else if (nd->reducer == RED_MEDIAN) {
-            /* Even counts: the mean of the two middle values. */
-            qsort(tmp, (size_t)cnt, sizeof *tmp, cmp_double);
-            acc = cnt % 2 ? tmp[cnt / 2] : (tmp[cnt / 2 - 1] + tmp[cnt / 2]) / 2;
-        }
+        else if (nd->reducer == RED_MEDIAN)
+            acc = median_of(tmp, cnt, has_nan);
         val[i] = acc;
         mask[i] = 1;
     }
 }
 
-static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
-                       uint8_t *mask, struct errbuf *e)
+/* val, mask = val op b for a binary node; one loop per operator so each
+ * is a plain loop the compiler can vectorise. bm is NULL when b is a
+ * constant (valid everywhere). */
+static void apply_binary(enum node_op op, long n, double *val, uint8_t *mask, const double *bv,
+                         const uint8_t *bm)
+{
+    long i;
+    switch (op) {
+    case NODE_ADD:
+        for (i = 0; i < n; i++) val[i] = val[i] + bv[i];
+        break;
+    case NODE_SUB:
+        for (i = 0; i < n; i++) val[i] = val[i] - bv[i];
+        break;
+    case NODE_MUL:
+        for (i = 0; i < n; i++) val[i] = val[i] * bv[i];
+        break;
+    case NODE_DIV:
+        for (i = 0; i < n; i++) val[i] = bv[i] == 0 ? 0 : val[i] / bv[i];
+        break;
+    case NODE_ND:
+        for (i = 0; i < n; i++) {
+            double a = val[i], b = bv[i];
+            val[i] = a + b == 0 ? 0 : (a - b) / (a + b);
+        }
+        break;
+    case NODE_LT:
+        for (i = 0; i < n; i++) val[i] = val[i] < bv[i];
+        break;
+    case NODE_GT:
+        for (i = 0; i < n; i++) val[i] = val[i] > bv[i];
+        break;
+    case NODE_LTE:
+        for (i = 0; i < n; i++) val[i] = val[i] <= bv[i];
+        break;
+    case NODE_GTE:
+        for (i = 0; i < n; i++) val[i] = val[i] >= bv[i];
+        break;
+    case NODE_EQ:
+        for (i = 0; i < n; i++) val[i] = val[i] == bv[i];
+        break;
+    case NODE_NEQ:
+        for (i = 0; i < n; i++) val[i] = val[i] != bv[i];
+        break;
+    case NODE_AND:
+        for (i = 0; i < n; i++) val[i] = (val[i] != 0) & (bv[i] != 0);
+        break;
+    case NODE_OR:
+        for (i = 0; i < n; i++) val[i] = (val[i] != 0) | (bv[i] != 0);
+        break;
+    case NODE_BITAND:
+        for (i = 0; i < n; i++) {
+            double a = val[i], b = bv[i];
+            val[i] = isfinite(a) && isfinite(b) && fabs(a) < 9.2e18 && fabs(b) < 9.2e18
+                         ? (double)((long long)a & (long long)b) : 0;
+        }
+        break;
+    case NODE_UPDMASK:
+        if (!bm)
+            for (i = 0; i < n; i++) mask[i] = (mask[i] != 0) & (bv[i] != 0);
+        else
+            for (i = 0; i < n; i++) mask[i] = (mask[i] != 0) & (bm[i] != 0) & (bv[i] != 0);
+        return;
+    case NODE_UNMASK:
+        for (i = 0; i < n; i++)
+            if (!mask[i]) {
+                val[i] = bv[i];
+                mask[i] = bm ? bm[i] : 1;
+            }
+        return;
+    default:
+        break;
+    }
+    /* & of the tests, not &&: the same 0 or 1 without a branch. Masks are
+     * 0 or 1 everywhere, so a constant operand leaves them as they are. */
+    if (bm)
+        for (i = 0; i < n; i++)
+            mask[i] = (mask[i] != 0) & (bm[i] != 0);
+}
+
+static int render_op(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
+                     uint8_t *mask, struct errbuf *e)
 {
     long i, n = p->n;
     int rc, k;
@@ -260,12 +542,27 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
     case NODE_ADD: case NODE_SUB: case NODE_MUL: case NODE_DIV: case NODE_ND:
     case NODE_LT: case NODE_GT: case NODE_LTE: case NODE_GTE: case NODE_EQ: case NODE_NEQ:
     case NODE_AND: case NODE_OR: case NODE_BITAND:
-    case NODE_UPDMASK: case NODE_UNMASK:
-        if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
-            (rc = render_node(x, nd->b, p, nd->sv, nd->sm, e)))
+    case NODE_UPDMASK: case NODE_UNMASK: {
+        /* sameFootprint: no fill outside the input's footprint; the fill's
+         * mask is edited below, so it cannot be a kept constant. */
+        int foot = nd->op == NODE_UNMASK && nd->geom;
+        if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)))
             return rc;
-        if (nd->op == NODE_UNMASK && nd->geom) {
-            /* sameFootprint: no fill outside the input's footprint */
+        if (nd->b->op == NODE_CONST && !foot) {
+            /* A constant operand (scl != 3) is the same for every row. */
+            if (!nd->sv_const) {
+                for (i = 0; i < nd->scap; i++) {
+                    nd->sv[i] = nd->b->value;
+                    nd->sm[i] = 1;
+                }
+                nd->sv_const = 1;
+            }
+        } else {
+            nd->sv_const = 0;
+            if ((rc = render_node(x, nd->b, p, nd->sv, nd->sm, e)))
+                return rc;
+        }
+        if (foot) {
             if ((rc = to_crs(x, p, "EPSG:4326", nd->sx, nd->sy, e)))
                 return rc;
             for (i = 0; i < n; i++)
@@ -273,45 +570,13 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
                                   geom_contains(nd->geom, nd->sx[i], nd->sy[i])))
                     nd->sm[i] = 0;
         }
-        for (i = 0; i < n; i++) {
-            double a = val[i], b = nd->sv[i];
-            switch (nd->op) {
-            case NODE_ADD: val[i] = a + b; break;
-            case NODE_SUB: val[i] = a - b; break;
-            case NODE_MUL: val[i] = a * b; break;
-            case NODE_DIV: val[i] = b == 0 ? 0 : a / b; break;
-            case NODE_ND: val[i] = a + b == 0 ? 0 : (a - b) / (a + b); break;
-            case NODE_LT: val[i] = a < b; break;
-            case NODE_GT: val[i] = a > b; break;
-            case NODE_LTE: val[i] = a <= b; break;
-            case NODE_GTE: val[i] = a >= b; break;
-            case NODE_EQ: val[i] = a == b; break;
-            case NODE_NEQ: val[i] = a != b; break;
-            case NODE_AND: val[i] = a != 0 && b != 0; break;
-            case NODE_OR: val[i] = a != 0 || b != 0; break;
-            case NODE_BITAND:
-                val[i] = isfinite(a) && isfinite(b) && fabs(a) < 9.2e18 && fabs(b) < 9.2e18
-                             ? (double)((long long)a & (long long)b) : 0;
-                break;
-            case NODE_UPDMASK:
-                mask[i] = mask[i] && nd->sm[i] && b != 0;
-                continue;
-            case NODE_UNMASK:
-                if (!mask[i]) {
-                    val[i] = b;
-                    mask[i] = nd->sm[i];
-                }
-                continue;
-            default: break;
-            }
-            mask[i] = mask[i] && nd->sm[i];
-        }
+        apply_binary(nd->op, n, val, mask, nd->sv, nd->sv_const ? NULL : nd->sm);
         return 0;
+    }
     case NODE_CAST:
         if ((rc = render_node(x, nd->a, p, val, mask, e)))
             return rc;
-        for (i = 0; i < n; i++)
-            val[i] = cast_value(val[i], nd);
+        cast_row(nd, n, val);
         return 0;
     case NODE_CLIP:
         if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
@@ -343,6 +608,7 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
         q.x = nd->sx;
         q.y = nd->sy;
         q.n = n;
+        q.gen = render_id();
         if ((rc = render_node(x, nd->a, &q, val, mask, e)))
             return rc;
         for (i = 0; i < n; i++)
@@ -373,12 +639,33 @@ static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
     return err_set(e, ERR_INTERNAL, "unknown pixel node");
 }
 
+/* render_op, through the memo for shared nodes. */
+static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
+                       uint8_t *mask, struct errbuf *e)
+{
+    int rc;
+    if (nd->memo && nd->mgen == p->gen) {
+        memcpy(val, nd->mv, sizeof *val * (size_t)p->n);
+        memcpy(mask, nd->mm, sizeof *mask * (size_t)p->n);
+        return 0;
+    }
+    if ((rc = render_op(x, nd, p, val, mask, e)))
+        return rc;
+    if (nd->memo) {
+        memcpy(nd->mv, val, sizeof *val * (size_t)p->n);
+        memcpy(nd->mm, mask, sizeof *mask * (size_t)p->n);
+        nd->mgen = p->gen;
+    }
+    return 0;
+}
+
 int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_grid *grid,
                  struct raster *out, struct errbuf *e)
 {
     const double *a = grid->affine;
     long w = grid->width, h = grid->height, i, j;
     double *px = NULL, *py = NULL;
+    unsigned long pass = render_id();
     struct pts p;
     struct xcache xc;
     int b, rc, k;
@@ -392,6 +679,8 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     for (b = 0; b < img->nbands; b++) {
         snprintf(out->bands[b].id, sizeof out->bands[b].id, "%s", img->bands[b].id);
         out->bands[b].type = eval_dtype_px(&img->bands[b].dt);
+        if ((rc = count_refs(x, img->bands[b].node, pass, w ? w : 1, e)) != 0)
+            goto fail;
     }
     px = malloc(sizeof *px * (size_t)(w ? w : 1));
     py = malloc(sizeof *py * (size_t)(w ? w : 1));
@@ -399,8 +688,10 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     for (k = 0; k < XCACHE_SLOTS; k++) {
         xc.x[k] = eval_alloc(x, sizeof *px * (size_t)(w ? w : 1));
         xc.y[k] = eval_alloc(x, sizeof *py * (size_t)(w ? w : 1));
-        if (!xc.x[k] || !xc.y[k])
+        if (!xc.x[k] || !xc.y[k]) {
+            free(px);
             px = NULL;   /* reported just below */
+        }
     }
     if (!px || !py) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
@@ -421,6 +712,7 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
             py[i] = a[3] * (i + 0.5) + a[4] * (j + 0.5) + a[5];
         }
         xc.used = 0;   /* a new row: nothing transformed yet */
+        p.gen = render_id();
         p.x0 = a[0] * 0.5 + a[1] * (j + 0.5) + a[2];
         p.y0 = a[3] * 0.5 + a[4] * (j + 0.5) + a[5];
         for (b = 0; b < img->nbands; b++) {
