@@ -217,6 +217,7 @@ local schema = {
   end,
   format = one_of("gtiff", "geotiff", "tif", "cog", "vrt"),
   compression = one_of("default", "none", "deflate", "zstd", "lzw"),
+  overviews = one_of("average", "nearest", "mode", "bilinear", "cubic"),
   fishnet = fishnet_value,
   split = want("boolean"),
   workers = positive_integer,

@@ -1030,6 +1030,7 @@ static int output_describe(const struct engine *en, struct mosaic_out *mo, const
     mo->compression = s->compression;
     mo->compress_level = s->compress_level;
     mo->block = en->plan.block;
+    mo->overview_resampling = s->overview_resampling;
     mo->band_interleave = en->plan.band_group < (int)s->nbands;
     mo->metadata = *md;
     mo->nmetadata = nmd;
@@ -1444,10 +1445,11 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         if ((rc = stream_open(&en, e)) < 0)
             goto done;
         if (en.writer) {
-            /* Up to one tile per worker waits in memory for the assembler;
-             * beyond that it reads them back from the store. */
-            en.held_max = (size_t)nworkers;
-            en.pool_max = (size_t)nworkers;
+            /* A few tiles wait in memory for the assembler (enough to keep
+             * it busy, and memory bounded with 40 workers too); beyond
+             * that it reads them back from the store. */
+            en.held_max = nworkers < ENGINE_HANDOFF_MAX ? (size_t)nworkers : ENGINE_HANDOFF_MAX;
+            en.pool_max = en.held_max;
             en.pool = calloc(en.pool_max, sizeof *en.pool);
             en.mem = calloc(en.capall ? en.capall : 1, sizeof *en.mem);
             if (!en.pool || !en.mem) {

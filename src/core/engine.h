@@ -26,6 +26,8 @@ struct token_provider;
 /* Requests in flight at the start: under half of EE's default quota (40),
  * so a shared project is not flooded; slow start probes upward from it. */
 #define ENGINE_INITIAL_CONCURRENCY 16
+/* Stored tiles handed to the assembler in memory at most. */
+#define ENGINE_HANDOFF_MAX 8
 #define ENGINE_MAX_THROTTLED 30       /* 429 answers per tile before giving up */
 #define ENGINE_SPLIT_FLOOR_PX 64      /* no split below 8x8-pixel pieces */
 

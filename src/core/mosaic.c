@@ -725,6 +725,9 @@ int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
         copts = creation_options(o->compression, o->compress_level, o->dtype, o->block, 0, 1);
         /* Overviews and compression of a whole file: every core helps. */
         copts = CSLSetNameValue(copts, "NUM_THREADS", "ALL_CPUS");
+        /* The mean, like Earth Engine's default pyramiding policy (and a
+         * fraction of the cost of GDAL's default, cubic). */
+        copts = CSLSetNameValue(copts, "RESAMPLING", o->overview_resampling ? o->overview_resampling : "AVERAGE");
         CPLPushErrorHandler(CPLQuietErrorHandler);
         src = GDALOpen(w->partial, GA_ReadOnly);
         dst = src ? GDALCreateCopy(cog, w->cogtmp, src, FALSE, copts, NULL, NULL) : NULL;

@@ -51,6 +51,7 @@ struct mosaic_out {
     enum spec_compression compression;
     int compress_level;
     int block;                        /* block edge; 0 = 256 */
+    const char *overview_resampling;  /* COG: GDAL resampling name; NULL = AVERAGE */
     int band_interleave;              /* 1: INTERLEAVE=BAND (pieces split the bands) */
     const struct spec_kv *metadata;   /* written as dataset metadata (provenance, EE properties) */
     size_t nmetadata;

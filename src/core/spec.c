@@ -22,6 +22,7 @@ void spec_free(struct download_spec *s)
         free(s->bands[i].id);
     free(s->bands);
     free(s->grid.crs);
+    free(s->overview_resampling);
     free(s->region.crs);
     free(s->region.geojson);
     free(s->output);

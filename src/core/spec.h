@@ -135,6 +135,7 @@ struct download_spec {
     enum spec_format format;
     enum spec_compression compression;
     int compress_level;        /* 0 = driver default */
+    char *overview_resampling; /* COG overviews: GDAL's name (AVERAGE, NEAREST, ...); NULL = AVERAGE */
     int block_size;            /* output block edge in pixels; 0 = 256. Tiles align to it. */
     enum spec_existing existing;
     struct spec_kv *metadata;  /* extra metadata items, written as GDAL metadata */

@@ -4,6 +4,8 @@
  * by eefetch's own code, never the user's table) into a download_spec and
  * runs the tile engine. The result goes back to Lua as a summary table.
  */
+#include <ctype.h>
+
 #include <gdal.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -254,6 +256,13 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
                          : strcmp(str, "zstd") == 0 ? SPEC_COMPRESS_ZSTD
                          : strcmp(str, "lzw") == 0 ? SPEC_COMPRESS_LZW : SPEC_COMPRESS_DEFAULT;
         free(str);
+    }
+    if ((str = dup_field(L, t, "overviews")) != NULL) {
+        /* recipe.lua allows GDAL's resampling names only, in lower case */
+        char *c;
+        for (c = str; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        s->overview_resampling = str;
     }
     if (lua_getfield(L, t, "fishnet") == LUA_TTABLE) {
         int f = lua_gettop(L);

@@ -2,7 +2,8 @@
  * Tile store + assembly: pieces stored out of order are read back with GDAL
  * at exact values; nothing exists at the output path before assembly; a
  * failed assembly leaves no file there; uncovered pixels get nodata; COG,
- * int8 and VRT outputs.
+ * int8 and VRT outputs; pixel-interleaved records from memory or the
+ * store; COG overview resampling.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -303,6 +304,106 @@ static void test_int8_and_vrt(void)
     CHECK(mosaic_parts_remove(parts, &e) == 0);
 }
 
+/* Pixel-interleaved records stored with mosaic_store_pbuf come back exact,
+ * whether assembly reads them from the store or takes the buffer; a COG's
+ * overviews are the mean by default (a 0/1000 checkerboard averages to
+ * 500 everywhere, which nearest or cubic would not give) and NEAREST when
+ * asked. */
+static void test_records_and_overviews(void)
+{
+    enum { W = 512, H = 512 };
+    char parts[512], out[512];
+    struct mosaic_piece p;
+    struct mosaic_pbuf pb = {NULL, 0};
+    struct mosaic_writer *w = NULL;
+    struct mosaic_out o;
+    struct errbuf e;
+    uint16_t *rec;
+    long x, y;
+    int k;
+
+    snprintf(parts, sizeof parts, "%s/rec.eefetch-parts", dir);
+    CHECK(mosaic_parts_create(parts, &e) == 0);
+    memset(&p, 0, sizeof p);
+    p.width = W;
+    p.height = H;
+    p.nbands = 2;
+    p.type = SPEC_DTYPE_UINT16;
+    CHECK(mosaic_pbuf_reserve(&pb, (size_t)W * H * 2 * sizeof *rec) == 0);
+    rec = mosaic_pbuf_pixels(&pb);
+    for (y = 0; y < H; y++)
+        for (x = 0; x < W; x++) {
+            rec[2 * (y * W + x)] = (uint16_t)(((x + y) & 1) ? 1000 : 0);
+            rec[2 * (y * W + x) + 1] = (uint16_t)(x + 100 * (y % 600));
+        }
+    CHECK(mosaic_store_pbuf(parts, &p, 1, &pb, &e) == 0);
+    CHECK(mosaic_piece_exists(parts, &p));
+
+    for (k = 0; k < 2; k++) {
+        GDALDatasetH ds;
+        memset(&o, 0, sizeof o);
+        snprintf(out, sizeof out, "%s/rec%d.tif", dir, k);
+        o.path = out;
+        snprintf(o.grid.crs, sizeof o.grid.crs, "EPSG:32610");
+        o.grid.x0 = 500000;
+        o.grid.y0 = 4200000;
+        o.grid.sx = 10;
+        o.grid.sy = -10;
+        o.grid.width = W;
+        o.grid.height = H;
+        o.nbands = 2;
+        o.format = SPEC_FORMAT_COG;
+        if (k == 0) {
+            /* From the store, into the pieces' own type. */
+            o.dtype = SPEC_DTYPE_AUTO;
+            CHECK(mosaic_assemble(&o, parts, &p, 1, &e) == 0);
+        } else {
+            /* From memory, widened to int32, nearest overviews. */
+            o.dtype = SPEC_DTYPE_INT32;
+            o.overview_resampling = "NEAREST";
+            CHECK(mosaic_writer_open(&o, &w, &e) == 0);
+            CHECK(w && mosaic_writer_add_mem(w, &p, &pb, &e) == 0);
+            CHECK(w && mosaic_writer_finish(w, &e) == 0);
+        }
+        ds = GDALOpen(out, GA_ReadOnly);
+        CHECK(ds != NULL);
+        if (!ds)
+            continue;
+        {
+            GDALRasterBandH b1 = GDALGetRasterBand(ds, 1), b2 = GDALGetRasterBand(ds, 2), ov;
+            int32_t *px = malloc((size_t)W * H * sizeof *px);
+            long bad = 0, i, n;
+            CHECK(GDALGetRasterDataType(b1) == (k == 0 ? GDT_UInt16 : GDT_Int32));
+            CHECK(GDALRasterIO(b1, GF_Read, 0, 0, W, H, px, W, H, GDT_Int32, 0, 0) == CE_None);
+            for (y = 0; y < H; y++)
+                for (x = 0; x < W; x++)
+                    bad += px[y * W + x] != (((x + y) & 1) ? 1000 : 0);
+            CHECK(GDALRasterIO(b2, GF_Read, 0, 0, W, H, px, W, H, GDT_Int32, 0, 0) == CE_None);
+            for (y = 0; y < H; y++)
+                for (x = 0; x < W; x++)
+                    bad += px[y * W + x] != x + 100 * (y % 600);
+            CHECK(bad == 0);
+            CHECK(GDALGetOverviewCount(b1) >= 1);
+            ov = GDALGetOverviewCount(b1) >= 1 ? GDALGetOverview(b1, 0) : NULL;
+            if (ov) {
+                n = (long)GDALGetRasterBandXSize(ov) * GDALGetRasterBandYSize(ov);
+                CHECK(GDALGetRasterBandXSize(ov) == W / 2);
+                CHECK(GDALRasterIO(ov, GF_Read, 0, 0, W / 2, H / 2, px, W / 2, H / 2, GDT_Int32, 0, 0) ==
+                      CE_None);
+                for (bad = 0, i = 0; i < n; i++)
+                    bad += k == 0 ? px[i] != 500 : px[i] != 0 && px[i] != 1000;
+                if (bad)
+                    fprintf(stderr, "overview %d: %ld unexpected values, first %d\n", k, bad, px[0]);
+                CHECK(bad == 0);
+            }
+            free(px);
+        }
+        GDALClose(ds);
+    }
+    mosaic_pbuf_free(&pb);
+    CHECK(mosaic_parts_remove(parts, &e) == 0);
+}
+
 static void test_union(void)
 {
     CHECK(mosaic_type_union(SPEC_DTYPE_UINT8, SPEC_DTYPE_INT8) == SPEC_DTYPE_INT16);
@@ -323,6 +424,7 @@ int main(void)
     test_union();
     test_gtiff_and_cog();
     test_int8_and_vrt();
+    test_records_and_overviews();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

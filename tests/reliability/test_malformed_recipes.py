@@ -111,6 +111,7 @@ CASES = [
     ("dl_dtype", dl_with(dtype='"complex128"'), "complex128", []),
     ("dl_format", dl_with(format='"jpeg"'), "jpeg", []),
     ("dl_compression", dl_with(compression='"brotli"'), "brotli", []),
+    ("dl_overviews", dl_with(overviews='"lanczos"'), "lanczos", []),
     ("dl_fishnet_zero", dl_with(fishnet="{rows = 0, cols = 2}"), "'fishnet.rows' must be a positive integer", []),
     ("dl_fishnet_string", dl_with(fishnet='"big"'), "'fishnet'", []),
     ("dl_workers_negative", dl_with(workers="-1"), "'workers'", []),
