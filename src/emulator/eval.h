@@ -86,11 +86,6 @@ struct ev_node {
     uint8_t *mm;
     long mcap;
     unsigned long mgen;            /* point set whose values mv, mm hold */
-    /* LOAD: native column of each point and one native row span. */
-    long *lc;
-    double *lv;
-    uint8_t *lm;
-    long lcap;
 };
 
 struct ev_band {

@@ -33,6 +33,17 @@ struct pts {
     /* Unique id of this batch of points (render_id), for the memo of
      * shared nodes. */
     unsigned long gen;
+    /* Scratch of the loads, shared by all of them (one request renders on
+     * one thread, and a load uses it only while it runs). */
+    struct load_scratch *ls;
+};
+
+/* Native column of each of n points and one native row span of 4n + 64
+ * pixels. */
+struct load_scratch {
+    long *lc;
+    double *lv;
+    uint8_t *lm;
 };
 
 #define XCACHE_SLOTS 4
@@ -128,34 +139,20 @@ static int to_crs(struct ev_ctx *x, const struct pts *p, const char *crs, double
     return 0;
 }
 
-/* Load scratch: native columns of n points and a span of 4n + 64 pixels. */
-static int load_scratch(struct ev_ctx *x, struct ev_node *nd, long n, struct errbuf *e)
-{
-    if (nd->lcap >= n)
-        return 0;
-    nd->lc = eval_alloc(x, sizeof *nd->lc * (size_t)n);
-    nd->lv = eval_alloc(x, sizeof *nd->lv * (size_t)(4 * n + 64));
-    nd->lm = eval_alloc(x, sizeof *nd->lm * (size_t)(4 * n + 64));
-    if (!nd->lc || !nd->lv || !nd->lm)
-        return err_set(e, ERR_NOMEM, "out of memory");
-    nd->lcap = n;
-    return 0;
-}
-
 /* Points i0 .. i1-1 all fall in native row r at columns lc[i], between
  * cmin and cmax. A resampled grid (6.5 m on 10 m pixels) revisits or skips
  * columns, so the columns are read in one call and picked from there,
  * unless they spread much wider than the points (strong downsampling):
  * then runs of consecutive columns are read one call each. */
-static void load_stretch(const struct ev_node *nd, long r, long i0, long i1, long cmin,
-                         long cmax, double *val, uint8_t *mask)
+static void load_stretch(const struct ev_node *nd, const struct load_scratch *ls, long r,
+                         long i0, long i1, long cmin, long cmax, double *val, uint8_t *mask)
 {
-    const long *lc = nd->lc;
-    const double *lv = nd->lv;
-    const uint8_t *lm = nd->lm;
+    const long *lc = ls->lc;
+    double *lv = ls->lv;
+    uint8_t *lm = ls->lm;
     long i = i0;
     if (cmax - cmin + 1 <= 4 * (i1 - i0) + 64) {
-        catalog_read_row(nd->img, nd->band, r, cmin, cmax - cmin + 1, nd->lv, nd->lm);
+        catalog_read_row(nd->img, nd->band, r, cmin, cmax - cmin + 1, lv, lm);
         for (i = i0; i < i1; i++) {
             val[i] = lv[lc[i] - cmin];
             mask[i] = lm[lc[i] - cmin];
@@ -216,7 +213,7 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
     double width = (double)cb->grid.width, height = (double)cb->grid.height;
     double u0 = 0, v0 = 0, du = 0, dv = 0;
     int stepped = 0, vnear;
-    long i, n = p->n, seg = -1, seg_r = -1, cmin = 0, cmax = 0;
+    long i, n = p->n, seg = -1, seg_r = -1, cmin = 0, cmax = 0, *lc = p->ls->lc;
     int rc;
 
     if (det == 0)
@@ -283,8 +280,6 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
             }
         }
     }
-    if ((rc = load_scratch(x, nd, n, e)))
-        return rc;
     /* One pass: the native pixel (c, r) of each point, then stretches of
      * consecutive points in one native row are read together (seg).
      *
@@ -310,9 +305,9 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
         } else {
             c = exact_pixel(a, det, px[i], py[i], width, height, &r);
         }
-        nd->lc[i] = c;
+        lc[i] = c;
         if (seg >= 0 && r != seg_r) {
-            load_stretch(nd, seg_r, seg, i, cmin, cmax, val, mask);
+            load_stretch(nd, p->ls, seg_r, seg, i, cmin, cmax, val, mask);
             seg = -1;
         }
         if (r < 0) {
@@ -328,7 +323,7 @@ static int render_load(struct ev_ctx *x, struct ev_node *nd, const struct pts *p
         }
     }
     if (seg >= 0)
-        load_stretch(nd, seg_r, seg, n, cmin, cmax, val, mask);
+        load_stretch(nd, p->ls, seg_r, seg, n, cmin, cmax, val, mask);
     return 0;
 }
 
@@ -609,6 +604,7 @@ static int render_op(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, 
         q.y = nd->sy;
         q.n = n;
         q.gen = render_id();
+        q.ls = p->ls;
         if ((rc = render_node(x, nd->a, &q, val, mask, e)))
             return rc;
         for (i = 0; i < n; i++)
@@ -668,6 +664,7 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     unsigned long pass = render_id();
     struct pts p;
     struct xcache xc;
+    struct load_scratch ls;
     int b, rc, k;
 
     memset(out, 0, sizeof *out);
@@ -684,6 +681,13 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     }
     px = malloc(sizeof *px * (size_t)(w ? w : 1));
     py = malloc(sizeof *py * (size_t)(w ? w : 1));
+    ls.lc = eval_alloc(x, sizeof *ls.lc * (size_t)(w ? w : 1));
+    ls.lv = eval_alloc(x, sizeof *ls.lv * (size_t)(4 * w + 64));
+    ls.lm = eval_alloc(x, sizeof *ls.lm * (size_t)(4 * w + 64));
+    if (!ls.lc || !ls.lv || !ls.lm) {
+        free(px);
+        px = NULL;   /* reported just below */
+    }
     memset(&xc, 0, sizeof xc);
     for (k = 0; k < XCACHE_SLOTS; k++) {
         xc.x[k] = eval_alloc(x, sizeof *px * (size_t)(w ? w : 1));
@@ -706,6 +710,7 @@ int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_g
     p.dx = a[0];
     p.dy = a[3];
     p.cache = &xc;
+    p.ls = &ls;
     for (j = 0; j < h; j++) {
         for (i = 0; i < w; i++) {
             px[i] = a[0] * (i + 0.5) + a[1] * (j + 0.5) + a[2];
