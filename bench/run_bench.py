@@ -55,11 +55,8 @@ W1_BANDS = ["B2", "B3", "B4", "B8"]
 # Sizes. Default: the (W1 >= 2 GiB, W2 >= 1 GiB, W3 >= 400 cells);
 # quick: small versions of the same workloads for trying things out.
 SIZES = {
-    # W2 by default is a 4096 x 4096 part of the issue's >= 1 GiB composite:
-    # the emulator's median over 5 masked images costs about 5 CPU s per
-    # 1024 x 1024 tile here, so the full tile (10980 x 10980, 1.12 GiB) takes
-    # over 10 minutes per output on 2 shared cores. --w2-full runs it.
-    "default": {"w1": 16880, "w1_scale": 6.5, "w1_small": 8448, "w2": (4096, 4096),
+    # W2 is the whole Sentinel-2 tile (10980 x 10980 x 5 bands, 1.12 GiB).
+    "default": {"w1": 16880, "w1_scale": 6.5, "w1_small": 8448, "w2": (10980, 10980),
                 "w3": (20, 21, 256), "eedai": 2048},
     "quick": {"w1": 4096, "w1_scale": 6.5, "w1_small": 2048, "w2": (1024, 1024),
               "w3": (10, 10, 256), "eedai": 1024},
@@ -379,7 +376,7 @@ def main():
     ap.add_argument("--workdir", default=None, help="scratch directory for outputs")
     ap.add_argument("--only", default="", help="comma-separated subset: w1,rss,eedai,w2,w3,profile")
     ap.add_argument("--w2-full", action="store_true",
-                    help="W2 at the issue's size (10980 x 10980 x 5 bands, 1.12 GiB)")
+                    help="W2 at the issue's size (the default now; kept for old command lines)")
     ap.add_argument("--no-profile", action="store_true", help="skip the perf profile")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--docs", action="store_true",
