@@ -606,6 +606,10 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
         opts = creation_options(SPEC_COMPRESS_DEFAULT, 1, o->dtype, o->block, o->band_interleave, 0);
     else
         opts = creation_options(o->compression, o->compress_level, o->dtype, o->block, o->band_interleave, 0);
+    /* Blocks are compressed by a pool of threads, not by the assembler
+     * itself, which then keeps up with the fetch. */
+    if (opts && o->compression != SPEC_COMPRESS_NONE)
+        opts = CSLSetNameValue(opts, "NUM_THREADS", "ALL_CPUS");
     if (!opts) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto done;
