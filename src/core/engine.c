@@ -614,18 +614,18 @@ static void split(struct worker *w, struct task *t, const char *msg)
 }
 
 /* A piece is stored: when it was the tile's last, journal the tile. */
-/* Hands the worker's buffer, just stored as the only piece of a tile
- * whose piece is all[i], to the assembler, and gives the worker a spare
- * one. Caller holds the lock. */
-static void hand_over_locked(struct engine *en, struct worker *w, size_t i)
+/* Hands *held, just stored as the only piece of a tile whose piece is
+ * all[i], to the assembler, and puts a spare buffer (or none) in its
+ * place. Caller holds the lock. */
+static void hand_over_locked(struct engine *en, struct mosaic_pbuf *held, size_t i)
 {
-    if (!en->writer || !en->held_max || en->held >= en->held_max || !w->pb.mem)
+    if (!en->writer || !en->held_max || en->held >= en->held_max || !held->mem)
         return;
-    en->mem[i] = w->pb;
+    en->mem[i] = *held;
     en->held++;
-    memset(&w->pb, 0, sizeof w->pb);
+    memset(held, 0, sizeof *held);
     if (en->npool)
-        w->pb = en->pool[--en->npool];
+        *held = en->pool[--en->npool];
 }
 
 /* A buffer the assembler is done with: kept for a worker, or freed. */
@@ -638,7 +638,8 @@ static void give_back_locked(struct engine *en, struct mosaic_pbuf *b)
     memset(b, 0, sizeof *b);
 }
 
-static void piece_done(struct worker *w, const struct task *t, const struct mosaic_piece *p, int in_pb)
+static void piece_done(struct worker *w, const struct task *t, const struct mosaic_piece *p,
+                       struct mosaic_pbuf *held)
 {
     struct engine *en = w->en;
     struct tile_state *ts = &en->ts[t->t.id];
@@ -671,8 +672,8 @@ static void piece_done(struct worker *w, const struct task *t, const struct mosa
     } else if (add_all_locked(en, ts->pieces, (size_t)ts->npieces) < 0) {
         set_fatal_locked(en, ERR_NOMEM, "out of memory");
     } else {
-        if (in_pb && ts->npieces == 1)
-            hand_over_locked(en, w, en->nall - 1);
+        if (held && ts->npieces == 1)
+            hand_over_locked(en, held, en->nall - 1);
         en->done[t->t.id] = 1;
         en->tiles_left--;
         en->sum->tiles_fetched++;
@@ -740,12 +741,14 @@ static void piece_init(struct engine *en, const struct task *t, struct mosaic_pi
  * arrived, without decoding them into planes. Returns 1 when the answer
  * needs the general path (decode_npy + store_masked), 0 when the piece is
  * stored, < 0 on failure (ERR_PARSE: a bad answer, to be fetched again). */
-static int store_npy_direct(struct worker *w, const struct task *t, const struct http_result *res,
+static int store_npy_direct(struct worker *w, const struct task *t, struct http_result *res,
                             const struct decode_expect *x, struct errbuf *e)
 {
     struct engine *en = w->en;
+    struct buf *body = &res->body;
     struct decode_npy_view v;
     struct mosaic_piece p;
+    size_t padded;
     int rc;
 
     if ((rc = decode_npy_view(res->body.data, res->body.len, x, &v, e)) < 0)
@@ -759,16 +762,32 @@ static int store_npy_direct(struct worker *w, const struct task *t, const struct
         if (!inside)
             return 1;
     }
-    if (mosaic_pbuf_reserve(&w->pb, v.bytes) != 0)
-        return err_set(e, ERR_NOMEM, "out of memory");
-    /* The one copy: into an aligned buffer that is written without the
-     * page cache and may then go to the assembler as it is. */
-    memcpy(mosaic_pbuf_pixels(&w->pb), v.data, v.bytes);
     piece_init(en, t, &p);
     p.type = v.type;
+    padded = (MOSAIC_PIECE_HEADER + v.bytes + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN;
+    if (body->align && body->cap >= padded) {
+        /* The answer's own buffer becomes the piece: the records move
+         * down over the NPY header (one copy, no second buffer per worker),
+         * are written without the page cache, and may then go to the
+         * assembler as they are, the worker taking a spare buffer. */
+        struct mosaic_pbuf in_place = {(unsigned char *)body->data, body->cap};
+        memmove(mosaic_pbuf_pixels(&in_place), v.data, v.bytes);
+        body->len = 0;
+        if ((rc = mosaic_store_pbuf(en->parts, &p, 1, &in_place, e)) < 0)
+            return rc;
+        piece_done(w, t, &p, &in_place);
+        body->data = (char *)in_place.mem;
+        body->cap = in_place.cap;
+        if (body->data)
+            body->data[0] = '\0';
+        return 0;
+    }
+    if (mosaic_pbuf_reserve(&w->pb, v.bytes) != 0)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    memcpy(mosaic_pbuf_pixels(&w->pb), v.data, v.bytes);
     if ((rc = mosaic_store_pbuf(en->parts, &p, 1, &w->pb, e)) < 0)
         return rc;
-    piece_done(w, t, &p, 1);
+    piece_done(w, t, &p, &w->pb);
     return 0;
 }
 
@@ -866,7 +885,7 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
                 fail_tile(en, t, rc, &e);
                 return;
             }
-            piece_done(w, t, &p, 0);
+            piece_done(w, t, &p, NULL);
         }
         return;
     } else {
@@ -1466,6 +1485,7 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
             workers[i].en = &en;
             workers[i].rng = (o->seed ? o->seed : (uint64_t)time_now_ms()) * 2654435761ULL + (uint64_t)i * 97 + 1;
             buf_init(&workers[i].body, 0);
+            buf_init_aligned(&workers[i].res.body, 0);
             if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
                 pthread_mutex_lock(&en.mu);
                 set_fatal_locked(&en, ERR_INTERNAL, "cannot start worker threads");

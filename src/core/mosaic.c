@@ -301,7 +301,7 @@ struct piece_header {
     uint64_t width, height, bytes;
     unsigned char pad[16];
 };
-_Static_assert(sizeof(struct piece_header) == 64, "piece header is 64 bytes");
+_Static_assert(sizeof(struct piece_header) == MOSAIC_PIECE_HEADER, "piece header size");
 
 static void piece_path(const char *dir, const struct mosaic_piece *p, char *out, size_t cap)
 {

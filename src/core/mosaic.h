@@ -76,6 +76,7 @@ int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p);
  * that storing it is one write that bypasses the page cache (and the
  * assembler can take the same buffer). Zero-initialize; reuse freely. */
 #define MOSAIC_ALIGN 4096
+#define MOSAIC_PIECE_HEADER 64   /* bytes before the pixels in a piece (and a pbuf) */
 struct mosaic_pbuf {
     unsigned char *mem;
     size_t cap;

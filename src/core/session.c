@@ -376,7 +376,8 @@ static int request(struct session *s, const char *url, const char *json, size_t 
     uint64_t gen = 0;
     int rc, attempt;
 
-    if (reuse && res->body.data) {
+    if (reuse) {
+        /* the caller's buffer, possibly empty, keeps its storage kind */
         buf_reset(&res->body);
         res->body.max = s->max_response;
     } else {

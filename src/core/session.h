@@ -49,9 +49,10 @@ void session_destroy(struct session *s);
  * retries once. */
 int session_post(struct session *s, const char *path, const char *json, size_t len,
                  struct http_result *res, struct errbuf *e);
-/* The same, writing the answer into res->body's existing buffer when it
- * has one (res zero-initialized, or kept from an earlier call): callers
- * that make many requests avoid mapping fresh memory for every answer. */
+/* The same, writing the answer into res->body's existing buffer (res->body
+ * must be initialized: buf_init, buf_init_aligned or kept from an earlier
+ * call): callers that make many requests avoid mapping fresh memory for
+ * every answer. */
 int session_post_reuse(struct session *s, const char *path, const char *json, size_t len,
                        struct http_result *res, struct errbuf *e);
 /* GET {endpoint}/{version}/{path}; path may start with "projects/...". */

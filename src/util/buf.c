@@ -14,6 +14,29 @@ void buf_init(struct buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max ? max : BUF_DEFAULT_MAX;
+    b->align = 0;
+}
+
+void buf_init_aligned(struct buf *b, size_t max)
+{
+    buf_init(b, max);
+    b->align = 1;
+}
+
+/* Aligned storage cannot be realloc'd: a new block and one copy. */
+static int grow_aligned(struct buf *b, size_t cap)
+{
+    void *p;
+
+    cap = (cap + BUF_ALIGN - 1) / BUF_ALIGN * BUF_ALIGN;
+    if (posix_memalign(&p, BUF_ALIGN, cap) != 0)
+        return ERR_NOMEM;
+    if (b->data)
+        memcpy(p, b->data, b->len + 1);
+    free(b->data);
+    b->data = p;
+    b->cap = cap;
+    return 0;
 }
 
 int buf_reserve(struct buf *b, size_t n)
@@ -29,6 +52,8 @@ int buf_reserve(struct buf *b, size_t n)
     cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
+    if (b->align)
+        return grow_aligned(b, cap);
     p = realloc(b->data, cap);
     if (!p)
         return ERR_NOMEM;

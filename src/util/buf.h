@@ -13,12 +13,17 @@ struct buf {
     size_t len;
     size_t cap;
     size_t max;     /* appends that would pass this fail; 0 = BUF_DEFAULT_MAX */
+    int align;      /* storage starts on a BUF_ALIGN boundary, cap a multiple of it */
 };
 
 #define BUF_DEFAULT_MAX ((size_t)1 << 30)
+#define BUF_ALIGN 4096
+
 
 /* Initialises an empty buffer that may grow up to max bytes (0: default). */
 void buf_init(struct buf *b, size_t max);
+/* The same, with storage aligned for direct I/O (see struct buf.align). */
+void buf_init_aligned(struct buf *b, size_t max);
 /* Appends n bytes. Returns 0, or ERR_NOMEM / ERR_LIMIT leaving b unchanged. */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
