@@ -22,6 +22,33 @@ static void test_buf(void)
     buf_free(&b);
 }
 
+/* Aligned storage: every growth keeps the content, the alignment and a
+ * capacity that is a whole number of blocks (direct I/O writes it). */
+static void test_buf_aligned(void)
+{
+    struct buf b;
+    char chunk[5000];
+    size_t i;
+    int ok = 1;
+
+    memset(chunk, 'x', sizeof chunk);
+    buf_init_aligned(&b, 0);
+    for (i = 0; i < 40; i++) {
+        chunk[0] = (char)('a' + i % 26);
+        CHECK(buf_append(&b, chunk, sizeof chunk) == 0);
+        ok &= (uintptr_t)b.data % BUF_ALIGN == 0 && b.cap % BUF_ALIGN == 0 && b.cap > b.len;
+    }
+    CHECK(ok);
+    CHECK(b.len == 40 * sizeof chunk);
+    for (i = 0; i < 40; i++)
+        ok &= b.data[i * sizeof chunk] == (char)('a' + i % 26) && b.data[i * sizeof chunk + 1] == 'x';
+    CHECK(ok);
+    CHECK(b.data[b.len] == '\0');
+    buf_reset(&b);
+    CHECK(b.align && b.len == 0 && b.cap > 0);
+    buf_free(&b);
+}
+
 static void test_redact(void)
 {
     char s[256];
@@ -73,6 +100,7 @@ static void test_time(void)
 int main(void)
 {
     test_buf();
+    test_buf_aligned();
     test_redact();
     test_redact_rotation();
     test_time();
