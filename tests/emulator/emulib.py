@@ -12,7 +12,7 @@ import io
 import json
 import os
 import re
-import select
+import select as _select
 import shutil
 import signal
 import subprocess
@@ -72,7 +72,7 @@ class Emulator:
         buf = b""
         fd = self.proc.stdout.fileno()
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
+            ready, _, _ = _select.select([fd], [], [], 0.2)
             if not ready:
                 if self.proc.poll() is not None:
                     break
@@ -262,3 +262,39 @@ class Checks:
             return 1
         print("ok")
         return 0
+
+
+# ------------------------------------------------------------- graph builder
+# Expression-graph nodes as EE's clients serialize them, for tests that
+# build requests by hand.
+
+def c(v):
+    return {"constantValue": v}
+
+
+def call(name, **args):
+    return {"functionInvocationValue": {"functionName": name, "arguments": args}}
+
+
+def ref_(name):
+    return {"valueReference": name}
+
+
+def expr(node, **values):
+    vals = {"0": node}
+    vals.update(values)
+    return {"result": "0", "values": vals}
+
+
+def load(asset_id):
+    return call("Image.load", id=c(asset_id))
+
+
+def select(img, bands):
+    return call("Image.select", input=img, bandSelectors=c(bands))
+
+
+def grid(crs, affine, w, h):
+    keys = ["scaleX", "shearX", "translateX", "shearY", "scaleY", "translateY"]
+    return {"crsCode": crs, "affineTransform": dict(zip(keys, affine)),
+            "dimensions": {"width": w, "height": h}}

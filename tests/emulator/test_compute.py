@@ -5,7 +5,6 @@ the documented catalog formulas) and numpy arithmetic written here, never from
 the emulator's own code.
 """
 
-import io
 import os
 import sys
 
@@ -14,6 +13,7 @@ from osgeo import gdal, ogr, osr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulib  # noqa: E402
+from emulib import c, call, expr, load, select, grid  # noqa: E402
 import reference as ref  # noqa: E402
 
 gdal.UseExceptions()
@@ -29,37 +29,6 @@ def check(cond, what):
 
 
 # ------------------------------------------------------------- graph builder
-
-def c(v):
-    return {"constantValue": v}
-
-
-def call(name, **args):
-    return {"functionInvocationValue": {"functionName": name, "arguments": args}}
-
-
-def ref_(name):
-    return {"valueReference": name}
-
-
-def expr(node, **values):
-    vals = {"0": node}
-    vals.update(values)
-    return {"result": "0", "values": vals}
-
-
-def load(asset_id):
-    return call("Image.load", id=c(asset_id))
-
-
-def select(img, bands):
-    return call("Image.select", input=img, bandSelectors=c(bands))
-
-
-def grid(crs, affine, w, h):
-    keys = ["scaleX", "shearX", "translateX", "shearY", "scaleY", "translateY"]
-    return {"crsCode": crs, "affineTransform": dict(zip(keys, affine)),
-            "dimensions": {"width": w, "height": h}}
 
 
 def compute(emu, expression, g=None, fmt="NPY", band_ids=None):

@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulib  # noqa: E402
+from emulib import c, call, expr, load, select, grid  # noqa: E402
 import reference as ref  # noqa: E402
 
 FAILS = []
@@ -33,34 +34,6 @@ def check(cond, what):
     if not cond:
         FAILS.append(what)
         print("FAIL:", what, file=sys.stderr)
-
-
-def c(v):
-    return {"constantValue": v}
-
-
-def call(name, **args):
-    return {"functionInvocationValue": {"functionName": name, "arguments": args}}
-
-
-def expr(node, **values):
-    vals = {"0": node}
-    vals.update(values)
-    return {"result": "0", "values": vals}
-
-
-def load(asset_id):
-    return call("Image.load", id=c(asset_id))
-
-
-def select(img, bands):
-    return call("Image.select", input=img, bandSelectors=c(bands))
-
-
-def grid(crs, affine, w, h):
-    keys = ["scaleX", "shearX", "translateX", "shearY", "scaleY", "translateY"]
-    return {"crsCode": crs, "affineTransform": dict(zip(keys, affine)),
-            "dimensions": {"width": w, "height": h}}
 
 
 def npy(emu, expression, g, band_ids=None):
