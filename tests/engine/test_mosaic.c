@@ -205,6 +205,23 @@ static void test_gtiff_and_cog(void)
     CHECK(exists(out) && !exists(partial));
     check_output(out, 256, 256, 0);
 
+    /* Uncompressed: the blocks reserved past the end while writing are
+     * given back (allocated space about the file's size, not 1 MiB more). */
+    snprintf(out, sizeof out, "%s/out_none.tif", dir);
+    o.path = out;
+    o.compression = SPEC_COMPRESS_NONE;
+    CHECK(mosaic_assemble(&o, parts, pieces, n, &e) == 0);
+    check_output(out, 256, 256, 0);
+    {
+        struct stat st;
+        CHECK(stat(out, &st) == 0);
+        if ((long long)st.st_blocks * 512 > (long long)st.st_size + 65536)
+            fprintf(stderr, "out_none.tif: %lld bytes allocated for %lld\n", (long long)st.st_blocks * 512,
+                    (long long)st.st_size);
+        CHECK((long long)st.st_blocks * 512 <= (long long)st.st_size + 65536);
+    }
+    o.compression = SPEC_COMPRESS_DEFAULT;
+
     /* COG from the same pieces. */
     snprintf(out, sizeof out, "%s/out_cog.tif", dir);
     o.path = out;
