@@ -864,6 +864,11 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         }
         rc = s->fetch_format == SPEC_FETCH_GEOTIFF ? decode_geotiff(res.body.data, res.body.len, &x, &dt, &e)
                                                    : decode_npy(res.body.data, res.body.len, &x, &dt, &e);
+        /* Off the common path the answer is decoded into planes and then
+         * converted into a piece: freeing it here keeps two copies per
+         * worker at most, not three. */
+        http_result_free(&res);
+        buf_init_aligned(&res.body, 0);
         keep_result(w, &res);
         if (rc == ERR_NOMEM) {
             pthread_mutex_lock(&en->mu);
