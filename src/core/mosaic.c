@@ -414,12 +414,49 @@ static int open_direct(const char *path, int flags, int *direct)
     return fd;
 }
 
+/* Writes mem[0, total) as the whole file at path and makes it durable.
+ * With direct I/O whole blocks are written (up to padded, which mem holds)
+ * and the file is cut back to total. -1 with errno on failure. */
+static int write_durable(const char *path, const unsigned char *mem, size_t total, size_t padded)
+{
+    int direct, err = 0, fd = open_direct(path, O_WRONLY | O_CREAT | O_TRUNC, &direct);
+
+    if (fd < 0)
+        return -1;
+    /* Allocating the blocks in one call first is several times cheaper than
+     * growing the file write by write, and a full disk fails here. */
+    if (prealloc(fd, 0, (off_t)padded) < 0) {
+        err = errno;
+        goto done;
+    }
+    if (direct && write_all(fd, mem, padded) < 0) {
+        if (errno != EINVAL) {
+            err = errno;
+            goto done;
+        }
+        /* Some file systems accept O_DIRECT at open and refuse the write:
+         * write through the page cache instead. */
+        direct = 0;
+        close(fd);
+        if ((fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0)
+            return -1;
+    }
+    if ((!direct && write_all(fd, mem, total) < 0) || (direct && ftruncate(fd, (off_t)total) != 0) ||
+        fsync(fd) != 0)
+        err = errno;
+done:
+    if (close(fd) != 0 && !err)
+        err = errno;
+    errno = err;
+    return err ? -1 : 0;
+}
+
 int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int interleave, struct mosaic_pbuf *b,
                       struct errbuf *e)
 {
     char path[4096], tmp[4200];
     size_t total = sizeof(struct piece_header) + piece_bytes(p), padded;
-    int fd, direct, rc = 0;
+    int rc = 0;
 
     padded = (total + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN;
     if (p->type == SPEC_DTYPE_AUTO || !b->mem || b->cap < padded)
@@ -429,20 +466,9 @@ int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int i
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     header_init((struct piece_header *)b->mem, p, interleave);
     /* Direct I/O writes whole aligned blocks: the tail is zero padding,
-     * cut off by the truncate below. */
+     * cut off again by write_durable. */
     memset(b->mem + total, 0, padded - total);
-    fd = open_direct(tmp, O_WRONLY | O_CREAT | O_TRUNC, &direct);
-    if (fd < 0)
-        return err_set(e, ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    /* Allocating the blocks in one call first is several times cheaper than
-     * growing the file write by write, and a full disk fails here. */
-    if (prealloc(fd, 0, (off_t)padded) < 0 || write_all(fd, b->mem, direct ? padded : total) < 0 ||
-        (direct && ftruncate(fd, (off_t)total) != 0) || fsync(fd) != 0) {
-        rc = err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        goto done;
-    }
-    if (close(fd) != 0) {
+    if (write_durable(tmp, b->mem, total, padded) < 0) {
         rc = err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
         goto done;
     }
@@ -515,6 +541,16 @@ static int read_piece(const char *parts_dir, const struct mosaic_piece *p, struc
         ssize_t k = read(fd, b->mem + got, want - got);
         if (k < 0 && errno == EINTR)
             continue;
+        if (k < 0 && errno == EINVAL && direct && got == 0) {
+            /* Direct I/O refused at read time: read through the page cache. */
+            close(fd);
+            if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return err_set(e, ERR_IO, "tile %zu: cannot open its stored pixels %s: %s", p->tile_id, path,
+                               strerror(errno));
+            direct = 0;
+            want = total;
+            continue;
+        }
         if (k <= 0) {
             rc = err_set(e, ERR_IO, "tile %zu: cannot read %s: %s", p->tile_id, path,
                          k < 0 ? strerror(errno) : "file ends early");
