@@ -52,7 +52,7 @@ RSS_BIG_DISK_FACTOR = 2.2
 S2_IMAGE = "COPERNICUS/S2_SR_HARMONIZED/20230105T183751_20230105T183750_T10SEG"
 W1_BANDS = ["B2", "B3", "B4", "B8"]
 
-# Sizes. Default: the issue's (W1 >= 2 GiB, W2 >= 1 GiB, W3 >= 400 cells);
+# Sizes. Default: the benchmark's required sizes (W1 >= 2 GiB, W2 >= 1 GiB, W3 >= 400 cells);
 # quick: small versions of the same workloads for trying things out.
 SIZES = {
     # W2 is the whole Sentinel-2 tile (10980 x 10980 x 5 bands, 1.12 GiB).
@@ -376,7 +376,7 @@ def main():
     ap.add_argument("--workdir", default=None, help="scratch directory for outputs")
     ap.add_argument("--only", default="", help="comma-separated subset: w1,rss,eedai,w2,w3,profile")
     ap.add_argument("--w2-full", action="store_true",
-                    help="W2 at the issue's size (the default now; kept for old command lines)")
+                    help="W2 at full size (the default now; kept for old command lines)")
     ap.add_argument("--no-profile", action="store_true", help="skip the perf profile")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--docs", action="store_true",
@@ -546,7 +546,7 @@ def profile(binary, emu, workdir, size):
 
 
 def targets(r):
-    """The issue's targets, each with the measured value and met / missed."""
+    """The benchmark's targets, each with the measured value and met / missed."""
     wl = r["workloads"]
     t = []
 

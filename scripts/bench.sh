@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The eefetch benchmark in one command (docs/benchmarks.md):
-#   scripts/bench.sh            the sizes (W1 >= 2 GiB, ...), about 10 minutes here
+#   scripts/bench.sh            the required sizes (W1 >= 2 GiB, ...), about 10 minutes here
 #   scripts/bench.sh --quick    small sizes, a few minutes, for trying things out
 #   scripts/bench.sh --rss-big  adds uncompressed W1 at 20.9 GiB for the RSS check;
 #                               refuses to start without about 46 GiB free scratch space
