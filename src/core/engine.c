@@ -84,7 +84,6 @@ struct engine {
     size_t held, held_max;
     struct mosaic_pbuf *pool;
     size_t npool, pool_max;
-    int assembler_done;     /* the assembler thread has returned */
     char **prefix;          /* request JSON up to "grid": per band group */
     char *expression;       /* the expression sent (s->expression, or it unmasked) */
     int unmasked;           /* the expression was wrapped in Image.unmask */
@@ -143,6 +142,22 @@ static uint64_t rng_next(uint64_t *s)
 static int stop_requested(const struct engine *en)
 {
     return en->o->stop && *en->o->stop;
+}
+
+/* Waits on the engine's condition variable (caller holds the lock) for at
+ * most ms milliseconds. */
+static void wait_locked(struct engine *en, int64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&en->cv, &en->mu, &ts);
 }
 
 /* session_opts.should_abort: requests in flight are cancelled as soon as
@@ -613,7 +628,6 @@ static void split(struct worker *w, struct task *t, const char *msg)
     pthread_mutex_unlock(&en->mu);
 }
 
-/* A piece is stored: when it was the tile's last, journal the tile. */
 /* Hands *held, just stored as the only piece of a tile whose piece is
  * all[i], to the assembler, and puts a spare buffer (or none) in its
  * place. Caller holds the lock. */
@@ -638,6 +652,8 @@ static void give_back_locked(struct engine *en, struct mosaic_pbuf *b)
     memset(b, 0, sizeof *b);
 }
 
+/* A piece is stored: when it was the tile's last, journal the tile. held:
+ * the buffer holding the stored piece, which the assembler may take. */
 static void piece_done(struct worker *w, const struct task *t, const struct mosaic_piece *p,
                        struct mosaic_pbuf *held)
 {
@@ -748,7 +764,6 @@ static int store_npy_direct(struct worker *w, const struct task *t, struct http_
     struct buf *body = &res->body;
     struct decode_npy_view v;
     struct mosaic_piece p;
-    size_t padded;
     int rc;
 
     if ((rc = decode_npy_view(res->body.data, res->body.len, x, &v, e)) < 0)
@@ -764,8 +779,7 @@ static int store_npy_direct(struct worker *w, const struct task *t, struct http_
     }
     piece_init(en, t, &p);
     p.type = v.type;
-    padded = (MOSAIC_PIECE_HEADER + v.bytes + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN;
-    if (body->align && body->cap >= padded) {
+    if (body->align && body->cap >= mosaic_pbuf_size(v.bytes)) {
         /* The answer's own buffer becomes the piece: the records move
          * down over the NPY header (one copy, no second buffer per worker),
          * are written without the page cache, and may then go to the
@@ -944,7 +958,6 @@ static void *worker_main(void *arg)
     for (;;) {
         struct task t;
         int64_t now = time_mono_ms(), wait_ms = 100;
-        struct timespec ts;
         size_t i;
 
         if (en->fatal || en->tiles_left == 0 || stop_requested(en))
@@ -965,14 +978,7 @@ static void *worker_main(void *arg)
                 wait_ms = en->retry[i].not_before - now;
         if (wait_ms < 1)
             wait_ms = 1;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&en->cv, &en->mu, &ts);
+        wait_locked(en, wait_ms);
     }
     pthread_cond_broadcast(&en->cv);
     pthread_mutex_unlock(&en->mu);
@@ -1095,12 +1101,13 @@ static int stream_open(struct engine *en, struct errbuf *e)
     struct spec_kv *md = NULL;
     const char **names = NULL;
     char store[6][160];
+    enum spec_dtype type = known_output_type(en);
     int rc;
 
-    if (per_cell_output(en->s) || known_output_type(en) == SPEC_DTYPE_AUTO)
+    if (per_cell_output(en->s) || type == SPEC_DTYPE_AUTO)
         return 0;
     if ((rc = output_describe(en, &mo, &names, &md, store, e)) == 0) {
-        mo.dtype = known_output_type(en);
+        mo.dtype = type;
         CPLPushErrorHandlerEx(on_gdal_error, en);
         rc = mosaic_writer_open(&mo, &en->writer, e);
         CPLPopErrorHandler();
@@ -1122,7 +1129,6 @@ static void *assembler_main(void *arg)
     CPLPushErrorHandlerEx(on_gdal_error, en);
     pthread_mutex_lock(&en->mu);
     for (;;) {
-        struct timespec ts;
         if (en->fatal || stop_requested(en))
             break;
         if (en->assembled < en->nall) {
@@ -1151,16 +1157,8 @@ static void *assembler_main(void *arg)
         if (en->tiles_left == 0)
             break;
         /* Woken by each finished tile; the stop flag is polled. */
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&en->cv, &en->mu, &ts);
+        wait_locked(en, 100);
     }
-    en->assembler_done = 1;
-    pthread_cond_broadcast(&en->cv);
     pthread_mutex_unlock(&en->mu);
     CPLPopErrorHandler();
     return NULL;

@@ -341,21 +341,21 @@ static int write_all(int fd, const void *data, size_t n)
 /* Reserves [off, off + len) of fd's file. keep_size: beyond the end of the
  * file without changing its size (a later truncate gives back what was not
  * used). File systems without fallocate are fine: the writes allocate. */
-static int prealloc_ex(int fd, off_t off, off_t len, int keep_size)
+static int prealloc(int fd, off_t off, off_t len, int keep_size)
 {
     if (fallocate(fd, keep_size ? FALLOC_FL_KEEP_SIZE : 0, off, len) == 0)
         return 0;
     return errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL ? 0 : -1;
 }
 
-static int prealloc(int fd, off_t off, off_t len)
+size_t mosaic_pbuf_size(size_t bytes)
 {
-    return prealloc_ex(fd, off, len, 0);
+    return (sizeof(struct piece_header) + bytes + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN;
 }
 
 int mosaic_pbuf_reserve(struct mosaic_pbuf *b, size_t bytes)
 {
-    size_t need = (sizeof(struct piece_header) + bytes + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN;
+    size_t need = mosaic_pbuf_size(bytes);
     void *m;
 
     if (b->mem && b->cap >= need)
@@ -425,7 +425,7 @@ static int write_durable(const char *path, const unsigned char *mem, size_t tota
         return -1;
     /* Allocating the blocks in one call first is several times cheaper than
      * growing the file write by write, and a full disk fails here. */
-    if (prealloc(fd, 0, (off_t)padded) < 0) {
+    if (prealloc(fd, 0, (off_t)padded, 0) < 0) {
         err = errno;
         goto done;
     }
@@ -458,7 +458,7 @@ int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int i
     size_t total = sizeof(struct piece_header) + piece_bytes(p), padded;
     int rc = 0;
 
-    padded = (total + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN;
+    padded = mosaic_pbuf_size(piece_bytes(p));
     if (p->type == SPEC_DTYPE_AUTO || !b->mem || b->cap < padded)
         return err_set(e, ERR_INTERNAL, "piece %zu/%d: buffer does not hold a %ldx%ldx%d %s piece", p->tile_id,
                        p->k, p->width, p->height, p->nbands, spec_dtype_name(p->type));
@@ -536,7 +536,7 @@ static int read_piece(const char *parts_dir, const struct mosaic_piece *p, struc
         goto done;
     }
     /* Direct reads ask for whole blocks; the file ends at total. */
-    want = direct ? (total + MOSAIC_ALIGN - 1) / MOSAIC_ALIGN * MOSAIC_ALIGN : total;
+    want = direct ? mosaic_pbuf_size(piece_bytes(p)) : total;
     while (got < total) {
         ssize_t k = read(fd, b->mem + got, want - got);
         if (k < 0 && errno == EINTR)
@@ -609,7 +609,7 @@ static void reserve_output(const char *path, off_t bytes)
 
     if (fd < 0)
         return;
-    (void)prealloc_ex(fd, 0, bytes + (1 << 20), 1);
+    (void)prealloc(fd, 0, bytes + (1 << 20), 1);
     close(fd);
 }
 

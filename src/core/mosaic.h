@@ -81,6 +81,9 @@ struct mosaic_pbuf {
     unsigned char *mem;
     size_t cap;
 };
+/* The buffer a piece of `bytes` of pixels needs: header, pixels and the
+ * padding to a whole number of MOSAIC_ALIGN blocks. */
+size_t mosaic_pbuf_size(size_t bytes);
 /* Makes room for `bytes` of pixels (plus header and padding). 0 or ERR_NOMEM. */
 int mosaic_pbuf_reserve(struct mosaic_pbuf *b, size_t bytes);
 /* Where the pixels go: width x height x nbands values of the piece's type,
