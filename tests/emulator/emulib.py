@@ -298,3 +298,25 @@ def grid(crs, affine, w, h):
     keys = ["scaleX", "shearX", "translateX", "shearY", "scaleY", "translateY"]
     return {"crsCode": crs, "affineTransform": dict(zip(keys, affine)),
             "dimensions": {"width": w, "height": h}}
+
+
+# ------------------------------------------------------------- test runner
+
+def run_each(tests, fails, *args):
+    """Calls each test(*args); an exception is recorded in fails as that
+    test's failure and the next test still runs."""
+    for t in tests:
+        try:
+            t(*args)
+        except Exception as exc:  # keep going: report every failing test
+            fails.append("%s: %r" % (t.__name__, exc))
+            print("FAIL: %s: %r" % (t.__name__, exc), file=sys.stderr)
+
+
+def report(fails):
+    """Prints the outcome; the exit status for main()."""
+    if fails:
+        print("%d failure(s)" % len(fails))
+        return 1
+    print("ok")
+    return 0

@@ -433,25 +433,12 @@ def test_local_asset():
 
 
 def main():
-    try:
-        test_local_asset()
-    except Exception as exc:
-        FAILS.append("test_local_asset: %r" % exc)
-        print("FAIL: test_local_asset: %r" % exc, file=sys.stderr)
+    emulib.run_each([test_local_asset], FAILS)
     with emulib.Emulator() as emu:
-        for t in (test_loads, test_select_rename, test_arithmetic, test_masks, test_clip,
-                  test_composites, test_map_first, test_reproject, test_clip_to_bounds_and_scale,
-                  test_geotiff, test_get_pixels):
-            try:
-                t(emu)
-            except Exception as exc:  # keep going: report every failing test
-                FAILS.append("%s: %r" % (t.__name__, exc))
-                print("FAIL: %s: %r" % (t.__name__, exc), file=sys.stderr)
-    if FAILS:
-        print("%d failures" % len(FAILS))
-        return 1
-    print("ok")
-    return 0
+        emulib.run_each([test_loads, test_select_rename, test_arithmetic, test_masks, test_clip,
+                         test_composites, test_map_first, test_reproject, test_clip_to_bounds_and_scale,
+                         test_geotiff, test_get_pixels], FAILS, emu)
+    return emulib.report(FAILS)
 
 
 if __name__ == "__main__":

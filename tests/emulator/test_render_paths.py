@@ -178,17 +178,8 @@ def test_shared_nodes(emu):
 
 def main():
     with emulib.Emulator() as emu:
-        for t in (test_resampled_grids, test_shared_mask_median, test_shared_nodes):
-            try:
-                t(emu)
-            except Exception as exc:  # keep going: report every failing test
-                FAILS.append("%s: %r" % (t.__name__, exc))
-                print("FAIL: %s: %r" % (t.__name__, exc), file=sys.stderr)
-    if FAILS:
-        print("%d failure(s)" % len(FAILS))
-        return 1
-    print("ok")
-    return 0
+        emulib.run_each([test_resampled_grids, test_shared_mask_median, test_shared_nodes], FAILS, emu)
+    return emulib.report(FAILS)
 
 
 if __name__ == "__main__":
