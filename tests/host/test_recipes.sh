@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The example recipes in recipes/ run against the in-process emulator and
 # produce what they say (sizes and CRS checked with gdalinfo); plan mode
-# fetches nothing.
+# fetches nothing; a COG of classes keeps its classes in the overviews.
 set -u
 BIN="$EEFETCH_BIN"
 R="$EEFETCH_SRC/recipes"
@@ -50,6 +50,28 @@ info=$(gdalinfo "$tmp/area.tif" 2>&1)
 case "$info" in *"Size is 180, 144"*) echo "ok region_file" ;; *) fail "region_file: $out $info" ;; esac
 out=$("$BIN" run "$tmp/region_file.lua" --emulator 2>&1) && fail "region_file without file succeeded"
 case "$out" in *"region_file.lua:5: give the region file"*) echo "ok region_file message" ;; *) fail "region_file message: $out" ;; esac
+
+# A categorical band as COG: overviews = "mode" keeps to the classes of the
+# full resolution; the default mean would invent classes between them.
+ov_new_classes() { # file: classes in the first overview absent at full resolution
+  /usr/bin/python3 - "$1" <<'PY'
+import sys
+import numpy as np
+from osgeo import gdal
+ds = gdal.Open(sys.argv[1])
+b = ds.GetRasterBand(1)
+assert ds.GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE") == "COG" and b.GetOverviewCount() >= 1
+full = set(np.unique(b.ReadAsArray()).tolist())
+print(sorted(set(np.unique(b.GetOverview(0).ReadAsArray()).tolist()) - full))
+PY
+}
+out=$("$BIN" run "$R/scl_classes_cog.lua" --emulator --set out="$tmp/scl.tif" 2>&1) || fail "scl_classes_cog: $out"
+case "$(ov_new_classes "$tmp/scl.tif" 2>&1)" in "[]") echo "ok scl_classes_cog" ;;
+  *) fail "scl_classes_cog: overview classes $(ov_new_classes "$tmp/scl.tif" 2>&1)" ;; esac
+out=$("$BIN" run "$R/scl_classes_cog.lua" --emulator --set overviews=average --set out="$tmp/scl_avg.tif" 2>&1) \
+  || fail "scl_classes_cog average: $out"
+case "$(ov_new_classes "$tmp/scl_avg.tif" 2>&1)" in "[]"|*rror*) fail "scl_classes_cog: the mean invented no class" ;;
+  *) echo "ok scl_classes_cog average differs" ;; esac
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]
