@@ -8,7 +8,7 @@ local result = download{
   image = dem,
   region = geo.bbox(-122.52, 37.70, -122.35, 37.83),
   crs = "EPSG:4326",
-  scale = 1 / 3600,              -- degrees: one arc-second
+  pixel_size = 1 / 3600,         -- degrees (CRS units): one arc-second; scale = 30 would be metres
   bands = { "elevation" },
   dtype = "int16",
   output = params.out or "srtm_sf.tif",

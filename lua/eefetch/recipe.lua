@@ -5,8 +5,25 @@ local util = require "eefetch.util"
 local host = require "eefetch.host"
 local json = require "eefetch.json"
 
+local imageinfo = require "eefetch.imageinfo"
+
 local M = {}
 local fail = util.fail
+
+-- The validity band added when no value is free for nodata: 1 where every
+-- downloaded band is valid, 0 where any is masked; the engine writes it as
+-- the output's GDAL mask instead of a data band.
+local MASK_BAND = "eefetch_mask"
+
+local function mask_band(img, bands, by_id)
+  local valid
+  for _, name in ipairs(bands) do
+    -- By index: band names are regular expressions to Image.select.
+    local m = img:select(by_id[name].index):mask():gt(0)
+    valid = valid and valid:And(m) or m
+  end
+  return img:addBands(valid:toByte():rename(MASK_BAND))
+end
 
 local function is_ee(v)
   local ee = require "eefetch.ee"
@@ -183,7 +200,9 @@ local function fishnet_value(v, k)
 end
 
 local function nodata_value(v, k)
-  if type(v) ~= "number" then fail("download{}: '%s' must be a number (got %s)", k, type(v)) end
+  if v ~= false and type(v) ~= "number" then
+    fail("download{}: '%s' must be a number, or false for none (got %s)", k, type(v))
+  end
   return v
 end
 
@@ -202,6 +221,7 @@ local schema = {
   region = region_value,
   crs = want("string"),
   scale = positive_number,
+  pixel_size = positive_number,
   crs_transform = number_list(6),
   dimensions = dims_value,
   like = like_value,
@@ -251,18 +271,30 @@ function M.validate(t, what)
   if out.image == nil then fail("%s{}: 'image' is required", what) end
   if out.output == nil and what == "download" then fail("download{}: 'output' is required") end
   if out.like ~= nil then
-    for _, k in ipairs({ "crs", "scale", "crs_transform", "dimensions" }) do
+    for _, k in ipairs({ "crs", "scale", "pixel_size", "crs_transform", "dimensions" }) do
       if out[k] ~= nil then fail("%s{}: 'like' gives the grid; do not combine it with '%s'", what, k) end
     end
   else
+    if out.scale and out.pixel_size then
+      fail("%s{}: give either 'scale' (metres) or 'pixel_size' (CRS units), not both", what)
+    end
+    if out.dimensions and not out.crs_transform then
+      fail("%s{}: 'dimensions' needs 'crs_transform'", what)
+    end
     if out.crs_transform then
-      if not out.dimensions then fail("%s{}: 'crs_transform' needs 'dimensions' = {width, height}", what) end
       if not out.crs then fail("%s{}: 'crs_transform' needs 'crs'", what) end
-      if out.scale then fail("%s{}: give either 'scale' or 'crs_transform', not both", what) end
-    else
-      if not out.scale then fail("%s{}: 'scale' (pixel size in CRS units) is required", what) end
-      if not out.region then fail("%s{}: 'region' is required with 'scale'", what) end
-      if not out.crs then fail("%s{}: 'crs' (e.g. \"EPSG:4326\") is required", what) end
+      if out.scale or out.pixel_size then
+        fail("%s{}: give either '%s' or 'crs_transform', not both", what, out.scale and "scale" or "pixel_size")
+      end
+      if not out.dimensions and not out.region then
+        fail("%s{}: 'crs_transform' needs 'dimensions' = {width, height} or a 'region'", what)
+      end
+    elseif not out.region then
+      if out.scale or out.pixel_size then
+        fail("%s{}: 'region' is required with '%s'", what, out.scale and "scale" or "pixel_size")
+      end
+      fail("%s{}: 'region' is required (the area to download), or an exact grid: 'like', or " ..
+           "'crs_transform' with 'dimensions'", what)
     end
   end
   if out.quicklook == true then
@@ -273,12 +305,87 @@ function M.validate(t, what)
   end
   if out.resume == false and out.overwrite == nil then out.overwrite = false end
   if out.overwrite and out.resume then fail("%s{}: 'overwrite' and 'resume' exclude each other", what) end
-  if not out.bands then fail("%s{}: 'bands' is required (the band names of the image, in output order)", what) end
+  M.complete(out, what)
   local ee = require "eefetch.ee"
   out.expression = ee.serialize(out.image)
   out.image = nil
   out.line, out.file = util.user_line()
   return out
+end
+
+-- What the server says of the image completes the table with EE's
+-- defaults: every band, the image's own projection, and a way to tell
+-- masked pixels (a nodata value no band can take, else a mask band).
+function M.complete(out, what)
+  local info = imageinfo.fetch(out.image, what)
+  local by_id, ids = {}, {}
+  for i, b in ipairs(info.bands) do
+    by_id[b.id] = { band = b, index = i - 1 }
+    ids[i] = b.id
+  end
+  if #ids == 0 then
+    local why = imageinfo.explain_empty(out.image)
+    fail("%s{}: the image has no bands%s", what, why and ("; " .. why) or "")
+  end
+  if out.bands then
+    for _, name in ipairs(out.bands) do
+      if not by_id[name] then
+        fail("%s{}: band '%s' is not in the image; its bands are: %s", what, name, table.concat(ids, ", "))
+      end
+    end
+  else
+    out.bands = ids
+  end
+  local selected = {}
+  for i, name in ipairs(out.bands) do selected[i] = by_id[name].band end
+
+  -- The grid: EE exports default to the image's own projection.
+  if out.like == nil and out.crs_transform == nil and (out.crs == nil or (not out.scale and not out.pixel_size)) then
+    local crs, tr = imageinfo.shared_projection(selected)
+    if not crs then
+      fail("%s{}: the bands have different projections (%s); give 'crs' and 'scale'", what, tr)
+    end
+    if imageinfo.is_default_projection(crs, tr) then
+      local fcrs, ftr = imageinfo.first_image_projection(out.image, out.bands)
+      local hint = fcrs and string.format("; the first image of its collection is in %s, e.g. crs = %q, scale = %.10g",
+                                          imageinfo.describe_projection(fcrs, ftr), fcrs, math.abs(ftr[1])) or ""
+      fail("%s{}: the image has no projection of its own (a composite: Earth Engine gives it WGS84 at 1 degree); " ..
+           "give 'crs' and 'scale'%s", what, hint)
+    end
+    if out.crs == nil then out.crs = crs end
+    if not out.scale and not out.pixel_size then
+      if out.crs ~= crs then
+        fail("%s{}: give 'scale' (metres) or 'pixel_size' with crs = %q (the image's own projection is %s)",
+             what, out.crs, imageinfo.describe_projection(crs, tr))
+      end
+      out.crs_transform = tr
+    end
+  end
+
+  -- Masked pixels: a nodata value free in the output type, else a mask band.
+  local types, ranges = {}, {}
+  for i, b in ipairs(selected) do
+    types[i] = imageinfo.band_type(b.data_type) or "float64"
+    local dt = b.data_type or {}
+    ranges[i] = dt.precision == "int" and type(dt.min) == "number" and { dt.min, dt.max } or false
+  end
+  local out_type = out.dtype and out.dtype ~= "auto" and out.dtype or imageinfo.union_type(types)
+  if out_type == "float" then out_type = "float32" elseif out_type == "double" then out_type = "float64"
+  elseif out_type == "byte" then out_type = "uint8" end
+  if out.nodata == false then
+    out.nodata = nil
+  elseif out.nodata == nil then
+    for i = 1, #ranges do if ranges[i] == false then ranges[i] = nil end end
+    local free = imageinfo.free_value(out_type, ranges)
+    out.dtype = out_type
+    if free ~= nil then
+      out.nodata = free
+    else
+      out.image = mask_band(out.image, out.bands, by_id)
+      out.bands[#out.bands + 1] = MASK_BAND
+      out.mask_band = true
+    end
+  end
 end
 
 function M.download(t)

@@ -316,6 +316,68 @@ static int snap_extent(const OGREnvelope *env, double scale, struct grid *g, str
     return 0;
 }
 
+/* The region's extent widened to whole pixels of the lattice of an affine
+ * (EE order, no shear): pixel edges at translateX + k * scaleX and
+ * translateY + k * scaleY, as EE cuts an export's region with crsTransform. */
+static int snap_transform(const OGREnvelope *env, const double t[6], struct grid *g, struct errbuf *e)
+{
+    double sx = t[0], sy = t[4];
+    double kx0 = floor((env->MinX - t[2]) / sx + SNAP_EPS);
+    double kx1 = ceil((env->MaxX - t[2]) / sx - SNAP_EPS);
+    /* Rows count along scaleY: top is the bound first reached from translateY. */
+    double top = sy < 0 ? env->MaxY : env->MinY, bottom = sy < 0 ? env->MinY : env->MaxY;
+    double ky0 = floor((top - t[5]) / sy + SNAP_EPS);
+    double ky1 = ceil((bottom - t[5]) / sy - SNAP_EPS);
+    double w = kx1 - kx0, h = ky1 - ky0;
+
+    if (!isfinite(w) || !isfinite(h))
+        return err_set(e, ERR_USAGE, "the region has no finite extent in %.100s", g->crs);
+    if (w < 1)
+        w = 1;
+    if (h < 1)
+        h = 1;
+    if (w > 1e9 || h > 1e9)
+        return err_set(e, ERR_USAGE, "grid of %.0fx%.0f pixels is too large", w, h);
+    g->sx = sx;
+    g->sy = sy;
+    g->x0 = t[2] + kx0 * sx;
+    g->y0 = t[5] + ky0 * sy;
+    g->width = (long)w;
+    g->height = (long)h;
+    return 0;
+}
+
+int grid_crs_units(const char *crs, double metres, double *units, struct errbuf *e)
+{
+    OGRSpatialReferenceH srs;
+    double per_unit;
+    int rc = 0;
+
+    if (!(metres > 0) || !isfinite(metres))
+        return err_set(e, ERR_USAGE, "scale must be a positive number of metres");
+    if (!(srs = srs_new(crs, e)))
+        return ERR_USAGE;
+    if (OSRIsGeographic(srs)) {
+        /* EE: degrees = metres / (metres per degree along the equator of the
+         * CRS's ellipsoid), e.g. 30 m -> 30 / 111319.49 degrees on WGS84. */
+        OGRErr err = OGRERR_NONE;
+        double a = OSRGetSemiMajor(srs, &err);
+        double rad = OSRGetAngularUnits(srs, NULL);   /* radians per CRS unit */
+        if (err != OGRERR_NONE || !(a > 0) || !(rad > 0))
+            rc = err_set(e, ERR_USAGE, "the CRS '%.200s' has no ellipsoid to convert metres with; "
+                                       "give pixel_size in its units", crs);
+        per_unit = a * rad;
+    } else {
+        per_unit = OSRGetLinearUnits(srs, NULL);        /* metres per CRS unit */
+        if (!(per_unit > 0))
+            rc = err_set(e, ERR_USAGE, "the CRS '%.200s' has no linear unit; give pixel_size in its units", crs);
+    }
+    if (rc == 0)
+        *units = metres / per_unit;
+    OSRDestroySpatialReference(srs);
+    return rc;
+}
+
 static int resolve_with(const struct download_spec *s, struct grid *g, OGRGeometryH *region_out,
                         struct errbuf *e)
 {
@@ -331,7 +393,7 @@ static int resolve_with(const struct download_spec *s, struct grid *g, OGRGeomet
         if ((rc = region_geometry(s, &region, e)) < 0)
             return rc;
     }
-    if (s->grid.kind == SPEC_GRID_EXACT) {
+    if (s->grid.kind == SPEC_GRID_EXACT || s->grid.kind == SPEC_GRID_TRANSFORM) {
         const double *t = s->grid.transform;
         if (t[1] != 0 || t[3] != 0) {
             rc = err_set(e, ERR_USAGE, "crs_transform with shear is not supported");
@@ -340,6 +402,17 @@ static int resolve_with(const struct download_spec *s, struct grid *g, OGRGeomet
         if (!(t[0] > 0) || t[4] == 0 || !isfinite(t[2]) || !isfinite(t[5])) {
             rc = err_set(e, ERR_USAGE, "crs_transform needs scaleX > 0 and scaleY != 0");
             goto fail;
+        }
+        if (s->grid.kind == SPEC_GRID_TRANSFORM) {
+            OGREnvelope env;
+            if (!region) {
+                rc = err_set(e, ERR_USAGE, "a region is required with crs_transform and no dimensions");
+                goto fail;
+            }
+            OGR_G_GetEnvelope(region, &env);
+            if ((rc = snap_transform(&env, t, g, e)) < 0)
+                goto fail;
+            goto done;
         }
         /* GDAL sizes are ints: stay well inside them. */
         if (s->grid.width > 1000000000L || s->grid.height > 1000000000L) {
@@ -371,6 +444,7 @@ static int resolve_with(const struct download_spec *s, struct grid *g, OGRGeomet
         if ((rc = snap_extent(&env, s->grid.scale, g, e)) < 0)
             goto fail;
     }
+done:
     if (region_out)
         *region_out = region;
     else if (region)

@@ -81,8 +81,16 @@ int grid_spec_from_file(const char *path, struct spec_grid *g, struct errbuf *e)
 
 /* The output grid alone. For SPEC_GRID_SCALE the region's extent, transformed
  * into the output CRS, is widened to whole pixels of a grid anchored at CRS
- * (0,0): x0 = floor(xmin/scale)*scale, top = ceil(ymax/scale)*scale. */
+ * (0,0): x0 = floor(xmin/scale)*scale, top = ceil(ymax/scale)*scale. For
+ * SPEC_GRID_TRANSFORM it is widened to whole pixels of the transform's own
+ * lattice (its origin and pixel size). */
 int grid_resolve(const struct download_spec *s, struct grid *g, struct errbuf *e);
+
+/* EE's meaning of `scale`: a pixel size in metres, converted to the units
+ * of crs. For a geographic CRS, degrees = metres / (metres per degree along
+ * the equator of its ellipsoid, 111319.49 m for WGS84); for a projected
+ * CRS, metres / (metres per CRS unit). ERR_USAGE for an unknown CRS. */
+int grid_crs_units(const char *crs, double metres, double *units, struct errbuf *e);
 
 /* EE-accounted size of a w x h request of the given bands:
  * w * h * sum(bytes_b + 1). */

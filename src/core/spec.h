@@ -61,6 +61,9 @@ enum spec_existing {
 enum spec_grid_kind {
     SPEC_GRID_SCALE = 0,   /* crs + scale: extent from the region, snapped to the pixel grid */
     SPEC_GRID_EXACT,       /* crs + crs_transform + width/height: used as is */
+    SPEC_GRID_TRANSFORM,   /* crs + crs_transform + region: the transform's pixel lattice
+                              (pixel size and origin) cut to the region's extent, as EE
+                              exports do with crsTransform and a region */
 };
 
 enum spec_region_kind {
@@ -94,9 +97,9 @@ struct spec_grid {
     /* SPEC_GRID_SCALE: pixel size in CRS units (> 0); x size = scale, y size = -scale.
      * The grid is anchored at CRS (0,0): pixel edges fall on multiples of scale. */
     double scale;
-    /* SPEC_GRID_EXACT: EE order [scaleX, shearX, translateX, shearY, scaleY, translateY]
-     * (the same order as EE's crs_transform, not GDAL's geotransform) and size in pixels.
-     * Shear must be 0. */
+    /* SPEC_GRID_EXACT and SPEC_GRID_TRANSFORM: EE order [scaleX, shearX, translateX, shearY,
+     * scaleY, translateY] (the same order as EE's crs_transform, not GDAL's geotransform);
+     * EXACT also has the size in pixels. Shear must be 0. */
     double transform[6];
     long width, height;
 };

@@ -635,6 +635,33 @@ static int f_update_mask(struct ev_ctx *x, const struct ev_args *a, struct ev_va
     return mask_like(x, a, "image", "mask", NODE_UPDMASK, 1, o, e);
 }
 
+/* Image.mask(image, mask?): with a mask it is updateMask; without, the
+ * image's mask as an unmasked image (0 masked, 1 valid), one band per
+ * band, of type float [0, 1] as EE reports it. */
+static int f_mask(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    struct ev_value *m = ev_arg(a, "mask");
+    struct ev_image *in, *img;
+    int rc, i;
+
+    if (m && m->kind != EV_NULL)
+        return f_update_mask(x, a, o, e);
+    if ((rc = ev_image_arg(x, a, "image", 1, &in, e)))
+        return rc;
+    if (!(img = image_derive(x, in, in->nbands)))
+        return NOMEM();
+    for (i = 0; i < in->nbands; i++) {
+        img->bands[i] = in->bands[i];
+        img->bands[i].dt.prec = EV_FLOAT;
+        img->bands[i].dt.lo = 0;
+        img->bands[i].dt.hi = 1;
+        if (!(img->bands[i].node = node_new(x, NODE_GETMASK)))
+            return NOMEM();
+        img->bands[i].node->a = in->bands[i].node;
+    }
+    return (*o = image_value(x, img)) ? 0 : NOMEM();
+}
+
 static int f_unmask(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                     struct errbuf *e)
 {
@@ -1036,7 +1063,7 @@ const struct ev_algo ev_algos_image[] = {
     {"Image.eq", f_eq}, {"Image.neq", f_neq}, {"Image.and", f_and}, {"Image.or", f_or},
     {"Image.bitwiseAnd", f_bitwise_and},
     {"Image.normalizedDifference", f_normalized_difference},
-    {"Image.updateMask", f_update_mask}, {"Image.mask", f_update_mask},
+    {"Image.updateMask", f_update_mask}, {"Image.mask", f_mask},
     {"Image.unmask", f_unmask}, {"Image.clip", f_clip}, {"Image.where", f_where},
     {"Image.toFloat", f_to_float}, {"Image.toDouble", f_to_double},
     {"Image.toInt8", f_to_int8}, {"Image.toUint8", f_to_uint8},

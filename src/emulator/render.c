@@ -573,6 +573,14 @@ static int render_op(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, 
             return rc;
         cast_row(nd, n, val);
         return 0;
+    case NODE_GETMASK:
+        if ((rc = render_node(x, nd->a, p, val, mask, e)))
+            return rc;
+        for (i = 0; i < n; i++) {
+            val[i] = mask[i] ? 1.0 : 0.0;
+            mask[i] = 1;
+        }
+        return 0;
     case NODE_CLIP:
         if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
             (rc = to_crs(x, p, "EPSG:4326", nd->sx, nd->sy, e)))

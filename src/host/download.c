@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "core/engine.h"
+#include "core/grid.h"
 #include "core/mosaic.h"
 #include "core/progress.h"
 #include "core/spec.h"
@@ -197,25 +198,35 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         s->nodata = d;
     }
 
-    /* grid */
+    /* grid: `scale` is metres (EE's meaning), `pixel_size` CRS units */
     s->grid.crs = dup_field(L, t, "crs");
-    if (num_field(L, t, "scale", &d)) {
+    if (num_field(L, t, "pixel_size", &d)) {
         s->grid.kind = SPEC_GRID_SCALE;
         s->grid.scale = d;
+    } else if (num_field(L, t, "scale", &d)) {
+        struct errbuf ce;
+        s->grid.kind = SPEC_GRID_SCALE;
+        if (grid_crs_units(s->grid.crs ? s->grid.crs : "", d, &s->grid.scale, &ce) != 0) {
+            snprintf(msg, cap, "%.900s", ce.msg);
+            return -1;
+        }
     }
     if (lua_getfield(L, t, "crs_transform") == LUA_TTABLE) {
-        s->grid.kind = SPEC_GRID_EXACT;
+        s->grid.kind = SPEC_GRID_TRANSFORM;
         for (i = 1; i <= 6; i++) {
             lua_rawgeti(L, -1, i);
             s->grid.transform[i - 1] = lua_tonumber(L, -1);
             lua_pop(L, 1);
         }
-        lua_getfield(L, t, "dimensions");
-        lua_rawgeti(L, -1, 1);
-        s->grid.width = (long)lua_tointeger(L, -1);
-        lua_rawgeti(L, -2, 2);
-        s->grid.height = (long)lua_tointeger(L, -1);
-        lua_pop(L, 3);
+        if (lua_getfield(L, t, "dimensions") == LUA_TTABLE) {
+            s->grid.kind = SPEC_GRID_EXACT;
+            lua_rawgeti(L, -1, 1);
+            s->grid.width = (long)lua_tointeger(L, -1);
+            lua_rawgeti(L, -2, 2);
+            s->grid.height = (long)lua_tointeger(L, -1);
+            lua_pop(L, 2);
+        }
+        lua_pop(L, 1);
     }
     lua_pop(L, 1);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/auth.h"
+#include "core/engine.h"
 #include "core/session.h"
 #include "emulator/emu.h"
 #include "host/host_int.h"
@@ -252,6 +253,38 @@ int host_ensure_verified(struct host *h, struct errbuf *e)
 
 /* ---- value:compute -------------------------------------------------- */
 
+/* getInfo is one request, but a busy project answers 429 and EE's front
+ * end has its transient 5xx and resets like any tile request: those are
+ * retried (the same classes as the tile engine, at most 5 times, backing
+ * off from 0.5 s and honouring a Retry-After of up to 30 s); every other
+ * answer is returned as it is. */
+#define COMPUTE_RETRIES 5
+
+static int compute_post(struct host *h, const struct buf *body, struct http_result *res, struct errbuf *e)
+{
+    long delay_ms = 500;
+    int attempt, rc = 0;
+
+    for (attempt = 0;; attempt++) {
+        memset(res, 0, sizeof *res);
+        rc = session_post(h->session, "value:compute", body->data, body->len, res, e);
+        if (attempt == COMPUTE_RETRIES || (rc != 0 && rc != ERR_HTTP))
+            return rc;
+        if (rc == 0 && engine_classify(res->status, NULL) != ENGINE_TRANSIENT)
+            return 0;
+        if (rc == 0 && res->retry_after_s > 0)
+            delay_ms = res->retry_after_s > 30 ? 30000 : res->retry_after_s * 1000;
+        http_result_free(res);
+        log_debug("getInfo: transient failure (%s), retrying in %ld ms", rc ? e->msg : "HTTP status",
+                  delay_ms);
+        {
+            struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        delay_ms *= 2;
+    }
+}
+
 static int l_compute(lua_State *L)
 {
     struct host *h = host_from_lua(L);
@@ -272,8 +305,7 @@ static int l_compute(lua_State *L)
         buf_free(&body);
         return raise_plain(L, "out of memory");
     }
-    memset(&res, 0, sizeof res);
-    rc = session_post(h->session, "value:compute", body.data, body.len, &res, &e);
+    rc = compute_post(h, &body, &res, &e);
     buf_free(&body);
     if (rc != 0) {
         http_result_free(&res);

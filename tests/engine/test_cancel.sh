@@ -10,7 +10,7 @@ lib_init cancel
 
 cat > "$T/r.lua" <<'LUA'
 local r = download{ image = ee.Image("USGS/SRTMGL1_003"), region = geo.bbox(-122.10, 37.75, -121.90, 37.90),
-  crs = "EPSG:4326", scale = 1 / 3600, bands = { "elevation" }, max_tile_bytes = 256 * 256 * 3,
+  crs = "EPSG:4326", pixel_size = 1 / 3600, bands = { "elevation" }, max_tile_bytes = 256 * 256 * 3,
   workers = 4, output = params.out }
 print(string.format("tiles=%d fetched=%d", r.tiles, r.tiles_fetched))
 LUA

@@ -24,7 +24,7 @@ expect() { # label, output, pattern
 
 cat > "$T/r.lua" <<'LUA'
 local r = download{ image = ee.Image("USGS/SRTMGL1_003"), region = geo.bbox(-122.10, 37.75, -121.90, 37.90),
-  crs = "EPSG:4326", scale = 1 / 3600, bands = { "elevation" }, max_tile_bytes = 256 * 256 * 3,
+  crs = "EPSG:4326", pixel_size = 1 / 3600, bands = { "elevation" }, max_tile_bytes = 256 * 256 * 3,
   compression = "none", output = params.out }
 print(string.format("tiles=%d fetched=%d resumed=%d", r.tiles, r.tiles_fetched, r.tiles_resumed))
 LUA

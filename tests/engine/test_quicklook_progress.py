@@ -31,7 +31,7 @@ local a = download{ image = s2, crs = "EPSG:32610", crs_transform = { 10, 0, 520
   quicklook = true }
 local b = download{ image = ee.Image("USGS/SRTMGL1_003"), region = { type = "Polygon",
   coordinates = { { { -122.10, 37.90 }, { -121.95, 37.90 }, { -122.10, 37.80 }, { -122.10, 37.90 } } } },
-  crs = "EPSG:4326", scale = 1 / 1800, bands = { "elevation" }, nodata = -32768,
+  crs = "EPSG:4326", pixel_size = 1 / 1800, bands = { "elevation" }, nodata = -32768,
   output = params.dir .. "/dem.tif", quicklook = params.dir .. "/dem_preview.png" }
 print(json.encode({ a = a.quicklook, b = b.quicklook }))
 """
@@ -112,7 +112,7 @@ def main():
 MAP_RECIPE = """
 download{ image = ee.Image("USGS/SRTMGL1_003"), region = { type = "Polygon",
   coordinates = { { { -122.10, 37.90 }, { -121.60, 37.90 }, { -122.10, 37.60 }, { -122.10, 37.90 } } } },
-  crs = "EPSG:4326", scale = 1 / 3600, bands = { "elevation" }, max_tile_bytes = 256 * 256 * 3,
+  crs = "EPSG:4326", pixel_size = 1 / 3600, bands = { "elevation" }, max_tile_bytes = 256 * 256 * 3,
   output = params.dir .. "/map.tif" }
 """
 

@@ -71,7 +71,7 @@ local dem = ee.Image("%(srtm)s"):select({ "elevation" })
 local s2 = ee.Image("%(s2)s")
 local out = params.dir .. "/"
 local res = {}
-res.a = dl{ image = dem, region = { %(bbox)s }, crs = "EPSG:4326", scale = 1 / 1800,
+res.a = dl{ image = dem, region = { %(bbox)s }, crs = "EPSG:4326", pixel_size = 1 / 1800,
             bands = { "elevation" }, fishnet = { rows = 2, cols = 2 }, max_tile_bytes = 256 * 256 * 3,
             output = out .. "a_4326.tif" }
 res.b = dl{ image = s2, crs = "EPSG:32610", crs_transform = { 10, 0, 520000, 0, -10, 4180000 },
