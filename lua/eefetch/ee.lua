@@ -935,8 +935,10 @@ function Geometry.statics.BBox(west, south, east, north)
   if #c ~= 4 then fail("ee.Geometry.BBox needs four numbers (west, south, east, north)") end
   if not (west < math.huge) then fail("ee.Geometry.BBox: west must not be %s", tostring(west)) end
   if not (east > -math.huge) then fail("ee.Geometry.BBox: east must not be %s", tostring(east)) end
-  if not (south <= 90) then fail("ee.Geometry.BBox: south must be at most +90, but was %s", tostring(south)) end
-  if not (north >= -90) then fail("ee.Geometry.BBox: north must be at least -90, but was %s", tostring(north)) end
+  -- EE's own checks, and the likely cause: latitude given before longitude.
+  local order = " (the arguments are west, south, east, north: longitude first)"
+  if not (south <= 90) then fail("ee.Geometry.BBox: south must be at most +90, but was %s%s", tostring(south), order) end
+  if not (north >= -90) then fail("ee.Geometry.BBox: north must be at least -90, but was %s%s", tostring(north), order) end
   south = math.max(south, -90)
   north = math.min(north, 90)
   if east - west >= 360 then

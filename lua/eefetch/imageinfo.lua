@@ -172,8 +172,8 @@ function M.explain_empty(img)
           local fn, a = rawget(st[i], "func"), rawget(st[i], "args")
           local by = fn == "Collection.filter" and describe_filter(a.filter)
                      or fn == "Collection.limit" and "limit()" or "map()"
-          return string.format("the collection is empty: %s has %d images, and %s left none", what,
-                               got[i - 1], by)
+          return string.format("the collection is empty: %s has %d images%s, and %s left none", what,
+                               got[i - 1], i > 2 and " after the filters before it" or "", by)
         end
       end
     end
@@ -272,6 +272,14 @@ function M.describe_projection(crs, tr)
   return string.format("%s with %.10g x %.10g pixels", tostring(crs), math.abs(tr[1]), math.abs(tr[5]))
 end
 
+-- The recipe keys that ask for that projection.
+function M.suggest_keys(crs, tr)
+  if crs == "EPSG:4326" then
+    return string.format("crs = %q, pixel_size = %.10g", crs, math.abs(tr[1]))
+  end
+  return string.format("crs = %q, scale = %.10g", crs, math.abs(tr[1]))
+end
+
 -- EE gives composites (mosaics, reductions of collections) the default
 -- projection: WGS84 at 1 degree. Downloading in it is never what a user wants.
 function M.is_default_projection(crs, tr)
@@ -280,10 +288,13 @@ end
 
 -- The projection of the first image of the first collection the image reads
 -- (a suggestion for a composite), or nil.
-function M.first_image_projection(img, bands)
+function M.first_image_projection(img, bands, region)
   local cs = collections_of(img)
   if #cs == 0 then return nil end
-  local ok, info = pcall(function() return cs[1]:first():getInfo() end)
+  local ok, info = pcall(function()
+    local c = region and cs[1]:filterBounds(region) or cs[1]
+    return c:first():getInfo()
+  end)
   if not ok or type(info) ~= "table" or type(info.bands) ~= "table" then return nil end
   local by = {}
   for _, b in ipairs(info.bands) do by[b.id] = b end

@@ -162,6 +162,10 @@ local function region_value(v, k)
   if not (b[1] < b[3] and b[2] < b[4]) then
     fail("download{}: '%s' must be {west, south, east, north} with west < east and south < north", k)
   end
+  if b[2] < -90 or b[4] > 90 then
+    fail("download{}: '%s' = {west, south, east, north} has a latitude outside [-90, 90] (%s, %s): " ..
+         "longitude comes first", k, tostring(b[2]), tostring(b[4]))
+  end
   return { bbox = b }
 end
 
@@ -305,8 +309,18 @@ function M.validate(t, what)
   end
   if out.resume == false and out.overwrite == nil then out.overwrite = false end
   if out.overwrite and out.resume then fail("%s{}: 'overwrite' and 'resume' exclude each other", what) end
-  M.complete(out, what)
   local ee = require "eefetch.ee"
+  if t.region ~= nil then
+    local r = rawget(t, "region")
+    local ok, g = pcall(function()
+      if is_ee(r) then return r end
+      if rawget(r, "type") then return ee.Geometry(r) end
+      return ee.Geometry.BBox(rawget(r, 1), rawget(r, 2), rawget(r, 3), rawget(r, 4))
+    end)
+    out._region_ee = ok and g or nil
+  end
+  M.complete(out, what)
+  out._region_ee = nil
   out.expression = ee.serialize(out.image)
   out.image = nil
   out.line, out.file = util.user_line()
@@ -346,9 +360,11 @@ function M.complete(out, what)
       fail("%s{}: the bands have different projections (%s); give 'crs' and 'scale'", what, tr)
     end
     if imageinfo.is_default_projection(crs, tr) then
-      local fcrs, ftr = imageinfo.first_image_projection(out.image, out.bands)
-      local hint = fcrs and string.format("; the first image of its collection is in %s, e.g. crs = %q, scale = %.10g",
-                                          imageinfo.describe_projection(fcrs, ftr), fcrs, math.abs(ftr[1])) or ""
+      local fcrs, ftr = imageinfo.first_image_projection(out.image, out.bands, out._region_ee)
+      local hint = fcrs and string.format("; the first image of its collection%s is in %s: %s",
+                                          out._region_ee and " over the region" or "",
+                                          imageinfo.describe_projection(fcrs, ftr),
+                                          imageinfo.suggest_keys(fcrs, ftr)) or ""
       fail("%s{}: the image has no projection of its own (a composite: Earth Engine gives it WGS84 at 1 degree); " ..
            "give 'crs' and 'scale'%s", what, hint)
     end
