@@ -22,7 +22,6 @@ local r = download{
   format = "cog",
   output = params.out or "demo_s2_median.tif",
   quicklook = true,
-  overwrite = true,
 }
 print(string.format("%d x %d pixels, %d tiles, %.1f MiB in %.1f s, %d retries",
                     r.width, r.height, r.tiles, r.bytes / 1048576, r.seconds, r.retries))

@@ -14,6 +14,5 @@ local r = download{
   bands = { "elevation" },
   nodata = -32768,
   output = params.out or "region_dem.tif",
-  overwrite = true,
 }
 print(json.encode(r))

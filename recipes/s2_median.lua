@@ -19,6 +19,5 @@ local r = download{
   bands = { "B4", "B3", "B2" },
   fishnet = { rows = 2, cols = 2 },
   output = params.out or "s2_median.tif",
-  overwrite = true,
 }
 print(json.encode(r))

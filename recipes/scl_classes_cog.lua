@@ -17,6 +17,5 @@ local r = download{
   format = "cog",
   overviews = params.overviews or "mode",
   output = params.out or "scl_classes.tif",
-  overwrite = true,
 }
 print(string.format("%d x %d pixels of classes: %s", r.width, r.height, r.output))

@@ -12,7 +12,6 @@ local result = download{
   bands = { "elevation" },
   dtype = "int16",
   output = params.out or "srtm_sf.tif",
-  overwrite = true,
 }
 print(string.format("%s: %d x %d pixels in %d tile(s)", params.out or "srtm_sf.tif",
                     result.width, result.height, result.tiles))
