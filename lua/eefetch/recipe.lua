@@ -14,6 +14,7 @@ local fail = util.fail
 -- downloaded band is valid, 0 where any is masked; the engine writes it as
 -- the output's GDAL mask instead of a data band.
 local MASK_BAND = "eefetch_mask"
+local check_footprint
 
 local function mask_band(img, bands, by_id)
   local valid
@@ -327,6 +328,38 @@ function M.validate(t, what)
   return out
 end
 
+-- The region swapped to latitude, longitude (the usual mistake), or nil
+-- when it is not in lon/lat.
+local function swapped_region(r)
+  if r.bbox then return { bbox = { r.bbox[2], r.bbox[1], r.bbox[4], r.bbox[3] } } end
+  if r.crs then return nil end
+  local g = host.json_decode(r.geojson)
+  local function swap(c)
+    if type(c[1]) == "number" then return { c[2], c[1] } end
+    local out = {}
+    for i = 1, #c do out[i] = swap(c[i]) end
+    return out
+  end
+  return { geojson = json.encode({ type = g.type, coordinates = swap(g.coordinates) }) }
+end
+
+-- A region that misses a bounded image is an empty download: say so before
+-- anything is fetched, and whether latitude, longitude order explains it.
+function check_footprint(out, selected, what)
+  if not out.region then return end
+  local b = selected[1]
+  if type(b.dimensions) ~= "table" or type(b.crs_transform) ~= "table" or not b.crs then return end
+  local meets = host.region_meets(out.region, b.crs, b.crs_transform, b.dimensions)
+  if meets ~= false then return end
+  local sw = swapped_region(out.region)
+  local hint = ""
+  if sw and host.region_meets(sw, b.crs, b.crs_transform, b.dimensions) then
+    hint = "; with longitude and latitude swapped it would: give longitude first"
+  end
+  fail("%s{}: the region does not intersect the image (band %s covers %d x %d pixels of %s)%s", what, b.id,
+       b.dimensions[1], b.dimensions[2], b.crs, hint)
+end
+
 -- What the server says of the image completes the table with EE's
 -- defaults: every band, the image's own projection, and a way to tell
 -- masked pixels (a nodata value no band can take, else a mask band).
@@ -352,6 +385,7 @@ function M.complete(out, what)
   end
   local selected = {}
   for i, name in ipairs(out.bands) do selected[i] = by_id[name].band end
+  check_footprint(out, selected, what)
 
   -- The grid: EE exports default to the image's own projection.
   if out.like == nil and out.crs_transform == nil and (out.crs == nil or (not out.scale and not out.pixel_size)) then

@@ -347,6 +347,43 @@ static int snap_transform(const OGREnvelope *env, const double t[6], struct grid
     return 0;
 }
 
+int grid_region_meets(const struct spec_region *r, const char *crs, const double t[6], long w, long h,
+                      struct errbuf *e)
+{
+    struct download_spec s;
+    OGRGeometryH region = NULL, rect = NULL;
+    double x[4], y[4], bb[4];
+    int rc, i;
+
+    /* A spec that only lends the region and the target CRS (owned by the caller). */
+    memset(&s, 0, sizeof s);
+    s.region = *r;
+    s.grid.crs = (char *)crs;
+    /* A region that cannot be projected is an answer ("cannot tell"), not news for stderr. */
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    rc = region_geometry(&s, &region, e);
+    CPLPopErrorHandler();
+    if (rc < 0)
+        return rc;
+    for (i = 0; i < 4; i++) {
+        double c = (i == 1 || i == 2) ? (double)w : 0, l = (i >= 2) ? (double)h : 0;
+        x[i] = t[0] * c + t[1] * l + t[2];
+        y[i] = t[3] * c + t[4] * l + t[5];
+    }
+    bb[0] = fmin(fmin(x[0], x[1]), fmin(x[2], x[3]));
+    bb[2] = fmax(fmax(x[0], x[1]), fmax(x[2], x[3]));
+    bb[1] = fmin(fmin(y[0], y[1]), fmin(y[2], y[3]));
+    bb[3] = fmax(fmax(y[0], y[1]), fmax(y[2], y[3]));
+    if (!(rect = bbox_polygon(bb))) {
+        OGR_G_DestroyGeometry(region);
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    rc = OGR_G_Intersects(region, rect) ? 1 : 0;
+    OGR_G_DestroyGeometry(rect);
+    OGR_G_DestroyGeometry(region);
+    return rc;
+}
+
 int grid_crs_units(const char *crs, double metres, double *units, struct errbuf *e)
 {
     OGRSpatialReferenceH srs;

@@ -86,6 +86,12 @@ int grid_spec_from_file(const char *path, struct spec_grid *g, struct errbuf *e)
  * lattice (its origin and pixel size). */
 int grid_resolve(const struct download_spec *s, struct grid *g, struct errbuf *e);
 
+/* Whether a region meets the rectangle of a w x h grid (EE affine t, no
+ * shear assumed for the rectangle's corners) in crs: 1 yes, 0 no, or a
+ * negative error when the region cannot be built or projected. */
+int grid_region_meets(const struct spec_region *r, const char *crs, const double t[6], long w, long h,
+                      struct errbuf *e);
+
 /* EE's meaning of `scale`: a pixel size in metres, converted to the units
  * of crs. For a geographic CRS, degrees = metres / (metres per degree along
  * the equator of its ellipsoid, 111319.49 m for WGS84); for a projected

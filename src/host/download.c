@@ -147,6 +147,62 @@ static char *file_sha256(const char *path)
     return out;
 }
 
+/* A normalized region ({bbox = {4 numbers}} or {geojson = text, crs = ?})
+ * at index r into a spec region (strings malloc'd, freed with the spec). */
+static void region_from_table(lua_State *L, int r, struct spec_region *out)
+{
+    lua_Integer i;
+
+    if (lua_getfield(L, r, "bbox") == LUA_TTABLE) {
+        out->kind = SPEC_REGION_BBOX;
+        for (i = 1; i <= 4; i++) {
+            lua_rawgeti(L, -1, i);
+            out->bbox[i - 1] = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    if ((out->geojson = dup_field(L, r, "geojson")) != NULL)
+        out->kind = SPEC_REGION_GEOJSON;
+    out->crs = dup_field(L, r, "crs");
+}
+
+/* host.region_meets(region, crs, transform, {w, h}): whether a normalized
+ * region meets an image's footprint rectangle (true/false), or nil when
+ * that cannot be told (the region does not project into the image's CRS). */
+int host_region_meets_lua(lua_State *L)
+{
+    struct spec_region r;
+    struct errbuf e;
+    double t[6];
+    long w, h;
+    int i, rc;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    for (i = 0; i < 6; i++) {
+        lua_rawgeti(L, 3, i + 1);
+        t[i] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_rawgeti(L, 4, 1);
+    w = (long)lua_tointeger(L, -1);
+    lua_rawgeti(L, 4, 2);
+    h = (long)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    memset(&r, 0, sizeof r);
+    region_from_table(L, 1, &r);
+    rc = grid_region_meets(&r, luaL_checkstring(L, 2), t, w, h, &e);
+    free(r.geojson);
+    free(r.crs);
+    if (rc < 0)
+        lua_pushnil(L);
+    else
+        lua_pushboolean(L, rc);
+    return 1;
+}
+
 /* Fills s from the normalized table at index t. Returns 0 or sets msg. */
 static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *s, char *msg, size_t cap)
 {
@@ -238,21 +294,8 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
     }
 
     /* region */
-    if (lua_getfield(L, t, "region") == LUA_TTABLE) {
-        int r = lua_gettop(L);
-        if (lua_getfield(L, r, "bbox") == LUA_TTABLE) {
-            s->region.kind = SPEC_REGION_BBOX;
-            for (i = 1; i <= 4; i++) {
-                lua_rawgeti(L, -1, i);
-                s->region.bbox[i - 1] = lua_tonumber(L, -1);
-                lua_pop(L, 1);
-            }
-        }
-        lua_pop(L, 1);
-        if ((s->region.geojson = dup_field(L, r, "geojson")) != NULL)
-            s->region.kind = SPEC_REGION_GEOJSON;
-        s->region.crs = dup_field(L, r, "crs");
-    }
+    if (lua_getfield(L, t, "region") == LUA_TTABLE)
+        region_from_table(L, lua_gettop(L), &s->region);
     lua_pop(L, 1);
 
     /* output */

@@ -90,6 +90,7 @@ int host_repl(struct host *h);
 /* download.c: the `download` and `plan` functions for recipes. */
 int host_download_lua(lua_State *L);
 int host_plan_lua(lua_State *L);
+int host_region_meets_lua(lua_State *L);
 
 struct host *host_from_lua(lua_State *L);
 

@@ -554,6 +554,7 @@ void host_bridge_register(lua_State *L, struct host *h)
         {"ogr_read", l_ogr_read},
         {"download", host_download_lua},
         {"plan", host_plan_lua},
+        {"region_meets", host_region_meets_lua},
         {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);

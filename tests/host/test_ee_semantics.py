@@ -213,6 +213,22 @@ plan{ image = c:first(), region = %s }
 plan{ image = ee.Image("%s"), region = {37.60, -122.30, 37.64, -122.25} }
 """ % SRTM, "swapped.lua:2:", "longitude comes first")
 
+    expect_error(tmp, "outside", """
+plan{ image = ee.Image("%s"), region = geo.bbox(10, 45, 11, 46) }
+""" % S2, "outside.lua:2:", "the region does not intersect the image")
+    expect_error(tmp, "swapped_footprint", """
+local img = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED"):filter(ee.Filter.eq("MGRS_TILE", "32TQM")):first()
+plan{ image = img, region = geo.bbox(41.8, 12.0, 41.9, 12.1) }
+""", "swapped_footprint.lua:3:", "with longitude and latitude swapped it would")
+    rc, out = run(tmp, "meets", """
+local img = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED"):filter(ee.Filter.eq("MGRS_TILE", "32TQM")):first()
+print(plan{ image = img, region = geo.bbox(12.0, 41.8, 12.1, 41.9), bands = {"B4"} }.width)
+""", "plan")
+    if rc != 0:
+        fail("a region inside the image: " + out)
+    else:
+        print("ok a region inside the image plans")
+
     print("%d failure(s)" % len(fails))
     sys.exit(1 if fails else 0)
 
