@@ -3,9 +3,9 @@
 1. split = true writes one GeoTIFF per cell and a VRT at `output` over them;
    the VRT opens in GDAL, reads the cells' pixels (placed by their own
    geotransforms, here in numpy) and the reference's (check_output.py).
-2. split + quicklook: the preview is made from the VRT; a quick-look that
-   fails after the cells are complete loses nothing: the next run fetches
-   no tile and only makes the preview.
+2. split + quicklook: the preview is made from the VRT; a quick-look (or
+   a VRT) that fails after the cells are complete loses nothing: the next
+   run fetches no tile.
 3. format = "vrt" without split cuts the fishnet on whole pixels (cells of
    720/3 x 540/2), not on 256-pixel block edges.
 4. Reruns: a complete output of the same plan is skipped (exit 0, one log
@@ -182,6 +182,24 @@ def test_split_quicklook(tmp):
     passed("split quicklook")
 
 
+def test_vrt_failure(tmp):
+    """The VRT cannot be written (a directory holds its temporary name):
+    the run fails with the cells complete, and keeps its journal and
+    stored tiles, so the next run writes the VRT with nothing fetched."""
+    out = os.path.join(tmp, "f.vrt")
+    os.makedirs(out + ".partial/x")
+    r, _ = run(tmp, out=out, rows=2, cols=2, split=1)
+    if r.returncode == 0 or "cannot write the VRT" not in r.stderr or os.path.exists(out):
+        fail("VRT failure: %d %s" % (r.returncode, r.stderr))
+    subprocess.run(["rm", "-rf", out + ".partial"])
+    _, res = ok_run("VRT failure, rerun", tmp, out=out, rows=2, cols=2, split=1)
+    if res and (res["tiles_fetched"] != 0 or res["tiles_resumed"] != res["tiles"] or not os.path.exists(out)):
+        fail("VRT failure, rerun: %s" % res)
+    check_reference("VRT failure, rerun", out)
+    no_leftovers("VRT failure", tmp)
+    passed("a VRT that fails keeps the cells: the rerun fetches nothing")
+
+
 def test_vrt_cells_follow_fishnet(tmp):
     out = os.path.join(tmp, "v.vrt")
     _, res = ok_run("vrt", tmp, out=out, rows=2, cols=3, fmt="vrt", w=720)
@@ -261,6 +279,7 @@ def main():
             f.write(RECIPE)
         test_split_vrt(tmp)
         test_split_quicklook(tmp)
+        test_vrt_failure(tmp)
         test_vrt_cells_follow_fishnet(tmp)
         test_reruns(tmp)
     finally:
