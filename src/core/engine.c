@@ -1283,8 +1283,8 @@ static int check_existing(struct engine *en, struct errbuf *e)
             same++;
         else if (x == MOSAIC_SAME_PLAN)
             return err_set(e, ERR_USAGE,
-                           "%s is complete, but its cell file %s is missing: remove %s (or use overwrite = true "
-                           "in download{}, or --overwrite) to download it again",
+                           "%s is a finished VRT of this plan, but its cell file %s is missing: remove %s (or "
+                           "use overwrite = true in download{}, or --overwrite) to download it again",
                            s->output, path, s->output);
     }
     if (x == MOSAIC_SAME_PLAN)
