@@ -1016,7 +1016,7 @@ static int build_metadata(const struct engine *en, struct spec_kv **out, size_t 
     md[k++].value = store[0];
     md[k].key = (char *)"EEFETCH_EXPRESSION_SHA256";
     md[k++].value = store[1];
-    md[k].key = (char *)"EEFETCH_PLAN_SHA256";
+    md[k].key = (char *)MOSAIC_PLAN_TAG;
     md[k++].value = store[2];
     md[k].key = (char *)"EEFETCH_CREATED";
     md[k++].value = store[3];
@@ -1067,11 +1067,6 @@ static int output_describe(const struct engine *en, struct mosaic_out *mo, const
     return 0;
 }
 
-static int per_cell_output(const struct download_spec *s)
-{
-    return s->fishnet.split == SPEC_SPLIT_CELLS || s->format == SPEC_FORMAT_VRT;
-}
-
 /* The output type when it is known before any answer: the spec's dtype,
  * or the bands' common type when every band's is known and no unmask can
  * widen it. AUTO otherwise: the pieces' union, known only at the end. */
@@ -1104,7 +1099,7 @@ static int stream_open(struct engine *en, struct errbuf *e)
     enum spec_dtype type = known_output_type(en);
     int rc;
 
-    if (per_cell_output(en->s) || type == SPEC_DTYPE_AUTO)
+    if (spec_files_per_cell(en->s) || type == SPEC_DTYPE_AUTO)
         return 0;
     if ((rc = output_describe(en, &mo, &names, &md, store, e)) == 0) {
         mo.dtype = type;
@@ -1188,7 +1183,7 @@ static int assemble(struct engine *en, struct errbuf *e)
         for (i = 0; i < en->nall; i++)
             mo.dtype = mosaic_type_union(mo.dtype, en->all[i].type);
 
-    if (!per_cell_output(s)) {
+    if (!spec_files_per_cell(s)) {
         rc = mosaic_assemble(&mo, en->parts, en->all, en->nall, e);
         goto done;
     }
@@ -1220,8 +1215,9 @@ static int assemble(struct engine *en, struct errbuf *e)
         if ((rc = mosaic_assemble(&mo, en->parts, cellp, n, e)) < 0)
             goto done;
     }
-    if (s->format == SPEC_FORMAT_VRT)
-        rc = mosaic_write_vrt(s->output, (const char *const *)files, en->plan.ncells, e);
+    /* Last, over complete cells: a VRT at the output path means the whole
+     * output is there. */
+    rc = mosaic_write_vrt(s->output, (const char *const *)files, en->plan.ncells, &mo, e);
 done:
     if (files)
         for (c = 0; c < en->plan.ncells; c++)
@@ -1239,6 +1235,82 @@ static int exists(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0;
+}
+
+/* Why a file at an output path is not replaced without the user's word. */
+static int refuse_existing(const char *path, enum mosaic_existing x, struct errbuf *e)
+{
+    if (x == MOSAIC_OTHER_PLAN)
+        return err_set(e, ERR_USAGE,
+                       "%s was written by eefetch for a different plan (the recipe's image, grid, bands or "
+                       "output options changed since); it is not replaced: use overwrite = true in download{} "
+                       "(or --overwrite) to replace it, or change output",
+                       path);
+    return err_set(e, ERR_USAGE,
+                   "%s exists and was not written by eefetch (it has no " MOSAIC_PLAN_TAG " tag); it is not "
+                   "replaced: move it away, change output, or use overwrite = true in download{} (or "
+                   "--overwrite) to replace it",
+                   path);
+}
+
+/* A rerun with no journal: is the output already there? Returns 1 when the
+ * output (for files per cell: the VRT and every cell file) is complete and
+ * tagged with this very plan, so there is nothing to do; 0 when the run
+ * goes ahead (nothing there, or cells of this plan without their VRT and
+ * some missing); ERR_USAGE when what is there is another plan's or not
+ * eefetch's. Cells of this plan that are all there but lack their VRT (a
+ * failure between the last cell and the VRT) only get the VRT written. */
+static int check_existing(struct engine *en, struct errbuf *e)
+{
+    const struct download_spec *s = en->s;
+    enum mosaic_existing x = mosaic_existing_output(s->output, en->plan.hash);
+    size_t c, same = 0;
+    int rc;
+
+    if (x == MOSAIC_OTHER_PLAN || x == MOSAIC_FOREIGN)
+        return refuse_existing(s->output, x, e);
+    if (!spec_files_per_cell(s))
+        return x == MOSAIC_SAME_PLAN;
+    for (c = 0; c < en->plan.ncells; c++) {
+        char path[4096];
+        enum mosaic_existing cx;
+        if (cell_path(s->output, &en->plan.cells[c], path, sizeof path) < 0)
+            return err_set(e, ERR_LIMIT, "cannot name the file of cell %zu", c);
+        cx = mosaic_existing_output(path, en->plan.hash);
+        if (cx == MOSAIC_OTHER_PLAN || cx == MOSAIC_FOREIGN)
+            return refuse_existing(path, cx, e);
+        if (cx == MOSAIC_SAME_PLAN)
+            same++;
+        else if (x == MOSAIC_SAME_PLAN)
+            return err_set(e, ERR_USAGE,
+                           "%s is a finished VRT of this plan, but its cell file %s is missing: remove %s (or "
+                           "use overwrite = true in download{}, or --overwrite) to download it again",
+                           s->output, path, s->output);
+    }
+    if (x == MOSAIC_SAME_PLAN)
+        return 1;
+    if (same < en->plan.ncells)
+        return 0;
+    {
+        struct mosaic_out mo;
+        struct spec_kv *md = NULL;
+        const char **names = NULL, **files = calloc(en->plan.ncells, sizeof *files);
+        char store[6][160];
+        rc = files ? output_describe(en, &mo, &names, &md, store, e) : err_set(e, ERR_NOMEM, "out of memory");
+        for (c = 0; rc == 0 && c < en->plan.ncells; c++) {
+            char path[4096];
+            if (cell_path(s->output, &en->plan.cells[c], path, sizeof path) < 0 || !(files[c] = strdup(path)))
+                rc = err_set(e, ERR_NOMEM, "out of memory");
+        }
+        if (rc == 0 && (rc = mosaic_write_vrt(s->output, files, en->plan.ncells, &mo, e)) == 0)
+            log_info("%s: every cell file of this plan is there; wrote the VRT over them", s->output);
+        for (c = 0; files && c < en->plan.ncells; c++)
+            free((char *)files[c]);
+        free(files);
+        free(md);
+        free(names);
+    }
+    return rc < 0 ? rc : 1;
 }
 
 /* The directory of the output must exist and be writable before anything
@@ -1364,18 +1436,29 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         rc = err_set(e, ERR_USAGE, "%s or its journal already exists", s->output);
         goto done;
     }
-    if (exists(s->output) && !exists(jpath) && s->existing != SPEC_EXISTING_OVERWRITE) {
-        if (s->existing == SPEC_EXISTING_SKIP) {
+    /* Without a journal, a file at the output path is a finished run's:
+     * of this plan there is nothing to do (a recipe with many downloads
+     * resumes where it stopped); anything else is not replaced unasked. */
+    if (!exists(jpath) && s->existing != SPEC_EXISTING_OVERWRITE) {
+        rc = s->existing == SPEC_EXISTING_SKIP ? exists(s->output) : check_existing(&en, e);
+        if (rc < 0)
+            goto done;
+        if (rc == 1) {
+            log_info("%s is complete and of the same plan: skipped (overwrite = true or --overwrite "
+                     "downloads it again)",
+                     s->output);
             sum->tiles_resumed = en.plan.ntiles;
+            sum->skipped = 1;
+            rc = 0;
             goto done;
         }
-        rc = err_set(e, ERR_USAGE, "%s already exists and is complete; use overwrite to replace it", s->output);
-        goto done;
     }
     if ((rc = journal_open(jpath, en.plan.hash, en.plan.ntiles, s->existing == SPEC_EXISTING_OVERWRITE,
                            &en.journal, &st, e)) < 0)
         goto done;
-    if (s->existing == SPEC_EXISTING_OVERWRITE && (rc = mosaic_parts_remove(en.parts, e)) < 0)
+    /* Pieces stored for another plan (overwrite, or its unfinished journal
+     * was replaced) are no use to this one. */
+    if ((s->existing == SPEC_EXISTING_OVERWRITE || st.replaced) && (rc = mosaic_parts_remove(en.parts, e)) < 0)
         goto done;
     if ((rc = mosaic_parts_create(en.parts, e)) < 0)
         goto done;

@@ -72,6 +72,7 @@ struct engine_summary {
     size_t cells;               /* fishnet cells */
     uint64_t request_bytes;     /* largest EE-accounted request of the plan */
     char plan_hash[65];
+    int skipped;                /* the output was already complete, of the same plan: nothing done */
 };
 
 struct engine_opts {

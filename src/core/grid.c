@@ -774,9 +774,9 @@ int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct e
         band_bytes[i] = spec_dtype_size(s->bands[i].type);
 
     /* Fishnet cells. With one output file their edges are moved to block
-     * multiples so tiles stay block-aligned; a file per cell only needs
-     * whole pixels (each file has its own block grid). */
-    align = s->fishnet.split == SPEC_SPLIT_CELLS ? 1 : p->block;
+     * multiples so tiles stay block-aligned; a file per cell (split or a
+     * VRT) only needs whole pixels (each file has its own block grid). */
+    align = spec_files_per_cell(s) ? 1 : p->block;
     {
         long cw_px = 0, ch_px = 0;
         if (s->fishnet.cell_width > 0 || s->fishnet.cell_height > 0) {

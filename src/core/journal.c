@@ -144,6 +144,45 @@ bad:
     return -1;
 }
 
+/* Intact records ("T ..." lines whose check holds) in a journal's body,
+ * whatever plan they belong to. */
+static size_t count_records(const char *s, size_t len)
+{
+    size_t n = 0, off = 0;
+
+    while (off < len) {
+        const char *nl = memchr(s + off, '\n', len - off);
+        const char *hash;
+        size_t ll;
+        uint64_t want;
+        if (!nl)
+            break;
+        ll = (size_t)(nl - (s + off));
+        hash = ll > 2 ? memchr(s + off, '#', ll) : NULL;
+        /* The check is the hex after the last " #"; a record has one '#'. */
+        if (hash && hash > s + off + 1 && hash[-1] == ' ' && s[off] == 'T' &&
+            sscanf(hash + 1, "%" SCNx64, &want) == 1 && want == check_of(s + off, (size_t)(hash - 1 - (s + off))))
+            n++;
+        off += ll + 1;
+    }
+    return n;
+}
+
+/* 1 when a journal's text names a plan other than plan_hash and lists no
+ * finished tile of it. */
+static int other_plan_unfinished(const char *s, size_t len, const char *plan_hash)
+{
+    const char *nl = memchr(s, '\n', len);
+    size_t ml = strlen(JOURNAL_MAGIC), hl = strlen(plan_hash), head;
+
+    if (!nl || (size_t)(nl - s) < ml || memcmp(s, JOURNAL_MAGIC, ml) != 0)
+        return 0;
+    head = (size_t)(nl - s);
+    if (head == ml + hl && memcmp(s + ml, plan_hash, hl) == 0)
+        return 0;
+    return count_records(nl + 1, len - head - 1) == 0;
+}
+
 static int write_all(int fd, const char *s, size_t n)
 {
     while (n > 0) {
@@ -198,7 +237,14 @@ int journal_open(const char *path, const char *plan_hash, size_t ntiles, int ove
         goto fail;
     }
 
-    if (b.len == 0 || overwrite) {
+    if (b.len > 0 && !overwrite && other_plan_unfinished(b.data, b.len, plan_hash)) {
+        /* Nothing of the other plan was finished (its run failed at the
+         * first request, say, because the recipe was wrong): there is
+         * nothing to lose, so the fixed recipe just starts over. */
+        log_debug("%s belongs to another plan but lists no finished tile: replaced", path);
+        st->replaced = 1;
+    }
+    if (b.len == 0 || overwrite || st->replaced) {
         char dir[4096];
         const char *slash = strrchr(path, '/');
         int dfd;

@@ -31,6 +31,8 @@ struct journal_state {
     struct mosaic_piece *pieces;  /* the pieces of finished tiles, one record per piece */
     size_t npieces;
     size_t nignored;              /* torn or corrupt lines skipped */
+    int replaced;                 /* a journal of another plan with no finished tile was
+                                     replaced (its stored pieces are stale) */
 };
 
 /* "<output>.eefetch-journal" */
@@ -38,8 +40,9 @@ int journal_path(const char *output, char *out, size_t cap, struct errbuf *e);
 
 /* Opens (creating when missing) the journal of a plan with ntiles tiles.
  * An existing journal of another plan is refused with ERR_USAGE unless
- * overwrite, which empties it. Loads what it lists into st (caller frees
- * with journal_state_free, also on failure). */
+ * overwrite, which empties it, or unless it lists no finished tile: then
+ * it is simply replaced (st->replaced). Loads what it lists into st
+ * (caller frees with journal_state_free, also on failure). */
 int journal_open(const char *path, const char *plan_hash, size_t ntiles, int overwrite, struct journal **out,
                  struct journal_state *st, struct errbuf *e);
 

@@ -880,11 +880,13 @@ done:
     return rc;
 }
 
-int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfiles, struct errbuf *e)
+int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfiles, const struct mosaic_out *desc,
+                     struct errbuf *e)
 {
     char tmp[4200], dir[4096];
     GDALDatasetH ds;
-    int usage = 0, rc = 0;
+    size_t i;
+    int b, usage = 0, rc = 0;
 
     snprintf(tmp, sizeof tmp, "%s.partial", vrt_path);
     dir_of(vrt_path, dir, sizeof dir);
@@ -893,6 +895,13 @@ int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfil
     CPLPopErrorHandler();
     if (!ds)
         return err_set(e, ERR_IO, "cannot build the VRT %s: %s", vrt_path, CPLGetLastErrorMsg());
+    /* The same band names and provenance as the cells: the VRT is the
+     * output a rerun checks (its plan hash). */
+    for (b = 0; desc && desc->band_names && b < desc->nbands && b < GDALGetRasterCount(ds); b++)
+        if (desc->band_names[b])
+            GDALSetDescription(GDALGetRasterBand(ds, b + 1), desc->band_names[b]);
+    for (i = 0; desc && i < desc->nmetadata; i++)
+        GDALSetMetadataItem(ds, desc->metadata[i].key, desc->metadata[i].value, NULL);
     if (close_checked(ds) < 0) {
         rc = err_set(e, ERR_IO, "cannot write the VRT %s: %s", vrt_path, CPLGetLastErrorMsg());
         goto done;
@@ -903,6 +912,26 @@ done:
     if (rc < 0)
         unlink(tmp);
     return rc;
+}
+
+enum mosaic_existing mosaic_existing_output(const char *path, const char *plan_hash)
+{
+    struct stat st;
+    GDALDatasetH ds;
+    const char *tag;
+    enum mosaic_existing r;
+
+    if (stat(path, &st) != 0)
+        return MOSAIC_ABSENT;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    ds = GDALOpen(path, GA_ReadOnly);
+    CPLPopErrorHandler();
+    if (!ds)
+        return MOSAIC_FOREIGN;
+    tag = GDALGetMetadataItem(ds, MOSAIC_PLAN_TAG, NULL);
+    r = !tag ? MOSAIC_FOREIGN : strcmp(tag, plan_hash) == 0 ? MOSAIC_SAME_PLAN : MOSAIC_OTHER_PLAN;
+    GDALClose(ds);
+    return r;
 }
 
 /* ---- quick-look PNG ---- */

@@ -131,9 +131,26 @@ void mosaic_writer_abort(struct mosaic_writer *w);
 int mosaic_assemble(const struct mosaic_out *o, const char *parts_dir, const struct mosaic_piece *pieces,
                     size_t npieces, struct errbuf *e);
 
-/* Writes a VRT at vrt_path over complete files (split = "cells"), under a
- * temporary name and renamed. */
-int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfiles, struct errbuf *e);
+/* Writes a VRT at vrt_path over complete files (one per fishnet cell),
+ * under a temporary name, fsync'd and renamed. desc (may be NULL) gives
+ * band names and dataset metadata (provenance) to write into it. */
+int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfiles, const struct mosaic_out *desc,
+                     struct errbuf *e);
+
+/* The metadata item that names the plan an output was written for (the
+ * plan's SHA-256, grid.h): a rerun compares it with its own plan. */
+#define MOSAIC_PLAN_TAG "EEFETCH_PLAN_SHA256"
+
+/* What is at an output path, for a rerun. */
+enum mosaic_existing {
+    MOSAIC_ABSENT = 0,       /* nothing */
+    MOSAIC_SAME_PLAN,        /* an eefetch output whose plan tag is plan_hash */
+    MOSAIC_OTHER_PLAN,       /* an eefetch output of another plan */
+    MOSAIC_FOREIGN,          /* a file without the tag (or GDAL cannot open it) */
+};
+/* Reads the plan tag of the raster at path (a GeoTIFF, COG or VRT; a VRT's
+ * sources are not opened) and compares it with plan_hash. */
+enum mosaic_existing mosaic_existing_output(const char *path, const char *plan_hash);
 
 /* Longest side of a quick-look PNG, in pixels. */
 #define MOSAIC_QUICKLOOK_MAX 1024

@@ -236,7 +236,10 @@ void progress_finish(struct progress *p, const struct engine_summary *sum, int r
             p->label, p->label[0] ? ": " : "", sum->tiles_total, sum->tiles_fetched, sum->tiles_resumed,
             sum->tiles_skipped, (double)sum->bytes / 1048576.0, dur, (unsigned long long)sum->retries,
             (unsigned long long)sum->splits,
-            rc == 0 ? "" : rc == ERR_INTERRUPTED ? " - interrupted, run again to resume" : " - failed");
+            rc == ERR_INTERRUPTED ? " - interrupted, run again to resume"
+            : rc != 0             ? " - failed"
+            : sum->skipped        ? " - complete already, skipped"
+                                  : "");
     fflush(p->out);
 }
 

@@ -59,6 +59,11 @@ static const struct {
 
 #define NDTYPES (sizeof dtypes / sizeof dtypes[0])
 
+int spec_files_per_cell(const struct download_spec *s)
+{
+    return s->fishnet.split == SPEC_SPLIT_CELLS || s->format == SPEC_FORMAT_VRT;
+}
+
 size_t spec_dtype_size(enum spec_dtype t)
 {
     return (size_t)t < NDTYPES ? dtypes[t].size : 0;

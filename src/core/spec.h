@@ -168,6 +168,11 @@ void spec_init(struct download_spec *s);
 /* Frees every owned string and array; s is left as after spec_init(). */
 void spec_free(struct download_spec *s);
 
+/* 1 when the download writes one file per fishnet cell and a VRT over
+ * them at output (split, or format = VRT): cells then follow the fishnet
+ * on whole pixels instead of output blocks. */
+int spec_files_per_cell(const struct download_spec *s);
+
 /* Bytes per pixel of a type (0 for AUTO). */
 size_t spec_dtype_size(enum spec_dtype t);
 /* numpy descr ("|u1", "<f4", ...) or NULL for AUTO. */

@@ -412,7 +412,10 @@ static int run(lua_State *L, int plan_only)
         progress_finish(prog, &sum, rc);
         progress_destroy(prog);
     }
-    if (rc == 0 && !plan_only && spec.quicklook)
+    /* From the output path: for files per cell that is the VRT over them.
+     * A skipped (complete) output keeps its preview; a missing one (its
+     * first run failed making it) is made now, with nothing fetched. */
+    if (rc == 0 && !plan_only && spec.quicklook && !(sum.skipped && access(spec.quicklook, F_OK) == 0))
         rc = mosaic_quicklook(spec.output, spec.quicklook, &e);
     if (rc != 0) {
         spec_free(&spec);
@@ -424,6 +427,8 @@ static int run(lua_State *L, int plan_only)
     set_int(L, "tiles_skipped", (lua_Integer)sum.tiles_skipped);
     set_int(L, "tiles_resumed", (lua_Integer)sum.tiles_resumed);
     set_int(L, "tiles_fetched", (lua_Integer)sum.tiles_fetched);
+    lua_pushboolean(L, sum.skipped);
+    lua_setfield(L, -2, "skipped");
     set_int(L, "requests", (lua_Integer)sum.requests);
     set_int(L, "retries", (lua_Integer)sum.retries);
     set_int(L, "bytes", (lua_Integer)sum.bytes);

@@ -155,8 +155,13 @@ static void test_clean(int geotiff)
              "/usr/bin/python3 %s/tests/engine/check_requests.py %s %d %.17g %.17g %.17g %.17g %d %d elevation:2",
              src_dir, log, 64 * 64 * 3, AFF[0], AFF[2], AFF[4], AFF[5], W, H);
     CHECK(system(cmd) == 0);
-    /* Running again: the output is complete and is not silently replaced. */
-    CHECK(engine_run(&o, &sum, &e) == ERR_USAGE);
+    /* Running again: the output is complete and of the same plan, so
+     * nothing is done; with another plan it is not silently replaced. */
+    CHECK(engine_run(&o, &sum, &e) == 0 && sum.skipped && sum.requests == 0 && sum.tiles_fetched == 0 &&
+          sum.tiles_resumed == 12);
+    s.max_tile_bytes = 32 * 32 * 3;
+    CHECK(engine_run(&o, &sum, &e) == ERR_USAGE && strstr(e.msg, "different plan") && sum.requests == 0);
+    s.max_tile_bytes = 64 * 64 * 3;
     s.existing = SPEC_EXISTING_SKIP;
     CHECK(engine_run(&o, &sum, &e) == 0 && sum.requests == 0);
     s.existing = SPEC_EXISTING_FAIL;

@@ -139,9 +139,22 @@ int main(void)
     CHECK(st.ndone == 0);
     journal_state_free(&st);
     journal_close(j);
-    CHECK(journal_open(path, H2, 10, 0, &j, &st, &e) == 0 && st.ndone == 0);
+    CHECK(journal_open(path, H2, 10, 0, &j, &st, &e) == 0 && st.ndone == 0 && !st.replaced);
     journal_state_free(&st);
     journal_close(j);
+
+    /* A journal of another plan that lists no finished tile (only a corrupt
+     * line here) holds nothing to lose: it is replaced without overwrite... */
+    append_raw(path, "T 3 1 0 0 0 256 128 2 3 7 #0123456789abcdef\n");
+    CHECK(journal_open(path, H1, 10, 0, &j, &st, &e) == 0 && st.ndone == 0 && st.replaced);
+    CHECK(file_size(path) == (long)strlen("eefetch-journal 1 \n") + 64);
+    journal_state_free(&st);
+    ps[0] = piece(4, 0, 0, 0);
+    CHECK(journal_append(j, 4, ps, 1, &e) == 0);
+    journal_close(j);
+    /* ...but once it lists one, another plan is refused again. */
+    CHECK(journal_open(path, H2, 10, 0, &j, &st, &e) == ERR_USAGE && strstr(e.msg, "different plan"));
+    journal_state_free(&st);
 
     /* Not a journal at all. */
     CHECK(journal_remove(path, &e) == 0);

@@ -309,7 +309,7 @@ static void test_int8_and_vrt(void)
     snprintf(vrt, sizeof vrt, "%s/cells.vrt", dir);
     files[0] = a;
     files[1] = b;
-    CHECK(mosaic_write_vrt(vrt, files, 2, &e) == 0);
+    CHECK(mosaic_write_vrt(vrt, files, 2, NULL, &e) == 0);
     {
         GDALDatasetH ds = GDALOpen(vrt, GA_ReadOnly);
         CHECK(ds != NULL);
