@@ -196,6 +196,8 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         s->has_nodata = 1;
         s->nodata = d;
     }
+    if (bool_field(L, t, "mask_band", &b))
+        s->mask_band = b;
 
     /* grid */
     s->grid.crs = dup_field(L, t, "crs");
