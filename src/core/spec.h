@@ -129,7 +129,7 @@ struct download_spec {
      * others, but written as the output's GDAL per-dataset mask
      * (GMF_PER_DATASET, internal to the GeoTIFF: 255 valid, 0 masked), not as
      * a data band; pixels outside a polygon region are masked too. Needs
-     * nbands >= 2. */
+     * nbands >= 2; the host sets that band's type to uint8. */
     int mask_band;
 
     /* --- where --- */
