@@ -864,8 +864,12 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
 
         for (b = 0; b < t->t.nbands; b++) {
             ids[b] = s->bands[t->t.band0 + b].id;
-            /* Unmasking may widen a band's type (EE unions the ranges). */
-            types[b] = en->unmasked ? SPEC_DTYPE_AUTO : s->bands[t->t.band0 + b].type;
+            /* Unmasking may widen a band's type (EE unions the ranges); a
+             * GeoTIFF answer has one type for all bands, a mask band's
+             * too, and its 0/1 fit any type. */
+            types[b] = en->unmasked || (s->mask_band && t->t.band0 + b == (int)s->nbands - 1)
+                           ? SPEC_DTYPE_AUTO
+                           : s->bands[t->t.band0 + b].type;
         }
         grid_window_affine(&en->plan.grid, t->t.col, t->t.row, aff);
         x.width = t->t.width;

@@ -715,8 +715,9 @@ static void test_cells_vrt(void)
  * internal per-dataset mask and the file has only the data band. Through
  * the streaming assembler (types known) with a stop and a resume, after
  * the last tile (types from the answers) as a COG with a polygon region and
- * the mask in requests of its own, and as cells under a VRT; the quick-look
- * shows masked pixels black. */
+ * the mask in requests of its own, from GeoTIFF answers (one type for both
+ * bands), and as cells under a VRT; the quick-look shows masked pixels
+ * black. */
 static void test_mask_band(void)
 {
     struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
@@ -772,6 +773,19 @@ static void test_mask_band(void)
         fprintf(stderr, "mask COG run: %s\n", e.msg);
     CHECK(rc == 0 && sum.band_group == 1 && sum.tiles_skipped > 0 && sum.tiles_total % 2 == 0);
     CHECK(check_mask(out, "--cog --triangle 170.25 120.25"));
+    spec_free(&s);
+
+    /* GeoTIFF answers have one type for all bands: the mask band arrives
+     * as int16 and is still the mask. */
+    snprintf(out, sizeof out, "%s/mask_gt.tif", dir);
+    spec_mask(&s, out, 1, 1);
+    s.fetch_format = SPEC_FETCH_GEOTIFF;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "mask geotiff run: %s\n", e.msg);
+    CHECK(rc == 0);
+    CHECK(check_mask(out, ""));
     spec_free(&s);
 
     /* Cells under a VRT: each file has its mask, and so does the VRT. */
