@@ -703,12 +703,20 @@ static void piece_done(struct worker *w, const struct task *t, const struct mosa
 }
 
 /* Stores a piece; pixels of a tile that straddles a polygon region's edge
- * get nodata (0 without nodata) outside the polygon. */
+ * get nodata (0 without nodata) outside the polygon, and 0 (masked) in a
+ * mask band. */
 static int store_masked(struct engine *en, const struct grid_tile *t, struct mosaic_piece *p,
                         const struct decoded_tile *dt, struct errbuf *e)
 {
     unsigned char *mask = NULL;
-    int inside = 1, rc;
+    int last_is_mask = en->s->mask_band && t->band0 + t->nbands == (int)en->s->nbands;
+    int inside = 1, rc, b;
+
+    /* The 0/1 mask band fits any type: the piece takes its data bands'
+     * type, so a mask band never widens the output (int8 + uint8 would). */
+    if (last_is_mask && p->type == SPEC_DTYPE_AUTO && dt->nbands > 1)
+        for (b = 0; b < dt->nbands - 1; b++)
+            p->type = mosaic_type_union(p->type, dt->bands[b].type);
 
     if (en->plan.region) {
         mask = malloc((size_t)t->width * (size_t)t->height);
@@ -719,7 +727,8 @@ static int store_masked(struct engine *en, const struct grid_tile *t, struct mos
             return rc;
         }
     }
-    rc = mosaic_store_piece(en->parts, p, dt, inside ? NULL : mask, en->s->has_nodata ? en->s->nodata : 0, e);
+    rc = mosaic_store_piece(en->parts, p, dt, inside ? NULL : mask, en->s->has_nodata ? en->s->nodata : 0,
+                            last_is_mask, e);
     free(mask);
     return rc;
 }
@@ -855,8 +864,12 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
 
         for (b = 0; b < t->t.nbands; b++) {
             ids[b] = s->bands[t->t.band0 + b].id;
-            /* Unmasking may widen a band's type (EE unions the ranges). */
-            types[b] = en->unmasked ? SPEC_DTYPE_AUTO : s->bands[t->t.band0 + b].type;
+            /* Unmasking may widen a band's type (EE unions the ranges); a
+             * GeoTIFF answer has one type for all bands, a mask band's
+             * too, and its 0/1 fit any type. */
+            types[b] = en->unmasked || (s->mask_band && t->t.band0 + b == (int)s->nbands - 1)
+                           ? SPEC_DTYPE_AUTO
+                           : s->bands[t->t.band0 + b].type;
         }
         grid_window_affine(&en->plan.grid, t->t.col, t->t.row, aff);
         x.width = t->t.width;
@@ -1052,6 +1065,7 @@ static int output_describe(const struct engine *en, struct mosaic_out *mo, const
     mo->path = s->output;
     mo->grid = en->plan.grid;
     mo->nbands = (int)s->nbands;
+    mo->mask_band = s->mask_band;
     mo->band_names = *names;
     mo->dtype = s->dtype;
     mo->has_nodata = s->has_nodata;
@@ -1079,7 +1093,7 @@ static enum spec_dtype known_output_type(const struct engine *en)
         return en->s->dtype;
     if (en->unmasked)
         return SPEC_DTYPE_AUTO;
-    for (b = 0; b < en->s->nbands; b++) {
+    for (b = 0; b < en->s->nbands - (en->s->mask_band ? 1 : 0); b++) {
         if (en->s->bands[b].type == SPEC_DTYPE_AUTO)
             return SPEC_DTYPE_AUTO;
         t = mosaic_type_union(t, en->s->bands[b].type);
@@ -1159,6 +1173,13 @@ static void *assembler_main(void *arg)
     return NULL;
 }
 
+/* A piece of the mask band alone (its own band group): its uint8 says
+ * nothing about the data's type. */
+static int mask_only(const struct engine *en, const struct mosaic_piece *p)
+{
+    return en->s->mask_band && p->nbands == 1 && p->band0 == (int)en->s->nbands - 1;
+}
+
 static int assemble(struct engine *en, struct errbuf *e)
 {
     const struct download_spec *s = en->s;
@@ -1181,7 +1202,8 @@ static int assemble(struct engine *en, struct errbuf *e)
         goto done;
     if (mo.dtype == SPEC_DTYPE_AUTO)   /* one type for every cell file */
         for (i = 0; i < en->nall; i++)
-            mo.dtype = mosaic_type_union(mo.dtype, en->all[i].type);
+            if (!mask_only(en, &en->all[i]))
+                mo.dtype = mosaic_type_union(mo.dtype, en->all[i].type);
 
     if (!spec_files_per_cell(s)) {
         rc = mosaic_assemble(&mo, en->parts, en->all, en->nall, e);

@@ -691,6 +691,9 @@ static int plan_text(const struct download_spec *s, const struct grid_plan *p, s
                      s->fishnet.cell_height, (int)s->fishnet.split);
     rc |= buf_printf(b, "region %d %s\n", (int)s->region.kind,
                      s->region.kind == SPEC_REGION_GEOJSON && s->region.geojson ? s->region.geojson : "");
+    /* Only when set, so plans without a mask band keep their hashes. */
+    if (s->mask_band)
+        rc |= buf_printf(b, "mask_band 1\n");
     rc |= buf_printf(b, "tiles %zu\n", p->ntiles);
     return rc ? ERR_NOMEM : 0;
 }
@@ -746,6 +749,8 @@ int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct e
         return err_set(e, ERR_USAGE, "download: no image expression");
     if (s->nbands == 0)
         return err_set(e, ERR_USAGE, "download: no bands");
+    if (s->mask_band && s->nbands < 2)
+        return err_set(e, ERR_USAGE, "download: a mask band needs at least one data band before it");
     if ((rc = hash_hex(s->expression, strlen(s->expression), p->expr_hash)) < 0)
         return err_set(e, rc, "cannot hash the expression");
     if ((rc = resolve_with(s, &p->grid, &region, e)) < 0)

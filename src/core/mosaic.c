@@ -483,7 +483,7 @@ done:
 }
 
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
-                       const unsigned char *mask, double fill, struct errbuf *e)
+                       const unsigned char *mask, double fill, int last_is_mask, struct errbuf *e)
 {
     size_t npx = (size_t)p->width * (size_t)p->height, sz, i;
     struct mosaic_pbuf pb = {NULL, 0};
@@ -503,10 +503,12 @@ int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const stru
     for (b = 0; b < p->nbands; b++) {
         unsigned char *dst = planes + (size_t)b * npx * sz;
         convert_values(t->bands[b].data, t->bands[b].type, dst, p->type, npx);
-        if (mask)
+        if (mask) {
+            double v = last_is_mask && b == p->nbands - 1 ? 0 : fill;
             for (i = 0; i < npx; i++)
                 if (!mask[i])
-                    store_value(dst, p->type, i, fill);
+                    store_value(dst, p->type, i, v);
+        }
     }
     rc = mosaic_store_pbuf(parts_dir, p, 0, &pb, e);
     mosaic_pbuf_free(&pb);
@@ -576,6 +578,9 @@ struct mosaic_writer {
     unsigned char *conv;              /* ... converted to the output type */
     size_t convcap;
     int *bandmap;
+    int ndata;                        /* data bands in the file (o.nbands - o.mask_band) */
+    unsigned char *maskbuf;           /* a piece's mask band as 0/255 */
+    size_t maskcap;
 };
 
 static int set_georef(GDALDatasetH ds, const struct grid *g, struct errbuf *e)
@@ -633,6 +638,7 @@ void mosaic_writer_abort(struct mosaic_writer *w)
     unlink(w->cogtmp);
     mosaic_pbuf_free(&w->pb);
     free(w->conv);
+    free(w->maskbuf);
     free(w->bandmap);
     free(w);
 }
@@ -648,13 +654,15 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
     *out = NULL;
     if (!drv)
         return err_set(e, ERR_INTERNAL, "GDAL's GTiff driver is not registered");
-    if (o->nbands <= 0 || o->grid.width <= 0 || o->grid.height <= 0 || o->dtype == SPEC_DTYPE_AUTO)
+    if (o->nbands - (o->mask_band ? 1 : 0) <= 0 || o->grid.width <= 0 || o->grid.height <= 0 ||
+        o->dtype == SPEC_DTYPE_AUTO)
         return err_set(e, ERR_INTERNAL, "nothing to assemble");
     if (!(w = calloc(1, sizeof *w)) || !(w->bandmap = malloc((size_t)o->nbands * sizeof *w->bandmap))) {
         free(w);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
     w->o = *o;
+    w->ndata = o->nbands - (o->mask_band ? 1 : 0);
     snprintf(w->path, sizeof w->path, "%s", o->path);
     w->o.path = w->path;
     snprintf(w->partial, sizeof w->partial, "%s.partial", o->path);
@@ -677,16 +685,29 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
     }
     unlink(w->partial);
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    w->ds = GDALCreate(drv, w->partial, (int)o->grid.width, (int)o->grid.height, o->nbands, gdal_type(o->dtype),
+    w->ds = GDALCreate(drv, w->partial, (int)o->grid.width, (int)o->grid.height, w->ndata, gdal_type(o->dtype),
                        opts);
     CPLPopErrorHandler();
     if (!w->ds) {
         rc = err_set(e, ERR_IO, "cannot create %s: %s", w->partial, CPLGetLastErrorMsg());
         goto done;
     }
+    if (o->mask_band) {
+        /* Inside the GeoTIFF (GDAL before 3.9 would write a .msk file beside
+         * it, which the rename and the COG copy would leave behind). Blocks
+         * no piece touches read as 0 there: masked, like skipped tiles. */
+        CPLErr err;
+        CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES");
+        err = GDALCreateDatasetMaskBand(w->ds, GMF_PER_DATASET);
+        CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", NULL);
+        if (err != CE_None) {
+            rc = err_set(e, ERR_IO, "cannot create the mask of %s: %s", w->partial, CPLGetLastErrorMsg());
+            goto done;
+        }
+    }
     if ((rc = set_georef(w->ds, &o->grid, e)) < 0)
         goto done;
-    for (b = 0; b < o->nbands; b++) {
+    for (b = 0; b < w->ndata; b++) {
         GDALRasterBandH band = GDALGetRasterBand(w->ds, b + 1);
         if (o->band_names && o->band_names[b])
             GDALSetDescription(band, o->band_names[b]);
@@ -700,7 +721,7 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
         /* Edge blocks are stored whole. */
         off_t bs = o->block > 0 ? o->block : GRID_DEFAULT_BLOCK;
         off_t bx = ((off_t)o->grid.width + bs - 1) / bs, by = ((off_t)o->grid.height + bs - 1) / bs;
-        reserve_output(w->partial, bx * by * bs * bs * o->nbands * (off_t)spec_dtype_size(o->dtype));
+        reserve_output(w->partial, bx * by * bs * bs * w->ndata * (off_t)spec_dtype_size(o->dtype));
     }
     /* Only meaningful while open: the caller's arrays may go away. */
     w->o.band_names = NULL;
@@ -716,6 +737,34 @@ done:
     return 0;
 }
 
+/* Writes a piece's validity band (values of the output type at src, with
+ * the piece's pixel and line spacing) into the file's mask: 255 where it is
+ * exactly 1, 0 elsewhere (0 from EE, outside a polygon, or any other value a
+ * fill may have put there). */
+static int write_mask(struct mosaic_writer *w, const struct mosaic_piece *p, const unsigned char *src,
+                      GSpacing pix, GSpacing line, long dx, long dy, struct errbuf *e)
+{
+    size_t n = (size_t)p->width * (size_t)p->height, x, y;
+    GDALRasterBandH mb = GDALGetMaskBand(GDALGetRasterBand(w->ds, 1));
+
+    if (n > w->maskcap) {
+        unsigned char *nm = realloc(w->maskbuf, n);
+        if (!nm)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        w->maskbuf = nm;
+        w->maskcap = n;
+    }
+    for (y = 0; y < (size_t)p->height; y++)
+        for (x = 0; x < (size_t)p->width; x++)
+            w->maskbuf[y * (size_t)p->width + x] =
+                load_value(src + y * (size_t)line + x * (size_t)pix, w->o.dtype, 0) == 1.0 ? 255 : 0;
+    if (!mb || GDALRasterIO(mb, GF_Write, (int)dx, (int)dy, (int)p->width, (int)p->height, w->maskbuf,
+                            (int)p->width, (int)p->height, GDT_Byte, 0, 0) != CE_None)
+        return err_set(e, ERR_IO, "tile %zu: cannot write its mask into %s: %s", p->tile_id, w->partial,
+                       CPLGetLastErrorMsg());
+    return 0;
+}
+
 int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p, const struct mosaic_pbuf *b,
                           struct errbuf *e)
 {
@@ -725,7 +774,7 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
     size_t sz = spec_dtype_size(o->dtype), n = (size_t)p->width * (size_t)p->height * (size_t)p->nbands;
     const unsigned char *px = mosaic_pbuf_pixels(b);
     GSpacing pix, line, band;
-    int bi;
+    int bi, ndata;
 
     if (dx < 0 || dy < 0 || dx + p->width > o->grid.width || dy + p->height > o->grid.height || p->band0 < 0 ||
         p->band0 + p->nbands > o->nbands)
@@ -754,15 +803,20 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
         line = pix * p->width;
         band = line * p->height;
     }
-    for (bi = 0; bi < p->nbands; bi++)
+    /* The data bands of the piece; a mask band is the piece's last. */
+    ndata = p->band0 + p->nbands <= w->ndata ? p->nbands : w->ndata - p->band0;
+    for (bi = 0; bi < ndata; bi++)
         w->bandmap[bi] = p->band0 + bi + 1;
     /* int8 goes in as GDT_Byte: GDAL 3.6 stores it as Byte with
      * PIXELTYPE=SIGNEDBYTE and the bits are the same. */
-    if (GDALDatasetRasterIOEx(w->ds, GF_Write, (int)dx, (int)dy, (int)p->width, (int)p->height, (void *)px,
-                              (int)p->width, (int)p->height, gdal_type(o->dtype), p->nbands, w->bandmap, pix, line,
+    if (ndata > 0 &&
+        GDALDatasetRasterIOEx(w->ds, GF_Write, (int)dx, (int)dy, (int)p->width, (int)p->height, (void *)px,
+                              (int)p->width, (int)p->height, gdal_type(o->dtype), ndata, w->bandmap, pix, line,
                               band, NULL) != CE_None)
         return err_set(e, ERR_IO, "tile %zu: cannot write it into %s: %s", p->tile_id, w->partial,
                        CPLGetLastErrorMsg());
+    if (ndata < p->nbands)
+        return write_mask(w, p, px + (size_t)ndata * (size_t)band, pix, line, dx, dy, e);
     return 0;
 }
 
@@ -830,6 +884,7 @@ done:
     }
     mosaic_pbuf_free(&w->pb);
     free(w->conv);
+    free(w->maskbuf);
     free(w->bandmap);
     free(w);
     return 0;
@@ -944,10 +999,11 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Stretches one band, read at the preview size, into bytes. Pixels equal to
- * nodata (or NaN) become 0; the others map [p2, p98] onto 1..255 so that a
- * valid dark pixel is never mistaken for nodata. */
+ * nodata (or NaN) or masked by a per-dataset mask become 0; the others map
+ * [p2, p98] onto 1..255 so that a valid dark pixel is never mistaken for
+ * nodata. mk: scratch for the mask, w x h bytes. */
 static int quicklook_band(GDALRasterBandH b, int w, int h, unsigned char *out, double *vals,
-                          double *sorted, struct errbuf *e)
+                          double *sorted, unsigned char *mk, struct errbuf *e)
 {
     int has_nd = 0;
     double nd = GDALGetRasterNoDataValue(b, &has_nd), lo, hi;
@@ -956,6 +1012,15 @@ static int quicklook_band(GDALRasterBandH b, int w, int h, unsigned char *out, d
     if (GDALRasterIO(b, GF_Read, 0, 0, GDALGetRasterBandXSize(b), GDALGetRasterBandYSize(b), vals, w, h,
                      GDT_Float64, 0, 0) != CE_None)
         return err_set(e, ERR_IO, "quick-look: cannot read the output: %s", CPLGetLastErrorMsg());
+    if (GDALGetMaskFlags(b) & GMF_PER_DATASET) {
+        /* eefetch's mask band: masked pixels read as NaN from here on. */
+        if (GDALRasterIO(GDALGetMaskBand(b), GF_Read, 0, 0, GDALGetRasterBandXSize(b),
+                         GDALGetRasterBandYSize(b), mk, w, h, GDT_Byte, 0, 0) != CE_None)
+            return err_set(e, ERR_IO, "quick-look: cannot read the output's mask: %s", CPLGetLastErrorMsg());
+        for (i = 0; i < n; i++)
+            if (!mk[i])
+                vals[i] = NAN;
+    }
     for (i = 0; i < n; i++)
         if (!isnan(vals[i]) && !(has_nd && vals[i] == nd))
             sorted[nvalid++] = vals[i];
@@ -984,7 +1049,7 @@ int mosaic_quicklook(const char *src, const char *png, struct errbuf *e)
     GDALDatasetH in = NULL, mem = NULL, outds;
     GDALDriverH memdrv, pngdrv;
     double *vals = NULL, *sorted = NULL;
-    unsigned char *px = NULL;
+    unsigned char *px = NULL, *mk = NULL;
     char tmp[4200];
     int w, h, W, H, nb, b, rc = 0;
 
@@ -1014,13 +1079,14 @@ int mosaic_quicklook(const char *src, const char *png, struct errbuf *e)
     vals = malloc((size_t)w * (size_t)h * sizeof *vals);
     sorted = malloc((size_t)w * (size_t)h * sizeof *sorted);
     px = malloc((size_t)w * (size_t)h * (size_t)nb);
-    if (!vals || !sorted || !px) {
+    mk = malloc((size_t)w * (size_t)h);
+    if (!vals || !sorted || !px || !mk) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto done;
     }
     for (b = 0; b < nb && rc == 0; b++)
         rc = quicklook_band(GDALGetRasterBand(in, b + 1), w, h, px + (size_t)b * (size_t)w * (size_t)h,
-                            vals, sorted, e);
+                            vals, sorted, mk, e);
     if (rc != 0)
         goto done;
     memdrv = GDALGetDriverByName("MEM");
@@ -1064,5 +1130,6 @@ done:
     free(vals);
     free(sorted);
     free(px);
+    free(mk);
     return rc;
 }

@@ -42,7 +42,10 @@ struct mosaic_out {
     struct grid grid;                 /* the file's grid */
     long col_off, row_off;            /* the file's top-left pixel in the pieces' grid
                                          (non-zero for one fishnet cell) */
-    int nbands;
+    int nbands;                       /* the pieces' bands (with a mask band, one more than the file's) */
+    int mask_band;                    /* 1: the pieces' last band (nbands - 1) is a 0/1 validity band,
+                                         written as the file's internal per-dataset mask (255 where
+                                         it is 1, else 0), not as a data band */
     const char *const *band_names;    /* band descriptions; NULL entries allowed */
     enum spec_dtype dtype;            /* AUTO: the union of the pieces' types */
     int has_nodata;
@@ -99,10 +102,12 @@ int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int i
 /* Stores piece p (window and bands as in p, pixels in t) durably, converting
  * to p->type (AUTO: the union of t's band types; the type used is written
  * back to p->type). When mask is not NULL, pixels whose mask byte is 0
- * (outside a polygon region) are stored as `fill`. Thread-safe for distinct
+ * (outside a polygon region) are stored as `fill`, except in the piece's
+ * last band when last_is_mask is set: that band is a validity band
+ * (mosaic_out.mask_band) and gets 0, masked. Thread-safe for distinct
  * pieces. */
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
-                       const unsigned char *mask, double fill, struct errbuf *e);
+                       const unsigned char *mask, double fill, int last_is_mask, struct errbuf *e);
 
 /* GDAL's block cache when GDAL_CACHEMAX is not set, in MiB. */
 #define MOSAIC_CACHE_MB 64
@@ -158,7 +163,8 @@ enum mosaic_existing mosaic_existing_output(const char *path, const char *plan_h
 /* Writes an 8-bit PNG preview of the raster at src (any GDAL-readable file:
  * the output GeoTIFF, COG or VRT) to png: bands 1-3 as RGB (one band as
  * grey), at most MOSAIC_QUICKLOOK_MAX pixels a side, each band stretched
- * linearly between its 2nd and 98th percentile; nodata pixels are black.
+ * linearly between its 2nd and 98th percentile; nodata pixels and pixels a
+ * per-dataset mask masks are black.
  * Written under a temporary name and renamed. */
 int mosaic_quicklook(const char *src, const char *png, struct errbuf *e);
 

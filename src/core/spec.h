@@ -127,6 +127,13 @@ struct download_spec {
     enum spec_dtype dtype;     /* output type; AUTO = the bands' own (widest if mixed) */
     int has_nodata;            /* 1: masked pixels and pixels outside a polygon get nodata */
     double nodata;
+    /* 1: the last entry of bands[] is a 0/1 uint8 validity band (1 where every
+     * data band is valid). It is requested, stored and resumed like the
+     * others, but written as the output's GDAL per-dataset mask
+     * (GMF_PER_DATASET, internal to the GeoTIFF: 255 valid, 0 masked), not as
+     * a data band; pixels outside a polygon region are masked too. Needs
+     * nbands >= 2; the host sets that band's type to uint8. */
+    int mask_band;
 
     /* --- where --- */
     struct spec_grid grid;

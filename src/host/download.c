@@ -253,6 +253,10 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         s->has_nodata = 1;
         s->nodata = d;
     }
+    if (bool_field(L, t, "mask_band", &b) && b && s->nbands > 0) {
+        s->mask_band = 1;   /* the last band, computed as uint8: planned at its size */
+        s->bands[s->nbands - 1].type = SPEC_DTYPE_UINT8;
+    }
 
     /* grid: `scale` is metres (EE's meaning), `pixel_size` CRS units */
     s->grid.crs = dup_field(L, t, "crs");

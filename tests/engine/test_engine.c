@@ -18,6 +18,7 @@
 
 #include "../unit/check.h"
 #include "core/engine.h"
+#include "core/mosaic.h"
 #include "emulator/emu.h"
 
 #define SRTM_EXPR                                                                                          \
@@ -25,6 +26,23 @@
     "\"arguments\":{\"input\":{\"functionInvocationValue\":{\"functionName\":\"Image.load\",\"arguments\":" \
     "{\"id\":{\"constantValue\":\"USGS/SRTMGL1_003\"}}}},\"bandSelectors\":{\"constantValue\":"           \
     "[\"elevation\"]}}}}}}"
+
+/* SRTM elevation masked where it is not above 950 m (about half of the
+ * grid below), plus the 0/1 band elevation > 950 named eefetch_mask: what
+ * the recipe layer asks for when no nodata value is free. */
+#define MASK_THRESHOLD 950
+#define MASKED_EXPR                                                                                           \
+    "{\"result\":\"0\",\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":\"Image.addBands\"," \
+    "\"arguments\":{\"dstImg\":{\"valueReference\":\"1\"},\"srcImg\":{\"functionInvocationValue\":{"          \
+    "\"functionName\":\"Image.rename\",\"arguments\":{\"input\":{\"functionInvocationValue\":{\"functionName\":" \
+    "\"Image.toUint8\",\"arguments\":{\"value\":{\"valueReference\":\"3\"}}}},\"names\":{\"constantValue\":"   \
+    "[\"eefetch_mask\"]}}}}}}},\"1\":{\"functionInvocationValue\":{\"functionName\":\"Image.updateMask\","        \
+    "\"arguments\":{\"image\":{\"valueReference\":\"2\"},\"mask\":{\"valueReference\":\"3\"}}}},\"2\":{"      \
+    "\"functionInvocationValue\":{\"functionName\":\"Image.select\",\"arguments\":{\"input\":{"                 \
+    "\"functionInvocationValue\":{\"functionName\":\"Image.load\",\"arguments\":{\"id\":{\"constantValue\":"  \
+    "\"USGS/SRTMGL1_003\"}}}},\"bandSelectors\":{\"constantValue\":[\"elevation\"]}}}},\"3\":{"                 \
+    "\"functionInvocationValue\":{\"functionName\":\"Image.gt\",\"arguments\":{\"image1\":{"                    \
+    "\"valueReference\":\"2\"},\"image2\":{\"constantValue\":950}}}}}}"
 
 #define W 200
 #define H 150
@@ -74,6 +92,41 @@ static int check_pixels_triangle(const char *out)
              "/usr/bin/python3 %s/tests/engine/check_output.py --triangle 170.25 120.25 -32768 %s EPSG:4326 "
              "%.17g %.17g %.17g %.17g %.17g %.17g %d %d USGS/SRTMGL1_003 elevation",
              src_dir, out, AFF[0], AFF[1], AFF[2], AFF[3], AFF[4], AFF[5], W, H);
+    return system(cmd) == 0;
+}
+
+/* spec_srtm over MASKED_EXPR: elevation, then eefetch_mask as the mask
+ * band. known_types: the bands' types given (int16, uint8), else left to
+ * the answers. together: a budget that fetches both bands in one request
+ * (a heterogeneous NPY); otherwise each band has its own requests. */
+static void spec_mask(struct download_spec *s, const char *out, int known_types, int together)
+{
+    spec_srtm(s, out);
+    free(s->expression);
+    s->expression = strdup(MASKED_EXPR);
+    free(s->bands[0].id);
+    free(s->bands);
+    s->nbands = 2;
+    s->bands = calloc(2, sizeof *s->bands);
+    s->bands[0].id = strdup("elevation");
+    s->bands[1].id = strdup("eefetch_mask");
+    if (known_types) {
+        s->bands[0].type = SPEC_DTYPE_INT16;
+        s->bands[1].type = SPEC_DTYPE_UINT8;
+    }
+    s->mask_band = 1;
+    if (together)
+        s->max_tile_bytes = 64 * 64 * 5;   /* int16 + uint8, a mask byte each */
+}
+
+/* check_mask.py on out (opts: its options, may be ""). */
+static int check_mask(const char *out, const char *opts)
+{
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/engine/check_mask.py %s %s EPSG:4326 %.17g %.17g %.17g %.17g %.17g %.17g "
+             "%d %d %d",
+             src_dir, opts, out, AFF[0], AFF[1], AFF[2], AFF[3], AFF[4], AFF[5], W, H, MASK_THRESHOLD);
     return system(cmd) == 0;
 }
 
@@ -381,7 +434,7 @@ static int journal_records(const char *path)
 /* kill -9 in the middle of a run (a child process with its own emulator),
  * then the same spec again: only unfinished tiles are fetched and the
  * pixels are those of an uninterrupted run. */
-static void test_kill9(void)
+static void test_kill9(int mask)
 {
     char out[512], j[600];
     struct download_spec s;
@@ -392,7 +445,7 @@ static void test_kill9(void)
     pid_t pid;
     int status = 0, waited = 0, rc;
 
-    snprintf(out, sizeof out, "%s/kill9.tif", dir);
+    snprintf(out, sizeof out, "%s/kill9%s.tif", dir, mask ? "_mask" : "");
     snprintf(j, sizeof j, "%s.eefetch-journal", out);
     fflush(NULL);
     pid = fork();
@@ -402,7 +455,10 @@ static void test_kill9(void)
         cfg.latency_base_ms = 40;   /* slow enough to be killed mid-run */
         if (emu_start(&cfg, &emu, &e) != 0)
             _exit(3);
-        spec_srtm(&s, out);
+        if (mask)
+            spec_mask(&s, out, 1, 1);
+        else
+            spec_srtm(&s, out);
         s.workers = 2;
         opts_for(&o, &s, emu);
         engine_run(&o, &sum, &e);
@@ -424,14 +480,17 @@ static void test_kill9(void)
     CHECK(emu != NULL);
     if (!emu)
         return;
-    spec_srtm(&s, out);
+    if (mask)
+        spec_mask(&s, out, 1, 1);
+    else
+        spec_srtm(&s, out);
     opts_for(&o, &s, emu);
     rc = engine_run(&o, &sum, &e);
     if (rc != 0)
         fprintf(stderr, "after kill -9: %s\n", e.msg);
     CHECK(rc == 0 && sum.tiles_resumed >= 4 && sum.tiles_resumed < 12);
     CHECK(sum.tiles_fetched == 12 - sum.tiles_resumed && sum.requests == sum.tiles_fetched);
-    CHECK(check_pixels(out));
+    CHECK(mask ? check_mask(out, "") : check_pixels(out));
     spec_free(&s);
     emu_stop(emu);
 }
@@ -657,6 +716,113 @@ static void test_cells_vrt(void)
     emu_stop(emu);
 }
 
+/* A mask band (spec.mask_band): the last band, 0/1, becomes the output's
+ * internal per-dataset mask and the file has only the data band. Through
+ * the streaming assembler (types known) with a stop and a resume, after
+ * the last tile (types from the answers) as a COG with a polygon region and
+ * the mask in requests of its own, from GeoTIFF answers (one type for both
+ * bands), and as cells under a VRT; the quick-look shows masked pixels
+ * black. */
+static void test_mask_band(void)
+{
+    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512], png[600], opts[700], gj[512], cell[600];
+    double x0 = AFF[2], y0 = AFF[5], px = AFF[0];
+    size_t first;
+    int rc, r, c;
+
+    CHECK(emu != NULL);
+    if (!emu)
+        return;
+
+    /* One GeoTIFF, streamed; stopped after 5 tiles and resumed. */
+    snprintf(out, sizeof out, "%s/mask.tif", dir);
+    spec_mask(&s, out, 1, 1);
+    s.workers = 1;
+    opts_for(&o, &s, emu);
+    o.stop = &stop_flag;
+    o.on_event = stop_after_5;
+    stop_flag = 0;
+    rc = engine_run(&o, &sum, &e);
+    CHECK(rc == ERR_INTERRUPTED && !exists(out));
+    first = sum.tiles_fetched;
+    stop_flag = 0;
+    o.on_event = NULL;
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "mask run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.band_group == 2 && sum.tiles_resumed == first && sum.tiles_fetched == 12 - first);
+    snprintf(png, sizeof png, "%s/mask.png", dir);
+    CHECK(mosaic_quicklook(out, png, &e) == 0);
+    snprintf(opts, sizeof opts, "--quicklook %s", png);
+    CHECK(check_mask(out, opts));
+    spec_free(&s);
+
+    /* A COG assembled after the last tile, the mask band fetched on its
+     * own, pixels outside a triangle masked too. */
+    snprintf(out, sizeof out, "%s/mask_cog.tif", dir);
+    spec_mask(&s, out, 0, 0);
+    s.format = SPEC_FORMAT_COG;
+    snprintf(gj, sizeof gj,
+             "{\"type\":\"Polygon\",\"coordinates\":[[[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g]]]}",
+             x0, y0, x0 + 170.25 * px, y0, x0, y0 - 120.25 * px, x0, y0);
+    s.region.kind = SPEC_REGION_GEOJSON;
+    s.region.geojson = strdup(gj);
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "mask COG run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.band_group == 1 && sum.tiles_skipped > 0 && sum.tiles_total % 2 == 0);
+    CHECK(check_mask(out, "--cog --triangle 170.25 120.25"));
+    spec_free(&s);
+
+    /* GeoTIFF answers have one type for all bands: the mask band arrives
+     * as int16 and is still the mask. */
+    snprintf(out, sizeof out, "%s/mask_gt.tif", dir);
+    spec_mask(&s, out, 1, 1);
+    s.fetch_format = SPEC_FETCH_GEOTIFF;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "mask geotiff run: %s\n", e.msg);
+    CHECK(rc == 0);
+    CHECK(check_mask(out, ""));
+    spec_free(&s);
+
+    /* Cells under a VRT: each file has its mask, and so does the VRT. */
+    snprintf(out, sizeof out, "%s/mask_cells.vrt", dir);
+    spec_mask(&s, out, 1, 1);
+    s.fishnet.rows = 2;
+    s.fishnet.cols = 2;
+    s.fishnet.split = SPEC_SPLIT_CELLS;
+    s.format = SPEC_FORMAT_VRT;
+    opts_for(&o, &s, emu);
+    rc = engine_run(&o, &sum, &e);
+    if (rc != 0)
+        fprintf(stderr, "mask cells run: %s\n", e.msg);
+    CHECK(rc == 0 && sum.cells == 4);
+    for (r = 0; r < 2; r++)
+        for (c = 0; c < 2; c++) {
+            GDALDatasetH ds;
+            snprintf(cell, sizeof cell, "%s/mask_cells_r%d_c%d.tif", dir, r, c);
+            ds = GDALOpen(cell, GA_ReadOnly);
+            CHECK(ds && GDALGetRasterCount(ds) == 1 &&
+                  GDALGetMaskFlags(GDALGetRasterBand(ds, 1)) == GMF_PER_DATASET);
+            if (ds)
+                GDALClose(ds);
+        }
+    snprintf(png, sizeof png, "%s/mask_cells.png", dir);
+    CHECK(mosaic_quicklook(out, png, &e) == 0);
+    snprintf(opts, sizeof opts, "--quicklook %s", png);
+    CHECK(check_mask(out, opts));
+    spec_free(&s);
+    emu_stop(emu);
+}
+
 static void test_plan_only(void)
 {
     struct download_spec s;
@@ -706,7 +872,8 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     test_classify();
-    test_kill9();   /* first: fork() before this process starts any thread */
+    test_kill9(0);   /* first: fork() before this process starts any thread */
+    test_kill9(1);
     test_clean(0);
     test_clean(1);
     test_faults();
@@ -720,6 +887,7 @@ int main(void)
     test_band_groups();
     test_masked_nodata();
     test_cells_vrt();
+    test_mask_band();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

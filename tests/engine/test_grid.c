@@ -477,6 +477,16 @@ static void test_hash(void)
     memcpy(h2, p.hash, sizeof h2);
     CHECK(strcmp(h1, h2) != 0 && strlen(h2) == 64);
     grid_plan_free(&p);
+    /* Writing the last band as the output's mask changes the output: a
+     * journal of the plan without it must not be resumed. */
+    s.mask_band = 1;
+    CHECK(grid_plan_build(&s, &p, &e) == 0);
+    CHECK(strcmp(p.hash, h2) != 0);
+    grid_plan_free(&p);
+    s.nbands = 1;   /* a mask band alone: nothing to mask */
+    CHECK(grid_plan_build(&s, &p, &e) == ERR_USAGE && strstr(e.msg, "mask band"));
+    grid_plan_free(&p);
+    s.nbands = 2;
     spec_free(&s);
 }
 

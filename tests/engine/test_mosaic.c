@@ -99,7 +99,7 @@ static size_t store_all(const char *parts, struct mosaic_piece *pieces, size_t s
         if (i == skip)
             continue;
         make_tile(&t, pieces[i].col, pieces[i].row, pieces[i].width, pieces[i].height, 0, NB, types3);
-        CHECK(mosaic_store_piece(parts, &pieces[i], &t, NULL, 0, &e) == 0);
+        CHECK(mosaic_store_piece(parts, &pieces[i], &t, NULL, 0, 0, &e) == 0);
         CHECK(pieces[i].type == SPEC_DTYPE_INT32);   /* union of uint16 and int16 */
         free_tile(&t);
     }
@@ -271,7 +271,7 @@ static void test_int8_and_vrt(void)
         p.height = 30;
         p.nbands = 1;
         make_tile(&t, p.col, 0, 40, 30, 0, 1, t8);
-        CHECK(mosaic_store_piece(parts, &p, &t, NULL, 0, &e) == 0);
+        CHECK(mosaic_store_piece(parts, &p, &t, NULL, 0, 0, &e) == 0);
         CHECK(p.type == SPEC_DTYPE_INT8);
         free_tile(&t);
         /* One file per cell, each with its own grid. */
@@ -421,6 +421,103 @@ static void test_records_and_overviews(void)
     CHECK(mosaic_parts_remove(parts, &e) == 0);
 }
 
+/* A mask band (mosaic_out.mask_band): the pieces' last band becomes the
+ * file's internal per-dataset mask, 255 where it is 1. Left: uint8 records
+ * (data, mask) from the store; right: planes with a polygon mask, whose
+ * outside pixels get the fill in the data band and 0 in the mask band;
+ * bottom rows: no piece at all, masked. */
+static void test_mask_band(void)
+{
+    enum { MW = 64, MH = 48, PH = 32 };
+    char parts[512], out[512], msk[600];
+    struct mosaic_piece p[2];
+    struct mosaic_pbuf pb = {NULL, 0};
+    struct decoded_tile t;
+    struct mosaic_out o;
+    struct errbuf e;
+    unsigned char *rec, data[32 * PH], valid[32 * PH], inside[32 * PH], got[MW * MH], gotm[MW * MH];
+    long x, y, bad = 0;
+
+    snprintf(parts, sizeof parts, "%s/mask.eefetch-parts", dir);
+    CHECK(mosaic_parts_create(parts, &e) == 0);
+    memset(p, 0, sizeof p);
+    p[0].tile_id = 0;
+    p[0].width = 32;
+    p[0].height = PH;
+    p[0].nbands = 2;
+    p[0].type = SPEC_DTYPE_UINT8;
+    CHECK(mosaic_pbuf_reserve(&pb, 32 * PH * 2) == 0);
+    rec = mosaic_pbuf_pixels(&pb);
+    for (y = 0; y < PH; y++)
+        for (x = 0; x < 32; x++) {
+            rec[2 * (y * 32 + x)] = (unsigned char)((x + y) % 200 + 1);
+            rec[2 * (y * 32 + x) + 1] = x % 3 != 0;
+        }
+    CHECK(mosaic_store_pbuf(parts, &p[0], 1, &pb, &e) == 0);
+    p[1] = p[0];
+    p[1].tile_id = 1;
+    p[1].col = 32;
+    p[1].type = SPEC_DTYPE_AUTO;
+    for (y = 0; y < PH; y++)
+        for (x = 0; x < 32; x++) {
+            data[y * 32 + x] = (unsigned char)((x + 32 + y) % 200 + 1);
+            valid[y * 32 + x] = (x + 32) % 3 != 0;
+            inside[y * 32 + x] = x < 16;
+        }
+    memset(&t, 0, sizeof t);
+    t.width = 32;
+    t.height = PH;
+    t.nbands = 2;
+    t.bands = calloc(2, sizeof *t.bands);
+    t.bands[0].type = t.bands[1].type = SPEC_DTYPE_UINT8;
+    t.bands[0].data = data;
+    t.bands[1].data = valid;
+    CHECK(mosaic_store_piece(parts, &p[1], &t, inside, 7, 1, &e) == 0);
+    free(t.bands);
+
+    snprintf(out, sizeof out, "%s/mask.tif", dir);
+    memset(&o, 0, sizeof o);
+    o.path = out;
+    snprintf(o.grid.crs, sizeof o.grid.crs, "EPSG:32610");
+    o.grid.x0 = 500000;
+    o.grid.y0 = 4200000;
+    o.grid.sx = 10;
+    o.grid.sy = -10;
+    o.grid.width = MW;
+    o.grid.height = MH;
+    o.nbands = 2;
+    o.mask_band = 1;
+    o.dtype = SPEC_DTYPE_UINT8;
+    o.block = 16;
+    CHECK(mosaic_assemble(&o, parts, p, 2, &e) == 0);
+    snprintf(msk, sizeof msk, "%s.msk", out);
+    CHECK(!exists(msk));
+    {
+        GDALDatasetH ds = GDALOpen(out, GA_ReadOnly);
+        GDALRasterBandH b = ds ? GDALGetRasterBand(ds, 1) : NULL;
+        CHECK(ds && GDALGetRasterCount(ds) == 1 && GDALGetMaskFlags(b) == GMF_PER_DATASET);
+        if (ds) {
+            CHECK(GDALRasterIO(b, GF_Read, 0, 0, MW, MH, got, MW, MH, GDT_Byte, 0, 0) == CE_None);
+            CHECK(GDALRasterIO(GDALGetMaskBand(b), GF_Read, 0, 0, MW, MH, gotm, MW, MH, GDT_Byte, 0, 0) ==
+                  CE_None);
+            for (y = 0; y < MH; y++)
+                for (x = 0; x < MW; x++) {
+                    int in = y < PH && x < 48, ok = in && x % 3 != 0;
+                    long i = y * MW + x;
+                    bad += gotm[i] != (ok ? 255 : 0);
+                    if (y < PH)
+                        bad += got[i] != (in ? (x + y) % 200 + 1 : 7);
+                }
+            if (bad)
+                fprintf(stderr, "mask band: %ld pixels differ\n", bad);
+            CHECK(bad == 0);
+            GDALClose(ds);
+        }
+    }
+    mosaic_pbuf_free(&pb);
+    CHECK(mosaic_parts_remove(parts, &e) == 0);
+}
+
 static void test_union(void)
 {
     CHECK(mosaic_type_union(SPEC_DTYPE_UINT8, SPEC_DTYPE_INT8) == SPEC_DTYPE_INT16);
@@ -442,6 +539,7 @@ int main(void)
     test_gtiff_and_cog();
     test_int8_and_vrt();
     test_records_and_overviews();
+    test_mask_band();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
