@@ -18,6 +18,7 @@
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -260,10 +261,22 @@ def test_reruns(tmp):
 
     # A first run that fails at its first request leaves a journal with no
     # finished tile; the fixed recipe (another plan) simply replaces it.
+    # The failure: a server whose every computation runs out of memory
+    # (the recipe itself passes every check made before the first tile).
     out = os.path.join(tmp, "fixed.tif")
-    r, _ = run(tmp, out=out, band="NO_SUCH_BAND")
+    srv = subprocess.Popen([BIN, "serve", "--port", "0", "--no-auth", "--memory-limit", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", srv.stdout.readline()).group(1)
+        args = [BIN, "run", os.path.join(tmp, "r.lua"), "--endpoint", url, "--project", "p", "--progress", "off",
+                "--set", "out=" + out, "--set", "band=B3"]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, EEFETCH_TOKEN_URI="", EE_ACCESS_TOKEN="unused"))
+    finally:
+        srv.kill()
+        srv.wait()
     if r.returncode == 0 or not os.path.exists(out + ".eefetch-journal"):
-        fail("bad band: want a failure that leaves a journal: %d %s" % (r.returncode, r.stderr))
+        fail("memory-limited run: want a failure that leaves a journal: %d %s" % (r.returncode, r.stderr))
     _, res = ok_run("fixed recipe", tmp, out=out)
     if res and res["tiles_fetched"] != res["tiles"]:
         fail("fixed recipe: %s" % res)
