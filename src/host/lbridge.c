@@ -149,7 +149,7 @@ static int l_json_decode(lua_State *L)
  * credentials could be resolved (a local emulator without auth). */
 static const char *project_from_env(const char *given)
 {
-    static const char *const vars[] = {"EE_PROJECT_ID", "GOOGLE_CLOUD_QUOTA_PROJECT",
+    static const char *const vars[] = {"EE_PROJECT", "EE_PROJECT_ID", "GOOGLE_CLOUD_QUOTA_PROJECT",
                                        "GOOGLE_CLOUD_PROJECT"};
     size_t i;
 
@@ -219,7 +219,7 @@ int host_ensure_session(struct host *h, struct errbuf *e)
         project = "eefetch-emulator";
     if (!project)
         return err_set(e, ERR_USAGE, "no Earth Engine project: give --project P (or set "
-                                     "EE_PROJECT_ID)");
+                                     "EE_PROJECT)");
     if (project != h->project)
         snprintf(h->project, sizeof h->project, "%s", project);
 
