@@ -28,7 +28,8 @@ static void usage(FILE *out, const char *cmd)
             "options:\n"
             "  --set key=value       a recipe parameter (read-only table `params`); repeatable\n"
             "  --endpoint URL        Earth Engine base URL (default https://earthengine.googleapis.com)\n"
-            "  --project P           Cloud project (default: $EE_PROJECT)\n"
+            "  --project P           Cloud project (else $EE_PROJECT, $GOOGLE_CLOUD_QUOTA_PROJECT,\n"
+            "                        $GOOGLE_CLOUD_PROJECT, then the credentials' project)\n"
             "  --emulator            start the offline emulator in-process and use it\n"
             "  --algorithms FILE     take the algorithm list from FILE instead of the endpoint\n"
             "  --credentials FILE    credentials for the endpoint\n"
@@ -255,7 +256,7 @@ int host_cmd_eval(int argc, char **argv)
     h = host_open(&o, NULL);
     if (!h)
         return 1;
-    rc = host_run_chunk(h, code, strlen(code), "=(eval)", 0, &e);
+    rc = host_eval_show(h, code, strlen(code), "=(eval)", &e);
     if (rc != 0)
         report(&e);
     host_close(h);

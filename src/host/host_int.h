@@ -86,6 +86,10 @@ int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e)
 
 /* repl.c */
 int host_repl(struct host *h);
+/* Runs code and prints the values of its last expression to stdout as the
+ * REPL shows them (ee values evaluated with getInfo); statements print
+ * nothing. Returns 0, or an error status with the located message in e. */
+int host_eval_show(struct host *h, const char *code, size_t len, const char *chunkname, struct errbuf *e);
 
 /* download.c: the `download` and `plan` functions for recipes. */
 int host_download_lua(lua_State *L);
