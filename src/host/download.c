@@ -322,7 +322,10 @@ static int run(lua_State *L, int plan_only)
         lua_pushstring(L, msg);
         return lua_error(L);
     }
-    if (!plan_only && (rc = host_ensure_verified(h, &e)) != 0) {
+    /* Credentials and project (the download's own, else the command
+     * line's) are proven before the first tile; a plan sends nothing. */
+    if (!plan_only &&
+        (rc = host_download_auth(h, spec.credentials, spec.project, &own_auth, project, sizeof project, &e)) != 0) {
         spec_free(&spec);
         if (rc == ERR_INTERRUPTED) {
             /* Ctrl-C also armed the hook that raises a bare "interrupted";

@@ -86,6 +86,14 @@ int host_ensure_session(struct host *h, struct errbuf *e);
  * credentials and project (not for the in-process emulator). Every path
  * that sends a real request goes through this. */
 int host_ensure_verified(struct host *h, struct errbuf *e);
+/* The token provider and project of one download{}: with neither
+ * `credentials` nor `project` (NULL) the command line's, verified once
+ * (*own = NULL); with a project alone, the command line's credentials for
+ * that project; with credentials, a provider of their own (*own, for the
+ * caller to auth_destroy) resolved and verified like the command line's.
+ * Either way the one check call is made before the first tile. */
+int host_download_auth(struct host *h, const char *credentials, const char *project,
+                       struct token_provider **own, char *project_out, size_t cap, struct errbuf *e);
 /* Pushes the Lua value of a JSON text (arrays/objects tagged for re-encoding). */
 int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e);
 
