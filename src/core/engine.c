@@ -1499,8 +1499,16 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     sum->tiles_resumed = st.ndone;
     en.tiles_left = en.plan.ntiles - st.ndone;
     plan_cost(&en, sum);
-    if ((rc = check_disk_space(&en, e)) < 0)
+    if ((rc = check_disk_space(&en, e)) < 0) {
+        /* Nothing stored yet: leave no journal or empty store behind. */
+        if (sum->tiles_resumed == 0) {
+            journal_close(en.journal);
+            en.journal = NULL;
+            journal_remove(jpath, NULL);
+            mosaic_parts_remove(en.parts, NULL);
+        }
         goto done;
+    }
 
     en.endpoint = o->endpoint ? o->endpoint : s->endpoint ? s->endpoint : DEFAULT_ENDPOINT;
     en.project = o->project ? o->project : s->project;

@@ -189,6 +189,8 @@ end
             rc, out, err = eefetch("run", "e.lua", *ep)
             check(rc == 1 and "e.lua:1: not enough free disk for e.tif" in err and "EEFETCH_NO_DISK_CHECK=1" in err
                   and pixel_requests() == 0, "E run stops before any request (%d): %s" % (rc, err[-400:]))
+            check(not os.path.exists("e.tif.eefetch-journal") and not os.path.exists("e.tif.eefetch-parts"),
+                  "E the stopped run left no journal or store")
             for how, extra, env in (("--no-disk-check", ["--no-disk-check"], None),
                                     ("EEFETCH_NO_DISK_CHECK=1", [], {"EEFETCH_NO_DISK_CHECK": "1"})):
                 before = pixel_requests()
