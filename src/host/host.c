@@ -29,7 +29,7 @@ static void usage(FILE *out, const char *cmd)
               "download{} and plan{} it prints what the run would cost: output, grid, CRS, pixel size,\n"
               "requests, raw and output size, an estimated time and the disk needed and free, and a\n"
               "'problem:' line for what would stop the run (output directory missing or not\n"
-              "writable, disk clearly too small); it then exits with status 1.\n"
+              "writable, disk clearly too small). After a problem the exit status is 1.\n"
         : strcmp(cmd, "run") == 0
             ? "Runs the recipe: every download{} fetches and writes its output; plan{} prints its\n"
               "cost as under `eefetch plan`. A download stops before its first request when the\n"
