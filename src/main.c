@@ -17,8 +17,8 @@ struct command {
 
 static const struct command commands[] = {
     {"run", host_cmd_run, "run a recipe: eefetch run RECIPE.lua [--set key=value ...]"},
-    {"plan", host_cmd_plan, "plan a recipe's downloads without fetching pixels"},
-    {"eval", host_cmd_eval, "evaluate a Lua snippet: eefetch eval 'print(ee.Number(1):add(2):getInfo())'"},
+    {"plan", host_cmd_plan, "plan a recipe's downloads: size, requests, time and disk; fetches nothing"},
+    {"eval", host_cmd_eval, "run a Lua snippet, show its last value: eefetch eval 'ee.Number(1):add(2)'"},
     {"repl", host_cmd_repl, "interactive Lua session with the ee module"},
     {"serve", emulator_cmd_serve, "run the offline Earth Engine emulator"},
     {"auth", auth_cmd_main, "show which credentials and project would be used"},

@@ -644,7 +644,8 @@ static void resolve_project(const struct auth_options *o, const struct cred_file
                             const struct cred_file *adc, const char *adc_path,
                             struct auth_info *info)
 {
-    const char *envs[] = {"EE_PROJECT_ID", "GOOGLE_CLOUD_QUOTA_PROJECT", "GOOGLE_CLOUD_PROJECT"};
+    /* EE_PROJECT is the documented name; EE_PROJECT_ID is its older alias. */
+    const char *envs[] = {"EE_PROJECT", "EE_PROJECT_ID", "GOOGLE_CLOUD_QUOTA_PROJECT", "GOOGLE_CLOUD_PROJECT"};
     const struct cred_file *adc_like = NULL;
     size_t i;
 
@@ -716,7 +717,7 @@ void auth_project_help(const struct auth_info *info, char *out, size_t cap)
     snprintf(out, cap,
              "no Earth Engine project found. Looked at, in this order:\n%s"
              "Set one with --project PROJECT (or `project = \"PROJECT\"` in the recipe), or "
-             "`export EE_PROJECT_ID=PROJECT`, or `earthengine set_project PROJECT`. It must be a "
+             "`export EE_PROJECT=PROJECT`, or `earthengine set_project PROJECT`. It must be a "
              "Google Cloud project registered for Earth Engine: "
              "https://code.earthengine.google.com/register",
              info->looked);

@@ -1363,30 +1363,109 @@ static int check_output_dir(const char *output, struct errbuf *e)
     return 0;
 }
 
-/* The store keeps every tile's raw pixels until the output is complete,
- * beside the output: say so up front when the disk is clearly too small,
- * rather than after an hour of downloading. A warning only: the output
- * compresses, and space may be freed meanwhile. */
-static void warn_disk_space(const struct engine *en)
+/* Bytes per pixel of spec bands [b0, b0 + n): *hi counts a band of unknown
+ * type as 8 bytes, *lo as 1. Returns 1 when every type is known. */
+static int band_bytes(const struct download_spec *s, size_t b0, size_t n, double *hi, double *lo)
+{
+    size_t b;
+    int known = 1;
+
+    *hi = *lo = 0;
+    for (b = b0; b < b0 + n && b < s->nbands; b++) {
+        enum spec_dtype t = s->dtype != SPEC_DTYPE_AUTO ? s->dtype : s->bands[b].type;
+        if (t == SPEC_DTYPE_AUTO) {
+            known = 0;
+            *hi += GRID_UNKNOWN_BAND_BYTES;
+            *lo += 1;
+        } else {
+            *hi += (double)spec_dtype_size(t);
+            *lo += (double)spec_dtype_size(t);
+        }
+    }
+    return known;
+}
+
+/* The cost of the plan and the disk the run needs beside the output: the
+ * store keeps the raw pixels of every tile still to fetch (en->done, NULL:
+ * all) until the output is complete; the output is written meanwhile, and a
+ * COG is copied from a complete GeoTIFF, so both exist at the end. */
+static void plan_cost(const struct engine *en, struct engine_summary *sum)
 {
     const struct download_spec *s = en->s;
-    double raw = 0, need, avail;
+    double all_hi, all_lo, store_hi = 0, store_lo = 0, out_lo = 0;
+    double px = (double)en->plan.grid.width * (double)en->plan.grid.height;
     struct statvfs fs;
-    size_t b;
+    char dir[4096];
+    const char *slash;
+    size_t t;
 
-    for (b = 0; b < s->nbands; b++) {
-        enum spec_dtype t = s->dtype != SPEC_DTYPE_AUTO ? s->dtype : s->bands[b].type;
-        raw += (double)en->plan.grid.width * (double)en->plan.grid.height *
-               (double)(t != SPEC_DTYPE_AUTO ? spec_dtype_size(t) : 4);
+    sum->types_known = band_bytes(s, 0, s->nbands, &all_hi, &all_lo);
+    sum->raw_bytes = (uint64_t)(px * all_hi);
+    sum->fetch_bytes = sum->largest_fetch = 0;
+    for (t = 0; t < en->plan.ntiles; t++) {
+        const struct grid_tile *g = &en->plan.tiles[t];
+        double hi, lo, n = (double)g->width * (double)g->height;
+        band_bytes(s, (size_t)g->band0, (size_t)g->nbands, &hi, &lo);
+        sum->fetch_bytes += (uint64_t)(n * hi);
+        if ((uint64_t)(n * hi) > sum->largest_fetch)
+            sum->largest_fetch = (uint64_t)(n * hi);
+        if (!en->done || !en->done[g->id]) {
+            store_hi += (double)mosaic_pbuf_size((size_t)(n * hi));
+            store_lo += (double)mosaic_pbuf_size((size_t)(n * lo));
+        }
     }
-    need = en->plan.ntiles ? raw * (double)en->tiles_left / (double)en->plan.ntiles : 0;
-    if (statvfs(en->parts, &fs) != 0)
+    sum->store_bytes = (uint64_t)store_hi;
+    if (s->format == SPEC_FORMAT_COG) {
+        sum->output_bytes = (uint64_t)(px * all_hi * 4.0 / 3.0);   /* overviews add at most a third */
+        sum->disk_bytes = sum->store_bytes + sum->output_bytes + sum->raw_bytes;
+    } else {
+        sum->output_bytes = sum->raw_bytes;
+        sum->disk_bytes = sum->store_bytes + sum->output_bytes;
+        if (s->compression == SPEC_COMPRESS_NONE)
+            out_lo = px * all_lo;
+    }
+    /* Compressed output may take almost nothing: only what is certain. */
+    sum->disk_bytes_min = (uint64_t)(store_lo + out_lo);
+    sum->disk_free = -1;
+    if (!s->output || !*s->output)
         return;
-    avail = (double)fs.f_bavail * (double)fs.f_frsize;
-    if (avail < need)
-        log_warn("%s needs about %.1f MiB of free space for the tiles still to fetch (raw pixels are kept "
-                 "until the output is complete), plus room for the output; only %.1f MiB are free",
-                 en->parts, need / 1048576.0, avail / 1048576.0);
+    slash = strrchr(s->output, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == s->output ? 1 : (int)(slash - s->output), s->output);
+    if (statvfs(dir, &fs) == 0)
+        sum->disk_free = (int64_t)((double)fs.f_bavail * (double)fs.f_frsize);
+}
+
+/* Before the first request: stop when the disk clearly cannot hold the
+ * store (and an uncompressed output), rather than after an hour of
+ * downloading; only warn when it merely may not (the output compresses,
+ * and space may be freed meanwhile). o->no_disk_check turns the stop into
+ * the warning. */
+static int check_disk_space(const struct engine *en, struct errbuf *e)
+{
+    const struct engine_summary *sum = en->sum;
+    double mib = 1048576.0;
+
+    if (sum->disk_free < 0)
+        return 0;
+    if ((uint64_t)sum->disk_free < sum->disk_bytes_min && !en->o->no_disk_check)
+        return err_set(e, ERR_IO,
+                       "not enough free disk for %s: the run needs at least %.1f MiB beside it (the tile store keeps "
+                       "the raw pixels of the %zu tile(s) still to fetch until the output is complete%s), and only "
+                       "%.1f MiB are free. Free some space or write the output elsewhere (eefetch plan shows the "
+                       "sizes); --no-disk-check or EEFETCH_NO_DISK_CHECK=1 runs anyway",
+                       en->s->output, (double)sum->disk_bytes_min / mib, en->tiles_left,
+                       en->s->compression == SPEC_COMPRESS_NONE && en->s->format != SPEC_FORMAT_COG
+                           ? ", plus the uncompressed output" : "",
+                       (double)sum->disk_free / mib);
+    if ((uint64_t)sum->disk_free < sum->disk_bytes && !en->o->plan_only)
+        log_warn("%s needs up to %.1f MiB of free space beside it (tile store %.1f MiB, raw pixels kept until the "
+                 "output is complete, plus the output, at most %.1f MiB uncompressed); only %.1f MiB are free",
+                 en->s->output, (double)sum->disk_bytes / mib, (double)sum->store_bytes / mib,
+                 (double)sum->output_bytes / mib, (double)sum->disk_free / mib);
+    return 0;
 }
 
 /* A full disk shows up as ENOSPC or inside a GDAL/libtiff message; say so
@@ -1428,8 +1507,6 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     en.o = o;
     en.s = s;
     en.sum = sum;
-    if (!s->output || !*s->output)
-        return err_set(e, ERR_USAGE, "download: output is required");
     /* Here on the calling thread, before any worker starts. */
     mosaic_global_init();
     if ((rc = grid_plan_build(s, &en.plan, e)) < 0)
@@ -1447,7 +1524,19 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     memcpy(sum->plan_hash, en.plan.hash, sizeof sum->plan_hash);
     if (o->plan_only) {
         en.tiles_left = en.plan.ntiles;
+        plan_cost(&en, sum);
+        /* What would stop the run before its first request, said now. */
+        if (s->output && *s->output && check_output_dir(s->output, e) < 0)
+            snprintf(sum->problem, sizeof sum->problem, "%.1000s", e->msg);
+        else if (check_disk_space(&en, e) < 0)
+            snprintf(sum->problem, sizeof sum->problem, "%.1000s", e->msg);
+        e->msg[0] = '\0';
         emit(&en, ENGINE_EV_PLANNED, 0, 0, NULL);
+        goto done;
+    }
+    /* A plan needs no output (plan{} may leave it out); a download does. */
+    if (!s->output || !*s->output) {
+        rc = err_set(e, ERR_USAGE, "download: output is required");
         goto done;
     }
 
@@ -1514,7 +1603,17 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     }
     sum->tiles_resumed = st.ndone;
     en.tiles_left = en.plan.ntiles - st.ndone;
-    warn_disk_space(&en);
+    plan_cost(&en, sum);
+    if ((rc = check_disk_space(&en, e)) < 0) {
+        /* Nothing stored yet: leave no journal or empty store behind. */
+        if (sum->tiles_resumed == 0) {
+            journal_close(en.journal);
+            en.journal = NULL;
+            journal_remove(jpath, NULL);
+            mosaic_parts_remove(en.parts, NULL);
+        }
+        goto done;
+    }
 
     en.endpoint = o->endpoint ? o->endpoint : s->endpoint ? s->endpoint : DEFAULT_ENDPOINT;
     en.project = o->project ? o->project : s->project;

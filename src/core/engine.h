@@ -73,6 +73,19 @@ struct engine_summary {
     uint64_t request_bytes;     /* largest EE-accounted request of the plan */
     char plan_hash[65];
     int skipped;                /* the output was already complete, of the same plan: nothing done */
+    /* What the plan costs (filled by the plan step, also with plan_only).
+     * A band whose type is unknown before the first answer (no dtype) counts
+     * as 8 bytes here and as 1 byte in disk_bytes_min. */
+    int types_known;            /* every band's type is known: sizes are exact */
+    uint64_t raw_bytes;         /* width x height x the bands' bytes */
+    uint64_t fetch_bytes;       /* pixel bytes of all planned requests */
+    uint64_t largest_fetch;     /* pixel bytes of the largest planned request */
+    uint64_t store_bytes;       /* tile store for the tiles still to fetch */
+    uint64_t output_bytes;      /* the output at most (uncompressed; a COG with overviews) */
+    uint64_t disk_bytes;        /* peak disk beside the output: store + output (+ a COG's source) */
+    uint64_t disk_bytes_min;    /* what the run needs there at the very least */
+    int64_t disk_free;          /* free bytes in the output's directory; -1: unknown */
+    char problem[1024];         /* plan_only: what would stop a run before any request, or "" */
 };
 
 struct engine_opts {
@@ -82,6 +95,7 @@ struct engine_opts {
     struct token_provider *auth;    /* shared by all sessions; NULL = no Authorization */
     long timeout_ms;                /* per request; 0 = 300000 */
     int plan_only;                  /* plan and summarize; no request, no file */
+    int no_disk_check;              /* run even when the disk is clearly too small */
     volatile sig_atomic_t *stop;    /* set (e.g. by SIGINT) to stop promptly; may be NULL */
     int initial_concurrency;        /* 0: min(workers, ENGINE_INITIAL_CONCURRENCY) */
     int backoff_base_ms;            /* 0: 1000 */

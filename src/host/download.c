@@ -361,10 +361,12 @@ static int run(lua_State *L, int plan_only)
     struct download_spec spec;
     struct engine_opts eo;
     struct engine_summary sum;
+    struct host_plan cost;
     struct errbuf e;
     struct progress *prog = NULL;
     enum progress_mode mode = PROGRESS_AUTO;
-    char msg[1024] = "";
+    char msg[1024] = "", project[256] = "";
+    struct token_provider *own_auth = NULL;
     void (*old)(int);
     int rc;
 
@@ -372,7 +374,17 @@ static int run(lua_State *L, int plan_only)
     lua_getfield(L, LUA_REGISTRYINDEX, "eefetch.plan_only");
     plan_only = plan_only || lua_toboolean(L, -1);
     lua_pop(L, 1);
-    if (!plan_only && (rc = host_ensure_verified(h, &e)) != 0) {
+    spec_init(&spec);
+    if (fill_spec(L, 1, h, &spec, msg, sizeof msg) != 0) {
+        spec_free(&spec);
+        lua_pushstring(L, msg);
+        return lua_error(L);
+    }
+    /* Credentials and project (the download's own, else the command
+     * line's) are proven before the first tile; a plan sends nothing. */
+    if (!plan_only &&
+        (rc = host_download_auth(h, spec.credentials, spec.project, &own_auth, project, sizeof project, &e)) != 0) {
+        spec_free(&spec);
         if (rc == ERR_INTERRUPTED) {
             /* Ctrl-C also armed the hook that raises a bare "interrupted";
              * this message says more. */
@@ -383,19 +395,14 @@ static int run(lua_State *L, int plan_only)
         lua_pushstring(L, e.msg);
         return lua_error(L);
     }
-    spec_init(&spec);
-    if (fill_spec(L, 1, h, &spec, msg, sizeof msg) != 0) {
-        spec_free(&spec);
-        lua_pushstring(L, msg);
-        return lua_error(L);
-    }
     memset(&eo, 0, sizeof eo);
     memset(&sum, 0, sizeof sum);
     eo.spec = &spec;
     eo.endpoint = h->endpoint[0] ? h->endpoint : NULL;
-    eo.project = h->project[0] ? h->project : NULL;
+    eo.project = project[0] ? project : h->project[0] ? h->project : NULL;
     eo.plan_only = plan_only;
-    eo.auth = h->auth;
+    eo.no_disk_check = h->opts.no_disk_check;
+    eo.auth = own_auth ? own_auth : h->auth;
     eo.stop = &stop_flag;
     if (h->opts.progress)
         progress_mode_parse(h->opts.progress, &mode);
@@ -403,6 +410,7 @@ static int run(lua_State *L, int plan_only)
         prog = progress_create(mode, stderr, spec.output);
         if (!prog) {
             spec_free(&spec);
+            auth_destroy(own_auth);
             return luaL_error(L, "out of memory");
         }
         eo.on_event = progress_on_event;
@@ -412,6 +420,7 @@ static int run(lua_State *L, int plan_only)
     old = signal(SIGINT, on_sigint);
     rc = engine_run(&eo, &sum, &e);
     signal(SIGINT, old);
+    auth_destroy(own_auth);
     if (prog) {
         progress_finish(prog, &sum, rc);
         progress_destroy(prog);
@@ -442,13 +451,23 @@ static int run(lua_State *L, int plan_only)
     lua_setfield(L, -2, "seconds");
     lua_pushstring(L, sum.plan_hash);
     lua_setfield(L, -2, "plan_hash");
-    if (!plan_only) {
+    /* Under plan too: the path the run would write (a recipe may print it). */
+    if (spec.output) {
         lua_pushstring(L, spec.output);
         lua_setfield(L, -2, "output");
-        if (spec.quicklook) {
-            lua_pushstring(L, spec.quicklook);
-            lua_setfield(L, -2, "quicklook");
-        }
+    }
+    if (spec.quicklook) {
+        lua_pushstring(L, spec.quicklook);
+        lua_setfield(L, -2, "quicklook");
+    }
+    host_plan_cost(&spec, &sum, &cost);
+    host_plan_push_fields(L, &cost);
+    if (plan_only) {
+        char *file = dup_field(L, 1, "file");
+        host_plan_print(stdout, &cost, file, spec.recipe_line, h->opts.json);
+        free(file);
+        if (sum.problem[0])
+            h->plan_problems++;
     }
     spec_free(&spec);
     return 1;

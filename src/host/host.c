@@ -23,12 +23,28 @@
 
 static void usage(FILE *out, const char *cmd)
 {
+    const char *what =
+        strcmp(cmd, "plan") == 0
+            ? "Runs the recipe, but every download{} only plans: no pixel request, no file. For each\n"
+              "download{} and plan{} it prints what the run would cost: output, grid, CRS, pixel size,\n"
+              "requests, raw and output size, an estimated time and the disk needed and free, and a\n"
+              "'problem:' line for what would stop the run (output directory missing or not\n"
+              "writable, disk clearly too small). After a problem the exit status is 1.\n"
+        : strcmp(cmd, "run") == 0
+            ? "Runs the recipe: every download{} fetches and writes its output; plan{} prints its\n"
+              "cost as under `eefetch plan`. A download stops before its first request when the\n"
+              "disk clearly cannot hold its tile store (see --no-disk-check).\n"
+        : strcmp(cmd, "eval") == 0
+            ? "Runs a Lua snippet and shows the value of its last expression as the REPL does (an ee\n"
+              "value is evaluated with getInfo); statements print nothing of their own.\n"
+            : "An interactive Lua session with the recipe API (:help inside).\n";
     fprintf(out,
-            "usage: eefetch %s %s[options]\n\n"
+            "usage: eefetch %s %s[options]\n\n%s\n"
             "options:\n"
             "  --set key=value       a recipe parameter (read-only table `params`); repeatable\n"
             "  --endpoint URL        Earth Engine base URL (default https://earthengine.googleapis.com)\n"
-            "  --project P           Cloud project (default: $EE_PROJECT)\n"
+            "  --project P           Cloud project (else $EE_PROJECT, $GOOGLE_CLOUD_QUOTA_PROJECT,\n"
+            "                        $GOOGLE_CLOUD_PROJECT, then the credentials' project)\n"
             "  --emulator            start the offline emulator in-process and use it\n"
             "  --algorithms FILE     take the algorithm list from FILE instead of the endpoint\n"
             "  --credentials FILE    credentials for the endpoint\n"
@@ -42,7 +58,13 @@ static void usage(FILE *out, const char *cmd)
             "  --max-instructions N  the recipe's instruction budget (default 2e10; 0 = none)\n"
             "  -v, --verbose         more log output\n",
             cmd, strcmp(cmd, "run") == 0 || strcmp(cmd, "plan") == 0 ? "RECIPE.lua "
-                 : strcmp(cmd, "eval") == 0 ? "'LUA CODE' " : "");
+                 : strcmp(cmd, "eval") == 0 ? "'LUA CODE' " : "", what);
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "plan") == 0)
+        fprintf(out,
+                "  --json                print each plan as one JSON object on a line of its own\n"
+                "                        (\"type\":\"plan\", the same fields as the block)\n"
+                "  --no-disk-check       run even when the free disk is clearly too small (also\n"
+                "                        EEFETCH_NO_DISK_CHECK=1)\n");
 }
 
 /* Parses options; the one positional argument (recipe or code) goes to
@@ -52,6 +74,8 @@ static int parse_opts(int argc, char **argv, struct host_opts *o, const char **p
     int i;
 
     memset(o, 0, sizeof *o);
+    o->no_disk_check = getenv("EEFETCH_NO_DISK_CHECK") && strcmp(getenv("EEFETCH_NO_DISK_CHECK"), "") != 0 &&
+                       strcmp(getenv("EEFETCH_NO_DISK_CHECK"), "0") != 0;
     o->max_memory = DEFAULT_MAX_MEMORY;
     o->max_instructions = DEFAULT_MAX_INSTRUCTIONS;
     *positional = NULL;
@@ -100,6 +124,12 @@ static int parse_opts(int argc, char **argv, struct host_opts *o, const char **p
             o->progress = next;
         } else if (strcmp(a, "--overwrite") == 0) {
             o->overwrite = 1;
+        } else if (strcmp(a, "--json") == 0 &&
+                   (strcmp(argv[0], "plan") == 0 || strcmp(argv[0], "run") == 0)) {
+            o->json = 1;
+        } else if (strcmp(a, "--no-disk-check") == 0 &&
+                   (strcmp(argv[0], "plan") == 0 || strcmp(argv[0], "run") == 0)) {
+            o->no_disk_check = 1;
         } else if (strcmp(a, "--unsafe") == 0) {
             o->unsafe = 1;
         } else if (strcmp(a, "--max-memory") == 0) {
@@ -231,8 +261,14 @@ static int cmd_recipe(int argc, char **argv, int plan_only)
     snprintf(chunk, sizeof chunk, "@%s", path);
     rc = host_run_chunk(h, text.data ? text.data : "", text.len, chunk, 0, &e);
     buf_free(&text);
-    if (rc != 0)
+    if (rc != 0) {
         report(&e);
+    } else if (plan_only && h->plan_problems) {
+        /* A plan is a check before a run: a script can rely on the status. */
+        fprintf(stderr, "eefetch plan: %d download(s) would stop before fetching (see the 'problem' lines)\n",
+                h->plan_problems);
+        rc = 1;
+    }
     host_close(h);
     return rc == 0 ? 0 : 1;
 }
@@ -255,7 +291,7 @@ int host_cmd_eval(int argc, char **argv)
     h = host_open(&o, NULL);
     if (!h)
         return 1;
-    rc = host_run_chunk(h, code, strlen(code), "=(eval)", 0, &e);
+    rc = host_eval_show(h, code, strlen(code), "=(eval)", &e);
     if (rc != 0)
         report(&e);
     host_close(h);

@@ -8,8 +8,10 @@
 
 #include <lua.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "core/auth.h"
+#include "core/engine.h"
 #include "util/err.h"
 
 struct session;
@@ -25,6 +27,8 @@ struct host_opts {
     const char *credentials;   /* --credentials FILE */
     int emulator;              /* --emulator */
     int overwrite;             /* --overwrite: every download{} starts over */
+    int json;                  /* --json: plans as one JSON object per line */
+    int no_disk_check;         /* --no-disk-check or EEFETCH_NO_DISK_CHECK=1 */
     const char *progress;      /* --progress auto|bar|plain|json|off (NULL = auto) */
     int unsafe;                /* --unsafe */
     int verbose;
@@ -53,6 +57,7 @@ struct host {
     int verified;                  /* the one check call succeeded */
     char endpoint[1024];
     char project[256];
+    int plan_problems;             /* plans that found what would stop a run */
 };
 
 /* lstate.c */
@@ -81,11 +86,23 @@ int host_ensure_session(struct host *h, struct errbuf *e);
  * credentials and project (not for the in-process emulator). Every path
  * that sends a real request goes through this. */
 int host_ensure_verified(struct host *h, struct errbuf *e);
+/* The token provider and project of one download{}: with neither
+ * `credentials` nor `project` (NULL) the command line's, verified once
+ * (*own = NULL); with a project alone, the command line's credentials for
+ * that project; with credentials, a provider of their own (*own, for the
+ * caller to auth_destroy) resolved and verified like the command line's.
+ * Either way the one check call is made before the first tile. */
+int host_download_auth(struct host *h, const char *credentials, const char *project,
+                       struct token_provider **own, char *project_out, size_t cap, struct errbuf *e);
 /* Pushes the Lua value of a JSON text (arrays/objects tagged for re-encoding). */
 int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e);
 
 /* repl.c */
 int host_repl(struct host *h);
+/* Runs code and prints the values of its last expression to stdout as the
+ * REPL shows them (ee values evaluated with getInfo); statements print
+ * nothing. Returns 0, or an error status with the located message in e. */
+int host_eval_show(struct host *h, const char *code, size_t len, const char *chunkname, struct errbuf *e);
 
 /* download.c: the `download` and `plan` functions for recipes. */
 int host_download_lua(lua_State *L);
@@ -93,5 +110,23 @@ int host_plan_lua(lua_State *L);
 int host_region_meets_lua(lua_State *L);
 
 struct host *host_from_lua(lua_State *L);
+
+/* planreport.c: what a plan costs (docs/recipes.md, "What a plan costs"). */
+struct host_plan {
+    const struct download_spec *s;
+    const struct engine_summary *sum;
+    size_t tiles, band_groups;       /* tiles = requests / band groups */
+    int have_metres;
+    double metres_x, metres_y;       /* pixel size on the ground */
+    double bytes_per_pixel;          /* all bands */
+    int concurrency;                 /* requests in flight: min(workers, 40) */
+    double seconds, seconds_quota;   /* estimates at concurrency and at 40 */
+    char disk_dir[4096];             /* where output and store go; "" without output */
+};
+void host_plan_cost(const struct download_spec *s, const struct engine_summary *sum, struct host_plan *p);
+/* The readable block, or one JSON line; file:line names the call (file may be NULL). */
+void host_plan_print(FILE *out, const struct host_plan *p, const char *file, int line, int json);
+/* Sets the plan's fields in the table on top of the stack. */
+void host_plan_push_fields(lua_State *L, const struct host_plan *p);
 
 #endif

@@ -150,7 +150,7 @@ static int l_json_decode(lua_State *L)
  * credentials could be resolved (a local emulator without auth). */
 static const char *project_from_env(const char *given)
 {
-    static const char *const vars[] = {"EE_PROJECT_ID", "GOOGLE_CLOUD_QUOTA_PROJECT",
+    static const char *const vars[] = {"EE_PROJECT", "EE_PROJECT_ID", "GOOGLE_CLOUD_QUOTA_PROJECT",
                                        "GOOGLE_CLOUD_PROJECT"};
     size_t i;
 
@@ -168,14 +168,9 @@ static int host_no_project(const struct auth_info *info, struct errbuf *e)
     return ERR_USAGE;
 }
 
-int host_ensure_session(struct host *h, struct errbuf *e)
+/* Sets h->endpoint, starting the in-process emulator first when asked. */
+static int host_ensure_endpoint(struct host *h, struct errbuf *e)
 {
-    struct session_opts so;
-    struct auth_info *info = &h->auth_info;
-    const char *project;
-
-    if (h->session)
-        return 0;
     if (h->opts.emulator && !h->emu) {
         struct emu_config cfg;
         emu_config_default(&cfg);
@@ -189,6 +184,21 @@ int host_ensure_session(struct host *h, struct errbuf *e)
         snprintf(h->endpoint, sizeof h->endpoint, "%s", h->opts.endpoint);
     else
         snprintf(h->endpoint, sizeof h->endpoint, "%s", DEFAULT_ENDPOINT);
+    return 0;
+}
+
+int host_ensure_session(struct host *h, struct errbuf *e)
+{
+    struct session_opts so;
+    struct auth_info *info = &h->auth_info;
+    const char *project;
+
+    int rc;
+
+    if (h->session)
+        return 0;
+    if ((rc = host_ensure_endpoint(h, e)) != 0)
+        return rc;
 
     project = h->opts.project;
     memset(info, 0, sizeof *info);
@@ -220,7 +230,7 @@ int host_ensure_session(struct host *h, struct errbuf *e)
         project = "eefetch-emulator";
     if (!project)
         return err_set(e, ERR_USAGE, "no Earth Engine project: give --project P (or set "
-                                     "EE_PROJECT_ID)");
+                                     "EE_PROJECT)");
     if (project != h->project)
         snprintf(h->project, sizeof h->project, "%s", project);
 
@@ -248,6 +258,95 @@ int host_ensure_verified(struct host *h, struct errbuf *e)
     rc = auth_verify(h->session, h->have_auth_info ? &h->auth_info : NULL, e);
     if (rc == 0)
         h->verified = 1;
+    return rc;
+}
+
+/* The one check call of host_ensure_verified, for a download's own
+ * credentials or project: a session of its own, used once. */
+static int verify_with(struct host *h, struct token_provider *auth, const char *project,
+                       const struct auth_info *info, struct errbuf *e)
+{
+    struct session_opts so;
+    struct session *s;
+    int rc;
+
+    memset(&so, 0, sizeof so);
+    so.endpoint = h->endpoint;
+    so.version = "v1";
+    so.project = project;
+    so.auth = auth;
+    so.timeout_ms = 300000;
+    so.should_abort = host_interrupted;
+    if (session_create(&so, &s, e) != 0)
+        return err_prefix(e, ERR_INTERNAL, "connecting to %s: ", h->endpoint);
+    rc = auth_verify(s, info, e);
+    session_destroy(s);
+    return rc;
+}
+
+int host_download_auth(struct host *h, const char *credentials, const char *project,
+                       struct token_provider **own, char *project_out, size_t cap, struct errbuf *e)
+{
+    struct auth_options ao;
+    struct auth_info info;
+    char path[4096];
+    int rc;
+
+    *own = NULL;
+    if (!credentials && !project) {
+        if ((rc = host_ensure_verified(h, e)) != 0)
+            return rc;
+        snprintf(project_out, cap, "%s", h->project);
+        return 0;
+    }
+    if (!credentials || h->emu || h->opts.emulator) {
+        /* The project alone: the command line's credentials (none for the
+         * in-process emulator, which takes no token) with this project. */
+        if ((rc = host_ensure_session(h, e)) != 0)
+            return rc;
+        if (!project)
+            project = h->project;
+        if (!auth_project_valid(project))
+            return err_set(e, ERR_USAGE, "project '%s' (from the download's `project`) is not a valid Google Cloud "
+                           "project ID: an ID has 6 to 30 lowercase letters, digits and hyphens and starts "
+                           "with a letter; a project number is all digits", project);
+        snprintf(project_out, cap, "%s", project);
+        if (h->emu)
+            return 0;
+        if (strcmp(project, h->project) == 0)
+            return host_ensure_verified(h, e);
+        memset(&info, 0, sizeof info);
+        if (h->have_auth_info)
+            info = h->auth_info;
+        snprintf(info.project, sizeof info.project, "%s", project);
+        snprintf(info.project_from, sizeof info.project_from, "the download's `project`");
+        return verify_with(h, h->auth, project, h->have_auth_info ? &info : NULL, e);
+    }
+    /* Its own credentials: resolved and checked like the command line's,
+     * before its first tile. A relative path is the recipe's, like `like`. */
+    if (credentials[0] == '/' || !h->recipe_dir[0])
+        rc = snprintf(path, sizeof path, "%s", credentials);
+    else
+        rc = snprintf(path, sizeof path, "%s/%s", h->recipe_dir, credentials);
+    if (rc < 0 || (size_t)rc >= sizeof path)
+        return err_set(e, ERR_USAGE, "credentials: path too long");
+    if ((rc = host_ensure_endpoint(h, e)) != 0)
+        return rc;
+    memset(&ao, 0, sizeof ao);
+    ao.credentials_file = path;
+    ao.project = project ? project : h->opts.project;
+    if ((rc = auth_resolve(&ao, own, &info, e)) != 0)
+        return err_prefix(e, rc, "the download's credentials: ");
+    if (!info.project[0]) {
+        auth_destroy(*own);
+        *own = NULL;
+        return host_no_project(&info, e);
+    }
+    snprintf(project_out, cap, "%s", info.project);
+    if ((rc = verify_with(h, *own, info.project, &info, e)) != 0) {
+        auth_destroy(*own);
+        *own = NULL;
+    }
     return rc;
 }
 

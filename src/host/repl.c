@@ -143,48 +143,116 @@ static void show_results(struct host *h, int base)
     fflush(stdout);
 }
 
-/* Evaluates one input: first as an expression ("return <line>"), then as a
- * statement. Returns 1 when the input is incomplete (more lines needed). */
+/* 1 when text compiles as a Lua chunk (nothing runs). */
+static int compiles(lua_State *L, const char *text, size_t len)
+{
+    int ok = luaL_loadbufferx(L, text, len, "=check", "t") == LUA_OK;
+    lua_pop(L, 1);
+    return ok;
+}
+
+/* How many statement boundaries, from the end, are tried as the start of a
+ * last expression: enough for any snippet typed by hand. */
+#define SHOWN_MAX_SPLITS 64
+
+/* The text that runs code and returns the values to show: "return CODE"
+ * when CODE is an expression list; else CODE with its last statement
+ * returned when that statement alone is an expression list ("a = 1; a");
+ * else NULL (run CODE as it is: statements show nothing but what they
+ * return). The split is only taken at a newline or ';' where both sides
+ * compile on their own, so it never lands inside a block or a string, and
+ * line numbers are kept. The result is malloc'd. */
+static char *shown_form(lua_State *L, const char *code, size_t n, size_t *outlen)
+{
+    char *t = malloc(n + 8);
+    size_t i;
+    int tries = 0;
+
+    if (!t)
+        return NULL;
+    memcpy(t, "return ", 7);
+    memcpy(t + 7, code, n);
+    t[n + 7] = '\0';
+    if (compiles(L, t, n + 7)) {
+        *outlen = n + 7;
+        return t;
+    }
+    for (i = n; i > 0 && tries < SHOWN_MAX_SPLITS; i--) {
+        size_t k;
+        if (code[i - 1] != '\n' && code[i - 1] != ';')
+            continue;
+        for (k = i; k < n && strchr(" \t\r\n;", code[k]); k++)
+            ;
+        if (k == n)
+            continue;   /* nothing but blanks after it */
+        tries++;
+        /* The tail alone, as "return TAIL"... */
+        memcpy(t, "return ", 7);
+        memcpy(t + 7, code + i, n - i);
+        if (!compiles(L, t, n - i + 7) || !compiles(L, code, i))
+            continue;
+        /* ...and both together, the prefix's locals in scope. */
+        memcpy(t, code, i);
+        memcpy(t + i, "return ", 7);
+        memcpy(t + i + 7, code + i, n - i);
+        t[n + 7] = '\0';
+        if (compiles(L, t, n + 7)) {
+            *outlen = n + 7;
+            return t;
+        }
+    }
+    free(t);
+    return NULL;
+}
+
+int host_eval_show(struct host *h, const char *code, size_t len, const char *chunkname, struct errbuf *e)
+{
+    lua_State *L = h->L;
+    int rc, base = lua_gettop(L);
+    size_t tlen = 0;
+    char *text = shown_form(L, code, len, &tlen);
+
+    rc = host_run_chunk(h, text ? text : code, text ? tlen : len, chunkname, LUA_MULTRET, e);
+    free(text);
+    if (rc != 0) {
+        lua_settop(L, base);
+        return rc;
+    }
+    show_results(h, base);
+    return 0;
+}
+
+/* Evaluates one input (host_eval_show). Returns 1 when the input is
+ * incomplete (more lines needed). */
 static int eval_input(struct host *h, const char *code)
 {
     lua_State *L = h->L;
     struct errbuf e;
     size_t n = strlen(code);
-    char *ret = malloc(n + 8);
-    int rc, base = lua_gettop(L);
 
-    if (!ret)
-        return 0;
-    memcpy(ret, "return ", 7);
-    memcpy(ret + 7, code, n + 1);
-    /* Only check that it compiles; running happens below. */
-    if (luaL_loadbufferx(L, ret, n + 7, "=stdin", "t") == LUA_OK) {
+    if (luaL_loadbufferx(L, code, n, "=stdin", "t") != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        int more = msg && strstr(msg, "<eof>");
         lua_pop(L, 1);
-        rc = host_run_chunk(h, ret, n + 7, "=stdin", LUA_MULTRET, &e);
-        free(ret);
-    } else {
-        const char *msg;
-        lua_pop(L, 1);
-        free(ret);
-        if (luaL_loadbufferx(L, code, n, "=stdin", "t") != LUA_OK) {
-            msg = lua_tostring(L, -1);
-            if (msg && strstr(msg, "<eof>")) {
-                lua_pop(L, 1);
-                return 1;
+        /* "x" alone does not compile as a statement but is complete. */
+        if (more) {
+            char *ret = malloc(n + 8);
+            if (ret) {
+                memcpy(ret, "return ", 7);
+                memcpy(ret + 7, code, n + 1);
+                more = !compiles(L, ret, n + 7);
+                free(ret);
             }
-            lua_pop(L, 1);
-        } else {
-            lua_pop(L, 1);
+            if (more)
+                return 1;
         }
-        rc = host_run_chunk(h, code, n, "=stdin", LUA_MULTRET, &e);
+    } else {
+        lua_pop(L, 1);
     }
-    if (rc != 0) {
+    if (host_eval_show(h, code, n, "=stdin", &e) != 0) {
         fprintf(stdout, "error: %s\n", e.msg);
         fflush(stdout);
-        lua_settop(L, base);
-        return 0;
     }
-    show_results(h, base);
     return 0;
 }
 

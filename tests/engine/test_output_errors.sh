@@ -58,10 +58,16 @@ gdalinfo -checksum "$T/lim/x.tif" > /dev/null 2>&1 || fail "file size limit: res
 # A full disk: a 48 KiB tmpfs (the raw tiles and the output need about 1.6 MB).
 if [ "$(id -u)" -eq 0 ] && mkdir "$T/full" && mount -t tmpfs -o size=48k tmpfs "$T/full" 2>/dev/null; then
     MNT="$T/full"
+    # The store clearly cannot fit: the run stops before its first request...
     out=$(run "$T/full/x.tif") && fail "full disk: succeeded"
+    expect "full disk checked up front" "$out" "r.lua:1: not enough free disk for $T/full/x.tif: the run needs at least"
+    expect "full disk: the way out" "$out" "EEFETCH_NO_DISK_CHECK=1"
+    [ -e "$T/full/x.tif.eefetch-journal" ] && fail "full disk: a journal was started before the check"
+    # ...and, told not to check, fills the disk while storing tiles.
+    out=$(EEFETCH_NO_DISK_CHECK=1 run "$T/full/x.tif") && fail "full disk: succeeded"
     expect "full disk" "$out" "the disk is full (or a file size limit was reached) while writing $T/full/x.tif"
     expect "full disk advice" "$out" "run the same recipe again to resume"
-    expect "full disk warned up front" "$out" "x.tif.eefetch-parts needs about "
+    expect "full disk warned up front" "$out" "x.tif needs up to "
     [ -e "$T/full/x.tif" ] && fail "full disk: a file exists at the output path"
     mount -o remount,size=4m "$T/full" || fail "remount"
     out=$(run "$T/full/x.tif") || fail "full disk: resume failed: $out"
