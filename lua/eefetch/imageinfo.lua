@@ -11,6 +11,19 @@ local json = require "eefetch.json"
 local M = {}
 
 local function ee() return require "eefetch.ee" end
+local host = require "eefetch.host"
+
+-- Who asks: a download's own credentials and project, else the command
+-- line's (nil, nil). Every question about a download is asked, and billed,
+-- as the download itself will be.
+local account = {}
+function M.set_account(credentials, project) account = { credentials = credentials, project = project } end
+
+local function get(v)
+  local ok, r = pcall(host.compute, ee().serialize(v), account.credentials, account.project)
+  if not ok then util.fail("%s", tostring(r)) end
+  return r
+end
 
 -- Integer types in the order EE picks the narrowest one for a value range,
 -- with their ranges; float types by precision.
@@ -162,7 +175,7 @@ function M.explain_empty(img)
     local st = stages(c)
     local sizes = {}
     for i, s in ipairs(st) do sizes[i] = E.call("Collection.size", s) end
-    local ok, got = pcall(function() return E.List(sizes):getInfo() end)
+    local ok, got = pcall(function() return get(E.List(sizes)) end)
     if ok and type(got) == "table" and got[#got] == 0 then
       local base = rawget(st[1], "args") and rawget(st[1], "args").id
       local what = base and string.format("the collection %s", short(base)) or "a collection"
@@ -184,7 +197,7 @@ end
 -- The image's bands as EE knows them, or raises with the server's message
 -- and what it means for this recipe.
 function M.fetch(img, what)
-  local ok, info = pcall(function() return img:getInfo() end)
+  local ok, info = pcall(function() return get(img) end)
   if not ok then
     if tostring(info):match("interrupted") then
       util.fail("%s{}: interrupted before any tile was requested; run the same recipe again to resume", what)
@@ -213,7 +226,7 @@ function M.hint(msg, img)
       if class_of(v) and rawget(v, "func") == "Image.select" then
         local a = rawget(v, "args")
         if a and a.input then
-          local ok, names = pcall(function() return a.input:bandNames():getInfo() end)
+          local ok, names = pcall(function() return get(a.input:bandNames()) end)
           if ok and type(names) == "table" then return names end
         end
       end
@@ -293,7 +306,7 @@ function M.first_image_projection(img, bands, region)
   if #cs == 0 then return nil end
   local ok, info = pcall(function()
     local c = region and cs[1]:filterBounds(region) or cs[1]
-    return c:first():getInfo()
+    return get(c:first())
   end)
   if not ok or type(info) ~= "table" or type(info.bands) ~= "table" then return nil end
   local by = {}

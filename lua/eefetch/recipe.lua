@@ -364,6 +364,7 @@ end
 -- defaults: every band, the image's own projection, and a way to tell
 -- masked pixels (a nodata value no band can take, else a mask band).
 function M.complete(out, what)
+  imageinfo.set_account(out.credentials, out.project)
   local info = imageinfo.fetch(out.image, what)
   local by_id, ids = {}, {}
   for i, b in ipairs(info.bands) do

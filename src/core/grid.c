@@ -828,6 +828,20 @@ int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct e
                              &p->tile_h, &p->band_group, e)) < 0)
         goto done;
 
+    /* A grid this large is a unit mistake (a pixel size in degrees given as
+     * metres), not a download: refuse it before planning millions of tiles. */
+    {
+        double windows = ceil((double)p->grid.width / (double)p->tile_w) *
+                         ceil((double)p->grid.height / (double)p->tile_h);
+        if (windows > GRID_MAX_TILES) {
+            rc = err_set(e, ERR_USAGE,
+                         "the grid is %ld x %ld pixels of %.6g x %.6g %s units, over %.0f tiles: too large to "
+                         "plan; check the pixel size (scale is metres, pixel_size is CRS units)",
+                         p->grid.width, p->grid.height, p->grid.sx, fabs(p->grid.sy), p->grid.crs,
+                         (double)GRID_MAX_TILES);
+            goto done;
+        }
+    }
     /* Tiles: per cell, row-major windows anchored at the cell origin, and
      * for each window its band groups. */
     for (i = 0; i < p->ncells; i++) {

@@ -23,6 +23,7 @@
 #define GRID_MAX_BANDS 1024            /* bands per request */
 #define GRID_DEFAULT_BLOCK 256         /* output block edge, tiles align to it */
 #define GRID_UNKNOWN_BAND_BYTES 8      /* a band of unknown type counts as float64 */
+#define GRID_MAX_TILES 4000000         /* tile windows a plan may hold (about 150 TiB of pixels) */
 
 /* A north-up pixel grid (no shear) in one CRS. */
 struct grid {

@@ -261,14 +261,12 @@ int host_ensure_verified(struct host *h, struct errbuf *e)
     return rc;
 }
 
-/* The one check call of host_ensure_verified, for a download's own
- * credentials or project: a session of its own, used once. */
-static int verify_with(struct host *h, struct token_provider *auth, const char *project,
-                       const struct auth_info *info, struct errbuf *e)
+/* A session of the host's endpoint for another project or token provider
+ * (a download's own), released by the caller. */
+static int session_for(struct host *h, struct token_provider *auth, const char *project, struct session **s,
+                       struct errbuf *e)
 {
     struct session_opts so;
-    struct session *s;
-    int rc;
 
     memset(&so, 0, sizeof so);
     so.endpoint = h->endpoint;
@@ -277,8 +275,21 @@ static int verify_with(struct host *h, struct token_provider *auth, const char *
     so.auth = auth;
     so.timeout_ms = 300000;
     so.should_abort = host_interrupted;
-    if (session_create(&so, &s, e) != 0)
+    if (session_create(&so, s, e) != 0)
         return err_prefix(e, ERR_INTERNAL, "connecting to %s: ", h->endpoint);
+    return 0;
+}
+
+/* The one check call of host_ensure_verified, for a download's own
+ * credentials or project: a session of its own, used once. */
+static int verify_with(struct host *h, struct token_provider *auth, const char *project,
+                       const struct auth_info *info, struct errbuf *e)
+{
+    struct session *s;
+    int rc;
+
+    if ((rc = session_for(h, auth, project, &s, e)) != 0)
+        return rc;
     rc = auth_verify(s, info, e);
     session_destroy(s);
     return rc;
@@ -359,14 +370,15 @@ int host_download_auth(struct host *h, const char *credentials, const char *proj
  * answer is returned as it is. */
 #define COMPUTE_RETRIES 5
 
-static int compute_post(struct host *h, const struct buf *body, struct http_result *res, struct errbuf *e)
+static int compute_post(struct session *sess, const struct buf *body, struct http_result *res,
+                        struct errbuf *e)
 {
     long delay_ms = 500;
     int attempt, rc = 0;
 
     for (attempt = 0;; attempt++) {
         memset(res, 0, sizeof *res);
-        rc = session_post(h->session, "value:compute", body->data, body->len, res, e);
+        rc = session_post(sess, "value:compute", body->data, body->len, res, e);
         if (attempt == COMPUTE_RETRIES || (rc != 0 && rc != ERR_HTTP))
             return rc;
         if (rc == 0 && engine_classify(res->status, NULL) != ENGINE_TRANSIENT)
@@ -396,16 +408,35 @@ static int l_compute(lua_State *L)
     char msg[1024];
     int rc;
 
-    if (host_ensure_verified(h, &e) != 0)
+    const char *cred = luaL_optstring(L, 2, NULL), *proj = luaL_optstring(L, 3, NULL);
+    struct token_provider *own = NULL;
+    struct session *sess = NULL;
+    char project[256] = "";
+
+    /* A download's own credentials or project (host.compute(expr, credentials,
+     * project)): the question is asked, and paid for, as that download. */
+    if (cred || proj) {
+        if ((rc = host_download_auth(h, cred, proj, &own, project, sizeof project, &e)) != 0)
+            return raise_plain(L, e.msg);
+        if ((rc = session_for(h, own ? own : h->auth, project, &sess, &e)) != 0) {
+            auth_destroy(own);
+            return raise_plain(L, e.msg);
+        }
+    } else if (host_ensure_verified(h, &e) != 0) {
         return raise_plain(L, e.msg);
+    }
     buf_init(&body, 0);
     if (buf_append_str(&body, "{\"expression\":") != 0 || buf_append(&body, expr, len) != 0 ||
         buf_append_str(&body, "}") != 0) {
         buf_free(&body);
+        session_destroy(sess);
+        auth_destroy(own);
         return raise_plain(L, "out of memory");
     }
-    rc = compute_post(h, &body, &res, &e);
+    rc = compute_post(sess ? sess : h->session, &body, &res, &e);
     buf_free(&body);
+    session_destroy(sess);
+    auth_destroy(own);
     if (rc != 0) {
         http_result_free(&res);
         lua_pushfstring(L, "getInfo: request to %s failed: %s", h->endpoint, e.msg);

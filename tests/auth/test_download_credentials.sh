@@ -32,7 +32,7 @@ cat > "$T/recipes/r.lua" <<'LUA'
 local r = download{
   image = ee.Image("USGS/SRTMGL1_003"),
   region = geo.bbox(-122.52, 37.70, -122.40, 37.80),
-  crs = "EPSG:4326", scale = 1 / 3600, bands = { "elevation" }, dtype = "int16",
+  crs = "EPSG:4326", pixel_size = 1 / 3600, bands = { "elevation" }, dtype = "int16",
   max_tile_bytes = 60000, workers = 4,
   credentials = params.creds, project = params.proj,
   output = params.out, overwrite = true,

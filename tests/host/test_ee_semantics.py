@@ -213,6 +213,9 @@ plan{ image = c:first(), region = %s }
 plan{ image = ee.Image("%s"), region = {37.60, -122.30, 37.64, -122.25} }
 """ % SRTM, "swapped.lua:2:", "longitude comes first")
 
+    expect_error(tmp, "degrees_as_metres", """
+plan{ image = ee.Image("%s"), region = %s, crs = "EPSG:4326", scale = 1 / 3600 }
+""" % (SRTM, bbox), "degrees_as_metres.lua:2:", "too large to plan", "scale is metres")
     expect_error(tmp, "outside", """
 plan{ image = ee.Image("%s"), region = geo.bbox(10, 45, 11, 46) }
 """ % S2, "outside.lua:2:", "the region does not intersect the image")

@@ -30,7 +30,7 @@ case "$out" in *"COG:        x.tif"*"quick-look: x.png"*) ok "demo_s2_median pla
     *) fail "demo_s2_median plan: $out" ;; esac
 
 cat > "$T/nooutput.lua" <<'LUA'
-local r = plan{ image = ee.Image(1), region = { 0, 0, 1, 1 }, crs = "EPSG:4326", scale = 0.01,
+local r = plan{ image = ee.Image(1), region = { 0, 0, 1, 1 }, crs = "EPSG:4326", pixel_size = 0.01,
                 bands = { "constant" } }
 print(string.format("tiles=%d width=%d height=%d output=%s", r.tiles, r.width, r.height, tostring(r.output)))
 LUA

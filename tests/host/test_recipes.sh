@@ -51,9 +51,9 @@ case "$info" in *"Size is 180, 144"*) echo "ok region_file" ;; *) fail "region_f
 out=$("$BIN" run "$tmp/region_file.lua" --emulator 2>&1) && fail "region_file without file succeeded"
 case "$out" in *"region_file.lua:5: give the region file"*) echo "ok region_file message" ;; *) fail "region_file message: $out" ;; esac
 
-# A categorical band as COG: overviews = "mode" keeps to the classes of the
-# full resolution; the default mean would invent classes between them.
-ov_new_classes() { # file: classes in the first overview absent at full resolution
+# A categorical band as COG: overviews = "mode" keeps every overview pixel to a
+# class of the pixels below it; the default mean invents classes between them.
+ov_new_classes() { # file: overview pixels whose class none of the 2x2 full-resolution pixels below has
   /usr/bin/python3 - "$1" <<'PY'
 import sys
 import numpy as np
@@ -61,8 +61,12 @@ from osgeo import gdal
 ds = gdal.Open(sys.argv[1])
 b = ds.GetRasterBand(1)
 assert ds.GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE") == "COG" and b.GetOverviewCount() >= 1
-full = set(np.unique(b.ReadAsArray()).tolist())
-print(sorted(set(np.unique(b.GetOverview(0).ReadAsArray()).tolist()) - full))
+full = b.ReadAsArray()
+ov = b.GetOverview(0).ReadAsArray()
+h, w = ov.shape
+blocks = full[:2 * h, :2 * w].reshape(h, 2, w, 2).transpose(0, 2, 1, 3).reshape(h, w, 4)
+bad = ~(blocks == ov[:, :, None]).any(axis=2)
+print(sorted(set(ov[bad].tolist())))
 PY
 }
 out=$("$BIN" run "$R/scl_classes_cog.lua" --emulator --set out="$tmp/scl.tif" 2>&1) || fail "scl_classes_cog: $out"
