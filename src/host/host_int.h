@@ -81,7 +81,12 @@ int host_ensure_session(struct host *h, struct errbuf *e);
  * credentials and project (not for the in-process emulator). Every path
  * that sends a real request goes through this. */
 int host_ensure_verified(struct host *h, struct errbuf *e);
-/* Pushes the Lua value of a JSON text (arrays/objects tagged for re-encoding). */
+/* Pushes the Lua value of a JSON text (arrays/objects tagged for re-encoding).
+ * Texts may nest HOST_JSON_MAX_DEPTH levels: getInfo answers are as deep as
+ * the values they hold (a list built by a long chain), far past json-c's
+ * default of 32; the bound keeps the recursive conversion off the stack's
+ * limit. */
+#define HOST_JSON_MAX_DEPTH 10000
 int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e);
 
 /* repl.c */
