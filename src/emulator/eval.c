@@ -423,15 +423,19 @@ static int too_deep(struct errbuf *e)
 /* 1 when the JSON value o nests more than limit levels (o itself is level 1). */
 static int nests_deeper(json_object *o, int limit)
 {
+    enum json_type t = json_object_get_type(o);
+
+    if (t != json_type_object && t != json_type_array)
+        return 0;
     if (limit <= 0)
         return 1;
-    if (json_object_get_type(o) == json_type_object) {
+    if (t == json_type_object) {
         json_object_object_foreach(o, k, v) {
             (void)k;
             if (nests_deeper(v, limit - 1))
                 return 1;
         }
-    } else if (json_object_get_type(o) == json_type_array) {
+    } else {
         size_t i, n = json_object_array_length(o);
         for (i = 0; i < n; i++)
             if (nests_deeper(json_object_array_get_idx(o, i), limit - 1))

@@ -31,6 +31,12 @@
 #define EMU_MAX_PAYLOAD 10485760u
 /* Deeply nested expressions are legal; json-c's default depth (32) is not enough. */
 #define EMU_JSON_DEPTH 512
+/* Stack of each connection's thread. Rendering walks an image's node tree
+ * recursively, and a chain of thousands of calls (many named values, legal
+ * in EE) makes a tree that tall: render_check_depth bounds the height
+ * (RENDER_MAX_DEPTH) to what this stack holds, sanitizer builds included.
+ * Only the pages a request touches are ever committed. */
+#define EMU_THREAD_STACK ((size_t)64 << 20)
 
 struct emu {
     struct MHD_Daemon *daemon;
@@ -601,6 +607,7 @@ static int start_daemon(struct emu *s, struct errbuf *e)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
+        MHD_OPTION_THREAD_STACK_SIZE, EMU_THREAD_STACK,
         MHD_OPTION_END);
     if (!s->daemon)
         return err_set(e, ERR_IO, "cannot listen on %s port %d (address in use or not local?)",
