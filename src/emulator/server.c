@@ -275,6 +275,11 @@ static int parse_body(struct conn_req *cr, json_object **out, struct emu_respons
                   cr->body.len);
         return -1;
     }
+    if (jerr == json_tokener_error_depth) {
+        /* Only an expression nests this deep; EE names its limit. */
+        emu_error(r, 400, "Expression nesting is too deep (more than 100 levels).");
+        return -1;
+    }
     if (jerr != json_tokener_success) {
         emu_error(r, 400, "Invalid JSON payload received. %s at offset %zu.",
                   json_tokener_error_desc(jerr), end ? end - 1 : 0);

@@ -87,6 +87,13 @@ with emulib.Emulator("--no-auth") as emu:
     chk.check(st == 400 and chk.ee_error(body, 400) == TOO_DEEP,
               "101 levels of nesting: %d %s" % (st, body[:200]))
 
+    # Deeper than the server parses at all (512): the same 400.
+    st, _, body = emu.post(PROJ + "/value:compute",
+                           '{"expression":{"result":"0","values":{"0":{"constantValue":%s7%s}}}}'
+                           % ("[" * 5000, "]" * 5000))
+    chk.check(st == 400 and chk.ee_error(body, 400) == TOO_DEEP,
+              "5000 levels of nesting: %d %s" % (st, body[:200]))
+
     # Long chains of shallow named values evaluate, whatever their length.
     for n in (1000, 20000):
         st, body = compute(emu, number_chain(n))
