@@ -1036,7 +1036,32 @@ end
 -- Nodes are Lua tables in the wire shape; names are strings "0","1",...
 ---------------------------------------------------------------------------
 
-local function node_key(node) return json.encode(node) end
+-- The de-duplication key of a node: its JSON text, except for a scalar
+-- constant (most nodes of a big coordinate list), whose key is its type and
+-- exact value without the generic encoder's table walk, which dominates
+-- serializing big lists otherwise. Those keys cannot start with "{", so they
+-- never meet a JSON key; equal numbers (1 and 1.0) share one, as in JSON.
+local function node_key(node)
+  local c = node.constantValue
+  if c ~= nil and next(node, next(node)) == nil then
+    local t = type(c)
+    if t == "number" then
+      return math.type(c) == "integer" and string.format("n%d", c) or string.format("n%.17g", c)
+    end
+    if t == "string" then return "s" .. c end
+    if t == "boolean" then return c and "true" or "false" end
+  end
+  local arr = node.arrayValue
+  if arr and next(node, next(node)) == nil then   -- a list: references to its items
+    local parts = {}
+    for i, x in ipairs(arr.values) do
+      if not x.valueReference or next(x, next(x)) ~= nil then return json.encode(node) end
+      parts[i] = '{"valueReference":' .. json.quote(x.valueReference) .. "}"
+    end
+    return '{"arrayValue":{"values":[' .. table.concat(parts, ",") .. "]}}"
+  end
+  return json.encode(node)
+end
 
 local function new_serializer(unbound)
   local s = { scope = {}, values = {}, by_hash = {}, memo = {}, unbound = unbound }

@@ -15,9 +15,8 @@
 
 #include <cpl_error.h>
 
-#include <json-c/json.h>
-
 #include "core/decode.h"
+#include "core/exprtext.h"
 #include "core/journal.h"
 #include "core/mosaic.h"
 #include "core/session.h"
@@ -401,92 +400,6 @@ static int append_json_string(struct buf *b, const char *s)
             rc = buf_append(b, s, 1);
     }
     return rc ? rc : buf_append(b, "\"", 1);
-}
-
-static json_object *invocation(const char *fn, json_object *args)
-{
-    json_object *inv = json_object_new_object(), *node = json_object_new_object();
-
-    if (!inv || !node) {
-        json_object_put(inv);
-        json_object_put(node);
-        json_object_put(args);
-        return NULL;
-    }
-    json_object_object_add(inv, "functionName", json_object_new_string(fn));
-    json_object_object_add(inv, "arguments", args);
-    json_object_object_add(node, "functionInvocationValue", inv);
-    return node;
-}
-
-static json_object *constant(json_object *v)
-{
-    json_object *c = json_object_new_object();
-
-    if (!c) {
-        json_object_put(v);
-        return NULL;
-    }
-    json_object_object_add(c, "constantValue", v);
-    return c;
-}
-
-/* With a nodata value, pixels EE masks must arrive as nodata, not as the 0
- * NPY and GeoTIFF carry for them: the expression becomes
- * Image.unmask(input = expression, value = Image.constant(nodata),
- * sameFootprint = false), as other tools do. Done once, so every request
- * still carries the same expression. */
-static int wrap_unmask(const char *expr, double nodata, char **out, struct errbuf *e)
-{
-    json_object *root = json_tokener_parse(expr), *result = NULL, *values = NULL;
-    json_object *args = NULL, *cargs = NULL, *node = NULL, *num;
-    char key[64];
-    const char *text;
-    int n = 0, rc = 0;
-
-    if (!root || !json_object_object_get_ex(root, "result", &result) ||
-        !json_object_is_type(result, json_type_string) || !json_object_object_get_ex(root, "values", &values) ||
-        !json_object_is_type(values, json_type_object)) {
-        rc = err_set(e, ERR_USAGE, "the serialized expression is not {\"result\": ..., \"values\": {...}}");
-        goto done;
-    }
-    do
-        snprintf(key, sizeof key, n ? "eefetch_unmask_%d" : "eefetch_unmask", n);
-    while (json_object_object_get_ex(values, key, NULL) && ++n < 1000);
-    /* Integral nodata as an integer literal (EE then keeps integer types). */
-    num = nodata == floor(nodata) && fabs(nodata) < 9e15 ? json_object_new_int64((int64_t)nodata)
-                                                          : json_object_new_double(nodata);
-    cargs = json_object_new_object();
-    args = json_object_new_object();
-    if (!num || !cargs || !args) {
-        json_object_put(num);
-        json_object_put(cargs);
-        json_object_put(args);
-        rc = err_set(e, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    json_object_object_add(cargs, "value", constant(num));
-    {
-        json_object *ref = json_object_new_object();
-        if (ref)
-            json_object_object_add(ref, "valueReference", json_object_new_string(json_object_get_string(result)));
-        json_object_object_add(args, "input", ref);
-    }
-    json_object_object_add(args, "value", invocation("Image.constant", cargs));
-    json_object_object_add(args, "sameFootprint", constant(json_object_new_boolean(0)));
-    node = invocation("Image.unmask", args);
-    if (!node) {
-        rc = err_set(e, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    json_object_object_add(values, key, node);
-    json_object_object_add(root, "result", json_object_new_string(key));
-    text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (!text || !(*out = strdup(text)))
-        rc = err_set(e, ERR_NOMEM, "out of memory");
-done:
-    json_object_put(root);
-    return rc;
 }
 
 /* The constant part of every request of a band group: the expression is
@@ -1641,7 +1554,13 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
 
     if (en.tiles_left > 0) {
         if (s->has_nodata) {
-            if ((rc = wrap_unmask(s->expression, s->nodata, &en.expression, e)) < 0)
+            /* Pixels EE masks must arrive as nodata, not as the 0 NPY and
+             * GeoTIFF carry for them: the expression's result goes through
+             * Image.unmask(value = Image.constant(nodata), sameFootprint =
+             * false), as other tools do. Rewritten once on the text (any
+             * size or depth EE accepts), so every request carries the same
+             * expression. */
+            if ((rc = exprtext_wrap_unmask(s->expression, s->nodata, &en.expression, e)) < 0)
                 goto done;
             en.unmasked = 1;
         } else if (!(en.expression = strdup(s->expression))) {

@@ -16,8 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The backend rejects expressions nested deeper than this (ee-api.md §5). */
+/* The backend rejects expressions whose JSON nests deeper than this
+ * (ee-api.md §3.2, §5); the clients keep theirs near 50 by naming a value
+ * instead of inlining it, so a long chain is many shallow named values. */
 #define EVAL_MAX_DEPTH 100
+/* Bound on the evaluator's own recursion (nested ValueNodes, calls of
+ * functions inside function bodies): references are evaluated without
+ * recursion, so only a hostile graph comes near it, and it keeps the
+ * server's thread stack safe whatever the request. */
+#define EVAL_MAX_RECURSION 2000
 #define EVAL_MAX_XFORMS 16
 
 struct owned {
@@ -34,8 +41,10 @@ struct xform {
 struct named {
     const char *name;
     json_object *node;
-    struct ev_value *memo;
-    int busy;
+    struct ev_value *memo;   /* the value outside every function body */
+    int busy;                /* on the evaluation stack: a reference to it is a cycle */
+    int *refs, nrefs;        /* the names this node references (indexes), once known */
+    int refs_known;
 };
 
 struct ev_ctx {
@@ -76,6 +85,8 @@ void eval_ctx_free(struct ev_ctx *x)
     }
     for (i = 0; i < x->nxf; i++)
         OCTDestroyCoordinateTransformation(x->xf[i].h);
+    for (i = 0; i < x->nnames; i++)
+        free(x->names[i].refs);
     free(x->names);
     free(x);
 }
@@ -385,52 +396,239 @@ struct env {
     const struct env *up;
     const struct ev_func *f;
     struct ev_value **args;
+    struct ev_value **memo;   /* per name: its value during this call */
 };
 
 static int eval_node(struct ev_ctx *x, json_object *node, const struct env *env, int depth,
                      struct ev_value **out, struct errbuf *e);
 
-static struct named *find_named(struct ev_ctx *x, const char *name)
+static int cmp_named(const void *a, const void *b)
 {
-    int i;
-    for (i = 0; i < x->nnames; i++)
-        if (strcmp(x->names[i].name, name) == 0)
-            return &x->names[i];
-    return NULL;
+    return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
 }
 
+static struct named *find_named(struct ev_ctx *x, const char *name)
+{
+    struct named key;
+    key.name = name;
+    return bsearch(&key, x->names, (size_t)x->nnames, sizeof *x->names, cmp_named);
+}
+
+static int too_deep(struct errbuf *e)
+{
+    return err_set(e, ERR_USAGE, "Expression nesting is too deep (more than %d levels).",
+                   EVAL_MAX_DEPTH);
+}
+
+/* 1 when the JSON value o nests more than limit levels (o itself is level 1). */
+static int nests_deeper(json_object *o, int limit)
+{
+    enum json_type t = json_object_get_type(o);
+
+    if (t != json_type_object && t != json_type_array)
+        return 0;
+    if (limit <= 0)
+        return 1;
+    if (t == json_type_object) {
+        json_object_object_foreach(o, k, v) {
+            (void)k;
+            if (nests_deeper(v, limit - 1))
+                return 1;
+        }
+    } else {
+        size_t i, n = json_object_array_length(o);
+        for (i = 0; i < n; i++)
+            if (nests_deeper(json_object_array_get_idx(o, i), limit - 1))
+                return 1;
+    }
+    return 0;
+}
+
+static int add_ref(struct ev_ctx *x, struct named *nv, const char *name, int *cap)
+{
+    struct named *t = name ? find_named(x, name) : NULL;
+    if (!t)
+        return 0;   /* eval_node reports an undefined name where it is used */
+    if (nv->nrefs == *cap) {
+        int ncap = *cap ? *cap * 2 : 4;
+        int *p = realloc(nv->refs, sizeof *p * (size_t)ncap);
+        if (!p)
+            return ERR_NOMEM;
+        nv->refs = p;
+        *cap = ncap;
+    }
+    nv->refs[nv->nrefs++] = (int)(t - x->names);
+    return 0;
+}
+
+/* Collects the names a ValueNode needs before it can be computed: its
+ * valueReferences and functionReferences, not the bodies of the functions
+ * it defines (those run only when called). The node's depth was checked. */
+static int scan_refs(struct ev_ctx *x, struct named *nv, json_object *node, int *cap)
+{
+    json_object *j, *r;
+    int rc = 0;
+
+    if (json_object_get_type(node) != json_type_object)
+        return 0;
+    if (json_object_object_get_ex(node, "valueReference", &j)) {
+        rc = add_ref(x, nv, json_object_get_string(j), cap);
+    } else if (json_object_object_get_ex(node, "arrayValue", &j)) {
+        if (json_object_object_get_ex(j, "values", &r) && json_object_get_type(r) == json_type_array) {
+            size_t i, n = json_object_array_length(r);
+            for (i = 0; rc == 0 && i < n; i++)
+                rc = scan_refs(x, nv, json_object_array_get_idx(r, i), cap);
+        }
+    } else if (json_object_object_get_ex(node, "dictionaryValue", &j)) {
+        if (json_object_object_get_ex(j, "values", &r) && json_object_get_type(r) == json_type_object) {
+            json_object_object_foreach(r, k, v) {
+                (void)k;
+                if ((rc = scan_refs(x, nv, v, cap)) != 0)
+                    break;
+            }
+        }
+    } else if (json_object_object_get_ex(node, "functionInvocationValue", &j) &&
+               json_object_get_type(j) == json_type_object) {
+        if (json_object_object_get_ex(j, "functionReference", &r))
+            rc = add_ref(x, nv, json_object_get_string(r), cap);
+        if (rc == 0 && json_object_object_get_ex(j, "arguments", &r) &&
+            json_object_get_type(r) == json_type_object) {
+            json_object_object_foreach(r, k, v) {
+                (void)k;
+                if ((rc = scan_refs(x, nv, v, cap)) != 0)
+                    break;
+            }
+        }
+    }
+    return rc;
+}
+
+static int refs_of(struct ev_ctx *x, struct named *nv, struct errbuf *e)
+{
+    int cap = 0;
+    if (nv->refs_known)
+        return 0;
+    if (scan_refs(x, nv, nv->node, &cap) != 0)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    nv->refs_known = 1;
+    return 0;
+}
+
+/* Where the value of name i is kept: values computed outside every function
+ * body hold for the whole request; inside a body, for this call only. */
+static struct ev_value *memo_get(const struct ev_ctx *x, const struct env *env, int i)
+{
+    if (x->names[i].memo)
+        return x->names[i].memo;
+    return env ? env->memo[i] : NULL;
+}
+
+static void memo_set(struct ev_ctx *x, const struct env *env, int i, struct ev_value *v)
+{
+    if (env)
+        env->memo[i] = v;
+    else
+        x->names[i].memo = v;
+}
+
+/* Evaluates a named value. A chain of references (a long chain of calls,
+ * which the clients serialize as many named values) is followed with an
+ * explicit stack, not by recursion: every name a value references is
+ * computed first, deepest first, so the recursion of eval_node stays
+ * within the (depth-checked) JSON of one value. */
 static int eval_named(struct ev_ctx *x, const char *name, const struct env *env, int depth,
                       struct ev_value **out, struct errbuf *e)
 {
     struct named *nv = find_named(x, name);
-    int rc;
+    int *stack = NULL, *cursor = NULL, sp = 0, cap = 0, rc = 0, i;
 
     if (!nv)
         return err_set(e, ERR_USAGE, "Invalid expression: reference to undefined value '%s'.", name);
-    /* Values outside every function body cannot depend on an argument, so
-     * they are computed once; inside a body they are recomputed. */
-    if (!env && nv->memo) {
-        *out = nv->memo;
+    i = (int)(nv - x->names);
+    if ((*out = memo_get(x, env, i)))
         return 0;
-    }
     if (nv->busy)
         return err_set(e, ERR_USAGE, "Invalid expression: value '%s' refers to itself.", name);
+    cap = 16;
+    stack = malloc(sizeof *stack * (size_t)cap);
+    cursor = malloc(sizeof *cursor * (size_t)cap);
+    if (!stack || !cursor) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    stack[sp] = i;
+    cursor[sp++] = 0;
     nv->busy = 1;
-    rc = eval_node(x, nv->node, env, depth + 1, out, e);
-    nv->busy = 0;
-    if (rc == 0 && !env)
-        nv->memo = *out;
+    while (sp > 0) {
+        struct named *t = &x->names[stack[sp - 1]];
+        struct ev_value *v = NULL;
+        int next = -1;
+
+        if ((rc = refs_of(x, t, e)) != 0)
+            goto done;
+        while (cursor[sp - 1] < t->nrefs) {
+            int r = t->refs[cursor[sp - 1]++];
+            if (memo_get(x, env, r))
+                continue;
+            if (x->names[r].busy) {
+                rc = err_set(e, ERR_USAGE, "Invalid expression: value '%s' refers to itself.",
+                             x->names[r].name);
+                goto done;
+            }
+            next = r;
+            break;
+        }
+        if (next >= 0) {
+            if (sp == cap) {
+                int ncap = cap * 2, *ns, *nc;
+                if (!(ns = realloc(stack, sizeof *ns * (size_t)ncap))) {
+                    rc = err_set(e, ERR_NOMEM, "out of memory");
+                    goto done;
+                }
+                stack = ns;
+                if (!(nc = realloc(cursor, sizeof *nc * (size_t)ncap))) {
+                    rc = err_set(e, ERR_NOMEM, "out of memory");
+                    goto done;
+                }
+                cursor = nc;
+                cap = ncap;
+            }
+            x->names[next].busy = 1;
+            stack[sp] = next;
+            cursor[sp++] = 0;
+            continue;
+        }
+        /* Everything it references is known: its own evaluation recurses
+         * only within its JSON and the calls it makes. */
+        rc = eval_node(x, t->node, env, depth + 1, &v, e);
+        t->busy = 0;
+        sp--;
+        if (rc != 0)
+            goto done;
+        memo_set(x, env, (int)(t - x->names), v);
+    }
+    *out = memo_get(x, env, i);
+done:
+    while (sp > 0)
+        x->names[stack[--sp]].busy = 0;
+    free(stack);
+    free(cursor);
     return rc;
 }
 
 int ev_call_func(struct ev_ctx *x, const struct ev_func *f, struct ev_value **args, int depth,
                  struct ev_value **out, struct errbuf *e)
 {
-    struct env env = {NULL, f, args};
-    if (depth > EVAL_MAX_DEPTH)
-        return err_set(e, ERR_USAGE, "Expression nesting is too deep (more than %d levels).",
-                       EVAL_MAX_DEPTH);
-    return eval_named(x, f->body, &env, depth, out, e);
+    struct env env = {NULL, f, args, NULL};
+    int rc;
+
+    if (depth > EVAL_MAX_RECURSION)
+        return too_deep(e);
+    if (!(env.memo = calloc((size_t)x->nnames + 1, sizeof *env.memo)))
+        return err_set(e, ERR_NOMEM, "out of memory");
+    rc = eval_named(x, f->body, &env, depth, out, e);
+    free(env.memo);
+    return rc;
 }
 
 static int call_closure(struct ev_ctx *x, const char *fname, const struct ev_func *f,
@@ -509,9 +707,8 @@ static int eval_node(struct ev_ctx *x, json_object *node, const struct env *env,
 {
     json_object *j;
 
-    if (depth > EVAL_MAX_DEPTH)
-        return err_set(e, ERR_USAGE, "Expression nesting is too deep (more than %d levels).",
-                       EVAL_MAX_DEPTH);
+    if (depth > EVAL_MAX_RECURSION)
+        return too_deep(e);
     if (json_object_get_type(node) != json_type_object || json_object_object_length(node) != 1)
         return err_set(e, ERR_USAGE, "Invalid expression: a ValueNode must be an object with "
                        "exactly one field.");
@@ -629,7 +826,12 @@ int eval_expression(struct ev_ctx *x, json_object *expr, struct ev_value **out, 
     if (!json_object_object_get_ex(expr, "values", &values) ||
         json_object_get_type(values) != json_type_object)
         return err_set(e, ERR_USAGE, "Invalid expression: missing 'values'.");
+    if (nests_deeper(expr, EVAL_MAX_DEPTH))
+        return too_deep(e);
+    for (i = 0; i < x->nnames; i++)
+        free(x->names[i].refs);
     free(x->names);
+    i = 0;
     x->nnames = json_object_object_length(values);
     x->names = calloc((size_t)x->nnames + 1, sizeof *x->names);
     if (!x->names)
@@ -641,5 +843,6 @@ int eval_expression(struct ev_ctx *x, json_object *expr, struct ev_value **out, 
             i++;
         }
     }
+    qsort(x->names, (size_t)x->nnames, sizeof *x->names, cmp_named);
     return eval_named(x, json_object_get_string(result), NULL, 0, out, e);
 }

@@ -87,6 +87,7 @@ struct ev_node {
     uint8_t *mm;
     long mcap;
     unsigned long mgen;            /* point set whose values mv, mm hold */
+    int height;                    /* longest path to a leaf, once render_check_depth knows it */
 };
 
 struct ev_band {

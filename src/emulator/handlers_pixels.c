@@ -332,6 +332,10 @@ static int render_and_encode(const struct emu_ctx *c, struct ev_ctx *x, const st
     int64_t images = 0, work;
     int b, rc;
 
+    if ((rc = render_check_depth(img, &e)) != 0) {
+        emu_error(r, 400, "%s", e.msg);
+        return 0;
+    }
     work = render_work_bytes(img, (int64_t)g->width * g->height, &images);
     r->work_bytes = work;
     r->work_images = images;

@@ -795,6 +795,99 @@ static int64_t node_work(const struct ev_node *nd, int64_t npix, struct img_set 
     }
 }
 
+/* The i-th operand of nd (a, b, c, then kids), or NULL past the last. */
+static struct ev_node *operand(const struct ev_node *nd, int i, int *more)
+{
+    *more = i < 3 + nd->nkids;
+    if (i == 0)
+        return nd->a;
+    if (i == 1)
+        return nd->b;
+    if (i == 2)
+        return nd->c;
+    return *more ? nd->kids[i - 3] : NULL;
+}
+
+/* Heights by an explicit post-order walk (no recursion: the tree may be as
+ * tall as the request is long), cached in the nodes. */
+static int node_height(struct ev_node *root, int limit, struct errbuf *e)
+{
+    struct ev_node **stack;
+    int *next, sp = 0, cap = 64, rc = 0;
+
+    if (!root || root->height)
+        return 0;
+    stack = malloc(sizeof *stack * (size_t)cap);
+    next = malloc(sizeof *next * (size_t)cap);
+    if (!stack || !next) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    stack[0] = root;
+    next[sp++] = 0;
+    while (sp > 0) {
+        struct ev_node *nd = stack[sp - 1], *kid = NULL;
+        int more = 1;
+        while (more) {
+            kid = operand(nd, next[sp - 1]++, &more);
+            if (kid && !kid->height)
+                break;
+            kid = NULL;
+        }
+        if (kid) {
+            if (sp >= limit) {
+                rc = err_set(e, ERR_USAGE, "Computation is too complex: an image band is a chain "
+                             "of more than %d operations.", limit);
+                goto done;
+            }
+            if (sp == cap) {
+                struct ev_node **ns;
+                int *nn;
+                cap *= 2;
+                if (!(ns = realloc(stack, sizeof *ns * (size_t)cap))) {
+                    rc = err_set(e, ERR_NOMEM, "out of memory");
+                    goto done;
+                }
+                stack = ns;
+                if (!(nn = realloc(next, sizeof *nn * (size_t)cap))) {
+                    rc = err_set(e, ERR_NOMEM, "out of memory");
+                    goto done;
+                }
+                next = nn;
+            }
+            stack[sp] = kid;
+            next[sp++] = 0;
+            continue;
+        }
+        {
+            int i, h = 0;
+            for (i = 0, more = 1; more; i++) {
+                struct ev_node *k = operand(nd, i, &more);
+                if (k && k->height > h)
+                    h = k->height;
+            }
+            nd->height = h + 1;
+        }
+        sp--;
+    }
+    if (root->height > limit)
+        rc = err_set(e, ERR_USAGE, "Computation is too complex: an image band is a chain of more "
+                     "than %d operations.", limit);
+done:
+    free(stack);
+    free(next);
+    return rc;
+}
+
+int render_check_depth(const struct ev_image *img, struct errbuf *e)
+{
+    int b, rc;
+    for (b = 0; b < img->nbands; b++)
+        if ((rc = node_height(img->bands[b].node, RENDER_MAX_DEPTH, e)) != 0)
+            return rc;
+    return 0;
+}
+
 int64_t render_work_bytes(const struct ev_image *img, int64_t npix, int64_t *images)
 {
     struct img_set s = {NULL, 0, 0};

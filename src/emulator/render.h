@@ -15,6 +15,13 @@
 int render_image(struct ev_ctx *x, const struct ev_image *img, const struct ee_grid *grid,
                  struct raster *out, struct errbuf *e);
 
+/* Rendering walks a band's node tree recursively: fails (EE-style message
+ * in e) when a tree is taller than the thread stack can take, which only a
+ * chain of many thousands of operations reaches. Call before the two
+ * functions around it. */
+#define RENDER_MAX_DEPTH 20000
+int render_check_depth(const struct ev_image *img, struct errbuf *e);
+
 /* Work of rendering img on a grid of npix pixels: bytes of source pixels
  * read (every read of every image, composites included); *images is the
  * number of distinct catalog images read. */

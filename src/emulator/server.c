@@ -31,6 +31,12 @@
 #define EMU_MAX_PAYLOAD 10485760u
 /* Deeply nested expressions are legal; json-c's default depth (32) is not enough. */
 #define EMU_JSON_DEPTH 512
+/* Stack of each connection's thread. Rendering walks an image's node tree
+ * recursively, and a chain of thousands of calls (many named values, legal
+ * in EE) makes a tree that tall: render_check_depth bounds the height
+ * (RENDER_MAX_DEPTH) to what this stack holds, sanitizer builds included.
+ * Only the pages a request touches are ever committed. */
+#define EMU_THREAD_STACK ((size_t)64 << 20)
 
 struct emu {
     struct MHD_Daemon *daemon;
@@ -267,6 +273,11 @@ static int parse_body(struct conn_req *cr, json_object **out, struct emu_respons
     if (jerr == json_tokener_continue) {
         emu_error(r, 400, "Invalid JSON payload received. Unexpected end of input at offset %zu.",
                   cr->body.len);
+        return -1;
+    }
+    if (jerr == json_tokener_error_depth) {
+        /* Only an expression nests this deep; EE names its limit. */
+        emu_error(r, 400, "Expression nesting is too deep (more than 100 levels).");
         return -1;
     }
     if (jerr != json_tokener_success) {
@@ -601,6 +612,7 @@ static int start_daemon(struct emu *s, struct errbuf *e)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
+        MHD_OPTION_THREAD_STACK_SIZE, EMU_THREAD_STACK,
         MHD_OPTION_END);
     if (!s->daemon)
         return err_set(e, ERR_IO, "cannot listen on %s port %d (address in use or not local?)",

@@ -94,7 +94,12 @@ int host_ensure_verified(struct host *h, struct errbuf *e);
  * Either way the one check call is made before the first tile. */
 int host_download_auth(struct host *h, const char *credentials, const char *project,
                        struct token_provider **own, char *project_out, size_t cap, struct errbuf *e);
-/* Pushes the Lua value of a JSON text (arrays/objects tagged for re-encoding). */
+/* Pushes the Lua value of a JSON text (arrays/objects tagged for re-encoding).
+ * Texts may nest HOST_JSON_MAX_DEPTH levels: getInfo answers are as deep as
+ * the values they hold (a list built by a long chain), far past json-c's
+ * default of 32; the bound keeps the recursive conversion off the stack's
+ * limit. */
+#define HOST_JSON_MAX_DEPTH 10000
 int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e);
 
 /* repl.c */

@@ -10,6 +10,7 @@
 #include <gdal.h>
 #include <json-c/json.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <lua.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
@@ -97,7 +98,7 @@ static void push_json(lua_State *L, struct json_object *o, const struct json_tag
 
 int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e)
 {
-    struct json_tokener *tok = json_tokener_new_ex(256);
+    struct json_tokener *tok = json_tokener_new_ex(HOST_JSON_MAX_DEPTH);
     struct json_object *o;
     struct json_tags tags;
     int top = lua_gettop(L);
@@ -107,10 +108,17 @@ int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e)
     /* Include the terminating NUL: a bare number at the end of the text is
      * otherwise "incomplete" to json-c. Every caller passes a NUL-terminated
      * text (Lua strings and struct buf always are). */
+    if (len >= (size_t)INT_MAX) {
+        json_tokener_free(tok);
+        return err_set(e, ERR_LIMIT, "JSON text of %zu bytes is too large", len);
+    }
     o = json_tokener_parse_ex(tok, text, (int)len + 1);
     if (!o && json_tokener_get_error(tok) != json_tokener_success) {
-        err_set(e, ERR_PARSE, "invalid JSON: %s",
-                json_tokener_error_desc(json_tokener_get_error(tok)));
+        if (json_tokener_get_error(tok) == json_tokener_error_depth)
+            err_set(e, ERR_PARSE, "invalid JSON: nested deeper than %d levels", HOST_JSON_MAX_DEPTH);
+        else
+            err_set(e, ERR_PARSE, "invalid JSON: %s",
+                    json_tokener_error_desc(json_tokener_get_error(tok)));
         json_tokener_free(tok);
         return ERR_PARSE;
     }
@@ -404,7 +412,6 @@ static int l_compute(lua_State *L)
     struct errbuf e;
     struct buf body;
     struct http_result res;
-    struct json_object *root = NULL, *result;
     char msg[1024];
     int rc;
 
@@ -448,21 +455,16 @@ static int l_compute(lua_State *L)
         lua_pushfstring(L, "getInfo: the server answered %d: %s", (int)res.status, msg);
         return lua_error(L);
     }
-    root = json_tokener_parse(res.body.data ? res.body.data : "");
-    if (!root || !json_object_object_get_ex(root, "result", &result)) {
-        if (root)
-            json_object_put(root);
-        http_result_free(&res);
-        return raise_plain(L, "getInfo: the server's answer has no \"result\"");
-    }
-    {
-        const char *txt = json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
-        rc = host_json_push(L, txt, strlen(txt), &e);
-    }
-    json_object_put(root);
+    /* Parsed once, straight into Lua: an answer as deep as the one EE
+     * gives for a deep value needs more than json-c's default depth. */
+    rc = host_json_push(L, res.body.data ? res.body.data : "", res.body.len, &e);
     http_result_free(&res);
-    if (rc != 0)
-        return raise_plain(L, e.msg);
+    if (rc != 0) {
+        lua_pushfstring(L, "getInfo: the server's answer is not JSON (%s)", e.msg);
+        return lua_error(L);
+    }
+    if (lua_type(L, -1) != LUA_TTABLE || lua_getfield(L, -1, "result") == LUA_TNIL)
+        return raise_plain(L, "getInfo: the server's answer has no \"result\"");
     return 1;
 }
 

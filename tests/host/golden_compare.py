@@ -7,6 +7,11 @@ the result, visiting object keys in sorted order, so equal graphs compare
 equal and anything else (a different function, argument, constant, a value
 shared or inlined differently) does not.
 """
+import sys
+
+# A long chain is many named values, each walked from the one that names it:
+# a 1000-call chain recurses about 3000 levels here.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
 
 
 def canonical(expr):

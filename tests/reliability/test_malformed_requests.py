@@ -73,9 +73,9 @@ def nested_arrays(depth):
     return node
 
 
-def ref_chain(n):
+def ref_cycle(n):
     values = {str(i): {"valueReference": str(i + 1)} for i in range(n)}
-    values[str(n)] = const(1)
+    values[str(n)] = {"valueReference": "0"}
     return {"expression": {"result": "0", "values": values}}
 
 
@@ -93,7 +93,7 @@ CASES = [
     ("json_string", "POST", VC, '"x"', 400, "Expected an object"),
     ("json_null", "POST", VC, "null", 400, "Invalid JSON payload received"),
     ("json_number", "POST", VC, "123", 400, "Invalid JSON payload received"),
-    ("json_too_deep", "POST", VC, "[" * 3000 + "]" * 3000, 400, "nesting too deep"),
+    ("json_too_deep", "POST", VC, "[" * 3000 + "]" * 3000, 400, "nesting is too deep (more than 100 levels)"),
     ("json_nan", "POST", VC, '{"expression": NaN}', 400, "'expression' must be an object"),
     ("json_unterminated_string", "POST", VC, '{"expression": "abc', 400, "Unexpected end of input"),
     # --- value:compute: wrong types in the request and the graph -------------
@@ -127,7 +127,8 @@ CASES = [
     ("vc_value_reference_cycle_args", "POST", VC,
      expr(call("Number.add", left={"valueReference": "1"}, right=const(1)),
           **{"1": call("Number.add", left={"valueReference": "0"}, right=const(1))}), 400, "refers to itself"),
-    ("vc_value_reference_chain", "POST", VC, ref_chain(20000), 400, "nesting is too deep"),
+    # A long chain of references is legal (test_deep_graphs); a long cycle is not.
+    ("vc_value_reference_long_cycle", "POST", VC, ref_cycle(20000), 400, "refers to itself"),
     ("vc_function_reference_constant", "POST", VC,
      expr({"functionInvocationValue": {"functionReference": "1", "arguments": {}}}, **{"1": const(3)}), 400, "value '1' is not a function"),
     ("vc_function_body_missing", "POST", VC,
@@ -142,7 +143,8 @@ CASES = [
     ("vc_wrong_argument_type", "POST", VC, expr(call("Number.add", left=const("abc"), right=const(1))), 400, "Number.add, argument 'left': Invalid type"),
     ("vc_unknown_argument", "POST", VC, expr(call("Number.add", lft=const(1), right=const(1))), 400, "Number.add: Parameter 'left' is required"),
     ("vc_missing_argument", "POST", VC, expr(call("Number.add", left=const(1))), 400, "Number.add: Parameter 'right' is required"),
-    ("vc_deep_arrays", "POST", VC, expr(nested_arrays(300)), 400, "nesting too deep"),
+    ("vc_deep_arrays", "POST", VC, expr(nested_arrays(300)), 400, "nesting is too deep (more than 100 levels)"),
+    ("vc_deep_arrays_parsed", "POST", VC, expr(nested_arrays(40)), 400, "nesting is too deep (more than 100 levels)"),
     ("vc_huge_string", "POST", VC, expr(call("Foo.bar", s=const("x" * (4 << 20)))), 400, "Unknown function: Foo.bar"),
     ("vc_image_getinfo_collection_bad_date", "POST", VC,
      expr(call("Collection.filter", collection=call("ImageCollection.load", id=const("COPERNICUS/S2_SR_HARMONIZED")),

@@ -1,0 +1,20 @@
+/*
+ * Rewrites of a serialized Earth Engine Expression done on its text, not on
+ * a parsed tree: an expression may be up to EE's 10 MiB payload limit and
+ * nested as deep as EE accepts, and a text rewrite has no depth limit, no
+ * recursion and leaves every byte of the recipe's graph as it was.
+ */
+#ifndef EEFETCH_CORE_EXPRTEXT_H
+#define EEFETCH_CORE_EXPRTEXT_H
+
+#include "util/err.h"
+
+/* Makes *out (malloc'd) the expression whose result is
+ *   Image.unmask(input = <expr's result>, value = Image.constant(nodata),
+ *                sameFootprint = false)
+ * added as one more named value (the old result is referenced by name, so
+ * the nesting depth does not grow). nodata must be finite. Returns 0, or
+ * ERR_USAGE when expr is not {"result": "<name>", "values": {...}}. */
+int exprtext_wrap_unmask(const char *expr, double nodata, char **out, struct errbuf *e);
+
+#endif
