@@ -371,31 +371,30 @@ int host_download_auth(struct host *h, const char *credentials, const char *proj
 
 /* ---- value:compute -------------------------------------------------- */
 
-/* getInfo is one request, but a busy project answers 429 and EE's front
- * end has its transient 5xx and resets like any tile request: those are
- * retried (the same classes as the tile engine, at most 5 times, backing
- * off from 0.5 s and honouring a Retry-After of up to 30 s); every other
- * answer is returned as it is. */
-#define COMPUTE_RETRIES 5
+/* getInfo and the algorithm list are one request each, but a busy project
+ * answers 429 and EE's front end has its transient 5xx and resets like any
+ * tile request: those are retried (the same classes as the tile engine, at
+ * most 5 times, backing off from 0.5 s and honouring a Retry-After of up to
+ * 30 s); every other answer is returned as it is. body NULL: a GET of path. */
+#define HOST_RETRIES 5
 
-static int compute_post(struct session *sess, const struct buf *body, struct http_result *res,
-                        struct errbuf *e)
+static int request_retried(struct session *sess, const char *path, const struct buf *body,
+                           struct http_result *res, struct errbuf *e)
 {
     long delay_ms = 500;
     int attempt, rc = 0;
 
     for (attempt = 0;; attempt++) {
         memset(res, 0, sizeof *res);
-        rc = session_post(sess, "value:compute", body->data, body->len, res, e);
-        if (attempt == COMPUTE_RETRIES || (rc != 0 && rc != ERR_HTTP))
+        rc = body ? session_post(sess, path, body->data, body->len, res, e) : session_get(sess, path, res, e);
+        if (attempt == HOST_RETRIES || (rc != 0 && rc != ERR_HTTP))
             return rc;
         if (rc == 0 && engine_classify(res->status, NULL) != ENGINE_TRANSIENT)
             return 0;
         if (rc == 0 && res->retry_after_s > 0)
             delay_ms = res->retry_after_s > 30 ? 30000 : res->retry_after_s * 1000;
         http_result_free(res);
-        log_debug("getInfo: transient failure (%s), retrying in %ld ms", rc ? e->msg : "HTTP status",
-                  delay_ms);
+        log_debug("%s: transient failure (%s), retrying in %ld ms", path, rc ? e->msg : "HTTP status", delay_ms);
         {
             struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
@@ -440,7 +439,7 @@ static int l_compute(lua_State *L)
         auth_destroy(own);
         return raise_plain(L, "out of memory");
     }
-    rc = compute_post(sess ? sess : h->session, &body, &res, &e);
+    rc = request_retried(sess ? sess : h->session, "value:compute", &body, &res, &e);
     buf_free(&body);
     session_destroy(sess);
     auth_destroy(own);
@@ -527,8 +526,7 @@ static int fetch_algorithms(struct host *h, struct buf *out, struct errbuf *e)
     if (host_ensure_verified(h, e) != 0)
         return err_prefix(e, ERR_AUTH, "fetching the algorithm list from %s: ", h->endpoint);
     snprintf(rpath, sizeof rpath, "projects/%s/algorithms", h->project);
-    memset(&res, 0, sizeof res);
-    if (session_get(h->session, rpath, &res, e) != 0) {
+    if (request_retried(h->session, rpath, NULL, &res, e) != 0) {
         http_result_free(&res);
         return err_prefix(e, ERR_HTTP, "fetching the algorithm list from %s: ", h->endpoint);
     }

@@ -58,7 +58,7 @@ CHAIN = """
 local img = ee.Image("USGS/SRTMGL1_003")
 for i = 1, tonumber(params.n) do img = img:add(1) end
 download{ image = img, region = geo.bbox(-122.10, 37.75, -122.05, 37.79), crs = "EPSG:4326",
-  scale = 1 / 3600, bands = { "elevation" }, nodata = 0, output = params.out }
+  pixel_size = 1 / 3600, bands = { "elevation" }, nodata = 0, output = params.out }
 """
 
 NDVI = """
@@ -75,7 +75,7 @@ local ndvi = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED")
   :median()
   :clip(ee.Geometry.Rectangle({ -122.5, 37.65, -122.35, 37.8 }))
 download{ image = ndvi, region = geo.bbox(-122.46, 37.70, -122.40, 37.75), crs = "EPSG:4326",
-  scale = 0.0002, bands = { "ndvi" }, nodata = -9999, output = params.out }
+  pixel_size = 0.0002, bands = { "ndvi" }, nodata = -9999, output = params.out }
 """
 
 

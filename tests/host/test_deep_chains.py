@@ -135,7 +135,7 @@ local img = ee.Image("USGS/SRTMGL1_003"):set("big", ee.List(big))
 print("bytes", #ee.serialize(img))
 print("size", ee.List(big):size():getInfo())
 local spec = { image = img, region = geo.bbox(-122.10, 37.75, -122.08, 37.77), crs = "EPSG:4326",
-  scale = 1 / 3600, bands = { "elevation" }, output = params.out }
+  pixel_size = 1 / 3600, bands = { "elevation" }, output = params.out }
 print("plan", plan(spec).tiles)
 print("tiles", download(spec).tiles)
 """

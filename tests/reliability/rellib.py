@@ -38,6 +38,7 @@ download{
   crs_transform = { %.17g, %.17g, %.17g, %.17g, %.17g, %.17g },
   dimensions = { %d, %d }, max_tile_bytes = %d, workers = %d,
   compression = "%s", output = "%s",
+  nodata = false,   -- one band per request: the windows below are the tiles (test_engine covers mask bands)
 }
 """ % (IMAGE, BAND, CRS, *AFFINE, W, H, max_tile_bytes, workers, compression, output)
     with open(path, "w") as f:
