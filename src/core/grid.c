@@ -290,32 +290,6 @@ static int check_crs(const char *crs, struct errbuf *e)
     return 0;
 }
 
-static int snap_extent(const OGREnvelope *env, double scale, struct grid *g, struct errbuf *e)
-{
-    double kx0 = floor(env->MinX / scale + SNAP_EPS);
-    double kx1 = ceil(env->MaxX / scale - SNAP_EPS);
-    double ky0 = floor(env->MinY / scale + SNAP_EPS);
-    double ky1 = ceil(env->MaxY / scale - SNAP_EPS);
-    double w = kx1 - kx0, h = ky1 - ky0;
-
-    if (!isfinite(w) || !isfinite(h))
-        return err_set(e, ERR_USAGE, "the region has no finite extent in %.100s", g->crs);
-    /* A degenerate region (a point or a line) still gets one pixel. */
-    if (w < 1)
-        w = 1;
-    if (h < 1)
-        h = 1;
-    if (w > 1e9 || h > 1e9)
-        return err_set(e, ERR_USAGE, "grid of %.0fx%.0f pixels is too large", w, h);
-    g->sx = scale;
-    g->sy = -scale;
-    g->x0 = kx0 * scale;
-    g->y0 = (ky0 + h) * scale;
-    g->width = (long)w;
-    g->height = (long)h;
-    return 0;
-}
-
 /* The region's extent widened to whole pixels of the lattice of an affine
  * (EE order, no shear): pixel edges at translateX + k * scaleX and
  * translateY + k * scaleY, as EE cuts an export's region with crsTransform. */
@@ -332,6 +306,7 @@ static int snap_transform(const OGREnvelope *env, const double t[6], struct grid
 
     if (!isfinite(w) || !isfinite(h))
         return err_set(e, ERR_USAGE, "the region has no finite extent in %.100s", g->crs);
+    /* A degenerate region (a point or a line) still gets one pixel. */
     if (w < 1)
         w = 1;
     if (h < 1)
@@ -345,6 +320,14 @@ static int snap_transform(const OGREnvelope *env, const double t[6], struct grid
     g->width = (long)w;
     g->height = (long)h;
     return 0;
+}
+
+/* crs + scale: the lattice of pixel edges at multiples of scale from the
+ * CRS origin, north up. */
+static int snap_extent(const OGREnvelope *env, double scale, struct grid *g, struct errbuf *e)
+{
+    const double t[6] = {scale, 0, 0, 0, -scale, 0};
+    return snap_transform(env, t, g, e);
 }
 
 int grid_region_meets(const struct spec_region *r, const char *crs, const double t[6], long w, long h,
