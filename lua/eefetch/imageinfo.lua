@@ -77,7 +77,8 @@ function M.union_type(types)
 end
 
 -- A value of type `out` that no band can take, or nil when there is none.
--- ranges: the bands' declared {min, max} (nil for a float band: unknown).
+-- ranges: the bands' declared {min, max}, or false for a band whose range
+-- is unknown (a float band: any value of the output type may come of it).
 -- Unsigned types prefer 0, signed ones their minimum, then the maximum;
 -- floats take the type's lowest finite value (JSON has no NaN to send).
 function M.free_value(out, ranges)
@@ -85,7 +86,8 @@ function M.free_value(out, ranges)
   if out == "float64" then return FLOAT64_LOWEST end
   local tr = type_range[out]
   local lo, hi = math.huge, -math.huge
-  for _, r in ipairs(ranges) do
+  for i = 1, #ranges do
+    local r = ranges[i]
     if not r then lo, hi = -math.huge, math.huge; break end
     lo, hi = math.min(lo, r[1]), math.max(hi, r[2])
   end

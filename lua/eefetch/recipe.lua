@@ -426,7 +426,6 @@ function M.complete(out, what)
   if out.nodata == false then
     out.nodata = nil
   elseif out.nodata == nil then
-    for i = 1, #ranges do if ranges[i] == false then ranges[i] = nil end end
     local free = imageinfo.free_value(out_type, ranges)
     out.dtype = out_type
     if free ~= nil then

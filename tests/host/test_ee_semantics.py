@@ -176,6 +176,32 @@ download{ image = dem:toFloat():divide(3):updateMask(dem:lt(150)), region = %s, 
         else:
             print("ok float masked pixels are nodata %r" % nd)
 
+    # Floats written as uint16: any uint16 value may come of them, so no
+    # value is free: masked pixels are in a GDAL mask band, valid zeros stay.
+    rc, out = run(tmp, "nofree", """
+local dem = ee.Image("%s")
+download{ image = dem:toFloat():updateMask(dem:lt(150)), region = %s, dtype = "uint16", output = "nofree.tif" }
+""" % (SRTM, bbox))
+    if rc != 0:
+        fail("no free value: " + out)
+    else:
+        ds, gt = grid_of(os.path.join(tmp, "nofree.tif"))
+        b = ds.GetRasterBand(1)
+        aff = [gt[1], 0, gt[0], 0, gt[5], gt[3]]
+        vals, mask = ref.sample(SRTM, "elevation", "EPSG:4326", aff, ds.RasterXSize, ds.RasterYSize)
+        valid = mask & (vals < 150) & inside(gt, ds.RasterXSize, ds.RasterYSize)
+        m = b.GetMaskBand().ReadAsArray()
+        got = b.ReadAsArray()
+        if (b.GetNoDataValue() is not None or b.GetMaskFlags() != gdal.GMF_PER_DATASET or ds.RasterCount != 1
+                or not np.array_equal(m != 0, valid)
+                or not np.array_equal(got[valid], np.clip(vals[valid], 0, 65535))):
+            fail("no free value: nodata %r, mask flags %r, %d bands, %d mask pixels wrong"
+                 % (b.GetNoDataValue(), b.GetMaskFlags(), ds.RasterCount, int(((m != 0) != valid).sum())))
+        elif not (valid & (got == 0)).any():
+            fail("no free value: the region should have valid zeros")
+        else:
+            print("ok no free value: a mask band, valid zeros kept")
+
     # nodata = false: EE's zeros, no tag.
     rc, out = run(tmp, "nonodata", """
 local dem = ee.Image("%s")
