@@ -497,11 +497,12 @@ static void transient(struct worker *w, struct task *t, long status, const char 
         if (span > en->cap_ms)
             span = en->cap_ms;
         delay = span > 0 ? (int64_t)(rng_next(&w->rng) % (uint64_t)(span + 1)) : 0;
-        /* Retry-After is honoured up to the back-off cap: a server asking
-         * for days (or 999999999 s) must not park the run for that long.
-         * Compared in seconds, so a huge value cannot overflow. */
+        /* Retry-After is honoured up to ENGINE_MAX_RETRY_AFTER_S: a server
+         * asking for days (or 999999999 s) must not park the run for that
+         * long. Compared in seconds, so a huge value cannot overflow. */
         if (retry_after_s > 0 && retry_after_s > delay / 1000)
-            delay = retry_after_s > en->cap_ms / 1000 ? (int64_t)en->cap_ms : (int64_t)retry_after_s * 1000;
+            delay = (int64_t)(retry_after_s < ENGINE_MAX_RETRY_AFTER_S ? retry_after_s : ENGINE_MAX_RETRY_AFTER_S) *
+                    1000;
         t->not_before = now + delay;
         if (push_retry_locked(en, t) < 0)
             set_fatal_locked(en, ERR_NOMEM, "out of memory");
