@@ -86,6 +86,11 @@ struct engine {
     char **prefix;          /* request JSON up to "grid": per band group */
     char *expression;       /* the expression sent (s->expression, or it unmasked) */
     int unmasked;           /* the expression was wrapped in Image.unmask */
+    /* Per band: the type its answers carry, declared (the image's info,
+     * band_declared set) or that of the first answer; every later answer
+     * must bring the same (under the lock). AUTO: none seen yet. */
+    enum spec_dtype *band_type;
+    unsigned char *band_declared;
     struct engine_summary *sum;
 };
 
@@ -492,8 +497,12 @@ static void transient(struct worker *w, struct task *t, long status, const char 
         if (span > en->cap_ms)
             span = en->cap_ms;
         delay = span > 0 ? (int64_t)(rng_next(&w->rng) % (uint64_t)(span + 1)) : 0;
-        if (retry_after_s > 0 && retry_after_s * 1000 > delay)
-            delay = retry_after_s * 1000;
+        /* Retry-After is honoured up to ENGINE_MAX_RETRY_AFTER_S: a server
+         * asking for days (or 999999999 s) must not park the run for that
+         * long. Compared in seconds, so a huge value cannot overflow. */
+        if (retry_after_s > 0 && retry_after_s > delay / 1000)
+            delay = (int64_t)(retry_after_s < ENGINE_MAX_RETRY_AFTER_S ? retry_after_s : ENGINE_MAX_RETRY_AFTER_S) *
+                    1000;
         t->not_before = now + delay;
         if (push_retry_locked(en, t) < 0)
             set_fatal_locked(en, ERR_NOMEM, "out of memory");
@@ -656,6 +665,73 @@ static void fail_tile(struct engine *en, const struct task *t, int rc, const str
     pthread_mutex_unlock(&en->mu);
 }
 
+/* The largest answer a piece may have: its pixels (a band of unknown type,
+ * one that unmasking may widen, the mask band and any band of a GeoTIFF,
+ * whose bands share the widest type, at 8 bytes), plus the format's
+ * overhead: a NPY header, a GeoTIFF's structure (tag tables of up to a
+ * strip per row and band, a compression that did not pay), or an error
+ * body. A larger answer is a server fault (transient), and memory per
+ * request stays of the order of the tile, whatever the server sends. */
+static size_t answer_bound(const struct engine *en, const struct grid_tile *t)
+{
+    const struct download_spec *s = en->s;
+    uint64_t px = (uint64_t)t->width * (uint64_t)t->height, raw = 0, bound;
+    int b;
+
+    for (b = 0; b < t->nbands; b++) {
+        int g = t->band0 + b;
+        enum spec_dtype ty = s->bands[g].type;
+        int mask = s->mask_band && g == (int)s->nbands - 1;
+        uint64_t size = ty == SPEC_DTYPE_AUTO || en->unmasked || mask || s->fetch_format == SPEC_FETCH_GEOTIFF
+                            ? 8
+                            : spec_dtype_size(ty);
+        raw += px * size;
+    }
+    bound = raw + raw / 8 + ((uint64_t)64 << 10) + (256 + 32 * (uint64_t)t->height) * (uint64_t)t->nbands;
+    return bound < SIZE_MAX ? (size_t)bound : SIZE_MAX;
+}
+
+/* Every answer of a band must bring the type declared for it or, when none
+ * was, the type of its first answer: a server that changes a band's type
+ * mid-run would otherwise widen the output silently (earlier tiles were
+ * stored in the old type). The mask band's 0/1 fit any type, so it is not
+ * checked. Fatal, naming band, tile and both types. */
+static int check_band_types(struct engine *en, const struct task *t, const enum spec_dtype *got,
+                            struct errbuf *e)
+{
+    const struct download_spec *s = en->s;
+    int b, rc = 0;
+
+    pthread_mutex_lock(&en->mu);
+    for (b = 0; b < t->t.nbands && rc == 0; b++) {
+        int g = t->t.band0 + b;
+        if (s->mask_band && g == (int)s->nbands - 1)
+            continue;
+        if (en->band_type[g] == SPEC_DTYPE_AUTO)
+            en->band_type[g] = got[b];
+        else if (en->band_type[g] != got[b])
+            rc = err_set(e, ERR_SERVER,
+                         "tile %zu (pixels %ld,%ld size %ldx%ld): band '%s' came as %s, but %s %s; "
+                         "the server changed the band's type during the run, and the tiles would not "
+                         "agree\nhint: the server's answers are inconsistent; tiles already stored are "
+                         "kept, so the same recipe run again resumes",
+                         t->t.id, t->t.col, t->t.row, t->t.width, t->t.height, s->bands[g].id,
+                         spec_dtype_name(got[b]),
+                         en->band_declared[g] ? "the image's info declares it" : "earlier tiles had it as",
+                         spec_dtype_name(en->band_type[g]));
+    }
+    pthread_mutex_unlock(&en->mu);
+    return rc;
+}
+
+/* A fatal error whose message is complete (it names the tile). */
+static void fail_run(struct engine *en, int rc, const struct errbuf *e)
+{
+    pthread_mutex_lock(&en->mu);
+    set_fatal_locked(en, rc, "%s", e->msg);
+    pthread_mutex_unlock(&en->mu);
+}
+
 /* A new piece of task t: its window, bands and number. */
 static void piece_init(struct engine *en, const struct task *t, struct mosaic_piece *p)
 {
@@ -690,6 +766,14 @@ static int store_npy_direct(struct worker *w, const struct task *t, struct http_
 
     if ((rc = decode_npy_view(res->body.data, res->body.len, x, &v, e)) < 0)
         return rc;
+    if (v.uniform) {
+        enum spec_dtype got[GRID_MAX_BANDS];
+        int b;
+        for (b = 0; b < t->t.nbands; b++)
+            got[b] = v.type;
+        if ((rc = check_band_types(en, t, got, e)) < 0)
+            return rc;
+    }
     if (!v.uniform || (en->s->dtype != SPEC_DTYPE_AUTO && en->s->dtype != v.type))
         return 1;
     if (en->plan.region) {
@@ -753,6 +837,7 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         pthread_mutex_unlock(&en->mu);
         return;
     }
+    session_set_max_response(sess, answer_bound(en, &t->t));
     rc = session_post_reuse(sess, "image:computePixels", w->body.data, w->body.len, &res, &e);
     pthread_mutex_lock(&en->mu);
     en->sum->requests++;
@@ -775,21 +860,17 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         struct decoded_tile dt;
         int b;
 
-        for (b = 0; b < t->t.nbands; b++) {
+        for (b = 0; b < t->t.nbands; b++)
             ids[b] = s->bands[t->t.band0 + b].id;
-            /* Unmasking may widen a band's type (EE unions the ranges); a
-             * GeoTIFF answer has one type for all bands, a mask band's
-             * too, and its 0/1 fit any type. */
-            types[b] = en->unmasked || (s->mask_band && t->t.band0 + b == (int)s->nbands - 1)
-                           ? SPEC_DTYPE_AUTO
-                           : s->bands[t->t.band0 + b].type;
-        }
         grid_window_affine(&en->plan.grid, t->t.col, t->t.row, aff);
         x.width = t->t.width;
         x.height = t->t.height;
         x.nbands = t->t.nbands;
         x.band_ids = ids;
-        x.types = types;
+        /* Any type decodes; check_band_types then holds each band to its
+         * declared or first type (not the mask band: its 0/1 fit any
+         * type), with an error that names them. */
+        x.types = NULL;
         x.affine = aff;
         if (s->fetch_format != SPEC_FETCH_GEOTIFF) {
             rc = store_npy_direct(w, t, &res, &x, &e);
@@ -797,6 +878,8 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
                 keep_result(w, &res);
                 if (rc == ERR_PARSE)
                     transient(w, t, 0, e.msg, -1);   /* truncated or mis-sized: fetched again */
+                else if (rc == ERR_SERVER)
+                    fail_run(en, rc, &e);            /* a band's type changed */
                 else if (rc < 0)
                     fail_tile(en, t, rc, &e);
                 return;
@@ -819,6 +902,13 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         if (rc < 0) {
             /* Truncated or mis-sized: never written, fetched again. */
             transient(w, t, 0, e.msg, -1);
+            return;
+        }
+        for (b = 0; b < dt.nbands && b < t->t.nbands; b++)
+            types[b] = dt.bands[b].type;
+        if ((rc = check_band_types(en, t, types, &e)) < 0) {
+            decoded_tile_free(&dt);
+            fail_run(en, rc, &e);
             return;
         }
         {
@@ -1569,6 +1659,20 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         }
         if ((rc = build_prefixes(&en, e)) < 0)
             goto done;
+        en.band_type = calloc(s->nbands ? s->nbands : 1, sizeof *en.band_type);
+        en.band_declared = calloc(s->nbands ? s->nbands : 1, 1);
+        if (!en.band_type || !en.band_declared) {
+            rc = err_set(e, ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t b = 0; b < s->nbands; b++) {
+            /* Unmasking may widen a band's type (EE unions the ranges): its
+             * first answer decides then. */
+            if (s->bands[b].type != SPEC_DTYPE_AUTO && !en.unmasked) {
+                en.band_type[b] = s->bands[b].type;
+                en.band_declared[b] = 1;
+            }
+        }
         if (pthread_mutex_init(&en.mu, NULL) != 0 || pthread_condattr_init(&ca) != 0) {
             rc = err_set(e, ERR_INTERNAL, "cannot create a lock");
             goto done;
@@ -1705,6 +1809,8 @@ done:
     free(en.pool);
     free(workers);
     free(en.expression);
+    free(en.band_type);
+    free(en.band_declared);
     free(en.retry);
     free(en.done);
     free(en.all);

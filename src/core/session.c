@@ -18,6 +18,7 @@
 
 #include "core/auth.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #define DEFAULT_MAX_RESPONSE ((size_t)256 << 20)
 
@@ -27,7 +28,9 @@ struct session {
     char *version;
     char *project;
     struct token_provider *auth;
-    size_t max_response;
+    size_t max_default;     /* session_opts.max_response */
+    size_t max_response;    /* the bound of the next answers (session_set_max_response) */
+    long low_speed_bytes, low_speed_s;
     int (*should_abort)(void *ud);
     void *abort_ud;
     int aborted;       /* the current transfer was cancelled by should_abort */
@@ -35,6 +38,13 @@ struct session {
     /* Per-transfer state filled by the callbacks. */
     struct http_result *cur;
     int overflow;
+    unsigned long long refused_length;  /* a Content-Length over the bound, refused unread */
+    /* Low-speed watch: bytes of the answer so far (headers and body), and
+     * the window that must bring low_speed_bytes within low_speed_s. */
+    int started, stalled;
+    curl_off_t header_bytes, body_bytes;
+    curl_off_t window_bytes;
+    int64_t window_ms;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -118,20 +128,37 @@ int session_check_url(const char *url, struct errbuf *e)
     return 0;
 }
 
-/* curl's progress callback, used only to cancel a transfer on request
- * (curl calls it at least once a second, also while the server is silent). */
+/* curl's progress callback (called at least once a second, also while the
+ * server is silent): cancels a transfer on request, and abandons an answer
+ * that has started but then trickles. curl's own CURLOPT_LOW_SPEED_* would
+ * also count the wait for the first byte, which is EE computing the tile
+ * (legitimately long for a heavy expression); only the request timeout
+ * bounds that. */
 static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
     struct session *s = ud;
+    curl_off_t got;
+    int64_t now;
 
     (void)dltotal;
-    (void)dlnow;
     (void)ultotal;
     (void)ulnow;
     if (s->should_abort && s->should_abort(s->abort_ud)) {
         s->aborted = 1;
         return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
+    if (!s->started)
+        return 0;
+    /* dlnow counts the body as it came over the wire (before decoding). */
+    got = s->header_bytes + (dlnow > s->body_bytes ? dlnow : s->body_bytes);
+    now = time_mono_ms();
+    if (s->window_ms == 0 || got - s->window_bytes >= (curl_off_t)s->low_speed_bytes) {
+        s->window_ms = now;
+        s->window_bytes = got;
+    } else if (now - s->window_ms >= (int64_t)s->low_speed_s * 1000) {
+        s->stalled = 1;
+        return 1;
     }
     return 0;
 }
@@ -165,7 +192,10 @@ int session_create(const struct session_opts *o, struct session **out, struct er
     while (n > 0 && s->base[n - 1] == '/')
         s->base[--n] = '\0';
     s->auth = o->auth;
-    s->max_response = o->max_response ? o->max_response : DEFAULT_MAX_RESPONSE;
+    s->max_default = o->max_response ? o->max_response : DEFAULT_MAX_RESPONSE;
+    s->max_response = s->max_default;
+    s->low_speed_bytes = o->low_speed_bytes > 0 ? o->low_speed_bytes : SESSION_LOW_SPEED_BYTES;
+    s->low_speed_s = o->low_speed_s > 0 ? o->low_speed_s : SESSION_LOW_SPEED_S;
 
     s->curl = curl_easy_init();
     if (!s->curl) {
@@ -186,13 +216,11 @@ int session_create(const struct session_opts *o, struct session **out, struct er
     if (o->timeout_ms > 0)
         curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, 30000L);
-    if (o->should_abort) {
-        s->should_abort = o->should_abort;
-        s->abort_ud = o->abort_ud;
-        curl_easy_setopt(s->curl, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
-        curl_easy_setopt(s->curl, CURLOPT_XFERINFODATA, s);
-        curl_easy_setopt(s->curl, CURLOPT_NOPROGRESS, 0L);
-    }
+    s->should_abort = o->should_abort;
+    s->abort_ud = o->abort_ud;
+    curl_easy_setopt(s->curl, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+    curl_easy_setopt(s->curl, CURLOPT_XFERINFODATA, s);
+    curl_easy_setopt(s->curl, CURLOPT_NOPROGRESS, 0L);
     *out = s;
     return 0;
 
@@ -218,6 +246,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     struct session *s = ud;
     size_t n = size * nmemb;
 
+    s->body_bytes += (curl_off_t)n;
     if (buf_append(&s->cur->body, p, n) != 0) {
         s->overflow = 1;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -255,6 +284,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     char v[256];
 
+    s->started = 1;
+    s->header_bytes += (curl_off_t)n;
     /* A status line starts a new header block (e.g. after 100 Continue). */
     if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
         s->cur->retry_after_s = -1;
@@ -276,11 +307,18 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
                             sizeof s->cur->content_type)) {
         /* stored in place */
     } else if (header_value(p, n, "Content-Length", v, sizeof v)) {
-        /* A hint only (a compressed body decodes larger): one allocation
-         * of the right size instead of doubling up to twice of it. */
+        /* A body over the bound is refused before a byte of it is read.
+         * Under it, a hint only (a compressed body decodes larger, and is
+         * cut at the bound as it inflates): one allocation of the right
+         * size instead of doubling up to twice of it. */
         char *end;
         unsigned long long cl = strtoull(v, &end, 10);
-        if (end != v && *end == '\0' && cl > 0 && cl <= s->max_response)
+        if (end != v && *end == '\0' && cl > s->max_response) {
+            s->refused_length = cl;
+            s->overflow = 1;
+            return 0; /* aborts the transfer */
+        }
+        if (end != v && *end == '\0' && cl > 0)
             (void)buf_reserve(&s->cur->body, (size_t)cl);
     }
     return n;
@@ -301,7 +339,11 @@ static int perform(struct session *s, const char *url, const char *json, size_t 
     res->content_type[0] = '\0';
     s->cur = res;
     s->overflow = 0;
+    s->refused_length = 0;
     s->aborted = 0;
+    s->started = s->stalled = 0;
+    s->header_bytes = s->body_bytes = s->window_bytes = 0;
+    s->window_ms = 0;
     s->curl_err[0] = '\0';
 
     buf_init(&line, 0);
@@ -347,8 +389,15 @@ static int perform(struct session *s, const char *url, const char *json, size_t 
     if (s->aborted) {
         rc = err_set(e, ERR_INTERRUPTED, "%s: cancelled", url);
         res->status = 0;
+    } else if (s->overflow && s->refused_length) {
+        rc = err_set(e, ERR_LIMIT, "answer from %s larger than %zu bytes (Content-Length %llu): refused unread",
+                     url, s->max_response, s->refused_length);
     } else if (s->overflow) {
-        rc = err_set(e, ERR_LIMIT, "response from %s larger than %zu bytes", url, s->max_response);
+        rc = err_set(e, ERR_LIMIT, "answer from %s larger than %zu bytes: cut there", url, s->max_response);
+    } else if (s->stalled) {
+        rc = err_set(e, ERR_HTTP, "%s: the answer stalled (fewer than %ld bytes in %ld s): abandoned", url,
+                     s->low_speed_bytes, s->low_speed_s);
+        res->status = 0;
     } else if (cc != CURLE_OK) {
         rc = err_set(e, ERR_HTTP, "%s: %s", url, s->curl_err[0] ? s->curl_err : curl_easy_strerror(cc));
         res->status = 0;
@@ -457,6 +506,11 @@ int session_get(struct session *s, const char *path, struct http_result *res, st
     rc = request(s, url.data, NULL, 0, res, 0, e);
     buf_free(&url);
     return rc;
+}
+
+void session_set_max_response(struct session *s, size_t max)
+{
+    s->max_response = max ? max : s->max_default;
 }
 
 void http_result_free(struct http_result *res)

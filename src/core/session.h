@@ -20,6 +20,11 @@ struct session_opts {
     struct token_provider *auth;     /* NULL: no Authorization header */
     long timeout_ms;                 /* whole-request timeout; 0 = none */
     size_t max_response;             /* bound on a response body; 0 = 256 MiB */
+    /* An answer that has started (its first byte arrived) and then brings
+     * fewer than low_speed_bytes in any low_speed_s seconds is abandoned
+     * (ERR_HTTP, "stalled"). 0: SESSION_LOW_SPEED_BYTES / _S. The wait for
+     * the first byte (EE computing) is bounded by timeout_ms only. */
+    long low_speed_bytes, low_speed_s;
     /* Polled while a transfer runs (at least once a second): a non-zero
      * answer cancels it and session_post/get return ERR_INTERRUPTED, so a
      * fatal error or a stop elsewhere does not wait for requests in flight.
@@ -27,6 +32,9 @@ struct session_opts {
     int (*should_abort)(void *ud);
     void *abort_ud;
 };
+
+#define SESSION_LOW_SPEED_BYTES 1024
+#define SESSION_LOW_SPEED_S 30
 
 struct http_result {
     long status;                     /* HTTP status, 0 when no answer */
@@ -59,6 +67,13 @@ int session_post_reuse(struct session *s, const char *path, const char *json, si
 int session_get(struct session *s, const char *path, struct http_result *res, struct errbuf *e);
 
 void http_result_free(struct http_result *res);
+
+/* The bound on the body of the session's next answers (decoded: a gzip
+ * body counts as it inflates); 0 restores the session's max_response. A
+ * larger Content-Length is refused before any of the body is read; a body
+ * that grows past it is cut. Both give ERR_LIMIT. The tile engine sets it
+ * per request from the tile's expected size. */
+void session_set_max_response(struct session *s, size_t max);
 
 /* Checks that a URL may carry credentials: https anywhere, plain http only
  * for loopback hosts (127.0.0.0/8, ::1, localhost). 0 or ERR_USAGE. */
