@@ -290,8 +290,9 @@ static int token_refusal(const struct token_provider *p, long status, const char
                                                     : "check token_uri in the credentials";
 
     if (status == 408 || status == 429 || status >= 500)
-        return err_set(e, ERR_HTTP, "the token endpoint %s answered HTTP %ld%s%s%s%s: it is unavailable for now "
-                       "(retried; if it persists, check its status or token_uri in the credentials)",
+        return err_set(e, ERR_HTTP, "the token endpoint %s answered HTTP %ld%s%s%s%s: it is unavailable for now, "
+                       "which says nothing about the credentials: try again later; if it persists, check "
+                       "token_uri in the credentials",
                        token_endpoint(p), status, err ? " " : "", err ? err : "", *desc ? ": " : "", desc);
     if (status == 404 || status == 405 || (status >= 300 && status < 400) ||
         ((status == 400 || status == 401) && !err))
