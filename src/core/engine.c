@@ -1403,9 +1403,12 @@ static void explain_disk_full(const struct engine *en, int rc, struct errbuf *e)
     snprintf(e->msg, sizeof e->msg,
              "the disk is full (or a file size limit was reached) while writing %.500s; nothing was written at "
              "that path. Tiles already fetched are kept in %.500s and its journal: free some space (the "
-             "output needs about its own size again while it is assembled) and run the same recipe again "
+             "output needs about its own size again while it is assembled%s) and run the same recipe again "
              "to resume.\ndetail: %.400s",
-             en->s->output, en->parts[0] ? en->parts : "the parts directory", was);
+             en->s->output, en->parts[0] ? en->parts : "the parts directory",
+             en->s->format == SPEC_FORMAT_COG ? ", a COG twice: it is copied with its overviews from a GeoTIFF"
+                                              : "",
+             was);
 }
 
 /* Resuming: every piece of every journaled tile must prove its content

@@ -106,6 +106,27 @@ int mosaic_parts_remove(const char *parts_dir, struct errbuf *e)
     return 0;
 }
 
+/* GDAL's messages while a call runs are kept quiet (errors reach the
+ * caller through errbuf), but the first report of a full disk or a file
+ * size limit is remembered: libtiff's last message ("Write error at
+ * scanline 256", "Error fetching directory count") is a consequence, and
+ * the caller should name the cause. */
+struct quiet {
+    char full[256];
+};
+
+static void CPL_STDCALL quiet_handler(CPLErr cls, CPLErrorNum num, const char *msg)
+{
+    struct quiet *q = CPLGetErrorHandlerUserData();
+
+    (void)cls;
+    (void)num;
+    if (q && !q->full[0] && msg &&
+        (strstr(msg, "No space left on device") || strstr(msg, "Disk quota exceeded") ||
+         strstr(msg, "File too large")))
+        snprintf(q->full, sizeof q->full, "%s", msg);
+}
+
 /* GDALClose returns void before GDAL 3.7: a failed final write shows up
  * only as the last error. */
 static int close_checked(GDALDatasetH ds)
@@ -877,7 +898,9 @@ int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
     if (o->format == SPEC_FORMAT_COG) {
         GDALDriverH cog = GDALGetDriverByName("COG");
         GDALDatasetH src, dst;
+        struct quiet q;
         char **copts;
+        int failed;
         if (!cog) {
             rc = err_set(e, ERR_INTERNAL, "GDAL has no COG driver (GDAL >= 3.1 needed)");
             goto done;
@@ -888,15 +911,21 @@ int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
         /* The mean, like Earth Engine's default pyramiding policy (and a
          * fraction of the cost of GDAL's default, cubic). */
         copts = CSLSetNameValue(copts, "RESAMPLING", o->overview_resampling ? o->overview_resampling : "AVERAGE");
-        CPLPushErrorHandler(CPLQuietErrorHandler);
+        memset(&q, 0, sizeof q);
+        CPLPushErrorHandlerEx(quiet_handler, &q);
         src = GDALOpen(w->partial, GA_ReadOnly);
         dst = src ? GDALCreateCopy(cog, w->cogtmp, src, FALSE, copts, NULL, NULL) : NULL;
-        CPLPopErrorHandler();
-        CSLDestroy(copts);
+        failed = !dst || close_checked(dst) < 0;
         if (src)
             GDALClose(src);
-        if (!dst || close_checked(dst) < 0) {
-            rc = err_set(e, ERR_IO, "cannot write the COG %s: %s", w->cogtmp, CPLGetLastErrorMsg());
+        CPLPopErrorHandler();
+        CSLDestroy(copts);
+        if (failed) {
+            /* The cause first when it was a full disk: libtiff's last
+             * message is its consequence ("Write error at scanline"). */
+            rc = err_set(e, ERR_IO, "cannot write the COG %s: %s%s%s", w->cogtmp,
+                         q.full[0] ? q.full : CPLGetLastErrorMsg(), q.full[0] ? "; then: " : "",
+                         q.full[0] ? CPLGetLastErrorMsg() : "");
             goto done;
         }
         unlink(w->partial);
