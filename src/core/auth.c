@@ -266,13 +266,62 @@ static const char *grant_hint(const struct token_provider *p, const char *desc)
     return "check the credentials";
 }
 
+/* The token endpoint's address as the user wrote it (token_uri) or the
+ * metadata server's. */
+static const char *token_endpoint(const struct token_provider *p)
+{
+    return p->token_uri ? p->token_uri : p->metadata_host;
+}
+
+/* Classifies a token endpoint's answer other than 200 (RFC 6749 section
+ * 5.2 errors come as 400 or 401 with an "error" member): only an
+ * invalid_grant says the credentials themselves are refused (a refresh
+ * token expired or revoked, a service account key deleted); an address
+ * that is not a token endpoint (404, 405, a redirect, an answer without
+ * an OAuth error) is the credentials' token_uri; 408, 429 and 5xx are the
+ * endpoint's own trouble and transient (ERR_HTTP, retried like a dropped
+ * connection). */
+static int token_refusal(const struct token_provider *p, long status, const char *err, const char *desc,
+                         struct errbuf *e)
+{
+    const char *what = p->cred_path ? p->cred_path : auth_source_name(p->source);
+    const char *fix = p->kind == AUTH_KIND_METADATA ? "check GCE_METADATA_HOST (or that this is a Google Cloud "
+                                                      "instance)"
+                                                    : "check token_uri in the credentials";
+
+    if (status == 408 || status == 429 || status >= 500)
+        return err_set(e, ERR_HTTP, "the token endpoint %s answered HTTP %ld%s%s%s%s: it is unavailable for now, "
+                       "which says nothing about the credentials: try again later; if it persists, check "
+                       "token_uri in the credentials",
+                       token_endpoint(p), status, err ? " " : "", err ? err : "", *desc ? ": " : "", desc);
+    if (status == 404 || status == 405 || (status >= 300 && status < 400) ||
+        ((status == 400 || status == 401) && !err))
+        return err_set(e, ERR_AUTH, "the token endpoint %s answered HTTP %ld, which is not an OAuth token "
+                       "answer%s%s%s: %s (%s, %s)", token_endpoint(p), status, *desc ? " (\"" : "", desc,
+                       *desc ? "\")" : "", fix, auth_kind_name(p->kind), what);
+    if ((status == 400 || status == 401) && (strcmp(err, "invalid_grant") == 0 ||
+                                             p->kind == AUTH_KIND_SERVICE_ACCOUNT ||
+                                             p->kind == AUTH_KIND_METADATA))
+        return err_set(e, ERR_AUTH, "token request for %s (%s) was refused with HTTP %ld: %s%s%s. What to do: %s",
+                       auth_kind_name(p->kind), what, status, err, *desc ? ": " : "", desc, grant_hint(p, desc));
+    if ((status == 400 || status == 401) &&
+        (strcmp(err, "invalid_client") == 0 || strcmp(err, "unauthorized_client") == 0))
+        return err_set(e, ERR_AUTH, "token request for %s (%s) was refused with HTTP %ld: %s%s%s. What to do: "
+                       "the token endpoint %s does not accept the client_id and client_secret in the credentials; "
+                       "check them, or sign in again to get credentials with a valid client",
+                       auth_kind_name(p->kind), what, status, err, *desc ? ": " : "", desc, token_endpoint(p));
+    return err_set(e, ERR_AUTH, "token request for %s (%s) to %s was refused with HTTP %ld%s%s%s%s. What to do: "
+                   "check the credentials and their token_uri",
+                   auth_kind_name(p->kind), what, token_endpoint(p), status, err ? ": " : "", err ? err : "",
+                   *desc ? ": " : "", desc);
+}
+
 /* Parses a token response into the token and its lifetime. */
 static int parse_token_response(const struct token_provider *p, const struct buf *body,
                                 long status, char *tok, size_t cap, int64_t *lifetime_ms,
                                 struct errbuf *e)
 {
     json_object *top = NULL, *v;
-    const char *what = p->cred_path ? p->cred_path : auth_source_name(p->source);
     int rc = 0;
 
     top = body->len ? json_tokener_parse(body->data) : NULL;
@@ -290,10 +339,7 @@ static int parse_token_response(const struct token_provider *p, const struct buf
             }
         }
         log_redact(desc, sizeof desc);
-        rc = err_set(e, ERR_AUTH, "token request for %s (%s) was refused with HTTP %ld: %s%s%s. "
-                     "What to do: %s",
-                     auth_kind_name(p->kind), what, status, err ? err : "", err && *desc ? ": " : "",
-                     desc, grant_hint(p, desc));
+        rc = token_refusal(p, status, err, desc, e);
         goto done;
     }
     if (!top || !json_object_object_get_ex(top, "access_token", &v) ||

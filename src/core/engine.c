@@ -790,8 +790,9 @@ static int store_npy_direct(struct worker *w, const struct task *t, struct http_
          * down over the NPY header (one copy, no second buffer per worker),
          * are written without the page cache, and may then go to the
          * assembler as they are, the worker taking a spare buffer. */
-        struct mosaic_pbuf in_place = {(unsigned char *)body->data, body->cap};
-        memmove(mosaic_pbuf_pixels(&in_place), v.data, v.bytes);
+        struct mosaic_pbuf in_place = {(unsigned char *)body->data, body->cap, 0, 0, 0};
+        /* The checksum is taken in the same pass as the move. */
+        mosaic_pbuf_move_in(&in_place, v.data, v.bytes);
         body->len = 0;
         if ((rc = mosaic_store_pbuf(en->parts, &p, 1, &in_place, e)) < 0)
             return rc;
@@ -804,7 +805,7 @@ static int store_npy_direct(struct worker *w, const struct task *t, struct http_
     }
     if (mosaic_pbuf_reserve(&w->pb, v.bytes) != 0)
         return err_set(e, ERR_NOMEM, "out of memory");
-    memcpy(mosaic_pbuf_pixels(&w->pb), v.data, v.bytes);
+    mosaic_pbuf_move_in(&w->pb, v.data, v.bytes);
     if ((rc = mosaic_store_pbuf(en->parts, &p, 1, &w->pb, e)) < 0)
         return rc;
     piece_done(w, t, &p, &w->pb);
@@ -1129,6 +1130,11 @@ static int stream_open(struct engine *en, struct errbuf *e)
     return rc;
 }
 
+/* A stored piece found damaged while the output is assembled (it passed
+ * the check when it was stored or resumed): the next run checks the store
+ * again and fetches that tile again. */
+#define DAMAGED_HINT "; run the same recipe again: it checks the stored tiles and fetches this one again"
+
 /* The assembler thread: copies finished tiles' pieces into the output in
  * the order they finish, until every tile is in or the run stops. Pieces
  * stay in the tile store until the output is complete, so a crash here
@@ -1145,7 +1151,7 @@ static void *assembler_main(void *arg)
             break;
         if (en->assembled < en->nall) {
             struct mosaic_piece p = en->all[en->assembled];
-            struct mosaic_pbuf b = {NULL, 0};
+            struct mosaic_pbuf b = {NULL, 0, 0, 0, 0};
             int rc;
             if (en->mem && en->mem[en->assembled].mem) {
                 b = en->mem[en->assembled];
@@ -1160,7 +1166,7 @@ static void *assembler_main(void *arg)
                 give_back_locked(en, &b);
             }
             if (rc < 0) {
-                set_fatal_locked(en, rc, "%s", e.msg);
+                set_fatal_locked(en, rc, rc == ERR_PARSE ? "%s" DAMAGED_HINT : "%s", e.msg);
                 break;
             }
             en->assembled++;
@@ -1487,9 +1493,56 @@ static void explain_disk_full(const struct engine *en, int rc, struct errbuf *e)
     snprintf(e->msg, sizeof e->msg,
              "the disk is full (or a file size limit was reached) while writing %.500s; nothing was written at "
              "that path. Tiles already fetched are kept in %.500s and its journal: free some space (the "
-             "output needs about its own size again while it is assembled) and run the same recipe again "
+             "output needs about its own size again while it is assembled%s) and run the same recipe again "
              "to resume.\ndetail: %.400s",
-             en->s->output, en->parts[0] ? en->parts : "the parts directory", was);
+             en->s->output, en->parts[0] ? en->parts : "the parts directory",
+             en->s->format == SPEC_FORMAT_COG ? ", a COG twice: it is copied with its overviews from a GeoTIFF"
+                                              : "",
+             was);
+}
+
+/* Resuming: every piece of every journaled tile must prove its content
+ * (size, header and checksums, mosaic_piece_verify) before the tile counts
+ * as done. A tile with a missing, truncated, damaged or old-format piece
+ * (an older eefetch wrote no checksum) is dropped from what the journal
+ * says and fetched again in this run; its new journal line supersedes the
+ * old one. Reads the whole store once. */
+static int verify_resumed(struct engine *en, struct journal_state *st, struct errbuf *e)
+{
+    struct mosaic_pbuf pb = {NULL, 0, 0, 0, 0};
+    struct errbuf pe;
+    size_t k, n = 0, dropped = 0;
+    int rc = 0;
+
+    for (k = 0; k < st->npieces; k++) {
+        const struct mosaic_piece *p = &st->pieces[k];
+        if (!st->done[p->tile_id])
+            continue;   /* another of its pieces failed already */
+        rc = mosaic_piece_verify(en->parts, p, &pb, &pe);
+        if (rc == ERR_NOMEM) {
+            err_set(e, rc, "%s", pe.msg);
+            goto done;
+        }
+        if (rc < 0) {
+            /* Each one named, up to a point: an old store has thousands. */
+            if (dropped < 10)
+                log_warn("%s; fetching tile %zu again", pe.msg, p->tile_id);
+            st->done[p->tile_id] = 0;
+            st->ndone--;
+            dropped++;
+        }
+    }
+    rc = 0;
+    if (dropped > 10)
+        log_warn("%zu journaled tiles in all had stored pixels that are missing, damaged or without a checksum; "
+                 "fetching them again", dropped);
+    for (k = 0; k < st->npieces; k++)
+        if (st->done[st->pieces[k].tile_id])
+            st->pieces[n++] = st->pieces[k];
+    st->npieces = n;
+done:
+    mosaic_pbuf_free(&pb);
+    return rc;
 }
 
 int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct errbuf *e)
@@ -1580,23 +1633,8 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         log_warn("%s: %zu torn or corrupt journal line(s) ignored; those tiles are fetched again", jpath,
                  st.nignored);
 
-    /* A journaled tile whose stored pieces are gone (deleted by hand) is
-     * fetched again rather than failing at assembly. */
-    {
-        size_t k, n = 0, lost = 0;
-        for (k = 0; k < st.npieces; k++)
-            if (st.done[st.pieces[k].tile_id] && !mosaic_piece_exists(en.parts, &st.pieces[k])) {
-                st.done[st.pieces[k].tile_id] = 0;
-                st.ndone--;
-                lost++;
-            }
-        for (k = 0; k < st.npieces; k++)
-            if (st.done[st.pieces[k].tile_id])
-                st.pieces[n++] = st.pieces[k];
-        st.npieces = n;
-        if (lost)
-            log_warn("%zu journaled tile(s) have no stored pixels in %s; fetching them again", lost, en.parts);
-    }
+    if ((rc = verify_resumed(&en, &st, e)) < 0)
+        goto done;
     en.done = st.done;
     st.done = NULL;
     en.ts = calloc(en.plan.ntiles ? en.plan.ntiles : 1, sizeof *en.ts);
@@ -1761,6 +1799,8 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     CPLPushErrorHandlerEx(on_gdal_error, &en);
     rc = assemble(&en, e);
     CPLPopErrorHandler();
+    if (rc == ERR_PARSE && strlen(e->msg) + sizeof DAMAGED_HINT < sizeof e->msg)
+        strcat(e->msg, DAMAGED_HINT);
     if (rc < 0)
         goto done;
     journal_close(en.journal);

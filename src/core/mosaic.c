@@ -8,6 +8,7 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #include <gdal.h>
 #include <gdal_utils.h>
 #include <ogr_srs_api.h>
+
+#include "util/checksum.h"
 
 /* ---- small file-system helpers ---- */
 
@@ -101,6 +104,27 @@ int mosaic_parts_remove(const char *parts_dir, struct errbuf *e)
     if (rmdir(parts_dir) != 0 && errno != ENOENT)
         return err_set(e, ERR_IO, "cannot remove %s: %s", parts_dir, strerror(errno));
     return 0;
+}
+
+/* GDAL's messages while a call runs are kept quiet (errors reach the
+ * caller through errbuf), but the first report of a full disk or a file
+ * size limit is remembered: libtiff's last message ("Write error at
+ * scanline 256", "Error fetching directory count") is a consequence, and
+ * the caller should name the cause. */
+struct quiet {
+    char full[256];
+};
+
+static void CPL_STDCALL quiet_handler(CPLErr cls, CPLErrorNum num, const char *msg)
+{
+    struct quiet *q = CPLGetErrorHandlerUserData();
+
+    (void)cls;
+    (void)num;
+    if (q && !q->full[0] && msg &&
+        (strstr(msg, "No space left on device") || strstr(msg, "Disk quota exceeded") ||
+         strstr(msg, "File too large")))
+        snprintf(q->full, sizeof q->full, "%s", msg);
 }
 
 /* GDALClose returns void before GDAL 3.7: a failed final write shows up
@@ -291,17 +315,22 @@ static void convert_values(const void *src, enum spec_dtype st, void *dst, enum 
  * in host byte order, as band-sequential planes (interleave 0) or as
  * pixel-interleaved records, band fastest (interleave 1: an NPY body's
  * records as they arrived). Plain bytes, so storing costs one write and
- * assembly one read: no codec on either side. */
+ * assembly one read: no codec on either side. Two checksums (XXH64,
+ * util/checksum.h) make a piece prove its content: pixels_sum of the
+ * pixels, header_sum of the header's first 56 bytes (so a flipped layout
+ * or size field is caught too). Version 1 pieces had neither. */
 #define PIECE_MAGIC "EEFPIECE"
-#define PIECE_VERSION 1u
+#define PIECE_VERSION 2u
+#define PIECE_SUMMED_BYTES 56   /* the header bytes header_sum covers */
 
 struct piece_header {
     char magic[8];
     uint32_t version, type, interleave, nbands;
     uint64_t width, height, bytes;
-    unsigned char pad[16];
+    uint64_t pixels_sum, header_sum;
 };
 _Static_assert(sizeof(struct piece_header) == MOSAIC_PIECE_HEADER, "piece header size");
+_Static_assert(offsetof(struct piece_header, header_sum) == PIECE_SUMMED_BYTES, "piece header_sum offset");
 
 static void piece_path(const char *dir, const struct mosaic_piece *p, char *out, size_t cap)
 {
@@ -380,7 +409,14 @@ void *mosaic_pbuf_pixels(const struct mosaic_pbuf *b)
     return b->mem + sizeof(struct piece_header);
 }
 
-static void header_init(struct piece_header *h, const struct mosaic_piece *p, int interleave)
+void mosaic_pbuf_move_in(struct mosaic_pbuf *b, const void *src, size_t n)
+{
+    b->sum = checksum64_move(mosaic_pbuf_pixels(b), src, n, 0);
+    b->sum_bytes = n;
+    b->summed = 1;
+}
+
+static void header_init(struct piece_header *h, const struct mosaic_piece *p, int interleave, uint64_t sum)
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, PIECE_MAGIC, sizeof h->magic);
@@ -391,12 +427,16 @@ static void header_init(struct piece_header *h, const struct mosaic_piece *p, in
     h->width = (uint64_t)p->width;
     h->height = (uint64_t)p->height;
     h->bytes = piece_bytes(p);
+    h->pixels_sum = sum;
+    h->header_sum = checksum64(h, PIECE_SUMMED_BYTES, 0);
 }
 
-/* The header describes p (magic, version, size, type, bands, layout). */
+/* The header is intact (its checksum holds) and describes p (magic,
+ * version, size, type, bands, layout). */
 static int header_matches(const struct piece_header *h, const struct mosaic_piece *p)
 {
     return memcmp(h->magic, PIECE_MAGIC, sizeof h->magic) == 0 && h->version == PIECE_VERSION &&
+           h->header_sum == checksum64(h, PIECE_SUMMED_BYTES, 0) &&
            h->type == (uint32_t)p->type && h->nbands == (uint32_t)p->nbands && h->width == (uint64_t)p->width &&
            h->height == (uint64_t)p->height && h->bytes == piece_bytes(p) && h->interleave <= 1;
 }
@@ -464,7 +504,12 @@ int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int i
                        p->k, p->width, p->height, p->nbands, spec_dtype_name(p->type));
     piece_path(parts_dir, p, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    header_init((struct piece_header *)b->mem, p, interleave);
+    /* The checksum of what is written: computed while the pixels were
+     * moved in when they were, else in one pass here. */
+    header_init((struct piece_header *)b->mem, p, interleave,
+                b->summed && b->sum_bytes == piece_bytes(p) ? b->sum
+                                                            : checksum64(mosaic_pbuf_pixels(b), piece_bytes(p), 0));
+    b->summed = 0;
     /* Direct I/O writes whole aligned blocks: the tail is zero padding,
      * cut off again by write_durable. */
     memset(b->mem + total, 0, padded - total);
@@ -486,7 +531,7 @@ int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const stru
                        const unsigned char *mask, double fill, int last_is_mask, struct errbuf *e)
 {
     size_t npx = (size_t)p->width * (size_t)p->height, sz, i;
-    struct mosaic_pbuf pb = {NULL, 0};
+    struct mosaic_pbuf pb = {NULL, 0, 0, 0, 0};
     unsigned char *planes;
     int b, rc;
 
@@ -515,13 +560,12 @@ int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const stru
     return rc;
 }
 
-/* Reads piece p's file (header and pixels) into b after checking that its
- * header describes p. */
-static int read_piece(const char *parts_dir, const struct mosaic_piece *p, struct mosaic_pbuf *b,
-                      struct errbuf *e)
+int mosaic_piece_verify(const char *parts_dir, const struct mosaic_piece *p, struct mosaic_pbuf *b,
+                        struct errbuf *e)
 {
     char path[4096];
     size_t total = sizeof(struct piece_header) + piece_bytes(p), want, got = 0;
+    const struct piece_header *h;
     struct stat st;
     int fd, direct, rc = 0;
 
@@ -530,11 +574,12 @@ static int read_piece(const char *parts_dir, const struct mosaic_piece *p, struc
         return err_set(e, ERR_NOMEM, "out of memory reading %s", path);
     fd = open_direct(path, O_RDONLY, &direct);
     if (fd < 0)
-        return err_set(e, ERR_IO, "tile %zu: cannot open its stored pixels %s: %s", p->tile_id, path,
+        return err_set(e, ERR_PARSE, "tile %zu: cannot open its stored pixels %s: %s", p->tile_id, path,
                        strerror(errno));
     if (fstat(fd, &st) != 0 || (size_t)st.st_size != total) {
-        rc = err_set(e, ERR_IO, "tile %zu: stored pixels %s are damaged or do not match the journal", p->tile_id,
-                     path);
+        rc = err_set(e, ERR_PARSE, "tile %zu: its stored pixels %s are %s (%lld bytes, the piece needs %zu)",
+                     p->tile_id, path, (size_t)st.st_size < total ? "truncated" : "of the wrong size",
+                     (long long)st.st_size, total);
         goto done;
     }
     /* Direct reads ask for whole blocks; the file ends at total. */
@@ -547,22 +592,29 @@ static int read_piece(const char *parts_dir, const struct mosaic_piece *p, struc
             /* Direct I/O refused at read time: read through the page cache. */
             close(fd);
             if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-                return err_set(e, ERR_IO, "tile %zu: cannot open its stored pixels %s: %s", p->tile_id, path,
+                return err_set(e, ERR_PARSE, "tile %zu: cannot open its stored pixels %s: %s", p->tile_id, path,
                                strerror(errno));
             direct = 0;
             want = total;
             continue;
         }
         if (k <= 0) {
-            rc = err_set(e, ERR_IO, "tile %zu: cannot read %s: %s", p->tile_id, path,
-                         k < 0 ? strerror(errno) : "file ends early");
+            rc = err_set(e, ERR_PARSE, "tile %zu: cannot read its stored pixels %s: %s", p->tile_id, path,
+                         k < 0 ? strerror(errno) : "the file ends early");
             goto done;
         }
         got += (size_t)k;
     }
-    if (!header_matches((const struct piece_header *)b->mem, p))
-        rc = err_set(e, ERR_IO, "tile %zu: stored pixels %s are damaged or do not match the journal", p->tile_id,
-                     path);
+    h = (const struct piece_header *)b->mem;
+    if (memcmp(h->magic, PIECE_MAGIC, sizeof h->magic) == 0 && h->version < PIECE_VERSION)
+        rc = err_set(e, ERR_PARSE, "tile %zu: its stored pixels %s were written by an older eefetch, without a "
+                     "checksum", p->tile_id, path);
+    else if (!header_matches(h, p))
+        rc = err_set(e, ERR_PARSE, "tile %zu: the header of its stored pixels %s is damaged or does not match "
+                     "the journal", p->tile_id, path);
+    else if (checksum64(mosaic_pbuf_pixels(b), piece_bytes(p), 0) != h->pixels_sum)
+        rc = err_set(e, ERR_PARSE, "tile %zu: its stored pixels %s are damaged (their checksum does not hold)",
+                     p->tile_id, path);
 done:
     close(fd);
     return rc;
@@ -823,7 +875,7 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
 int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const struct mosaic_piece *p,
                       struct errbuf *e)
 {
-    int rc = read_piece(parts_dir, p, &w->pb, e);
+    int rc = mosaic_piece_verify(parts_dir, p, &w->pb, e);
 
     return rc < 0 ? rc : mosaic_writer_add_mem(w, p, &w->pb, e);
 }
@@ -846,7 +898,9 @@ int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
     if (o->format == SPEC_FORMAT_COG) {
         GDALDriverH cog = GDALGetDriverByName("COG");
         GDALDatasetH src, dst;
+        struct quiet q;
         char **copts;
+        int failed;
         if (!cog) {
             rc = err_set(e, ERR_INTERNAL, "GDAL has no COG driver (GDAL >= 3.1 needed)");
             goto done;
@@ -857,15 +911,21 @@ int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
         /* The mean, like Earth Engine's default pyramiding policy (and a
          * fraction of the cost of GDAL's default, cubic). */
         copts = CSLSetNameValue(copts, "RESAMPLING", o->overview_resampling ? o->overview_resampling : "AVERAGE");
-        CPLPushErrorHandler(CPLQuietErrorHandler);
+        memset(&q, 0, sizeof q);
+        CPLPushErrorHandlerEx(quiet_handler, &q);
         src = GDALOpen(w->partial, GA_ReadOnly);
         dst = src ? GDALCreateCopy(cog, w->cogtmp, src, FALSE, copts, NULL, NULL) : NULL;
-        CPLPopErrorHandler();
-        CSLDestroy(copts);
+        failed = !dst || close_checked(dst) < 0;
         if (src)
             GDALClose(src);
-        if (!dst || close_checked(dst) < 0) {
-            rc = err_set(e, ERR_IO, "cannot write the COG %s: %s", w->cogtmp, CPLGetLastErrorMsg());
+        CPLPopErrorHandler();
+        CSLDestroy(copts);
+        if (failed) {
+            /* The cause first when it was a full disk: libtiff's last
+             * message is its consequence ("Write error at scanline"). */
+            rc = err_set(e, ERR_IO, "cannot write the COG %s: %s%s%s", w->cogtmp,
+                         q.full[0] ? q.full : CPLGetLastErrorMsg(), q.full[0] ? "; then: " : "",
+                         q.full[0] ? CPLGetLastErrorMsg() : "");
             goto done;
         }
         unlink(w->partial);

@@ -20,6 +20,7 @@
 #define EEFETCH_CORE_MOSAIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/decode.h"
 #include "core/grid.h"
@@ -71,8 +72,7 @@ int mosaic_parts_create(const char *parts_dir, struct errbuf *e);
  * assembly, or when starting over). Missing is not an error. */
 int mosaic_parts_remove(const char *parts_dir, struct errbuf *e);
 
-/* 1 when the stored file of piece p exists (resume checks what the journal
- * lists), else 0. */
+/* 1 when the stored file of piece p exists, else 0. */
 int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p);
 
 /* A piece's header and pixels in one buffer aligned for direct I/O, so
@@ -83,6 +83,9 @@ int mosaic_piece_exists(const char *parts_dir, const struct mosaic_piece *p);
 struct mosaic_pbuf {
     unsigned char *mem;
     size_t cap;
+    uint64_t sum;        /* checksum of the first sum_bytes pixel bytes, when summed */
+    size_t sum_bytes;
+    int summed;          /* set by mosaic_pbuf_move_in, used (and cleared) by the next store */
 };
 /* The buffer a piece of `bytes` of pixels needs: header, pixels and the
  * padding to a whole number of MOSAIC_ALIGN blocks. */
@@ -93,9 +96,15 @@ int mosaic_pbuf_reserve(struct mosaic_pbuf *b, size_t bytes);
  * band-sequential planes or pixel-interleaved records (band fastest). */
 void *mosaic_pbuf_pixels(const struct mosaic_pbuf *b);
 void mosaic_pbuf_free(struct mosaic_pbuf *b);
+/* Moves n bytes from src (which may lie inside b's memory, above the
+ * pixels) to b's pixels and computes their checksum in the same pass, so
+ * storing them does not read them again. */
+void mosaic_pbuf_move_in(struct mosaic_pbuf *b, const void *src, size_t n);
 
 /* Stores piece p durably from b's pixels (interleave: 1 pixel-interleaved,
- * 0 band planes) of p->type in host byte order; writes b's header. */
+ * 0 band planes) of p->type in host byte order; writes b's header, which
+ * carries a checksum of the header and one of the pixels (taken from
+ * mosaic_pbuf_move_in, or computed here in one pass). */
 int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int interleave, struct mosaic_pbuf *b,
                       struct errbuf *e);
 
@@ -118,8 +127,17 @@ struct mosaic_writer;
 /* Creates o->path's temporary file (o->dtype must not be AUTO). The
  * arrays o points to are needed during this call only. */
 int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **w, struct errbuf *e);
+/* Reads stored piece p into b and checks it: the file has the size p
+ * needs, its header describes p and both checksums hold. 0 when intact;
+ * ERR_PARSE when the piece is missing, truncated, written by an older
+ * eefetch (no checksum) or damaged, with a message that names the tile,
+ * the file and what is wrong (the tile must be fetched again); ERR_NOMEM. */
+int mosaic_piece_verify(const char *parts_dir, const struct mosaic_piece *p, struct mosaic_pbuf *b,
+                        struct errbuf *e);
+
 /* Copies stored piece p into the output at its place (any order). Pieces
- * whose type is narrower than the output's are widened. */
+ * whose type is narrower than the output's are widened. A piece that fails
+ * mosaic_piece_verify is not written: ERR_PARSE. */
 int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const struct mosaic_piece *p,
                       struct errbuf *e);
 /* The same from a buffer that mosaic_store_pbuf stored (no read). */

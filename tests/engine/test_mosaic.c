@@ -3,7 +3,8 @@
  * at exact values; nothing exists at the output path before assembly; a
  * failed assembly leaves no file there; uncovered pixels get nodata; COG,
  * int8 and VRT outputs; pixel-interleaved records from memory or the
- * store; COG overview resampling.
+ * store; COG overview resampling; a piece proves its content (damaged,
+ * truncated and old-format pieces are refused by name).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "../unit/check.h"
 #include "core/mosaic.h"
+#include "util/checksum.h"
 
 #define GW 600
 #define GH 500
@@ -241,7 +243,7 @@ static void test_gtiff_and_cog(void)
     pieces[n].height = GH - 256;
     pieces[n].nbands = NB;
     pieces[n].type = SPEC_DTYPE_INT32;
-    CHECK(mosaic_assemble(&o, parts, pieces, n + 1, &e) == ERR_IO);
+    CHECK(mosaic_assemble(&o, parts, pieces, n + 1, &e) == ERR_PARSE);
     CHECK(!exists(out) && !exists(partial));
 
     CHECK(mosaic_parts_remove(parts, &e) == 0);
@@ -331,7 +333,7 @@ static void test_records_and_overviews(void)
     enum { W = 512, H = 512 };
     char parts[512], out[512];
     struct mosaic_piece p;
-    struct mosaic_pbuf pb = {NULL, 0};
+    struct mosaic_pbuf pb = {NULL, 0, 0, 0, 0};
     struct mosaic_writer *w = NULL;
     struct mosaic_out o;
     struct errbuf e;
@@ -431,7 +433,7 @@ static void test_mask_band(void)
     enum { MW = 64, MH = 48, PH = 32 };
     char parts[512], out[512], msk[600];
     struct mosaic_piece p[2];
-    struct mosaic_pbuf pb = {NULL, 0};
+    struct mosaic_pbuf pb = {NULL, 0, 0, 0, 0};
     struct decoded_tile t;
     struct mosaic_out o;
     struct errbuf e;
@@ -527,6 +529,115 @@ static void test_union(void)
     CHECK(mosaic_type_union(SPEC_DTYPE_UINT32, SPEC_DTYPE_INT32) == SPEC_DTYPE_FLOAT64);
 }
 
+/* Rewrites byte off of a stored piece file (xor with flip), or cuts the
+ * file to len when flip is 0. */
+static void damage(const char *path, long off, int flip, long len)
+{
+    FILE *f = fopen(path, "r+b");
+    int c;
+
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    if (flip) {
+        fseek(f, off, SEEK_SET);
+        c = fgetc(f);
+        fseek(f, off, SEEK_SET);
+        fputc(c ^ flip, f);
+    }
+    fclose(f);
+    if (!flip)
+        CHECK(truncate(path, len) == 0);
+}
+
+/* Every stored piece is checked when read (mosaic_piece_verify): a flipped
+ * pixel bit, a flipped layout bit in the header, a truncated file, a
+ * version 1 piece (no checksum: its header_sum is 0 and its version 1) and
+ * a missing file are each refused with ERR_PARSE and a message naming the
+ * tile, the file and the fault; an intact piece passes; assembling a
+ * damaged piece leaves nothing at the output path. */
+static void test_piece_checks(void)
+{
+    enum { W = 40, H = 30 };
+    static const struct {
+        long off;
+        int flip;
+        long len;
+        const char *says;
+    } cases[] = {
+        {MOSAIC_PIECE_HEADER + 1234, 0x10, 0, "are damaged (their checksum does not hold)"},
+        {MOSAIC_PIECE_HEADER + W * H * 2 * 2 - 1, 0x80, 0, "are damaged (their checksum does not hold)"},
+        {20, 1, 0, "header of its stored pixels"},                  /* interleave 1 -> 0 */
+        {0, 0, MOSAIC_PIECE_HEADER + 1000, "are truncated (1064 bytes, the piece needs 4864)"},
+        {8, 3, 0, "written by an older eefetch, without a checksum"}, /* version 2 -> 1 */
+        {-1, 0, 0, "cannot open its stored pixels"},
+    };
+    char parts[512], path[600], out[512];
+    struct mosaic_pbuf pb = {NULL, 0, 0, 0, 0}, rb = {NULL, 0, 0, 0, 0};
+    struct mosaic_piece p;
+    struct mosaic_out o;
+    struct errbuf e;
+    uint16_t *rec;
+    size_t c, i;
+
+    snprintf(parts, sizeof parts, "%s/sum.eefetch-parts", dir);
+    snprintf(path, sizeof path, "%s/t7_0.px", parts);
+    CHECK(mosaic_parts_create(parts, &e) == 0);
+    memset(&p, 0, sizeof p);
+    p.tile_id = 7;
+    p.width = W;
+    p.height = H;
+    p.nbands = 2;
+    p.type = SPEC_DTYPE_UINT16;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        CHECK(mosaic_pbuf_reserve(&pb, (size_t)W * H * 2 * 2) == 0);
+        rec = mosaic_pbuf_pixels(&pb);
+        for (i = 0; i < (size_t)W * H * 2; i++)
+            rec[i] = (uint16_t)(i * 7 + c);
+        CHECK(mosaic_store_pbuf(parts, &p, 1, &pb, &e) == 0);
+        CHECK(mosaic_piece_verify(parts, &p, &rb, &e) == 0);
+        CHECK(memcmp(mosaic_pbuf_pixels(&rb), rec, (size_t)W * H * 2 * 2) == 0);
+        if (cases[c].off < 0)
+            unlink(path);
+        else
+            damage(path, cases[c].off, cases[c].flip, cases[c].len);
+        err_clear(&e);
+        CHECK(mosaic_piece_verify(parts, &p, &rb, &e) == ERR_PARSE);
+        CHECK(strstr(e.msg, "tile 7: ") == e.msg && strstr(e.msg, "t7_0.px") && strstr(e.msg, cases[c].says));
+        if (!strstr(e.msg, cases[c].says))
+            fprintf(stderr, "case %zu: %s\n", c, e.msg);
+        if (c == 0) {
+            /* Assembly refuses it too, and leaves no output. */
+            memset(&o, 0, sizeof o);
+            snprintf(out, sizeof out, "%s/sum.tif", dir);
+            o.path = out;
+            snprintf(o.grid.crs, sizeof o.grid.crs, "EPSG:32610");
+            o.grid.x0 = 500000;
+            o.grid.y0 = 4200000;
+            o.grid.sx = 10;
+            o.grid.sy = -10;
+            o.grid.width = W;
+            o.grid.height = H;
+            o.nbands = 2;
+            o.dtype = SPEC_DTYPE_UINT16;
+            CHECK(mosaic_assemble(&o, parts, &p, 1, &e) == ERR_PARSE);
+            CHECK(!exists(out));
+        }
+    }
+    /* The fused move and checksum (the in-place NPY path) stores what a
+     * plain store stores: the piece verifies. */
+    rec = mosaic_pbuf_pixels(&pb);
+    CHECK(pb.cap >= MOSAIC_PIECE_HEADER + 200 + (size_t)W * H * 2 * 2);
+    memmove((unsigned char *)rec + 200, rec, (size_t)W * H * 2 * 2);   /* as an NPY header would sit */
+    mosaic_pbuf_move_in(&pb, (unsigned char *)rec + 200, (size_t)W * H * 2 * 2);
+    CHECK(pb.summed && pb.sum == checksum64(rec, (size_t)W * H * 2 * 2, 0));
+    CHECK(mosaic_store_pbuf(parts, &p, 1, &pb, &e) == 0);
+    CHECK(mosaic_piece_verify(parts, &p, &rb, &e) == 0);
+    mosaic_pbuf_free(&pb);
+    mosaic_pbuf_free(&rb);
+    CHECK(mosaic_parts_remove(parts, &e) == 0);
+}
+
 int main(void)
 {
     char cmd[600];
@@ -540,6 +651,7 @@ int main(void)
     test_int8_and_vrt();
     test_records_and_overviews();
     test_mask_band();
+    test_piece_checks();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

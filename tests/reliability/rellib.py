@@ -30,17 +30,17 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
                    "runtime error:", "Segmentation fault", "core dumped")
 
 
-def recipe(path, output, workers=4, max_tile_bytes=MAX_TILE_BYTES, compression="default"):
+def recipe(path, output, workers=4, max_tile_bytes=MAX_TILE_BYTES, compression="default", fmt="gtiff"):
     """Writes the recipe to path; output is relative to the recipe or absolute."""
     text = """local dem = ee.Image("%s")
 download{
   image = dem, bands = { "%s" }, crs = "%s",
   crs_transform = { %.17g, %.17g, %.17g, %.17g, %.17g, %.17g },
   dimensions = { %d, %d }, max_tile_bytes = %d, workers = %d,
-  compression = "%s", output = "%s",
+  compression = "%s", format = "%s", output = "%s",
   nodata = false,   -- one band per request: the windows below are the tiles (test_engine covers mask bands)
 }
-""" % (IMAGE, BAND, CRS, *AFFINE, W, H, max_tile_bytes, workers, compression, output)
+""" % (IMAGE, BAND, CRS, *AFFINE, W, H, max_tile_bytes, workers, compression, fmt, output)
     with open(path, "w") as f:
         f.write(text)
     return path

@@ -16,7 +16,15 @@
    last tile). Exit 1 naming the cause, nothing at the output path, all
    tiles journaled; the resume without the limit fetches nothing and
    completes.
-3. The output folder disappears mid-run (renamed away and deleted while the
+3. Disk full while a COG is written (format = "cog", compression =
+   "none"): a 100 KiB RLIMIT_FSIZE lets the pieces and the GeoTIFF the COG
+   is copied from (fast compression) through and stops the uncompressed
+   COG. Then, as root, the same on a real file system: the output folder
+   is a tmpfs shrunk to what the store uses plus 256 KiB, so the COG copy
+   hits ENOSPC. Each time: exit 1 with "the disk is full" and how to
+   resume (not libtiff's "Write error at scanline"), nothing at the output
+   path; the resume with space fetches nothing and is pixel-exact.
+4. The output folder disappears mid-run (renamed away and deleted while the
    server answers slowly): exit 1 (not a signal) promptly, with a message
    naming the missing path. The journal went with the folder, so a resume
    after re-creating the folder starts over and completes pixel-exact.
@@ -145,6 +153,42 @@ def disk_full_assembly(t, emu, log, tmp):
     t.check(not again, "disk full (assembly): the resume fetched %d tiles" % len(again))
 
 
+def disk_full_cog(t, emu, log, tmp):
+    d = os.path.join(tmp, "cog")
+    os.makedirs(d)
+    out = os.path.join(d, "out.tif")
+    rec = rellib.recipe(os.path.join(tmp, "cog.lua"), out, compression="none", fmt="cog")
+    mounted = mount_tmpfs(d, "16m")
+    try:
+        status, text = run_limited(rec, emu, 100 * 1024)
+        name = "disk full (COG, file size limit)"
+        failed_cleanly(t, name, status, text, out, ("disk is full",))
+        t.check("File too large" in text and "run the same recipe again to resume" in text,
+                "%s: no cause or way out: %s" % (name, text[-800:]))
+        journaled = journal_intact(t, name, out)
+        t.check(len(journaled) >= len(rellib.fetched(rellib.read_log(log)[-56:])),
+                "%s: %d tiles journaled" % (name, len(journaled)))
+        if mounted:
+            name = "disk full (COG, tmpfs)"
+            st = os.statvfs(d)
+            used = (st.f_blocks - st.f_bfree) * st.f_frsize
+            subprocess.run(["mount", "-o", "remount,size=%dk" % (used // 1024 + 256), d], check=True)
+            n0 = len(rellib.read_log(log))
+            status, text = rellib.run(rec, emu)
+            failed_cleanly(t, name, status, text, out, ("disk is full",))
+            t.check("No space left on device" in text and "run the same recipe again to resume" in text,
+                    "%s: no cause or way out: %s" % (name, text[-800:]))
+            t.check(not rellib.fetched(rellib.read_log(log)[n0:]), "%s: tiles fetched again" % name)
+            subprocess.run(["mount", "-o", "remount,size=16m", d], check=True)
+        else:
+            print("disk full (COG): tmpfs not permitted, only the file size limit ran", flush=True)
+        again = resumed(t, "disk full (COG)", rec, emu, log, out, journaled)
+        t.check(not again, "disk full (COG): the resume fetched %d tiles" % len(again))
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", d])
+
+
 def folder_vanishes(t, log, tmp):
     d = os.path.join(tmp, "vanish")
     os.makedirs(d)
@@ -187,6 +231,7 @@ def main():
         with rellib.server(log) as emu:
             disk_full_tiles(t, emu, log, tmp)
             disk_full_assembly(t, emu, log, tmp)
+            disk_full_cog(t, emu, log, tmp)
         folder_vanishes(t, os.path.join(tmp, "requests-vanish.jsonl"), tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

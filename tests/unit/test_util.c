@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "util/buf.h"
+#include "util/checksum.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -97,6 +98,35 @@ static void test_time(void)
     CHECK_STR(out, "2023-01-01T00:00:00.123Z");
 }
 
+/* XXH64's published test values (the empty input, short inputs, and one
+ * longer than a 32-byte stripe), and the fused move giving the same sum
+ * as a move then a sum, for every length and an overlapping shift. */
+static void test_checksum(void)
+{
+    static const char spam[] = "Nobody inspects the spammish repetition";
+    unsigned char a[300], b[300];
+    size_t n, shift;
+    int ok = 1;
+
+    CHECK(checksum64("", 0, 0) == 0xEF46DB3751D8E999ULL);
+    CHECK(checksum64("a", 1, 0) == 0xD24EC4F1A98C6E5BULL);
+    CHECK(checksum64("abc", 3, 0) == 0x44BC2CF5AD770999ULL);
+    CHECK(checksum64(spam, strlen(spam), 0) == 0xFBCEA83C8A378BF1ULL);
+    for (n = 0; n < 200; n++)
+        for (shift = 0; shift < 70; shift += 13) {
+            size_t i;
+            for (i = 0; i < sizeof a; i++)
+                a[i] = b[i] = (unsigned char)(i * 131 + 7);
+            memmove(b, b + shift, n);
+            ok &= checksum64_move(a, a + shift, n, 5) == checksum64(b, n, 5) && memcmp(a, b, n) == 0;
+        }
+    CHECK(ok);
+    /* One flipped bit changes the sum. */
+    memcpy(a, b, sizeof a);
+    a[150] ^= 4;
+    CHECK(checksum64(a, sizeof a, 0) != checksum64(b, sizeof b, 0));
+}
+
 int main(void)
 {
     test_buf();
@@ -104,5 +134,6 @@ int main(void)
     test_redact();
     test_redact_rotation();
     test_time();
+    test_checksum();
     return CHECK_DONE();
 }
