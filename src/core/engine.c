@@ -850,6 +850,12 @@ static void handle_task(struct worker *w, struct session *sess, struct task *t)
         /* Cancelled because the run is ending: nothing to retry or record. */
         keep_result(w, &res);
         return;
+    } else if (rc == ERR_AUTH) {
+        /* The token could not be had (refresh refused, key rejected): no
+         * retry can fix that, every worker would meet the same answer. */
+        pthread_mutex_lock(&en->mu);
+        set_fatal_locked(en, ERR_AUTH, "%s\nhint: check `eefetch auth`", e.msg);
+        pthread_mutex_unlock(&en->mu);
     } else if (rc < 0) {
         /* Transport: reset, timeout, refused. */
         transient(w, t, 0, e.msg, -1);
