@@ -1486,7 +1486,7 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
             goto done;
         }
     }
-    if (s->existing == SPEC_EXISTING_OVERWRITE && (rc = check_replaceable(&en, e)) < 0)
+    if (s->existing == SPEC_EXISTING_OVERWRITE && !o->overwrite_any && (rc = check_replaceable(&en, e)) < 0)
         goto done;
     if (s->existing == SPEC_EXISTING_FAIL && (exists(s->output) || exists(jpath) || exists(en.parts))) {
         rc = err_set(e, ERR_USAGE, "%s or its journal already exists", s->output);

@@ -399,7 +399,7 @@ static int run(lua_State *L, int plan_only)
     /* Where it writes, before anything is asked of the server. */
     if ((spec.output && host_guard_output(h, "output", &spec.output, &e) != 0) ||
         (spec.quicklook && host_guard_output(h, "quicklook", &spec.quicklook, &e) != 0) ||
-        (spec.quicklook && !plan_only && quicklook_replaceable(spec.quicklook, &e) != 0)) {
+        (spec.quicklook && !plan_only && !h->opts.unsafe && quicklook_replaceable(spec.quicklook, &e) != 0)) {
         spec_free(&spec);
         lua_pushstring(L, e.msg);
         return lua_error(L);
@@ -426,6 +426,7 @@ static int run(lua_State *L, int plan_only)
     eo.project = project[0] ? project : h->project[0] ? h->project : NULL;
     eo.plan_only = plan_only;
     eo.no_disk_check = h->opts.no_disk_check;
+    eo.overwrite_any = h->opts.unsafe;
     eo.auth = own_auth ? own_auth : h->auth;
     eo.stop = &stop_flag;
     if (h->opts.progress)

@@ -80,12 +80,13 @@ static const char *not_plain(const char *p)
         return "it is empty";
     if (strncasecmp(p, "/vsi", 4) == 0)
         return "GDAL virtual file systems (/vsicurl/, /vsis3/, /vsizip/, ...) are refused";
-    if (strstr(p, "://"))
-        return "it is a URL";
     if (p[0] == '<' || p[0] == '{' || p[0] == '[')
         return "it is inline XML or JSON, not a file name";
     if (colon && (!slash || colon < slash))
-        return "DRIVER:connection strings (WMS:, WFS:, PG:, ...) are refused";
+        return strncmp(colon, "://", 3) == 0 ? "it is a URL"
+                                             : "DRIVER:connection strings (WMS:, WFS:, PG:, ...) are refused";
+    if (strstr(p, "://"))
+        return "it is a URL";
     return NULL;
 }
 
@@ -95,7 +96,9 @@ int host_guard_input(struct host *h, const char *what, const char *arg, char *ou
     struct stat st;
     int n;
 
-    if (arg[0] == '/' || !h->recipe_dir[0])
+    why = not_plain(arg);
+    /* A URL or connection string (allowed with --unsafe) is not relative. */
+    if (arg[0] == '/' || !h->recipe_dir[0] || why)
         n = snprintf(out, cap, "%s", arg);
     else
         n = snprintf(out, cap, "%s/%s", h->recipe_dir, arg);
@@ -103,7 +106,7 @@ int host_guard_input(struct host *h, const char *what, const char *arg, char *ou
         return err_set(e, ERR_USAGE, "%s%spath too long", what, *what ? ": " : "");
     if (h->opts.unsafe)
         return 0;
-    if ((why = not_plain(arg)) != NULL)
+    if (why)
         return err_set(e, ERR_USAGE, "%s%s'%.300s' is not a local file: %s; recipes read local files only "
                        "(sandbox), run with --unsafe to allow it", what, *what ? ": " : "", arg, why);
     if (stat(out, &st) != 0)
