@@ -397,8 +397,8 @@ static int run(lua_State *L, int plan_only)
         return lua_error(L);
     }
     /* Where it writes, before anything is asked of the server. */
-    if ((spec.output && host_guard_output(h, "output", &spec.output, &e) != 0) ||
-        (spec.quicklook && host_guard_output(h, "quicklook", &spec.quicklook, &e) != 0) ||
+    if ((spec.output && *spec.output && host_guard_output(h, "output", &spec.output, &e) != 0) ||
+        (spec.quicklook && *spec.quicklook && host_guard_output(h, "quicklook", &spec.quicklook, &e) != 0) ||
         (spec.quicklook && !plan_only && !h->opts.unsafe && quicklook_replaceable(spec.quicklook, &e) != 0)) {
         spec_free(&spec);
         lua_pushstring(L, e.msg);
