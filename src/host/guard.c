@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/session.h"
 #include "host/host_int.h"
 
 /* GDAL drivers whose data lives on a server (or behind a program they run). */
@@ -114,6 +115,39 @@ int host_guard_input(struct host *h, const char *what, const char *arg, char *ou
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
         return err_set(e, ERR_USAGE, "%s%s%.900s is not a regular file or folder", what, *what ? ": " : "", out);
     return 0;
+}
+
+/* ---- a download's own credentials ------------------------------------ */
+
+int host_guard_credentials(struct host *h, const char *arg, struct errbuf *e)
+{
+    const char *why = h->opts.unsafe ? NULL : not_plain(arg);
+
+    if (why)
+        return err_set(e, ERR_USAGE, "credentials: '%.300s' is not a local file: %s; recipes read local files "
+                       "only (sandbox), run with --unsafe to allow it", arg, why);
+    return 0;
+}
+
+int host_guard_token_uri(struct host *h, const char *uri, const char *path, struct errbuf *e)
+{
+    static const char *const google[] = {"oauth2.googleapis.com", "accounts.google.com", "www.googleapis.com"};
+    const char *host, *end;
+    size_t i, n;
+
+    if (h->opts.unsafe || !uri[0] || session_url_is_loopback(uri))
+        return 0;
+    if (strncmp(uri, "https://", 8) == 0) {
+        host = uri + 8;
+        end = host + strcspn(host, ":/?#");
+        n = (size_t)(end - host);
+        for (i = 0; i < sizeof google / sizeof google[0]; i++)
+            if (strlen(google[i]) == n && strncasecmp(host, google[i], n) == 0 && (*end == '/' || !*end))
+                return 0;
+    }
+    return err_set(e, ERR_USAGE, "the download's credentials %.900s send their token request to %.300s, not to "
+                   "Google's token endpoint; a recipe's credentials may reach Google or a loopback address only "
+                   "(sandbox): give them with --credentials, or run with --unsafe", path, uri);
 }
 
 /* ---- outputs -------------------------------------------------------- */

@@ -116,6 +116,12 @@ int host_guard_input(struct host *h, const char *what, const char *arg, char *ou
  * included) under --output-dir or else the working directory, or under the
  * recipe's folder, and no link named after it may lead elsewhere. */
 int host_guard_output(struct host *h, const char *what, char **path, struct errbuf *e);
+/* A download's `credentials` path: sandboxed, a plain local path only. */
+int host_guard_credentials(struct host *h, const char *arg, struct errbuf *e);
+/* Sandboxed, the token endpoint of a download's own credentials file must
+ * be Google's (https) or loopback: the file came with the recipe and would
+ * otherwise make eefetch contact any host it names. */
+int host_guard_token_uri(struct host *h, const char *uri, const char *path, struct errbuf *e);
 /* 0 when path resolves inside dir (a required module). */
 int host_guard_module(const char *dir, const char *path, struct errbuf *e);
 

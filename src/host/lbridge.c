@@ -343,6 +343,8 @@ int host_download_auth(struct host *h, const char *credentials, const char *proj
     }
     /* Its own credentials: resolved and checked like the command line's,
      * before its first tile. A relative path is the recipe's, like `like`. */
+    if ((rc = host_guard_credentials(h, credentials, e)) != 0)
+        return rc;
     if (credentials[0] == '/' || !h->recipe_dir[0])
         rc = snprintf(path, sizeof path, "%s", credentials);
     else
@@ -356,6 +358,11 @@ int host_download_auth(struct host *h, const char *credentials, const char *proj
     ao.project = project ? project : h->opts.project;
     if ((rc = auth_resolve(&ao, own, &info, e)) != 0)
         return err_prefix(e, rc, "the download's credentials: ");
+    if ((rc = host_guard_token_uri(h, info.token_uri, path, e)) != 0) {
+        auth_destroy(*own);
+        *own = NULL;
+        return rc;
+    }
     if (!info.project[0]) {
         auth_destroy(*own);
         *own = NULL;

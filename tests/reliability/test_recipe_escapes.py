@@ -37,8 +37,14 @@ GEOJSON = (b'{"type":"FeatureCollection","features":[{"type":"Feature","properti
 
 
 class Counter(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with a small GeoJSON and counts the requests."""
+    """Answers every GET with a small GeoJSON and counts the requests (and
+    the connections, which a TLS client makes without a request line)."""
     hits = []
+    conns = []
+
+    def setup(self):
+        Counter.conns.append(1)
+        super().setup()
 
     def do_GET(self):
         Counter.hits.append(self.path)
@@ -222,6 +228,47 @@ def output_cases(t):
               in (b"II*\x00", b"MM\x00*"), text)
 
 
+def credentials_cases(t, port):
+    """A download's own credentials file names its token endpoint: only
+    Google's or a loopback one. Here https://0.0.0.0:PORT, which Linux
+    connects to this machine (the counter), so not even the --unsafe run
+    leaves it."""
+    d = os.path.join(t, "cred")
+    os.makedirs(d)
+    pem = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout.decode()
+    import json
+    with open(os.path.join(d, "key.json"), "w") as f:
+        json.dump({"type": "service_account", "project_id": "rel-project", "private_key_id": "k1",
+                   "private_key": pem, "client_email": "x@rel-project.iam.gserviceaccount.com",
+                   "client_id": "1", "token_uri": "https://0.0.0.0:%d/token" % port}, f)
+    os.chmod(os.path.join(d, "key.json"), 0o600)
+    with open(os.path.join(d, "r.lua"), "w") as f:
+        f.write('download{ image = ee.Image(1), bands = { "constant" }, region = { 0, 0, 0.1, 0.1 }, '
+                'crs = "EPSG:4326", pixel_size = 0.01, credentials = "key.json", output = "c.tif" }\n')
+    log = os.path.join(t, "cred-requests.log")
+    with rellib.server(log) as emu:
+        args = ["run", os.path.join(d, "r.lua"), "--endpoint", emu.url, "--project", "rel-project",
+                "--progress", "off"]
+        del Counter.conns[:]
+        rc, out = run(args, d)
+        check("credentials with a foreign token_uri: refused",
+              rc == 1 and "not to Google's token endpoint" in out and "r.lua:1:" in out, out)
+        check("credentials with a foreign token_uri: no connection", not Counter.conns, repr(Counter.conns))
+        check("credentials with a foreign token_uri: no pixel request", pixel_requests(log) == 0)
+        del Counter.conns[:]
+        run(args + ["--unsafe"], d)
+        check("credentials with a foreign token_uri: --unsafe connects", Counter.conns, "(no connection)")
+        for bad in ("/vsicurl/http://127.0.0.1:%d/key.json" % port, "http://127.0.0.1:%d/key.json" % port):
+            with open(os.path.join(d, "r2.lua"), "w") as f:
+                f.write('download{ image = ee.Image(1), bands = { "constant" }, region = { 0, 0, 0.1, 0.1 }, '
+                        'crs = "EPSG:4326", pixel_size = 0.01, credentials = "%s", output = "c2.tif" }\n' % bad)
+            del Counter.hits[:]
+            rc, out = run(["run", os.path.join(d, "r2.lua")] + args[2:], d)
+            check("credentials %s: refused" % bad[:10], rc == 1 and "is not a local file" in out, out)
+            check("credentials %s: no request reached the server" % bad[:10], not Counter.hits, repr(Counter.hits))
+
+
 def require_cases(t):
     r = os.path.join(t, "req")
     outside = os.path.join(t, "outside")
@@ -255,6 +302,7 @@ def main():
     try:
         network_cases(t, srv.server_address[1])
         output_cases(t)
+        credentials_cases(t, srv.server_address[1])
         require_cases(t)
     finally:
         srv.shutdown()
