@@ -241,7 +241,8 @@ def run_eefetch(binary, emu, recipe, sets, out, images_per_request, raw_bytes, l
     cpu0 = emu.cpu()
     cmd = ["/usr/bin/time", "-v", binary, "run", os.path.join(HERE, "recipes", recipe),
            "--endpoint", emu.url, "--credentials",
-           os.path.join(emu.creds, "service-account.json"), "--set", "out=" + out]
+           os.path.join(emu.creds, "service-account.json"), "--set", "out=" + out,
+           "--output-dir", os.path.dirname(os.path.abspath(out))]
     for k, v in sets.items():
         cmd += ["--set", "%s=%s" % (k, v)]
     env = dict(os.environ)

@@ -26,7 +26,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 echo "== running recipes/demo_s2_median.lua against the offline emulator ==" >&2
-./build-release/eefetch run recipes/demo_s2_median.lua --emulator --set out="$out/s2_median.tif"
+./build-release/eefetch run recipes/demo_s2_median.lua --emulator --output-dir "$out" --set out="$out/s2_median.tif"
 
 echo
 echo "Done. Inspect the results with, for example:"

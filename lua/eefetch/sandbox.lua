@@ -37,6 +37,37 @@ local denied_globals = { io = true, debug = true, package = true, dofile = true,
 -- Recipes may require these eefetch modules by name.
 local public_modules = { ["eefetch.ee"] = "ee", ["eefetch.geo"] = "geo", ["eefetch.json"] = "json" }
 
+-- `require` for recipes: eefetch's public modules by name, else name.lua
+-- (dots are folders) in the recipe's folder. Sandboxed (confine), the file
+-- must resolve inside that folder: a symbolic link cannot lead out of it.
+-- Without confine (--unsafe) Lua's own require is the last resort.
+local function recipe_require(opts, env, confine)
+  local loaded = {}
+  return function(name)
+    if type(name) ~= "string" then util.fail("require: expects a module name") end
+    if public_modules[name] then return opts.api[public_modules[name]] end
+    if loaded[name] ~= nil then return loaded[name] end
+    if not name:match("^[%w_]+$") and not name:match("^[%w_]+[%w_.]*[%w_]$") or name:find("..", 1, true) then
+      if not confine then return require(name) end
+      util.fail("require '%s': not a valid module name", name)
+    end
+    local dir = opts.recipe_dir or "."
+    local path = dir .. "/" .. name:gsub("%.", "/") .. ".lua"
+    local text, err = host.read_text(path, confine and dir or nil)
+    if not text then
+      if not confine then return require(name) end
+      util.fail("require '%s': only eefetch modules (eefetch.ee, eefetch.geo, eefetch.json) and " ..
+                "files in the recipe's directory can be required; %s", name, err)
+    end
+    local chunk, lerr = load(text, "@" .. path, "t", env)
+    if not chunk then error(lerr, 0) end
+    local r = chunk(name)
+    if r == nil then r = true end
+    loaded[name] = r
+    return r
+  end
+end
+
 -- Builds the environment. opts: recipe_dir, params (table of strings),
 -- unsafe (boolean), api (table of name -> value added as globals).
 function M.env(opts)
@@ -45,6 +76,7 @@ function M.env(opts)
     for k, v in pairs(_G) do env[k] = v end
     for k, v in pairs(opts.api or {}) do env[k] = v end
     env.params = readonly(opts.params or {}, "params")
+    env.require = recipe_require(opts, env, false)
     env._G = env
     return env
   end
@@ -70,27 +102,7 @@ function M.env(opts)
     return load(chunk, name, "t", e == nil and env or e)
   end
 
-  local loaded = {}
-  env.require = function(name)
-    if type(name) ~= "string" then util.fail("require: expects a module name") end
-    if public_modules[name] then return opts.api[public_modules[name]] end
-    if loaded[name] ~= nil then return loaded[name] end
-    if not name:match("^[%w_]+$") and not name:match("^[%w_]+[%w_.]*[%w_]$") or name:find("..", 1, true) then
-      util.fail("require '%s': not a valid module name", name)
-    end
-    local path = (opts.recipe_dir or ".") .. "/" .. name:gsub("%.", "/") .. ".lua"
-    local text, err = host.read_text(path)
-    if not text then
-      util.fail("require '%s': only eefetch modules (eefetch.ee, eefetch.geo, eefetch.json) and " ..
-                "files in the recipe's directory can be required; %s", name, err)
-    end
-    local chunk, lerr = load(text, "@" .. path, "t", env)
-    if not chunk then error(lerr, 0) end
-    local r = chunk(name)
-    if r == nil then r = true end
-    loaded[name] = r
-    return r
-  end
+  env.require = recipe_require(opts, env, true)
 
   for k, v in pairs(opts.api or {}) do env[k] = v end
   env.params = readonly(opts.params or {}, "params")

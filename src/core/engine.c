@@ -1350,6 +1350,29 @@ static int check_existing(struct engine *en, struct errbuf *e)
     return rc < 0 ? rc : 1;
 }
 
+/* overwrite replaces eefetch's own outputs only (they carry the plan tag,
+ * of any plan); a file without it, for files per cell at any cell path
+ * too, is refused before anything is fetched. */
+static int check_replaceable(const struct engine *en, struct errbuf *e)
+{
+    const struct download_spec *s = en->s;
+    size_t c;
+
+    for (c = 0; c <= (spec_files_per_cell(s) ? en->plan.ncells : 0); c++) {
+        char path[4096];
+        if (c == 0)
+            snprintf(path, sizeof path, "%s", s->output);
+        else if (cell_path(s->output, &en->plan.cells[c - 1], path, sizeof path) < 0)
+            return err_set(e, ERR_LIMIT, "cannot name the file of cell %zu", c - 1);
+        if (mosaic_existing_output(path, en->plan.hash) == MOSAIC_FOREIGN)
+            return err_set(e, ERR_USAGE,
+                           "%s exists and was not written by eefetch (it has no " MOSAIC_PLAN_TAG " tag): "
+                           "overwrite replaces only eefetch's own outputs; move it away or change output",
+                           path);
+    }
+    return 0;
+}
+
 /* The directory of the output must exist and be writable before anything
  * is fetched: otherwise the first failure would be a journal or GDAL error
  * far from its cause. */
@@ -1604,6 +1627,15 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
 
     if ((rc = check_output_dir(s->output, e)) < 0 || (rc = journal_path(s->output, jpath, sizeof jpath, e)) < 0 ||
         (rc = mosaic_parts_dir(s->output, en.parts, sizeof en.parts, e)) < 0)
+        goto done;
+    {
+        struct stat ost;
+        if (stat(s->output, &ost) == 0 && S_ISDIR(ost.st_mode)) {
+            rc = err_set(e, ERR_USAGE, "output %s is a folder; name a file in it", s->output);
+            goto done;
+        }
+    }
+    if (s->existing == SPEC_EXISTING_OVERWRITE && !o->overwrite_any && (rc = check_replaceable(&en, e)) < 0)
         goto done;
     if (s->existing == SPEC_EXISTING_FAIL && (exists(s->output) || exists(jpath) || exists(en.parts))) {
         rc = err_set(e, ERR_USAGE, "%s or its journal already exists", s->output);

@@ -97,6 +97,7 @@ struct engine_opts {
     long timeout_ms;                /* per request; 0 = 300000 */
     int plan_only;                  /* plan and summarize; no request, no file */
     int no_disk_check;              /* run even when the disk is clearly too small */
+    int overwrite_any;              /* overwrite also replaces files eefetch did not write (--unsafe) */
     volatile sig_atomic_t *stop;    /* set (e.g. by SIGINT) to stop promptly; may be NULL */
     int initial_concurrency;        /* 0: min(workers, ENGINE_INITIAL_CONCURRENCY) */
     int backoff_base_ms;            /* 0: 1000 */

@@ -1051,6 +1051,26 @@ enum mosaic_existing mosaic_existing_output(const char *path, const char *plan_h
 
 /* ---- quick-look PNG ---- */
 
+enum mosaic_existing mosaic_existing_quicklook(const char *png)
+{
+    struct stat st;
+    GDALDatasetH ds;
+    enum mosaic_existing r;
+
+    if (lstat(png, &st) != 0)
+        return MOSAIC_ABSENT;
+    if (!S_ISREG(st.st_mode))
+        return MOSAIC_FOREIGN;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    ds = GDALOpen(png, GA_ReadOnly);
+    CPLPopErrorHandler();
+    if (!ds)
+        return MOSAIC_FOREIGN;
+    r = GDALGetMetadataItem(ds, MOSAIC_QUICKLOOK_TAG, NULL) ? MOSAIC_SAME_PLAN : MOSAIC_FOREIGN;
+    GDALClose(ds);
+    return r;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -1162,7 +1182,13 @@ int mosaic_quicklook(const char *src, const char *png, struct errbuf *e)
         goto done;
     }
     CPLErrorReset();
-    outds = GDALCreateCopy(pngdrv, tmp, mem, FALSE, NULL, NULL, NULL);
+    GDALSetMetadataItem(mem, MOSAIC_QUICKLOOK_TAG, "YES", NULL);
+    {
+        /* The tag as a PNG text chunk (no .aux.xml beside the preview). */
+        char opt[] = "WRITE_METADATA_AS_TEXT=YES";
+        char *opts[] = {opt, NULL};
+        outds = GDALCreateCopy(pngdrv, tmp, mem, FALSE, opts, NULL, NULL);
+    }
     if (outds)
         GDALClose(outds); /* void in GDAL 3.6: a failed flush shows in the error state */
     if (!outds || CPLGetLastErrorType() >= CE_Failure) {

@@ -175,6 +175,12 @@ enum mosaic_existing {
  * sources are not opened) and compares it with plan_hash. */
 enum mosaic_existing mosaic_existing_output(const char *path, const char *plan_hash);
 
+/* The metadata item (a PNG text chunk) that marks a quick-look eefetch made;
+ * only such a file is replaced by a new one. */
+#define MOSAIC_QUICKLOOK_TAG "EEFETCH_QUICKLOOK"
+/* MOSAIC_ABSENT, MOSAIC_SAME_PLAN (a preview eefetch made) or MOSAIC_FOREIGN. */
+enum mosaic_existing mosaic_existing_quicklook(const char *png);
+
 /* Longest side of a quick-look PNG, in pixels. */
 #define MOSAIC_QUICKLOOK_MAX 1024
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -71,14 +72,10 @@ static int grid_from_file(struct host *h, const char *arg, struct download_spec 
     GDALDatasetH ds;
     OGRSpatialReferenceH srs;
     const char *code;
-    int n;
+    struct errbuf e;
 
-    if (arg[0] == '/' || !h->recipe_dir[0])
-        n = snprintf(path, sizeof path, "%s", arg);
-    else
-        n = snprintf(path, sizeof path, "%s/%s", h->recipe_dir, arg);
-    if (n < 0 || (size_t)n >= sizeof path) {
-        snprintf(msg, cap, "'like': path too long");
+    if (host_guard_input(h, "'like'", arg, path, sizeof path, &e) != 0) {
+        snprintf(msg, cap, "%.1000s", e.msg);
         return -1;
     }
     GDALAllRegister();
@@ -349,6 +346,25 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
     return 0;
 }
 
+/* A quick-look is written over whatever is at its path: only a preview
+ * eefetch made is replaced (its MOSAIC_QUICKLOOK_TAG says so). */
+static int quicklook_replaceable(const char *png, struct errbuf *e)
+{
+    struct stat st;
+    enum mosaic_existing x;
+
+    if (lstat(png, &st) != 0)
+        return 0;
+    if (S_ISDIR(st.st_mode))
+        return err_set(e, ERR_USAGE, "quicklook %s is a folder; name a file", png);
+    x = mosaic_existing_quicklook(png);
+    if (x == MOSAIC_FOREIGN)
+        return err_set(e, ERR_USAGE, "quicklook %s exists and is not a preview eefetch made (it has no "
+                       MOSAIC_QUICKLOOK_TAG " tag); it is not replaced: move it away or name another quicklook",
+                       png);
+    return 0;
+}
+
 static void set_int(lua_State *L, const char *k, lua_Integer v)
 {
     lua_pushinteger(L, v);
@@ -380,6 +396,14 @@ static int run(lua_State *L, int plan_only)
         lua_pushstring(L, msg);
         return lua_error(L);
     }
+    /* Where it writes, before anything is asked of the server. */
+    if ((spec.output && *spec.output && host_guard_output(h, "output", &spec.output, &e) != 0) ||
+        (spec.quicklook && *spec.quicklook && host_guard_output(h, "quicklook", &spec.quicklook, &e) != 0) ||
+        (spec.quicklook && !plan_only && !h->opts.unsafe && quicklook_replaceable(spec.quicklook, &e) != 0)) {
+        spec_free(&spec);
+        lua_pushstring(L, e.msg);
+        return lua_error(L);
+    }
     /* Credentials and project (the download's own, else the command
      * line's) are proven before the first tile; a plan sends nothing. */
     if (!plan_only &&
@@ -402,6 +426,7 @@ static int run(lua_State *L, int plan_only)
     eo.project = project[0] ? project : h->project[0] ? h->project : NULL;
     eo.plan_only = plan_only;
     eo.no_disk_check = h->opts.no_disk_check;
+    eo.overwrite_any = h->opts.unsafe;
     eo.auth = own_auth ? own_auth : h->auth;
     eo.stop = &stop_flag;
     if (h->opts.progress)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/auth.h"
 #include "core/progress.h"
@@ -53,7 +54,11 @@ static void usage(FILE *out, const char *cmd)
             "                        json (one event per line), off\n"
             "  --overwrite           every download{} discards an existing output, journal and stored\n"
             "                        tiles and starts over (as overwrite = true)\n"
-            "  --unsafe              give the recipe the full Lua standard library (no sandbox)\n"
+            "  --unsafe              no sandbox: the full Lua standard library, any input path\n"
+            "                        (GDAL network access included), outputs anywhere\n"
+            "  --output-dir DIR      write relative outputs under DIR; a sandboxed recipe writes\n"
+            "                        only under DIR (default: the working directory) or its own\n"
+            "                        folder\n"
             "  --max-memory MIB      the recipe's memory budget (default 1024)\n"
             "  --max-instructions N  the recipe's instruction budget (default 2e10; 0 = none)\n"
             "  -v, --verbose         more log output\n",
@@ -132,6 +137,14 @@ static int parse_opts(int argc, char **argv, struct host_opts *o, const char **p
             o->no_disk_check = 1;
         } else if (strcmp(a, "--unsafe") == 0) {
             o->unsafe = 1;
+        } else if (strcmp(a, "--output-dir") == 0) {
+            struct stat st;
+            NEED_VALUE();
+            if (stat(next, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "eefetch %s: --output-dir %s: no such folder\n", argv[0], next);
+                return -1;
+            }
+            o->output_dir = next;
         } else if (strcmp(a, "--max-memory") == 0) {
             char *end;
             double mib;
@@ -194,6 +207,8 @@ static struct host *host_open(const struct host_opts *o, const char *recipe)
         return NULL;
     }
     h->opts = *o;
+    if (!o->unsafe)
+        host_guard_gdal();
     if (o->verbose)
         log_set_level(LOG_DEBUG);
     if (recipe) {

@@ -31,6 +31,7 @@ struct host_opts {
     int no_disk_check;         /* --no-disk-check or EEFETCH_NO_DISK_CHECK=1 */
     const char *progress;      /* --progress auto|bar|plain|json|off (NULL = auto) */
     int unsafe;                /* --unsafe */
+    const char *output_dir;    /* --output-dir DIR: relative outputs go there; outputs may be under it */
     int verbose;
     size_t max_memory;         /* bytes */
     long long max_instructions;
@@ -101,6 +102,28 @@ int host_download_auth(struct host *h, const char *credentials, const char *proj
  * limit. */
 #define HOST_JSON_MAX_DEPTH 10000
 int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e);
+
+/* guard.c: what a sandboxed recipe may touch (lifted by --unsafe). */
+/* Closes GDAL's network access for this process (drivers of remote
+ * services, /vsicurl-based file systems, CPLHTTPFetch). */
+void host_guard_gdal(void);
+/* arg (a recipe's input file, relative to the recipe's folder) as a path
+ * in out; sandboxed, refuses anything but a plain local path of an
+ * existing file or folder (/vsi..., URLs, DRIVER:strings, inline text). */
+int host_guard_input(struct host *h, const char *what, const char *arg, char *out, size_t cap, struct errbuf *e);
+/* A path a download writes (*path, malloc'd; rewritten under --output-dir
+ * when relative): sandboxed, it must resolve (symbolic links and ".."
+ * included) under --output-dir or else the working directory, or under the
+ * recipe's folder, and no link named after it may lead elsewhere. */
+int host_guard_output(struct host *h, const char *what, char **path, struct errbuf *e);
+/* A download's `credentials` path: sandboxed, a plain local path only. */
+int host_guard_credentials(struct host *h, const char *arg, struct errbuf *e);
+/* Sandboxed, the token endpoint of a download's own credentials file must
+ * be Google's (https) or loopback: the file came with the recipe and would
+ * otherwise make eefetch contact any host it names. */
+int host_guard_token_uri(struct host *h, const char *uri, const char *path, struct errbuf *e);
+/* 0 when path resolves inside dir (a required module). */
+int host_guard_module(const char *dir, const char *path, struct errbuf *e);
 
 /* repl.c */
 int host_repl(struct host *h);

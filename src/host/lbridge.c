@@ -343,6 +343,8 @@ int host_download_auth(struct host *h, const char *credentials, const char *proj
     }
     /* Its own credentials: resolved and checked like the command line's,
      * before its first tile. A relative path is the recipe's, like `like`. */
+    if ((rc = host_guard_credentials(h, credentials, e)) != 0)
+        return rc;
     if (credentials[0] == '/' || !h->recipe_dir[0])
         rc = snprintf(path, sizeof path, "%s", credentials);
     else
@@ -356,6 +358,11 @@ int host_download_auth(struct host *h, const char *credentials, const char *proj
     ao.project = project ? project : h->opts.project;
     if ((rc = auth_resolve(&ao, own, &info, e)) != 0)
         return err_prefix(e, rc, "the download's credentials: ");
+    if ((rc = host_guard_token_uri(h, info.token_uri, path, e)) != 0) {
+        auth_destroy(*own);
+        *own = NULL;
+        return rc;
+    }
     if (!info.project[0]) {
         auth_destroy(*own);
         *own = NULL;
@@ -574,23 +581,21 @@ static int l_algorithms(lua_State *L)
 
 /* ---- files ---------------------------------------------------------- */
 
-/* Relative paths are relative to the recipe's directory. */
-static void resolve_path(struct host *h, const char *p, char *out, size_t cap)
-{
-    int n;
-    if (p[0] == '/' || !h->recipe_dir[0])
-        n = snprintf(out, cap, "%s", p);
-    else
-        n = snprintf(out, cap, "%s/%s", h->recipe_dir, p);
-    if (n < 0 || (size_t)n >= cap)
-        out[0] = 0;   /* too long: opening "" fails with a clear message */
-}
-
+/* read_text(path [, within]): the text of a file; with within (the recipe's
+ * folder, for require) the file must resolve inside that folder, so a
+ * symbolic link cannot lead a module out of it. */
 static int l_read_text(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    const char *within = luaL_optstring(L, 2, NULL);
+    struct errbuf e;
     struct buf b;
 
+    if (within && access(path, F_OK) == 0 && host_guard_module(within, path, &e) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, e.msg);
+        return 2;
+    }
     buf_init(&b, TEXT_MAX);
     if (buf_read_file(&b, path) != 0) {
         buf_free(&b);
@@ -610,11 +615,13 @@ static int l_ogr_read(lua_State *L)
     const char *arg = luaL_checkstring(L, 1);
     const char *layer_name = luaL_optstring(L, 2, NULL);
     char path[4096], err[1024] = "";
+    struct errbuf e;
     GDALDatasetH ds;
     OGRSpatialReferenceH wgs84;
     int nl, li, n = 0;
 
-    resolve_path(h, arg, path, sizeof path);
+    if (host_guard_input(h, "", arg, path, sizeof path, &e) != 0)
+        return raise_plain(L, e.msg);
     GDALAllRegister();
     ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
     if (!ds) {

@@ -17,7 +17,7 @@ go() {
     local name=$1; shift
     env -i PATH="$PATH" HOME="$T/home" XDG_CACHE_HOME="${XDG_CACHE_HOME:-$T/cache}" \
         ASAN_OPTIONS="${ASAN_OPTIONS:-}" LSAN_OPTIONS="${LSAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
-        "$BIN" run "$T/recipes/r.lua" --endpoint "$EP" --algorithms "$ALGS" --progress off "$@" \
+        "$BIN" run "$T/recipes/r.lua" --endpoint "$EP" --algorithms "$ALGS" --progress off --output-dir "$T" "$@" \
         > "$T/$name.out" 2> "$T/$name.err"
     RC=$?
 }

@@ -49,7 +49,7 @@ expect '"functionName":"GeometryConstructors.Polygon"'
 
 printf 'geo.read("data/missing.gpkg")\n' > "$tmp/recipes/missing.lua"
 out=$("$BIN" run "$tmp/recipes/missing.lua" --algorithms "$ALGS" 2>&1) && { echo "FAIL: missing file succeeded"; fails=$((fails + 1)); }
-expect "missing.lua:1: geo.read: cannot open $tmp/recipes/data/missing.gpkg as a vector file"
+expect "missing.lua:1: geo.read: no file $tmp/recipes/data/missing.gpkg"
 printf 'geo.bbox(1, 2, 0, 3)\n' > "$tmp/recipes/badbox.lua"
 out=$("$BIN" run "$tmp/recipes/badbox.lua" --algorithms "$ALGS" 2>&1) && { echo "FAIL: bad bbox succeeded"; fails=$((fails + 1)); }
 expect "badbox.lua:1: geo.bbox: west must be < east"

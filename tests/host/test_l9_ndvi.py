@@ -35,7 +35,8 @@ def fail(msg):
 
 def run(out, dates=None):
     extra = ["--set", "start=" + dates[0], "--set", "stop=" + dates[1]] if dates else []
-    return subprocess.run([BIN, "run", RECIPE, "--emulator", "--progress", "off", "--set", "out=" + out] + extra,
+    return subprocess.run([BIN, "run", RECIPE, "--emulator", "--progress", "off", "--set", "out=" + out,
+                           "--output-dir", os.path.dirname(os.path.dirname(out))] + extra,
                           capture_output=True, text=True, timeout=600)
 
 
