@@ -79,6 +79,15 @@ void host_reset_budget(struct host *h);
 /* Pushes the recipe environment (the REPL completes names from it). */
 void host_push_env(lua_State *L);
 
+/* lpattern.c: string.find, match, gmatch and gsub with a step budget.
+ * charge(L, steps) is called every few thousand steps of matching and may
+ * raise a Lua error to stop it (budget spent, Ctrl-C). */
+struct pattern_budget {
+    void (*charge)(lua_State *L, long steps);
+};
+/* Sets the four functions in the table at idx; budget must outlive L. */
+void host_patterns_install(lua_State *L, int idx, const struct pattern_budget *budget);
+
 /* lbridge.c: fills the `eefetch.host` table on top of the stack. */
 void host_bridge_register(lua_State *L, struct host *h);
 int host_ensure_session(struct host *h, struct errbuf *e);

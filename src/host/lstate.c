@@ -187,6 +187,38 @@ static void on_sigint(int sig)
         lua_sethook(running_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+/* Pattern matching runs in C, where neither hook fires: the matcher hands
+ * its steps here, they count against the same instruction budget, and
+ * Ctrl-C is honoured between two charges (a few microseconds apart). */
+static const char PATTERN_BUDGET_MSG[] =
+    "pattern matching exceeded the recipe's instruction budget (raise it with --max-instructions)";
+
+static void host_charge_pattern(lua_State *L, long steps)
+{
+    struct host *h;
+    if (interrupted) {
+        lua_sethook(L, NULL, 0, 0);      /* the pending interrupt hook: raised here instead */
+        luaL_where(L, 1);
+        lua_pushliteral(L, "interrupted");
+        lua_concat(L, 2);
+        lua_error(L);
+    }
+    h = host_from_lua(L);
+    if (!h)
+        return;
+    h->instr_used += steps;
+    if (h->opts.max_instructions > 0 && h->instr_used > h->opts.max_instructions) {
+        h->budget_blown = 1;
+        lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
+        luaL_where(L, 1);
+        lua_pushstring(L, PATTERN_BUDGET_MSG);
+        lua_concat(L, 2);
+        lua_error(L);
+    }
+}
+
+static const struct pattern_budget host_pattern_budget = {host_charge_pattern};
+
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 {
     lua_State *L = h->L;
@@ -231,6 +263,10 @@ static int state_setup(lua_State *L)
     int k;
 
     luaL_openlibs(L);
+    /* In the library table itself, so method calls (s:find) get them too. */
+    lua_getglobal(L, "string");
+    host_patterns_install(L, -1, &host_pattern_budget);
+    lua_pop(L, 1);
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "preload");                 /* package preload */
     for (i = 0; i < host_nmodules; i++) {
