@@ -46,7 +46,7 @@ struct pm {
 static void pm_charge(struct pm *m)
 {
     m->left = PAT_CHUNK;
-    m->budget->charge(m->L, PAT_CHUNK);
+    m->budget->charge(m->L, PAT_CHUNK, "pattern matching");
 }
 
 static inline void pm_step(struct pm *m, long n)

@@ -187,18 +187,21 @@ static void on_sigint(int sig)
         lua_sethook(running_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
-/* Pattern matching runs in C, where neither hook fires: the matcher hands
- * its steps here, they count against the same instruction budget, and
- * Ctrl-C is honoured between two charges (a few microseconds apart). */
-static const char PATTERN_BUDGET_MSG[] =
-    "pattern matching exceeded the recipe's instruction budget (raise it with --max-instructions)";
+/* Pattern matching, string.rep, table.move and table.sort run in C, where
+ * neither hook fires: they hand their steps here (lpattern.c, lbounded.c),
+ * the steps count against the same instruction budget, and Ctrl-C is
+ * honoured between two charges (microseconds apart). */
+static const char LIBRARY_BUDGET_MSG[] =
+    "exceeded the recipe's instruction budget (raise it with --max-instructions)";
 
-static void host_charge_pattern(lua_State *L, long steps)
+static void where_lua(lua_State *L);
+
+static void host_charge_library(lua_State *L, long steps, const char *what)
 {
     struct host *h;
     if (interrupted) {
         lua_sethook(L, NULL, 0, 0);      /* the pending interrupt hook: raised here instead */
-        luaL_where(L, 1);
+        where_lua(L);
         lua_pushliteral(L, "interrupted");
         lua_concat(L, 2);
         lua_error(L);
@@ -210,14 +213,29 @@ static void host_charge_pattern(lua_State *L, long steps)
     if (h->opts.max_instructions > 0 && h->instr_used > h->opts.max_instructions) {
         h->budget_blown = 1;
         lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
-        luaL_where(L, 1);
-        lua_pushstring(L, PATTERN_BUDGET_MSG);
+        where_lua(L);
+        lua_pushfstring(L, "%s %s", what, LIBRARY_BUDGET_MSG);
         lua_concat(L, 2);
         lua_error(L);
     }
 }
 
-static const struct pattern_budget host_pattern_budget = {host_charge_pattern};
+/* Pushes "file:line: " of the innermost Lua function (the library call
+ * may sit under another C function, as sort's comparison does). */
+static void where_lua(lua_State *L)
+{
+    lua_Debug ar;
+    int level;
+    for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+    lua_pushliteral(L, "");
+}
+
+static const struct pattern_budget host_library_budget = {host_charge_library};
 
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 {
@@ -265,8 +283,10 @@ static int state_setup(lua_State *L)
     luaL_openlibs(L);
     /* In the library table itself, so method calls (s:find) get them too. */
     lua_getglobal(L, "string");
-    host_patterns_install(L, -1, &host_pattern_budget);
-    lua_pop(L, 1);
+    lua_getglobal(L, "table");
+    host_patterns_install(L, -2, &host_library_budget);
+    host_bounded_install(L, -2, -1, &host_library_budget);
+    lua_pop(L, 2);
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "preload");                 /* package preload */
     for (i = 0; i < host_nmodules; i++) {
