@@ -62,15 +62,20 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* Counts instructions; once the budget is spent it fires on every
  * instruction, so a pcall inside the recipe cannot swallow the stop. */
-/* Raises msg prefixed with "file:line: " of the running Lua code (a hook
- * has no Lua frame of its own for luaL_where to name). */
+/* Raises msg prefixed with "file:line: " of the innermost running Lua code
+ * (a hook has no Lua frame of its own for luaL_where to name, and may fire
+ * in a library function called from Lua). */
 static int raise_here(lua_State *L, const char *msg)
 {
     lua_Debug ar;
-    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
-        lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, msg);
-    else
-        lua_pushstring(L, msg);
+    int level;
+    for (level = 0; level < 8 && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, msg);
+            return lua_error(L);
+        }
+    }
+    lua_pushstring(L, msg);
     return lua_error(L);
 }
 
