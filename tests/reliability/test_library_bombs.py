@@ -36,7 +36,7 @@ BOMBS = [
      "instruction budget"),
     ("table.move", "table.move({}, 1, 1e15, 1)", "table.move"),
     ("table.sort", 'local s, t = ("x"):rep(1e7), {} for i = 1, 20000 do t[i] = s end table.sort(t)', "table.sort"),
-    ("string.rep loop", 'for i = 1, 1e6 do local x = string.rep("ab", 5e7) end', "string.rep"),
+    ("string.rep loop", 'for i = 1, 1e6 do local x = string.rep("ab", 1e7) end', "string.rep"),
     ("unsafe find", FIND_BOMB, "pattern matching", "--unsafe"),
 ]
 
@@ -54,19 +54,21 @@ def clean(out):
 
 
 def run(code, *opts, timeout=30):
+    """(exit status, output, seconds); status None when killed at the timeout."""
     t0 = time.monotonic()
-    p = subprocess.run([BIN, "eval", *opts, code], capture_output=True, text=True, timeout=timeout)
+    try:
+        p = subprocess.run([BIN, "eval", *opts, code], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "", time.monotonic() - t0
     return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
 
 
 # 1. Each bomb stops at the budget, with the option in the message.
 for name, code, want, *opts in BOMBS:
-    try:
-        rc, out, secs = run(code, "--max-instructions", "1e8", *opts)
-    except subprocess.TimeoutExpired:
+    rc, out, secs = run(code, "--max-instructions", "1e8", *opts)
+    if rc is None:
         fail("%s: still running after 30 s" % name)
-        continue
-    if rc != 1 or "--max-instructions" not in out or want not in out or "(eval):1:" not in out:
+    elif rc != 1 or "--max-instructions" not in out or want not in out or "(eval):1:" not in out:
         fail("%s: rc %d, expected 1 and '%s', '--max-instructions', '(eval):1:' in: %s" % (name, rc, want, out))
     elif secs > 15:
         fail("%s: took %.1f s" % (name, secs))
@@ -78,7 +80,7 @@ for name, code, want, *opts in BOMBS:
 # 2. An empty string.rep of 2^63 (Lua's own loops that often) is instant.
 rc, out, secs = run('print(#string.rep("", math.maxinteger, ""))', timeout=30)
 if rc != 0 or out.strip() != "0" or secs > 5:
-    fail("empty rep: rc %d in %.1f s: %s" % (rc, secs, out))
+    fail("empty rep: rc %s in %.1f s: %s" % (rc, secs, out))
 else:
     print("ok: empty rep of 2^63 in %.2f s" % secs)
 
@@ -126,7 +128,7 @@ i = s.find("k77777=v")
 want = "\t".join(str(x) for x in [len(pairs), sum(int(v[1:]) for _, v in pairs), len(s.strip()),
                                    "2024-05-17", len(g), c, i + 1, i + len("k77777=v")])
 if rc != 0 or out.strip() != want:
-    fail("ordinary patterns: rc %d, got %r, want %r" % (rc, out.strip(), want))
+    fail("ordinary patterns: rc %s, got %r, want %r" % (rc, out.strip(), want))
 elif secs > 10:
     fail("ordinary patterns took %.1f s" % secs)
 else:
