@@ -22,6 +22,7 @@
  * or calls back into Lua (sort with a comparison, gsub with a function).
  */
 #include <lauxlib.h>
+#include <limits.h>
 #include <lua.h>
 #include <string.h>
 
@@ -43,7 +44,8 @@ static int bounded_rep(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &l);
     lua_Integer n = luaL_checkinteger(L, 2);
     const char *sep = luaL_optlstring(L, 3, "", &lsep);
-    size_t maxsize = (size_t)LUA_MAXINTEGER < (size_t)-1 ? (size_t)LUA_MAXINTEGER : (size_t)-1;
+    /* Lua 5.4 keeps results of string.rep below INT_MAX bytes. */
+    size_t maxsize = sizeof(size_t) < sizeof(int) ? (size_t)-1 : (size_t)INT_MAX;
     luaL_Buffer b;
     char *p;
 

@@ -147,6 +147,10 @@ same("rep", string.rep, P.rep, "ab", math.maxinteger)
 cases = cases + 1
 if P.rep("", math.maxinteger, "") ~= "" or P.rep("", 1e15) ~= "" then fails = fails + 1; print("MISMATCH rep empty") end
 same("rep", string.rep, P.rep, "a", 2^62, "b")
+same("rep", string.rep, P.rep, "x", 1e12)
+same("rep", string.rep, P.rep, "x", 2^31)
+same("rep", string.rep, P.rep, "xy", 2^30, "")
+same("rep", string.rep, P.rep, "x", 2^30, "y")
 same("rep", string.rep, P.rep, "a", "x")
 same("rep", string.rep, P.rep, nil, 2)
 same("rep", string.rep, P.rep, "x", 3.5)
