@@ -32,7 +32,7 @@
 
 static void charge(lua_State *L, long steps, const char *what)
 {
-    const struct pattern_budget *b = lua_touserdata(L, lua_upvalueindex(1));
+    const struct library_budget *b = lua_touserdata(L, lua_upvalueindex(1));
     b->charge(L, steps, what);
 }
 
@@ -170,7 +170,7 @@ static int bounded_sort(lua_State *L)
 }
 
 void host_bounded_install(lua_State *L, int string_idx, int table_idx,
-                          const struct pattern_budget *budget)
+                          const struct library_budget *budget)
 {
     string_idx = lua_absindex(L, string_idx);
     table_idx = lua_absindex(L, table_idx);

@@ -40,7 +40,7 @@ struct pm {
         ptrdiff_t len;               /* or CAP_OPEN, CAP_POS */
     } cap[PAT_MAXCAPTURES];
     long left;                       /* steps before the next charge */
-    const struct pattern_budget *budget;
+    const struct library_budget *budget;
 };
 
 static void pm_charge(struct pm *m)
@@ -56,7 +56,7 @@ static inline void pm_step(struct pm *m, long n)
         pm_charge(m);
 }
 
-static void pm_init(struct pm *m, lua_State *L, const struct pattern_budget *b, const char *s,
+static void pm_init(struct pm *m, lua_State *L, const struct library_budget *b, const char *s,
                     size_t ls, const char *p, size_t lp)
 {
     m->L = L;
@@ -442,7 +442,7 @@ static const char *find_plain(const char *s, size_t ls, const char *p, size_t lp
     return NULL;
 }
 
-static const struct pattern_budget *budget_of(lua_State *L)
+static const struct library_budget *budget_of(lua_State *L)
 {
     return lua_touserdata(L, lua_upvalueindex(1));
 }
@@ -660,7 +660,7 @@ static int pat_gsub(lua_State *L)
     return 2;
 }
 
-void host_patterns_install(lua_State *L, int idx, const struct pattern_budget *budget)
+void host_patterns_install(lua_State *L, int idx, const struct library_budget *budget)
 {
     static const luaL_Reg fns[] = {
         {"find", pat_find}, {"match", pat_match}, {"gmatch", pat_gmatch}, {"gsub", pat_gsub},

@@ -240,7 +240,7 @@ static void where_lua(lua_State *L)
     lua_pushliteral(L, "");
 }
 
-static const struct pattern_budget host_library_budget = {host_charge_library};
+static const struct library_budget host_library_budget = {host_charge_library};
 
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 {

@@ -24,7 +24,7 @@ static void test_charge(lua_State *L, long steps, const char *what)
         luaL_error(L, "budget spent");
 }
 
-static const struct pattern_budget test_budget = {test_charge};
+static const struct library_budget test_budget = {test_charge};
 
 /* Runs code with P (the budgeted functions) as its argument; returns the
  * error message or NULL, and leaves the first result in *ok (a boolean). */
