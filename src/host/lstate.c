@@ -62,15 +62,20 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* Counts instructions; once the budget is spent it fires on every
  * instruction, so a pcall inside the recipe cannot swallow the stop. */
-/* Raises msg prefixed with "file:line: " of the running Lua code (a hook
- * has no Lua frame of its own for luaL_where to name). */
+/* Raises msg prefixed with "file:line: " of the innermost running Lua code
+ * (a hook has no Lua frame of its own for luaL_where to name, and may fire
+ * in a library function called from Lua). */
 static int raise_here(lua_State *L, const char *msg)
 {
     lua_Debug ar;
-    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
-        lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, msg);
-    else
-        lua_pushstring(L, msg);
+    int level;
+    for (level = 0; level < 8 && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, msg);
+            return lua_error(L);
+        }
+    }
+    lua_pushstring(L, msg);
     return lua_error(L);
 }
 
@@ -187,6 +192,56 @@ static void on_sigint(int sig)
         lua_sethook(running_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+/* Pattern matching, string.rep, table.move and table.sort run in C, where
+ * neither hook fires: they hand their steps here (lpattern.c, lbounded.c),
+ * the steps count against the same instruction budget, and Ctrl-C is
+ * honoured between two charges (microseconds apart). */
+static const char LIBRARY_BUDGET_MSG[] =
+    "exceeded the recipe's instruction budget (raise it with --max-instructions)";
+
+static void where_lua(lua_State *L);
+
+static void host_charge_library(lua_State *L, long steps, const char *what)
+{
+    struct host *h;
+    if (interrupted) {
+        lua_sethook(L, NULL, 0, 0);      /* the pending interrupt hook: raised here instead */
+        where_lua(L);
+        lua_pushliteral(L, "interrupted");
+        lua_concat(L, 2);
+        lua_error(L);
+    }
+    h = host_from_lua(L);
+    if (!h)
+        return;
+    h->instr_used += steps;
+    if (h->opts.max_instructions > 0 && h->instr_used > h->opts.max_instructions) {
+        h->budget_blown = 1;
+        lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
+        where_lua(L);
+        lua_pushfstring(L, "%s %s", what, LIBRARY_BUDGET_MSG);
+        lua_concat(L, 2);
+        lua_error(L);
+    }
+}
+
+/* Pushes "file:line: " of the innermost Lua function (the library call
+ * may sit under another C function, as sort's comparison does). */
+static void where_lua(lua_State *L)
+{
+    lua_Debug ar;
+    int level;
+    for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+    lua_pushliteral(L, "");
+}
+
+static const struct library_budget host_library_budget = {host_charge_library};
+
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 {
     lua_State *L = h->L;
@@ -231,6 +286,12 @@ static int state_setup(lua_State *L)
     int k;
 
     luaL_openlibs(L);
+    /* In the library table itself, so method calls (s:find) get them too. */
+    lua_getglobal(L, "string");
+    lua_getglobal(L, "table");
+    host_patterns_install(L, -2, &host_library_budget);
+    host_bounded_install(L, -2, -1, &host_library_budget);
+    lua_pop(L, 2);
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "preload");                 /* package preload */
     for (i = 0; i < host_nmodules; i++) {
