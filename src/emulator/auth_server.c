@@ -117,13 +117,18 @@ static int b64url_val(int ch)
     return -1;
 }
 
-/* Decodes unpadded base64url s[0..n) into out (NUL-terminated). */
+/* Decodes base64url s[0..n) into out (NUL-terminated). JWTs are meant to
+ * be unpadded, but Google's token endpoint also takes segments that keep
+ * base64's "=" padding (some JWT libraries send them): up to two are
+ * ignored at the end. */
 static int b64url_decode(const char *s, size_t n, struct buf *out)
 {
     unsigned acc = 0;
     int bits = 0;
     size_t i;
 
+    for (i = 0; i < 2 && n > 0 && s[n - 1] == '='; i++)
+        n--;
     buf_init(out, 64 * 1024);
     if (buf_reserve(out, n))
         return -1;

@@ -40,23 +40,25 @@ def token_request(emu, form):
         c.close()
 
 
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def b64url(data, pad=False):
+    text = base64.urlsafe_b64encode(data).decode()
+    return text if pad else text.rstrip("=")
 
 
-def make_jwt(key, claims, alg="RS256"):
+def make_jwt(key, claims, alg="RS256", pad=False):
     """A JWT signed with the openssl command line: an implementation
-    independent of eefetch's own signer."""
+    independent of eefetch's own signer. pad: segments keep base64's "="
+    padding, as some clients' JWT libraries send them."""
     head = {"alg": alg, "typ": "JWT", "kid": key["private_key_id"]}
-    signing = (b64url(json.dumps(head).encode()) + "." +
-               b64url(json.dumps(claims).encode())).encode()
+    signing = (b64url(json.dumps(head).encode(), pad) + "." +
+               b64url(json.dumps(claims).encode(), pad)).encode()
     with tempfile.NamedTemporaryFile("w", suffix=".pem") as pem:
         os.chmod(pem.name, 0o600)
         pem.write(key["private_key"])
         pem.flush()
         sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", pem.name],
                              input=signing, stdout=subprocess.PIPE, check=True).stdout
-    return signing.decode() + "." + b64url(sig)
+    return signing.decode() + "." + b64url(sig, pad)
 
 
 def test_jwt_checks(emu):
@@ -72,6 +74,11 @@ def test_jwt_checks(emu):
     st, doc = attempt(base)
     check(st == 200 and doc["access_token"].startswith("ya29.emu-"),
           "JWT signed by openssl accepted: %d %r" % (st, doc))
+    # Segments with "=" padding (Google accepts them; the RSA signature always has some).
+    padded = make_jwt(key, dict(base, scope="xy"), pad=True)
+    st, doc = token_request(emu, {"grant_type": grant, "assertion": padded})
+    check("=" in padded and st == 200 and doc.get("access_token", "").startswith("ya29.emu-"),
+          "JWT with padded base64url segments accepted: %d %r" % (st, doc))
     timeframe = "Token must be a short-lived token (60 minutes) and in a reasonable timeframe"
     cases = [
         ("lifetime over an hour", dict(base, exp=now + 3601), timeframe),
