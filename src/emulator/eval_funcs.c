@@ -1182,22 +1182,60 @@ static int f_coll_size(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return (*o = ev_num(x, c->n)) ? 0 : NOMEM();
 }
 
+/* Order of two sort keys: numbers by value, strings by bytes, numbers
+ * before strings; an element without the property sorts after the others
+ * whatever the direction. */
+static int key_cmp(const struct ev_value *p, const struct ev_value *q, int ascending)
+{
+    int r;
+
+    if (!p || !q)
+        return (p == NULL) - (q == NULL);
+    if (p->kind == EV_NUM && q->kind == EV_NUM)
+        r = (p->num > q->num) - (p->num < q->num);
+    else if (p->kind == EV_STR && q->kind == EV_STR)
+        r = strcmp(p->str, q->str);
+    else
+        r = (p->kind == EV_STR) - (q->kind == EV_STR);
+    return ascending ? r : -r;
+}
+
+/* Collection.limit(collection, limit, key, ascending): what sort() and
+ * limit() send. With a key the elements are ordered by that property
+ * (stable: equal keys keep their order), then the first `limit` kept. */
 static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                         struct errbuf *e)
 {
     struct ev_coll *c = NULL;
+    struct ev_value *asc = ev_arg(a, "ascending"), **keys = NULL, **items = NULL;
+    const char *key = NULL;
     double lim = 0;
-    int rc, i, n;
-    if ((rc = get_coll(a, "collection", &c, e)) || (rc = get_number(a, "limit", 0, -1, &lim, e)))
+    int rc, i, j, n, up = !(asc && asc->kind == EV_BOOL && !asc->b);
+    if ((rc = get_coll(a, "collection", &c, e)) || (rc = get_number(a, "limit", 0, -1, &lim, e)) ||
+        (rc = get_string(a, "key", 0, &key, e)))
         return rc;
-    if (ev_arg(a, "key"))
-        return err_set(e, ERR_USAGE, "Collection.limit: sorting by 'key' is not supported by "
-                       "the emulator.");
     n = !(lim >= 0) || lim > c->n ? c->n : (int)lim;
     if (!(*o = new_coll(x, c->id, n)))
         return NOMEM();
+    items = c->items;
+    if (key && c->n > 1) {
+        /* Insertion sort on a copy: collections here are small, and it is stable. */
+        items = eval_alloc(x, sizeof *items * (size_t)c->n);
+        keys = eval_alloc(x, sizeof *keys * (size_t)c->n);
+        if (!items || !keys)
+            return NOMEM();
+        for (i = 0; i < c->n; i++) {
+            struct ev_value *it = c->items[i], *k = element_property(x, it, key);
+            for (j = i; j > 0 && key_cmp(keys[j - 1], k, up) > 0; j--) {
+                items[j] = items[j - 1];
+                keys[j] = keys[j - 1];
+            }
+            items[j] = it;
+            keys[j] = k;
+        }
+    }
     for (i = 0; i < n; i++)
-        (*o)->coll->items[(*o)->coll->n++] = c->items[i];
+        (*o)->coll->items[(*o)->coll->n++] = items[i];
     return 0;
 }
 
