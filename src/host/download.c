@@ -62,55 +62,19 @@ static int bool_field(lua_State *L, int t, const char *k, int *out)
     return ok;
 }
 
-/* like = "ref.tif": the output grid of an existing GeoTIFF (its CRS as
- * EPSG:n, its affine and size), so a download lines up pixel for pixel. */
+/* like = "ref.tif": the output grid of an existing GeoTIFF, so a download
+ * lines up pixel for pixel. The path passes the sandbox first; reading the
+ * grid is grid_spec_from_file's (core/grid.c), the one definition of what
+ * a usable reference grid is. */
 static int grid_from_file(struct host *h, const char *arg, struct download_spec *s, char *msg,
                           size_t cap)
 {
     char path[4096];
-    double gt[6];
-    GDALDatasetH ds;
-    OGRSpatialReferenceH srs;
-    const char *code;
     struct errbuf e;
 
-    if (host_guard_input(h, "'like'", arg, path, sizeof path, &e) != 0) {
+    if (host_guard_input(h, "'like'", arg, path, sizeof path, &e) != 0 ||
+        grid_spec_from_file(path, &s->grid, &e) != 0) {
         snprintf(msg, cap, "%.1000s", e.msg);
-        return -1;
-    }
-    GDALAllRegister();
-    ds = GDALOpen(path, GA_ReadOnly);
-    if (!ds) {
-        snprintf(msg, cap, "'like': cannot open %.900s as a raster", path);
-        return -1;
-    }
-    srs = GDALGetSpatialRef(ds) ? OSRClone(GDALGetSpatialRef(ds)) : NULL;
-    if (GDALGetGeoTransform(ds, gt) != CE_None || !srs || OSRAutoIdentifyEPSG(srs) != OGRERR_NONE ||
-        !(code = OSRGetAuthorityCode(srs, NULL))) {
-        snprintf(msg, cap, "'like': %.900s has no georeferencing with an EPSG code", path);
-        if (srs)
-            OSRDestroySpatialReference(srs);
-        GDALClose(ds);
-        return -1;
-    }
-    s->grid.kind = SPEC_GRID_EXACT;
-    free(s->grid.crs);
-    s->grid.crs = malloc(strlen(code) + 6);
-    if (s->grid.crs)
-        snprintf(s->grid.crs, strlen(code) + 6, "EPSG:%s", code);
-    /* GDAL's geotransform -> EE's order (scaleX, shearX, translateX, shearY, scaleY, translateY). */
-    s->grid.transform[0] = gt[1];
-    s->grid.transform[1] = gt[2];
-    s->grid.transform[2] = gt[0];
-    s->grid.transform[3] = gt[4];
-    s->grid.transform[4] = gt[5];
-    s->grid.transform[5] = gt[3];
-    s->grid.width = GDALGetRasterXSize(ds);
-    s->grid.height = GDALGetRasterYSize(ds);
-    OSRDestroySpatialReference(srs);
-    GDALClose(ds);
-    if (!s->grid.crs) {
-        snprintf(msg, cap, "out of memory");
         return -1;
     }
     return 0;

@@ -30,6 +30,20 @@ printf 'download{ image = ee.Image(1), like = "sf.tif", scale = 30, bands = {"co
 out=$("$BIN" run "$tmp/like_bad.lua" --emulator 2>&1) && fail "like with scale succeeded"
 case "$out" in *"like_bad.lua:1: download{}: 'like' gives the grid; do not combine it with 'scale'"*) echo "ok like message" ;;
   *) fail "like message: $out" ;; esac
+# A reference with a sheared grid is refused with the reason, not downloaded
+# onto an axis-aligned grid that does not line up with it.
+gdal_translate -q -a_ullr 0 0 1 1 "$tmp/sf.tif" "$tmp/sheared.tif" 2>/dev/null
+/usr/bin/python3 - "$tmp/sheared.tif" <<'PY'
+import sys
+from osgeo import gdal
+ds = gdal.Open(sys.argv[1], gdal.GA_Update)
+ds.SetGeoTransform((-122.5, 0.0002, 0.00005, 37.8, 0.00003, -0.0002))
+ds = None
+PY
+printf 'download{ image = ee.Image("USGS/SRTMGL1_003"), like = "sheared.tif", bands = {"elevation"}, output = "sh.tif" }\n' > "$tmp/like_sheared.lua"
+out=$("$BIN" run "$tmp/like_sheared.lua" --emulator 2>&1) && fail "like with a sheared reference succeeded"
+case "$out" in *"sheared.tif has a rotated (sheared) grid"*) echo "ok like sheared" ;; *) fail "like sheared: $out" ;; esac
+[ -e "$tmp/sh.tif" ] && fail "like sheared wrote an output file"
 
 out=$("$BIN" plan "$R/s2_median.lua" --emulator --set out="$tmp/plan.tif" 2>&1) || fail "s2 plan: $out"
 case "$out" in *'"tiles":'*'"requests":0'*|*'"requests":0'*) echo "ok s2_median plan" ;; *) fail "s2 plan: $out" ;; esac
