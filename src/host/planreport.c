@@ -205,42 +205,30 @@ static json_object *new_double(double v)
     return json_object_new_double_s(v, t);
 }
 
-static void print_json(FILE *out, const struct host_plan *p, const char *file, int line)
+/* The plan's cost fields, the one list both the JSON report and the Lua
+ * result of plan mode are made from (host_plan_push_fields). Unknown values
+ * are JSON nulls; the Lua side leaves them out. */
+static json_object *plan_fields(const struct host_plan *p)
 {
-    const struct download_spec *s = p->s;
     const struct engine_summary *sum = p->sum;
     json_object *o = json_object_new_object(), *a;
-    size_t i;
 
     if (!o)
-        return;
-    json_object_object_add(o, "type", json_object_new_string("plan"));
-    json_object_object_add(o, "output", s->output ? json_object_new_string(s->output) : NULL);
-    json_object_object_add(o, "recipe", file ? json_object_new_string(file) : NULL);
-    add_num(o, "line", line);
-    add_num(o, "width", (double)sum->width);
-    add_num(o, "height", (double)sum->height);
+        return NULL;
     json_object_object_add(o, "crs", json_object_new_string(sum->grid.crs));
     a = json_object_new_array();
     json_object_array_add(a, new_double(fabs(sum->grid.sx)));
     json_object_array_add(a, new_double(fabs(sum->grid.sy)));
     json_object_object_add(o, "pixel_size", a);
+    a = NULL;
     if (p->have_metres) {
         a = json_object_new_array();
         json_object_array_add(a, new_double(p->metres_x));
         json_object_array_add(a, new_double(p->metres_y));
-        json_object_object_add(o, "pixel_size_m", a);
-    } else {
-        json_object_object_add(o, "pixel_size_m", NULL);
     }
-    a = json_object_new_array();
-    for (i = 0; i < s->nbands; i++)
-        json_object_array_add(a, json_object_new_string(s->bands[i].id));
-    json_object_object_add(o, "bands", a);
+    json_object_object_add(o, "pixel_size_m", a);
     add_num(o, "bytes_per_pixel", p->bytes_per_pixel);
     json_object_object_add(o, "types_known", json_object_new_boolean(sum->types_known));
-    add_num(o, "tiles", (double)sum->tiles_total);
-    add_num(o, "tiles_skipped", (double)sum->tiles_skipped);
     add_num(o, "band_groups", (double)p->band_groups);
     add_num(o, "requests_planned", (double)sum->tiles_total);
     add_num(o, "raw_bytes", (double)sum->raw_bytes);
@@ -259,6 +247,36 @@ static void print_json(FILE *out, const struct host_plan *p, const char *file, i
     if (sum->problem[0])
         json_object_array_add(a, json_object_new_string(sum->problem));
     json_object_object_add(o, "problems", a);
+    return o;
+}
+
+static void print_json(FILE *out, const struct host_plan *p, const char *file, int line)
+{
+    const struct download_spec *s = p->s;
+    const struct engine_summary *sum = p->sum;
+    json_object *o = json_object_new_object(), *a, *fields = plan_fields(p);
+    size_t i;
+
+    if (!o || !fields) {
+        json_object_put(o);
+        json_object_put(fields);
+        return;
+    }
+    json_object_object_add(o, "type", json_object_new_string("plan"));
+    json_object_object_add(o, "output", s->output ? json_object_new_string(s->output) : NULL);
+    json_object_object_add(o, "recipe", file ? json_object_new_string(file) : NULL);
+    add_num(o, "line", line);
+    add_num(o, "width", (double)sum->width);
+    add_num(o, "height", (double)sum->height);
+    a = json_object_new_array();
+    for (i = 0; i < s->nbands; i++)
+        json_object_array_add(a, json_object_new_string(s->bands[i].id));
+    json_object_object_add(o, "bands", a);
+    add_num(o, "tiles", (double)sum->tiles_total);
+    add_num(o, "tiles_skipped", (double)sum->tiles_skipped);
+    json_object_object_foreach(fields, key, val)
+        json_object_object_add(o, key, json_object_get(val));
+    json_object_put(fields);
     fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
 }
@@ -277,57 +295,46 @@ void host_plan_print(FILE *out, const struct host_plan *p, const char *file, int
     fflush(out);
 }
 
-static void set_number(lua_State *L, const char *k, double v)
+/* A scalar, or an array of scalars, of plan_fields() as a Lua value. */
+static void push_field(lua_State *L, json_object *v)
 {
-    if (v == floor(v) && fabs(v) < 9e15)
-        lua_pushinteger(L, (lua_Integer)v);
-    else
-        lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
+    size_t i, n;
+
+    switch (json_object_get_type(v)) {
+    case json_type_boolean:
+        lua_pushboolean(L, json_object_get_boolean(v));
+        break;
+    case json_type_int:
+        lua_pushinteger(L, (lua_Integer)json_object_get_int64(v));
+        break;
+    case json_type_double:
+        lua_pushnumber(L, json_object_get_double(v));
+        break;
+    case json_type_array:
+        n = json_object_array_length(v);
+        lua_createtable(L, (int)n, 0);
+        for (i = 0; i < n; i++) {
+            push_field(L, json_object_array_get_idx(v, i));
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    default:
+        lua_pushstring(L, json_object_get_string(v));
+        break;
+    }
 }
 
 void host_plan_push_fields(lua_State *L, const struct host_plan *p)
 {
-    const struct engine_summary *sum = p->sum;
+    json_object *fields = plan_fields(p);
 
-    lua_pushstring(L, sum->grid.crs);
-    lua_setfield(L, -2, "crs");
-    lua_createtable(L, 2, 0);
-    lua_pushnumber(L, fabs(sum->grid.sx));
-    lua_rawseti(L, -2, 1);
-    lua_pushnumber(L, fabs(sum->grid.sy));
-    lua_rawseti(L, -2, 2);
-    lua_setfield(L, -2, "pixel_size");
-    if (p->have_metres) {
-        lua_createtable(L, 2, 0);
-        lua_pushnumber(L, p->metres_x);
-        lua_rawseti(L, -2, 1);
-        lua_pushnumber(L, p->metres_y);
-        lua_rawseti(L, -2, 2);
-        lua_setfield(L, -2, "pixel_size_m");
+    if (!fields)
+        return;
+    json_object_object_foreach(fields, key, val) {
+        if (!val)
+            continue;               /* unknown: left out of the Lua table */
+        push_field(L, val);
+        lua_setfield(L, -2, key);
     }
-    set_number(L, "bytes_per_pixel", p->bytes_per_pixel);
-    lua_pushboolean(L, sum->types_known);
-    lua_setfield(L, -2, "types_known");
-    set_number(L, "band_groups", (double)p->band_groups);
-    set_number(L, "requests_planned", (double)sum->tiles_total);
-    set_number(L, "raw_bytes", (double)sum->raw_bytes);
-    set_number(L, "output_bytes_max", (double)sum->output_bytes);
-    set_number(L, "concurrency", p->concurrency);
-    set_number(L, "seconds_estimate", round(p->seconds * 10) / 10);
-    set_number(L, "seconds_estimate_quota", round(p->seconds_quota * 10) / 10);
-    set_number(L, "store_bytes", (double)sum->store_bytes);
-    set_number(L, "disk_bytes", (double)sum->disk_bytes);
-    if (sum->disk_free >= 0)
-        set_number(L, "disk_free", (double)sum->disk_free);
-    if (p->disk_dir[0]) {
-        lua_pushstring(L, p->disk_dir);
-        lua_setfield(L, -2, "disk_dir");
-    }
-    lua_newtable(L);
-    if (sum->problem[0]) {
-        lua_pushstring(L, sum->problem);
-        lua_rawseti(L, -2, 1);
-    }
-    lua_setfield(L, -2, "problems");
+    json_object_put(fields);
 }
