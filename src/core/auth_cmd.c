@@ -10,10 +10,9 @@
 
 #include "core/auth.h"
 #include "core/session.h"
+#include "util/ee.h"
 #include "util/log.h"
 
-#define HIGH_VOLUME "https://earthengine-highvolume.googleapis.com"
-#define STANDARD "https://earthengine.googleapis.com"
 
 static void usage(FILE *out)
 {
@@ -29,7 +28,7 @@ static void usage(FILE *out)
             "  --no-check           resolve only, make no request\n"
             "  -v, --verbose        debug logging\n\n"
             "Sources and project rules: docs/auth.md.\n",
-            STANDARD, HIGH_VOLUME);
+            EE_ENDPOINT, EE_ENDPOINT_HIGH_VOLUME);
 }
 
 int auth_cmd_main(int argc, char **argv)
@@ -40,7 +39,7 @@ int auth_cmd_main(int argc, char **argv)
     struct session_opts so;
     struct session *s = NULL;
     struct errbuf e;
-    const char *endpoint = STANDARD, *version = "v1";
+    const char *endpoint = EE_ENDPOINT, *version = "v1";
     char help[4096];
     int i, check = 1, status = 1;
 
@@ -54,7 +53,7 @@ int auth_cmd_main(int argc, char **argv)
         } else if (strcmp(a, "--no-check") == 0) {
             check = 0;
         } else if (strcmp(a, "--high-volume") == 0) {
-            endpoint = HIGH_VOLUME;
+            endpoint = EE_ENDPOINT_HIGH_VOLUME;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             log_set_level(LOG_DEBUG);
         } else if (val && strcmp(a, "--credentials") == 0) {

@@ -14,6 +14,8 @@
 #include <cpl_vsi.h>
 #include <gdal.h>
 
+#include "core/pixtype.h"
+
 void decoded_tile_free(struct decoded_tile *t)
 {
     if (!t)
@@ -514,38 +516,6 @@ int decode_npy_view(const void *bytes, size_t len, const struct decode_expect *x
 
 /* ---- GeoTIFF ---- */
 
-static enum spec_dtype from_gdal(GDALDataType t)
-{
-    switch (t) {
-    case GDT_Byte: return SPEC_DTYPE_UINT8;
-#if GDAL_VERSION_NUM >= 3070000
-    case GDT_Int8: return SPEC_DTYPE_INT8;
-#endif
-    case GDT_UInt16: return SPEC_DTYPE_UINT16;
-    case GDT_Int16: return SPEC_DTYPE_INT16;
-    case GDT_UInt32: return SPEC_DTYPE_UINT32;
-    case GDT_Int32: return SPEC_DTYPE_INT32;
-    case GDT_Float32: return SPEC_DTYPE_FLOAT32;
-    case GDT_Float64: return SPEC_DTYPE_FLOAT64;
-    default: return SPEC_DTYPE_AUTO;
-    }
-}
-
-static GDALDataType to_gdal(enum spec_dtype t)
-{
-    switch (t) {
-    case SPEC_DTYPE_UINT8: return GDT_Byte;
-    case SPEC_DTYPE_INT8: return GDT_Byte;   /* read as bytes; see below */
-    case SPEC_DTYPE_UINT16: return GDT_UInt16;
-    case SPEC_DTYPE_INT16: return GDT_Int16;
-    case SPEC_DTYPE_UINT32: return GDT_UInt32;
-    case SPEC_DTYPE_INT32: return GDT_Int32;
-    case SPEC_DTYPE_FLOAT32: return GDT_Float32;
-    case SPEC_DTYPE_FLOAT64: return GDT_Float64;
-    default: return GDT_Unknown;
-    }
-}
-
 /* GDAL < 3.7 exposes a signed byte band as Byte with PIXELTYPE=SIGNEDBYTE. */
 static enum spec_dtype band_type(GDALRasterBandH band)
 {
@@ -557,7 +527,7 @@ static enum spec_dtype band_type(GDALRasterBandH band)
         if (pt && strcmp(pt, "SIGNEDBYTE") == 0)
             return SPEC_DTYPE_INT8;
     }
-    return from_gdal(t);
+    return pixtype_from_gdal(t);
 }
 
 static int same(double a, double b, double scale)
@@ -642,7 +612,7 @@ int decode_geotiff(const void *bytes, size_t len, const struct decode_expect *x,
     for (b = 0; b < nb; b++) {
         GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
         if (GDALRasterIO(band, GF_Read, 0, 0, (int)x->width, (int)x->height, out->bands[b].data,
-                         (int)x->width, (int)x->height, to_gdal(types[b]), 0, 0) != CE_None) {
+                         (int)x->width, (int)x->height, pixtype_to_gdal(types[b]), 0, 0) != CE_None) {
             rc = err_set(e, ERR_PARSE, "GeoTIFF: band %d unreadable (truncated?): %s", b + 1,
                          CPLGetLastErrorMsg());
             goto done;

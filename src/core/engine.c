@@ -21,10 +21,10 @@
 #include "core/mosaic.h"
 #include "core/session.h"
 #include "util/buf.h"
+#include "util/ee.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define DEFAULT_ENDPOINT "https://earthengine.googleapis.com"
 
 /* A piece of work: a tile, or a part of a split tile. */
 struct task {
@@ -966,7 +966,7 @@ static void *worker_main(void *arg)
     so.endpoint = en->endpoint;
     so.project = en->project;
     so.auth = en->o->auth;
-    so.timeout_ms = en->o->timeout_ms > 0 ? en->o->timeout_ms : 300000;
+    so.timeout_ms = en->o->timeout_ms > 0 ? en->o->timeout_ms : EE_REQUEST_TIMEOUT_MS;
     so.should_abort = should_abort;
     so.abort_ud = en;
     if (session_create(&so, &sess, &e) < 0) {
@@ -1694,16 +1694,16 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         goto done;
     }
 
-    en.endpoint = o->endpoint ? o->endpoint : s->endpoint ? s->endpoint : DEFAULT_ENDPOINT;
+    en.endpoint = o->endpoint ? o->endpoint : s->endpoint ? s->endpoint : EE_ENDPOINT;
     en.project = o->project ? o->project : s->project;
     en.max_retries = s->max_retries > 0 ? s->max_retries : ENGINE_DEFAULT_RETRIES;
     en.base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : 1000;
     en.cap_ms = o->backoff_cap_ms > 0 ? o->backoff_cap_ms : 60000;
     nworkers = s->workers > 0 ? s->workers : ENGINE_DEFAULT_WORKERS;
-    if (nworkers > 40)
-        log_warn("workers = %d exceeds Earth Engine's default quota of 40 concurrent requests per "
+    if (nworkers > EE_CONCURRENT_QUOTA)
+        log_warn("workers = %d exceeds Earth Engine's default quota of %d concurrent requests per "
                  "project; 429 answers will lower the concurrency",
-                 nworkers);
+                 nworkers, EE_CONCURRENT_QUOTA);
     en.max_limit = nworkers;
     en.slow_start = 1;
     en.limit = o->initial_concurrency > 0 ? o->initial_concurrency

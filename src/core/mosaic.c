@@ -23,6 +23,7 @@
 #include <gdal_utils.h>
 #include <ogr_srs_api.h>
 
+#include "core/pixtype.h"
 #include "util/checksum.h"
 
 /* ---- small file-system helpers ---- */
@@ -138,32 +139,9 @@ static int close_checked(GDALDatasetH ds)
 
 /* ---- types ---- */
 
-static GDALDataType gdal_type(enum spec_dtype t)
-{
-    switch (t) {
-    case SPEC_DTYPE_UINT8:
-    case SPEC_DTYPE_INT8: return GDT_Byte;   /* int8: Byte + PIXELTYPE=SIGNEDBYTE */
-    case SPEC_DTYPE_UINT16: return GDT_UInt16;
-    case SPEC_DTYPE_INT16: return GDT_Int16;
-    case SPEC_DTYPE_UINT32: return GDT_UInt32;
-    case SPEC_DTYPE_INT32: return GDT_Int32;
-    case SPEC_DTYPE_FLOAT32: return GDT_Float32;
-    case SPEC_DTYPE_FLOAT64: return GDT_Float64;
-    default: return GDT_Unknown;
-    }
-}
-
 enum spec_dtype mosaic_type_union(enum spec_dtype a, enum spec_dtype b)
 {
-    static const struct {
-        GDALDataType g;
-        enum spec_dtype t;
-    } back[] = {{GDT_Byte, SPEC_DTYPE_UINT8},     {GDT_UInt16, SPEC_DTYPE_UINT16},
-                {GDT_Int16, SPEC_DTYPE_INT16},    {GDT_UInt32, SPEC_DTYPE_UINT32},
-                {GDT_Int32, SPEC_DTYPE_INT32},    {GDT_Float32, SPEC_DTYPE_FLOAT32},
-                {GDT_Float64, SPEC_DTYPE_FLOAT64}};
-    GDALDataType u;
-    size_t i;
+    enum spec_dtype u;
 
     if (a == b || b == SPEC_DTYPE_AUTO)
         return a;
@@ -174,11 +152,8 @@ enum spec_dtype mosaic_type_union(enum spec_dtype a, enum spec_dtype b)
         a = SPEC_DTYPE_INT16;
     if (b == SPEC_DTYPE_INT8)
         b = SPEC_DTYPE_INT16;
-    u = GDALDataTypeUnion(gdal_type(a), gdal_type(b));
-    for (i = 0; i < sizeof back / sizeof back[0]; i++)
-        if (back[i].g == u)
-            return back[i].t;
-    return SPEC_DTYPE_FLOAT64;   /* e.g. Int64 for uint32+int32: float64 holds both exactly */
+    u = pixtype_from_gdal(GDALDataTypeUnion(pixtype_to_gdal(a), pixtype_to_gdal(b)));
+    return u != SPEC_DTYPE_AUTO ? u : SPEC_DTYPE_FLOAT64;   /* e.g. Int64 for uint32+int32: float64 holds both exactly */
 }
 
 /* ---- creation options ---- */
@@ -737,7 +712,7 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
     }
     unlink(w->partial);
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    w->ds = GDALCreate(drv, w->partial, (int)o->grid.width, (int)o->grid.height, w->ndata, gdal_type(o->dtype),
+    w->ds = GDALCreate(drv, w->partial, (int)o->grid.width, (int)o->grid.height, w->ndata, pixtype_to_gdal(o->dtype),
                        opts);
     CPLPopErrorHandler();
     if (!w->ds) {
@@ -863,7 +838,7 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
      * PIXELTYPE=SIGNEDBYTE and the bits are the same. */
     if (ndata > 0 &&
         GDALDatasetRasterIOEx(w->ds, GF_Write, (int)dx, (int)dy, (int)p->width, (int)p->height, (void *)px,
-                              (int)p->width, (int)p->height, gdal_type(o->dtype), ndata, w->bandmap, pix, line,
+                              (int)p->width, (int)p->height, pixtype_to_gdal(o->dtype), ndata, w->bandmap, pix, line,
                               band, NULL) != CE_None)
         return err_set(e, ERR_IO, "tile %zu: cannot write it into %s: %s", p->tile_id, w->partial,
                        CPLGetLastErrorMsg());

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/auth.h"
+#include "util/ee.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -166,7 +167,7 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 int session_create(const struct session_opts *o, struct session **out, struct errbuf *e)
 {
     struct session *s = NULL;
-    const char *endpoint = o->endpoint ? o->endpoint : "https://earthengine.googleapis.com";
+    const char *endpoint = o->endpoint ? o->endpoint : EE_ENDPOINT;
     size_t n;
     int rc;
 

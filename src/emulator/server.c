@@ -24,6 +24,7 @@
 #include "emulator/handlers.h"
 #include "emulator/reqlog.h"
 #include "emulator/router.h"
+#include "util/ee.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -93,7 +94,7 @@ void emu_config_default(struct emu_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->bind = "127.0.0.1";
-    cfg->concurrency_limit = 40;
+    cfg->concurrency_limit = EE_CONCURRENT_QUOTA;
     cfg->token_lifetime_s = 3600;
 }
 

@@ -17,6 +17,7 @@
 #include "emulator/emu.h"
 #include "host/host_int.h"
 #include "util/buf.h"
+#include "util/ee.h"
 #include "util/log.h"
 
 #define DEFAULT_MAX_MEMORY ((size_t)1024 << 20)
@@ -43,7 +44,7 @@ static void usage(FILE *out, const char *cmd)
             "usage: eefetch %s %s[options]\n\n%s\n"
             "options:\n"
             "  --set key=value       a recipe parameter (read-only table `params`); repeatable\n"
-            "  --endpoint URL        Earth Engine base URL (default https://earthengine.googleapis.com)\n"
+            "  --endpoint URL        Earth Engine base URL (default " EE_ENDPOINT ")\n"
             "  --project P           Cloud project (else $EE_PROJECT, $GOOGLE_CLOUD_QUOTA_PROJECT,\n"
             "                        $GOOGLE_CLOUD_PROJECT, then the credentials' project)\n"
             "  --emulator            start the offline emulator in-process and use it\n"

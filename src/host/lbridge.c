@@ -28,9 +28,9 @@
 #include "emulator/emu.h"
 #include "host/host_int.h"
 #include "util/buf.h"
+#include "util/ee.h"
 #include "util/log.h"
 
-#define DEFAULT_ENDPOINT "https://earthengine.googleapis.com"
 #define ALGORITHMS_MAX_AGE_S (24 * 3600)
 #define TEXT_MAX ((size_t)16 << 20)
 
@@ -191,7 +191,7 @@ static int host_ensure_endpoint(struct host *h, struct errbuf *e)
     else if (h->opts.endpoint)
         snprintf(h->endpoint, sizeof h->endpoint, "%s", h->opts.endpoint);
     else
-        snprintf(h->endpoint, sizeof h->endpoint, "%s", DEFAULT_ENDPOINT);
+        snprintf(h->endpoint, sizeof h->endpoint, "%s", EE_ENDPOINT);
     return 0;
 }
 
@@ -247,7 +247,7 @@ int host_ensure_session(struct host *h, struct errbuf *e)
     so.version = "v1";
     so.project = h->project;
     so.auth = h->auth;
-    so.timeout_ms = 300000;
+    so.timeout_ms = EE_REQUEST_TIMEOUT_MS;
     so.should_abort = host_interrupted;
     if (session_create(&so, &h->session, e) != 0)
         return err_prefix(e, ERR_INTERNAL, "connecting to %s: ", h->endpoint);
@@ -281,7 +281,7 @@ static int session_for(struct host *h, struct token_provider *auth, const char *
     so.version = "v1";
     so.project = project;
     so.auth = auth;
-    so.timeout_ms = 300000;
+    so.timeout_ms = EE_REQUEST_TIMEOUT_MS;
     so.should_abort = host_interrupted;
     if (session_create(&so, s, e) != 0)
         return err_prefix(e, ERR_INTERNAL, "connecting to %s: ", h->endpoint);
