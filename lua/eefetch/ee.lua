@@ -579,6 +579,16 @@ function ImageCollection.methods.first(self)
   return Image.new(call("Collection.first", self))
 end
 
+-- As the JS client: Image.linkCollection mapped over the collection (the
+-- match is on system:index unless matchPropertyName says otherwise).
+function ImageCollection.methods.linkCollection(self, other, linkedBands, linkedProperties, matchPropertyName)
+  return self:map(function(img)
+    return apply("Image.linkCollection", { input = img, imageCollection = other, linkedBands = linkedBands,
+                                           linkedProperties = linkedProperties,
+                                           matchPropertyName = matchPropertyName })
+  end)
+end
+
 function FeatureCollection.methods.first(self)
   return Feature.new(call("Collection.first", self))
 end

@@ -172,17 +172,33 @@ function M.complete(env, text)
 end
 
 M.help_text = [[
-eefetch REPL: Lua 5.4 with the recipe API (ee, geo, json, download, plan, params).
+eefetch REPL: Lua 5.4 with the recipe API (ee, geo, json, lib, download, plan, params).
   x = ee.Image("USGS/SRTMGL1_003")   keep values in globals (each line is its own chunk)
   x                                  evaluate and show it (getInfo)
   ee.serialize(x)                    the expression JSON
   x:<TAB>                            complete methods of a value
   :help NAME                         signature of an algorithm, e.g. :help Image.select
+  :help lib                          the recipe library (masks, scale factors, composites, indices)
+  :help lib.NAME                     one library function, e.g. :help lib.mask.s2_scl
   :quit                              leave (or Ctrl-D)
 History is kept in $XDG_STATE_HOME/eefetch/repl_history.]]
 
 function M.help(arg)
   if not arg or arg == "" then return M.help_text end
+  if arg == "lib" or arg:sub(1, 4) == "lib." then
+    local lib = require "eefetch.lib"
+    if arg == "lib" then
+      local names = {}
+      for k in pairs(lib.help) do names[#names + 1] = k end
+      table.sort(names)
+      local lines = { "lib: the recipe library (docs/recipes.md); :help lib.NAME for one function" }
+      for _, k in ipairs(names) do lines[#lines + 1] = "  lib." .. lib.help[k] end
+      return table.concat(lines, "\n")
+    end
+    local text = lib.describe(arg)
+    if text then return "lib." .. text end
+    return "no library function named " .. arg .. " (:help lib lists them)"
+  end
   local E = ee()
   local ok, sig = pcall(E.signature, arg)
   if ok then return sig end

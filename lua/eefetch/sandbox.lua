@@ -35,7 +35,8 @@ local denied_globals = { io = true, debug = true, package = true, dofile = true,
                          rawset = true, collectgarbage = true }
 
 -- Recipes may require these eefetch modules by name.
-local public_modules = { ["eefetch.ee"] = "ee", ["eefetch.geo"] = "geo", ["eefetch.json"] = "json" }
+local public_modules = { ["eefetch.ee"] = "ee", ["eefetch.geo"] = "geo", ["eefetch.json"] = "json",
+                         ["eefetch.lib"] = "lib" }
 
 -- `require` for recipes: eefetch's public modules by name, else name.lua
 -- (dots are folders) in the recipe's folder. Sandboxed (confine), the file
@@ -56,7 +57,7 @@ local function recipe_require(opts, env, confine)
     local text, err = host.read_text(path, confine and dir or nil)
     if not text then
       if not confine then return require(name) end
-      util.fail("require '%s': only eefetch modules (eefetch.ee, eefetch.geo, eefetch.json) and " ..
+      util.fail("require '%s': only eefetch modules (eefetch.ee, eefetch.geo, eefetch.json, eefetch.lib) and " ..
                 "files in the recipe's directory can be required; %s", name, err)
     end
     local chunk, lerr = load(text, "@" .. path, "t", env)
@@ -123,18 +124,29 @@ function M.lock_string_metatable()
   mt.__metatable = "string (read-only)"
 end
 
--- The environment of a run: the API (ee, geo, json, download, plan, params)
+-- A read-only view of a table of tables (the library's namespaces).
+local function deep_readonly(t, name)
+  local view = {}
+  for k, v in pairs(t) do
+    view[k] = type(v) == "table" and deep_readonly(v, name .. "." .. tostring(k)) or v
+  end
+  return readonly(view, name)
+end
+
+-- The environment of a run: the API (ee, geo, json, lib, download, plan, params)
 -- plus the allow-listed standard library, or everything with --unsafe.
 function M.build(opts)
   local ee = require "eefetch.ee"
   local geo = require "eefetch.geo"
   local json = require "eefetch.json"
   local recipe = require "eefetch.recipe"
+  local lib = require "eefetch.lib"
   local api = {
     ee = readonly(ee, "ee"),
     geo = readonly(geo, "geo"),
     json = readonly({ encode = json.encode, decode = host.json_decode, null = json.null,
                       array = json.array, object = json.object }, "json"),
+    lib = deep_readonly(lib, "lib"),
     download = recipe.download,
     plan = recipe.plan,
   }

@@ -108,6 +108,14 @@ def main():
         r.expect(rb"\n> ")
         r.send("twice(21)\r")
         r.expect(rb"\r?\n42\r?\n> ")
+        # The recipe library's one-line help texts.
+        r.send(":help lib.mask.s2_scl\r")
+        r.expect(rb"lib.mask.s2_scl\(img, .*SCL class")
+        r.send(":help lib\r")
+        r.expect(rb"lib.index.ndvi\(img, sensor\)")
+        r.expect(rb"\n> ")
+        r.send("lib.index.ndvi(ee.Image('x'), 'modis')\r")
+        r.expect(rb"unknown sensor 'modis'")
         # Errors are shown and the REPL keeps going.
         r.send("nosuch()\r")
         r.expect(rb"error: stdin:1: attempt to call a nil value")
