@@ -95,7 +95,7 @@ struct img_priv {
     struct band_priv bands[CAT_MAX_BANDS];
 };
 
-#define NCOLL 2
+#define NCOLL 3
 
 struct catalog {
     struct cat_image **images;   /* sorted by id */
@@ -105,6 +105,7 @@ struct catalog {
 
 static const char S2_ID[] = "COPERNICUS/S2_SR_HARMONIZED";
 static const char L9_ID[] = "LANDSAT/LC09/C02/T1_L2";
+static const char CSP_ID[] = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED";
 static const char SRTM_ID[] = "USGS/SRTMGL1_003";
 
 /* 2023-01-01T00:00:00Z in days since the epoch. */
@@ -396,6 +397,9 @@ static void hms(int tod, char *out, size_t cap)
     snprintf(out, cap, "%02u%02u%02u", t / 3600, t / 60 % 60, t % 60);
 }
 
+static int add_csp_image(struct catalog *c, const struct s2_tile *t, const struct cat_image *s2,
+                         const char *index, struct errbuf *e);
+
 static int add_s2_image(struct catalog *c, const struct s2_tile *t, int k,
                         const json_object *fp, struct errbuf *e)
 {
@@ -427,6 +431,9 @@ static int add_s2_image(struct catalog *c, const struct s2_tile *t, int k,
     scene_band(img, "SCL", PX_U8, FM_OUT_SCL, 0, t->zone, t->ulx, t->uly, 20, S2_TILE_M / 20,
                S2_TILE_M / 20);
     bytes += (S2_TILE_M / 20) * (S2_TILE_M / 20);
+    scene_band(img, "QA60", PX_U16, FM_OUT_QA60, 0, t->zone, t->ulx, t->uly, 60, S2_TILE_M / 60,
+               S2_TILE_M / 60);
+    bytes += (S2_TILE_M / 60) * (S2_TILE_M / 60) * 2;
     img->size_bytes = bytes / 2;
     img->start_ms = day_ms(day) + t->tod * 1000LL;
     img->end_ms = img->start_ms;
@@ -441,6 +448,39 @@ static int add_s2_image(struct catalog *c, const struct s2_tile *t, int k,
     prop_str(img, "SENSING_ORBIT_DIRECTION", "DESCENDING");
     prop_str(img, "PROCESSING_BASELINE", "05.09");
     if (json_object_deep_copy((json_object *)fp, &img->footprint, NULL) != 0) {
+        image_free(img);
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    if (cat_push(c, img) != 0) {
+        image_free(img);
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    return add_csp_image(c, t, img, index, e);
+}
+
+/* The Cloud Score+ image of an S2 image: the same system:index, times and
+ * footprint, bands cs and cs_cdf (float, 10 m) from the same scene model. */
+static int add_csp_image(struct catalog *c, const struct s2_tile *t, const struct cat_image *s2,
+                         const char *index, struct errbuf *e)
+{
+    char id[256];
+    struct cat_image *img;
+    struct img_priv *p;
+    long n = S2_TILE_M / 10;
+
+    snprintf(id, sizeof id, "%s/%s", CSP_ID, index);
+    img = image_new(id, KIND_SCENE);
+    if (!img)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    p = img->priv;
+    p->scene = ((const struct img_priv *)s2->priv)->scene;
+    scene_band(img, "cs", PX_F32, FM_OUT_CS, 0, t->zone, t->ulx, t->uly, 10, n, n);
+    scene_band(img, "cs_cdf", PX_F32, FM_OUT_CSCDF, 0, t->zone, t->ulx, t->uly, 10, n, n);
+    img->size_bytes = n * n * 2;
+    img->start_ms = s2->start_ms;
+    img->end_ms = s2->end_ms;
+    props_time(img, index);
+    if (json_object_deep_copy(s2->footprint, &img->footprint, NULL) != 0) {
         image_free(img);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
@@ -518,7 +558,9 @@ static int add_l9_image(struct catalog *c, const struct l9_scene *s, int day,
     for (i = 0; i < sizeof l9_bands / sizeof l9_bands[0]; i++)
         scene_band(img, l9_bands[i].id, PX_U16, FM_OUT_L9SR, l9_bands[i].slot, s->zone, s->ulx,
                    s->uly, 30, s->w, s->h);
+    scene_band(img, "ST_B10", PX_U16, FM_OUT_ST, 0, s->zone, s->ulx, s->uly, 30, s->w, s->h);
     scene_band(img, "QA_PIXEL", PX_U16, FM_OUT_QA, 0, s->zone, s->ulx, s->uly, 30, s->w, s->h);
+    scene_band(img, "QA_RADSAT", PX_U16, FM_OUT_RADSAT, 0, s->zone, s->ulx, s->uly, 30, s->w, s->h);
     img->size_bytes = (int64_t)s->w * s->h * 2 * img->nbands / 2;
     img->start_ms = day_ms(day) + s->tod * 1000LL;
     img->end_ms = img->start_ms;
@@ -586,7 +628,7 @@ static int cmp_time(const void *a, const void *b)
 /* Fills the collections from the images whose id starts with "<coll>/". */
 static int build_collections(struct catalog *c, struct errbuf *e)
 {
-    static const char *ids[NCOLL] = {S2_ID, L9_ID};
+    static const char *ids[NCOLL] = {S2_ID, L9_ID, CSP_ID};
     int k;
     size_t i;
 

@@ -75,40 +75,70 @@ void fm_scene_init(struct fm_scene *s, int zone, int day)
     s->sea = 182 - (ph < 0 ? -ph : ph);
 }
 
-/* Per-row state: the parcel and the cloud cell only change every 64 and 512
- * lattice cells, so their hashes are cached along the row. */
-struct scene_cursor {
-    int64_t pkey, ckey;
-    uint64_t p;          /* parcel hash */
-    int cell_cloudy;     /* the cloud cell holds a blob */
+/* A cloud's shadow: the blob shifted SHADOW_DX cells east and SHADOW_DY
+ * cells south; cirrus casts none. */
+#define SHADOW_DX 40
+#define SHADOW_DY 24
+
+/* Per-row state: the parcel and the cloud cells only change every 64 and
+ * 512 lattice cells, so their hashes are cached along the row. The second
+ * cloud cell is the one the shadow test looks at (the pixel shifted back by
+ * the shadow offset). */
+struct cloud_cell {
+    int64_t key;
+    int cloudy;          /* the cell holds a blob */
     int cirrus;
     int64_t r2;          /* blob radius squared */
 };
 
-static inline int pixel_class(const struct fm_scene *s, struct scene_cursor *k, int64_t gx,
-                              int64_t gy, int64_t dy2)
+struct scene_cursor {
+    int64_t pkey;
+    uint64_t p;          /* parcel hash */
+    struct cloud_cell own, shadow;
+};
+
+static inline void cell_refresh(const struct fm_scene *s, struct cloud_cell *c, int64_t cx,
+                                int64_t cy)
 {
-    int64_t pk = gx >> 6, cx = gx + 40 * (int64_t)s->day, ck = cx >> 9;
+    if ((cx >> 9) != c->key) {
+        uint64_t h = fm_hash(cx >> 9, cy >> 9, s->zone + 1000);
+        int64_t r = level_rb[s->level] + (int64_t)((h >> 8) & 127);
+
+        c->key = cx >> 9;
+        c->cloudy = (int)(h & 255) < level_p[s->level];
+        c->cirrus = ((h >> 16) & 7) == 0;
+        c->r2 = r * r;
+    }
+}
+
+/* Offsets inside a cloud cell: ((x + drift) & 511) - 256, squared. */
+static inline int64_t sq_off(int64_t v)
+{
+    int64_t d = (v & 511) - 256;
+    return d * d;
+}
+
+/* The class of cell (gx, gy); refreshes the cursor's hashes. dy2 and dys2
+ * are the squared row offsets in the own and the shadow cloud cell. */
+static inline int pixel_class(const struct fm_scene *s, struct scene_cursor *k, int64_t gx,
+                              int64_t gy, int64_t dy2, int64_t dys2)
+{
+    int64_t pk = gx >> 6, drift = 40 * (int64_t)s->day, cx = gx + drift;
+    int64_t sx = cx - SHADOW_DX;
 
     if (pk != k->pkey) {
         k->pkey = pk;
         k->p = fm_hash(pk, gy >> 6, s->zone);
     }
-    if (ck != k->ckey) {
-        uint64_t h = fm_hash(ck, (gy + 16 * (int64_t)s->day) >> 9, s->zone + 1000);
-        int64_t r = level_rb[s->level] + (int64_t)((h >> 8) & 127);
-
-        k->ckey = ck;
-        k->cell_cloudy = (int)(h & 255) < level_p[s->level];
-        k->cirrus = ((h >> 16) & 7) == 0;
-        k->r2 = r * r;
+    cell_refresh(s, &k->own, cx, gy + 16 * (int64_t)s->day);
+    cell_refresh(s, &k->shadow, sx, gy - SHADOW_DY + 16 * (int64_t)s->day);
+    if (k->own.cloudy) {
+        int64_t d2 = sq_off(cx) + dy2;
+        if (d2 < k->own.r2)
+            return k->own.cirrus ? FM_CIRRUS : 4 * d2 < k->own.r2 ? FM_CLOUD_HIGH : FM_CLOUD_MED;
     }
-    if (k->cell_cloudy) {
-        int64_t dx = (cx & 511) - 256, d2 = dx * dx + dy2;
-
-        if (d2 < k->r2)
-            return k->cirrus ? FM_CIRRUS : 4 * d2 < k->r2 ? FM_CLOUD_HIGH : FM_CLOUD_MED;
-    }
+    if (k->shadow.cloudy && !k->shadow.cirrus && sq_off(sx) + dys2 < k->shadow.r2)
+        return FM_SHADOW;
     if (((gx + gy) & 8191) < 96 || (k->p & 15) == 0)
         return FM_WATER;
     return (k->p & 3) == 1 ? FM_BARE : FM_VEG;
@@ -117,17 +147,21 @@ static inline int pixel_class(const struct fm_scene *s, struct scene_cursor *k, 
 static void cursor_init(struct scene_cursor *k)
 {
     k->pkey = -1;
-    k->ckey = -1;
     k->p = 0;
-    k->cell_cloudy = 0;
-    k->cirrus = 0;
-    k->r2 = 0;
+    k->own.key = k->shadow.key = -1;
+    k->own.cloudy = k->shadow.cloudy = 0;
+    k->own.cirrus = k->shadow.cirrus = 0;
+    k->own.r2 = k->shadow.r2 = 0;
 }
 
 static inline int64_t dy2_of(const struct fm_scene *s, int64_t gy)
 {
-    int64_t dy = ((gy + 16 * (int64_t)s->day) & 511) - 256;
-    return dy * dy;
+    return sq_off(gy + 16 * (int64_t)s->day);
+}
+
+static inline int64_t dys2_of(const struct fm_scene *s, int64_t gy)
+{
+    return sq_off(gy - SHADOW_DY + 16 * (int64_t)s->day);
 }
 
 int fm_scene_class(const struct fm_scene *s, int64_t gx, int64_t gy)
@@ -135,7 +169,7 @@ int fm_scene_class(const struct fm_scene *s, int64_t gx, int64_t gy)
     struct scene_cursor k;
 
     cursor_init(&k);
-    return pixel_class(s, &k, gx, gy, dy2_of(s, gy));
+    return pixel_class(s, &k, gx, gy, dy2_of(s, gy), dys2_of(s, gy));
 }
 
 long fm_scene_cloud_count(const struct fm_scene *s, int64_t gx0, int64_t gy0, int64_t dx,
@@ -169,61 +203,83 @@ long fm_scene_cloud_count(const struct fm_scene *s, int64_t gx0, int64_t gy0, in
     return n;
 }
 
-static const double qa_value[11] = {0, 0, 0, 0, 21824, 21824, 21952, 0, 22024, 22280, 54532};
+/* Values of the class-valued bands, indexed by class (0 .. 10). */
+static const double qa_value[11] = {0, 0, 0, 23824, 21824, 21824, 21952, 0, 22024, 22280, 54532};
+static const int st_base[11] = {0, 0, 0, 42000, 43000, 46000, 41000, 0, 38000, 33000, 40000};
+static const int cs_base[11] = {0, 0, 0, 200, 800, 800, 800, 0, 300, 50, 450};
+static const int cscdf_base[11] = {0, 0, 0, 150, 850, 850, 850, 0, 250, 20, 500};
+
+/* A class-valued band's value; t is the cell's texture (13 gx + 7 gy) & 127. */
+static inline double class_value(enum fm_out out, int cls, int32_t t)
+{
+    switch (out) {
+    case FM_OUT_SCL: return (double)cls;
+    case FM_OUT_QA: return qa_value[cls];
+    case FM_OUT_QA60: return cls == FM_CLOUD_MED || cls == FM_CLOUD_HIGH ? 1024 : cls == FM_CIRRUS ? 2048 : 0;
+    case FM_OUT_RADSAT: return cls == FM_BARE && t >= 120 ? 1 : 0;
+    case FM_OUT_ST: return st_base[cls] + 4 * t;
+    /* Stored as float32, as the product is: computations see float32 values. */
+    case FM_OUT_CS: return (double)(float)((cs_base[cls] + t) / 1000.0);
+    case FM_OUT_CSCDF: return (double)(float)((cscdf_base[cls] + t) / 1000.0);
+    default: return 0;
+    }
+}
+
+static inline int is_class_out(enum fm_out out)
+{
+    return out != FM_OUT_S2 && out != FM_OUT_L9SR;
+}
 
 /* Band constants for one image and spectral slot. */
 struct slot_consts {
     int veg, bare, water, cloud;
 };
 
-/* A run of pixels in one parcel and one cloud cell that holds a blob: the
- * general formula with the parcel and cell constants hoisted. */
-static void cloud_run(enum fm_out out, const struct slot_consts *sc, const struct scene_cursor *k,
-                      int64_t gx, int64_t step, int64_t gy, int64_t dy2, int64_t drift, long n,
-                      double *val)
+/* A run of pixels in one parcel where a cloud or a shadow may fall: the
+ * class is worked out per pixel, with the parcel and cell constants
+ * hoisted. */
+static void mixed_run(enum fm_out out, const struct slot_consts *sc, const struct scene_cursor *k,
+                      int64_t gx, int64_t step, int64_t gy, int64_t dy2, int64_t dys2,
+                      int64_t drift, long n, double *val)
 {
     uint64_t p = k->p;
     int lake = (p & 15) == 0, bare = (p & 3) == 1;
     int land_cls = bare ? FM_BARE : FM_VEG;
-    int64_t landv = (bare ? sc->bare : sc->veg) + (int64_t)((p >> 8) & 511), r2 = k->r2;
+    int64_t landv = (bare ? sc->bare : sc->veg) + (int64_t)((p >> 8) & 511);
+    int own = k->own.cloudy, cirrus = k->own.cirrus;
+    int shadow = k->shadow.cloudy && !k->shadow.cirrus;
+    int64_t r2 = k->own.r2, rs2 = k->shadow.r2;
     long j;
 
-    if (out == FM_OUT_SCL || out == FM_OUT_QA) {
-        for (j = 0; j < n; j++) {
-            int64_t x = gx + j * step, dx = ((x + drift) & 511) - 256, d2 = dx * dx + dy2;
-            int water = lake || ((x + gy) & 8191) < 96;
-            int cls = d2 < r2 ? (k->cirrus ? FM_CIRRUS : 4 * d2 < r2 ? FM_CLOUD_HIGH
-                                                                     : FM_CLOUD_MED)
-                              : water ? FM_WATER : land_cls;
+    for (j = 0; j < n; j++) {
+        int64_t x = gx + j * step, d2 = sq_off(x + drift) + dy2;
+        int32_t t = (int32_t)((13 * x + 7 * gy) & 127);
+        int water = lake || ((x + gy) & 8191) < 96;
+        int cls = own && d2 < r2 ? (cirrus ? FM_CIRRUS : 4 * d2 < r2 ? FM_CLOUD_HIGH : FM_CLOUD_MED)
+                  : shadow && sq_off(x + drift - SHADOW_DX) + dys2 < rs2 ? FM_SHADOW
+                  : water ? FM_WATER : land_cls;
+        int64_t surf, v;
 
-            val[j] = out == FM_OUT_SCL ? (double)cls : qa_value[cls];
+        if (is_class_out(out)) {
+            val[j] = class_value(out, cls, t);
+            continue;
         }
-        return;
-    }
-    {
-        /* 32-bit, branch-free: cells < 2^21, d2 < 2^18, values < 2^14. */
-        int32_t x = (int32_t)gx, st = (int32_t)step, y = (int32_t)gy, y7 = (int32_t)(7 * gy);
-        int32_t dr = (int32_t)(drift & 511), dy2i = (int32_t)dy2, r2i = (int32_t)r2;
-        int32_t water = sc->water, land = (int32_t)landv, cloud = sc->cloud;
-        int cirrus = k->cirrus, l9 = out == FM_OUT_L9SR;
-
-        for (j = 0; j < n; j++) {
-            int32_t xj = x + (int32_t)j * st, t = (13 * xj + y7) & 127;
-            int32_t dx = ((xj + dr) & 511) - 256, d2 = dx * dx + dy2i;
-            int32_t surf = (lake || ((xj + y) & 8191) < 96) ? water + (t >> 2) : land + t;
-            int32_t cl = cirrus ? surf + 1500
-                         : 4 * d2 < r2i ? cloud + t : (surf + cloud + t) >> 1;
-            int32_t v = d2 < r2i ? cl : surf;
-
-            val[j] = l9 ? 7273 + v * 40 / 11 : v;
+        surf = water ? sc->water + (t >> 2) : landv + t;
+        switch (cls) {
+        case FM_CLOUD_HIGH: v = sc->cloud + t; break;
+        case FM_CLOUD_MED: v = (surf + sc->cloud + t) >> 1; break;
+        case FM_CIRRUS: v = surf + 1500; break;
+        case FM_SHADOW: v = surf >> 1; break;
+        default: v = surf; break;
         }
+        val[j] = out == FM_OUT_L9SR ? (double)(7273 + v * 40 / 11) : (double)v;
     }
 }
 
-/* A run of pixels in one parcel and a cloud-free cloud cell: the class only
- * depends on the river test, so the loop is branch-free integer arithmetic
- * the compiler can vectorise. 32-bit ints suffice: lattice cells stay below
- * 2^21 and t, w below 2^13. */
+/* A run of pixels in one parcel where neither a cloud nor a shadow falls:
+ * the class only depends on the river test, so the reflectance loop is
+ * branch-free integer arithmetic the compiler can vectorise. 32-bit ints
+ * suffice: lattice cells stay below 2^21 and t, w below 2^13. */
 static void clear_run(enum fm_out out, const struct slot_consts *sc, uint64_t p, int64_t gx,
                       int64_t step, int64_t gy, long n, double *val)
 {
@@ -231,25 +287,20 @@ static void clear_run(enum fm_out out, const struct slot_consts *sc, uint64_t p,
     int lake = (p & 15) == 0, bare = (p & 3) == 1;
     long j;
 
-    if (out == FM_OUT_SCL || out == FM_OUT_QA) {
-        double land = lake ? (out == FM_OUT_SCL ? FM_WATER : qa_value[FM_WATER])
-                           : (out == FM_OUT_SCL ? (bare ? FM_BARE : FM_VEG) : qa_value[FM_VEG]);
-        double water = out == FM_OUT_SCL ? FM_WATER : qa_value[FM_WATER];
-
+    if (is_class_out(out)) {
+        int land = lake ? FM_WATER : bare ? FM_BARE : FM_VEG;
         for (j = 0; j < n; j++) {
-            int32_t xj = x + (int32_t)j * st;
-            val[j] = ((xj + y) & 8191) < 96 ? water : land;
+            int32_t xj = x + (int32_t)j * st, t = (13 * xj + y7) & 127;
+            val[j] = class_value(out, ((xj + y) & 8191) < 96 ? FM_WATER : land, t);
         }
         return;
     }
     {
         int32_t landv = (int32_t)((bare ? sc->bare : sc->veg) + (int)((p >> 8) & 511));
         int32_t water = sc->water;
-
         for (j = 0; j < n; j++) {
             int32_t xj = x + (int32_t)j * st, t = (13 * xj + y7) & 127;
             int32_t v = (lake || ((xj + y) & 8191) < 96) ? water + (t >> 2) : landv + t;
-
             if (out == FM_OUT_L9SR)
                 v = 7273 + v * 40 / 11;
             val[j] = v;
@@ -257,15 +308,21 @@ static void clear_run(enum fm_out out, const struct slot_consts *sc, uint64_t p,
     }
 }
 
+/* Pixels from x up to the end of its 2^shift-cell block, at `step` cells each. */
+static inline long left_in_block(int64_t x, int shift, int64_t step)
+{
+    return (long)((((x >> shift) + 1) * ((int64_t)1 << shift) - x + step - 1) / step);
+}
+
 void fm_scene_row(const struct fm_scene *s, enum fm_out out, int slot, int64_t gx0,
                   int64_t step, int64_t gy, long n, double *val)
 {
     struct scene_cursor k;
     struct slot_consts sc = {0, 0, 0, 0};
-    int64_t dy2 = dy2_of(s, gy), drift = 40 * (int64_t)s->day;
+    int64_t dy2 = dy2_of(s, gy), dys2 = dys2_of(s, gy), drift = 40 * (int64_t)s->day;
     long i = 0;
 
-    if (out == FM_OUT_S2 || out == FM_OUT_L9SR) {
+    if (!is_class_out(out)) {
         sc.veg = refl_veg[slot] + season_veg[slot] * s->sea / 182;
         sc.bare = refl_bare[slot];
         sc.water = refl_water[slot];
@@ -274,18 +331,22 @@ void fm_scene_row(const struct fm_scene *s, enum fm_out out, int slot, int64_t g
     cursor_init(&k);
     while (i < n) {
         int64_t gx = gx0 + i * step, cx = gx + drift;
-        /* Pixels left in this parcel (64 cells) and in this cloud cell (512). */
-        long np = (long)((((gx >> 6) + 1) * 64 - gx + step - 1) / step);
-        long nc = (long)((((cx >> 9) + 1) * 512 - cx + step - 1) / step);
-        long len = np < nc ? np : nc;
+        /* Pixels left in this parcel (64 cells) and in the own and shadow
+         * cloud cells (512). */
+        long len = left_in_block(gx, 6, step), nc = left_in_block(cx, 9, step);
+        long ns = left_in_block(cx - SHADOW_DX, 9, step);
 
+        if (nc < len)
+            len = nc;
+        if (ns < len)
+            len = ns;
         if (len > n - i)
             len = n - i;
-        pixel_class(s, &k, gx, gy, dy2);   /* refreshes the parcel and cell hashes */
-        if (!k.cell_cloudy)
+        pixel_class(s, &k, gx, gy, dy2, dys2);   /* refreshes the parcel and cell hashes */
+        if (!k.own.cloudy && !(k.shadow.cloudy && !k.shadow.cirrus))
             clear_run(out, &sc, k.p, gx, step, gy, len, val + i);
         else
-            cloud_run(out, &sc, &k, gx, step, gy, dy2, drift, len, val + i);
+            mixed_run(out, &sc, &k, gx, step, gy, dy2, dys2, drift, len, val + i);
         i += len;
     }
 }

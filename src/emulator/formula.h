@@ -35,6 +35,11 @@ enum fm_out {
     FM_OUT_SCL,    /* Sentinel-2 scene classification */
     FM_OUT_L9SR,   /* Landsat C2 L2 SR digital number */
     FM_OUT_QA,     /* Landsat QA_PIXEL bits */
+    FM_OUT_QA60,   /* Sentinel-2 QA60 bits */
+    FM_OUT_RADSAT, /* Landsat QA_RADSAT bits */
+    FM_OUT_ST,     /* Landsat C2 L2 surface temperature digital number */
+    FM_OUT_CS,     /* Cloud Score+ cs, in [0, 1] */
+    FM_OUT_CSCDF,  /* Cloud Score+ cs_cdf, in [0, 1] */
 };
 
 /* Spectral slot numbers of the reflectance tables (Sentinel-2 band order). */
@@ -42,7 +47,7 @@ enum { FM_B1, FM_B2, FM_B3, FM_B4, FM_B5, FM_B6, FM_B7, FM_B8, FM_B8A, FM_B9, FM
        FM_B12, FM_NSPECTRAL };
 
 /* Scene class codes (Sentinel-2 SCL numbering). */
-enum { FM_VEG = 4, FM_BARE = 5, FM_WATER = 6, FM_CLOUD_MED = 8, FM_CLOUD_HIGH = 9,
+enum { FM_SHADOW = 3, FM_VEG = 4, FM_BARE = 5, FM_WATER = 6, FM_CLOUD_MED = 8, FM_CLOUD_HIGH = 9,
        FM_CIRRUS = 10 };
 
 /* n pixels along one native row: the first pixel centre falls in 10 m cell

@@ -25,6 +25,7 @@ import numpy as np
 SRTM = "USGS/SRTMGL1_003"
 S2 = "COPERNICUS/S2_SR_HARMONIZED"
 L9 = "LANDSAT/LC09/C02/T1_L2"
+CSP = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
 
 _M64 = (1 << 64) - 1
 _EPOCH_DAY_2023 = 19358  # 2023-01-01 in days since 1970-01-01
@@ -82,7 +83,12 @@ SEASON = [0, 0, 100, 0, 200, 600, 800, 900, 900, 700, 0, 0]
 BARE = [900, 1200, 1500, 1800, 2000, 2200, 2300, 2400, 2500, 2500, 3000, 2600]
 WATER = [400, 500, 600, 400, 300, 200, 150, 150, 120, 100, 60, 40]
 CLOUD = [7200, 7050, 6900, 6750, 6600, 6450, 6300, 6150, 6000, 5850, 5700, 5550]
-QA = {4: 21824, 5: 21824, 6: 21952, 8: 22024, 9: 22280, 10: 54532}
+QA = {3: 23824, 4: 21824, 5: 21824, 6: 21952, 8: 22024, 9: 22280, 10: 54532}
+# Class-valued bands (docs/emulator.md, "Quality and score bands"), by class.
+ST_BASE = {3: 42000, 4: 43000, 5: 46000, 6: 41000, 8: 38000, 9: 33000, 10: 40000}
+CS_BASE = {3: 200, 4: 800, 5: 800, 6: 800, 8: 300, 9: 50, 10: 450}
+CSCDF_BASE = {3: 150, 4: 850, 5: 850, 6: 850, 8: 250, 9: 20, 10: 500}
+SHADOW_DX, SHADOW_DY = 40, 24
 
 _LOCAL = {}
 
@@ -122,6 +128,10 @@ def _images():
                             "SENSING_ORBIT_NUMBER": orbit,
                             "SENSING_ORBIT_DIRECTION": "DESCENDING",
                             "PROCESSING_BASELINE": "05.09"})
+            out[CSP + "/" + index] = dict(
+                kind="csp", id=CSP + "/" + index, coll=CSP, zone=zone, day=day, ulx=ulx, uly=uly,
+                start_ms=ms, k=k,
+                properties={"system:index": index, "system:time_start": ms, "system:time_end": ms})
     for path, row, zone, ulx, uly, w, h, first, tod in L9_SCENES:
         for day in range(first, 365, 16):
             pr = "%03d%03d" % (path, row)
@@ -160,7 +170,7 @@ def _image(image_id):
 
 def catalog_ids():
     """Standalone image ids and collection ids."""
-    return [SRTM, S2, L9] + sorted(_LOCAL)
+    return [SRTM, S2, L9, CSP] + sorted(_LOCAL)
 
 
 def image_ids():
@@ -171,7 +181,7 @@ def image_ids():
 def collection(coll_id):
     """Members of a collection as [{id, start_ms, properties}] sorted by time, then id."""
     cid = _short(coll_id)
-    if cid not in (S2, L9):
+    if cid not in (S2, L9, CSP):
         raise KeyError("no such collection: %s" % coll_id)
     imgs = [i for i in _images().values() if i["coll"] == cid]
     imgs.sort(key=lambda i: (i["start_ms"], i["id"]))
@@ -199,9 +209,11 @@ def band_names(image_id):
     if img["kind"] == "srtm":
         return ["elevation"]
     if img["kind"] == "s2":
-        return [b for b, _ in S2_BANDS] + ["SCL"]
+        return [b for b, _ in S2_BANDS] + ["SCL", "QA60"]
     if img["kind"] == "l9":
-        return ["SR_B%d" % i for i in range(1, 8)] + ["QA_PIXEL"]
+        return ["SR_B%d" % i for i in range(1, 8)] + ["ST_B10", "QA_PIXEL", "QA_RADSAT"]
+    if img["kind"] == "csp":
+        return ["cs", "cs_cdf"]
     return [b["id"] for b in img["bands"]]
 
 
@@ -214,14 +226,20 @@ def band_type(image_id, band):
         return "uint8" if band == "SCL" else "uint16"
     if img["kind"] == "l9":
         return "uint16"
+    if img["kind"] == "csp":
+        return "float32"
     return _local_band(img, band)["type"]
 
 
 def _scale(img, band):
     if img["kind"] == "l9":
         return 30
+    if img["kind"] == "csp":
+        return 10
     if band == "SCL":
         return 20
+    if band == "QA60":
+        return 60
     return dict(S2_BANDS)[band]
 
 
@@ -238,7 +256,7 @@ def native_grid(image_id, band):
         return dict(crs=img["crs"], affine=list(img["affine"]), width=b["data"].shape[1],
                     height=b["data"].shape[0])
     s = _scale(img, band)
-    if img["kind"] == "s2":
+    if img["kind"] in ("s2", "csp"):
         w = h = 109800 // s
     else:
         w, h = img["width"], img["height"]
@@ -301,7 +319,18 @@ def scene_classes(zone, day, gx, gy):
     R = RB + ((h >> np.uint64(8)) & np.uint64(127)).astype(np.int64)
     cloud = ((h & np.uint64(255)).astype(np.int64) < P) & (d2 < R * R)
     cirrus = ((h >> np.uint64(16)) & np.uint64(7)) == 0
-    cls = np.where(cloud, np.where(cirrus, 10, np.where(4 * d2 < R * R, 9, 8)), surface)
+    # Shadow: the cell shifted back by the shadow offset is inside a blob
+    # that is not cirrus.
+    sx = cx - SHADOW_DX
+    sy = cy - SHADOW_DY
+    hs = hash3(sx >> 9, sy >> 9, np.full(gx.shape, zone + 1000)).reshape(gx.shape)
+    sdx = (sx & 511) - 256
+    sdy = (sy & 511) - 256
+    RS = RB + ((hs >> np.uint64(8)) & np.uint64(127)).astype(np.int64)
+    shadow = (((hs & np.uint64(255)).astype(np.int64) < P) & (sdx * sdx + sdy * sdy < RS * RS)
+              & (((hs >> np.uint64(16)) & np.uint64(7)) != 0))
+    cls = np.where(cloud, np.where(cirrus, 10, np.where(4 * d2 < R * R, 9, 8)),
+                   np.where(shadow, 3, surface))
     return cls, surface, p
 
 
@@ -317,7 +346,8 @@ def reflectance(zone, day, slot, gx, gy):
     surf = np.where(surface == 6, WATER[i] + (t >> 2), np.where(surface == 5, BARE[i] + f + t, veg))
     v = np.where(cls == 9, CLOUD[i] + t,
                  np.where(cls == 8, (surf + CLOUD[i] + t) >> 1,
-                          np.where(cls == 10, surf + 1500, surf)))
+                          np.where(cls == 10, surf + 1500,
+                                   np.where(cls == 3, surf >> 1, surf))))
     return v, cls
 
 
@@ -363,11 +393,26 @@ def _pixels_at(img, band, c, r):
     zone, day = img["zone"], img["day"]
     if band == "SCL":
         return scene_classes(zone, day, gx, gy)[0].astype(np.float64)
-    if band == "QA_PIXEL":
+    if band in ("QA_PIXEL", "QA60", "QA_RADSAT", "ST_B10", "cs", "cs_cdf"):
         cls = scene_classes(zone, day, gx, gy)[0]
+        t = (13 * gx + 7 * gy) & 127
         out = np.zeros(cls.shape, dtype=np.float64)
-        for k, v in QA.items():
-            out[cls == k] = v
+        if band == "QA_PIXEL":
+            for k, v in QA.items():
+                out[cls == k] = v
+        elif band == "QA60":
+            out[(cls == 8) | (cls == 9)] = 1024
+            out[cls == 10] = 2048
+        elif band == "QA_RADSAT":
+            out[(cls == 5) & (t >= 120)] = 1
+        elif band == "ST_B10":
+            for k, v in ST_BASE.items():
+                out[cls == k] = v + 4 * t[cls == k]
+        else:
+            base = CS_BASE if band == "cs" else CSCDF_BASE
+            for k, v in base.items():
+                out[cls == k] = (v + t[cls == k]) / 1000.0
+            out = out.astype(np.float32).astype(np.float64)
         return out
     if img["kind"] == "l9":
         v, _ = reflectance(zone, day, L9_SLOT[band], gx, gy)

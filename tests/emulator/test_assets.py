@@ -104,7 +104,7 @@ def test_s2_image(emu):
           "S2 startTime %r vs %d" % (a.get("startTime"), want["start_ms"]))
     check("endTime" in a, "S2 endTime")
     bands = {b["id"]: b for b in a.get("bands", [])}
-    expect = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12", "SCL"]
+    expect = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12", "SCL", "QA60"]
     check(sorted(bands) == sorted(expect), "S2 bands %r" % sorted(bands))
     for bid in expect:
         if bid in bands:

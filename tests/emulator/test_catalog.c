@@ -368,7 +368,9 @@ static void check_lookups(const struct catalog *c)
         json_object *v;
         int b = band_index(img, "B4"), b1 = band_index(img, "B1"), scl = band_index(img, "SCL");
 
-        CHECK(img->nbands == 13);
+        CHECK(img->nbands == 14);
+        CHECK(band_index(img, "QA60") == 13 && img->bands[13].grid.width == 1830 &&
+              img->bands[13].type == PX_U16);
         CHECK(b == 3 && b1 == 0 && scl == 12 && band_index(img, "B8A") == 8);
         CHECK(img->bands[b].grid.width == 10980 && img->bands[b].grid.affine[0] == 10);
         CHECK(img->bands[b].grid.affine[2] == 499960 && img->bands[b].grid.affine[5] == 4200000);
@@ -392,9 +394,11 @@ static void check_lookups(const struct catalog *c)
     l9 = catalog_collection(c, "LANDSAT/LC09/C02/T1_L2");
     CHECK(l9 && l9->nimages == 69);
     img = catalog_image(c, "LANDSAT/LC09/C02/T1_L2/LC09_044034_20230107");
-    CHECK(img && img->collection == l9 && img->nbands == 8);
+    CHECK(img && img->collection == l9 && img->nbands == 10);
     if (img) {
-        CHECK_STR(img->bands[7].id, "QA_PIXEL");
+        CHECK_STR(img->bands[7].id, "ST_B10");
+        CHECK_STR(img->bands[8].id, "QA_PIXEL");
+        CHECK_STR(img->bands[9].id, "QA_RADSAT");
         CHECK(img->bands[0].grid.affine[0] == 30 && img->bands[0].grid.affine[2] == 458985);
     }
     /* Every image is findable by id, and the listing is sorted by id. */
@@ -403,7 +407,18 @@ static void check_lookups(const struct catalog *c)
         if (i)
             CHECK(strcmp(catalog_image_at(c, i - 1)->id, catalog_image_at(c, i)->id) < 0);
     }
-    CHECK(catalog_count(c) == 1 + 292 + 69);
+    /* Cloud Score+: one image per S2 image, the same system:index. */
+    {
+        const struct cat_collection *csp =
+            catalog_collection(c, "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED");
+        const struct cat_image *cs = catalog_image(
+            c, "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED/20230105T183751_20230105T183750_T10SEG");
+
+        CHECK(csp && csp->nimages == 292);
+        CHECK(cs && cs->nbands == 2 && cs->bands[0].type == PX_F32 &&
+              cs->bands[0].grid.width == 10980 && cs->start_ms == 1672943871000LL);
+    }
+    CHECK(catalog_count(c) == 1 + 292 + 69 + 292);
 }
 
 static void check_rows(const struct catalog *c)

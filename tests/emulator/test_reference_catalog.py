@@ -116,6 +116,12 @@ def check_pixels():
             compare_window(d, iid, band, W // 3, H // 2, 300, 30)     # interior
         # A wide SCL strip, so clouds of moderate images show up in it.
         compare_window(d, iid, "SCL", 0, 2000, 5490, 4)
+    # Cloud Score+: the images of two S2 dates (float32 scores).
+    for iid in s2[1:3]:
+        cid = ref.CSP + "/" + iid.rsplit("/", 1)[1]
+        for band in ref.band_names(cid):
+            compare_window(d, cid, band, -3, -2, 60, 10)
+            compare_window(d, cid, band, 4000, 5000, 600, 6)
     l9 = pick_by_level(ref.L9, {0, 1, 2, 3})
     for iid in l9:
         for band in ref.band_names(iid):
@@ -145,6 +151,11 @@ def check_clouds_visible():
     b2, _ = d.window(iid, "B5", 0, 0, 5490, 40)    # B5 shares SCL's 20 m grid
     d.close()
     cloud = np.isin(scl, [8, 9])
+    shadow = scl == 3
+    check(shadow.any(), "cloud shadows (SCL 3) in a cloudy image")
+    if shadow.any():
+        clear = np.isin(scl, [4, 5])
+        check(np.median(b2[shadow]) < np.median(b2[clear]), "shadows are dark")
     if cloud.any():
         check(b2[cloud].min() > b2[~np.isin(scl, [8, 9, 10])].max() * 0.9 or
               np.median(b2[cloud]) > 2 * np.median(b2[~cloud]), "clouds are bright")
