@@ -233,11 +233,12 @@ end
 local SEASONS = { [12] = "DJF", [1] = "DJF", [2] = "DJF", [3] = "MAM", [4] = "MAM", [5] = "MAM",
                   [6] = "JJA", [7] = "JJA", [8] = "JJA", [9] = "SON", [10] = "SON", [11] = "SON" }
 
-function lib.composite.calendar(coll, start, stop, opts)
-  check_opts("composite.calendar", opts, { step = true, months = true, reduce = true })
+-- The periods of a calendar: a list of {start = "YYYY-MM-DD", stop =
+-- "YYYY-MM-DD", label = ..., t0 = ms, t1 = ms}, computed here (no request),
+-- so a recipe can loop over them (one download per month, say).
+function lib.composite.periods(start, stop, opts)
+  check_opts("composite.periods", opts, { step = true, months = true, reduce = true })
   local step = opt(opts, "step", "month")
-  local reduce = opt(opts, "reduce", lib.composite.median)
-  if type(reduce) ~= "function" then fail("lib.composite.calendar: reduce must be a function(collection) -> image") end
   local months
   if step == "month" then months = 1
   elseif step == "season" then months = 3
@@ -251,20 +252,33 @@ function lib.composite.calendar(coll, start, stop, opts)
     fail("lib.composite.calendar: seasons start in December, March, June or September (start %s)", start)
   end
   local stop_day = days_from_civil(y1, m1, d1)
-  local images = {}
+  local out = {}
   while days_from_civil(y, m, 1) < stop_day do
     local ny, nm = y, m + months
     while nm > 12 do ny, nm = ny + 1, nm - 12 end
-    local a, b = string.format("%04d-%02d-01", y, m), string.format("%04d-%02d-01", ny, nm)
-    local t0, t1 = days_from_civil(y, m, 1) * 86400000, days_from_civil(ny, nm, 1) * 86400000
-    local label = step == "season" and string.format("%04d-%s", m == 12 and y + 1 or y, SEASONS[m])
-                  or string.format("%04d-%02d", y, m)
-    local img = reduce(coll:filterDate(a, b))
-    images[#images + 1] = img:set("system:time_start", t0):set("system:time_end", t1):set("period", label)
-    if #images > 1200 then fail("lib.composite.calendar: more than 1200 periods between %s and %s", start, stop) end
+    if #out >= 1200 then fail("lib.composite.calendar: more than 1200 periods between %s and %s", start, stop) end
+    out[#out + 1] = {
+      start = string.format("%04d-%02d-01", y, m), stop = string.format("%04d-%02d-01", ny, nm),
+      t0 = days_from_civil(y, m, 1) * 86400000, t1 = days_from_civil(ny, nm, 1) * 86400000,
+      label = step == "season" and string.format("%04d-%s", m == 12 and y + 1 or y, SEASONS[m])
+              or string.format("%04d-%02d", y, m),
+    }
     y, m = ny, nm
   end
-  if #images == 0 then fail("lib.composite.calendar: no period between %s and %s", start, stop) end
+  if #out == 0 then fail("lib.composite.calendar: no period between %s and %s", start, stop) end
+  return out
+end
+lib.help["composite.periods"] = "composite.periods(start, stop, {step='month'|'season', months=n}): the calendar's " ..
+  "periods as a Lua list of {start, stop, label}, for one download per period"
+
+function lib.composite.calendar(coll, start, stop, opts)
+  local reduce = opt(opts, "reduce", lib.composite.median)
+  if type(reduce) ~= "function" then fail("lib.composite.calendar: reduce must be a function(collection) -> image") end
+  local images = {}
+  for i, p in ipairs(lib.composite.periods(start, stop, opts)) do
+    local img = reduce(coll:filterDate(p.start, p.stop))
+    images[i] = img:set("system:time_start", p.t0):set("system:time_end", p.t1):set("period", p.label)
+  end
   return ee.ImageCollection(images)
 end
 lib.help["composite.calendar"] = "composite.calendar(coll, start, stop, {step='month'|'season', months=n, " ..
