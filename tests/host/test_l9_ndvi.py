@@ -16,10 +16,13 @@ import tempfile
 import warnings
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulator"))
 import reference as ref  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import recipe_check as rc  # noqa: E402
 
 BIN = os.environ["EEFETCH_BIN"]
 RECIPE = os.path.join(os.environ["EEFETCH_SRC"], "recipes", "l9_ndvi_summer.lua")
@@ -64,26 +67,6 @@ def reference_ndvi(gt, w, h, start, end):
         return np.nanmedian(np.array(stack), axis=0), len(stack)
 
 
-def inner(gt, w, h, margin_px=3):
-    """Pixels whose centre is inside the lon/lat region by more than a margin
-    (the region's edges are curved in UTM: pixels near them are left out)."""
-    utm = osr.SpatialReference()
-    utm.ImportFromEPSG(32610)
-    ll = osr.SpatialReference()
-    ll.ImportFromEPSG(4326)
-    for s in (utm, ll):
-        s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    ct = osr.CoordinateTransformation(utm, ll)
-    jj, ii = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
-    x = gt[0] + ii * gt[1]
-    y = gt[3] + jj * gt[5]
-    pts = np.array(ct.TransformPoints(np.column_stack([x.ravel(), y.ravel()])))
-    lon = pts[:, 0].reshape(x.shape)
-    lat = pts[:, 1].reshape(x.shape)
-    m = margin_px * 30 / 111000.0
-    return ((lon > BBOX[0] + 1.3 * m) & (lon < BBOX[2] - 1.3 * m) & (lat > BBOX[1] + m) & (lat < BBOX[3] - m))
-
-
 def check_pixels(out, start, end, min_scenes, want_masked):
     """The VRT at out against the reference; returns the cell files."""
     cells = sorted(glob.glob(os.path.join(os.path.dirname(out), "ndvi_r*_c*.tif")))
@@ -110,7 +93,7 @@ def check_pixels(out, start, end, min_scenes, want_masked):
         if not np.array_equal(part, cd.GetRasterBand(1).ReadAsArray()):
             fail("%s differs from the VRT" % os.path.basename(c))
     want, n = reference_ndvi(gt, ds.RasterXSize, ds.RasterYSize, start, end)
-    keep = inner(gt, ds.RasterXSize, ds.RasterYSize)
+    keep = rc.inner(BBOX, gt, ds.RasterXSize, ds.RasterYSize, 32610)
     valid = ~np.isnan(want)
     if n < min_scenes:
         fail("only %d scenes over the region in the reference" % n)
