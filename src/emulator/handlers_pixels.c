@@ -11,11 +11,8 @@
 
 #include "emulator/eval.h"
 #include "emulator/handlers.h"
+#include "emulator/pixreq.h"
 #include "emulator/render.h"
-
-#define EE_MAX_REQUEST_BYTES 50331648LL
-#define EE_MAX_GRID_SIDE 32768L
-#define EE_MAX_BANDS 1024
 
 enum fmt { FMT_NPY, FMT_GEOTIFF, FMT_PNG };
 
@@ -82,11 +79,6 @@ static int json_num(json_object *o, const char *key, double *v)
     }
     return -1;
 }
-
-struct grid_spec {
-    struct ee_grid g;
-    int has_crs, has_affine, has_dims;
-};
 
 static int parse_grid(json_object *body, struct grid_spec *gs, struct emu_response *r)
 {
@@ -468,4 +460,34 @@ int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
     }
     eval_ctx_free(x);
     return 0;
+}
+
+/* ---- shared with the thumbnail and map handlers (pixreq.h) ---- */
+
+int pixreq_check_fields(json_object *body, const char *const *allowed, struct emu_response *r)
+{
+    return check_fields(body, allowed, r);
+}
+
+int pixreq_parse_grid(json_object *body, struct grid_spec *gs, struct emu_response *r)
+{
+    return parse_grid(body, gs, r);
+}
+
+int pixreq_band_ids(struct ev_ctx *x, json_object *body, struct ev_image *img,
+                    struct emu_response *r)
+{
+    return apply_band_ids(x, body, img, r);
+}
+
+int pixreq_complete_grid(struct grid_spec *gs, const struct ev_image *img,
+                         struct emu_response *r)
+{
+    return complete_grid(gs, img, r);
+}
+
+int pixreq_check_limits(const struct ee_grid *g, const struct ev_image *img,
+                        struct emu_response *r)
+{
+    return check_limits(g, img, r);
 }

@@ -1,0 +1,37 @@
+/*
+ * The parts of a pixel request that computePixels, getPixels, thumbnails
+ * and maps share (src/emulator/handlers_pixels.c): field checks, the
+ * PixelGrid, bandIds and EE's size limits. Each fills the response with
+ * EE's 400 and returns -1 on a bad request, 0 otherwise.
+ */
+#ifndef EEFETCH_EMULATOR_PIXREQ_H
+#define EEFETCH_EMULATOR_PIXREQ_H
+
+#include "emulator/eval.h"
+#include "emulator/handlers.h"
+
+#define EE_MAX_REQUEST_BYTES 50331648LL
+#define EE_MAX_GRID_SIDE 32768L
+#define EE_MAX_BANDS 1024
+
+/* A request's grid and which of its parts were given. */
+struct grid_spec {
+    struct ee_grid g;
+    int has_crs, has_affine, has_dims;
+};
+
+/* Rejects top-level fields not in allowed (NULL-terminated), as Google does. */
+int pixreq_check_fields(json_object *body, const char *const *allowed, struct emu_response *r);
+/* The optional "grid" PixelGrid of body. */
+int pixreq_parse_grid(json_object *body, struct grid_spec *gs, struct emu_response *r);
+/* Keeps the bands named in body's "bandIds", in that order. */
+int pixreq_band_ids(struct ev_ctx *x, json_object *body, struct ev_image *img,
+                    struct emu_response *r);
+/* Fills the parts of gs the request left out from img's first band. */
+int pixreq_complete_grid(struct grid_spec *gs, const struct ev_image *img,
+                         struct emu_response *r);
+/* EE's limits: grid side, number of bands, total request size. */
+int pixreq_check_limits(const struct ee_grid *g, const struct ev_image *img,
+                        struct emu_response *r);
+
+#endif
