@@ -47,6 +47,10 @@ struct ev_geom {
     int *ring_start;
     int nrings;
     double bbox[4];         /* minlon, minlat, maxlon, maxlat */
+    /* A geometry given in another CRS (GeometryConstructors with crs): its
+     * bounds there, exact, for clipToBoundsAndScale in that CRS. */
+    char src_crs[64];       /* "" when given in lon/lat */
+    double src_bbox[4];
 };
 
 enum node_op {
