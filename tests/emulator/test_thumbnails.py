@@ -333,6 +333,28 @@ def test_zips(emu, tmp):
     arr, _, _ = gdal_read(z.read("scene.tif"), "tif")
     check(arr.shape == (2, 24, 32) and (arr[0] == want["B4"]).all() and
           (arr[1] == want["B8"]).all(), "single-file contents")
+    # getDownloadURL({bands: [{id: 'B4', scale: 10}, {id: 'B8', scale: 20}], crs, region}):
+    # one select + transforms per band, joined with addBands; each file on its own grid.
+    region = rect_region(-122.21, 37.78, -122.2, 37.79)
+    per = [download_scale_image(select(load(S2_IMG), [b]), "EPSG:4326", region, sc)
+           for b, sc in (("B4", 10), ("B8", 20))]
+    joined = call("Image.addBands", dstImg=per[0], srcImg=per[1], overwrite=c(True))
+    _, body = fetch(emu, joined, "ZIPPED_GEO_TIFF_PER_BAND", bandIds=["B4", "B8"])
+    z = zipfile.ZipFile(io.BytesIO(body))
+    check(z.namelist() == ["download.B4.tif", "download.B8.tif"], "addBands names %r" %
+          z.namelist())
+    for b, sc in (("B4", 10), ("B8", 20)):
+        d = sc / M_PER_DEG
+        n = int(np.ceil(0.01 / d - 1e-9))
+        aff = [d, 0, -122.21, 0, -d, 37.79]
+        v, m = ref.sample(S2_IMG, b, "EPSG:4326", aff, n, n)
+        arr, gt, _ = gdal_read(z.read("download.%s.tif" % b), "tif")
+        check(arr.shape == (1, n, n), "per-band %s shape %s, want %d" % (b, arr.shape, n))
+        if arr.shape == (1, n, n):
+            same = (arr[0] == np.where(m, v, 0)).mean()
+            check(same > 0.999, "per-band %s: %.4f of pixels equal" % (b, same))
+        check(np.allclose(gt, (aff[2], d, 0, aff[5], 0, -d), rtol=0, atol=1e-12),
+              "per-band %s grid %r" % (b, gt))
     # A loaded image is named after its id's last segment (EE: SRTMGL1_003.elevation.tif);
     # per-band files keep each band's own grid.
     path = os.path.join(tmp, "small.tif")
