@@ -104,7 +104,6 @@ int thumbstore_put(struct thumb_store *s, int kind, const char *project, const c
             drop(s, &s->slots[i]);
     for (;;) {
         struct thumb_entry *oldest = NULL;
-        int used = 0;
         slot = NULL;
         for (i = 0; i < THUMB_STORE_MAX; i++) {
             struct thumb_entry *t = &s->slots[i];
@@ -113,7 +112,6 @@ int thumbstore_put(struct thumb_store *s, int kind, const char *project, const c
                     slot = t;
                 continue;
             }
-            used++;
             if (!oldest || t->created_ms < oldest->created_ms)
                 oldest = t;
         }
@@ -123,7 +121,6 @@ int thumbstore_put(struct thumb_store *s, int kind, const char *project, const c
             slot = NULL;
             break;
         }
-        (void)used;
         drop(s, oldest);
     }
     if (!slot || new_id(slot->id) != 0) {
