@@ -96,8 +96,8 @@ static int json_number(json_object *j, double *d)
 
 /* visualizationOptions {ranges[{min,max}], paletteColors[], gamma, opacity}:
  * Image.visualize of all the selected bands (1 or 3). */
-static int apply_vis_options(struct ev_ctx *x, json_object *body, struct ev_image **img,
-                             struct emu_response *r)
+int pixreq_vis_options(struct ev_ctx *x, json_object *body, struct ev_image **img,
+                       struct emu_response *r)
 {
     json_object *vo = NULL;
     struct eval_vis_spec s;
@@ -266,7 +266,7 @@ static int prepare(const struct emu_ctx *c, const struct emu_request *q, json_ob
     }
     p->img = v->img;
     file_prefix(body, p->img, p->prefix, sizeof p->prefix);
-    if (pixreq_band_ids(p->x, body, p->img, r) || apply_vis_options(p->x, body, &p->img, r))
+    if (pixreq_band_ids(p->x, body, p->img, r) || pixreq_vis_options(p->x, body, &p->img, r))
         goto fail;
     if (display_format(p->f) && p->img->nbands != 1 && p->img->nbands != 3) {
         emu_error(r, 400, "PNG and JPEG output need 1 or 3 bands, the image has %d: select them "
@@ -399,6 +399,15 @@ out:
     free(alpha);
     free(amask);
     return rc;
+}
+
+int pixreq_encode_display(const struct raster *ras, const struct ev_image *img,
+                          enum pixreq_display f, struct buf *out, const char **ctype,
+                          struct errbuf *e)
+{
+    return encode_display(ras, img, f == PIXREQ_PNG ? TF_PNG : f == PIXREQ_JPEG ? TF_JPEG
+                                                                                : TF_AUTO,
+                          out, ctype, e);
 }
 
 /* Renders and encodes a prepared thumbnail into r. */

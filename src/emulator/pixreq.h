@@ -9,6 +9,7 @@
 
 #include "emulator/eval.h"
 #include "emulator/handlers.h"
+#include "emulator/raster.h"
 
 #define EE_MAX_REQUEST_BYTES 50331648LL
 #define EE_MAX_GRID_SIDE 32768L
@@ -33,5 +34,19 @@ int pixreq_complete_grid(struct grid_spec *gs, const struct ev_image *img,
 /* EE's limits: grid side, number of bands, total request size. */
 int pixreq_check_limits(const struct ee_grid *g, const struct ev_image *img,
                         struct emu_response *r);
+
+/* visualizationOptions {ranges, paletteColors, gamma, opacity} of body:
+ * Image.visualize of img's bands (1 or 3), replacing *img
+ * (src/emulator/handlers_thumbs.c). */
+int pixreq_vis_options(struct ev_ctx *x, json_object *body, struct ev_image **img,
+                       struct emu_response *r);
+
+/* PNG (alpha where masked or visualize's opacity < 1), JPEG, or AUTO (PNG
+ * exactly when there is transparency) of a rendered 1- or 3-band raster;
+ * *ctype is the answer's Content-Type. */
+enum pixreq_display { PIXREQ_PNG, PIXREQ_JPEG, PIXREQ_AUTO };
+int pixreq_encode_display(const struct raster *ras, const struct ev_image *img,
+                          enum pixreq_display f, struct buf *out, const char **ctype,
+                          struct errbuf *e);
 
 #endif

@@ -415,6 +415,43 @@ def test_map_tile(emu):
     check(status == 404, "unknown map %d" % status)
 
 
+def test_compute_pixels_vis(emu):
+    """computePixels and getPixels take visualizationOptions, JPEG and AUTO_JPEG_PNG too."""
+    _, _, aff = s2_rgb_box()
+    g = emulib.grid("EPSG:32610", aff, 48, 40)
+    vo = {"ranges": [{"min": 0, "max": 3000}], "gamma": 0.8}
+    body = {"expression": expr(load(S2_IMG)), "fileFormat": "NPY", "grid": g,
+            "bandIds": ["B4", "B3", "B2"], "visualizationOptions": vo}
+    status, _, data = emu.post(PROJ + "/image:computePixels", body)
+    if check(status == 200, "computePixels with visualizationOptions: %d %s" % (status, data[:200])):
+        arr = emulib.decode_npy(data)
+        for n, b in zip(("vis-red", "vis-green", "vis-blue"), ("B4", "B3", "B2")):
+            v, m = s2_band(b, aff, 48, 40)
+            near(arr[n], ref_vis.stretch(v, m, 0, 3000, 0.8), "computePixels vis " + n)
+    body["fileFormat"] = "JPEG"
+    status, headers, data = emu.post(PROJ + "/image:computePixels", body)
+    check(status == 200 and data[:2] == b"\xff\xd8" and headers.get("content-type") ==
+          "image/jpeg", "computePixels JPEG: %d" % status)
+    body["fileFormat"] = "AUTO_JPEG_PNG"
+    body["visualizationOptions"] = dict(vo, opacity=0.25)
+    status, headers, data = emu.post(PROJ + "/image:computePixels", body)
+    if check(status == 200 and data[:4] == b"\x89PNG", "computePixels AUTO with opacity: %d"
+             % status):
+        arr, _, ds = gdal_read(data, "png")
+        check(ds.RasterCount == 4 and (arr[3] == 64).all(), "alpha 64 from opacity 0.25")
+    # assets:getPixels with a palette.
+    body = {"fileFormat": "PNG", "grid": g, "bandIds": ["B8"],
+            "visualizationOptions": {"ranges": [{"min": 500, "max": 4000}],
+                                     "paletteColors": ["000000", "FF0000", "FFFF00"]}}
+    status, _, data = emu.post(PROJ + "/assets/" + S2_IMG + ":getPixels", body)
+    if check(status == 200, "getPixels with a palette: %d %s" % (status, data[:200])):
+        arr, _, _ = gdal_read(data, "png")
+        v, m = s2_band("B8", aff, 48, 40)
+        want = ref_vis.palette(v, m, 500, 4000, ["000000", "FF0000", "FFFF00"])
+        for k in range(3):
+            near(arr[k], want[k], "getPixels palette channel %d" % k)
+
+
 def test_errors(emu):
     cx = emulib.Checks()
     region = rect_region(-122.5, 37.5, -122.0, 38.0)
@@ -519,7 +556,8 @@ def main():
         with emulib.Emulator() as emu:
             emulib.run_each([test_thumb_gray_png, test_thumb_palette, test_thumb_rgb_jpeg,
                              test_transparency, test_visualize_forms, test_download_geotiff_npy,
-                             test_map_tile, test_errors, test_store_bounds], FAILS, emu)
+                             test_map_tile, test_compute_pixels_vis, test_errors,
+                             test_store_bounds], FAILS, emu)
             emulib.run_each([test_zips], FAILS, emu, tmp)
     return emulib.report(FAILS)
 
