@@ -1391,7 +1391,7 @@ const struct ev_algo ev_algos_values[] = {
 
 const struct ev_algo *ev_find_algo(const char *name)
 {
-    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image};
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_pixelops};
     size_t t;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
@@ -1401,11 +1401,11 @@ const struct ev_algo *ev_find_algo(const char *name)
     return NULL;
 }
 
-static const char *fn_names[256];
+static const char *fn_names[1024];
 
 static void fill_names(void)
 {
-    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image};
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_pixelops};
     size_t t, n = 0;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
