@@ -1039,6 +1039,10 @@ static int64_t node_work(const struct ev_node *nd, int64_t npix, struct img_set 
         for (k = 0; k < nd->nkids; k++)
             w += node_work(nd->kids[k], npix, s, images);
         return w;
+    case NODE_RESAMPLE:   /* reads 2 x 2 or 4 x 4 native pixels per pixel */
+        return (nd->fn == PX_BICUBIC ? 16 : 4) * node_work(nd->a, npix, s, images);
+    case NODE_TERRAIN:    /* the pixel and its 4 neighbours */
+        return 5 * node_work(nd->a, npix, s, images);
     default:
         return node_work(nd->a, npix, s, images) + node_work(nd->b, npix, s, images) +
                node_work(nd->c, npix, s, images);

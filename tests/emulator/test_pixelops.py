@@ -477,12 +477,32 @@ def test_listed(emu):
         check("algorithms/" + n in names or n in names, "algorithms.list lacks %s" % n)
 
 
+def test_work():
+    """The memory model counts every native pixel a neighbourhood reads:
+    5 per pixel for terrain, 4 for bilinear, 16 for bicubic."""
+    g = grid("EPSG:4326", srtm_grid(EVEREST[0], EVEREST[1]), 32, 32)
+    srtm = load(ref.SRTM)
+    for node, reads, bytes_ in ((call("Terrain.slope", input=srtm), 5, 2),
+                                (call("Image.resample", image=srtm), 4, 2),
+                                (call("Image.resample", image=srtm, mode=c("bicubic")), 16, 2)):
+        work = 32 * 32 * bytes_ * reads
+        for limit, want in ((work - 1, 400), (work, 200)):
+            with emulib.Emulator("--memory-limit", str(limit)) as emu:
+                status, _, data = emu.post(PROJ + "/image:computePixels",
+                                           {"expression": expr(node), "fileFormat": "NPY",
+                                            "grid": g})
+                check(status == want, "%s, memory limit %d (work %d): %d %s"
+                      % (node["functionInvocationValue"]["functionName"], limit, work, status,
+                         data[:120]))
+
+
 def main():
     with emulib.Emulator() as emu:
         emulib.run_each([test_unary, test_binary, test_unit_scale_clamp,
                          test_expression_js_client, test_expression_language,
                          test_expression_recipe, test_resample, test_terrain, test_to_bands,
                          test_listed], FAILS, emu)
+    emulib.run_each([test_work], FAILS)
     return emulib.report(FAILS)
 
 
