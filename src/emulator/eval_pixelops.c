@@ -627,6 +627,131 @@ static int f_to_bands(struct ev_ctx *x, const struct ev_args *a, struct ev_value
     return image_out(x, img, o, e);
 }
 
+/* ------------------------------------------------------ linkCollection */
+
+/* A string or a list of strings (NULL or null: an empty list). */
+static int names_arg(struct ev_ctx *x, const struct ev_args *a, const char *name,
+                     struct ev_value **out, struct errbuf *e)
+{
+    struct ev_value *v = ev_arg(a, name);
+    int i;
+    if (!v || v->kind == EV_NULL) {
+        *out = ev_list(x, 0);
+        return *out ? 0 : NOMEM();
+    }
+    if (v->kind == EV_STR) {
+        if (!(*out = ev_list(x, 1)))
+            return NOMEM();
+        (*out)->items[0] = v;
+        return 0;
+    }
+    if (v->kind != EV_LIST)
+        return ev_type_error(e, a, name, "List<String>", v);
+    for (i = 0; i < v->n; i++)
+        if (v->items[i]->kind != EV_STR)
+            return ev_type_error(e, a, name, "List<String>", v->items[i]);
+    *out = v;
+    return 0;
+}
+
+static int find_band(const struct ev_image *img, const char *id)
+{
+    int i;
+    for (i = 0; i < img->nbands; i++)
+        if (strcmp(img->bands[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+/* A band masked everywhere, for a linked band no image supplies. */
+static int masked_band(struct ev_ctx *x, const char *id, struct ev_band *b, struct errbuf *e)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->id, sizeof b->id, "%s", id);
+    b->dt = int_range(0, 0);
+    if (!(b->node = op_node(x, NODE_UPDMASK, 0, const_node(x, 0), const_node(x, 0))))
+        return NOMEM();
+    return 0;
+}
+
+/* Image.linkCollection: the bands and properties named, taken from the
+ * first image of the collection whose matchPropertyName property equals
+ * the input's (EE: "arbitrary" among several), replacing bands and
+ * properties of the same names; without a match the bands are masked
+ * everywhere and the properties null. */
+static int f_link_collection(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                             struct errbuf *e)
+{
+    struct ev_image *in, *img;
+    struct ev_value *cv, *bands, *props, *mp = ev_arg(a, "matchPropertyName");
+    const struct ev_image *match = NULL;
+    const char *key = "system:index";
+    json_object *want = NULL, *newprops = NULL;
+    int rc, i, k, n;
+
+    if ((rc = ev_image_arg(x, a, "input", 1, &in, e)) ||
+        (rc = ev_require(a, "imageCollection", &cv, e)) ||
+        (rc = names_arg(x, a, "linkedBands", &bands, e)) ||
+        (rc = names_arg(x, a, "linkedProperties", &props, e)))
+        return rc;
+    if (cv->kind != EV_COLL)
+        return ev_type_error(e, a, "imageCollection", "ImageCollection", cv);
+    if (mp && mp->kind != EV_NULL) {
+        if (mp->kind != EV_STR)
+            return ev_type_error(e, a, "matchPropertyName", "String", mp);
+        key = mp->str;
+    }
+    if (in->props && json_object_object_get_ex(in->props, key, &want) && want)
+        for (k = 0; k < cv->coll->n && !match; k++) {
+            const struct ev_value *m = cv->coll->items[k];
+            json_object *have = NULL;
+            if (m->kind == EV_IMAGE && m->img->props &&
+                json_object_object_get_ex(m->img->props, key, &have) &&
+                json_object_equal(have, want))
+                match = m->img;
+        }
+    if (in->nbands + bands->n > 10000)
+        return err_set(e, ERR_USAGE, "Image.linkCollection: Too many bands.");
+    if (!(img = image_derive(x, in, in->nbands + bands->n)))
+        return NOMEM();
+    for (i = 0; i < in->nbands; i++)
+        img->bands[i] = in->bands[i];
+    n = in->nbands;
+    for (i = 0; i < bands->n; i++) {
+        const char *id = bands->items[i]->str;
+        struct ev_band b;
+        if (match) {
+            if ((k = find_band(match, id)) < 0)
+                return err_set(e, ERR_USAGE, "Image.linkCollection: Pattern '%s' did not match "
+                               "any bands of the matching image.", id);
+            b = match->bands[k];
+        } else if ((rc = masked_band(x, id, &b, e))) {
+            return rc;
+        }
+        if ((k = find_band(img, id)) >= 0 && k < n)
+            img->bands[k] = b;
+        else
+            img->bands[n++] = b;
+    }
+    img->nbands = n;
+    if (props->n) {
+        /* The input's properties are shared with it: edit a copy. */
+        if (json_object_deep_copy(in->props, &newprops, NULL) != 0 ||
+            !eval_own_json(x, newprops))
+            return NOMEM();
+        for (i = 0; i < props->n; i++) {
+            json_object *pv = NULL, *copy = NULL;
+            if (match && match->props &&
+                json_object_object_get_ex(match->props, props->items[i]->str, &pv) && pv &&
+                json_object_deep_copy(pv, &copy, NULL) != 0)
+                return NOMEM();
+            json_object_object_add(newprops, props->items[i]->str, copy);
+        }
+        img->props = newprops;
+    }
+    return image_out(x, img, o, e);
+}
+
 /* ---------------------------------------------------------- expression */
 
 struct parsed {
@@ -724,7 +849,7 @@ const struct ev_algo ev_algos_pixelops[] = {
     {"Image.resample", f_resample},
     {"Terrain.slope", f_slope}, {"Terrain.aspect", f_aspect},
     {"Terrain.hillshade", f_hillshade}, {"Terrain.products", f_products},
-    {"ImageCollection.toBands", f_to_bands},
+    {"ImageCollection.toBands", f_to_bands}, {"Image.linkCollection", f_link_collection},
     {"Image.parseExpression", f_parse_expression},
     {"Image.float", f_float}, {"Image.double", f_double}, {"Image.int", f_int},
     {"Image.byte", f_byte}, {"Image.short", f_short}, {"Image.int8", f_int8},

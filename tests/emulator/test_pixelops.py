@@ -1,7 +1,8 @@
 """Per-pixel image algorithms (docs/emulator.md "Pixel operations") over the
 catalog's Landsat 9 and SRTM images: math functions, bitwise operators,
 unitScale, clamp, Image.expression (the official JS client's graph and an
-eefetch recipe), Image.resample, Terrain.* and ImageCollection.toBands.
+eefetch recipe), Image.resample, Terrain.*, ImageCollection.toBands and
+Image.linkCollection.
 
 Every expected pixel comes from reference.py (the independent model of the
 catalog) and numpy computations written here or in ref_pixelops.py; masks
@@ -468,6 +469,50 @@ def test_to_bands(emu):
           "toBands of constants %s" % [b["id"] for b in info["bands"]])
 
 
+L9IMG3 = ref.L9 + "/LC09_044034_20230208"
+
+
+def test_link_collection(emu):
+    def images(*nodes):
+        return {"arrayValue": {"values": list(nodes)}}
+    coll = call("ImageCollection.fromImages", images=images(
+        select(load(L9IMG2), ["SR_B5"]), select(load(L9IMG), ["SR_B5", "QA_PIXEL"])))
+    node = call("Image.linkCollection", input=band(L9IMG, "SR_B4"), imageCollection=coll,
+                linkedBands=c(["SR_B5"]), linkedProperties=c(["WRS_PATH", "CLOUD_COVER"]))
+    info = value(emu, expr(node))
+    check([b["id"] for b in info["bands"]] == ["SR_B4", "SR_B5"], "linkCollection bands %s"
+          % [b["id"] for b in info["bands"]])
+    props = ref.properties(L9IMG)
+    check(info["properties"].get("WRS_PATH") == 44 and
+          info["properties"].get("CLOUD_COVER") == props["CLOUD_COVER"] and
+          info["properties"].get("system:index") == props["system:index"],
+          "linkCollection properties %s" % info["properties"])
+    arr = npy(emu, expr(node), L9GRID)
+    for b in ("SR_B4", "SR_B5"):
+        want, mask = l9(b)
+        expect(arr, b, want, mask, "linkCollection " + b)
+    # No image with the input's system:index: the band is masked, the
+    # property null.
+    node = call("Image.linkCollection", input=band(L9IMG3, "SR_B4"), imageCollection=coll,
+                linkedBands=c("SR_B5"), linkedProperties=c("CLOUD_COVER"))
+    info = value(emu, expr(node))
+    check("CLOUD_COVER" in info["properties"] and info["properties"]["CLOUD_COVER"] is None,
+          "linkCollection without a match: properties %s" % info["properties"])
+    arr = npy(emu, expr(with_mask(call("Image.select", input=node, bandSelectors=c(["SR_B5"])))),
+              L9GRID)
+    expect(arr, "m", np.zeros((H, W)), np.ones((H, W), bool), "linkCollection unmatched mask")
+    # Another match property, and a band that replaces the input's own.
+    other = call("ImageCollection.fromImages", images=images(select(load(L9IMG2), ["SR_B4"])))
+    node = call("Image.linkCollection", input=select(load(L9IMG), ["SR_B4", "SR_B5"]),
+                imageCollection=other, linkedBands=c(["SR_B4"]), matchPropertyName=c("WRS_PATH"))
+    arr = npy(emu, expr(node), L9GRID)
+    check(arr.dtype.names == ("SR_B4", "SR_B5"), "linkCollection replace: %s" % (arr.dtype.names,))
+    want, mask = l9("SR_B4", L9IMG2)
+    expect(arr, "SR_B4", want, mask, "linkCollection replaced band")
+    want, mask = l9("SR_B5")
+    expect(arr, "SR_B5", want, mask, "linkCollection kept band")
+
+
 def test_listed(emu):
     status, _, data = emu.get(PROJ + "/algorithms")
     names = {a["name"] for a in json.loads(data)["algorithms"]}
@@ -501,7 +546,7 @@ def main():
         emulib.run_each([test_unary, test_binary, test_unit_scale_clamp,
                          test_expression_js_client, test_expression_language,
                          test_expression_recipe, test_resample, test_terrain, test_to_bands,
-                         test_listed], FAILS, emu)
+                         test_link_collection, test_listed], FAILS, emu)
     emulib.run_each([test_work], FAILS)
     return emulib.report(FAILS)
 
