@@ -450,7 +450,6 @@ static int f_resample(struct ev_ctx *x, const struct ev_args *a, struct ev_value
                        "'bilinear' or 'bicubic'.", mode);
     if (!(img = image_derive(x, in, in->nbands)))
         return NOMEM();
-    img->id = NULL;
     for (i = 0; i < in->nbands; i++) {
         struct ev_band *b = &img->bands[i];
         *b = in->bands[i];
@@ -470,8 +469,8 @@ static int f_resample(struct ev_ctx *x, const struct ev_args *a, struct ev_value
 /* ------------------------------------------------------------- terrain */
 
 /* The elevation band: one named "elevation", else the only band. */
-static int elevation_band(const struct ev_args *a, const struct ev_image *in, int *k,
-                          struct errbuf *e)
+static int elevation_band(struct ev_ctx *x, const struct ev_args *a, const struct ev_image *in,
+                          int *k, struct errbuf *e)
 {
     int i;
     for (i = 0; i < in->nbands; i++)
@@ -489,7 +488,7 @@ static int elevation_band(const struct ev_args *a, const struct ev_image *in, in
         return err_set(e, ERR_USAGE, "%s: The elevation band has no fixed projection (a "
                        "constant image); the emulator computes terrain on the input's own "
                        "grid only.", a->fname);
-    if (eval_crs_geographic(NULL, in->bands[*k].proj.crs) < 0)
+    if (eval_crs_geographic(x, in->bands[*k].proj.crs) < 0)
         return err_set(e, ERR_USAGE, "%s: Invalid CRS '%s'.", a->fname,
                        in->bands[*k].proj.crs);
     return 0;
@@ -521,7 +520,7 @@ static int terrain(struct ev_ctx *x, const struct ev_args *a, int fn, struct ev_
     struct ev_value *v;
     double az = 270, el = 45;
     int rc, k;
-    if ((rc = ev_image_arg(x, a, "input", 1, &in, e)) || (rc = elevation_band(a, in, &k, e)))
+    if ((rc = ev_image_arg(x, a, "input", 1, &in, e)) || (rc = elevation_band(x, a, in, &k, e)))
         return rc;
     if ((v = ev_arg(a, "azimuth")) && v->kind != EV_NULL) {
         if (v->kind != EV_NUM)
@@ -565,7 +564,7 @@ static int f_products(struct ev_ctx *x, const struct ev_args *a, struct ev_value
 {
     struct ev_image *in, *img;
     int rc, k, i;
-    if ((rc = ev_image_arg(x, a, "input", 1, &in, e)) || (rc = elevation_band(a, in, &k, e)))
+    if ((rc = ev_image_arg(x, a, "input", 1, &in, e)) || (rc = elevation_band(x, a, in, &k, e)))
         return rc;
     if (!(img = image_derive(x, in, in->nbands + 3)))
         return NOMEM();
