@@ -848,6 +848,7 @@ const struct ev_algo ev_algos_pixelops[] = {
     {"Image.resample", f_resample},
     {"Terrain.slope", f_slope}, {"Terrain.aspect", f_aspect},
     {"Terrain.hillshade", f_hillshade}, {"Terrain.products", f_products},
+    {"Terrain", f_products},
     {"ImageCollection.toBands", f_to_bands}, {"Image.linkCollection", f_link_collection},
     {"Image.parseExpression", f_parse_expression},
     {"Image.float", f_float}, {"Image.double", f_double}, {"Image.int", f_int},

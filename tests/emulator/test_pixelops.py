@@ -431,6 +431,8 @@ def test_terrain(emu):
     check([b["id"] for b in info["bands"]] == ["elevation", "slope", "aspect", "hillshade"],
           "products bands %s" % [b["id"] for b in info["bands"]])
     check(info["properties"].get("system:index") == "SRTMGL1_003", "products properties")
+    info2 = value(emu, expr(call("Terrain", input=srtm)))
+    check(info2["bands"] == info["bands"], "Terrain is Terrain.products: %s" % info2["bands"])
     check(pixel_type(info, 3) == {"type": "PixelType", "precision": "int", "min": 0, "max": 255},
           "hillshade type %s" % pixel_type(info, 3))
     check(pixel_type(info, 1).get("precision") == "float", "slope type %s" % pixel_type(info, 1))
