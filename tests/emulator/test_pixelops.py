@@ -316,6 +316,20 @@ def test_expression_language(emu):
     arr = npy(emu, g, L9GRID)
     expect(arr, "v", b5 - b4, b4 > 9000, "expression mask (values)")
     expect(arr, "m", (b4 > 9000).astype(float), np.ones_like(m4), "expression mask")
+    # mapFreeVarsToDefaultImageBands: bare names are bands of the image.
+    g = expression("SR_B5 - SR_B4")
+    g["values"]["f"]["functionInvocationValue"]["arguments"]["mapFreeVarsToDefaultImageBands"] \
+        = c(True)
+    arr = npy(emu, g, L9GRID)
+    expect(arr, "SR_B5", b5 - b4, m4, "free variables as bands")
+    # Long and deep texts: a chain of 3000 additions works; nesting and
+    # length have limits with their own messages.
+    arr = npy(emu, expression("b('SR_B4')" + " + 1" * 3000), L9GRID)
+    expect(arr, "SR_B4", b4 + 3000, m4, "3000 chained additions")
+    msg = error(emu, expression("(" * 300 + "1" + ")" * 300))
+    check("nested too deeply" in msg, "deep nesting: %r" % msg)
+    msg = error(emu, expression("1" + " + 1" * 6000))
+    check("longer than 20000 characters" in msg, "long text: %r" % msg)
     # Errors name the function and what was wrong.
     for text, images, words in (
             ("(b(1) + ", {}, "Syntax error"),
