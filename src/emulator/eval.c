@@ -624,6 +624,8 @@ int ev_call_func(struct ev_ctx *x, const struct ev_func *f, struct ev_value **ar
 
     if (depth > EVAL_MAX_RECURSION)
         return too_deep(e);
+    if (f->native)
+        return f->native(x, f, args, depth, out, e);
     if (!(env.memo = calloc((size_t)x->nnames + 1, sizeof *env.memo)))
         return err_set(e, ERR_NOMEM, "out of memory");
     rc = eval_named(x, f->body, &env, depth, out, e);

@@ -17,6 +17,8 @@
 #include "emulator/catalog.h"
 #include "util/err.h"
 
+struct ev_ctx;
+
 enum ev_kind {
     EV_NULL, EV_BOOL, EV_NUM, EV_STR, EV_LIST, EV_DICT, EV_DATE, EV_DRANGE, EV_GEOM,
     EV_FEATURE, EV_FILTER, EV_IMAGE, EV_COLL, EV_PROJ, EV_FUNC, EV_REDUCER
@@ -58,7 +60,11 @@ enum node_op {
     NODE_LT, NODE_GT, NODE_LTE, NODE_GTE, NODE_EQ, NODE_NEQ, NODE_AND, NODE_OR, NODE_BITAND,
     NODE_UPDMASK, NODE_UNMASK, NODE_CLIP, NODE_REPROJECT, NODE_COMPOSITE, NODE_WHERE,
     NODE_GETMASK,  /* Image.mask(image): the mask as values, itself unmasked */
-    NODE_VIS       /* Image.visualize: one 8-bit output channel of a (eval_vis.c) */
+    NODE_VIS,      /* Image.visualize: one 8-bit output channel of a (eval_vis.c) */
+    NODE_MATH1,    /* fn(a): per-pixel function (eval_pixelops.c, enum px_fn) */
+    NODE_MATH2,    /* fn(a, b): per-pixel function of two operands */
+    NODE_RESAMPLE, /* a sampled bilinearly or bicubically on grid (fn: 1, 2) */
+    NODE_TERRAIN   /* slope / aspect / hillshade (fn) of a on grid, arg: sun */
 };
 
 enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC };
@@ -67,7 +73,7 @@ enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC };
 struct ev_node {
     enum node_op op;
     const struct cat_image *img;   /* LOAD */
-    int band;                      /* LOAD */
+    int band;                      /* LOAD; TERRAIN: 1 when grid is in degrees */
     double value;                  /* CONST */
     struct ev_node *a, *b;         /* operands; UNMASK: b = fill value */
     struct ev_node *c;             /* WHERE: a = input, b = test, c = value */
@@ -76,6 +82,8 @@ struct ev_node {
     struct ev_geom *geom;          /* CLIP */
     struct ev_proj grid;           /* REPROJECT; width>0 also masks outside */
     enum ev_reduce reducer;        /* COMPOSITE */
+    int fn;                        /* MATH1, MATH2, RESAMPLE, TERRAIN: which one */
+    double arg[2];                 /* TERRAIN: hillshade azimuth, elevation */
     struct ev_node **kids;
     int nkids;
     /* render scratch (owned by ctx) */
@@ -138,6 +146,11 @@ struct ev_func {
     int nargs;
     const char **argnames;
     const char *body;              /* key into Expression.values */
+    /* A function the server built itself (Image.parseExpression): called
+     * with the arguments in argnames order instead of evaluating a body. */
+    int (*native)(struct ev_ctx *x, const struct ev_func *f, struct ev_value **args,
+                  int depth, struct ev_value **out, struct errbuf *e);
+    const void *data;
 };
 
 struct ev_value {

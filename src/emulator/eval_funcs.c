@@ -1421,7 +1421,8 @@ const struct ev_algo ev_algos_values[] = {
 
 const struct ev_algo *ev_find_algo(const char *name)
 {
-    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis};
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis,
+                                      ev_algos_pixelops};
     size_t t;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
@@ -1431,11 +1432,12 @@ const struct ev_algo *ev_find_algo(const char *name)
     return NULL;
 }
 
-static const char *fn_names[256];
+static const char *fn_names[1024];
 
 static void fill_names(void)
 {
-    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis};
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis,
+                                      ev_algos_pixelops};
     size_t t, n = 0;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)

@@ -63,5 +63,21 @@ json_object *eval_number_json(double d);
 extern const struct ev_algo ev_algos_values[];
 extern const struct ev_algo ev_algos_image[];
 extern const struct ev_algo ev_algos_vis[];
+extern const struct ev_algo ev_algos_pixelops[];
+
+/* Image.parseExpression's parser (exprparse.c): the parsed text, which
+ * expr_eval evaluates once the function is called with its images. */
+struct expr_ast;
+int expr_parse(struct ev_ctx *x, const char *text, struct expr_ast **out, struct errbuf *e);
+int expr_eval(struct ev_ctx *x, const struct expr_ast *ast, const char *default_name,
+              const char *const *names, struct ev_value **vals, int nvars, int free_bands,
+              int depth, struct ev_value **out, struct errbuf *e);
+/* Calls the algorithm `name` with named arguments (NULL-terminated
+ * name, value pairs), as an invocation in the graph would. */
+int ev_invoke(struct ev_ctx *x, const char *name, int depth, struct ev_value **out,
+              struct errbuf *e, ...);
+/* fn (enum px_fn2, pixelops.h) of two images with EE's band matching. */
+int ev_image_math2(struct ev_ctx *x, const char *fname, struct ev_value *a, struct ev_value *b,
+                   int fn, struct ev_value **out, struct errbuf *e);
 
 #endif

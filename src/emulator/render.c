@@ -11,6 +11,7 @@
  * instead of computing it again.
  */
 #include "emulator/render.h"
+#include "emulator/pixelops.h"
 
 #include <gdal/ogr_srs_api.h>
 #include <math.h>
@@ -66,6 +67,10 @@ static unsigned long render_id(void)
 
 static int render_node(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *val,
                        uint8_t *mask, struct errbuf *e);
+static int render_resample(struct ev_ctx *x, struct ev_node *nd, const struct pts *p,
+                           double *val, uint8_t *mask, struct errbuf *e);
+static int render_terrain(struct ev_ctx *x, struct ev_node *nd, const struct pts *p,
+                          double *val, uint8_t *mask, struct errbuf *e);
 
 /* Per-node scratch, allocated on first use (rows all have one width). */
 static int scratch(struct ev_ctx *x, struct ev_node *nd, long n, struct errbuf *e)
@@ -636,6 +641,25 @@ static int render_op(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, 
                 mask[i] = nd->sm[n + i];
             }
         return 0;
+    case NODE_MATH1:
+        if ((rc = render_node(x, nd->a, p, val, mask, e)))
+            return rc;
+        for (i = 0; i < n; i++)
+            val[i] = px_math1(nd->fn, val[i]);
+        return 0;
+    case NODE_MATH2:
+        if ((rc = scratch(x, nd, n, e)) || (rc = render_node(x, nd->a, p, val, mask, e)) ||
+            (rc = render_node(x, nd->b, p, nd->sv, nd->sm, e)))
+            return rc;
+        for (i = 0; i < n; i++) {
+            val[i] = px_math2(nd->fn, val[i], nd->sv[i]);
+            mask[i] = (mask[i] != 0) & (nd->sm[i] != 0);
+        }
+        return 0;
+    case NODE_RESAMPLE:
+        return render_resample(x, nd, p, val, mask, e);
+    case NODE_TERRAIN:
+        return render_terrain(x, nd, p, val, mask, e);
     case NODE_COMPOSITE:
         if ((rc = scratch(x, nd, n, e)))
             return rc;
@@ -646,6 +670,232 @@ static int render_op(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, 
         return 0;
     }
     return err_set(e, ERR_INTERNAL, "unknown pixel node");
+}
+
+/* ------------------------------------------------------ neighbourhoods */
+
+/* Scratch of a node that reads its input at other points than its own:
+ * nv rows of doubles and nm rows of bytes, plus sx, sy. */
+static int wide_scratch(struct ev_ctx *x, struct ev_node *nd, long n, long nv, long nm,
+                        struct errbuf *e)
+{
+    if (nd->scap >= n)
+        return 0;
+    nd->sv = eval_alloc(x, sizeof *nd->sv * (size_t)(nv * n));
+    nd->sm = eval_alloc(x, sizeof *nd->sm * (size_t)(nm * n));
+    nd->sx = eval_alloc(x, sizeof *nd->sx * (size_t)n);
+    nd->sy = eval_alloc(x, sizeof *nd->sy * (size_t)n);
+    nd->sv_const = 0;
+    if (!nd->sv || !nd->sm || !nd->sx || !nd->sy)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    nd->scap = n;
+    return 0;
+}
+
+/* Renders nd->a at the centres of native pixels (c[i], r[i]) of nd->grid
+ * (NaN: no pixel, masked). qx, qy are scratch for the points. */
+static int render_at_pixels(struct ev_ctx *x, struct ev_node *nd, const struct pts *p,
+                            const double *c, const double *r, double *qx, double *qy,
+                            double *val, uint8_t *mask, struct errbuf *e)
+{
+    const double *a = nd->grid.affine;
+    struct pts q;
+    long i;
+    for (i = 0; i < p->n; i++) {
+        qx[i] = a[0] * (c[i] + 0.5) + a[1] * (r[i] + 0.5) + a[2];
+        qy[i] = a[3] * (c[i] + 0.5) + a[4] * (r[i] + 0.5) + a[5];
+    }
+    memset(&q, 0, sizeof q);
+    q.crs = nd->grid.crs;
+    q.x = qx;
+    q.y = qy;
+    q.n = p->n;
+    q.gen = render_id();
+    q.ls = p->ls;
+    return render_node(x, nd->a, &q, val, mask, e);
+}
+
+/* The points of p as fractional native pixel coordinates (u, v) of
+ * nd->grid: pixel (c, r) covers [c, c+1) x [r, r+1). NaN when a point
+ * cannot be transformed. */
+static int native_coords(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, double *u,
+                         double *v, struct errbuf *e)
+{
+    const double *a = nd->grid.affine;
+    double det = a[0] * a[4] - a[1] * a[3];
+    long i;
+    int rc;
+    if (det == 0)
+        return err_set(e, ERR_INTERNAL, "singular grid");
+    if ((rc = to_crs(x, p, nd->grid.crs, u, v, e)))
+        return rc;
+    for (i = 0; i < p->n; i++) {
+        double dx = u[i] - a[2], dy = v[i] - a[5];
+        u[i] = (a[4] * dx - a[1] * dy) / det;
+        v[i] = (-a[3] * dx + a[0] * dy) / det;
+    }
+    return 0;
+}
+
+/* Keys' cubic convolution kernel with a = -0.5 (GDAL's "cubic"). */
+static double cubic_weight(double t)
+{
+    t = fabs(t);
+    if (t <= 1)
+        return (1.5 * t - 2.5) * t * t + 1;
+    if (t < 2)
+        return ((-0.5 * t + 2.5) * t - 4) * t + 2;
+    return 0;
+}
+
+/* Image.resample: the input's native pixels around each point, weighted
+ * by distance to their centres (bilinear: 2 x 2, bicubic: 4 x 4). Masked
+ * neighbours are left out and the weights of the others renormalised, as
+ * GDAL's warper does; the point itself is valid where the native pixel
+ * containing it is (so masks are those of nearest-neighbour sampling). */
+static int render_resample(struct ev_ctx *x, struct ev_node *nd, const struct pts *p,
+                           double *val, uint8_t *mask, struct errbuf *e)
+{
+    long n = p->n, i;
+    int taps = nd->fn == PX_BICUBIC ? 4 : 2, tx, ty, rc;
+    double *u, *v, *c0, *r0, *acc, *wsum, *tv, *qx, *qy, *tc, *tr;
+    uint8_t *tm, *nn;
+
+    if ((rc = wide_scratch(x, nd, n, 11, 2, e)))
+        return rc;
+    u = nd->sv;
+    v = u + n;
+    c0 = v + n;
+    r0 = c0 + n;
+    acc = r0 + n;
+    wsum = acc + n;
+    tv = wsum + n;
+    qx = tv + n;
+    qy = qx + n;
+    tc = qy + n;
+    tr = tc + n;
+    tm = nd->sm;
+    nn = tm + n;
+    if ((rc = native_coords(x, nd, p, u, v, e)))
+        return rc;
+    for (i = 0; i < n; i++) {
+        /* First tap: the pixel whose centre is left of / above the point,
+         * one more to the left for bicubic. */
+        c0[i] = floor(u[i] - 0.5) - (taps / 2 - 1);
+        r0[i] = floor(v[i] - 0.5) - (taps / 2 - 1);
+        acc[i] = wsum[i] = 0;
+        nn[i] = 0;
+    }
+    for (ty = 0; ty < taps; ty++)
+        for (tx = 0; tx < taps; tx++) {
+            for (i = 0; i < n; i++) {
+                tc[i] = c0[i] + tx;
+                tr[i] = r0[i] + ty;
+            }
+            if ((rc = render_at_pixels(x, nd, p, tc, tr, qx, qy, tv, tm, e)))
+                return rc;
+            for (i = 0; i < n; i++) {
+                /* Distances from the point to this tap's centre. */
+                double du = u[i] - (tc[i] + 0.5), dv = v[i] - (tr[i] + 0.5), w;
+                if (!isfinite(du) || !isfinite(dv))
+                    continue;
+                if (floor(u[i]) == tc[i] && floor(v[i]) == tr[i])
+                    nn[i] = tm[i];
+                if (!tm[i])
+                    continue;
+                w = taps == 2 ? (1 - fabs(du)) * (1 - fabs(dv))
+                              : cubic_weight(du) * cubic_weight(dv);
+                acc[i] += w * tv[i];
+                wsum[i] += w;
+            }
+        }
+    for (i = 0; i < n; i++) {
+        mask[i] = nn[i] && wsum[i] != 0;
+        val[i] = mask[i] ? acc[i] / wsum[i] : 0;
+    }
+    return 0;
+}
+
+#define DEG (180.0 / 3.14159265358979323846)
+#define METERS_PER_DEGREE 111319.49079327357
+
+/* Terrain: the elevation of the four 4-connected neighbours of the native
+ * pixel containing each point gives the gradient (central differences);
+ * the point is masked unless the pixel and all four neighbours are valid.
+ * Geographic grids measure pixels in metres on EE's sphere: 111319.49 m
+ * per degree, times cos(latitude) east-west. */
+static int render_terrain(struct ev_ctx *x, struct ev_node *nd, const struct pts *p,
+                          double *val, uint8_t *mask, struct errbuf *e)
+{
+    static const int off[5][2] = {{0, 0}, {1, 0}, {-1, 0}, {0, -1}, {0, 1}};   /* C E W N S */
+    const double *a = nd->grid.affine;
+    double det = a[0] * a[4] - a[1] * a[3];
+    double zen = (90 - nd->arg[1]) / DEG, az = nd->arg[0] / DEG;
+    long n = p->n, i;
+    int k, rc;
+    double *u, *v, *z, *qx, *qy, *tc, *tr;
+    uint8_t *m;
+
+    if ((rc = wide_scratch(x, nd, n, 11, 5, e)))
+        return rc;
+    u = nd->sv;
+    v = u + n;
+    z = v + n;   /* 5 rows */
+    qx = z + 5 * n;
+    qy = qx + n;
+    tc = qy + n;
+    tr = tc + n;
+    m = nd->sm;
+    if ((rc = native_coords(x, nd, p, u, v, e)))
+        return rc;
+    for (i = 0; i < n; i++) {
+        u[i] = floor(u[i]);
+        v[i] = floor(v[i]);
+    }
+    for (k = 0; k < 5; k++) {
+        for (i = 0; i < n; i++) {
+            tc[i] = u[i] + off[k][0];
+            tr[i] = v[i] + off[k][1];
+        }
+        if ((rc = render_at_pixels(x, nd, p, tc, tr, qx, qy, z + k * n, m + k * n, e)))
+            return rc;
+    }
+    for (i = 0; i < n; i++) {
+        /* Pixel-space differences, then the world gradient through the
+         * affine: gu = gX*a0 + gY*a3, gv = gX*a1 + gY*a4. */
+        double gu = (z[n + i] - z[2 * n + i]) / 2, gv = (z[4 * n + i] - z[3 * n + i]) / 2;
+        double gx = (gu * a[4] - gv * a[3]) / det, gy = (a[0] * gv - a[1] * gu) / det;
+        double s, asp;
+        mask[i] = m[i] & m[n + i] & m[2 * n + i] & m[3 * n + i] & m[4 * n + i];
+        if (!mask[i]) {
+            val[i] = 0;
+            continue;
+        }
+        if (nd->band) {
+            double lat = (a[3] * (u[i] + 0.5) + a[4] * (v[i] + 0.5) + a[5]) / DEG;
+            gx /= METERS_PER_DEGREE * cos(lat);
+            gy /= METERS_PER_DEGREE;
+        }
+        s = atan(hypot(gx, gy));
+        /* Aspect: the compass direction the slope faces (downhill), 0 on
+         * flat ground. */
+        asp = gx == 0 && gy == 0 ? 0 : atan2(-gx, -gy);
+        if (asp < 0)
+            asp += 2 * 3.14159265358979323846;
+        switch (nd->fn) {
+        case PX_SLOPE:
+            val[i] = s * DEG;
+            break;
+        case PX_ASPECT:
+            val[i] = asp * DEG;
+            break;
+        default: {
+            double h = 255 * (cos(zen) * cos(s) + sin(zen) * sin(s) * cos(az - asp));
+            val[i] = h > 0 ? round(h) : 0;
+        }
+        }
+    }
+    return 0;
 }
 
 /* render_op, through the memo for shared nodes. */
@@ -794,6 +1044,10 @@ static int64_t node_work(const struct ev_node *nd, int64_t npix, struct img_set 
         for (k = 0; k < nd->nkids; k++)
             w += node_work(nd->kids[k], npix, s, images);
         return w;
+    case NODE_RESAMPLE:   /* reads 2 x 2 or 4 x 4 native pixels per pixel */
+        return (nd->fn == PX_BICUBIC ? 16 : 4) * node_work(nd->a, npix, s, images);
+    case NODE_TERRAIN:    /* the pixel and its 4 neighbours */
+        return 5 * node_work(nd->a, npix, s, images);
     default:
         return node_work(nd->a, npix, s, images) + node_work(nd->b, npix, s, images) +
                node_work(nd->c, npix, s, images);
