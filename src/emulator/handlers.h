@@ -14,20 +14,25 @@
 #include "util/buf.h"
 
 struct emu_auth;   /* token state, src/emulator/auth_server.c; internally locked */
+struct discovery;  /* the REST discovery document, src/emulator/discovery.c; read-only */
 
 /* Shared state handlers may use; only `auth` is mutable (and thread-safe). */
 struct emu_ctx {
     const struct catalog *cat;
     const struct emu_config *cfg;
     struct emu_auth *auth;
+    const struct discovery *disc;
+    const char *base_url;   /* "http://127.0.0.1:PORT", where the server listens */
 };
 
 struct emu_request {
     const char *method;    /* "GET", "POST" */
+    const char *path;      /* decoded path, no query string */
     const char *version;   /* "v1", "v1beta", "v1alpha" */
     const char *project;   /* from the path; may be NULL for non-project routes */
     const char *asset;     /* asset id after ".../assets/" (without :verb) */
     const char *verb;      /* custom verb after ':' or NULL */
+    const char *method_id; /* discovery method id of an unimplemented route, or NULL */
     const char *body;      /* raw body (NUL-terminated) or NULL */
     size_t body_len;
     json_object *json;     /* parsed body for POST, or NULL */

@@ -17,6 +17,8 @@ enum route_kind {
     ROUTE_LIST_IMAGES,      /* GET .../assets/{id}:listImages */
     ROUTE_LIST_ASSETS,      /* GET .../assets/{id}:listAssets and /{v}/projects/{p}:listAssets */
     ROUTE_GET_PIXELS,       /* POST .../assets/{id}:getPixels */
+    ROUTE_DISCOVERY,        /* GET /$discovery/rest, /discovery/v1/apis/earthengine/{v}/rest */
+    ROUTE_UNIMPLEMENTED,    /* a method of the discovery document the emulator lacks */
 };
 
 #define ROUTE_MAX_PROJECT 160
@@ -30,6 +32,7 @@ struct route {
     char project[ROUTE_MAX_PROJECT];
     char asset[ROUTE_MAX_ASSET];     /* id after ".../assets/", without the verb */
     char verb[48];                   /* after ':' or empty */
+    char method_id[96];              /* ROUTE_UNIMPLEMENTED: "projects.thumbnails.create" */
 };
 
 enum route_result { ROUTE_OK = 0, ROUTE_NOT_FOUND = 404, ROUTE_BAD_METHOD = 405 };

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "emulator/assets.h"
+#include "emulator/discovery.h"
 #include "emulator/faults.h"
 #include "emulator/handlers.h"
 #include "emulator/reqlog.h"
@@ -44,6 +45,7 @@ struct emu {
     char *bind, *request_log, *projects, *credentials_dir;
     struct catalog *cat;
     struct emu_auth *auth;
+    struct discovery *disc;           /* the REST discovery document and its method table */
     struct emu_ctx ctx;
     struct quota quota;
     int quota_ready;
@@ -319,6 +321,8 @@ static int call_route(struct emu *s, const struct emu_request *q, struct emu_res
     case ROUTE_ASSET_GET: return handle_asset_get(&s->ctx, q, r);
     case ROUTE_LIST_IMAGES: return handle_list_images(&s->ctx, q, r);
     case ROUTE_LIST_ASSETS: return handle_list_assets(&s->ctx, q, r);
+    case ROUTE_DISCOVERY: return handle_discovery(&s->ctx, q, r);
+    case ROUTE_UNIMPLEMENTED: return handle_unimplemented(&s->ctx, q, r);
     case ROUTE_NONE: break;
     }
     emu_error(r, 404, "Method not found.");
@@ -352,6 +356,8 @@ static enum MHD_Result dispatch(struct conn_req *cr)
     buf_init(&r.body, 0);
     memset(&q, 0, sizeof q);
     q.method = cr->method;
+    q.path = cr->path;
+    q.method_id = cr->rt.method_id[0] ? cr->rt.method_id : NULL;
     q.version = cr->rt.version[0] ? cr->rt.version : NULL;
     q.project = cr->rt.project[0] ? cr->rt.project : NULL;
     q.asset = cr->rt.asset[0] ? cr->rt.asset : NULL;
@@ -463,6 +469,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!cr->path)
             return MHD_NO;
         cr->match = router_match(cr->method, cr->path, &cr->rt);
+        /* A method of the discovery document that no route serves gets a 400
+         * naming it (or a 405), not a 404 the client cannot explain. */
+        if (cr->match == ROUTE_NOT_FOUND)
+            cr->match = discovery_route(s->disc, cr->method, cr->path, &cr->rt);
         clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (clen && strtoull(clen, NULL, 10) > EMU_MAX_PAYLOAD) {
@@ -656,10 +666,14 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
         rc = emu_auth_create(&s->cfg, &s->auth, e);
     if (rc == 0)
         rc = algorithms_render(&s->algorithms, e);
+    if (rc == 0)
+        rc = discovery_create(&s->disc, e);
     if (rc == 0) {
         s->ctx.cat = s->cat;
         s->ctx.cfg = &s->cfg;
         s->ctx.auth = s->auth;
+        s->ctx.disc = s->disc;
+        s->ctx.base_url = s->base_url;   /* filled by start_daemon, before any request */
         rc = start_daemon(s, e);
     }
     if (rc != 0) {
@@ -690,6 +704,7 @@ void emu_stop(struct emu *s)
     if (s->quota_ready)
         quota_destroy(&s->quota);
     buf_free(&s->algorithms);
+    discovery_destroy(s->disc);
     free(s->bind);
     free(s->request_log);
     free(s->projects);
