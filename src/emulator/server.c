@@ -469,10 +469,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!cr->path)
             return MHD_NO;
         cr->match = router_match(cr->method, cr->path, &cr->rt);
-        /* A method of the discovery document that no route serves gets a 400
-         * naming it (or a 405), not a 404 the client cannot explain. */
-        if (cr->match == ROUTE_NOT_FOUND)
-            cr->match = discovery_route(s->disc, cr->method, cr->path, &cr->rt);
+        /* A method of the discovery document that no route serves (a path the
+         * router does not know, or DELETE/PATCH on an asset it only reads)
+         * gets a 400 naming it, not a 404 or 405 the client cannot explain. */
+        if (cr->match != ROUTE_OK) {
+            struct route alt;
+            enum route_result m = discovery_route(s->disc, cr->method, cr->path, &alt);
+            if (m == ROUTE_OK || (m == ROUTE_BAD_METHOD && cr->match == ROUTE_NOT_FOUND)) {
+                cr->rt = alt;
+                cr->match = m;
+            }
+        }
         clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (clen && strtoull(clen, NULL, 10) > EMU_MAX_PAYLOAD) {
