@@ -263,14 +263,13 @@ static int rewrite_paths(json_object *node, const char *version, int depth)
     return 0;
 }
 
-int discovery_render(const struct discovery *d, const char *version, const char *root_url,
-                     struct buf *out, struct errbuf *e)
+int discovery_render(const char *version, const char *root_url, struct buf *out,
+                     struct errbuf *e)
 {
-    json_object *doc = doc_parse();
+    json_object *doc = doc_parse();   /* per request: no json-c object is shared between threads */
     char id[64];
     int rc = 0;
 
-    (void)d;
     if (!doc)
         return err_set(e, ERR_PARSE, "the embedded discovery document is not valid JSON");
     snprintf(id, sizeof id, "earthengine:%s", version);
@@ -396,7 +395,7 @@ int handle_discovery(const struct emu_ctx *c, const struct emu_request *q,
         return 0;
     }
     root_url(c, q, root, sizeof root);
-    if (discovery_render(c->disc, versions[i], root, &r->body, &e) != 0) {
+    if (discovery_render(versions[i], root, &r->body, &e) != 0) {
         emu_error(r, 500, "An internal error has occurred (%s).", e.msg);
         return 0;
     }

@@ -26,8 +26,8 @@ void discovery_destroy(struct discovery *d);
 
 /* Renders the document for version ("v1", "v1beta", "v1alpha") with
  * rootUrl/baseUrl root_url (ending in '/'). */
-int discovery_render(const struct discovery *d, const char *version, const char *root_url,
-                     struct buf *out, struct errbuf *e);
+int discovery_render(const char *version, const char *root_url, struct buf *out,
+                     struct errbuf *e);
 
 /* For a path the router does not serve: when a method of the document has
  * this path, fills rt (kind ROUTE_UNIMPLEMENTED, version, project, method_id)

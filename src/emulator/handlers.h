@@ -14,14 +14,12 @@
 #include "util/buf.h"
 
 struct emu_auth;   /* token state, src/emulator/auth_server.c; internally locked */
-struct discovery;  /* the REST discovery document, src/emulator/discovery.c; read-only */
 
 /* Shared state handlers may use; only `auth` is mutable (and thread-safe). */
 struct emu_ctx {
     const struct catalog *cat;
     const struct emu_config *cfg;
     struct emu_auth *auth;
-    const struct discovery *disc;
     const char *base_url;   /* "http://127.0.0.1:PORT", where the server listens */
 };
 

@@ -679,7 +679,6 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
         s->ctx.cat = s->cat;
         s->ctx.cfg = &s->cfg;
         s->ctx.auth = s->auth;
-        s->ctx.disc = s->disc;
         s->ctx.base_url = s->base_url;   /* filled by start_daemon, before any request */
         rc = start_daemon(s, e);
     }
