@@ -22,6 +22,7 @@ struct doc_method {
     char path[160];       /* "v1/{+parent}/thumbnails" */
     size_t literal;       /* characters of the path outside parameters: more is more specific */
     int has_verb;         /* the path ends in ":verb" */
+    int served;           /* the router serves it: its paths are the router's to judge */
     regex_t re;
 };
 
@@ -98,6 +99,79 @@ static int re_param(struct buf *out, json_object *params, const char *name, size
     return buf_append(out, ")", 1);
 }
 
+/* Appends a value for a path parameter that its pattern accepts: "x1" for
+ * each segment, "a1" for a ".+" rest ("projects/x1/assets/a1"), "1" for an
+ * integer. Returns -1 for a pattern it cannot fill. */
+static int sample_param(struct buf *out, json_object *params, const char *name, size_t n)
+{
+    char key[64];
+    json_object *p;
+    const char *pat, *type;
+
+    if (n >= sizeof key)
+        return -1;
+    memcpy(key, name, n);
+    key[n] = '\0';
+    if (!json_object_object_get_ex(params, key, &p))
+        return -1;
+    type = obj_str(p, "type");
+    pat = obj_str(p, "pattern");
+    if (!pat)
+        return buf_append_str(out, type && strcmp(type, "integer") == 0 ? "1" : "x1");
+    if (*pat == '^')
+        pat++;
+    while (*pat && strcmp(pat, "$") != 0) {
+        if (strncmp(pat, "[^/]+", 5) == 0) {
+            if (buf_append_str(out, "x1") != 0)
+                return -1;
+            pat += 5;
+        } else if (strncmp(pat, ".+", 2) == 0) {
+            if (buf_append_str(out, "a1") != 0)
+                return -1;
+            pat += 2;
+        } else if (strchr(".[]{}()\\*+?^$|", *pat)) {
+            return -1;
+        } else if (buf_append(out, pat++, 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether the router itself serves this method: a sample path of the method
+ * is routed (ROUTE_OK) for its HTTP method. Routes the router gains later are
+ * found the same way, with no list to keep in step. */
+static int method_served(const struct doc_method *dm, json_object *params)
+{
+    struct buf path;
+    struct route rt;
+    const char *p = dm->path;
+    int served = 0, ok = 1;
+
+    buf_init(&path, 4096);
+    if (buf_append(&path, "/", 1) != 0)
+        ok = 0;
+    while (ok && *p) {
+        const char *open = strchr(p, '{'), *close;
+        size_t n = open ? (size_t)(open - p) : strlen(p);
+
+        if (buf_append(&path, p, n) != 0 || (open && !(close = strchr(open, '}')))) {
+            ok = 0;
+            break;
+        }
+        if (!open)
+            break;
+        open += open[1] == '+' ? 2 : 1;
+        if (sample_param(&path, params, open, (size_t)(close - open)) != 0)
+            ok = 0;
+        p = close + 1;
+    }
+    if (ok && path.data && regexec(&dm->re, path.data, 0, NULL, 0) == 0)
+        served = router_match(dm->http, path.data, &rt) == ROUTE_OK;
+    buf_free(&path);
+    return served;
+}
+
 /* Compiles a method's path template ("v1/{+name}:getPixels") into a regex
  * over request paths of any served version. */
 static int method_compile(struct doc_method *dm, json_object *params, struct errbuf *e)
@@ -170,6 +244,7 @@ static int add_method(struct discovery *d, json_object *m, struct errbuf *e)
     json_object_object_get_ex(m, "parameters", &params);
     if (method_compile(dm, params, e) != 0)
         return -1;
+    dm->served = method_served(dm, params);
     d->n++;
     return 0;
 }
@@ -332,6 +407,12 @@ enum route_result discovery_route(const struct discovery *d, const char *method,
         if (path_has_verb && !m->has_verb)
             continue;
         if (regexec(&m->re, path, 0, NULL, 0) != 0)
+            continue;
+        /* A path of a method the router serves, with its HTTP method, that
+         * the router refused (an id too long, ...): the router's 404 stands. */
+        if (m->served && strcmp(m->http, want) == 0)
+            return ROUTE_NOT_FOUND;
+        if (m->served)
             continue;
         if (strcmp(m->http, want) == 0) {
             if (!best || m->literal > best->literal)

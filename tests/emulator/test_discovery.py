@@ -42,8 +42,9 @@ def methods(doc, prefix=""):
         yield from methods(res, prefix + name + ".")
 
 
-def sample_value(param):
-    """A value for a path parameter that its pattern accepts."""
+def sample_value(param, overlong=False):
+    """A value for a path parameter that its pattern accepts (overlong: one
+    whose project or asset id is longer than the router takes)."""
     pat = param.get("pattern")
     if param.get("type") == "integer":
         return "1"
@@ -51,6 +52,9 @@ def sample_value(param):
         return "x1"
     known = {"^projects/[^/]+$": "projects/" + PROJECT,
              "^projects/[^/]+/assets/.+$": SRTM_NAME}
+    if overlong:
+        known = {"^projects/[^/]+$": "projects/" + "p" * 300,
+                 "^projects/[^/]+/assets/.+$": "projects/%s/assets/%sa" % (PROJECT, "a/" * 400)}
     if pat in known:
         value = known[pat]
     else:
@@ -62,10 +66,10 @@ def sample_value(param):
     return value
 
 
-def concrete_path(m):
+def concrete_path(m, overlong=False):
     def fill(match):
         name = match.group(1).lstrip("+")
-        return sample_value(m["parameters"][name])
+        return sample_value(m["parameters"][name], overlong)
     return "/" + re.sub(r"\{([^}]+)\}", fill, m["path"])
 
 
@@ -149,6 +153,12 @@ def check_drift(emu):
                 message = ""
             if mid in IMPLEMENTED:
                 c.check(LACKS not in message, "%s: %r" % (where, message))
+                # A path the router refuses (an id too long) stays its 404:
+                # the emulator has the method, the path is wrong.
+                long_path = concrete_path(m, overlong=True)
+                status, _, data = emu.request(m["httpMethod"], long_path, body, headers)
+                c.check(status == 404 and LACKS.encode() not in data,
+                        "%s with an overlong id -> %d %r" % (mid, status, data[:120]))
             else:
                 c.check(status == 400, "%s -> %d, want 400" % (where, status))
                 c.check(message.startswith(mid + " " + LACKS),
