@@ -8,6 +8,7 @@ PACKAGES=(
   liblua5.4-dev lua5.4
   libcurl4-openssl-dev
   libgdal-dev gdal-bin python3-gdal python3-numpy
+  python3-googleapi python3-httplib2
   libssl-dev
   libmicrohttpd-dev
   libjson-c-dev

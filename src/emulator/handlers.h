@@ -23,14 +23,17 @@ struct emu_ctx {
     const struct emu_config *cfg;
     struct emu_auth *auth;
     struct thumb_store *thumbs;
+    const char *base_url;   /* "http://127.0.0.1:PORT", where the server listens */
 };
 
 struct emu_request {
     const char *method;    /* "GET", "POST" */
+    const char *path;      /* decoded path, no query string */
     const char *version;   /* "v1", "v1beta", "v1alpha" */
     const char *project;   /* from the path; may be NULL for non-project routes */
     const char *asset;     /* asset id after ".../assets/" (without :verb) */
     const char *verb;      /* custom verb after ':' or NULL */
+    const char *method_id; /* discovery method id of an unimplemented route, or NULL */
     const char *body;      /* raw body (NUL-terminated) or NULL */
     size_t body_len;
     json_object *json;     /* parsed body for POST, or NULL */

@@ -124,6 +124,22 @@ enum route_result router_match(const char *method, const char *path, struct rout
         return check_method(method, "GET", rt);
     }
 
+    /* The REST discovery document: the Python client's form (version in the
+     * query) and googleapiclient's default form (version in the path). */
+    if (strcmp(path, "/$discovery/rest") == 0) {
+        rt->kind = ROUTE_DISCOVERY;
+        return check_method(method, "GET", rt);
+    }
+    if (strncmp(path, "/discovery/v1/apis/earthengine/", 31) == 0) {
+        p = path + 31;
+        end = strchr(p, '/');
+        if (!end || end == p || strcmp(end, "/rest") != 0 ||
+            copy_span(rt->version, sizeof rt->version, p, (size_t)(end - p)) != 0)
+            return ROUTE_NOT_FOUND;
+        rt->kind = ROUTE_DISCOVERY;
+        return check_method(method, "GET", rt);
+    }
+
     if (path[0] != '/')
         return ROUTE_NOT_FOUND;
     p = path + 1;
@@ -176,6 +192,8 @@ const char *router_name(enum route_kind k)
     case ROUTE_THUMB_PIXELS: return "thumbnails.getPixels";
     case ROUTE_MAP_CREATE: return "maps.create";
     case ROUTE_MAP_TILE: return "maps.tiles.get";
+    case ROUTE_DISCOVERY: return "discovery";
+    case ROUTE_UNIMPLEMENTED: return "unimplemented";
     case ROUTE_NONE: break;
     }
     return "none";

@@ -21,6 +21,8 @@ enum route_kind {
     ROUTE_THUMB_PIXELS,     /* GET .../thumbnails/{id}:getPixels (id in asset) */
     ROUTE_MAP_CREATE,       /* POST /{v}/projects/{p}/maps */
     ROUTE_MAP_TILE,         /* GET .../maps/{id}/tiles/{z}/{x}/{y} (id in asset, z/x/y in verb) */
+    ROUTE_DISCOVERY,        /* GET /$discovery/rest, /discovery/v1/apis/earthengine/{v}/rest */
+    ROUTE_UNIMPLEMENTED,    /* a method of the discovery document the emulator lacks */
 };
 
 #define ROUTE_MAX_PROJECT 160
@@ -36,6 +38,7 @@ struct route {
     char project[ROUTE_MAX_PROJECT];
     char asset[ROUTE_MAX_ASSET];     /* id after ".../assets/", without the verb */
     char verb[48];                   /* after ':' or empty */
+    char method_id[96];              /* ROUTE_UNIMPLEMENTED: "projects.thumbnails.create" */
 };
 
 enum route_result { ROUTE_OK = 0, ROUTE_NOT_FOUND = 404, ROUTE_BAD_METHOD = 405 };

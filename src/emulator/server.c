@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "emulator/assets.h"
+#include "emulator/discovery.h"
 #include "emulator/faults.h"
 #include "emulator/handlers.h"
 #include "emulator/reqlog.h"
@@ -46,6 +47,7 @@ struct emu {
     char *bind, *request_log, *projects, *credentials_dir;
     struct catalog *cat;
     struct emu_auth *auth;
+    struct discovery *disc;           /* the REST discovery document and its method table */
     struct emu_ctx ctx;
     struct thumb_store *thumbs;       /* thumbnail and map ids */
     struct quota quota;
@@ -326,6 +328,8 @@ static int call_route(struct emu *s, const struct emu_request *q, struct emu_res
     case ROUTE_THUMB_PIXELS: return handle_thumbnail_pixels(&s->ctx, q, r);
     case ROUTE_MAP_CREATE: return handle_map_create(&s->ctx, q, r);
     case ROUTE_MAP_TILE: return handle_map_tile(&s->ctx, q, r);
+    case ROUTE_DISCOVERY: return handle_discovery(&s->ctx, q, r);
+    case ROUTE_UNIMPLEMENTED: return handle_unimplemented(&s->ctx, q, r);
     case ROUTE_NONE: break;
     }
     emu_error(r, 404, "Method not found.");
@@ -359,6 +363,8 @@ static enum MHD_Result dispatch(struct conn_req *cr)
     buf_init(&r.body, 0);
     memset(&q, 0, sizeof q);
     q.method = cr->method;
+    q.path = cr->path;
+    q.method_id = cr->rt.method_id[0] ? cr->rt.method_id : NULL;
     q.version = cr->rt.version[0] ? cr->rt.version : NULL;
     q.project = cr->rt.project[0] ? cr->rt.project : NULL;
     q.asset = cr->rt.asset[0] ? cr->rt.asset : NULL;
@@ -470,6 +476,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!cr->path)
             return MHD_NO;
         cr->match = router_match(cr->method, cr->path, &cr->rt);
+        /* A method of the discovery document that no route serves (a path the
+         * router does not know, or DELETE/PATCH on an asset it only reads)
+         * gets a 400 naming it, not a 404 or 405 the client cannot explain. */
+        if (cr->match != ROUTE_OK) {
+            struct route alt;
+            enum route_result m = discovery_route(s->disc, cr->method, cr->path, &alt);
+            if (m == ROUTE_OK || (m == ROUTE_BAD_METHOD && cr->match == ROUTE_NOT_FOUND)) {
+                cr->rt = alt;
+                cr->match = m;
+            }
+        }
         clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (clen && strtoull(clen, NULL, 10) > EMU_MAX_PAYLOAD) {
@@ -665,11 +682,14 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
         rc = algorithms_render(&s->algorithms, e);
     if (rc == 0 && thumbstore_create(&s->thumbs, 0) != 0)
         rc = err_set(e, ERR_NOMEM, "out of memory");
+    if (rc == 0)
+        rc = discovery_create(&s->disc, e);
     if (rc == 0) {
         s->ctx.thumbs = s->thumbs;
         s->ctx.cat = s->cat;
         s->ctx.cfg = &s->cfg;
         s->ctx.auth = s->auth;
+        s->ctx.base_url = s->base_url;   /* filled by start_daemon, before any request */
         rc = start_daemon(s, e);
     }
     if (rc != 0) {
@@ -701,6 +721,7 @@ void emu_stop(struct emu *s)
     if (s->quota_ready)
         quota_destroy(&s->quota);
     buf_free(&s->algorithms);
+    discovery_destroy(s->disc);
     free(s->bind);
     free(s->request_log);
     free(s->projects);

@@ -61,13 +61,19 @@ def test_routing(emu):
     # Wrong methods: 405 with an EE body (and Allow).
     for method, path in (("GET", "/v1/projects/p/value:compute"),
                          ("POST", "/v1/projects/p/algorithms"),
-                         ("DELETE", "/v1/projects/p/assets/USGS/SRTMGL1_003"),
                          ("GET", "/v1alpha/projects/p/assets/USGS/SRTMGL1_003:getPixels")):
         st, hd, body = emu.request(method, path, body=b"{}" if method == "POST" else None)
         check(st in (404, 405), "%s %s: %d" % (method, path, st))
         if st == 405:
             ee_error(body, 405, json.loads(body)["error"]["status"])
             check("allow" in hd, "405 has an Allow header")
+
+    # An EE method the emulator lacks (DELETE is assets.delete): named, not 405.
+    st, _, body = emu.request("DELETE", "/v1/projects/p/assets/USGS/SRTMGL1_003")
+    check(st == 400, "DELETE asset: %d" % st)
+    msg = ee_error(body, 400, "FAILED_PRECONDITION")
+    check(msg.startswith("projects.assets.delete is an Earth Engine method the emulator lacks"),
+          "DELETE asset message %r" % msg)
 
 
 def test_json_errors(emu):
