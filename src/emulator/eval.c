@@ -357,7 +357,7 @@ const char *ev_type_name(const struct ev_value *v)
     case EV_FEATURE: return "Feature";
     case EV_FILTER: return "Filter";
     case EV_IMAGE: return "Image<unknown bands>";
-    case EV_COLL: return "ImageCollection";
+    case EV_COLL: return v->coll && v->coll->features ? "FeatureCollection" : "ImageCollection";
     case EV_PROJ: return "Projection";
     case EV_FUNC: return "Algorithm";
     case EV_REDUCER: return "Reducer";

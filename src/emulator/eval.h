@@ -56,21 +56,37 @@ enum node_op {
     NODE_GETMASK   /* Image.mask(image): the mask as values, itself unmasked */
 };
 
-enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC };
+/* Reducers (eval_reduce.c). A composite node reduces with one of them;
+ * RED_MINMAX exists only as a reducer value (two outputs: min and max). */
+enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC,
+                 RED_SUM, RED_COUNT, RED_STDDEV, RED_VARIANCE, RED_PERCENTILE,
+                 RED_FIRST, RED_LAST, RED_QUALITY, RED_MINMAX };
+
+/* A Reducer value: its kind and its outputs in EE's order ("mean";
+ * "p10", "p90"; "min", "max"), each output with the statistic it takes. */
+struct ev_reducer {
+    enum ev_reduce op;
+    int nout;
+    const char **outs;             /* output names */
+    enum ev_reduce *out_op;        /* per output: the single statistic */
+    double *pct;                   /* per output: the percentile (RED_PERCENTILE) */
+    int unweighted;                /* Reducer.unweighted (the emulator never weights) */
+};
 
 /* One band's pixel expression. Scratch buffers are filled by render.c. */
 struct ev_node {
     enum node_op op;
     const struct cat_image *img;   /* LOAD */
     int band;                      /* LOAD */
-    double value;                  /* CONST */
+    double value;                  /* CONST; COMPOSITE with RED_PERCENTILE: the percentile */
     struct ev_node *a, *b;         /* operands; UNMASK: b = fill value */
     struct ev_node *c;             /* WHERE: a = input, b = test, c = value */
     struct ev_dtype cast;          /* CAST target */
     enum px_type cast_px;          /* CAST target storage type */
     struct ev_geom *geom;          /* CLIP */
     struct ev_proj grid;           /* REPROJECT; width>0 also masks outside */
-    enum ev_reduce reducer;        /* COMPOSITE */
+    enum ev_reduce reducer;        /* COMPOSITE; RED_QUALITY: kids are n values, then n
+                                    * quality bands */
     struct ev_node **kids;
     int nkids;
     /* render scratch (owned by ctx) */
@@ -111,6 +127,7 @@ struct ev_coll {
     int n;
     struct ev_value **items;
     json_object *props;
+    int features;                  /* a FeatureCollection (items are Features) */
 };
 
 enum ev_filter_op { F_DATE_RANGE, F_INTERSECTS, F_LT, F_GT, F_EQ, F_NEQ, F_LTE, F_GTE,
@@ -150,6 +167,7 @@ struct ev_value {
     struct ev_proj proj;
     struct ev_func *func;
     enum ev_reduce reducer;
+    const struct ev_reducer *red;  /* REDUCER: outputs and parameters */
 };
 
 struct ev_ctx;
