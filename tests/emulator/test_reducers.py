@@ -445,12 +445,54 @@ def test_errors(emu):
     check(isinstance(got, int) and got > 5000 // 9, "sample size %r" % got)
 
 
+def test_lua_client():
+    """The same functions through eefetch's own client (its API comes from
+    algorithms.list): count() is reduce.count, FeatureCollection(list) is
+    Collection, and results come back through getInfo."""
+    import subprocess
+    ring2 = [[-122.30, 37.50], [-122.25, 37.50], [-122.25, 37.54], [-122.30, 37.54]]
+    snippet = """
+local ic = ee.ImageCollection("%s"):filterDate("2023-01-01", "2023-03-01")
+  :filter(ee.Filter.eq("MGRS_TILE", "10SEG")):select({"B4", "B8"})
+local srtm = ee.Image("%s")
+local poly = ee.Geometry.Polygon({%s})
+local fc = ee.FeatureCollection({ee.Feature(poly, {name = "a"}),
+                                 ee.Feature(ee.Geometry.Polygon({%s}), {name = "b"})})
+print(json.encode({
+  count = ic:count():bandNames():getInfo(),
+  pct = ic:reduce(ee.Reducer.percentile({10, 90})):bandNames():getInfo(),
+  region = srtm:reduceRegion({reducer = ee.Reducer.minMax(), geometry = poly,
+                              scale = 90}):getInfo(),
+  means = srtm:reduceRegions({collection = fc, reducer = ee.Reducer.mean(), scale = 90})
+            :aggregate_array("mean"):getInfo(),
+}))
+""" % (S2, SRTM, json.dumps(RING).replace("[", "{").replace("]", "}"),
+       json.dumps(ring2).replace("[", "{").replace("]", "}"))
+    r = subprocess.run([emulib.binary(), "eval", "--emulator", snippet], capture_output=True,
+                       text=True, timeout=300)
+    if not check(r.returncode == 0, "eval: %s" % r.stderr[-500:]):
+        return
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    check(got["count"] == ["B4", "B8"], "count() band names %r" % got["count"])
+    check(got["pct"] == ["B4_p10", "B4_p90", "B8_p10", "B8_p90"], "percentile names %r" % got["pct"])
+    base = rr.scale_affine("EPSG:4326", 90)
+    v1, _ = region_ref(SRTM, ["elevation"], "EPSG:4326", base, RING)
+    v2, _ = region_ref(SRTM, ["elevation"], "EPSG:4326", base, ring2)
+    check(got["region"] == {"elevation_min": rr.stat("min", v1["elevation"]),
+                            "elevation_max": rr.stat("max", v1["elevation"])},
+          "minMax through the client %r" % got["region"])
+    check(len(got["means"]) == 2 and close(got["means"][0], rr.stat("mean", v1["elevation"]))
+          and close(got["means"][1], rr.stat("mean", v2["elevation"])),
+          "reduceRegions means through the client %r" % got["means"])
+
+
 def main():
     with emulib.Emulator("--no-auth") as emu:
         emulib.run_each([test_collection_reduce, test_quality_mosaic, test_reduce_getinfo,
                          test_reduce_region_srtm, test_reduce_region_s2, test_reduce_region_l9,
                          test_reduce_region_point, test_reduce_regions, test_sample,
                          test_errors], FAILS, emu)
+    emulib.run_each([test_lua_client], FAILS)
     return emulib.report(FAILS)
 
 
