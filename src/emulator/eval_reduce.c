@@ -289,6 +289,52 @@ static int f_set_outputs(struct ev_ctx *x, const struct ev_args *a, struct ev_va
     return 0;
 }
 
+/* Reducer.combine: reducer1's outputs, then reducer2's with outputPrefix.
+ * Only shared inputs: every reducer here takes one input, and without
+ * sharing the combination would take two (one band each). */
+static int f_combine(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                     struct errbuf *e)
+{
+    static const char *const args[] = {"reducer1", "reducer2", "outputPrefix", "sharedInputs",
+                                       NULL};
+    const struct ev_reducer *r1, *r2;
+    struct ev_value *pre = ev_arg(a, "outputPrefix"), *sh = ev_arg(a, "sharedInputs");
+    struct ev_reducer *r;
+    const char *prefix = "";
+    int rc, i, n;
+    if ((rc = ev_check_args(a, args, e)) || (rc = ev_reducer_arg(a, "reducer1", &r1, e)) ||
+        (rc = ev_reducer_arg(a, "reducer2", &r2, e)))
+        return rc;
+    if (pre && pre->kind != EV_NULL) {
+        if (pre->kind != EV_STR)
+            return ev_type_error(e, a, "outputPrefix", "String", pre);
+        prefix = pre->str;
+    }
+    if (sh && sh->kind != EV_NULL && sh->kind != EV_BOOL)
+        return ev_type_error(e, a, "sharedInputs", "Boolean", sh);
+    if (!(sh && sh->kind == EV_BOOL && sh->b))
+        return err_set(e, ERR_USAGE, "Reducer.combine: the emulator lacks combined reducers "
+                       "without sharedInputs: pass sharedInputs = true.");
+    n = r1->nout + r2->nout;
+    if (n > RED_MAX_OUTPUTS)
+        return err_set(e, ERR_USAGE, "Reducer.combine: Too many outputs (%d).", n);
+    if (!(*o = reducer_value(x, r1->op, n)))
+        return NOMEM();
+    r = (struct ev_reducer *)(*o)->red;
+    for (i = 0; i < n; i++) {
+        const struct ev_reducer *from = i < r1->nout ? r1 : r2;
+        int k = i < r1->nout ? i : i - r1->nout;
+        char nm[160];
+        r->out_op[i] = from->out_op[k];
+        r->pct[i] = from->pct[k];
+        snprintf(nm, sizeof nm, "%s%s", from == r2 ? prefix : "", from->outs[k]);
+        if (!(r->outs[i] = eval_strdup(x, nm)))
+            return NOMEM();
+    }
+    r->unweighted = r1->unweighted && r2->unweighted;
+    return 0;
+}
+
 static int f_get_outputs(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                          struct errbuf *e)
 {
@@ -609,7 +655,7 @@ const struct ev_algo ev_algos_reduce[] = {
     {"Reducer.percentile", f_percentile}, {"Reducer.minMax", f_min_max},
     {"Reducer.first", f_first}, {"Reducer.last", f_last},
     {"Reducer.unweighted", f_unweighted}, {"Reducer.setOutputs", f_set_outputs},
-    {"Reducer.getOutputs", f_get_outputs},
+    {"Reducer.getOutputs", f_get_outputs}, {"Reducer.combine", f_combine},
     {"reduce.median", f_reduce_median}, {"reduce.mean", f_reduce_mean},
     {"reduce.min", f_reduce_min}, {"reduce.max", f_reduce_max},
     {"reduce.sum", f_reduce_sum}, {"reduce.count", f_reduce_count},

@@ -151,6 +151,9 @@ def test_collection_reduce(emu):
          [("p10", "percentile", 10), ("p50", "percentile", 50), ("p90", "percentile", 90)], "<f4"),
         ("percentile", {"percentiles": c([25]), "outputNames": c(["q1"])},
          [("q1", "percentile", 25)], "<f4"),
+        ("combine", {"reducer1": reducer("mean"), "reducer2": reducer("stdDev"),
+                     "outputPrefix": c("x_"), "sharedInputs": c(True)},
+         [("mean", "mean", None), ("x_stdDev", "stdDev", None)], "<f4"),
     ]
     for name, args, outs, dt in cases:
         arr = npy(emu, expr(call("ImageCollection.reduce", collection=coll,
@@ -245,7 +248,9 @@ STATS = [("mean", {}, ["mean"]), ("count", {}, ["count"]), ("sum", {}, ["sum"]),
          ("first", {}, ["first"]), ("last", {}, ["last"]),
          ("minMax", {}, ["min", "max"]),
          ("percentile", {"percentiles": c([10, 50, 90])}, ["p10", "p50", "p90"]),
-         ("percentile", {"percentiles": c([75])}, ["p75"])]
+         ("percentile", {"percentiles": c([75])}, ["p75"]),
+         ("combine", {"reducer1": call("Reducer.mean"), "reducer2": call("Reducer.stdDev"),
+                      "sharedInputs": c(True)}, ["mean", "stdDev"])]
 
 
 def check_region(emu, what, image, bands, vals, extra_args):
@@ -431,6 +436,8 @@ def test_errors(emu):
     msg = error(emu, call("Image.reduceRegion", image=load(SRTM), reducer=reducer("mean"),
                           geometry=rect, scales=c(30)))
     check(msg is not None and "Unrecognized argument 'scales'" in msg, "scales: %r" % msg)
+    msg = error(emu, reducer("combine", reducer1=reducer("mean"), reducer2=reducer("count")))
+    check(msg is not None and "sharedInputs" in msg, "combine without sharedInputs: %r" % msg)
     msg = error(emu, reducer("percentile", percentiles=c([120])))
     check(msg is not None and "between 0 and 100" in msg, "percentile 120: %r" % msg)
     msg = error(emu, call("Image.reduceRegion", image=load(SRTM), reducer=c(3), geometry=rect))
