@@ -180,6 +180,11 @@ void eval_ctx_free(struct ev_ctx *x);
 int eval_expression(struct ev_ctx *x, json_object *expr, struct ev_value **out,
                     struct errbuf *e);
 
+/* Work of the pixels an evaluation renders itself (region reductions), in
+ * render_work_bytes's terms, for the latency model of value:compute. */
+void eval_add_work(struct ev_ctx *x, int64_t bytes, int64_t images);
+void eval_work(const struct ev_ctx *x, int64_t *bytes, int64_t *images);
+
 /* An image value for a catalog image (what Image.load returns). */
 struct ev_value *eval_load_image(struct ev_ctx *x, const struct cat_image *img);
 

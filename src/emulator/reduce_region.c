@@ -293,6 +293,10 @@ static int region_pass(struct ev_ctx *x, const struct region *rg, struct visit *
     struct raster ras;
 
     memset(&ras, 0, sizeof ras);
+    if (render) {
+        int64_t images = 0, bytes = render_work_bytes(img, rg->npix, &images);
+        eval_add_work(x, bytes, images);
+    }
     if (rg->npts > 0) {
         int k, q;
         double ll[2];

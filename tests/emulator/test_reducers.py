@@ -493,13 +493,33 @@ print(json.encode({
           "reduceRegions means through the client %r" % got["means"])
 
 
+def test_latency_model():
+    """A region reduction reads images: value:compute answers no sooner than
+    --latency-per-image-ms times the images it read."""
+    import time
+    coll, extra = masked_coll()
+    node = call("Image.reduceRegion", image=call("reduce.mean", collection=coll),
+                reducer=reducer("count"), geometry=polygon(CLIP_RING), scale=c(500),
+                crs=c("EPSG:32610"))
+    with emulib.Emulator("--latency-per-image-ms", "150") as emu:
+        t0 = time.monotonic()
+        got = value(emu, node, **extra)
+        took = time.monotonic() - t0
+        check(took >= 0.15 * len(MEMBERS), "reduceRegion over %d images took %.2f s" % (
+            len(MEMBERS), took))
+        check(got.get("B4", 0) > 0, "the reduction counted pixels: %r" % got)
+        t0 = time.monotonic()
+        value(emu, call("Number.add", left=c(1), right=c(2)))
+        check(time.monotonic() - t0 < 0.15 * len(MEMBERS), "a number costs no image time")
+
+
 def main():
     with emulib.Emulator("--no-auth") as emu:
         emulib.run_each([test_collection_reduce, test_quality_mosaic, test_reduce_getinfo,
                          test_reduce_region_srtm, test_reduce_region_s2, test_reduce_region_l9,
                          test_reduce_region_point, test_reduce_regions, test_sample,
                          test_errors], FAILS, emu)
-    emulib.run_each([test_lua_client], FAILS)
+    emulib.run_each([test_lua_client, test_latency_model], FAILS)
     return emulib.report(FAILS)
 
 
