@@ -7,9 +7,10 @@
  *
  * Output types of composites (docs/emulator.md "Reducers and regions"):
  * mean, median, percentile, stdDev and variance give float (double for a
- * double input); count gives int [0, 2^31 - 1]; sum of ints gives an int
- * with the range n times the input's; min, max, first, last, mosaic and
- * qualityMosaic keep the union of the inputs' types.
+ * double input), and so do sampleStdDev and sampleVariance; count gives
+ * int [0, 2^31 - 1]; sum of ints gives an int with the range n times the
+ * input's; min, max, mode, first, last, mosaic and qualityMosaic keep the
+ * union of the inputs' types.
  */
 #include "emulator/eval_int.h"
 
@@ -164,6 +165,30 @@ static int f_first(struct ev_ctx *x, const struct ev_args *a, struct ev_value **
 static int f_last(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
 {
     return simple_reducer(x, a, RED_LAST, "last", NO_ARGS, o, e);
+}
+
+static int f_mode(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
+{
+    return simple_reducer(x, a, RED_MODE, "mode", HIST_ARGS, o, e);
+}
+
+static int f_sample_variance(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                             struct errbuf *e)
+{
+    return simple_reducer(x, a, RED_SAMPLE_VARIANCE, "variance", NO_ARGS, o, e);
+}
+
+static int f_sample_std_dev(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                            struct errbuf *e)
+{
+    return simple_reducer(x, a, RED_SAMPLE_STDDEV, "stdDev", NO_ARGS, o, e);
+}
+
+/* Regions only: a dictionary of value -> count per band. */
+static int f_frequency_histogram(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                                 struct errbuf *e)
+{
+    return simple_reducer(x, a, RED_FREQ_HISTOGRAM, "histogram", NO_ARGS, o, e);
 }
 
 static int f_min_max(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -369,6 +394,7 @@ static struct ev_dtype composite_dtype(enum ev_reduce op, struct ev_dtype in, in
     struct ev_dtype d = in;
     switch (op) {
     case RED_MEAN: case RED_MEDIAN: case RED_PERCENTILE: case RED_STDDEV: case RED_VARIANCE:
+    case RED_SAMPLE_VARIANCE: case RED_SAMPLE_STDDEV:
         if (in.prec != EV_DOUBLE)
             d = eval_px_dtype(PX_F32);
         break;
@@ -489,6 +515,7 @@ REDUCE_FN(f_reduce_min, RED_MIN)
 REDUCE_FN(f_reduce_max, RED_MAX)
 REDUCE_FN(f_reduce_sum, RED_SUM)
 REDUCE_FN(f_reduce_count, RED_COUNT)
+REDUCE_FN(f_reduce_mode, RED_MODE)
 REDUCE_FN(f_mosaic, RED_MOSAIC)
 
 /* ImageCollection.reduce: one band per input band and reducer output,
@@ -503,6 +530,10 @@ static int f_ic_reduce(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     if ((rc = ev_check_args(a, args, e)) || (rc = coll_arg(a, &c, e)) ||
         (rc = ev_reducer_arg(a, "reducer", &r, e)) || (rc = composite_inputs(a, c, &nb, e)))
         return rc;
+    for (k = 0; k < r->nout; k++)
+        if (r->out_op[k] == RED_FREQ_HISTOGRAM)
+            return err_set(e, ERR_USAGE, "ImageCollection.reduce: the emulator lacks array-valued "
+                           "pixels (frequencyHistogram); use it with reduceRegion.");
     if (!(*o = image_of(x, nb * r->nout)))
         return NOMEM();
     for (i = 0; i < nb; i++)
@@ -653,12 +684,15 @@ const struct ev_algo ev_algos_reduce[] = {
     {"Reducer.sum", f_sum}, {"Reducer.count", f_count},
     {"Reducer.stdDev", f_std_dev}, {"Reducer.variance", f_variance},
     {"Reducer.percentile", f_percentile}, {"Reducer.minMax", f_min_max},
-    {"Reducer.first", f_first}, {"Reducer.last", f_last},
+    {"Reducer.first", f_first}, {"Reducer.last", f_last}, {"Reducer.mode", f_mode},
+    {"Reducer.sampleVariance", f_sample_variance}, {"Reducer.sampleStdDev", f_sample_std_dev},
+    {"Reducer.frequencyHistogram", f_frequency_histogram},
     {"Reducer.unweighted", f_unweighted}, {"Reducer.setOutputs", f_set_outputs},
     {"Reducer.getOutputs", f_get_outputs}, {"Reducer.combine", f_combine},
     {"reduce.median", f_reduce_median}, {"reduce.mean", f_reduce_mean},
     {"reduce.min", f_reduce_min}, {"reduce.max", f_reduce_max},
     {"reduce.sum", f_reduce_sum}, {"reduce.count", f_reduce_count},
+    {"reduce.mode", f_reduce_mode},
     {"ImageCollection.mosaic", f_mosaic}, {"ImageCollection.qualityMosaic", f_quality_mosaic},
     {"ImageCollection.reduce", f_ic_reduce},
     {"Collection", f_collection},

@@ -413,6 +413,34 @@ static int visit_reduce(struct ev_ctx *x, struct visit *v, const struct raster *
     return 0;
 }
 
+/* {value: count} of the kept values, keys as EE prints them ("1",
+ * "2.5"), in increasing value order. */
+static struct ev_value *histogram_value(struct ev_ctx *x, struct acc *ac)
+{
+    struct ev_value *d;
+    int64_t i, k = 0, distinct = 0;
+    int has_nan = 0;
+    for (i = 0; i < ac->nv; i++)
+        has_nan |= isnan(ac->vals[i]);
+    if (ac->nv > 0)
+        render_percentile(ac->vals, (int)ac->nv, has_nan, 0);   /* sorts them */
+    for (i = 0; i < ac->nv; i++)
+        distinct += i == 0 || ac->vals[i] != ac->vals[i - 1];
+    if (!(d = ev_dict(x, (int)distinct)))
+        return NULL;
+    d->n = 0;   /* counts the entries filled below */
+    for (i = 0; i < ac->nv; i = k) {
+        char key[40];
+        for (k = i + 1; k < ac->nv && ac->vals[k] == ac->vals[i]; k++)
+            ;
+        snprintf(key, sizeof key, "%.15g", ac->vals[i]);
+        if (!(d->keys[d->n] = eval_strdup(x, key)) || !(d->items[d->n] = ev_num(x, (double)(k - i))))
+            return NULL;
+        d->n++;
+    }
+    return d;
+}
+
 static struct ev_value *acc_value(struct ev_ctx *x, struct acc *ac, enum ev_reduce op, double pct)
 {
     if (op == RED_COUNT) {
@@ -425,6 +453,8 @@ static struct ev_value *acc_value(struct ev_ctx *x, struct acc *ac, enum ev_redu
     }
     if (op == RED_SUM)
         return ev_num(x, ac->sum);
+    if (op == RED_FREQ_HISTOGRAM)   /* {} when no pixel */
+        return histogram_value(x, ac);
     if (ac->n == 0)   /* no pixel: EE answers null */
         return ev_new(x, EV_NULL);
     switch (op) {
@@ -435,6 +465,19 @@ static struct ev_value *acc_value(struct ev_ctx *x, struct acc *ac, enum ev_redu
     case RED_LAST: return ev_num(x, ac->last);
     case RED_VARIANCE: return ev_num(x, ac->m2 / (double)ac->n);
     case RED_STDDEV: return ev_num(x, sqrt(ac->m2 / (double)ac->n));
+    case RED_SAMPLE_VARIANCE:
+    case RED_SAMPLE_STDDEV:
+        if (ac->n < 2)
+            return ev_new(x, EV_NULL);
+        return ev_num(x, op == RED_SAMPLE_VARIANCE ? ac->m2 / (double)(ac->n - 1)
+                                                   : sqrt(ac->m2 / (double)(ac->n - 1)));
+    case RED_MODE: {
+        int has_nan = 0;
+        int64_t i;
+        for (i = 0; i < ac->nv; i++)
+            has_nan |= isnan(ac->vals[i]);
+        return ev_num(x, render_mode(ac->vals, (int)ac->nv, has_nan));
+    }
     case RED_MEDIAN:
     case RED_PERCENTILE: {
         int has_nan = 0;
@@ -489,7 +532,8 @@ static int reduce_one(struct ev_ctx *x, const char *fname, const struct ev_image
     v.img = img;
     v.fname = fname;
     for (k = 0; k < r->nout; k++)
-        v.keep_values |= r->out_op[k] == RED_MEDIAN || r->out_op[k] == RED_PERCENTILE;
+        v.keep_values |= r->out_op[k] == RED_MEDIAN || r->out_op[k] == RED_PERCENTILE ||
+                         r->out_op[k] == RED_MODE || r->out_op[k] == RED_FREQ_HISTOGRAM;
     if ((rc = reducer_usable(fname, r, e)) ||
         (rc = region_fit(x, fname, g, &p, max_pixels, best_effort, &rg, e)))
         return rc;

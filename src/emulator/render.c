@@ -411,6 +411,28 @@ static double variance_of(const double *t, int cnt)
     return ss / cnt;
 }
 
+/* Most frequent value of t[0..cnt), which it sorts; the smallest of equally
+ * frequent values. */
+double render_mode(double *t, int cnt, int has_nan)
+{
+    int k, run = 1, best = 0;
+    double m;
+    sort_values(t, cnt, has_nan);
+    m = t[0];
+    for (k = 1; k <= cnt; k++) {
+        if (k < cnt && t[k] == t[k - 1]) {
+            run++;
+            continue;
+        }
+        if (run > best) {
+            best = run;
+            m = t[k - 1];
+        }
+        run = 1;
+    }
+    return m;
+}
+
 /* qualityMosaic: per pixel, the value of the image whose quality band is
  * highest (the later image on ties, as mosaic puts later images on top). */
 static void combine_quality(const struct ev_node *nd, long n, double *val, uint8_t *mask)
@@ -491,6 +513,18 @@ static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask
         case RED_PERCENTILE: acc = render_percentile(tmp, cnt, has_nan, nd->value); break;
         case RED_VARIANCE: acc = variance_of(tmp, cnt); break;
         case RED_STDDEV: acc = sqrt(variance_of(tmp, cnt)); break;
+        case RED_MODE: acc = render_mode(tmp, cnt, has_nan); break;
+        case RED_SAMPLE_VARIANCE:
+        case RED_SAMPLE_STDDEV:
+            if (cnt < 2) {   /* undefined for one value: masked */
+                val[i] = 0;
+                mask[i] = 0;
+                continue;
+            }
+            acc = variance_of(tmp, cnt) * cnt / (cnt - 1);
+            if (nd->reducer == RED_SAMPLE_STDDEV)
+                acc = sqrt(acc);
+            break;
         default: break;
         }
         val[i] = acc;

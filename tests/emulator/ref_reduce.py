@@ -126,6 +126,15 @@ def composite(op, vals, mask, p=None):
                 out = np.nanstd(x, axis=0)
             elif op == "percentile":
                 out = np.nanpercentile(x, p, axis=0)
+            elif op in ("sampleVariance", "sampleStdDev"):
+                out = np.nanvar(x, axis=0, ddof=1)
+                if op == "sampleStdDev":
+                    out = np.sqrt(out)
+                valid = cnt >= 2
+            elif op == "mode":
+                out = np.zeros(vals.shape[1:])
+                for j, i in np.ndindex(*out.shape):
+                    out[j, i] = _mode(vals[:, j, i][mask[:, j, i]]) if mask[:, j, i].any() else 0
             elif op == "first":
                 idx = np.argmax(mask, axis=0)
                 out = np.take_along_axis(vals, idx[None], axis=0)[0]
@@ -136,6 +145,12 @@ def composite(op, vals, mask, p=None):
             else:
                 raise ValueError(op)
     return np.where(valid, np.nan_to_num(out), 0), valid
+
+
+def _mode(v):
+    """The most frequent value, the smallest of equally frequent ones."""
+    u, n = np.unique(v, return_counts=True)
+    return u[np.argmax(n)]
 
 
 def quality_mosaic(vals, vmask, quality, qmask):
@@ -162,9 +177,14 @@ def stat(op, v, p=None):
         return int(v.size)
     if op == "sum":
         return float(v.sum())
-    if v.size == 0:
+    if op == "frequencyHistogram":
+        u, n = np.unique(v, return_counts=True)
+        return {"%.15g" % a: int(b) for a, b in zip(u, n)}
+    if v.size < (2 if op.startswith("sample") else 1):
         return None
     return float({"mean": np.mean, "min": np.min, "max": np.max, "variance": np.var,
-                  "stdDev": np.std, "median": np.median,
+                  "stdDev": np.std, "median": np.median, "mode": _mode,
+                  "sampleVariance": lambda a: np.var(a, ddof=1),
+                  "sampleStdDev": lambda a: np.std(a, ddof=1),
                   "first": lambda a: a[0], "last": lambda a: a[-1],
                   "percentile": lambda a: np.percentile(a, p)}[op](v))

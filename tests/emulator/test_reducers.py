@@ -146,6 +146,9 @@ def test_collection_reduce(emu):
         ("variance", {}, [("variance", "variance", None)], "<f4"),
         ("first", {}, [("first", "first", None)], "<u2"),
         ("last", {}, [("last", "last", None)], "<u2"),
+        ("mode", {}, [("mode", "mode", None)], "<u2"),
+        ("sampleStdDev", {}, [("stdDev", "sampleStdDev", None)], "<f4"),
+        ("sampleVariance", {}, [("variance", "sampleVariance", None)], "<f4"),
         ("minMax", {}, [("min", "min", None), ("max", "max", None)], "<u2"),
         ("percentile", {"percentiles": c([10, 50, 90])},
          [("p10", "percentile", 10), ("p50", "percentile", 50), ("p90", "percentile", 90)], "<f4"),
@@ -174,6 +177,7 @@ def test_collection_reduce(emu):
           "count is masked exactly where every member is masked")
     # reduce.count / reduce.sum keep the band names
     for fn, op, dt in (("reduce.count", "count", "<u4"), ("reduce.sum", "sum", None),
+                       ("reduce.mode", "mode", "<u2"),
                        ("reduce.mean", "mean", "<f4")):
         arr = npy(emu, expr(call(fn, collection=coll), **extra), g)
         check(list(arr.dtype.names) == ["B4", "B8"], "%s band names %s" % (fn, arr.dtype.names))
@@ -249,6 +253,8 @@ STATS = [("mean", {}, ["mean"]), ("count", {}, ["count"]), ("sum", {}, ["sum"]),
          ("minMax", {}, ["min", "max"]),
          ("percentile", {"percentiles": c([10, 50, 90])}, ["p10", "p50", "p90"]),
          ("percentile", {"percentiles": c([75])}, ["p75"]),
+         ("mode", {}, ["mode"]), ("sampleStdDev", {}, ["sampleStdDev"]),
+         ("sampleVariance", {}, ["sampleVariance"]),
          ("combine", {"reducer1": call("Reducer.mean"), "reducer2": call("Reducer.stdDev"),
                       "sharedInputs": c(True)}, ["mean", "stdDev"])]
 
@@ -275,6 +281,11 @@ def test_reduce_region_srtm(emu):
     check(n > 500 and vals["elevation"].size == n, "SRTM region has %d pixels" % n)
     check(np.ptp(vals["elevation"]) > 10, "SRTM region is not flat")
     check_region(emu, "srtm", load(SRTM), ["elevation"], vals, {"scale": c(90)})
+    got = value(emu, call("Image.reduceRegion", image=load(SRTM),
+                          reducer=reducer("frequencyHistogram"), geometry=polygon(RING),
+                          scale=c(90)))
+    check(got == {"elevation": rr.stat("frequencyHistogram", vals["elevation"])},
+          "frequencyHistogram %r" % str(got)[:200])
 
 
 def test_reduce_region_s2(emu):
