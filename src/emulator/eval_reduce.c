@@ -544,6 +544,51 @@ static int f_ic_reduce(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return 0;
 }
 
+/* Image.reduce: the bands of each pixel reduced to one band per output,
+ * named after the output (max; p10, p90). */
+static int f_image_reduce(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                          struct errbuf *e)
+{
+    static const char *const args[] = {"image", "reducer", NULL};
+    const struct ev_reducer *r;
+    struct ev_image *img;
+    int rc, i, k;
+    if ((rc = ev_check_args(a, args, e)) || (rc = ev_image_arg(x, a, "image", 1, &img, e)) ||
+        (rc = ev_reducer_arg(a, "reducer", &r, e)))
+        return rc;
+    for (k = 0; k < r->nout; k++)
+        if (r->out_op[k] == RED_FREQ_HISTOGRAM)
+            return err_set(e, ERR_USAGE, "Image.reduce: the emulator lacks array-valued pixels "
+                           "(frequencyHistogram).");
+    if (img->nbands == 0)
+        return err_set(e, ERR_USAGE, "Image.reduce: The image has no bands.");
+    if (!(*o = image_of(x, r->nout)))
+        return NOMEM();
+    for (k = 0; k < r->nout; k++) {
+        struct ev_band *b = &(*o)->img->bands[k];
+        struct ev_node *n = eval_alloc(x, sizeof *n);
+        struct ev_dtype dt = img->bands[0].dt;
+        if (!n || !(n->kids = eval_alloc(x, sizeof *n->kids * (size_t)(img->nbands + 1))))
+            return NOMEM();
+        n->op = NODE_COMPOSITE;
+        n->reducer = r->out_op[k];
+        n->value = r->pct[k];
+        n->nkids = img->nbands;
+        for (i = 0; i < img->nbands; i++) {
+            n->kids[i] = img->bands[i].node;
+            dtype_union(&dt, &img->bands[i].dt);
+        }
+        snprintf(b->id, sizeof b->id, "%s", r->outs[k]);
+        b->dt = composite_dtype(r->out_op[k], dt, img->nbands);
+        b->node = n;
+        b->proj = img->bands[0].proj;   /* a per-pixel operation keeps the projection */
+    }
+    (*o)->img->props = img->props;
+    (*o)->img->footprint = img->footprint;
+    (*o)->img->time_start = img->time_start;
+    return 0;
+}
+
 static int f_quality_mosaic(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                             struct errbuf *e)
 {
@@ -694,7 +739,7 @@ const struct ev_algo ev_algos_reduce[] = {
     {"reduce.sum", f_reduce_sum}, {"reduce.count", f_reduce_count},
     {"reduce.mode", f_reduce_mode},
     {"ImageCollection.mosaic", f_mosaic}, {"ImageCollection.qualityMosaic", f_quality_mosaic},
-    {"ImageCollection.reduce", f_ic_reduce},
+    {"ImageCollection.reduce", f_ic_reduce}, {"Image.reduce", f_image_reduce},
     {"Collection", f_collection},
     {NULL, NULL},
 };

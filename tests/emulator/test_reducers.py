@@ -185,6 +185,25 @@ def test_collection_reduce(emu):
         expect(arr, "B4", want, valid, fn, dtype=dt)
 
 
+def test_image_reduce(emu):
+    img = MEMBERS[1]
+    bands = ["B2", "B3", "B4", "B8"]
+    g = grid("EPSG:32610", UTM30, W, H)
+    vals = np.array([ref.sample(img, b, "EPSG:32610", UTM30, W, H)[0] for b in bands])
+    mask = np.ones(vals.shape, dtype=bool)
+    for name, args, outs, dt in (("max", {}, [("max", "max", None)], "<u2"),
+                                 ("mean", {}, [("mean", "mean", None)], "<f4"),
+                                 ("percentile", {"percentiles": c([25, 75])},
+                                  [("p25", "percentile", 25), ("p75", "percentile", 75)], "<f4")):
+        arr = npy(emu, expr(call("Image.reduce", image=select(load(img), bands),
+                                 reducer=reducer(name, **args))), g)
+        check(list(arr.dtype.names) == [o for o, _, _ in outs], "Image.reduce %s bands %s" % (
+            name, arr.dtype.names))
+        for out, op, p in outs:
+            want, valid = rr.composite(op, vals, mask, p)
+            expect(arr, out, want, valid, "Image.reduce " + out, dtype=dt)
+
+
 def test_quality_mosaic(emu):
     coll, extra = masked_coll()
     st = ref_stack()
@@ -526,7 +545,7 @@ def test_latency_model():
 
 def main():
     with emulib.Emulator("--no-auth") as emu:
-        emulib.run_each([test_collection_reduce, test_quality_mosaic, test_reduce_getinfo,
+        emulib.run_each([test_collection_reduce, test_image_reduce, test_quality_mosaic, test_reduce_getinfo,
                          test_reduce_region_srtm, test_reduce_region_s2, test_reduce_region_l9,
                          test_reduce_region_point, test_reduce_regions, test_sample,
                          test_errors], FAILS, emu)
