@@ -27,7 +27,7 @@
  * bounding grid, values kept for medians and percentiles, features one
  * sample() makes. Each answers with a message naming the bound. */
 #define REGION_MAX_PIXELS 250000000LL
-#define REGION_MAX_VALUES 100000000LL
+#define REGION_MAX_VALUES 30000000LL
 #define SAMPLE_MAX_FEATURES 100000
 /* Values rendered per strip (all bands together). */
 #define STRIP_VALUES (1L << 21)
@@ -405,8 +405,8 @@ static int visit_reduce(struct ev_ctx *x, struct visit *v, const struct raster *
         if (!r->bands[b].mask[idx])
             continue;
         if (v->keep_values && ++v->nvalues > REGION_MAX_VALUES)
-            return err_set(e, ERR_USAGE, "%s: The emulator keeps at most %lld values for a median "
-                           "or percentile. Use a larger scale.", v->fname, REGION_MAX_VALUES);
+            return err_set(e, ERR_USAGE, "%s: The emulator keeps at most %lld values for medians, "
+                           "modes, percentiles and histograms. Use a larger scale.", v->fname, REGION_MAX_VALUES);
         if (acc_add(&v->accs[b], r->bands[b].data[idx], v->keep_values))
             return NOMEM();
     }
