@@ -33,8 +33,9 @@
 #define STRIP_VALUES (1L << 21)
 
 struct acc {
-    int64_t n;
+    int64_t n;                   /* pixels whose centre is in the region */
     double sum, mean, m2, min, max, first, last;
+    double wsum, wtot, wmean, wm2;   /* weighted by the covered share */
     double *vals;
     int64_t nv, cap;
 };
@@ -46,6 +47,8 @@ struct region {
     void *to_ll;                /* grid CRS -> lon/lat; NULL when the grid is lon/lat */
     long *pc, *pr;              /* points: the grid pixel of each (g's origin) */
     int npts;
+    int64_t *vpix;              /* polygons: grid pixels (r * width + c) holding a vertex */
+    int nvpix;
     int64_t npix;               /* what maxPixels is compared with */
 };
 
@@ -55,6 +58,11 @@ struct visit {
               double lat, struct errbuf *e);
     const struct ev_image *img;
     const char *fname;
+    /* the pixel being visited: its centre is in the region; the share of
+     * it the region covers (weighted passes only, else 1) */
+    int centre;
+    double weight;
+    int weighted;   /* also visit pixels partly covered whose centre is out */
     /* reduceRegion */
     struct acc *accs;
     int keep_values;
@@ -151,6 +159,49 @@ static int geom_points(struct ev_ctx *x, const struct ev_geom *g, double **lon, 
     return 0;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t p = *(const int64_t *)a, q = *(const int64_t *)b;
+    return p < q ? -1 : p > q;
+}
+
+/* The pixels of rg's grid that hold a vertex of its polygon, sorted: a
+ * pixel can be partly covered with its corners and centre all outside. */
+static int vertex_pixels(struct ev_ctx *x, struct region *rg, const char *crs, struct errbuf *e)
+{
+    const struct ev_geom *g = rg->geom;
+    int n = g->ring_start[g->nrings], i, k = 0;
+    double *px = eval_alloc(x, sizeof *px * (size_t)(n + 1));
+    double *py = eval_alloc(x, sizeof *py * (size_t)(n + 1));
+    int *ok = eval_alloc(x, sizeof *ok * (size_t)(n + 1));
+    void *ct = NULL;
+
+    rg->vpix = eval_alloc(x, sizeof *rg->vpix * (size_t)(n + 1));
+    if (!px || !py || !ok || !rg->vpix)
+        return NOMEM();
+    for (i = 0; i < n; i++) {
+        px[i] = g->pts[2 * i];
+        py[i] = g->pts[2 * i + 1];
+        ok[i] = 1;
+    }
+    if (strcmp(crs, "EPSG:4326") != 0) {
+        if (!(ct = eval_transform(x, "EPSG:4326", crs, e)))
+            return ERR_USAGE;
+        OCTTransformEx(ct, n, px, py, NULL, ok);
+    }
+    for (i = 0; i < n; i++) {
+        double u, v;
+        if (!ok[i])
+            continue;
+        to_pixel(rg->g.affine, px[i], py[i], &u, &v);
+        if (u >= 0 && v >= 0 && u < rg->g.width && v < rg->g.height)
+            rg->vpix[k++] = (int64_t)floor(v) * rg->g.width + (int64_t)floor(u);
+    }
+    qsort(rg->vpix, (size_t)k, sizeof *rg->vpix, cmp_i64);
+    rg->nvpix = k;
+    return 0;
+}
+
 /* Lays region geometry g on projection p. */
 static int region_setup(struct ev_ctx *x, const char *fname, const struct ev_geom *g,
                         const struct ev_proj *p, struct region *rg, struct errbuf *e)
@@ -224,7 +275,7 @@ static int region_setup(struct ev_ctx *x, const char *fname, const struct ev_geo
     sub_grid(&rg->g, p->crs, af, c0, r0, c1 - c0, r1 - r0);
     if (rg->npix == 0)
         rg->npix = (int64_t)(c1 - c0) * (r1 - r0);
-    return 0;
+    return rg->npix <= REGION_MAX_PIXELS ? vertex_pixels(x, rg, p->crs, e) : 0;
 }
 
 /* The region of geometry g at projection p, with maxPixels (0: the
@@ -280,6 +331,44 @@ static int region_geom(struct ev_ctx *x, const struct ev_args *a, const char *na
 
 /* --------------------------------------------------------------- passes */
 
+/* Whether each corner (i, j), i = 0..width, of grid row j is in the region;
+ * cx, cy, ok are scratch of width + 1. */
+static void corner_row(const struct region *rg, long j, int *in, double *cx, double *cy, int *ok)
+{
+    const double *af = rg->g.affine;
+    long w = rg->g.width, i;
+    for (i = 0; i <= w; i++) {
+        cx[i] = af[2] + af[0] * i + af[1] * j;
+        cy[i] = af[5] + af[3] * i + af[4] * j;
+        ok[i] = 1;
+    }
+    if (rg->to_ll)
+        OCTTransformEx(rg->to_ll, (int)(w + 1), cx, cy, NULL, ok);
+    for (i = 0; i <= w; i++)
+        in[i] = ok[i] && geom_contains(rg->geom, cx[i], cy[i]);
+}
+
+/* The share of pixel (i, j) the polygon covers, in 256ths as EE's 8-bit
+ * weights: the sub-pixel centres of a 16 x 16 division that are inside. */
+static double covered_share(const struct region *rg, long i, long j)
+{
+    const double *af = rg->g.affine;
+    double px[256], py[256];
+    int ok[256], a, b, k = 0, in = 0;
+    for (b = 0; b < 16; b++)
+        for (a = 0; a < 16; a++, k++) {
+            double u = i + (a + 0.5) / 16, v = j + (b + 0.5) / 16;
+            px[k] = af[2] + af[0] * u + af[1] * v;
+            py[k] = af[5] + af[3] * u + af[4] * v;
+            ok[k] = 1;
+        }
+    if (rg->to_ll)
+        OCTTransformEx(rg->to_ll, 256, px, py, NULL, ok);
+    for (k = 0; k < 256; k++)
+        in += ok[k] && geom_contains(rg->geom, px[k], py[k]);
+    return in / 256.0;
+}
+
 /* Calls v->fn for every pixel of the region, rendering the image a strip
  * of rows at a time (render == 0: geometry only, r is NULL). */
 static int region_pass(struct ev_ctx *x, const struct region *rg, struct visit *v, int render,
@@ -288,11 +377,13 @@ static int region_pass(struct ev_ctx *x, const struct region *rg, struct visit *
     const struct ev_image *img = v->img;
     const double *af = rg->g.affine;
     long w = rg->g.width, h = rg->g.height, rows, j0, i;
-    double *lon = NULL, *lat = NULL;
-    int *ok = NULL, rc = 0;
+    double *lon = NULL, *lat = NULL, *cx = NULL, *cy = NULL;
+    int *ok = NULL, *top = NULL, *bot = NULL, *cok = NULL, rc = 0;
     struct raster ras;
 
     memset(&ras, 0, sizeof ras);
+    v->centre = 1;
+    v->weight = 1;
     if (render) {
         int64_t images = 0, bytes = render_work_bytes(img, rg->npix, &images);
         eval_add_work(x, bytes, images);
@@ -328,7 +419,12 @@ static int region_pass(struct ev_ctx *x, const struct region *rg, struct visit *
     lon = malloc(sizeof *lon * (size_t)w);
     lat = malloc(sizeof *lat * (size_t)w);
     ok = malloc(sizeof *ok * (size_t)w);
-    if (!lon || !lat || !ok) {
+    top = malloc(sizeof *top * (size_t)(w + 1));
+    bot = malloc(sizeof *bot * (size_t)(w + 1));
+    cok = malloc(sizeof *cok * (size_t)(w + 1));
+    cx = malloc(sizeof *cx * (size_t)(w + 1));
+    cy = malloc(sizeof *cy * (size_t)(w + 1));
+    if (!lon || !lat || !ok || !top || !bot || !cok || !cx || !cy) {
         rc = NOMEM();
         goto done;
     }
@@ -346,8 +442,25 @@ static int region_pass(struct ev_ctx *x, const struct region *rg, struct visit *
             }
             if (rg->to_ll)
                 OCTTransformEx(rg->to_ll, (int)w, lon, lat, NULL, ok);
+            if (v->weighted) {
+                if (j0 + j == 0)
+                    corner_row(rg, 0, top, cx, cy, cok);
+                else
+                    memcpy(top, bot, sizeof *top * (size_t)(w + 1));
+                corner_row(rg, j0 + j + 1, bot, cx, cy, cok);
+            }
             for (i = 0; i < w; i++) {
-                if (!ok[i] || !geom_contains(rg->geom, lon[i], lat[i]))
+                v->centre = ok[i] && geom_contains(rg->geom, lon[i], lat[i]);
+                v->weight = v->centre;
+                if (v->weighted) {
+                    int64_t key = (j0 + j) * w + i;
+                    int n = top[i] + top[i + 1] + bot[i] + bot[i + 1] + v->centre;
+                    int vertex = rg->nvpix > 0 && bsearch(&key, rg->vpix, (size_t)rg->nvpix,
+                                                          sizeof key, cmp_i64) != NULL;
+                    if (vertex || (n != 0 && n != 5))
+                        v->weight = covered_share(rg, i, j0 + j);
+                }
+                if (!v->centre && !(v->weight > 0))
                     continue;
                 if ((rc = v->fn(x, v, render ? &ras : NULL, j * w + i, lon[i], lat[i], e)))
                     goto done;
@@ -360,6 +473,11 @@ done:
     free(lon);
     free(lat);
     free(ok);
+    free(top);
+    free(bot);
+    free(cok);
+    free(cx);
+    free(cy);
     return rc;
 }
 
@@ -394,6 +512,16 @@ static int acc_add(struct acc *ac, double val, int keep)
     return 0;
 }
 
+/* West's weighted running mean and variance. */
+static void acc_weigh(struct acc *ac, double val, double w)
+{
+    double d = val - ac->wmean;
+    ac->wtot += w;
+    ac->wsum += w * val;
+    ac->wmean += w / ac->wtot * d;
+    ac->wm2 += w * d * (val - ac->wmean);
+}
+
 static int visit_reduce(struct ev_ctx *x, struct visit *v, const struct raster *r, long idx,
                         double lon, double lat, struct errbuf *e)
 {
@@ -403,6 +531,10 @@ static int visit_reduce(struct ev_ctx *x, struct visit *v, const struct raster *
     (void)lat;
     for (b = 0; b < r->nbands; b++) {
         if (!r->bands[b].mask[idx])
+            continue;
+        if (v->weighted && v->weight > 0)
+            acc_weigh(&v->accs[b], r->bands[b].data[idx], v->weight);
+        if (!v->centre)
             continue;
         if (v->keep_values && ++v->nvalues > REGION_MAX_VALUES)
             return err_set(e, ERR_USAGE, "%s: The emulator keeps at most %lld values for medians, "
@@ -441,8 +573,18 @@ static struct ev_value *histogram_value(struct ev_ctx *x, struct acc *ac)
     return d;
 }
 
-static struct ev_value *acc_value(struct ev_ctx *x, struct acc *ac, enum ev_reduce op, double pct)
+static struct ev_value *acc_value(struct ev_ctx *x, struct acc *ac, enum ev_reduce op, double pct,
+                                  int weighted)
 {
+    if (weighted && (op == RED_MEAN || op == RED_SUM || op == RED_VARIANCE || op == RED_STDDEV)) {
+        if (op == RED_SUM)
+            return ev_num(x, ac->wsum);
+        if (!(ac->wtot > 0))
+            return ev_new(x, EV_NULL);
+        if (op == RED_MEAN)
+            return ev_num(x, ac->wmean);
+        return ev_num(x, op == RED_VARIANCE ? ac->wm2 / ac->wtot : sqrt(ac->wm2 / ac->wtot));
+    }
     if (op == RED_COUNT) {
         struct ev_value *v = ev_num(x, (double)ac->n);
         if (v) {
@@ -531,9 +673,14 @@ static int reduce_one(struct ev_ctx *x, const char *fname, const struct ev_image
     v.fn = visit_reduce;
     v.img = img;
     v.fname = fname;
-    for (k = 0; k < r->nout; k++)
-        v.keep_values |= r->out_op[k] == RED_MEDIAN || r->out_op[k] == RED_PERCENTILE ||
-                         r->out_op[k] == RED_MODE || r->out_op[k] == RED_FREQ_HISTOGRAM;
+    for (k = 0; k < r->nout; k++) {
+        enum ev_reduce op = r->out_op[k];
+        v.keep_values |= op == RED_MEDIAN || op == RED_PERCENTILE || op == RED_MODE ||
+                         op == RED_FREQ_HISTOGRAM;
+        /* EE weighs these by the covered share unless unweighted() */
+        v.weighted |= !r->unweighted && (op == RED_MEAN || op == RED_SUM ||
+                                         op == RED_VARIANCE || op == RED_STDDEV);
+    }
     if ((rc = reducer_usable(fname, r, e)) ||
         (rc = region_fit(x, fname, g, &p, max_pixels, best_effort, &rg, e)))
         return rc;
@@ -547,7 +694,7 @@ static int reduce_one(struct ev_ctx *x, const char *fname, const struct ev_image
     for (b = 0; rc == 0 && b < img->nbands; b++)
         for (k = 0; rc == 0 && k < r->nout; k++) {
             const char *key = out_key(x, img, b, r, k, f != NULL);
-            struct ev_value *val = acc_value(x, &v.accs[b], r->out_op[k], r->pct[k]);
+            struct ev_value *val = acc_value(x, &v.accs[b], r->out_op[k], r->pct[k], v.weighted);
             if (!key || !val) {
                 rc = NOMEM();
             } else if (f) {

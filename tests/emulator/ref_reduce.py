@@ -64,6 +64,53 @@ def inside(crs, affine, w, h, ring):
     return in_ring(lon, lat, ring)
 
 
+def shares(crs, affine, w, h, ring):
+    """The share of each pixel the polygon covers, as docs/emulator.md
+    defines it: the fraction of the 16 x 16 sub-pixel centres inside. Only
+    pixels near the boundary (the centre test changes within two pixels, or
+    a vertex is in the pixel) are divided; the others are all in or out."""
+    ins = inside(crs, affine, w, h, ring)
+    near = np.zeros_like(ins)
+    pad = np.pad(ins, 2, mode="edge")
+    for dj in range(-2, 3):
+        for di in range(-2, 3):
+            near |= pad[2 + dj:2 + dj + h, 2 + di:2 + di + w] != ins
+    vx, vy = transform("EPSG:4326", crs, [p[0] for p in ring], [p[1] for p in ring])
+    a = affine
+    for x, y in zip(vx, vy):
+        c, r = int(np.floor((x - a[2]) / a[0])), int(np.floor((y - a[5]) / a[4]))
+        if 0 <= c < w and 0 <= r < h:
+            near[r, c] = True
+    share = ins.astype(np.float64)
+    rr_, cc = np.nonzero(near)
+    if rr_.size:
+        sub = (np.arange(16) + 0.5) / 16
+        su, sv = np.meshgrid(sub, sub)
+        u = cc[:, None] + su.ravel()[None, :]
+        v = rr_[:, None] + sv.ravel()[None, :]
+        x = a[0] * u + a[1] * v + a[2]
+        y = a[3] * u + a[4] * v + a[5]
+        lon, lat = transform(crs, "EPSG:4326", x, y)
+        share[rr_, cc] = in_ring(lon, lat, ring).sum(axis=1) / 256.0
+    return share
+
+
+def wstat(op, v, wt):
+    """A statistic weighted by wt (pixels with wt > 0): mean, sum, variance,
+    stdDev (None where EE answers null)."""
+    v = np.asarray(v, dtype=np.float64)
+    wt = np.asarray(wt, dtype=np.float64)
+    if op == "sum":
+        return float((v * wt).sum())
+    if wt.sum() == 0:
+        return None
+    m = (v * wt).sum() / wt.sum()
+    if op == "mean":
+        return float(m)
+    var = (wt * (v - m) ** 2).sum() / wt.sum()
+    return float(var if op == "variance" else np.sqrt(var))
+
+
 def cover(crs, base, ring, margin=2):
     """A grid of the north-up transform `base` covering the polygon, with a
     margin of pixels: (affine, w, h). Pixels outside the polygon do not

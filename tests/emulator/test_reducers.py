@@ -248,21 +248,35 @@ RING = [[-122.45, 37.52], [-122.36, 37.55], [-122.38, 37.61], [-122.47, 37.58]]
 
 def region_ref(image_id, bands, crs, base, ring, extra_mask=None):
     """{band: 1-D values} of the pixels of the working grid `base` whose
-    centre is in the ring and whose band is valid, in row-major order."""
+    centre is in the ring and whose band is valid, in row-major order; the
+    number of centres in the ring; and {band: (values, weights)} of the
+    pixels the ring covers in part, weighted by the covered share."""
     aff, w, h = rr.cover(crs, base, ring)
     ins = rr.inside(crs, aff, w, h, ring)
-    out = {}
-    masks = {}
+    share = rr.shares(crs, aff, w, h, ring)
+    out, weighted, masks = {}, {}, {}
     for b in bands:
-        v, m = ref.sample(image_id, b, crs, aff, w, h)
-        masks[b] = (v, m)
+        masks[b] = ref.sample(image_id, b, crs, aff, w, h)
     for b in bands:
         v, m = masks[b]
-        keep = ins & m
         if extra_mask is not None:
-            keep &= extra_mask(masks)
-        out[b] = v[keep]
+            m = m & extra_mask(masks)
+        out[b] = v[ins & m]
+        keep = m & (share > 0)
+        weighted[b] = (v[keep], share[keep])
+    region_ref.weighted = weighted
     return out, int(ins.sum())
+
+
+WEIGHTED = ("mean", "sum", "variance", "stdDev")
+
+
+def want_stat(op, b, vals, p=None):
+    """EE's rule: mean, sum, variance and stdDev weigh pixels by the share
+    covered; the others take the pixels whose centre is in the region."""
+    if op in WEIGHTED:
+        return rr.wstat(op, *region_ref.weighted[b])
+    return rr.stat(op, vals[b], p)
 
 
 STATS = [("mean", {}, ["mean"]), ("count", {}, ["count"]), ("sum", {}, ["sum"]),
@@ -287,7 +301,7 @@ def check_region(emu, what, image, bands, vals, extra_args):
             for o in outs:
                 key = b if len(outs) == 1 else "%s_%s" % (b, o)
                 op = "percentile" if o.startswith("p") and o[1:].isdigit() else o
-                want[key] = rr.stat(op, vals[b], float(o[1:]) if op == "percentile" else None)
+                want[key] = want_stat(op, b, vals, float(o[1:]) if op == "percentile" else None)
         check(set(got) == set(want), "%s %s: keys %s, want %s" % (what, name, sorted(got),
                                                                   sorted(want)))
         for k, v in want.items():
@@ -300,6 +314,13 @@ def test_reduce_region_srtm(emu):
     check(n > 500 and vals["elevation"].size == n, "SRTM region has %d pixels" % n)
     check(np.ptp(vals["elevation"]) > 10, "SRTM region is not flat")
     check_region(emu, "srtm", load(SRTM), ["elevation"], vals, {"scale": c(90)})
+    # unweighted(): the centre rule for the mean too, which differs here
+    got = value(emu, call("Image.reduceRegion", image=load(SRTM), reducer=call(
+        "Reducer.unweighted", reducer=reducer("mean")), geometry=polygon(RING), scale=c(90)))
+    want = rr.stat("mean", vals["elevation"])
+    check(close(got.get("elevation"), want), "unweighted mean %r, want %r" % (got, want))
+    check(not close(want, want_stat("mean", "elevation", vals), 1e-6),
+          "the weighted and the unweighted mean differ on this region")
     got = value(emu, call("Image.reduceRegion", image=load(SRTM),
                           reducer=reducer("frequencyHistogram"), geometry=polygon(RING),
                           scale=c(90)))
@@ -371,7 +392,7 @@ def test_reduce_regions(emu):
     check([f.get("id") for f in feats] == ["0", "1"], "ids %r" % [f.get("id") for f in feats])
     for f, ring in zip(feats, (RING, ring2)):
         vals, _ = region_ref(SRTM, ["elevation"], "EPSG:4326", base, ring)
-        check(close(f["properties"].get("mean"), rr.stat("mean", vals["elevation"])),
+        check(close(f["properties"].get("mean"), want_stat("mean", "elevation", vals)),
               "reduceRegions mean %r" % f["properties"])
         check(f["geometry"]["type"] == "Polygon", "feature keeps its geometry")
     # several bands: one property per band; several outputs: band_output
@@ -514,12 +535,13 @@ print(json.encode({
     check(got["pct"] == ["B4_p10", "B4_p90", "B8_p10", "B8_p90"], "percentile names %r" % got["pct"])
     base = rr.scale_affine("EPSG:4326", 90)
     v1, _ = region_ref(SRTM, ["elevation"], "EPSG:4326", base, RING)
+    m1 = want_stat("mean", "elevation", v1)
     v2, _ = region_ref(SRTM, ["elevation"], "EPSG:4326", base, ring2)
+    m2 = want_stat("mean", "elevation", v2)
     check(got["region"] == {"elevation_min": rr.stat("min", v1["elevation"]),
                             "elevation_max": rr.stat("max", v1["elevation"])},
           "minMax through the client %r" % got["region"])
-    check(len(got["means"]) == 2 and close(got["means"][0], rr.stat("mean", v1["elevation"]))
-          and close(got["means"][1], rr.stat("mean", v2["elevation"])),
+    check(len(got["means"]) == 2 and close(got["means"][0], m1) and close(got["means"][1], m2),
           "reduceRegions means through the client %r" % got["means"])
 
 
