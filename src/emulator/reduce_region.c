@@ -4,8 +4,9 @@
  * projection that covers the region's bounding box, a strip of rows at a
  * time; a pixel belongs to the region when its centre is inside the
  * polygon (for points: the pixel containing each point), and each band
- * contributes where it is unmasked. Every pixel weighs 1 (see "Differences
- * from EE" in docs/emulator.md: EE weighs by the covered fraction).
+ * contributes where it is unmasked. mean, sum, variance and stdDev weigh
+ * pixels by the share of them the polygon covers, as EE's weighted
+ * reducers do (docs/emulator.md, "Reducers and regions").
  */
 #include "emulator/eval_int.h"
 
