@@ -1139,6 +1139,7 @@ static int f_coll_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value
         return err_set(e, ERR_USAGE, "Collection.map: the mapped function takes no argument.");
     if (!(*o = new_coll(x, c->id, c->n)))
         return NOMEM();
+    (*o)->coll->features = c->features;   /* kept for an empty collection */
     for (i = 0; i < c->n; i++) {
         struct ev_value **args = eval_alloc(x, sizeof *args * (size_t)fn->func->nargs);
         int k;

@@ -29,6 +29,7 @@
  * sample() makes. Each answers with a message naming the bound. */
 #define REGION_MAX_PIXELS 250000000LL
 #define REGION_MAX_VALUES 30000000LL
+#define REGION_MAX_WIDTH 10000000L
 #define SAMPLE_MAX_FEATURES 100000
 /* Values rendered per strip (all bands together). */
 #define STRIP_VALUES (1L << 21)
@@ -305,6 +306,10 @@ static int region_fit(struct ev_ctx *x, const char *fname, const struct ev_geom 
         return err_set(e, ERR_USAGE, "%s: The region covers %lld pixels at this scale; the "
                        "emulator reduces at most %lld. Use a larger scale.", fname,
                        (long long)rg->npix, REGION_MAX_PIXELS);
+    if (rg->g.width > REGION_MAX_WIDTH)
+        return err_set(e, ERR_USAGE, "%s: The region is %ld pixels wide at this scale; the "
+                       "emulator reduces at most %ld columns. Use a larger scale.", fname,
+                       rg->g.width, REGION_MAX_WIDTH);
     return 0;
 }
 

@@ -395,6 +395,21 @@ def test_reduce_regions(emu):
         check(close(f["properties"].get("mean"), want_stat("mean", "elevation", vals)),
               "reduceRegions mean %r" % f["properties"])
         check(f["geometry"]["type"] == "Polygon", "feature keeps its geometry")
+    # a FeatureCollection stays one through filter and map, even empty
+    rrs = call("Image.reduceRegions", image=load(SRTM), collection=fc, reducer=reducer("mean"),
+               scale=c(90))
+    only_b = call("Collection.filter", collection=rrs, filter=call(
+        "Filter.equals", leftField=c("name"), rightValue=c("b")))
+    got = value(emu, only_b)
+    check(got.get("type") == "FeatureCollection" and [f["id"] for f in got["features"]] == ["1"],
+          "filter keeps a FeatureCollection: %r" % str(got)[:200])
+    none = call("Collection.filter", collection=rrs, filter=call(
+        "Filter.equals", leftField=c("name"), rightValue=c("z")))
+    got = value(emu, call("Collection.map", collection=none, baseAlgorithm={
+        "functionDefinitionValue": {"argumentNames": ["f"], "body": "fbody"}}),
+        fbody={"argumentReference": "f"})
+    check(got == {"type": "FeatureCollection", "columns": {"system:index": "String"},
+                  "features": []}, "an empty mapped FeatureCollection: %r" % got)
     # several bands: one property per band; several outputs: band_output
     img = MEMBERS[0]
     vals, _ = region_ref(img, ["B4", "B8"], "EPSG:32610", rr.scale_affine("EPSG:32610", 60), RING)
