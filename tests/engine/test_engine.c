@@ -844,21 +844,6 @@ static void test_plan_only(void)
     spec_free(&s);
 }
 
-static void test_classify(void)
-{
-    CHECK(engine_classify(200, NULL) == ENGINE_OK);
-    CHECK(engine_classify(429, "x") == ENGINE_TRANSIENT);
-    CHECK(engine_classify(503, "x") == ENGINE_TRANSIENT);
-    CHECK(engine_classify(0, "reset") == ENGINE_TRANSIENT);
-    CHECK(engine_classify(400, "User memory limit exceeded.") == ENGINE_SPLITTABLE);
-    CHECK(engine_classify(400, "Total request size (56623104 bytes) must be less than or equal to 50331648 bytes.") ==
-          ENGINE_SPLITTABLE);
-    CHECK(engine_classify(400, "Computation timed out.") == ENGINE_SPLITTABLE);
-    CHECK(engine_classify(400, "Image.load: Image asset 'x' not found.") == ENGINE_FATAL);
-    CHECK(engine_classify(401, "") == ENGINE_AUTH);
-    CHECK(engine_classify(403, "Project p is not registered") == ENGINE_FATAL);
-}
-
 int main(void)
 {
     char cmd[300];
@@ -871,7 +856,6 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/eefetch_engine_XXXXXX");
     if (!mkdtemp(dir))
         return 1;
-    test_classify();
     test_kill9(0);   /* first: fork() before this process starts any thread */
     test_kill9(1);
     test_clean(0);
