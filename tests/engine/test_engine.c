@@ -19,6 +19,7 @@
 #include "../unit/check.h"
 #include "core/engine.h"
 #include "core/mosaic.h"
+#include "core/quicklook.h"
 #include "emulator/emu.h"
 
 #define SRTM_EXPR                                                                                          \
@@ -757,7 +758,7 @@ static void test_mask_band(void)
         fprintf(stderr, "mask run: %s\n", e.msg);
     CHECK(rc == 0 && sum.band_group == 2 && sum.tiles_resumed == first && sum.tiles_fetched == 12 - first);
     snprintf(png, sizeof png, "%s/mask.png", dir);
-    CHECK(mosaic_quicklook(out, png, &e) == 0);
+    CHECK(quicklook_write(out, png, &e) == 0);
     snprintf(opts, sizeof opts, "--quicklook %s", png);
     CHECK(check_mask(out, opts));
     spec_free(&s);
@@ -816,7 +817,7 @@ static void test_mask_band(void)
                 GDALClose(ds);
         }
     snprintf(png, sizeof png, "%s/mask_cells.png", dir);
-    CHECK(mosaic_quicklook(out, png, &e) == 0);
+    CHECK(quicklook_write(out, png, &e) == 0);
     snprintf(opts, sizeof opts, "--quicklook %s", png);
     CHECK(check_mask(out, opts));
     spec_free(&s);
