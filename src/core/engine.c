@@ -284,7 +284,8 @@ int engine_run(const struct engine_opts *o, struct engine_summary *sum, struct e
         rc = err_set(e, ERR_USAGE, "download: output is required");
         goto done;
     }
-    if ((rc = engine_check_output_dir(s->output, e)) < 0 || (rc = journal_path(s->output, jpath, sizeof jpath, e)) < 0 ||
+    if ((rc = engine_check_output_dir(s->output, e)) < 0 ||
+        (rc = journal_path(s->output, jpath, sizeof jpath, e)) < 0 ||
         (rc = mosaic_parts_dir(s->output, en.store.parts, sizeof en.store.parts, e)) < 0 ||
         (rc = engine_check_output(&en, jpath, e)) < 0)
         goto done;

@@ -159,9 +159,8 @@ size_t engine_request_bound(const struct download_spec *s, int unmasked, const s
         int g = t->band0 + b;
         enum spec_dtype ty = s->bands[g].type;
         int mask = s->mask_band && g == (int)s->nbands - 1;
-        uint64_t size =
-            ty == SPEC_DTYPE_AUTO || unmasked || mask || s->fetch_format == SPEC_FETCH_GEOTIFF ? 8 : spec_dtype_size(ty);
-        raw += px * size;
+        int wide = ty == SPEC_DTYPE_AUTO || unmasked || mask || s->fetch_format == SPEC_FETCH_GEOTIFF;
+        raw += px * (wide ? 8 : spec_dtype_size(ty));
     }
     bound = raw + raw / 8 + ((uint64_t)64 << 10) + (256 + 32 * (uint64_t)t->height) * (uint64_t)t->nbands;
     return bound < SIZE_MAX ? (size_t)bound : SIZE_MAX;

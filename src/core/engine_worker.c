@@ -278,7 +278,8 @@ int engine_workers_run(struct engine *en, struct errbuf *e)
         return en->fail.code;
     }
     if (en->sched.tiles_left > 0)
-        return err_set(e, ERR_INTERRUPTED, "interrupted with %zu of %zu tiles done; run the same recipe again to resume",
+        return err_set(e, ERR_INTERRUPTED,
+                       "interrupted with %zu of %zu tiles done; run the same recipe again to resume",
                        en->plan.ntiles - en->sched.tiles_left, en->plan.ntiles);
     return 0;
 }
