@@ -116,26 +116,24 @@ static int refuse_existing(const char *path, enum mosaic_existing x, struct errb
 static int write_missing_vrt(const struct engine *en, struct errbuf *e)
 {
     const struct download_spec *s = en->s;
-    struct mosaic_out mo;
-    struct spec_kv *md = NULL;
-    const char **names = NULL, **files = calloc(en->plan.ncells, sizeof *files);
-    char store[6][160];
+    struct engine_out_desc d;
+    const char **files = calloc(en->plan.ncells, sizeof *files);
     size_t c;
     int rc;
 
-    rc = files ? engine_output_describe(en, &mo, &names, &md, store, e) : err_set(e, ERR_NOMEM, "out of memory");
+    memset(&d, 0, sizeof d);
+    rc = files ? engine_output_describe(en, &d, e) : err_set(e, ERR_NOMEM, "out of memory");
     for (c = 0; rc == 0 && c < en->plan.ncells; c++) {
         char path[4096];
         if (engine_cell_path(s->output, &en->plan.cells[c], path, sizeof path) < 0 || !(files[c] = strdup(path)))
             rc = err_set(e, ERR_NOMEM, "out of memory");
     }
-    if (rc == 0 && (rc = mosaic_write_vrt(s->output, files, en->plan.ncells, &mo, e)) == 0)
+    if (rc == 0 && (rc = mosaic_write_vrt(s->output, files, en->plan.ncells, &d.mo, e)) == 0)
         log_info("%s: every cell file of this plan is there; wrote the VRT over them", s->output);
     for (c = 0; files && c < en->plan.ncells; c++)
         free((char *)files[c]);
     free(files);
-    free(md);
-    free(names);
+    engine_output_desc_free(&d);
     return rc < 0 ? rc : 1;
 }
 

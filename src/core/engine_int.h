@@ -268,8 +268,17 @@ enum engine_outcome engine_store_answer(struct engine_worker *w, const struct en
 
 /* engine_output.c */
 int engine_cell_path(const char *output, const struct grid_cell *c, char *out, size_t cap);
-int engine_output_describe(const struct engine *en, struct mosaic_out *mo, const char ***names,
-                           struct spec_kv **md, char store[6][160], struct errbuf *e);
+/* The description of the output file(s) shared by every file the run
+ * writes, with the band names and metadata it points to. */
+struct engine_out_desc {
+    struct mosaic_out mo;
+    const char **names;
+    struct spec_kv *md;
+    char store[6][160];     /* provenance values */
+};
+/* d is freed with engine_output_desc_free, also after a failure. */
+int engine_output_describe(const struct engine *en, struct engine_out_desc *d, struct errbuf *e);
+void engine_output_desc_free(struct engine_out_desc *d);
 /* Pieces of finished tiles, for the assembly (caller holds the lock). */
 int engine_output_add_locked(struct engine *en, const struct mosaic_piece *p, size_t n);
 /* Hands *held, just stored as the only piece of a tile whose piece is

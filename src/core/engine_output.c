@@ -59,25 +59,23 @@ static int build_metadata(const struct engine *en, struct spec_kv **out, size_t 
     return 0;
 }
 
-/* The description of the output file(s) shared by every file the run
- * writes. names and md are allocated here; the caller frees them. */
-int engine_output_describe(const struct engine *en, struct mosaic_out *mo, const char ***names,
-                           struct spec_kv **md, char store[6][160], struct errbuf *e)
+int engine_output_describe(const struct engine *en, struct engine_out_desc *d, struct errbuf *e)
 {
     const struct download_spec *s = en->s;
+    struct mosaic_out *mo = &d->mo;
     size_t nmd = 0, i;
 
-    *names = calloc(s->nbands, sizeof **names);
-    if (!*names || build_metadata(en, md, &nmd, store) < 0)
+    memset(d, 0, sizeof *d);
+    d->names = calloc(s->nbands, sizeof *d->names);
+    if (!d->names || build_metadata(en, &d->md, &nmd, d->store) < 0)
         return err_set(e, ERR_NOMEM, "out of memory");
     for (i = 0; i < s->nbands; i++)
-        (*names)[i] = s->bands[i].id;
-    memset(mo, 0, sizeof *mo);
+        d->names[i] = s->bands[i].id;
     mo->path = s->output;
     mo->grid = en->plan.grid;
     mo->nbands = (int)s->nbands;
     mo->mask_band = s->mask_band;
-    mo->band_names = *names;
+    mo->band_names = d->names;
     mo->dtype = s->dtype;
     mo->has_nodata = s->has_nodata;
     mo->nodata = s->nodata;
@@ -87,9 +85,17 @@ int engine_output_describe(const struct engine *en, struct mosaic_out *mo, const
     mo->block = en->plan.block;
     mo->overview_resampling = s->overview_resampling;
     mo->band_interleave = en->plan.band_group < (int)s->nbands;
-    mo->metadata = *md;
+    mo->metadata = d->md;
     mo->nmetadata = nmd;
     return 0;
+}
+
+void engine_output_desc_free(struct engine_out_desc *d)
+{
+    free(d->md);
+    free(d->names);
+    d->md = NULL;
+    d->names = NULL;
 }
 
 int engine_output_add_locked(struct engine *en, const struct mosaic_piece *p, size_t n)
@@ -172,23 +178,19 @@ static enum spec_dtype known_output_type(const struct engine *en)
 int engine_output_stream_open(struct engine *en, struct errbuf *e)
 {
     struct engine_output *o = &en->out;
-    struct mosaic_out mo;
-    struct spec_kv *md = NULL;
-    const char **names = NULL;
-    char store[6][160];
+    struct engine_out_desc d;
     enum spec_dtype type = known_output_type(en);
     int rc;
 
     if (spec_files_per_cell(en->s) || type == SPEC_DTYPE_AUTO)
         return 0;
-    if ((rc = engine_output_describe(en, &mo, &names, &md, store, e)) == 0) {
-        mo.dtype = type;
+    if ((rc = engine_output_describe(en, &d, e)) == 0) {
+        d.mo.dtype = type;
         CPLPushErrorHandlerEx(engine_gdal_handler, en);
-        rc = mosaic_writer_open(&mo, &o->writer, e);
+        rc = mosaic_writer_open(&d.mo, &o->writer, e);
         CPLPopErrorHandler();
     }
-    free(md);
-    free(names);
+    engine_output_desc_free(&d);
     if (rc < 0 || !o->writer)
         return rc;
     o->held_max = en->nworkers < ENGINE_HANDOFF_MAX ? (size_t)en->nworkers : ENGINE_HANDOFF_MAX;
@@ -292,10 +294,7 @@ static int assemble_cells(struct engine *en, struct mosaic_out *mo, char **files
 int engine_output_assemble(struct engine *en, struct errbuf *e)
 {
     struct engine_output *o = &en->out;
-    struct mosaic_out mo;
-    struct spec_kv *md = NULL;
-    const char **names = NULL;
-    char store[6][160];
+    struct engine_out_desc d;
     char **files = NULL;
     struct mosaic_piece *cellp = NULL;
     size_t i, c;
@@ -307,14 +306,14 @@ int engine_output_assemble(struct engine *en, struct errbuf *e)
         o->writer = NULL;
         return mosaic_writer_finish(w, e);
     }
-    if ((rc = engine_output_describe(en, &mo, &names, &md, store, e)) < 0)
+    if ((rc = engine_output_describe(en, &d, e)) < 0)
         goto done;
-    if (mo.dtype == SPEC_DTYPE_AUTO)   /* one type for every cell file */
+    if (d.mo.dtype == SPEC_DTYPE_AUTO)   /* one type for every cell file */
         for (i = 0; i < o->nall; i++)
             if (!mask_only(en, &o->all[i]))
-                mo.dtype = mosaic_type_union(mo.dtype, o->all[i].type);
+                d.mo.dtype = mosaic_type_union(d.mo.dtype, o->all[i].type);
     if (!spec_files_per_cell(en->s)) {
-        rc = mosaic_assemble(&mo, en->store.parts, o->all, o->nall, e);
+        rc = mosaic_assemble(&d.mo, en->store.parts, o->all, o->nall, e);
         goto done;
     }
     files = calloc(en->plan.ncells, sizeof *files);
@@ -322,15 +321,14 @@ int engine_output_assemble(struct engine *en, struct errbuf *e)
     if (!files || !cellp)
         rc = err_set(e, ERR_NOMEM, "out of memory");
     else
-        rc = assemble_cells(en, &mo, files, cellp, e);
+        rc = assemble_cells(en, &d.mo, files, cellp, e);
 done:
     if (files)
         for (c = 0; c < en->plan.ncells; c++)
             free(files[c]);
     free(files);
     free(cellp);
-    free(md);
-    free(names);
+    engine_output_desc_free(&d);
     return rc;
 }
 
