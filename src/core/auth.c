@@ -769,6 +769,36 @@ void auth_project_help(const struct auth_info *info, char *out, size_t cap)
              info->looked);
 }
 
+/* EE_ACCESS_TOKEN: a token used as it is, never refreshed. */
+static int provider_from_env_token(struct token_provider *p, const char *v, struct auth_info *info,
+                                   struct errbuf *e)
+{
+    info->source = AUTH_SRC_ENV_TOKEN;
+    info->kind = p->kind = AUTH_KIND_STATIC;
+    if (strlen(v) >= AUTH_TOKEN_MAX)
+        return err_set(e, ERR_AUTH, "EE_ACCESS_TOKEN is longer than %d bytes", AUTH_TOKEN_MAX);
+    snprintf(p->token, sizeof p->token, "%s", v);
+    log_add_secret(v);
+    p->refresh_at = p->expires_at = INT64_MAX;
+    p->generation = 1;
+    snprintf(info->source_detail, sizeof info->source_detail, "EE_ACCESS_TOKEN");
+    return 0;
+}
+
+/* The metadata server at host v: the instance's service account. */
+static int provider_from_metadata(struct token_provider *p, const char *v, struct auth_info *info,
+                                  struct errbuf *e)
+{
+    info->source = AUTH_SRC_METADATA;
+    info->kind = p->kind = AUTH_KIND_METADATA;
+    if (dup_into(&p->metadata_host, v))
+        return err_set(e, ERR_NOMEM, "out of memory");
+    snprintf(info->source_detail, sizeof info->source_detail, "http://%s", v);
+    snprintf(info->token_uri, sizeof info->token_uri, "http://%s%s", v, METADATA_TOKEN_PATH);
+    snprintf(info->account, sizeof info->account, "default service account of the instance");
+    return 0;
+}
+
 int auth_resolve(const struct auth_options *o, struct token_provider **out,
                  struct auth_info *info, struct errbuf *e)
 {
@@ -814,17 +844,7 @@ int auth_resolve(const struct auth_options *o, struct token_provider **out,
         have_chosen = 1;
         rc = provider_from_file(p, &chosen, info, e);
     } else if ((v = env("EE_ACCESS_TOKEN"))) {
-        info->source = AUTH_SRC_ENV_TOKEN;
-        info->kind = p->kind = AUTH_KIND_STATIC;
-        if (strlen(v) >= AUTH_TOKEN_MAX) {
-            rc = err_set(e, ERR_AUTH, "EE_ACCESS_TOKEN is longer than %d bytes", AUTH_TOKEN_MAX);
-            goto done;
-        }
-        snprintf(p->token, sizeof p->token, "%s", v);
-        log_add_secret(v);
-        p->refresh_at = p->expires_at = INT64_MAX;
-        p->generation = 1;
-        snprintf(info->source_detail, sizeof info->source_detail, "EE_ACCESS_TOKEN");
+        rc = provider_from_env_token(p, v, info, e);
     } else if ((v = env("GOOGLE_APPLICATION_CREDENTIALS"))) {
         info->source = AUTH_SRC_GAC;
         rc = credfile_load(v, &chosen, e);
@@ -842,28 +862,18 @@ int auth_resolve(const struct auth_options *o, struct token_provider **out,
         rc = provider_from_file(p, &adc, info, e);
     } else if ((v = env("GCE_METADATA_HOST")) || (v = env("GCE_METADATA_ROOT")) ||
                (on_google_compute() && (v = "metadata.google.internal"))) {
-        info->source = AUTH_SRC_METADATA;
-        info->kind = p->kind = AUTH_KIND_METADATA;
-        if (dup_into(&p->metadata_host, v)) {
-            rc = err_set(e, ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        snprintf(info->source_detail, sizeof info->source_detail, "http://%s", v);
-        snprintf(info->token_uri, sizeof info->token_uri, "http://%s%s", v, METADATA_TOKEN_PATH);
-        snprintf(info->account, sizeof info->account, "default service account of the instance");
+        rc = provider_from_metadata(p, v, info, e);
     } else {
         /* A corrupt EE file deserves its own message rather than "nothing found". */
-        if (ee_err.msg[0] || adc_err.msg[0]) {
+        if (ee_err.msg[0] || adc_err.msg[0])
             rc = err_set(e, ERR_PARSE, "%s", ee_err.msg[0] ? ee_err.msg : adc_err.msg);
-            goto done;
-        }
-        rc = err_set(e, ERR_AUTH,
-                     "no credentials found. Looked at, in this order: --credentials FILE, "
-                     "EE_ACCESS_TOKEN, GOOGLE_APPLICATION_CREDENTIALS, %s, %s, the metadata server "
-                     "(GCE_METADATA_HOST). Sign in with `earthengine authenticate` or `gcloud auth "
-                     "application-default login`, or pass --credentials with a service-account key",
-                     ee_path, adc_path);
-        goto done;
+        else
+            rc = err_set(e, ERR_AUTH,
+                         "no credentials found. Looked at, in this order: --credentials FILE, "
+                         "EE_ACCESS_TOKEN, GOOGLE_APPLICATION_CREDENTIALS, %s, %s, the metadata server "
+                         "(GCE_METADATA_HOST). Sign in with `earthengine authenticate` or `gcloud auth "
+                         "application-default login`, or pass --credentials with a service-account key",
+                         ee_path, adc_path);
     }
     if (rc)
         goto done;

@@ -716,13 +716,140 @@ void grid_plan_free(struct grid_plan *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Fishnet cells. With one output file their edges are moved to block
+ * multiples so tiles stay block-aligned; a file per cell (split or a VRT)
+ * only needs whole pixels (each file has its own block grid). *maxw and
+ * *maxh: the largest cell. */
+static int plan_cells(const struct download_spec *s, struct grid_plan *p, long *maxw, long *maxh, struct errbuf *e)
+{
+    long align = spec_files_per_cell(s) ? 1 : p->block, cw_px = 0, ch_px = 0;
+    long *cb = NULL, *rb = NULL;
+    size_t ncb = 0, nrb = 0, i, j;
+    int rc = 0;
+
+    if (s->fishnet.cell_width > 0 || s->fishnet.cell_height > 0) {
+        if (!(s->fishnet.cell_width > 0) || !(s->fishnet.cell_height > 0))
+            return err_set(e, ERR_USAGE, "fishnet cell size needs both width and height > 0");
+        cw_px = (long)llround(s->fishnet.cell_width / fabs(p->grid.sx));
+        ch_px = (long)llround(s->fishnet.cell_height / fabs(p->grid.sy));
+        if (cw_px < 1)
+            cw_px = 1;
+        if (ch_px < 1)
+            ch_px = 1;
+    }
+    if (axis_bounds(p->grid.width, s->fishnet.cols, cw_px, align, &cb, &ncb) < 0 ||
+        axis_bounds(p->grid.height, s->fishnet.rows, ch_px, align, &rb, &nrb) < 0) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    p->ncells = (ncb - 1) * (nrb - 1);
+    p->cells = calloc(p->ncells, sizeof *p->cells);
+    if (!p->cells) {
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (j = 0; j + 1 < nrb; j++) {
+        for (i = 0; i + 1 < ncb; i++) {
+            struct grid_cell *c = &p->cells[j * (ncb - 1) + i];
+            c->col = cb[i];
+            c->row = rb[j];
+            c->width = cb[i + 1] - cb[i];
+            c->height = rb[j + 1] - rb[j];
+            c->cell_row = (int)j;
+            c->cell_col = (int)i;
+            if (c->width > *maxw)
+                *maxw = c->width;
+            if (c->height > *maxh)
+                *maxh = c->height;
+        }
+    }
+done:
+    free(cb);
+    free(rb);
+    return rc;
+}
+
+/* A grid this large is a unit mistake (a pixel size in degrees given as
+ * metres), not a download: refuse it before planning millions of tiles. */
+static int check_windows(const struct grid_plan *p, struct errbuf *e)
+{
+    double windows =
+        ceil((double)p->grid.width / (double)p->tile_w) * ceil((double)p->grid.height / (double)p->tile_h);
+
+    if (windows > GRID_MAX_TILES)
+        return err_set(e, ERR_USAGE,
+                       "the grid is %ld x %ld pixels of %.6g x %.6g %s units, over %.0f tiles: too large to "
+                       "plan; check the pixel size (scale is metres, pixel_size is CRS units)",
+                       p->grid.width, p->grid.height, p->grid.sx, fabs(p->grid.sy), p->grid.crs,
+                       (double)GRID_MAX_TILES);
+    return 0;
+}
+
+/* The band groups of window t, appended to p->tiles (*cap: its room). */
+static int add_window(struct grid_plan *p, size_t *cap, struct grid_tile t, const size_t *band_bytes)
+{
+    int b0;
+
+    for (b0 = 0; b0 < (int)p->nbands; b0 += p->band_group) {
+        uint64_t bytes;
+        if (p->ntiles == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 64;
+            struct grid_tile *nt = realloc(p->tiles, ncap * sizeof *nt);
+            if (!nt)
+                return ERR_NOMEM;
+            p->tiles = nt;
+            *cap = ncap;
+        }
+        t.id = p->ntiles;
+        t.band0 = b0;
+        t.nbands = (int)min_l(p->band_group, (long)p->nbands - b0);
+        bytes = grid_request_bytes(t.width, t.height, band_bytes + b0, (size_t)t.nbands);
+        if (bytes > p->max_tile_bytes_used)
+            p->max_tile_bytes_used = bytes;
+        p->tiles[p->ntiles++] = t;
+    }
+    return 0;
+}
+
+/* Tiles: per cell, row-major windows anchored at the cell origin, and for
+ * each window its band groups; windows that miss a polygon region are
+ * skipped. */
+static int plan_tiles(struct grid_plan *p, OGRGeometryH region, const size_t *band_bytes, struct errbuf *e)
+{
+    size_t i, cap = 0;
+
+    for (i = 0; i < p->ncells; i++) {
+        struct grid_cell *c = &p->cells[i];
+        long r, q;
+        c->first_tile = p->ntiles;
+        for (r = 0; r < c->height; r += p->tile_h) {
+            for (q = 0; q < c->width; q += p->tile_w) {
+                struct grid_tile t;
+                int touch = 1;
+                memset(&t, 0, sizeof t);
+                t.cell = i;
+                t.col = c->col + q;
+                t.row = c->row + r;
+                t.width = min_l(p->tile_w, c->width - q);
+                t.height = min_l(p->tile_h, c->height - r);
+                if (region && (touch = tile_touches(region, &p->grid, &t)) < 0)
+                    return err_set(e, ERR_NOMEM, "out of memory");
+                if (!touch)
+                    p->nskipped += (p->nbands + (size_t)p->band_group - 1) / (size_t)p->band_group;
+                else if (add_window(p, &cap, t, band_bytes) < 0)
+                    return err_set(e, ERR_NOMEM, "out of memory");
+            }
+        }
+        c->ntiles = p->ntiles - c->first_tile;
+    }
+    return 0;
+}
+
 int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct errbuf *e)
 {
     OGRGeometryH region = NULL;
-    size_t *band_bytes = NULL;
-    long *cb = NULL, *rb = NULL;
-    size_t ncb = 0, nrb = 0, i, j, cap = 0;
-    long align, maxw = 0, maxh = 0;
+    size_t *band_bytes = NULL, i;
+    long maxw = 0, maxh = 0;
     struct buf text;
     int rc;
 
@@ -752,7 +879,6 @@ int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct e
                      (unsigned long long)p->max_bytes, (unsigned long long)GRID_EE_MAX_BYTES);
         goto done;
     }
-
     band_bytes = calloc(s->nbands, sizeof *band_bytes);
     if (!band_bytes) {
         rc = err_set(e, ERR_NOMEM, "out of memory");
@@ -760,123 +886,11 @@ int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct e
     }
     for (i = 0; i < s->nbands; i++)
         band_bytes[i] = spec_dtype_size(s->bands[i].type);
-
-    /* Fishnet cells. With one output file their edges are moved to block
-     * multiples so tiles stay block-aligned; a file per cell (split or a
-     * VRT) only needs whole pixels (each file has its own block grid). */
-    align = spec_files_per_cell(s) ? 1 : p->block;
-    {
-        long cw_px = 0, ch_px = 0;
-        if (s->fishnet.cell_width > 0 || s->fishnet.cell_height > 0) {
-            if (!(s->fishnet.cell_width > 0) || !(s->fishnet.cell_height > 0)) {
-                rc = err_set(e, ERR_USAGE, "fishnet cell size needs both width and height > 0");
-                goto done;
-            }
-            cw_px = (long)llround(s->fishnet.cell_width / fabs(p->grid.sx));
-            ch_px = (long)llround(s->fishnet.cell_height / fabs(p->grid.sy));
-            if (cw_px < 1)
-                cw_px = 1;
-            if (ch_px < 1)
-                ch_px = 1;
-        }
-        if (axis_bounds(p->grid.width, s->fishnet.cols, cw_px, align, &cb, &ncb) < 0 ||
-            axis_bounds(p->grid.height, s->fishnet.rows, ch_px, align, &rb, &nrb) < 0) {
-            rc = err_set(e, ERR_NOMEM, "out of memory");
-            goto done;
-        }
-    }
-    p->ncells = (ncb - 1) * (nrb - 1);
-    p->cells = calloc(p->ncells, sizeof *p->cells);
-    if (!p->cells) {
-        rc = err_set(e, ERR_NOMEM, "out of memory");
+    if ((rc = plan_cells(s, p, &maxw, &maxh, e)) < 0 ||
+        (rc = grid_tile_size(band_bytes, s->nbands, p->max_bytes, p->block, maxw, maxh, &p->tile_w, &p->tile_h,
+                             &p->band_group, e)) < 0 ||
+        (rc = check_windows(p, e)) < 0 || (rc = plan_tiles(p, region, band_bytes, e)) < 0)
         goto done;
-    }
-    for (j = 0; j + 1 < nrb; j++) {
-        for (i = 0; i + 1 < ncb; i++) {
-            struct grid_cell *c = &p->cells[j * (ncb - 1) + i];
-            c->col = cb[i];
-            c->row = rb[j];
-            c->width = cb[i + 1] - cb[i];
-            c->height = rb[j + 1] - rb[j];
-            c->cell_row = (int)j;
-            c->cell_col = (int)i;
-            if (c->width > maxw)
-                maxw = c->width;
-            if (c->height > maxh)
-                maxh = c->height;
-        }
-    }
-
-    if ((rc = grid_tile_size(band_bytes, s->nbands, p->max_bytes, p->block, maxw, maxh, &p->tile_w,
-                             &p->tile_h, &p->band_group, e)) < 0)
-        goto done;
-
-    /* A grid this large is a unit mistake (a pixel size in degrees given as
-     * metres), not a download: refuse it before planning millions of tiles. */
-    {
-        double windows = ceil((double)p->grid.width / (double)p->tile_w) *
-                         ceil((double)p->grid.height / (double)p->tile_h);
-        if (windows > GRID_MAX_TILES) {
-            rc = err_set(e, ERR_USAGE,
-                         "the grid is %ld x %ld pixels of %.6g x %.6g %s units, over %.0f tiles: too large to "
-                         "plan; check the pixel size (scale is metres, pixel_size is CRS units)",
-                         p->grid.width, p->grid.height, p->grid.sx, fabs(p->grid.sy), p->grid.crs,
-                         (double)GRID_MAX_TILES);
-            goto done;
-        }
-    }
-    /* Tiles: per cell, row-major windows anchored at the cell origin, and
-     * for each window its band groups. */
-    for (i = 0; i < p->ncells; i++) {
-        struct grid_cell *c = &p->cells[i];
-        long r, q;
-        c->first_tile = p->ntiles;
-        for (r = 0; r < c->height; r += p->tile_h) {
-            for (q = 0; q < c->width; q += p->tile_w) {
-                struct grid_tile t;
-                int b0, touch = 1;
-                memset(&t, 0, sizeof t);
-                t.cell = i;
-                t.col = c->col + q;
-                t.row = c->row + r;
-                t.width = min_l(p->tile_w, c->width - q);
-                t.height = min_l(p->tile_h, c->height - r);
-                if (region) {
-                    touch = tile_touches(region, &p->grid, &t);
-                    if (touch < 0) {
-                        rc = err_set(e, ERR_NOMEM, "out of memory");
-                        goto done;
-                    }
-                }
-                for (b0 = 0; b0 < (int)s->nbands; b0 += p->band_group) {
-                    uint64_t bytes;
-                    if (!touch) {
-                        p->nskipped++;
-                        continue;
-                    }
-                    if (p->ntiles == cap) {
-                        size_t ncap = cap ? cap * 2 : 64;
-                        struct grid_tile *nt = realloc(p->tiles, ncap * sizeof *nt);
-                        if (!nt) {
-                            rc = err_set(e, ERR_NOMEM, "out of memory");
-                            goto done;
-                        }
-                        p->tiles = nt;
-                        cap = ncap;
-                    }
-                    t.id = p->ntiles;
-                    t.band0 = b0;
-                    t.nbands = (int)min_l(p->band_group, (long)s->nbands - b0);
-                    bytes = grid_request_bytes(t.width, t.height, band_bytes + b0, (size_t)t.nbands);
-                    if (bytes > p->max_tile_bytes_used)
-                        p->max_tile_bytes_used = bytes;
-                    p->tiles[p->ntiles++] = t;
-                }
-            }
-        }
-        c->ntiles = p->ntiles - c->first_tile;
-    }
-
     if ((rc = plan_text(s, p, &text)) < 0 || (rc = hash_hex(text.data, text.len, p->hash)) < 0) {
         rc = err_set(e, rc, "cannot hash the plan");
         goto done;
@@ -888,8 +902,6 @@ done:
     if (region)
         OGR_G_DestroyGeometry(region);
     free(band_bytes);
-    free(cb);
-    free(rb);
     buf_free(&text);
     if (rc < 0)
         grid_plan_free(p);

@@ -209,12 +209,59 @@ static int write_header(int fd, const char *plan_hash)
     return 0;
 }
 
+/* A new journal: its header, and its name made durable too (fsync of the
+ * directory). */
+static int start_new(int fd, const char *path, const char *plan_hash, struct errbuf *e)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    int dfd;
+
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0)
+            log_warn("cannot sync %s: %s", dir, strerror(errno));
+        close(dfd);
+    }
+    if (write_header(fd, plan_hash) != 0)
+        return err_set(e, ERR_IO, "cannot write the journal %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* The records after the header (b from off) into st; a torn tail is cut so
+ * the next record starts on its own line. */
+static int read_records(int fd, const char *path, const struct buf *b, size_t off, size_t ntiles,
+                        struct journal_state *st, struct errbuf *e)
+{
+    size_t cap = 0, good_end = off;
+
+    while (off < b->len) {
+        const char *line = b->data + off;
+        const char *nl = memchr(line, '\n', b->len - off);
+        if (!nl) {
+            st->nignored++;   /* torn tail: cut below */
+            break;
+        }
+        if (parse_record(line, (size_t)(nl - line), ntiles, st, &cap) < 0)
+            st->nignored++;
+        off = (size_t)(nl - b->data) + 1;
+        good_end = off;
+    }
+    if (good_end < b->len && (ftruncate(fd, (off_t)good_end) != 0 || fsync(fd) != 0))
+        return err_set(e, ERR_IO, "cannot repair the journal %s: %s", path, strerror(errno));
+    return 0;
+}
+
 int journal_open(const char *path, const char *plan_hash, size_t ntiles, int overwrite, struct journal **out,
                  struct journal_state *st, struct errbuf *e)
 {
     struct journal *j = NULL;
     struct buf b;
-    size_t cap = 0, off, good_end = 0;
+    size_t off;
     int fd, rc = 0;
 
     *out = NULL;
@@ -245,24 +292,8 @@ int journal_open(const char *path, const char *plan_hash, size_t ntiles, int ove
         st->replaced = 1;
     }
     if (b.len == 0 || overwrite || st->replaced) {
-        char dir[4096];
-        const char *slash = strrchr(path, '/');
-        int dfd;
-        /* A new journal: make its name durable too (fsync of the directory). */
-        if (!slash)
-            snprintf(dir, sizeof dir, ".");
-        else
-            snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0)
-                log_warn("cannot sync %s: %s", dir, strerror(errno));
-            close(dfd);
-        }
-        if (write_header(fd, plan_hash) != 0) {
-            rc = err_set(e, ERR_IO, "cannot write the journal %s: %s", path, strerror(errno));
+        if ((rc = start_new(fd, path, plan_hash, e)) < 0)
             goto fail;
-        }
         goto opened;
     }
     {
@@ -291,25 +322,9 @@ int journal_open(const char *path, const char *plan_hash, size_t ntiles, int ove
             goto fail;
         }
         off = (size_t)(nl - b.data) + 1;
-        good_end = off;
     }
-    while (off < b.len) {
-        const char *line = b.data + off;
-        const char *nl = memchr(line, '\n', b.len - off);
-        if (!nl) {
-            st->nignored++;   /* torn tail: cut below */
-            break;
-        }
-        if (parse_record(line, (size_t)(nl - line), ntiles, st, &cap) < 0)
-            st->nignored++;
-        off = (size_t)(nl - b.data) + 1;
-        good_end = off;
-    }
-    /* Cut a torn tail so the next record starts on its own line. */
-    if (good_end < b.len && (ftruncate(fd, (off_t)good_end) != 0 || fsync(fd) != 0)) {
-        rc = err_set(e, ERR_IO, "cannot repair the journal %s: %s", path, strerror(errno));
+    if ((rc = read_records(fd, path, &b, off, ntiles, st, e)) < 0)
         goto fail;
-    }
 opened:
     if (lseek(fd, 0, SEEK_END) < 0) {
         rc = err_set(e, ERR_IO, "cannot seek the journal %s: %s", path, strerror(errno));

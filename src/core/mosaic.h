@@ -175,22 +175,8 @@ enum mosaic_existing {
  * sources are not opened) and compares it with plan_hash. */
 enum mosaic_existing mosaic_existing_output(const char *path, const char *plan_hash);
 
-/* The metadata item (a PNG text chunk) that marks a quick-look eefetch made;
- * only such a file is replaced by a new one. */
-#define MOSAIC_QUICKLOOK_TAG "EEFETCH_QUICKLOOK"
-/* MOSAIC_ABSENT, MOSAIC_SAME_PLAN (a preview eefetch made) or MOSAIC_FOREIGN. */
-enum mosaic_existing mosaic_existing_quicklook(const char *png);
-
-/* Longest side of a quick-look PNG, in pixels. */
-#define MOSAIC_QUICKLOOK_MAX 1024
-
-/* Writes an 8-bit PNG preview of the raster at src (any GDAL-readable file:
- * the output GeoTIFF, COG or VRT) to png: bands 1-3 as RGB (one band as
- * grey), at most MOSAIC_QUICKLOOK_MAX pixels a side, each band stretched
- * linearly between its 2nd and 98th percentile; nodata pixels and pixels a
- * per-dataset mask masks are black.
- * Written under a temporary name and renamed. */
-int mosaic_quicklook(const char *src, const char *png, struct errbuf *e);
+/* fsync of a file (or, is_dir, a directory) by name: 0 or -1 (errno). */
+int mosaic_fsync_path(const char *path, int is_dir);
 
 /* The smallest type that holds both (AUTO is the identity). */
 enum spec_dtype mosaic_type_union(enum spec_dtype a, enum spec_dtype b);

@@ -23,6 +23,7 @@
 #include "core/grid.h"
 #include "core/mosaic.h"
 #include "core/progress.h"
+#include "core/quicklook.h"
 #include "core/spec.h"
 #include "host/host_int.h"
 #include "util/log.h"
@@ -311,7 +312,7 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
 }
 
 /* A quick-look is written over whatever is at its path: only a preview
- * eefetch made is replaced (its MOSAIC_QUICKLOOK_TAG says so). */
+ * eefetch made is replaced (its QUICKLOOK_TAG says so). */
 static int quicklook_replaceable(const char *png, struct errbuf *e)
 {
     struct stat st;
@@ -321,10 +322,10 @@ static int quicklook_replaceable(const char *png, struct errbuf *e)
         return 0;
     if (S_ISDIR(st.st_mode))
         return err_set(e, ERR_USAGE, "quicklook %s is a folder; name a file", png);
-    x = mosaic_existing_quicklook(png);
+    x = quicklook_existing(png);
     if (x == MOSAIC_FOREIGN)
         return err_set(e, ERR_USAGE, "quicklook %s exists and is not a preview eefetch made (it has no "
-                       MOSAIC_QUICKLOOK_TAG " tag); it is not replaced: move it away or name another quicklook",
+                       QUICKLOOK_TAG " tag); it is not replaced: move it away or name another quicklook",
                        png);
     return 0;
 }
@@ -418,7 +419,7 @@ static int run(lua_State *L, int plan_only)
      * A skipped (complete) output keeps its preview; a missing one (its
      * first run failed making it) is made now, with nothing fetched. */
     if (rc == 0 && !plan_only && spec.quicklook && !(sum.skipped && access(spec.quicklook, F_OK) == 0))
-        rc = mosaic_quicklook(spec.output, spec.quicklook, &e);
+        rc = quicklook_write(spec.output, spec.quicklook, &e);
     if (rc != 0) {
         spec_free(&spec);
         lua_pushstring(L, e.msg);

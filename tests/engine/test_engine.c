@@ -19,6 +19,7 @@
 #include "../unit/check.h"
 #include "core/engine.h"
 #include "core/mosaic.h"
+#include "core/quicklook.h"
 #include "emulator/emu.h"
 
 #define SRTM_EXPR                                                                                          \
@@ -95,13 +96,12 @@ static int check_pixels_triangle(const char *out)
     return system(cmd) == 0;
 }
 
-/* spec_srtm over MASKED_EXPR: elevation, then eefetch_mask as the mask
- * band. known_types: the bands' types given (int16, uint8), else left to
- * the answers. together: a budget that fetches both bands in one request
+/* A spec_srtm spec made MASKED_EXPR's: elevation, then eefetch_mask as the
+ * mask band. known_types: the bands' types given (int16, uint8), else left
+ * to the answers. together: a budget that fetches both bands in one request
  * (a heterogeneous NPY); otherwise each band has its own requests. */
-static void spec_mask(struct download_spec *s, const char *out, int known_types, int together)
+static void spec_mask(struct download_spec *s, int known_types, int together)
 {
-    spec_srtm(s, out);
     free(s->expression);
     s->expression = strdup(MASKED_EXPR);
     free(s->bands[0].id);
@@ -136,25 +136,48 @@ static int exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-static const char *next_log;   /* request log for the next start_emu */
+/* One scenario's fixture: the emulator's faults and limits and the output
+ * (a file in dir). Fields left out are off: no fault, no limit, no log. */
+struct fixture {
+    const char *out;            /* file name in dir */
+    const char *log;            /* the emulator's request log, a file name in dir */
+    double p500, p503, p429, p_reset, p_truncate;   /* fault probabilities */
+    long memory_limit;          /* bytes a computation may read */
+    int concurrency_limit;      /* requests at once per project; 0: EE's quota */
+    double latency_ms;          /* per request */
+    int mask;                   /* spec_mask(types known, bands together) over spec_srtm */
+};
 
-static struct emu *start_emu(double p500, double p503, double p429, double preset, double ptrunc, long mem)
+/* What a scenario runs with and what it gets back. */
+struct scenario {
+    struct emu *emu;
+    struct download_spec s;
+    struct engine_opts o;
+    struct engine_summary sum;
+    struct errbuf e;
+    char out[512];
+    char log[512];
+};
+
+static struct emu *start_emu(const struct fixture *f, const char *log)
 {
     struct emu_config cfg;
     struct emu *emu = NULL;
     struct errbuf e;
 
     emu_config_default(&cfg);
-    cfg.request_log = next_log;
-    next_log = NULL;
+    cfg.request_log = log;
     cfg.port = 0;
     cfg.seed = 7;
-    cfg.p_500 = p500;
-    cfg.p_503 = p503;
-    cfg.p_429 = p429;
-    cfg.p_reset = preset;
-    cfg.p_truncate = ptrunc;
-    cfg.memory_limit_bytes = mem;
+    cfg.p_500 = f->p500;
+    cfg.p_503 = f->p503;
+    cfg.p_429 = f->p429;
+    cfg.p_reset = f->p_reset;
+    cfg.p_truncate = f->p_truncate;
+    cfg.memory_limit_bytes = f->memory_limit;
+    if (f->concurrency_limit)
+        cfg.concurrency_limit = f->concurrency_limit;
+    cfg.latency_base_ms = f->latency_ms;
     if (emu_start(&cfg, &emu, &e) != 0) {
         fprintf(stderr, "emulator: %s\n", e.msg);
         return NULL;
@@ -173,124 +196,124 @@ static void opts_for(struct engine_opts *o, const struct download_spec *s, struc
     o->seed = 42;
 }
 
+/* A new spec_srtm spec writing dir/name, with options for the emulator. */
+static void scenario_spec(struct scenario *sc, const char *name)
+{
+    snprintf(sc->out, sizeof sc->out, "%s/%s", dir, name);
+    spec_srtm(&sc->s, sc->out);
+    opts_for(&sc->o, &sc->s, sc->emu);
+}
+
+/* The emulator of f and a spec for it; 0 (and a failed check) when the
+ * emulator does not start. */
+static int scenario_start(struct scenario *sc, const struct fixture *f)
+{
+    memset(sc, 0, sizeof *sc);
+    if (f->log)
+        snprintf(sc->log, sizeof sc->log, "%s/%s", dir, f->log);
+    sc->emu = start_emu(f, f->log ? sc->log : NULL);
+    CHECK(sc->emu != NULL);
+    if (!sc->emu)
+        return 0;
+    scenario_spec(sc, f->out);
+    if (f->mask)
+        spec_mask(&sc->s, 1, 1);
+    return 1;
+}
+
+/* The next spec on the same emulator. */
+static void scenario_next(struct scenario *sc, const char *name)
+{
+    spec_free(&sc->s);
+    scenario_spec(sc, name);
+}
+
+/* engine_run; a failure is shown under `what` (NULL: one is expected). */
+static int scenario_run(struct scenario *sc, const char *what)
+{
+    int rc = engine_run(&sc->o, &sc->sum, &sc->e);
+
+    if (rc != 0 && what)
+        fprintf(stderr, "%s run: %s\n", what, sc->e.msg);
+    return rc;
+}
+
+static void scenario_end(struct scenario *sc)
+{
+    spec_free(&sc->s);
+    emu_stop(sc->emu);
+}
+
 static void test_clean(int geotiff)
 {
-    struct emu *emu;
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512], j[600], log[512], cmd[2048];
-    int rc;
+    struct scenario sc;
+    char out[32], log[32], j[600], cmd[2048];
 
-    snprintf(log, sizeof log, "%s/clean%d.log", dir, geotiff);
-    next_log = log;
-    emu = start_emu(0, 0, 0, 0, 0, 0);
-
-    CHECK(emu != NULL);
-    if (!emu)
+    snprintf(out, sizeof out, "clean%d.tif", geotiff);
+    snprintf(log, sizeof log, "clean%d.log", geotiff);
+    if (!scenario_start(&sc, &(struct fixture){.out = out, .log = log}))
         return;
-    snprintf(out, sizeof out, "%s/clean%d.tif", dir, geotiff);
-    snprintf(j, sizeof j, "%s.eefetch-journal", out);
-    spec_srtm(&s, out);
+    snprintf(j, sizeof j, "%s.eefetch-journal", sc.out);
     if (geotiff)
-        s.fetch_format = SPEC_FETCH_GEOTIFF;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "clean run: %s\n", e.msg);
-    CHECK(rc == 0);
-    CHECK(sum.tiles_total == 12 && sum.tiles_fetched == 12 && sum.requests == 12 && sum.retries == 0);
-    CHECK(exists(out) && !exists(j));
-    CHECK(check_pixels(out));
+        sc.s.fetch_format = SPEC_FETCH_GEOTIFF;
+    CHECK(scenario_run(&sc, "clean") == 0);
+    CHECK(sc.sum.tiles_total == 12 && sc.sum.tiles_fetched == 12 && sc.sum.requests == 12 && sc.sum.retries == 0);
+    CHECK(exists(sc.out) && !exists(j));
+    CHECK(check_pixels(sc.out));
     /* On the wire: exact sub-grids that partition the grid, under the budget. */
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 %s/tests/engine/check_requests.py %s %d %.17g %.17g %.17g %.17g %d %d elevation:2",
-             src_dir, log, 64 * 64 * 3, AFF[0], AFF[2], AFF[4], AFF[5], W, H);
+             src_dir, sc.log, 64 * 64 * 3, AFF[0], AFF[2], AFF[4], AFF[5], W, H);
     CHECK(system(cmd) == 0);
     /* Running again: the output is complete and of the same plan, so
      * nothing is done; with another plan it is not silently replaced. */
-    CHECK(engine_run(&o, &sum, &e) == 0 && sum.skipped && sum.requests == 0 && sum.tiles_fetched == 0 &&
-          sum.tiles_resumed == 12);
-    s.max_tile_bytes = 32 * 32 * 3;
-    CHECK(engine_run(&o, &sum, &e) == ERR_USAGE && strstr(e.msg, "different plan") && sum.requests == 0);
-    s.max_tile_bytes = 64 * 64 * 3;
-    s.existing = SPEC_EXISTING_SKIP;
-    CHECK(engine_run(&o, &sum, &e) == 0 && sum.requests == 0);
-    s.existing = SPEC_EXISTING_FAIL;
-    CHECK(engine_run(&o, &sum, &e) == ERR_USAGE && sum.requests == 0);
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(scenario_run(&sc, NULL) == 0 && sc.sum.skipped && sc.sum.requests == 0 && sc.sum.tiles_fetched == 0 &&
+          sc.sum.tiles_resumed == 12);
+    sc.s.max_tile_bytes = 32 * 32 * 3;
+    CHECK(scenario_run(&sc, NULL) == ERR_USAGE && strstr(sc.e.msg, "different plan") && sc.sum.requests == 0);
+    sc.s.max_tile_bytes = 64 * 64 * 3;
+    sc.s.existing = SPEC_EXISTING_SKIP;
+    CHECK(scenario_run(&sc, NULL) == 0 && sc.sum.requests == 0);
+    sc.s.existing = SPEC_EXISTING_FAIL;
+    CHECK(scenario_run(&sc, NULL) == ERR_USAGE && sc.sum.requests == 0);
+    scenario_end(&sc);
 }
 
 static void test_faults(void)
 {
-    struct emu *emu = start_emu(0.15, 0.1, 0.1, 0.05, 0.1, 0);
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512];
-    int rc;
+    struct scenario sc;
 
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "faults.tif", .p500 = 0.15, .p503 = 0.1, .p429 = 0.1,
+                                               .p_reset = 0.05, .p_truncate = 0.1}))
         return;
-    snprintf(out, sizeof out, "%s/faults.tif", dir);
-    spec_srtm(&s, out);
-    s.max_retries = 12;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "faults run: %s\n", e.msg);
-    CHECK(rc == 0);
-    CHECK(sum.retries > 0 && sum.requests == 12 + sum.retries);
-    CHECK(check_pixels(out));
-    spec_free(&s);
-    emu_stop(emu);
+    sc.s.max_retries = 12;
+    CHECK(scenario_run(&sc, "faults") == 0);
+    CHECK(sc.sum.retries > 0 && sc.sum.requests == 12 + sc.sum.retries);
+    CHECK(check_pixels(sc.out));
+    scenario_end(&sc);
 }
 
 static void test_split(void)
 {
-    /* 64x64 int16 reads 8192 bytes of SRTM: over the limit; 32x32 is under. */
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 5000);
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512];
-    int rc;
+    struct scenario sc;
 
-    CHECK(emu != NULL);
-    if (!emu)
+    /* 64x64 int16 reads 8192 bytes of SRTM: over the limit; 32x32 is under. */
+    if (!scenario_start(&sc, &(struct fixture){.out = "split.tif", .memory_limit = 5000}))
         return;
-    snprintf(out, sizeof out, "%s/split.tif", dir);
-    spec_srtm(&s, out);
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "split run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.splits > 0 && sum.tiles_fetched == 12);
+    CHECK(scenario_run(&sc, "split") == 0 && sc.sum.splits > 0 && sc.sum.tiles_fetched == 12);
     /* 12 tiles of 4 pieces each: once whole tiles are seen to fail, later
      * tiles start split, so far fewer than one failure per tile. */
-    CHECK(sum.requests - sum.splits >= 12 && sum.splits < 12);
-    CHECK(check_pixels(out));
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(sc.sum.requests - sc.sum.splits >= 12 && sc.sum.splits < 12);
+    CHECK(check_pixels(sc.out));
+    scenario_end(&sc);
 
     /* A limit no tile can meet: a fatal error with EE's message and a hint. */
-    emu = start_emu(0, 0, 0, 0, 0, 1);
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "split_fail.tif", .memory_limit = 1}))
         return;
-    snprintf(out, sizeof out, "%s/split_fail.tif", dir);
-    spec_srtm(&s, out);
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    CHECK(rc == ERR_SERVER && strstr(e.msg, "User memory limit exceeded") && strstr(e.msg, "hint"));
-    CHECK(!exists(out));
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(scenario_run(&sc, NULL) == ERR_SERVER && strstr(sc.e.msg, "User memory limit exceeded") &&
+          strstr(sc.e.msg, "hint"));
+    CHECK(!exists(sc.out));
+    scenario_end(&sc);
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -304,117 +327,87 @@ static void stop_after_5(const struct engine_event *ev, void *ud)
 
 static void test_resume(void)
 {
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512], j[600];
+    struct scenario sc;
+    char j[600];
     size_t first;
-    int rc;
 
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "resume.tif"}))
         return;
-    snprintf(out, sizeof out, "%s/resume.tif", dir);
-    snprintf(j, sizeof j, "%s.eefetch-journal", out);
-    spec_srtm(&s, out);
-    s.workers = 1;
-    opts_for(&o, &s, emu);
-    o.stop = &stop_flag;
-    o.on_event = stop_after_5;
-    rc = engine_run(&o, &sum, &e);
-    CHECK(rc == ERR_INTERRUPTED && strstr(e.msg, "resume"));
-    CHECK(!exists(out) && exists(j));
-    first = sum.tiles_fetched;
+    snprintf(j, sizeof j, "%s.eefetch-journal", sc.out);
+    sc.s.workers = 1;
+    sc.o.stop = &stop_flag;
+    sc.o.on_event = stop_after_5;
+    CHECK(scenario_run(&sc, NULL) == ERR_INTERRUPTED && strstr(sc.e.msg, "resume"));
+    CHECK(!exists(sc.out) && exists(j));
+    first = sc.sum.tiles_fetched;
     CHECK(first >= 5 && first < 12);
 
     /* A journaled tile whose stored piece is gone is fetched again. */
     {
         char piece[700];
-        snprintf(piece, sizeof piece, "%s.eefetch-parts/t0_0.px", out);
+        snprintf(piece, sizeof piece, "%s.eefetch-parts/t0_0.px", sc.out);
         CHECK(unlink(piece) == 0);
     }
 
     /* A changed plan is refused while the journal exists. */
-    s.block_size = 32;
-    CHECK(engine_run(&o, &sum, &e) == ERR_USAGE && strstr(e.msg, "overwrite"));
-    s.block_size = 64;
+    sc.s.block_size = 32;
+    CHECK(scenario_run(&sc, NULL) == ERR_USAGE && strstr(sc.e.msg, "overwrite"));
+    sc.s.block_size = 64;
 
     stop_flag = 0;
-    o.on_event = NULL;
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "resume run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.tiles_resumed == first - 1 && sum.tiles_fetched == 12 - first + 1);
-    CHECK(sum.requests == 12 - first + 1);
-    CHECK(exists(out) && !exists(j));
-    CHECK(check_pixels(out));
-    spec_free(&s);
-    emu_stop(emu);
+    sc.o.on_event = NULL;
+    CHECK(scenario_run(&sc, "resume") == 0 && sc.sum.tiles_resumed == first - 1 &&
+          sc.sum.tiles_fetched == 12 - first + 1);
+    CHECK(sc.sum.requests == 12 - first + 1);
+    CHECK(exists(sc.out) && !exists(j));
+    CHECK(check_pixels(sc.out));
+    scenario_end(&sc);
 }
 
 static void test_fatal(void)
 {
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512];
+    struct scenario sc;
     char *p;
-    int rc;
 
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "fatal.tif"}))
         return;
-    snprintf(out, sizeof out, "%s/fatal.tif", dir);
-    spec_srtm(&s, out);
-    p = strstr(s.expression, "SRTMGL1_003");
+    p = strstr(sc.s.expression, "SRTMGL1_003");
     memcpy(p, "SRTMGL1_XXX", 11);
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    CHECK(rc == ERR_SERVER && strstr(e.msg, "HTTP 4") != NULL);
-    CHECK(sum.requests < 12);   /* stopped promptly, not one failure per tile */
-    CHECK(!exists(out));
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(scenario_run(&sc, NULL) == ERR_SERVER && strstr(sc.e.msg, "HTTP 4") != NULL);
+    CHECK(sc.sum.requests < 12);   /* stopped promptly, not one failure per tile */
+    CHECK(!exists(sc.out));
+    scenario_end(&sc);
+}
+
+/* The triangle region of check_pixels_triangle as GeoJSON, into s. */
+static void triangle_region(struct download_spec *s)
+{
+    char gj[512];
+    double x0 = AFF[2], y0 = AFF[5], px = AFF[0];
+
+    snprintf(gj, sizeof gj,
+             "{\"type\":\"Polygon\",\"coordinates\":[[[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g]]]}",
+             x0, y0, x0 + 170.25 * px, y0, x0, y0 - 120.25 * px, x0, y0);
+    s->region.kind = SPEC_REGION_GEOJSON;
+    s->region.geojson = strdup(gj);
 }
 
 static void test_polygon(void)
 {
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512], gj[512];
-    double x0 = AFF[2], y0 = AFF[5], px = AFF[0];
-    int rc;
+    struct scenario sc;
 
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "polygon.tif"}))
         return;
-    snprintf(out, sizeof out, "%s/polygon.tif", dir);
-    spec_srtm(&s, out);
-    snprintf(gj, sizeof gj,
-             "{\"type\":\"Polygon\",\"coordinates\":[[[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g]]]}",
-             x0, y0, x0 + 170.25 * px, y0, x0, y0 - 120.25 * px, x0, y0);
-    s.region.kind = SPEC_REGION_GEOJSON;
-    s.region.geojson = strdup(gj);
-    s.has_nodata = 1;
-    s.nodata = -32768;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "polygon run: %s\n", e.msg);
+    triangle_region(&sc.s);
+    sc.s.has_nodata = 1;
+    sc.s.nodata = -32768;
     /* Of the 4x3 tiles of 64 px, those whose top-left corner (c, r) has
      * c/170.25 + r/120.25 >= 1 lie wholly outside: (192,0), (128,64), (192,64)
      * and the whole row at 128. */
-    CHECK(rc == 0 && sum.tiles_skipped == 7 && sum.tiles_total == 5 && sum.requests == 5);
-    CHECK(check_pixels_triangle(out));
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(scenario_run(&sc, "polygon") == 0 && sc.sum.tiles_skipped == 7 && sc.sum.tiles_total == 5 &&
+          sc.sum.requests == 5);
+    CHECK(check_pixels_triangle(sc.out));
+    scenario_end(&sc);
 }
 
 static int journal_records(const char *path)
@@ -436,32 +429,26 @@ static int journal_records(const char *path)
  * pixels are those of an uninterrupted run. */
 static void test_kill9(int mask)
 {
+    struct fixture f = {.out = mask ? "kill9_mask.tif" : "kill9.tif", .mask = mask};
+    struct scenario sc;
     char out[512], j[600];
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    struct emu *emu;
     pid_t pid;
-    int status = 0, waited = 0, rc;
+    int status = 0, waited = 0;
 
-    snprintf(out, sizeof out, "%s/kill9%s.tif", dir, mask ? "_mask" : "");
+    snprintf(out, sizeof out, "%s/%s", dir, f.out);
     snprintf(j, sizeof j, "%s.eefetch-journal", out);
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
-        struct emu_config cfg;
-        emu_config_default(&cfg);
-        cfg.latency_base_ms = 40;   /* slow enough to be killed mid-run */
-        if (emu_start(&cfg, &emu, &e) != 0)
+        f.latency_ms = 40;   /* slow enough to be killed mid-run */
+        memset(&sc, 0, sizeof sc);
+        if (!(sc.emu = start_emu(&f, NULL)))
             _exit(3);
+        scenario_spec(&sc, f.out);
         if (mask)
-            spec_mask(&s, out, 1, 1);
-        else
-            spec_srtm(&s, out);
-        s.workers = 2;
-        opts_for(&o, &s, emu);
-        engine_run(&o, &sum, &e);
+            spec_mask(&sc.s, 1, 1);
+        sc.s.workers = 2;
+        engine_run(&sc.o, &sc.sum, &sc.e);
         _exit(4);   /* not reached when killed in time */
     }
     CHECK(pid > 0);
@@ -476,23 +463,12 @@ static void test_kill9(int mask)
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     CHECK(!exists(out) && exists(j));
 
-    emu = start_emu(0, 0, 0, 0, 0, 0);
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &f))
         return;
-    if (mask)
-        spec_mask(&s, out, 1, 1);
-    else
-        spec_srtm(&s, out);
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "after kill -9: %s\n", e.msg);
-    CHECK(rc == 0 && sum.tiles_resumed >= 4 && sum.tiles_resumed < 12);
-    CHECK(sum.tiles_fetched == 12 - sum.tiles_resumed && sum.requests == sum.tiles_fetched);
-    CHECK(mask ? check_mask(out, "") : check_pixels(out));
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(scenario_run(&sc, "after kill -9") == 0 && sc.sum.tiles_resumed >= 4 && sc.sum.tiles_resumed < 12);
+    CHECK(sc.sum.tiles_fetched == 12 - sc.sum.tiles_resumed && sc.sum.requests == sc.sum.tiles_fetched);
+    CHECK(mask ? check_mask(sc.out, "") : check_pixels(sc.out));
+    scenario_end(&sc);
 }
 
 static int min_concurrency;
@@ -508,39 +484,21 @@ static void track_concurrency(const struct engine_event *ev, void *ud)
  * (with Retry-After: 1) cut the concurrency, the download still completes. */
 static void test_aimd(void)
 {
-    struct emu_config cfg;
-    struct emu *emu = NULL;
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512];
-    int rc;
+    struct scenario sc;
 
-    emu_config_default(&cfg);
-    cfg.concurrency_limit = 2;
-    cfg.latency_base_ms = 30;
-    CHECK(emu_start(&cfg, &emu, &e) == 0);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "aimd.tif", .concurrency_limit = 2, .latency_ms = 30}))
         return;
-    snprintf(out, sizeof out, "%s/aimd.tif", dir);
-    spec_srtm(&s, out);
-    s.workers = 8;
-    s.max_retries = 20;
-    opts_for(&o, &s, emu);
-    o.initial_concurrency = 8;
-    o.on_event = track_concurrency;
+    sc.s.workers = 8;
+    sc.s.max_retries = 20;
+    sc.o.initial_concurrency = 8;
+    sc.o.on_event = track_concurrency;
     min_concurrency = 8;
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "aimd run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.http_429 > 0);
+    CHECK(scenario_run(&sc, "aimd") == 0 && sc.sum.http_429 > 0);
     CHECK(min_concurrency < 8);
     /* Backoff here is at most 50 ms: only Retry-After explains a second. */
-    CHECK(sum.seconds >= 1.0);
-    CHECK(check_pixels(out));
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(sc.sum.seconds >= 1.0);
+    CHECK(check_pixels(sc.out));
+    scenario_end(&sc);
 }
 
 /* No 429s: slow start takes the level from 16 to all 40 workers within the
@@ -548,36 +506,19 @@ static void test_aimd(void)
  * far more than the 35 tiles here). */
 static void test_slow_start(void)
 {
-    struct emu_config cfg;
-    struct emu *emu = NULL;
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512];
-    int rc;
+    struct scenario sc;
 
-    emu_config_default(&cfg);
-    cfg.latency_base_ms = 20;
-    CHECK(emu_start(&cfg, &emu, &e) == 0);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "slowstart.tif", .latency_ms = 20}))
         return;
-    snprintf(out, sizeof out, "%s/slowstart.tif", dir);
-    spec_srtm(&s, out);
-    s.block_size = 32;
-    s.max_tile_bytes = 32 * 32 * 3;
-    s.workers = 40;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "slow start run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.http_429 == 0 && sum.tiles_total == 35);
-    if (sum.max_concurrency != 40)
-        fprintf(stderr, "slow start reached %d of 40\n", sum.max_concurrency);
-    CHECK(sum.max_concurrency == 40);
-    CHECK(check_pixels(out));
-    spec_free(&s);
-    emu_stop(emu);
+    sc.s.block_size = 32;
+    sc.s.max_tile_bytes = 32 * 32 * 3;
+    sc.s.workers = 40;
+    CHECK(scenario_run(&sc, "slow start") == 0 && sc.sum.http_429 == 0 && sc.sum.tiles_total == 35);
+    if (sc.sum.max_concurrency != 40)
+        fprintf(stderr, "slow start reached %d of 40\n", sc.sum.max_concurrency);
+    CHECK(sc.sum.max_concurrency == 40);
+    CHECK(check_pixels(sc.out));
+    scenario_end(&sc);
 }
 
 /* Three Sentinel-2 bands of mixed types (uint8 SCL, uint16 B4 and B11) on a
@@ -589,60 +530,45 @@ static void test_band_groups(void)
     static const double utm[6] = {10, 0, 520000, 0, -10, 4180000};
     static const char *const ids[3] = {"SCL", "B4", "B11"};
     static const enum spec_dtype types[3] = {SPEC_DTYPE_UINT8, SPEC_DTYPE_UINT16, SPEC_DTYPE_UINT16};
-    struct emu *emu;
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512], expr[1024], cmd[2048], log[512];
-    int rc, b;
+    struct scenario sc;
+    char expr[1024], cmd[2048];
+    int b;
 
-    snprintf(log, sizeof log, "%s/bands.log", dir);
-    next_log = log;
-    emu = start_emu(0, 0, 0, 0, 0, 0);
-
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "bands.tif", .log = "bands.log"}))
         return;
-    snprintf(out, sizeof out, "%s/bands.tif", dir);
-    spec_srtm(&s, out);
     snprintf(expr, sizeof expr,
              "{\"result\":\"0\",\"values\":{\"0\":{\"functionInvocationValue\":{\"functionName\":"
              "\"Image.select\",\"arguments\":{\"input\":{\"functionInvocationValue\":{\"functionName\":"
              "\"Image.load\",\"arguments\":{\"id\":{\"constantValue\":\"%s\"}}}},\"bandSelectors\":"
              "{\"constantValue\":[\"SCL\",\"B4\",\"B11\"]}}}}}}",
              img);
-    free(s.expression);
-    s.expression = strdup(expr);
-    free(s.bands[0].id);
-    free(s.bands);
-    s.nbands = 3;
-    s.bands = calloc(3, sizeof *s.bands);
+    free(sc.s.expression);
+    sc.s.expression = strdup(expr);
+    free(sc.s.bands[0].id);
+    free(sc.s.bands);
+    sc.s.nbands = 3;
+    sc.s.bands = calloc(3, sizeof *sc.s.bands);
     for (b = 0; b < 3; b++) {
-        s.bands[b].id = strdup(ids[b]);
-        s.bands[b].type = types[b];
+        sc.s.bands[b].id = strdup(ids[b]);
+        sc.s.bands[b].type = types[b];
     }
-    free(s.grid.crs);
-    s.grid.crs = strdup("EPSG:32610");
-    memcpy(s.grid.transform, utm, sizeof utm);
-    s.max_tile_bytes = 64 * 64 * 5;   /* SCL+B4 = 2+3 bytes a pixel; B11 alone */
-    s.format = SPEC_FORMAT_COG;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "band groups run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.band_group == 2 && sum.tiles_total == 24 && sum.requests == 24);
+    free(sc.s.grid.crs);
+    sc.s.grid.crs = strdup("EPSG:32610");
+    memcpy(sc.s.grid.transform, utm, sizeof utm);
+    sc.s.max_tile_bytes = 64 * 64 * 5;   /* SCL+B4 = 2+3 bytes a pixel; B11 alone */
+    sc.s.format = SPEC_FORMAT_COG;
+    CHECK(scenario_run(&sc, "band groups") == 0 && sc.sum.band_group == 2 && sc.sum.tiles_total == 24 &&
+          sc.sum.requests == 24);
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 %s/tests/engine/check_output.py %s EPSG:32610 10 0 520000 0 -10 4180000 %d %d "
              "%s SCL %s B4 %s B11",
-             src_dir, out, W, H, img, img, img);
+             src_dir, sc.out, W, H, img, img, img);
     CHECK(system(cmd) == 0);
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 %s/tests/engine/check_requests.py %s %d 10 520000 -10 4180000 %d %d SCL:1 B4:2 B11:2",
-             src_dir, log, 64 * 64 * 5, W, H);
+             src_dir, sc.log, 64 * 64 * 5, W, H);
     CHECK(system(cmd) == 0);
-    spec_free(&s);
-    emu_stop(emu);
+    scenario_end(&sc);
 }
 
 /* SRTM ends at 60 N: with a nodata value, pixels EE masks (north of it)
@@ -650,70 +576,51 @@ static void test_band_groups(void)
 static void test_masked_nodata(void)
 {
     static const double north[6] = {1.0 / 3600, 0, 10 - 0.5 / 3600, 0, -1.0 / 3600, 60.02 + 0.5 / 3600};
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512], cmd[2048];
-    int rc;
+    struct scenario sc;
+    char cmd[2048];
 
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "masked.tif"}))
         return;
-    snprintf(out, sizeof out, "%s/masked.tif", dir);
-    spec_srtm(&s, out);
-    memcpy(s.grid.transform, north, sizeof north);
-    s.has_nodata = 1;
-    s.nodata = -32768;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "masked run: %s\n", e.msg);
-    CHECK(rc == 0);
+    memcpy(sc.s.grid.transform, north, sizeof north);
+    sc.s.has_nodata = 1;
+    sc.s.nodata = -32768;
+    CHECK(scenario_run(&sc, "masked") == 0);
     snprintf(cmd, sizeof cmd,
              "/usr/bin/python3 %s/tests/engine/check_output.py --nodata -32768 %s EPSG:4326 %.17g %.17g %.17g "
              "%.17g %.17g %.17g %d %d USGS/SRTMGL1_003 elevation",
-             src_dir, out, north[0], north[1], north[2], north[3], north[4], north[5], W, H);
+             src_dir, sc.out, north[0], north[1], north[2], north[3], north[4], north[5], W, H);
     CHECK(system(cmd) == 0);
-    spec_free(&s);
-    emu_stop(emu);
+    scenario_end(&sc);
+}
+
+/* A 2x2 fishnet with a file per cell under a VRT at s->output. */
+static void cells_vrt(struct download_spec *s)
+{
+    s->fishnet.rows = 2;
+    s->fishnet.cols = 2;
+    s->fishnet.split = SPEC_SPLIT_CELLS;
+    s->format = SPEC_FORMAT_VRT;
 }
 
 /* fishnet 2x2 with split = "cells" and a VRT: four files, each on its own
  * piece of the grid, and a VRT over them that reads as the whole grid. */
 static void test_cells_vrt(void)
 {
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512], cell[600];
-    int rc, r, c;
+    struct scenario sc;
+    char cell[600];
+    int r, c;
 
-    CHECK(emu != NULL);
-    if (!emu)
+    if (!scenario_start(&sc, &(struct fixture){.out = "cells.vrt"}))
         return;
-    snprintf(out, sizeof out, "%s/cells.vrt", dir);
-    spec_srtm(&s, out);
-    s.fishnet.rows = 2;
-    s.fishnet.cols = 2;
-    s.fishnet.split = SPEC_SPLIT_CELLS;
-    s.format = SPEC_FORMAT_VRT;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "cells run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.cells == 4);
+    cells_vrt(&sc.s);
+    CHECK(scenario_run(&sc, "cells") == 0 && sc.sum.cells == 4);
     for (r = 0; r < 2; r++)
         for (c = 0; c < 2; c++) {
             snprintf(cell, sizeof cell, "%s/cells_r%d_c%d.tif", dir, r, c);
             CHECK(exists(cell));
         }
-    CHECK(check_pixels(out));
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(check_pixels(sc.out));
+    scenario_end(&sc);
 }
 
 /* A mask band (spec.mask_band): the last band, 0/1, becomes the output's
@@ -725,86 +632,52 @@ static void test_cells_vrt(void)
  * black. */
 static void test_mask_band(void)
 {
-    struct emu *emu = start_emu(0, 0, 0, 0, 0, 0);
-    struct download_spec s;
-    struct engine_opts o;
-    struct engine_summary sum;
-    struct errbuf e;
-    char out[512], png[600], opts[700], gj[512], cell[600];
-    double x0 = AFF[2], y0 = AFF[5], px = AFF[0];
+    struct scenario sc;
+    char png[600], opts[700], cell[600];
     size_t first;
-    int rc, r, c;
-
-    CHECK(emu != NULL);
-    if (!emu)
-        return;
+    int r, c;
 
     /* One GeoTIFF, streamed; stopped after 5 tiles and resumed. */
-    snprintf(out, sizeof out, "%s/mask.tif", dir);
-    spec_mask(&s, out, 1, 1);
-    s.workers = 1;
-    opts_for(&o, &s, emu);
-    o.stop = &stop_flag;
-    o.on_event = stop_after_5;
+    if (!scenario_start(&sc, &(struct fixture){.out = "mask.tif", .mask = 1}))
+        return;
+    sc.s.workers = 1;
+    sc.o.stop = &stop_flag;
+    sc.o.on_event = stop_after_5;
     stop_flag = 0;
-    rc = engine_run(&o, &sum, &e);
-    CHECK(rc == ERR_INTERRUPTED && !exists(out));
-    first = sum.tiles_fetched;
+    CHECK(scenario_run(&sc, NULL) == ERR_INTERRUPTED && !exists(sc.out));
+    first = sc.sum.tiles_fetched;
     stop_flag = 0;
-    o.on_event = NULL;
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "mask run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.band_group == 2 && sum.tiles_resumed == first && sum.tiles_fetched == 12 - first);
+    sc.o.on_event = NULL;
+    CHECK(scenario_run(&sc, "mask") == 0 && sc.sum.band_group == 2 && sc.sum.tiles_resumed == first &&
+          sc.sum.tiles_fetched == 12 - first);
     snprintf(png, sizeof png, "%s/mask.png", dir);
-    CHECK(mosaic_quicklook(out, png, &e) == 0);
+    CHECK(quicklook_write(sc.out, png, &sc.e) == 0);
     snprintf(opts, sizeof opts, "--quicklook %s", png);
-    CHECK(check_mask(out, opts));
-    spec_free(&s);
+    CHECK(check_mask(sc.out, opts));
 
     /* A COG assembled after the last tile, the mask band fetched on its
      * own, pixels outside a triangle masked too. */
-    snprintf(out, sizeof out, "%s/mask_cog.tif", dir);
-    spec_mask(&s, out, 0, 0);
-    s.format = SPEC_FORMAT_COG;
-    snprintf(gj, sizeof gj,
-             "{\"type\":\"Polygon\",\"coordinates\":[[[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g],[%.17g,%.17g]]]}",
-             x0, y0, x0 + 170.25 * px, y0, x0, y0 - 120.25 * px, x0, y0);
-    s.region.kind = SPEC_REGION_GEOJSON;
-    s.region.geojson = strdup(gj);
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "mask COG run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.band_group == 1 && sum.tiles_skipped > 0 && sum.tiles_total % 2 == 0);
-    CHECK(check_mask(out, "--cog --triangle 170.25 120.25"));
-    spec_free(&s);
+    scenario_next(&sc, "mask_cog.tif");
+    spec_mask(&sc.s, 0, 0);
+    sc.s.format = SPEC_FORMAT_COG;
+    triangle_region(&sc.s);
+    CHECK(scenario_run(&sc, "mask COG") == 0 && sc.sum.band_group == 1 && sc.sum.tiles_skipped > 0 &&
+          sc.sum.tiles_total % 2 == 0);
+    CHECK(check_mask(sc.out, "--cog --triangle 170.25 120.25"));
 
     /* GeoTIFF answers have one type for all bands: the mask band arrives
      * as int16 and is still the mask. */
-    snprintf(out, sizeof out, "%s/mask_gt.tif", dir);
-    spec_mask(&s, out, 1, 1);
-    s.fetch_format = SPEC_FETCH_GEOTIFF;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "mask geotiff run: %s\n", e.msg);
-    CHECK(rc == 0);
-    CHECK(check_mask(out, ""));
-    spec_free(&s);
+    scenario_next(&sc, "mask_gt.tif");
+    spec_mask(&sc.s, 1, 1);
+    sc.s.fetch_format = SPEC_FETCH_GEOTIFF;
+    CHECK(scenario_run(&sc, "mask geotiff") == 0);
+    CHECK(check_mask(sc.out, ""));
 
     /* Cells under a VRT: each file has its mask, and so does the VRT. */
-    snprintf(out, sizeof out, "%s/mask_cells.vrt", dir);
-    spec_mask(&s, out, 1, 1);
-    s.fishnet.rows = 2;
-    s.fishnet.cols = 2;
-    s.fishnet.split = SPEC_SPLIT_CELLS;
-    s.format = SPEC_FORMAT_VRT;
-    opts_for(&o, &s, emu);
-    rc = engine_run(&o, &sum, &e);
-    if (rc != 0)
-        fprintf(stderr, "mask cells run: %s\n", e.msg);
-    CHECK(rc == 0 && sum.cells == 4);
+    scenario_next(&sc, "mask_cells.vrt");
+    spec_mask(&sc.s, 1, 1);
+    cells_vrt(&sc.s);
+    CHECK(scenario_run(&sc, "mask cells") == 0 && sc.sum.cells == 4);
     for (r = 0; r < 2; r++)
         for (c = 0; c < 2; c++) {
             GDALDatasetH ds;
@@ -816,11 +689,10 @@ static void test_mask_band(void)
                 GDALClose(ds);
         }
     snprintf(png, sizeof png, "%s/mask_cells.png", dir);
-    CHECK(mosaic_quicklook(out, png, &e) == 0);
+    CHECK(quicklook_write(sc.out, png, &sc.e) == 0);
     snprintf(opts, sizeof opts, "--quicklook %s", png);
-    CHECK(check_mask(out, opts));
-    spec_free(&s);
-    emu_stop(emu);
+    CHECK(check_mask(sc.out, opts));
+    scenario_end(&sc);
 }
 
 static void test_plan_only(void)
@@ -844,21 +716,6 @@ static void test_plan_only(void)
     spec_free(&s);
 }
 
-static void test_classify(void)
-{
-    CHECK(engine_classify(200, NULL) == ENGINE_OK);
-    CHECK(engine_classify(429, "x") == ENGINE_TRANSIENT);
-    CHECK(engine_classify(503, "x") == ENGINE_TRANSIENT);
-    CHECK(engine_classify(0, "reset") == ENGINE_TRANSIENT);
-    CHECK(engine_classify(400, "User memory limit exceeded.") == ENGINE_SPLITTABLE);
-    CHECK(engine_classify(400, "Total request size (56623104 bytes) must be less than or equal to 50331648 bytes.") ==
-          ENGINE_SPLITTABLE);
-    CHECK(engine_classify(400, "Computation timed out.") == ENGINE_SPLITTABLE);
-    CHECK(engine_classify(400, "Image.load: Image asset 'x' not found.") == ENGINE_FATAL);
-    CHECK(engine_classify(401, "") == ENGINE_AUTH);
-    CHECK(engine_classify(403, "Project p is not registered") == ENGINE_FATAL);
-}
-
 int main(void)
 {
     char cmd[300];
@@ -871,7 +728,6 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/eefetch_engine_XXXXXX");
     if (!mkdtemp(dir))
         return 1;
-    test_classify();
     test_kill9(0);   /* first: fork() before this process starts any thread */
     test_kill9(1);
     test_clean(0);
