@@ -83,9 +83,21 @@ def joda(pattern, ms, tz="UTC"):
     while i < len(pattern):
         ch = pattern[i]
         if ch == "'":
-            j = pattern.index("'", i + 1)
-            out.append(pattern[i + 1:j] or "'")
-            i = j + 1
+            if pattern[i + 1:i + 2] == "'":      # '' is a quote
+                out.append("'")
+                i += 2
+                continue
+            i += 1                                # quoted text, '' inside is a quote
+            while i < len(pattern):
+                if pattern[i:i + 2] == "''":
+                    out.append("'")
+                    i += 2
+                elif pattern[i] == "'":
+                    i += 1
+                    break
+                else:
+                    out.append(pattern[i])
+                    i += 1
             continue
         if not ch.isalpha():
             out.append(ch)
