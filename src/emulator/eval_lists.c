@@ -346,7 +346,7 @@ static int f_num_format(struct ev_ctx *x, const struct ev_args *a, struct ev_val
             continue;
         }
         k = strspn(p + 1, "-#+ 0,(123456789.");
-        if (k + 3 > sizeof spec || !p[1 + k] || used)
+        if (k + 6 > sizeof spec || !p[1 + k] || used)
             return err_set(e, ERR_USAGE, "%s: Invalid format pattern '%s'.", a->fname, pat);
         conv = p[1 + k];
         memcpy(spec, p, k + 1);

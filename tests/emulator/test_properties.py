@@ -272,7 +272,31 @@ def test_collections(emu):
     check(status == 200 and json.loads(raw)["result"] == want, "Collection.iterate %s" % raw[:200])
 
 
+def test_lua_client():
+    """The same through eefetch's own client (`eefetch eval --emulator`)."""
+    import subprocess
+    snippet = """
+local c = ee.ImageCollection("%s"):filterDate("2023-06-01", "2023-09-01")
+print(json.encode({ids = c:aggregate_array("system:id"):getInfo(),
+                   one = c:first():get("system:id"):getInfo(),
+                   size = ee.Image(c:first()):get("system:asset_size"):getInfo()}))
+""" % ref.L9
+    r = subprocess.run([emulib.binary(), "eval", "--emulator", snippet], capture_output=True,
+                       text=True, timeout=120)
+    check(r.returncode == 0, "eval: %s" % r.stderr[-300:])
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    members = [m["id"] for m in ref.collection(ref.L9)
+               if 1685577600000 <= m["start_ms"] < 1693526400000]
+    check(got["ids"] == members and got["one"] == members[0] and
+          got["size"] == rv.asset_size(members[0]), "Lua client: system:id, asset_size %s" % got)
+
+
 def main():
+    try:
+        test_lua_client()
+    except Exception as exc:
+        FAILS.append("test_lua_client: %r" % exc)
+        print("FAIL: test_lua_client: %r" % exc, file=sys.stderr)
     with emulib.Emulator() as emu:
         for t in (test_system_properties, test_kept_or_dropped, test_element_functions,
                   test_aggregates, test_collections):
