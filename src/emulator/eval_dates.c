@@ -24,6 +24,8 @@
  * a month of a twelfth of it; Date.difference and Date.unitRatio use them. */
 #define YEAR_MS 31556952000.0
 #define MONTH_MS 2629746000.0
+/* Years handled: far inside int64 milliseconds (about 292 million years). */
+#define YEAR_LIMIT 1000000
 
 /* ------------------------------------------------------------ calendar */
 
@@ -476,10 +478,10 @@ static int parse_iso(const char *s, int64_t *ms, int *zoned)
     *zoned = 0;
     if (*p == '-' || *p == '+')
         sign = *p++ == '-' ? -1 : 1;
-    for (n = 0; isdigit((unsigned char)*p) && n < 9; n++)
+    for (n = 0; isdigit((unsigned char)*p) && n < 7; n++)
         y = y * 10 + (*p++ - '0');
-    if (n < 4)
-        return -1;
+    if (n < 4 || n > 6)
+        return -1;   /* years beyond +-999999 would overflow the millisecond count */
     y *= sign;
 #define NUM2(v)                                                                    \
     do {                                                                           \
@@ -571,7 +573,7 @@ static int date_value(const struct ev_args *a, const char *name, int required,
         *ms = v->t0;
         return 0;
     case EV_NUM:
-        if (!(fabs(v->num) < 9e18))
+        if (!(fabs(v->num) < YEAR_LIMIT * YEAR_MS))
             return err_set(e, ERR_USAGE, "%s: Invalid date %g.", a->fname, v->num);
         *ms = (int64_t)floor(v->num);
         return 0;
@@ -1041,7 +1043,8 @@ static int joda_parse(const char *pat, const char *s, int64_t *ms, int *zoned, c
             return -1;
         civil_from_days(days, &yy, &mo, &d);
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > month_days(year, mo) || h > 23 || mi > 59 || sec > 59)
+    if (year < -YEAR_LIMIT || year > YEAR_LIMIT || mo < 1 || mo > 12 || d < 1 ||
+        d > month_days(year, mo) || h > 23 || mi > 59 || sec > 59)
         return -3;
     *ms = local_of_civil(year, mo, d, h, mi, sec, msec) - (int64_t)off * 1000;
     return 0;
@@ -1147,7 +1150,8 @@ static int f_date_from_ymd(struct ev_ctx *x, const struct ev_args *a, struct ev_
     if ((rc = int_arg(a, "year", 1, 0, &y, e)) || (rc = int_arg(a, "month", 1, 0, &m, e)) ||
         (rc = int_arg(a, "day", 1, 0, &d, e)) || (rc = zone_arg(a, "timeZone", &z, e)))
         return rc;
-    if ((rc = field_range(a, "monthOfYear", m, 1, 12, e)) ||
+    if ((rc = field_range(a, "year", y, -YEAR_LIMIT, YEAR_LIMIT, e)) ||
+        (rc = field_range(a, "monthOfYear", m, 1, 12, e)) ||
         (rc = field_range(a, "dayOfMonth", d, 1, month_days(y, (int)m), e)))
         return rc;
     return new_date(x, from_local(z, local_of_civil(y, (int)m, (int)d, 0, 0, 0, 0)), o, e);
@@ -1170,7 +1174,8 @@ static int f_date_update(struct ev_ctx *x, const struct ev_args *a, struct ev_va
         (rc = int_arg(a, "day", 0, d, &d, e)) || (rc = int_arg(a, "hour", 0, h, &h, e)) ||
         (rc = int_arg(a, "minute", 0, mi, &mi, e)) || (rc = ev_get_number(a, "second", 0, &sec, e)))
         return rc;
-    if ((rc = field_range(a, "monthOfYear", mo, 1, 12, e)) ||
+    if ((rc = field_range(a, "year", y, -YEAR_LIMIT, YEAR_LIMIT, e)) ||
+        (rc = field_range(a, "monthOfYear", mo, 1, 12, e)) ||
         (rc = field_range(a, "dayOfMonth", d, 1, month_days(y, (int)mo), e)) ||
         (rc = field_range(a, "hourOfDay", h, 0, 23, e)) ||
         (rc = field_range(a, "minuteOfHour", mi, 0, 59, e)) ||
@@ -1279,7 +1284,7 @@ static int f_date_advance(struct ev_ctx *x, const struct ev_args *a, struct ev_v
         (rc = ev_get_number(a, "delta", 1, &d, e)) || (rc = unit_arg(a, "unit", &u, e)) ||
         (rc = zone_arg(a, "timeZone", &z, e)))
         return rc;
-    if (!(fabs(d) < 1e9))
+    if (!(fabs(d) < (u == U_YEAR ? YEAR_LIMIT : u == U_MONTH ? 12.0 * YEAR_LIMIT : 1e9)))
         return err_set(e, ERR_USAGE, "%s: delta %g is out of range.", a->fname, d);
     if (u >= U_HOUR)
         return new_date(x, ms + (int64_t)llround(d * unit_ms(u)), o, e);
