@@ -579,7 +579,7 @@ static int date_value(const struct ev_args *a, const char *name, int required,
         return 0;
     case EV_STR:
         if (parse_iso(v->str, ms, &zoned) != 0)
-            return err_set(e, ERR_USAGE, "%s: Invalid date string '%s'.", a->fname, v->str);
+            return err_set(e, ERR_USAGE, "%s: Unable to parse date '%s'.", a->fname, v->str);
         if (!zoned)
             *ms = from_local(z, *ms);
         return 0;

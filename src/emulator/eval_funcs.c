@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "emulator/handlers.h"
-#include "util/timeutil.h"
 
 #define NOMEM() err_set(e, ERR_NOMEM, "out of memory")
 

@@ -280,7 +280,7 @@ def test_errors(emu):
              "minute or second."),
             (call("Date.format", date=d, format=c("yyyy-MM-dd qq")),
              "Date.format: Illegal pattern component: q"),
-            (call("Date", value=c("yesterday")), "Date: Invalid date string 'yesterday'."),
+            (call("Date", value=c("yesterday")), "Date: Unable to parse date 'yesterday'."),
             (call("Date.fromYMD", year=c(2023), month=c(13), day=c(1)),
              "Date.fromYMD: Value 13 for monthOfYear must be in the range [1,12]"),
             (call("Date.parse", format=c("yyyy-MM-dd"), date=c("2023-01-xx")),
