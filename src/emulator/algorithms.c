@@ -4,7 +4,9 @@
  * build their API from this list only offer what the emulator can run.
  */
 #include "emulator/assets.h"
+#include "emulator/eval_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 extern const unsigned char emu_algorithms_json[];
@@ -63,4 +65,22 @@ done:
     json_object_put(res);
     json_object_put(all);
     return rc;
+}
+
+int algorithms_known(const char *name)
+{
+    char key[160];
+    size_t n, klen, i;
+    const unsigned char *p = emu_algorithms_json;
+
+    n = strlen(name);
+    if (n == 0 || n + 14 >= sizeof key || strchr(name, '"') || strchr(name, '\\'))
+        return 0;
+    /* The signatures name each function exactly once as "algorithms/NAME". */
+    snprintf(key, sizeof key, "\"algorithms/%s\"", name);
+    klen = strlen(key);
+    for (i = 0; i + klen <= emu_algorithms_json_len; i++)
+        if (p[i] == '"' && memcmp(p + i, key, klen) == 0)
+            return 1;
+    return 0;
 }

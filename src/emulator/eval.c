@@ -405,10 +405,16 @@ int ev_require(const struct ev_args *a, const char *name, struct ev_value **out,
 
 /* ------------------------------------------------------------ the graph */
 
-struct env {
-    const struct env *up;
+/* The arguments of one call, chained to those of the calls its function
+ * was defined in. Context-owned, so closures may outlive the call. */
+struct ev_scope {
+    const struct ev_scope *up;
     const struct ev_func *f;
     struct ev_value **args;
+};
+
+struct env {
+    const struct ev_scope *scope;
     struct ev_value **memo;   /* per name: its value during this call */
 };
 
@@ -632,13 +638,20 @@ done:
 int ev_call_func(struct ev_ctx *x, const struct ev_func *f, struct ev_value **args, int depth,
                  struct ev_value **out, struct errbuf *e)
 {
-    struct env env = {NULL, f, args, NULL};
+    struct env env = {NULL, NULL};
+    struct ev_scope *sc;
     int rc;
 
     if (depth > EVAL_MAX_RECURSION)
         return too_deep(e);
     if (f->native)
         return f->native(x, f, args, depth, out, e);
+    if (!(sc = eval_alloc(x, sizeof *sc)))
+        return err_set(e, ERR_NOMEM, "out of memory");
+    sc->up = f->closure;
+    sc->f = f;
+    sc->args = args;
+    env.scope = sc;
     if (!(env.memo = calloc((size_t)x->nnames + 1, sizeof *env.memo)))
         return err_set(e, ERR_NOMEM, "out of memory");
     rc = eval_named(x, f->body, &env, depth, out, e);
@@ -697,8 +710,14 @@ static int eval_invocation(struct ev_ctx *x, json_object *inv, const struct env 
         return err_set(e, ERR_USAGE, "Invalid expression: functionInvocationValue needs a "
                        "functionName or a functionReference.");
     a.fname = json_object_get_string(jname);
-    if (!(algo = ev_find_algo(a.fname)))
+    if (!(algo = ev_find_algo(a.fname))) {
+        /* EE has it but the emulator does not: say so, rather than
+         * pretending the name is wrong. */
+        if (algorithms_known(a.fname))
+            return err_set(e, ERR_USAGE, "%s: the emulator does not implement this algorithm.",
+                           a.fname);
         return err_set(e, ERR_USAGE, "Unknown function: %s", a.fname);
+    }
     n = jargs ? json_object_object_length(jargs) : 0;
     a.n = n;
     a.names = eval_alloc(x, sizeof *a.names * (size_t)(n + 1));
@@ -798,14 +817,15 @@ static int eval_node(struct ev_ctx *x, json_object *node, const struct env *env,
                 return err_set(e, ERR_USAGE, "Invalid expression: argument names must be strings.");
             f->argnames[i] = json_object_get_string(an);
         }
+        f->closure = env ? env->scope : NULL;
         (*out)->func = f;
     } else if (json_object_object_get_ex(node, "functionInvocationValue", &j)) {
         return eval_invocation(x, j, env, depth, out, e);
     } else if (json_object_object_get_ex(node, "argumentReference", &j)) {
         const char *name = json_object_get_string(j);
-        const struct env *s;
+        const struct ev_scope *s;
         int i;
-        for (s = env; s; s = s->up)
+        for (s = env ? env->scope : NULL; s; s = s->up)
             for (i = 0; i < s->f->nargs; i++)
                 if (strcmp(s->f->argnames[i], name ? name : "") == 0) {
                     *out = s->args[i];

@@ -150,7 +150,10 @@ struct ev_coll {
 };
 
 enum ev_filter_op { F_DATE_RANGE, F_INTERSECTS, F_LT, F_GT, F_EQ, F_NEQ, F_LTE, F_GTE,
-                    F_NOT, F_AND, F_OR };
+                    F_NOT, F_AND, F_OR,
+                    /* eval_props.c */
+                    F_STR_CONTAINS, F_STR_STARTS, F_STR_ENDS, F_LIST_CONTAINS, F_CALENDAR,
+                    F_ALWAYS, F_NEVER, F_NOT_NULL, F_RANGE, F_MAX_DIFF };
 
 struct ev_filter {
     enum ev_filter_op op;
@@ -158,7 +161,14 @@ struct ev_filter {
     struct ev_value *left_value, *right_value;
     struct ev_filter **subs;
     int nsubs;
+    /* CALENDAR: calendar field and inclusive range; RANGE: field in
+     * [lo, hi]; MAX_DIFF: |left - right| <= lo; NOT_NULL: names in extra */
+    int cal_field;
+    double lo, hi;
+    struct ev_value *extra;
 };
+
+struct ev_scope;
 
 struct ev_func {
     int nargs;
@@ -169,6 +179,10 @@ struct ev_func {
     int (*native)(struct ev_ctx *x, const struct ev_func *f, struct ev_value **args,
                   int depth, struct ev_value **out, struct errbuf *e);
     const void *data;
+    /* The arguments of the calls it was defined in (a closure): its body may
+     * reference them, e.g. an inner List.map callback using the outer
+     * Collection.map element. NULL outside every function. */
+    const struct ev_scope *closure;
 };
 
 struct ev_value {
@@ -193,6 +207,9 @@ struct ev_value {
     enum ev_reduce reducer;
     const struct ev_reducer *red;  /* REDUCER: outputs and parameters */
 };
+
+/* The version every catalog asset reports (getInfo "version", system:version). */
+#define EV_ASSET_VERSION 1700000000000000LL
 
 struct ev_ctx;
 

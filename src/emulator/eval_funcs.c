@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "emulator/handlers.h"
-#include "util/timeutil.h"
 
 #define NOMEM() err_set(e, ERR_NOMEM, "out of memory")
 
@@ -73,7 +72,7 @@ static int get_coll(const struct ev_args *a, const char *name, struct ev_coll **
     return 0;
 }
 
-static int to_millis(const struct ev_value *v, int64_t *ms)
+int ev_to_millis(const struct ev_value *v, int64_t *ms)
 {
     if (v->kind == EV_NUM) {
         if (!(fabs(v->num) < 9e18))
@@ -86,26 +85,8 @@ static int to_millis(const struct ev_value *v, int64_t *ms)
         return 0;
     }
     if (v->kind == EV_STR)
-        return time_parse_iso(v->str, ms);
+        return ev_parse_date(v->str, ms);
     return -1;
-}
-
-static int date_arg(const struct ev_args *a, const char *name, int required, int64_t dflt,
-                    int64_t *ms, struct errbuf *e)
-{
-    struct ev_value *v = ev_arg(a, name);
-    if (!v || v->kind == EV_NULL) {
-        if (required)
-            return err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name);
-        *ms = dflt;
-        return 0;
-    }
-    if (to_millis(v, ms) != 0) {
-        if (v->kind == EV_STR)
-            return err_set(e, ERR_USAGE, "%s: Unable to parse date '%s'.", a->fname, v->str);
-        return ev_type_error(e, a, name, "Date", v);
-    }
-    return 0;
 }
 
 /* -------------------------------------------------------------- numbers */
@@ -367,102 +348,6 @@ static int f_dictionary_keys(struct ev_ctx *x, const struct ev_args *a, struct e
     for (i = 0; i < d->n; i++)
         if (!((*o)->items[i] = ev_str(x, d->keys[i])))
             return NOMEM();
-    return 0;
-}
-
-/* ---------------------------------------------------------------- dates */
-
-static int f_date(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    int64_t ms;
-    int rc = date_arg(a, "value", 1, 0, &ms, e);
-    if (rc)
-        return rc;
-    if (!(*o = ev_new(x, EV_DATE)))
-        return NOMEM();
-    (*o)->t0 = ms;
-    return 0;
-}
-
-static int f_date_millis(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                         struct errbuf *e)
-{
-    int64_t ms;
-    int rc = date_arg(a, "date", 1, 0, &ms, e);
-    if (rc)
-        return rc;
-    return (*o = ev_num(x, (double)ms)) ? 0 : NOMEM();
-}
-
-/* Date.advance in UTC (the timeZone argument is not supported). */
-static int f_date_advance(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e)
-{
-    static const struct { const char *unit; double ms; } fixed[] = {
-        {"week", 604800000.0}, {"day", 86400000.0}, {"hour", 3600000.0},
-        {"minute", 60000.0}, {"second", 1000.0}};
-    const char *unit;
-    int64_t t;
-    double d = 0;
-    size_t i;
-    int rc;
-
-    if ((rc = date_arg(a, "date", 1, 0, &t, e)) || (rc = get_number(a, "delta", 1, 0, &d, e)) ||
-        (rc = get_string(a, "unit", 1, &unit, e)))
-        return rc;
-    if (!(fabs(d) < 1e9))
-        return err_set(e, ERR_USAGE, "Date.advance: delta out of range.");
-    if (ev_arg(a, "timeZone") && ev_arg(a, "timeZone")->kind != EV_NULL)
-        return err_set(e, ERR_USAGE, "Date.advance: timeZone is not supported by the emulator.");
-    if (!(*o = ev_new(x, EV_DATE)))
-        return NOMEM();
-    for (i = 0; i < sizeof fixed / sizeof *fixed; i++)
-        if (strcmp(unit, fixed[i].unit) == 0) {
-            (*o)->t0 = t + (int64_t)llround(d * fixed[i].ms);
-            return 0;
-        }
-    if (strcmp(unit, "month") == 0 || strcmp(unit, "year") == 0) {
-        /* calendar arithmetic on whole months, keeping the time of day */
-        int64_t days = t >= 0 ? t / 86400000 : (t - 86399999) / 86400000;
-        int64_t msday = t - days * 86400000, z = days + 719468, era, doe, yoe, y, doy, mp, m, dd;
-        int64_t months = (int64_t)(strcmp(unit, "year") == 0 ? d * 12 : d);
-        era = (z >= 0 ? z : z - 146096) / 146097;
-        doe = z - era * 146097;
-        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        y = yoe + era * 400;
-        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        mp = (5 * doy + 2) / 153;
-        dd = doy - (153 * mp + 2) / 5 + 1;
-        m = mp < 10 ? mp + 3 : mp - 9;
-        y += m <= 2;
-        m = m - 1 + months;   /* 0-based month count */
-        y += m >= 0 ? m / 12 : (m - 11) / 12;
-        m = ((m % 12) + 12) % 12 + 1;
-        y -= m <= 2;
-        era = (y >= 0 ? y : y - 399) / 400;
-        yoe = y - era * 400;
-        doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + dd - 1;
-        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        (*o)->t0 = (era * 146097 + doe - 719468) * 86400000 + msday;
-        return 0;
-    }
-    return err_set(e, ERR_USAGE, "Date.advance: Unknown unit '%s'.", unit);
-}
-
-static int f_date_range(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    int64_t t0, t1;
-    int rc;
-    if ((rc = date_arg(a, "start", 1, 0, &t0, e)))
-        return rc;
-    /* Without an end, EE's range is one millisecond wide. */
-    if ((rc = date_arg(a, "end", 0, t0 + 1, &t1, e)))
-        return rc;
-    if (!(*o = ev_new(x, EV_DRANGE)))
-        return NOMEM();
-    (*o)->t0 = t0;
-    (*o)->t1 = t1;
     return 0;
 }
 
@@ -991,14 +876,20 @@ static int f_filter_or(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
 }
 
 /* A property of a collection element, as a value (NULL when absent). */
-static struct ev_value *element_property(struct ev_ctx *x, const struct ev_value *el,
-                                         const char *name)
+struct ev_value *ev_element_property(struct ev_ctx *x, const struct ev_value *el,
+                                     const char *name)
 {
     json_object *props = NULL, *j = NULL;
     int i;
-    if (el->kind == EV_IMAGE)
+    if (el->kind == EV_IMAGE) {
         props = el->img->props;
-    else if (el->kind == EV_FEATURE && el->fprops) {
+        if (strncmp(name, "system:band", 11) == 0)
+            return ev_image_band_property(x, el->img, name);
+    } else if (el->kind != EV_FEATURE) {
+        /* List.filter tests list items that are not elements as "item". */
+        return strcmp(name, "item") == 0 ? (struct ev_value *)el : NULL;
+    }
+    if (el->kind == EV_FEATURE && el->fprops) {
         for (i = 0; i < el->fprops->n; i++)
             if (strcmp(el->fprops->keys[i], name) == 0)
                 return el->fprops->items[i];
@@ -1011,7 +902,7 @@ static struct ev_value *element_property(struct ev_ctx *x, const struct ev_value
 
 /* Numbers compare numerically, strings lexicographically, dates as ms;
  * returns -2 when the values are not comparable. */
-static int compare_values(const struct ev_value *l, const struct ev_value *r)
+int ev_compare_values(const struct ev_value *l, const struct ev_value *r)
 {
     double a, b;
     int c;
@@ -1029,24 +920,28 @@ static int compare_values(const struct ev_value *l, const struct ev_value *r)
     return -2;
 }
 
-static int filter_match(struct ev_ctx *x, const struct ev_filter *f, const struct ev_value *el)
+int ev_filter_match(struct ev_ctx *x, const struct ev_filter *f, const struct ev_value *el)
 {
     const struct ev_value *l, *r;
     int i, c;
 
     switch (f->op) {
     case F_NOT:
-        return !filter_match(x, f->subs[0], el);
+        return !ev_filter_match(x, f->subs[0], el);
     case F_AND:
         for (i = 0; i < f->nsubs; i++)
-            if (!filter_match(x, f->subs[i], el))
+            if (!ev_filter_match(x, f->subs[i], el))
                 return 0;
         return 1;
     case F_OR:
         for (i = 0; i < f->nsubs; i++)
-            if (filter_match(x, f->subs[i], el))
+            if (ev_filter_match(x, f->subs[i], el))
                 return 1;
         return 0;
+    case F_STR_CONTAINS: case F_STR_STARTS: case F_STR_ENDS: case F_LIST_CONTAINS:
+    case F_CALENDAR: case F_ALWAYS: case F_NEVER: case F_NOT_NULL: case F_RANGE:
+    case F_MAX_DIFF:
+        return ev_filter_match_more(x, f, el);
     case F_INTERSECTS: {
         const struct ev_value *g = f->right_value ? f->right_value : f->left_value;
         json_object *fp = el->kind == EV_IMAGE ? el->img->footprint
@@ -1058,18 +953,18 @@ static int filter_match(struct ev_ctx *x, const struct ev_filter *f, const struc
     default:
         break;
     }
-    l = f->left_field ? element_property(x, el, f->left_field) : f->left_value;
-    r = f->right_field ? element_property(x, el, f->right_field) : f->right_value;
+    l = f->left_field ? ev_element_property(x, el, f->left_field) : f->left_value;
+    r = f->right_field ? ev_element_property(x, el, f->right_field) : f->right_value;
     if (!l || !r)
         return 0;   /* EE drops elements missing the property */
     if (f->op == F_DATE_RANGE) {
         const struct ev_value *range = l->kind == EV_DRANGE ? l : r, *t = range == l ? r : l;
         int64_t ms;
-        if (range->kind != EV_DRANGE || to_millis(t, &ms) != 0)
+        if (range->kind != EV_DRANGE || ev_to_millis(t, &ms) != 0)
             return 0;
         return ms >= range->t0 && ms < range->t1;
     }
-    c = compare_values(l, r);
+    c = ev_compare_values(l, r);
     if (c == -2)
         return f->op == F_NEQ;
     switch (f->op) {
@@ -1085,7 +980,7 @@ static int filter_match(struct ev_ctx *x, const struct ev_filter *f, const struc
 
 /* ---------------------------------------------------------- collections */
 
-static struct ev_value *new_coll(struct ev_ctx *x, const char *id, int n)
+struct ev_value *ev_new_coll(struct ev_ctx *x, const char *id, int n)
 {
     struct ev_value *v = ev_new(x, EV_COLL);
     if (!v || !(v->coll = eval_alloc(x, sizeof *v->coll)) ||
@@ -1108,7 +1003,7 @@ static int f_ic_load(struct ev_ctx *x, const struct ev_args *a, struct ev_value 
     if (!(c = catalog_collection(eval_catalog(x), id)))
         return err_set(e, ERR_USAGE, "ImageCollection.load: ImageCollection asset '%s' not found "
                        "(does not exist or caller does not have access).", id);
-    if (!(*o = new_coll(x, c->id, (int)c->nimages)))
+    if (!(*o = ev_new_coll(x, c->id, (int)c->nimages)))
         return NOMEM();
     for (i = 0; i < c->nimages; i++) {
         struct ev_value *img = eval_load_image(x, c->images[i]);
@@ -1126,7 +1021,7 @@ static int f_ic_from_images(struct ev_ctx *x, const struct ev_args *a, struct ev
     int rc = get_list(a, "images", &l, e), i;
     if (rc)
         return rc;
-    if (!(*o = new_coll(x, NULL, l->n)))
+    if (!(*o = ev_new_coll(x, NULL, l->n)))
         return NOMEM();
     for (i = 0; i < l->n; i++) {
         if (l->items[i]->kind != EV_IMAGE)
@@ -1146,11 +1041,11 @@ static int f_coll_filter(struct ev_ctx *x, const struct ev_args *a, struct ev_va
         return rc;
     if (f->kind != EV_FILTER)
         return ev_type_error(e, a, "filter", "Filter", f);
-    if (!(*o = new_coll(x, c->id, c->n)))
+    if (!(*o = ev_new_coll(x, c->id, c->n)))
         return NOMEM();
     (*o)->coll->features = c->features;
     for (i = 0; i < c->n; i++)
-        if (filter_match(x, f->filter, c->items[i]))
+        if (ev_filter_match(x, f->filter, c->items[i]))
             (*o)->coll->items[(*o)->coll->n++] = c->items[i];
     return 0;
 }
@@ -1167,7 +1062,7 @@ static int f_coll_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value
         return ev_type_error(e, a, "baseAlgorithm", "Algorithm", fn);
     if (fn->func->nargs < 1)
         return err_set(e, ERR_USAGE, "Collection.map: the mapped function takes no argument.");
-    if (!(*o = new_coll(x, c->id, c->n)))
+    if (!(*o = ev_new_coll(x, c->id, c->n)))
         return NOMEM();
     (*o)->coll->features = c->features;   /* kept for an empty collection */
     for (i = 0; i < c->n; i++) {
@@ -1248,7 +1143,7 @@ static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_val
         (rc = get_string(a, "key", 0, &key, e)))
         return rc;
     n = !(lim >= 0) || lim > c->n ? c->n : (int)lim;
-    if (!(*o = new_coll(x, c->id, n)))
+    if (!(*o = ev_new_coll(x, c->id, n)))
         return NOMEM();
     (*o)->coll->features = c->features;
     items = c->items;
@@ -1259,7 +1154,7 @@ static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_val
         if (!items || !keys)
             return NOMEM();
         for (i = 0; i < c->n; i++) {
-            struct ev_value *it = c->items[i], *k = element_property(x, it, key);
+            struct ev_value *it = c->items[i], *k = ev_element_property(x, it, key);
             for (j = i; j > 0 && key_cmp(keys[j - 1], k, up) > 0; j--) {
                 items[j] = items[j - 1];
                 keys[j] = keys[j - 1];
@@ -1285,7 +1180,7 @@ static int f_aggregate_array(struct ev_ctx *x, const struct ev_args *a, struct e
         return NOMEM();
     (*o)->n = 0;
     for (i = 0; i < c->n; i++) {
-        struct ev_value *v = element_property(x, c->items[i], p);
+        struct ev_value *v = ev_element_property(x, c->items[i], p);
         if (v)   /* elements without the property are skipped, as in EE */
             (*o)->items[(*o)->n++] = v;
     }
@@ -1302,13 +1197,15 @@ static int f_element_get(struct ev_ctx *x, const struct ev_args *a, struct ev_va
         return rc;
     if (el->kind == EV_COLL) {
         json_object *j = NULL;
+        if (strcmp(p, "system:id") == 0 && el->coll->id)
+            return (*o = ev_str(x, el->coll->id)) ? 0 : NOMEM();
         if (!json_object_object_get_ex(el->coll->props, p, &j))
             return (*o = ev_new(x, EV_NULL)) ? 0 : NOMEM();
         return (*o = ev_from_json(x, j)) ? 0 : NOMEM();
     }
     if (el->kind != EV_IMAGE && el->kind != EV_FEATURE)
         return ev_type_error(e, a, "object", "Element", el);
-    *o = element_property(x, el, p);
+    *o = ev_element_property(x, el, p);
     if (!*o && !(*o = ev_new(x, EV_NULL)))
         return NOMEM();
     return 0;
@@ -1399,8 +1296,6 @@ const struct ev_algo ev_algos_values[] = {
     {"List.get", f_list_get}, {"List.sequence", f_list_sequence}, {"List.cat", f_list_cat},
     {"Dictionary", f_dictionary}, {"Dictionary.get", f_dictionary_get},
     {"Dictionary.keys", f_dictionary_keys},
-    {"Date", f_date}, {"Date.millis", f_date_millis}, {"Date.advance", f_date_advance},
-    {"DateRange", f_date_range},
     {"GeometryConstructors.Point", f_point}, {"GeometryConstructors.Polygon", f_polygon},
     {"GeometryConstructors.Rectangle", f_rectangle},
     {"GeometryConstructors.LineString", f_linestring},
@@ -1412,6 +1307,8 @@ const struct ev_algo ev_algos_values[] = {
     {"Filter.lessThan", f_filter_lt}, {"Filter.greaterThan", f_filter_gt},
     {"Filter.equals", f_filter_eq}, {"Filter.notEquals", f_filter_neq},
     {"Filter.lessThanOrEquals", f_filter_lte}, {"Filter.greaterThanOrEquals", f_filter_gte},
+    {"Filter.eq", f_filter_eq}, {"Filter.neq", f_filter_neq}, {"Filter.lt", f_filter_lt},
+    {"Filter.lte", f_filter_lte}, {"Filter.gt", f_filter_gt}, {"Filter.gte", f_filter_gte},
     {"Filter.not", f_filter_not}, {"Filter.and", f_filter_and}, {"Filter.or", f_filter_or},
     {"ImageCollection.load", f_ic_load}, {"ImageCollection.fromImages", f_ic_from_images},
     {"Collection.filter", f_coll_filter}, {"Collection.map", f_coll_map},
@@ -1426,7 +1323,8 @@ const struct ev_algo ev_algos_values[] = {
 const struct ev_algo *ev_find_algo(const char *name)
 {
     const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis,
-                                      ev_algos_pixelops, ev_algos_reduce, ev_algos_region};
+                                      ev_algos_pixelops, ev_algos_reduce, ev_algos_region,
+                                      ev_algos_dates, ev_algos_lists, ev_algos_props};
     size_t t;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
@@ -1441,7 +1339,8 @@ static const char *fn_names[1024];
 static void fill_names(void)
 {
     const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis,
-                                      ev_algos_pixelops, ev_algos_reduce, ev_algos_region};
+                                      ev_algos_pixelops, ev_algos_reduce, ev_algos_region,
+                                      ev_algos_dates, ev_algos_lists, ev_algos_props};
     size_t t, n = 0;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
@@ -1490,7 +1389,7 @@ static json_object *affine_json(const double *af)
 
 static json_object *image_info(const struct ev_image *img)
 {
-    json_object *o = json_object_new_object(), *bands = json_object_new_array();
+    json_object *o = json_object_new_object(), *bands = json_object_new_array(), *props;
     int i;
     json_object_object_add(o, "type", json_object_new_string("Image"));
     for (i = 0; i < img->nbands; i++) {
@@ -1513,11 +1412,18 @@ static json_object *image_info(const struct ev_image *img)
         json_object_array_add(bands, jb);
     }
     json_object_object_add(o, "bands", bands);
-    if (img->id) {
-        json_object_object_add(o, "id", json_object_new_string(img->id));
-        json_object_object_add(o, "version", json_object_new_int64(1700000000000000LL));
+    /* EE shows system:id and system:version beside the properties, as "id"
+     * and "version", and the other properties under "properties". */
+    props = json_object_new_object();
+    json_object_object_foreach(img->props, k, v) {
+        if (strcmp(k, "system:id") == 0)
+            json_object_object_add(o, "id", json_object_get(v));
+        else if (strcmp(k, "system:version") == 0)
+            json_object_object_add(o, "version", json_object_get(v));
+        else
+            json_object_object_add(props, k, json_object_get(v));
     }
-    json_object_object_add(o, "properties", json_object_get(img->props));
+    json_object_object_add(o, "properties", props);
     return o;
 }
 
@@ -1663,7 +1569,7 @@ json_object *ev_to_json(struct ev_ctx *x, const struct ev_value *v, struct errbu
         json_object_object_add(o, "bands", json_object_new_array());
         if (v->coll->id) {
             json_object_object_add(o, "id", json_object_new_string(v->coll->id));
-            json_object_object_add(o, "version", json_object_new_int64(1700000000000000LL));
+            json_object_object_add(o, "version", json_object_new_int64(EV_ASSET_VERSION));
         }
         json_object_object_add(o, "properties", json_object_get(v->coll->props));
         for (i = 0; i < v->coll->n; i++) {

@@ -138,6 +138,23 @@ struct ev_value *eval_load_image(struct ev_ctx *x, const struct cat_image *ci)
         if (json_object_deep_copy(ci->footprint, &fp, NULL) != 0 || !eval_own_json(x, fp))
             return NULL;
     }
+    /* The system properties EE gives every stored image: its id and version
+     * (getInfo shows them as "id" and "version"), its stored size and its
+     * footprint as a LinearRing (the outer ring of the polygon). */
+    json_object_object_add(props, "system:id", json_object_new_string(ci->id));
+    json_object_object_add(props, "system:version", json_object_new_int64(EV_ASSET_VERSION));
+    json_object_object_add(props, "system:asset_size", json_object_new_int64(ci->size_bytes));
+    if (fp) {
+        json_object *coords = NULL, *ring, *lr;
+        if (json_object_object_get_ex(fp, "coordinates", &coords) &&
+            json_object_is_type(coords, json_type_array) &&
+            (ring = json_object_array_get_idx(coords, 0)) != NULL &&
+            (lr = json_object_new_object()) != NULL) {
+            json_object_object_add(lr, "type", json_object_new_string("LinearRing"));
+            json_object_object_add(lr, "coordinates", json_object_get(ring));
+            json_object_object_add(props, "system:footprint", lr);
+        }
+    }
     img->props = props;
     img->footprint = fp;
     img->id = ci->id;

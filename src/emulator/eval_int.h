@@ -74,6 +74,56 @@ struct ev_value *ev_feature_new(struct ev_ctx *x, struct ev_geom *g, const struc
 void ev_feature_set(struct ev_value *f, const char *key, struct ev_value *v);
 /* The value of key in dict d, or NULL. */
 struct ev_value *ev_dict_get(const struct ev_value *d, const char *key);
+/* Whether EE's signatures (data/algorithms-signatures.json) name this
+ * function (algorithms.c). */
+int algorithms_known(const char *name);
+
+/* Shared between eval_funcs.c and the value files (eval_dates.c,
+ * eval_lists.c, eval_props.c). */
+int ev_to_millis(const struct ev_value *v, int64_t *ms);
+/* -1, 0, 1, or -2 when the values are not comparable. */
+int ev_compare_values(const struct ev_value *l, const struct ev_value *r);
+int ev_filter_match(struct ev_ctx *x, const struct ev_filter *f, const struct ev_value *el);
+/* The filters of eval_props.c (F_STR_CONTAINS and later). */
+int ev_filter_match_more(struct ev_ctx *x, const struct ev_filter *f, const struct ev_value *el);
+/* A property of an element (NULL when absent); a list item that is not an
+ * element has one property, "item": itself. */
+struct ev_value *ev_element_property(struct ev_ctx *x, const struct ev_value *el,
+                                     const char *name);
+/* system:bands / system:band_names of an image (eval_props.c). */
+struct ev_value *ev_image_band_property(struct ev_ctx *x, const struct ev_image *img,
+                                        const char *name);
+struct ev_value *ev_new_coll(struct ev_ctx *x, const char *id, int n);
+/* EE's equality of two values (numbers by value, lists and dictionaries
+ * element by element). */
+int ev_values_equal(const struct ev_value *p, const struct ev_value *q);
+
+/* Typed arguments with EE's errors (eval_lists.c). An absent or null
+ * optional argument leaves *out as given (the default). */
+int ev_get_number(const struct ev_args *a, const char *name, int required, double *out,
+                  struct errbuf *e);
+int ev_get_string(const struct ev_args *a, const char *name, int required, const char **out,
+                  struct errbuf *e);
+int ev_get_list(const struct ev_args *a, const char *name, int required, struct ev_value **out,
+                struct errbuf *e);
+int ev_get_dict(const struct ev_args *a, const char *name, int required, struct ev_value **out,
+                struct errbuf *e);
+struct ev_value *ev_bool(struct ev_ctx *x, int b);
+/* Folds function(item, state) over items from the "first" argument
+ * (List.iterate, Collection.iterate). */
+int ev_iterate(struct ev_ctx *x, const struct ev_args *a, struct ev_value **items, int n,
+               struct ev_value **o, struct errbuf *e);
+
+/* EE's date strings (ISO 8601, lenient: "2013-3-15", "2020-08-18 12:00",
+ * an offset or Z), UTC unless the string names an offset. 0 or -1. */
+int ev_parse_date(const char *s, int64_t *ms);
+
+/* Calendar fields of a UTC instant (eval_dates.c), for Filter.calendarRange. */
+enum ev_cal_field { CAL_YEAR, CAL_MONTH, CAL_WEEK, CAL_DAY_OF_YEAR, CAL_DAY_OF_MONTH,
+                    CAL_DAY_OF_WEEK, CAL_HOUR, CAL_MINUTE, CAL_SECOND };
+/* -1 for an unknown name. */
+int ev_cal_field_parse(const char *name);
+long ev_cal_field_value(int64_t ms, int field);
 
 /* The algorithm tables of each file (NULL-name terminated). */
 extern const struct ev_algo ev_algos_values[];
@@ -97,5 +147,8 @@ int ev_image_math2(struct ev_ctx *x, const char *fname, struct ev_value *a, stru
                    int fn, struct ev_value **out, struct errbuf *e);
 extern const struct ev_algo ev_algos_reduce[];   /* eval_reduce.c */
 extern const struct ev_algo ev_algos_region[];   /* reduce_region.c */
+extern const struct ev_algo ev_algos_dates[];
+extern const struct ev_algo ev_algos_lists[];
+extern const struct ev_algo ev_algos_props[];
 
 #endif
