@@ -49,6 +49,13 @@ def nanmedian(stack):
         return np.nanmedian(np.array(stack), axis=0)
 
 
+def last_argmax(stack):
+    """Index of the largest non-NaN value along axis 0, the later one on ties
+    (the emulator's documented qualityMosaic rule)."""
+    s = np.where(np.isnan(stack), -np.inf, stack)[::-1]
+    return stack.shape[0] - 1 - np.argmax(s, axis=0)
+
+
 def check_file(path, want_bands, names=None):
     data, nodata, gt, got_names = rc.read(path)
     h, w = data.shape[1:]
@@ -110,7 +117,7 @@ def l9_greenest_ndvi(tmp):
                 bands[b].append(np.where(clear, sr[b], np.nan))
         nd = np.array(ndvis)
         none = np.all(np.isnan(nd), axis=0)
-        pick = np.nanargmax(np.where(np.isnan(nd), -np.inf, nd), axis=0)   # first of equal maxima
+        pick = last_argmax(nd)
         rows, cols = np.indices(pick.shape)
         out = [np.where(none, np.nan, nd[pick, rows, cols])]
         for b in ("SR_B4", "SR_B3", "SR_B2"):
@@ -140,10 +147,91 @@ def s2_monthly_ndvi(tmp):
         check_file(os.path.join(tmp, "ndvi_%s.tif" % label), want)
 
 
+FUNCTIONS = """
+local region = geo.bbox(-121.90, 37.30, -121.885, 37.312)
+local grid = { crs = "EPSG:32610", crs_transform = { 30, 0, 15, 0, -30, 15 } }
+local l9 = ee.ImageCollection("LANDSAT/LC09/C02/T1_L2"):filterDate("2023-06-01", "2023-10-01")
+  :filterBounds(region):map(function(img) return lib.scale.landsat_l2(lib.mask.landsat_l2(img)) end)
+local function get(name, image)
+  download{ image = image, region = region, crs = grid.crs, crs_transform = grid.crs_transform,
+            dtype = "float32", output = name .. ".tif" }
+end
+get("medoid", lib.composite.medoid(l9, { "SR_B4", "SR_B5" }):select({ "SR_B4", "SR_B5" }))
+get("first_valid", lib.composite.first_valid(l9):select({ "SR_B4" }))
+local one = ee.Image("LANDSAT/LC09/C02/T1_L2/LC09_044034_20230616")
+get("evi", lib.index.evi(lib.scale.landsat_l2(one), "landsat89"))
+get("savi", lib.index.savi(lib.scale.landsat_l2(one), "landsat89"))
+"""
+
+
+def library_functions(tmp):
+    """medoid, first_valid, EVI and SAVI on a small Landsat 9 region."""
+    with open(os.path.join(tmp, "functions.lua"), "w") as f:
+        f.write(FUNCTIONS)
+    r = subprocess.run([BIN, "run", os.path.join(tmp, "functions.lua"), "--emulator", "--progress", "off"],
+                       capture_output=True, text=True, timeout=900, cwd=tmp)
+    assert r.returncode == 0, "functions.lua failed: " + r.stdout + r.stderr
+    bbox = (-121.90, 37.30, -121.885, 37.312)
+    _, _, gt, _ = rc.read(os.path.join(tmp, "medoid.tif"))
+
+    def scaled(iid, aff, w, h, bands):
+        qa, qm = ref.sample(iid, "QA_PIXEL", "EPSG:32610", aff, w, h)
+        sat, _ = ref.sample(iid, "QA_RADSAT", "EPSG:32610", aff, w, h)
+        clear = qm & ((qa.astype(np.int64) & 31) == 0) & (sat == 0)
+        return clear, {b: ref.sample(iid, b, "EPSG:32610", aff, w, h)[0] * 0.0000275 + -0.2 for b in bands}
+
+    def stack(gt, w, h):
+        aff = rc.ee_affine(gt)
+        out = []
+        for m in scenes(ref.L9, JUN, 1696118400000):          # 2023-06-01 .. 2023-10-01
+            clear, sr = scaled(m["id"], aff, w, h, ("SR_B4", "SR_B5"))
+            if ref.sample(m["id"], "QA_PIXEL", "EPSG:32610", aff, w, h)[1].any():
+                out.append({b: np.where(clear, v, np.nan) for b, v in sr.items()})
+        return out
+
+    def medoid(gt, w, h):
+        st = stack(gt, w, h)
+        b4 = np.array([s["SR_B4"] for s in st])
+        b5 = np.array([s["SR_B5"] for s in st])
+        score = -((b4 - nanmedian(b4)) ** 2 + (b5 - nanmedian(b5)) ** 2)
+        pick = last_argmax(score)
+        none = np.all(np.isnan(score), axis=0)
+        rows, cols = np.indices(pick.shape)
+        return [np.where(none, np.nan, b[pick, rows, cols]) for b in (b4, b5)]
+
+    def first_valid(gt, w, h):
+        b4 = np.array([s["SR_B4"] for s in stack(gt, w, h)])
+        first = np.argmax(~np.isnan(b4), axis=0)
+        rows, cols = np.indices(first.shape)
+        return [b4[first, rows, cols]]
+
+    def index(kind):
+        def want(gt, w, h):
+            aff = rc.ee_affine(gt)
+            _, sr = scaled("LANDSAT/LC09/C02/T1_L2/LC09_044034_20230616", aff, w, h,
+                           ("SR_B2", "SR_B4", "SR_B5"))
+            nir, red, blue = sr["SR_B5"], sr["SR_B4"], sr["SR_B2"]
+            if kind == "evi":
+                return [2.5 * ((nir - red) / (nir + 6 * red - 7.5 * blue + 1))]
+            return [(nir - red) / (nir + red + 0.5) * 1.5]
+        return want
+
+    fails = []
+    for name, want in (("medoid", medoid), ("first_valid", first_valid), ("evi", index("evi")),
+                       ("savi", index("savi"))):
+        data, nodata, g, _ = rc.read(os.path.join(tmp, name + ".tif"))
+        h, w = data.shape[1:]
+        keep = rc.inner(bbox, g, w, h, 32610, margin_px=1)
+        for i, wb in enumerate(want(g, w, h)):
+            fails += rc.compare(data[i], nodata, wb, keep, "%s band %d" % (name, i + 1), atol=2e-6)
+    assert not fails, "; ".join(fails)
+    print("ok medoid, first_valid, EVI, SAVI match the reference")
+
+
 def main():
     fails = []
     with tempfile.TemporaryDirectory(prefix="eefetch-lib.") as tmp:
-        run_each([s2_monthly_ndvi, s2_cloudfree_rgb, l9_greenest_ndvi], fails, tmp)
+        run_each([s2_monthly_ndvi, s2_cloudfree_rgb, l9_greenest_ndvi, library_functions], fails, tmp)
     return report(fails)
 
 
