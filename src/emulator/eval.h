@@ -72,7 +72,8 @@ enum node_op {
 enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC,
                  RED_SUM, RED_COUNT, RED_STDDEV, RED_VARIANCE, RED_PERCENTILE,
                  RED_FIRST, RED_LAST, RED_QUALITY, RED_MINMAX,
-                 RED_MODE, RED_SAMPLE_VARIANCE, RED_SAMPLE_STDDEV, RED_FREQ_HISTOGRAM };
+                 RED_MODE, RED_SAMPLE_VARIANCE, RED_SAMPLE_STDDEV, RED_FREQ_HISTOGRAM,
+                 RED_ALL_NONZERO, RED_ANY_NONZERO };
 
 /* A Reducer value: its kind and its outputs in EE's order ("mean";
  * "p10", "p90"; "min", "max"), each output with the statistic it takes. */

@@ -144,6 +144,20 @@ static int f_count(struct ev_ctx *x, const struct ev_args *a, struct ev_value **
     return simple_reducer(x, a, RED_COUNT, "count", NO_ARGS, o, e);
 }
 
+/* 1 where every (any) unmasked input is non-zero, else 0: what geedim's
+ * fill mask reduces an image's band masks with. */
+static int f_all_non_zero(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                          struct errbuf *e)
+{
+    return simple_reducer(x, a, RED_ALL_NONZERO, "all", NO_ARGS, o, e);
+}
+
+static int f_any_non_zero(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                          struct errbuf *e)
+{
+    return simple_reducer(x, a, RED_ANY_NONZERO, "any", NO_ARGS, o, e);
+}
+
 static int f_std_dev(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                      struct errbuf *e)
 {
@@ -402,6 +416,11 @@ static struct ev_dtype composite_dtype(enum ev_reduce op, struct ev_dtype in, in
         d.prec = EV_INT;
         d.lo = 0;
         d.hi = 2147483647.0;
+        break;
+    case RED_ALL_NONZERO: case RED_ANY_NONZERO:
+        d.prec = EV_INT;
+        d.lo = 0;
+        d.hi = 1;
         break;
     case RED_SUM:
         if (in.prec == EV_INT) {
@@ -727,6 +746,7 @@ const struct ev_algo ev_algos_reduce[] = {
     {"Reducer.mean", f_mean}, {"Reducer.median", f_median},
     {"Reducer.min", f_min}, {"Reducer.max", f_max},
     {"Reducer.sum", f_sum}, {"Reducer.count", f_count},
+    {"Reducer.allNonZero", f_all_non_zero}, {"Reducer.anyNonZero", f_any_non_zero},
     {"Reducer.stdDev", f_std_dev}, {"Reducer.variance", f_variance},
     {"Reducer.percentile", f_percentile}, {"Reducer.minMax", f_min_max},
     {"Reducer.first", f_first}, {"Reducer.last", f_last}, {"Reducer.mode", f_mode},

@@ -6,6 +6,10 @@
 #ifndef EEFETCH_EMULATOR_HANDLERS_H
 #define EEFETCH_EMULATOR_HANDLERS_H
 
+/* The deepest JSON body the server parses (the depth limit of EE's expressions
+ * is checked separately, at 100 levels). */
+#define EMU_JSON_DEPTH 512
+
 #include <json-c/json.h>
 #include <stdint.h>
 

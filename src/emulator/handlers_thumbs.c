@@ -546,7 +546,14 @@ static json_object *lookup(const struct emu_ctx *c, const struct emu_request *q,
                   q->asset ? q->asset : "", (int)(THUMB_TTL_MS / 3600000));
         return NULL;
     }
-    j = json_tokener_parse(body);
+    /* Parsed as the server parsed it when it came in: expressions nest
+     * deeper than json-c's default of 32 levels. */
+    {
+        json_tokener *tok = json_tokener_new_ex(EMU_JSON_DEPTH);
+        j = tok ? json_tokener_parse_ex(tok, body, (int)strlen(body)) : NULL;
+        if (tok)
+            json_tokener_free(tok);
+    }
     free(body);
     if (!j)
         emu_error(r, 500, "An internal error has occurred.");

@@ -659,8 +659,13 @@ static int reducer_usable(const char *fname, const struct ev_reducer *r, struct 
 {
     int k;
     for (k = 0; k < r->nout; k++)
+    {
         if (r->out_op[k] == RED_MOSAIC || r->out_op[k] == RED_QUALITY)
             return err_set(e, ERR_USAGE, "%s: This reducer cannot reduce regions.", fname);
+        if (r->out_op[k] == RED_ALL_NONZERO || r->out_op[k] == RED_ANY_NONZERO)
+            return err_set(e, ERR_USAGE, "%s: the emulator lacks allNonZero and anyNonZero in region "
+                           "reductions (they work in ImageCollection.reduce and Image.reduce).", fname);
+    }
     return 0;
 }
 

@@ -497,6 +497,8 @@ static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask
             case RED_MAX: acc = cnt ? fmax(acc, v) : v; break;
             case RED_MEAN: case RED_SUM: acc += v; break;
             case RED_COUNT: break;
+            case RED_ALL_NONZERO: acc = (cnt ? acc != 0 : 1) && v != 0; break;
+            case RED_ANY_NONZERO: acc = (cnt && acc != 0) || v != 0; break;
             default:
                 tmp[cnt] = v;
                 has_nan |= isnan(v);

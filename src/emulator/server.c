@@ -33,7 +33,6 @@
 /* EE's request payload limit (ee-api.md §5). */
 #define EMU_MAX_PAYLOAD 10485760u
 /* Deeply nested expressions are legal; json-c's default depth (32) is not enough. */
-#define EMU_JSON_DEPTH 512
 /* Stack of each connection's thread. Rendering walks an image's node tree
  * recursively, and a chain of thousands of calls (many named values, legal
  * in EE) makes a tree that tall: render_check_depth bounds the height

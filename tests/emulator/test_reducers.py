@@ -204,6 +204,30 @@ def test_image_reduce(emu):
             expect(arr, out, want, valid, "Image.reduce " + out, dtype=dt)
 
 
+def test_non_zero(emu):
+    """allNonZero / anyNonZero: geedim's fill mask (Image.reduce of the band
+    masks) over a clipped image, and anyNonZero over the masked members."""
+    img = MEMBERS[1]
+    g = grid("EPSG:32610", UTM30, W, H)
+    inside = rr.inside("EPSG:32610", UTM30, W, H, CLIP_RING)
+    clipped = call("Image.clip", input=select(load(img), ["B4", "B8"]), geometry=polygon(CLIP_RING))
+    arr = npy(emu, expr(call("Image.rename", input=call(
+        "Image.reduce", image=call("Image.mask", image=clipped), reducer=reducer("allNonZero")),
+        names=c(["FILL_MASK"]))), g)
+    expect(arr, "FILL_MASK", inside.astype(np.float64), np.ones(inside.shape, dtype=bool),
+           "allNonZero of the masks", dtype="u1")
+    coll, values = masked_coll()
+    stack = ref_stack()
+    arr = npy(emu, expr(call("ImageCollection.reduce", collection=coll,
+                             reducer=reducer("anyNonZero")), **values), g)
+    b4, keep = stack["B4"]
+    want = np.any(keep & (b4 != 0), axis=0).astype(np.float64)
+    expect(arr, "B4_any", want, keep.any(axis=0), "anyNonZero over the members", dtype="u1")
+    msg = error(emu, call("Image.reduceRegion", image=load(img), reducer=reducer("allNonZero"),
+                          geometry=polygon(CLIP_RING), scale=c(30)))
+    check(msg is not None and "lacks allNonZero" in msg, "allNonZero in a region: %r" % msg)
+
+
 def test_quality_mosaic(emu):
     coll, extra = masked_coll()
     st = ref_stack()
@@ -582,7 +606,7 @@ def test_latency_model():
 
 def main():
     with emulib.Emulator("--no-auth") as emu:
-        emulib.run_each([test_collection_reduce, test_image_reduce, test_quality_mosaic, test_reduce_getinfo,
+        emulib.run_each([test_collection_reduce, test_image_reduce, test_non_zero, test_quality_mosaic, test_reduce_getinfo,
                          test_reduce_region_srtm, test_reduce_region_s2, test_reduce_region_l9,
                          test_reduce_region_point, test_reduce_regions, test_sample,
                          test_errors], FAILS, emu)
