@@ -295,6 +295,15 @@ def test_download_geotiff_npy(emu):
     _, body = fetch(emu, img, "NPY")
     arr = emulib.decode_npy(body)
     check(arr.dtype.names == ("elevation",) and (arr["elevation"] == want).all(), "NPY pixels")
+    # A deeply nested expression (geedim's download graphs nest past json-c's
+    # default depth of 32) is kept and answered like a shallow one.
+    deep = img
+    for _ in range(20):
+        deep = call("Image.add", image1=deep, image2=c(1))
+    _, body = fetch(emu, deep, "NPY")
+    arr = emulib.decode_npy(body)
+    check(arr.dtype.names == ("elevation",) and (arr["elevation"] == np.where(mask, vals + 20, 0)).all(),
+          "NPY pixels of a deep expression")
     # crs + crs_transform + dimensions: exactly that grid, also in UTM.
     aff = [30.0, 0, 500010.0, 0, -30.0, 4190000.0]
     _, body = fetch(emu, download_exact_expr(load(S2_IMG), "EPSG:32610", aff, 64, 48),
