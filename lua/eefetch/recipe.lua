@@ -16,14 +16,21 @@ local fail = util.fail
 local MASK_BAND = "eefetch_mask"
 local check_footprint
 
-local function mask_band(img, bands, by_id)
+-- The mask band takes the output type: every band of an answer then has
+-- one type, which the engine stores without converting pixel by pixel (a
+-- uint8 mask beside uint16 data doubled the client's CPU and memory).
+local MASK_CAST = { uint8 = "toUint8", int8 = "toInt8", uint16 = "toUint16", int16 = "toInt16",
+                    uint32 = "toUint32", int32 = "toInt32", float32 = "toFloat", float64 = "toDouble" }
+
+local function mask_band(img, bands, by_id, out_type)
   local valid
   for _, name in ipairs(bands) do
     -- By index: band names are regular expressions to Image.select.
     local m = img:select(by_id[name].index):mask():gt(0)
     valid = valid and valid:And(m) or m
   end
-  return img:addBands(valid:toByte():rename(MASK_BAND))
+  local cast = MASK_CAST[out_type] or "toUint8"
+  return img:addBands(valid[cast](valid):rename(MASK_BAND))
 end
 
 local function is_ee(v)
@@ -431,7 +438,7 @@ function M.complete(out, what)
     if free ~= nil then
       out.nodata = free
     else
-      out.image = mask_band(out.image, out.bands, by_id)
+      out.image = mask_band(out.image, out.bands, by_id, out_type)
       out.bands[#out.bands + 1] = MASK_BAND
       out.mask_band = true
     end
