@@ -95,6 +95,16 @@ const kinds = {
   async getInfoSync(part) {
     return {value: build(part).getInfo()};
   },
+  // A computation EE refuses: the client's error carries EE's message.
+  async getInfoError(part) {
+    let value;
+    try {
+      value = await cb((done) => build(part).getInfo(done));
+    } catch (e) {
+      return {value: e.message};
+    }
+    throw new Error(`expected an error, got ${JSON.stringify(value)}`);
+  },
   async evaluate(part) {
     return {value: await cb((done) => build(part).evaluate(done))};
   },

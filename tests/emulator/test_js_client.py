@@ -103,6 +103,7 @@ def plan_parts():
              js="ee.ImageCollection('COPERNICUS/S2_SR_HARMONIZED')"
                 ".filterDate('2023-01-01', '2023-01-15')"
                 ".filterBounds(ee.Geometry.Point([-122.3, 37.8]))"),
+        dict(name="error", kind="getInfoError", js="ee.Image('NOT/THERE').bandNames()"),
         dict(name="number", kind="getInfoSync", js="ee.Number(7).divide(2).add(1)"),
         dict(name="dictionary", kind="getInfo",
              js="ee.Dictionary({band: %s.bandNames().get(0), six: ee.Number(2).multiply(3),"
@@ -283,6 +284,13 @@ def check_collection_info(r, ctx):
              "collection_info: bands of %s" % m["id"])
 
 
+def check_error(r, ctx):
+    v = part(r, "error")["value"]
+    want = ("Image.load: Image asset 'NOT/THERE' not found (does not exist or caller does not "
+            "have access).")
+    need(v == want, "error: %r, want %r" % (v, want))
+
+
 def check_number(r, ctx):
     v = part(r, "number")["value"]
     need(v == 4.5, "number: %r, want 4.5" % v)
@@ -450,7 +458,7 @@ def check_reduce_region(r, ctx):
          "reduce_region: mean %r, want %r" % (v["elevation"], want))
 
 
-CHECKS = [check_initialize, check_image_info, check_collection_info, check_number,
+CHECKS = [check_initialize, check_image_info, check_collection_info, check_error, check_number,
           check_dictionary, check_compute_geotiff, check_compute_npy, check_download_geotiff,
           check_download_zip_per_band, check_download_zip, check_download_npy, check_thumb_png,
           check_thumb_jpeg, check_list_images, check_reduce_region]
