@@ -145,6 +145,9 @@ const kinds = {
     }
     return {url, file: part.file, ...got};
   },
+  async getAsset(part) {
+    return {value: plain(await cb((done) => ee.data.getAsset(part.id, done)))};
+  },
   async listImages(part) {
     return {value: plain(await cb((done) => ee.data.listImages(part.parent, part.params, done)))};
   },

@@ -136,6 +136,7 @@ def plan_parts():
         dict(name="thumb_jpeg", kind="thumbURL", js="ee.Image('%s')" % S2_IMG, file="thumb.jpg",
              params=dict(format="jpg", bands=["B4", "B3", "B2"], min=0, max=3000,
                          region=THUMB_REGION, dimensions=64)),
+        dict(name="get_asset", kind="getAsset", id=ref.SRTM),
         dict(name="list_images", kind="listImages", parent="COPERNICUS/S2_SR_HARMONIZED",
              params=dict(startTime="2023-01-01T00:00:00Z", endTime="2023-01-11T00:00:00Z")),
         dict(name="reduce_region", kind="evaluate",
@@ -433,6 +434,20 @@ def check_thumb_jpeg(r, ctx):
              (band, got, want))
 
 
+def check_get_asset(r, ctx):
+    # ee.data.getAsset turns the EarthEngineAsset into the client's older
+    # getInfo-like shape (type "Image", bands with data_type, crs, ...).
+    v = part(r, "get_asset")["value"]
+    need(v.get("type") == "Image" and v.get("id") == ref.SRTM,
+         "get_asset: %r" % ({k: v.get(k) for k in ("type", "id")},))
+    need(v.get("properties", {}).get("system:time_start") == 950227200000,
+         "get_asset: system:time_start %r" % v.get("properties", {}).get("system:time_start"))
+    b = v.get("bands", [])
+    need([x.get("id") for x in b] == ["elevation"] and b[0].get("crs") == "EPSG:4326" and
+         b[0].get("dimensions") == [1296001, 417601],
+         "get_asset: bands %r" % (b,))
+
+
 def check_list_images(r, ctx):
     v = part(r, "list_images")["value"]
     t0, t1 = 1672531200000, 1673395200000     # 2023-01-01, 2023-01-11
@@ -461,7 +476,7 @@ def check_reduce_region(r, ctx):
 CHECKS = [check_initialize, check_image_info, check_collection_info, check_error, check_number,
           check_dictionary, check_compute_geotiff, check_compute_npy, check_download_geotiff,
           check_download_zip_per_band, check_download_zip, check_download_npy, check_thumb_png,
-          check_thumb_jpeg, check_list_images, check_reduce_region]
+          check_thumb_jpeg, check_get_asset, check_list_images, check_reduce_region]
 
 
 def main():
