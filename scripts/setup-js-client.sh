@@ -26,7 +26,7 @@ for tool in node npm; do
 done
 mkdir -p "$dir"
 echo "eefetch setup: installing @google/earthengine@$VERSION into $dir" >&2
-if ! (cd "$dir" && npm install --no-audit --no-fund --no-save --silent \
+if ! (cd "$dir" && npm install --no-audit --no-fund --no-save --loglevel=error \
         "@google/earthengine@$VERSION" >/dev/null); then
   echo "setup-js-client: npm install @google/earthengine@$VERSION failed in $dir" >&2
   exit 1

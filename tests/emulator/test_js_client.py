@@ -76,10 +76,10 @@ def client_dir():
     if proc.returncode != 0:
         raise SystemExit("FAIL: the official JS client (npm @google/earthengine) is not "
                          "installed in %s and installing it failed:\n%s\nRun "
-                         "scripts/setup.sh (or scripts/setup-js-client.sh %s) with access "
-                         "to the npm registry, or set EEFETCH_JS_CLIENT to a folder that "
-                         "has it." % (folder, proc.stdout.decode(errors="replace")[-2000:],
-                                      folder))
+                         "scripts/setup.sh --js-client (or scripts/setup-js-client.sh %s) "
+                         "with access to the npm registry, or set EEFETCH_JS_CLIENT to a "
+                         "folder that has it." %
+                         (folder, proc.stdout.decode(errors="replace")[-2000:], folder))
     return folder
 
 
