@@ -9,7 +9,7 @@
 //             "project": "P", "parts": [{"name", "kind", "js", ...}, ...]}
 // Each part's "js" is an expression of `ee` (evaluated as gen_goldens.js
 // does) giving the object to work on; "kind" says what the client does with
-// it. Every part runs even when another failed; OUTDIR/results.json gets
+// it; "waitMs" delays it (to outlive a token). Every part runs even when another failed; OUTDIR/results.json gets
 // {name: {ok, error, value, file, status, contentType, url}} and the
 // pixel answers are written as files for tests/emulator/test_js_client.py
 // to check against the reference model.
@@ -186,6 +186,7 @@ async function main() {
     try {
       const run = kinds[part.kind];
       if (!run) throw new Error(`unknown kind ${part.kind}`);
+      if (part.waitMs) await new Promise((resolve) => setTimeout(resolve, part.waitMs));
       results[part.name] = {ok: true, ...(await withTimeout(run(part), part.name))};
     } catch (e) {
       results[part.name] = {ok: false, error: String(e && e.message || e)};

@@ -479,6 +479,57 @@ CHECKS = [check_initialize, check_image_info, check_collection_info, check_error
           check_thumb_jpeg, check_get_asset, check_list_images, check_reduce_region]
 
 
+def run_session(node, folder, work, name, parts, *serve_args):
+    """Runs js_client.js with these parts against a fresh emulator started
+    with serve_args; returns (results, request log, output folder) or raises."""
+    creds = os.path.join(work, name + "-creds")
+    out = os.path.join(work, name)
+    log_path = os.path.join(work, name + "-requests.jsonl")
+    with emulib.Emulator("--write-credentials", creds, "--request-log", log_path,
+                         *serve_args) as emu:
+        plan = {"base": emu.url, "key": os.path.join(creds, "service-account.json"),
+                "project": PROJECT, "parts": parts}
+        plan_path = os.path.join(work, name + "-plan.json")
+        with open(plan_path, "w") as f:
+            json.dump(plan, f)
+        env = dict(os.environ, NODE_PATH=os.path.join(folder, "node_modules"))
+        # The client's synchronous requests leave helper files in the
+        # working directory: run it in the scratch folder.
+        proc = subprocess.run([node, os.path.join(HERE, "js_client.js"), plan_path, out],
+                              cwd=work, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=900)
+        text = proc.stdout.decode(errors="replace")
+        if text.strip():
+            print(text[-4000:])
+        if proc.returncode != 0 or not os.path.exists(os.path.join(out, "results.json")):
+            raise AssertionError("js_client.js (%s) exited with status %d" %
+                                 (name, proc.returncode))
+    with open(os.path.join(out, "results.json")) as f:
+        results = json.load(f)
+    with open(log_path) as f:
+        log = [json.loads(line) for line in f if line.strip()]
+    return results, log, out
+
+
+# Tokens of 4 s: the client refreshes on its timer, and a request after
+# expiry (asynchronous or synchronous) gets a new token first.
+TOKEN_PARTS = [
+    dict(name="after_expiry", kind="getInfo", js="ee.Number(2).multiply(21)", waitMs=6000),
+    dict(name="sync_after_expiry", kind="getInfoSync", js="ee.String('a').cat('b')",
+         waitMs=6000),
+]
+
+
+def check_token_refresh(r, log):
+    need(part(r, "after_expiry")["value"] == 42, "token refresh: %r" % r["after_expiry"])
+    need(part(r, "sync_after_expiry")["value"] == "ab",
+         "token refresh (synchronous): %r" % r["sync_after_expiry"])
+    grants = [e for e in log if e["route"] == "token" and e["status"] == 200]
+    need(len(grants) >= 3, "token refresh: %d token grants in 12 s of 4 s tokens" % len(grants))
+    refused = [(e["route"], e["status"]) for e in log if e["status"] != 200]
+    need(not refused, "token refresh: requests refused %r" % refused)
+
+
 def main():
     node = shutil.which("node")
     if not node:
@@ -489,41 +540,29 @@ def main():
     work = tempfile.mkdtemp(prefix="eefetch-jsclient-")
     fails = []
     try:
-        creds = os.path.join(work, "creds")
-        out = os.path.join(work, "out")
-        log_path = os.path.join(work, "requests.jsonl")
-        with emulib.Emulator("--write-credentials", creds, "--request-log", log_path) as emu:
-            parts = plan_parts()
-            plan = {"base": emu.url, "key": os.path.join(creds, "service-account.json"),
-                    "project": PROJECT, "parts": parts}
-            plan_path = os.path.join(work, "plan.json")
-            with open(plan_path, "w") as f:
-                json.dump(plan, f)
-            env = dict(os.environ, NODE_PATH=os.path.join(folder, "node_modules"))
-            # The client's synchronous requests leave helper files in the
-            # working directory: run it in the scratch folder.
-            proc = subprocess.run([node, os.path.join(HERE, "js_client.js"), plan_path, out],
-                                  cwd=work, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, timeout=900)
-            text = proc.stdout.decode(errors="replace")
-            if text.strip():
-                print(text[-4000:])
-            if proc.returncode != 0 or not os.path.exists(os.path.join(out, "results.json")):
-                print("FAIL: js_client.js exited with status %d" % proc.returncode)
-                return 1
-        with open(os.path.join(out, "results.json")) as f:
-            results = json.load(f)
-        with open(log_path) as f:
-            log = [json.loads(line) for line in f if line.strip()]
+        parts = plan_parts()
+        try:
+            results, log, out = run_session(node, folder, work, "main", parts)
+        except AssertionError as e:
+            print("FAIL:", e)
+            return 1
         ctx = {"out": out, "log": log, "parts": parts}
         emulib.run_each(CHECKS, fails, results, ctx)
         for c in CHECKS:
             name = c.__name__[len("check_"):]
             print("%-22s %s" % (name, "FAIL" if any(f.startswith(c.__name__ + ":")
                                                     for f in fails) else "ok"))
+        try:
+            results, log, _ = run_session(node, folder, work, "tokens", TOKEN_PARTS,
+                                          "--token-lifetime", "4")
+            emulib.run_each([check_token_refresh], fails, results, log)
+        except AssertionError as e:
+            fails.append("check_token_refresh: %s" % e)
+        print("%-22s %s" % ("token_refresh", "FAIL" if any(
+            f.startswith("check_token_refresh:") for f in fails) else "ok"))
     finally:
         if os.environ.get("EEFETCH_KEEP_JS_OUTPUT"):
-            print("kept the plan, the answers and the request log in", work)
+            print("kept the plans, the answers and the request logs in", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
     return emulib.report(fails)
