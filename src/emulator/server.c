@@ -410,6 +410,7 @@ static enum MHD_Result dispatch(struct conn_req *cr)
     q.header = req_header;
     q.conn = cr;
 
+    cr->preflight = is_preflight(cr->conn, cr->method);
     if (cr->preflight) {
         /* Before any route, auth, quota or fault: the browser sends no
          * credentials here and only reads the headers. */
@@ -516,7 +517,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!cr->path)
             return MHD_NO;
         cr->match = router_match(cr->method, cr->path, &cr->rt);
-        cr->preflight = is_preflight(conn, cr->method);
         clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                            MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (clen && strtoull(clen, NULL, 10) > EMU_MAX_PAYLOAD) {
