@@ -145,6 +145,18 @@ const kinds = {
     }
     return {url, file: part.file, ...got};
   },
+  // getMap (what Map.addLayer does): maps.create, then one tile of the
+  // URL pattern the client builds, fetched as a browser would.
+  async mapTile(part) {
+    const map = await cb((done) => build(part).getMap(part.params, done));
+    const url = ee.data.getTileUrl(map, part.x, part.y, part.z);
+    const got = await fetchTo(url, part.file);
+    if (got.status !== 200) {
+      throw new Error(`GET ${url}: HTTP ${got.status}: ` +
+                      fs.readFileSync(path.join(outDir, part.file), 'utf8').slice(0, 500));
+    }
+    return {url, mapid: map.mapid, file: part.file, ...got};
+  },
   async getAsset(part) {
     return {value: plain(await cb((done) => ee.data.getAsset(part.id, done)))};
   },

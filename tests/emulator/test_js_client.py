@@ -21,6 +21,7 @@ answer the client got and the emulator's request log (the folder is printed).
 import fcntl
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -89,6 +90,8 @@ def client_dir():
 def plan_parts():
     srtm_ref, _ = ref.sample(ref.SRTM, "elevation", "EPSG:4326", SRTM_AFFINE, SRTM_W, SRTM_H)
     lo, hi = float(srtm_ref.min()), float(srtm_ref.max())
+    tile_ref, _ = ref.sample(ref.SRTM, "elevation", "EPSG:3857", tile_affine(*TILE), 256, 256)
+    tlo, thi = float(tile_ref.min()), float(tile_ref.max())
     srtm_grid = emulib.grid("EPSG:4326", SRTM_AFFINE, SRTM_W, SRTM_H)
     s2_grid = emulib.grid("EPSG:32610", S2_AFFINE, S2_W, S2_H)
     # reduceRegion: the rectangle's edges are SRTM pixel edges, so every
@@ -136,6 +139,8 @@ def plan_parts():
         dict(name="thumb_jpeg", kind="thumbURL", js="ee.Image('%s')" % S2_IMG, file="thumb.jpg",
              params=dict(format="jpg", bands=["B4", "B3", "B2"], min=0, max=3000,
                          region=THUMB_REGION, dimensions=64)),
+        dict(name="map_tile", kind="mapTile", js=srtm, file="tile.img",
+             params=dict(min=tlo, max=thi), z=TILE[0], x=TILE[1], y=TILE[2], vis=[tlo, thi]),
         dict(name="get_asset", kind="getAsset", id=ref.SRTM),
         dict(name="list_images", kind="listImages", parent="COPERNICUS/S2_SR_HARMONIZED",
              params=dict(startTime="2023-01-01T00:00:00Z", endTime="2023-01-11T00:00:00Z")),
@@ -145,6 +150,18 @@ def plan_parts():
                 "crsTransform: %s, maxPixels: 1e9})" % (srtm, x0, y0, x1, y1,
                                                         js_list(SRTM_AFFINE))),
     ]
+
+
+# The web-mercator tile (z, x, y) over San Francisco; at zoom 13 a tile
+# pixel (about 15 m there) is finer than SRTM's, so EE reads full-resolution
+# pixels, not a pyramid level.
+TILE = (13, 1308, 3163)
+
+
+def tile_affine(z, x, y):
+    half = math.pi * 6378137
+    res = 2 * half / 256 / 2 ** z
+    return [res, 0, -half + x * 256 * res, 0, -res, half - y * 256 * res]
 
 
 # A lon/lat rectangle inside S2 tile 10SEG (GeoJSON, as users pass it).
@@ -434,6 +451,34 @@ def check_thumb_jpeg(r, ctx):
              (band, got, want))
 
 
+def check_map_tile(r, ctx):
+    p = part(r, "map_tile")
+    path = os.path.join(ctx["out"], p["file"])
+    need("/v1/" + p["mapid"] + "/tiles/%d/%d/%d" % TILE in p["url"],
+         "map_tile: URL %r for map %r" % (p["url"], p["mapid"]))
+    # getMap sends no format: AUTO_JPEG_PNG, a JPEG when every pixel is
+    # opaque (as here), else a PNG.
+    head = open(path, "rb").read(8)
+    is_png = head == b"\x89PNG\r\n\x1a\n"
+    need(is_png or head[:3] == b"\xff\xd8\xff", "map_tile: neither PNG nor JPEG: %r" % head)
+    arr, _, _, _, _ = read_raster(path, ".png" if is_png else ".jpg")
+    need(arr.shape[1:] == (256, 256), "map_tile: %r, want 256 x 256" % (arr.shape[1:],))
+    lo, hi = next(x["vis"] for x in ctx["parts"] if x["name"] == "map_tile")
+    v, _ = ref.sample(ref.SRTM, "elevation", "EPSG:3857", tile_affine(*TILE), 256, 256)
+    want = visualized(v, lo, hi)
+    colour = arr[:3] if arr.shape[0] in (3, 4) else arr[:1]
+    if arr.shape[0] in (2, 4):
+        need((arr[-1] == 255).all(), "map_tile: transparent pixels")
+    for i, ch in enumerate(colour):
+        diff = np.abs(ch.astype(np.float64) - want)
+        if is_png:
+            need(diff.max() <= 1, "map_tile: channel %d differs from the stretched reference "
+                 "by up to %d (%d pixels by more than 1)" % (i, diff.max(), (diff > 1).sum()))
+        else:   # lossy: on average within 2 levels of the stretched reference
+            need(diff.mean() <= 2, "map_tile: channel %d differs from the stretched reference "
+                 "by %.2f on average" % (i, diff.mean()))
+
+
 def check_get_asset(r, ctx):
     # ee.data.getAsset turns the EarthEngineAsset into the client's older
     # getInfo-like shape (type "Image", bands with data_type, crs, ...).
@@ -476,7 +521,7 @@ def check_reduce_region(r, ctx):
 CHECKS = [check_initialize, check_image_info, check_collection_info, check_error, check_number,
           check_dictionary, check_compute_geotiff, check_compute_npy, check_download_geotiff,
           check_download_zip_per_band, check_download_zip, check_download_npy, check_thumb_png,
-          check_thumb_jpeg, check_get_asset, check_list_images, check_reduce_region]
+          check_thumb_jpeg, check_map_tile, check_get_asset, check_list_images, check_reduce_region]
 
 
 def run_session(node, folder, work, name, parts, *serve_args):
