@@ -455,3 +455,57 @@ out:
     }
     return rc;
 }
+
+/* ---- 8-bit display images (thumbnails, map tiles) ---------------------- */
+
+int encode_image8(const struct raster *r, const char *driver, struct buf *out, struct errbuf *e)
+{
+    GDALDatasetH ds;
+    char **opts = NULL;
+    int rc, jpeg = strcmp(driver, "JPEG") == 0;
+
+    if (r->nbands < 1 || r->nbands > 4)
+        return err_set(e, ERR_USAGE, "%s output needs 1 to 4 bands, got %d", driver, r->nbands);
+    /* Every band is written as uint8: values clamped to 0-255 and rounded. */
+    ds = mem_dataset(r, PX_U8, e);
+    if (!ds)
+        return ERR_INTERNAL;
+    if (jpeg)
+        opts = CSLSetNameValue(opts, "QUALITY", "90");
+    rc = copy_out(ds, driver, jpeg ? "jpg" : "png", opts, out, e);
+    CSLDestroy(opts);
+    GDALClose(ds);
+    return rc;
+}
+
+/* ---- ZIP ----------------------------------------------------------------- */
+
+int encode_zip(const char *const *names, const struct buf *files, int n, struct buf *out,
+               struct errbuf *e)
+{
+    char zip[96], member[256 + 128];
+    int i, rc = 0;
+
+    pthread_once(&gdal_once, gdal_register);
+    snprintf(zip, sizeof zip, "/vsimem/eefetch_zip_%lu.zip",
+             (unsigned long)atomic_fetch_add(&vsimem_seq, 1));
+    /* GDAL's /vsizip/ appends each member written in turn to the archive. */
+    for (i = 0; i < n && !rc; i++) {
+        VSILFILE *f;
+        snprintf(member, sizeof member, "/vsizip/%s/%s", zip, names[i]);
+        if (!(f = VSIFOpenL(member, "wb")))
+            rc = err_set(e, ERR_INTERNAL, "cannot add %s to a zip: %s", names[i],
+                         CPLGetLastErrorMsg());
+        else {
+            if (VSIFWriteL(files[i].data, 1, files[i].len, f) != files[i].len)
+                rc = err_set(e, ERR_INTERNAL, "cannot write %s into a zip", names[i]);
+            if (VSIFCloseL(f) != 0 && !rc)
+                rc = err_set(e, ERR_INTERNAL, "cannot finish %s in a zip", names[i]);
+        }
+    }
+    if (rc) {
+        VSIUnlink(zip);
+        return rc;
+    }
+    return vsimem_take(zip, out, e);
+}

@@ -47,13 +47,18 @@ struct ev_geom {
     int *ring_start;
     int nrings;
     double bbox[4];         /* minlon, minlat, maxlon, maxlat */
+    /* A geometry given in another CRS (GeometryConstructors with crs): its
+     * bounds there, exact, for clipToBoundsAndScale in that CRS. */
+    char src_crs[64];       /* "" when given in lon/lat */
+    double src_bbox[4];
 };
 
 enum node_op {
     NODE_LOAD, NODE_CONST, NODE_ADD, NODE_SUB, NODE_MUL, NODE_DIV, NODE_ND, NODE_CAST,
     NODE_LT, NODE_GT, NODE_LTE, NODE_GTE, NODE_EQ, NODE_NEQ, NODE_AND, NODE_OR, NODE_BITAND,
     NODE_UPDMASK, NODE_UNMASK, NODE_CLIP, NODE_REPROJECT, NODE_COMPOSITE, NODE_WHERE,
-    NODE_GETMASK   /* Image.mask(image): the mask as values, itself unmasked */
+    NODE_GETMASK,  /* Image.mask(image): the mask as values, itself unmasked */
+    NODE_VIS       /* Image.visualize: one 8-bit output channel of a (eval_vis.c) */
 };
 
 enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC };
@@ -88,6 +93,7 @@ struct ev_node {
     long mcap;
     unsigned long mgen;            /* point set whose values mv, mm hold */
     int height;                    /* longest path to a leaf, once render_check_depth knows it */
+    const struct ev_vis *vis;      /* VIS: stretch, gamma, palette, channel (eval_vis.c) */
 };
 
 struct ev_band {
@@ -95,6 +101,10 @@ struct ev_band {
     struct ev_dtype dt;
     struct ev_node *node;
     struct ev_proj proj;
+    /* Image.visualize(opacity): the alpha of valid pixels in PNG output.
+     * Kept by operations that copy the band (select, clip, ...). */
+    int has_opacity;
+    double opacity;
 };
 
 struct ev_image {
@@ -186,6 +196,32 @@ int eval_geom_bounds(struct ev_ctx *x, const struct ev_geom *g, const char *crs,
 int eval_crs_geographic(struct ev_ctx *x, const char *crs);
 /* Registers an owned json object / OGR geometry with the context. */
 json_object *eval_own_json(struct ev_ctx *x, json_object *o);
+
+/* Image.visualize's parameters, as the function's arguments or a REST
+ * request's visualizationOptions give them (counts 0 = not given). */
+struct eval_vis_spec {
+    const char *fname;              /* for messages: "Image.visualize", ... */
+    const char **bands;
+    int nbands;
+    double min[3], max[3], gain[3], bias[3], gamma[3];
+    int nmin, nmax, ngain, nbias, ngamma;
+    const char **palette;
+    int npalette;
+    int has_opacity;
+    double opacity;
+    int force_rgb;
+};
+
+/* The 8-bit visualization of in (bands vis-red, vis-green, vis-blue, or
+ * vis-gray for one band without palette): see docs/emulator.md. */
+int eval_visualize(struct ev_ctx *x, const struct ev_image *in, const struct eval_vis_spec *s,
+                   struct ev_image **out, struct errbuf *e);
+/* A palette colour: "RRGGBB", "#RRGGBB", "RGB" or a CSS name. 0 or -1. */
+int eval_parse_color(const char *s, unsigned char rgb[3]);
+
+/* Image.visualize's per-row work for a NODE_VIS node (eval_vis.c): maps the
+ * input values in val to one 8-bit channel, in place; masked pixels stay 0. */
+void eval_vis_row(const struct ev_node *nd, long n, double *val, const uint8_t *mask);
 
 /* Geometry helpers (ee_geom.c). */
 struct ev_geom *geom_from_geojson(struct ev_ctx *x, json_object *gj, int geodesic,

@@ -488,6 +488,26 @@ static void coords_affine(json_object *c, const double *af)
         coords_affine(json_object_array_get_idx(c, i), af);
 }
 
+/* Grows b (minx, miny, maxx, maxy) by every [x, y] pair of a coordinates tree. */
+static void coords_bbox(json_object *c, double *b)
+{
+    size_t i, n;
+    if (json_object_get_type(c) != json_type_array)
+        return;
+    n = json_object_array_length(c);
+    if (n >= 2 && json_object_get_type(json_object_array_get_idx(c, 0)) != json_type_array) {
+        double px = json_object_get_double(json_object_array_get_idx(c, 0));
+        double py = json_object_get_double(json_object_array_get_idx(c, 1));
+        b[0] = fmin(b[0], px);
+        b[1] = fmin(b[1], py);
+        b[2] = fmax(b[2], px);
+        b[3] = fmax(b[3], py);
+        return;
+    }
+    for (i = 0; i < n; i++)
+        coords_bbox(json_object_array_get_idx(c, i), b);
+}
+
 static int json_number(json_object *j, double *d)
 {
     enum json_type t = json_object_get_type(j);
@@ -556,6 +576,8 @@ static int geom_finish(struct ev_ctx *x, const struct ev_args *a, json_object *g
 {
     struct ev_value *crs = ev_arg(a, "crs");
     struct ev_geom *g;
+    char src_crs[64] = "";
+    double src_bbox[4] = {HUGE_VAL, HUGE_VAL, -HUGE_VAL, -HUGE_VAL};
 
     if (!eval_own_json(x, gj))
         return NOMEM();
@@ -570,6 +592,10 @@ static int geom_finish(struct ev_ctx *x, const struct ev_args *a, json_object *g
         if (crs->kind == EV_PROJ && json_object_object_get_ex(gj, "coordinates", &c))
             coords_affine(c, crs->proj.affine);
         if (strcmp(code, "EPSG:4326") != 0) {
+            if (json_object_object_get_ex(gj, "coordinates", &c))
+                coords_bbox(c, src_bbox);
+            if (src_bbox[0] <= src_bbox[2])
+                snprintf(src_crs, sizeof src_crs, "%s", code);
             if (!(ct = eval_transform(x, code, "EPSG:4326", e)))
                 return ERR_USAGE;
             h = OGR_G_CreateGeometryFromJson(json_object_to_json_string(gj));
@@ -586,6 +612,10 @@ static int geom_finish(struct ev_ctx *x, const struct ev_args *a, json_object *g
     }
     if (!(g = geom_from_geojson(x, gj, geodesic, e)))
         return ERR_USAGE;
+    if (src_crs[0]) {
+        snprintf(g->src_crs, sizeof g->src_crs, "%s", src_crs);
+        memcpy(g->src_bbox, src_bbox, sizeof g->src_bbox);
+    }
     if (!(*o = ev_new(x, EV_GEOM)))
         return NOMEM();
     (*o)->geom = g;
@@ -1391,7 +1421,7 @@ const struct ev_algo ev_algos_values[] = {
 
 const struct ev_algo *ev_find_algo(const char *name)
 {
-    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image};
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis};
     size_t t;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
@@ -1405,7 +1435,7 @@ static const char *fn_names[256];
 
 static void fill_names(void)
 {
-    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image};
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis};
     size_t t, n = 0;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)

@@ -819,6 +819,12 @@ static int geom_bounds_in(struct ev_ctx *x, const struct ev_geom *g, const char 
         memcpy(b, g->bbox, 4 * sizeof *b);
         return 0;
     }
+    if (g->src_crs[0] && strcmp(g->src_crs, crs) == 0) {
+        /* Given in this CRS (getDownloadURL's crs + crs_transform +
+         * dimensions rectangle): its own bounds, not those of its lon/lat box. */
+        memcpy(b, g->src_bbox, 4 * sizeof *b);
+        return 0;
+    }
     if (!(ct = eval_transform(x, "EPSG:4326", crs, e)))
         return ERR_USAGE;
     for (i = 0; i <= 40; i++) {

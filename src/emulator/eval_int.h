@@ -62,5 +62,6 @@ json_object *eval_number_json(double d);
 /* The algorithm tables of each file (NULL-name terminated). */
 extern const struct ev_algo ev_algos_values[];
 extern const struct ev_algo ev_algos_image[];
+extern const struct ev_algo ev_algos_vis[];
 
 #endif

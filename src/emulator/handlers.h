@@ -14,12 +14,15 @@
 #include "util/buf.h"
 
 struct emu_auth;   /* token state, src/emulator/auth_server.c; internally locked */
+struct thumb_store; /* thumbnail and map ids, src/emulator/thumbstore.c; internally locked */
 
-/* Shared state handlers may use; only `auth` is mutable (and thread-safe). */
+/* Shared state handlers may use; only `auth` and `thumbs` are mutable (and
+ * thread-safe). */
 struct emu_ctx {
     const struct catalog *cat;
     const struct emu_config *cfg;
     struct emu_auth *auth;
+    struct thumb_store *thumbs;
 };
 
 struct emu_request {
@@ -66,6 +69,17 @@ int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
                       struct emu_response *r);
 int handle_value_compute(const struct emu_ctx *c, const struct emu_request *q,
                          struct emu_response *r);
+
+/* Thumbnails and maps (src/emulator/handlers_thumbs.c). The id of
+ * getPixels and tiles is in q->asset; tiles' "z/x/y" in q->verb. */
+int handle_thumbnail_create(const struct emu_ctx *c, const struct emu_request *q,
+                            struct emu_response *r);
+int handle_thumbnail_pixels(const struct emu_ctx *c, const struct emu_request *q,
+                            struct emu_response *r);
+int handle_map_create(const struct emu_ctx *c, const struct emu_request *q,
+                      struct emu_response *r);
+int handle_map_tile(const struct emu_ctx *c, const struct emu_request *q,
+                    struct emu_response *r);
 
 /* Names of the algorithms the evaluator implements (NULL-terminated), used to
  * filter the served algorithm list. */

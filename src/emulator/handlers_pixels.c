@@ -11,13 +11,10 @@
 
 #include "emulator/eval.h"
 #include "emulator/handlers.h"
+#include "emulator/pixreq.h"
 #include "emulator/render.h"
 
-#define EE_MAX_REQUEST_BYTES 50331648LL
-#define EE_MAX_GRID_SIDE 32768L
-#define EE_MAX_BANDS 1024
-
-enum fmt { FMT_NPY, FMT_GEOTIFF, FMT_PNG };
+enum fmt { FMT_NPY, FMT_GEOTIFF, FMT_PNG, FMT_JPEG, FMT_AUTO };
 
 /* Rejects fields EE would not know, with Google's wording. */
 static int check_fields(json_object *body, const char *const *allowed, struct emu_response *r)
@@ -41,12 +38,9 @@ static int parse_format(json_object *body, enum fmt *f, struct emu_response *r)
 {
     json_object *j = NULL;
     const char *s;
-    if (json_object_object_get_ex(body, "visualizationOptions", &j)) {
-        emu_error(r, 400, "visualizationOptions are not supported by the emulator.");
-        return -1;
-    }
     if (!json_object_object_get_ex(body, "fileFormat", &j)) {
-        emu_error(r, 400, "fileFormat is required by the emulator (GEO_TIFF, NPY or PNG).");
+        emu_error(r, 400, "fileFormat is required by the emulator (GEO_TIFF, NPY, PNG, JPEG or "
+                  "AUTO_JPEG_PNG).");
         return -1;
     }
     s = json_object_get_string(j);
@@ -56,9 +50,13 @@ static int parse_format(json_object *body, enum fmt *f, struct emu_response *r)
         *f = FMT_GEOTIFF;
     else if (s && strcmp(s, "PNG") == 0)
         *f = FMT_PNG;
+    else if (s && strcmp(s, "JPEG") == 0)
+        *f = FMT_JPEG;
+    else if (s && strcmp(s, "AUTO_JPEG_PNG") == 0)
+        *f = FMT_AUTO;
     else {
-        emu_error(r, 400, "File format '%s' is not supported by the emulator; use GEO_TIFF, NPY "
-                  "or PNG.", s ? s : "");
+        emu_error(r, 400, "File format '%s' is not supported by the emulator; use GEO_TIFF, NPY, "
+                  "PNG, JPEG or AUTO_JPEG_PNG.", s ? s : "");
         return -1;
     }
     return 0;
@@ -82,11 +80,6 @@ static int json_num(json_object *o, const char *key, double *v)
     }
     return -1;
 }
-
-struct grid_spec {
-    struct ee_grid g;
-    int has_crs, has_affine, has_dims;
-};
 
 static int parse_grid(json_object *body, struct grid_spec *gs, struct emu_response *r)
 {
@@ -329,6 +322,7 @@ static int render_and_encode(const struct emu_ctx *c, struct ev_ctx *x, const st
 {
     struct raster ras;
     struct errbuf e;
+    const char *ctype;
     int64_t images = 0, work;
     int b, rc;
 
@@ -343,14 +337,15 @@ static int render_and_encode(const struct emu_ctx *c, struct ev_ctx *x, const st
         emu_error(r, 400, "User memory limit exceeded.");
         return 0;
     }
-    if (f == FMT_PNG) {
+    if (f == FMT_PNG || f == FMT_JPEG || f == FMT_AUTO) {
         int ok = img->nbands == 1 || img->nbands == 3;
         for (b = 0; b < img->nbands; b++)
             ok = ok && eval_dtype_px(&img->bands[b].dt) == PX_U8;
         if (!ok) {
-            emu_error(r, 400, "PNG output needs 1 or 3 bands of type uint8 (this image has %d "
-                      "band%s; the first is %s). Use NPY or GEO_TIFF, or cast with toUint8().",
-                      img->nbands, img->nbands == 1 ? "" : "s",
+            emu_error(r, 400, "%s output needs 1 or 3 bands of type uint8 (this image has %d "
+                      "band%s; the first is %s). Use NPY or GEO_TIFF, visualizationOptions, or "
+                      "cast with toUint8().", f == FMT_PNG ? "PNG" : f == FMT_JPEG ? "JPEG"
+                      : "AUTO_JPEG_PNG", img->nbands, img->nbands == 1 ? "" : "s",
                       px_name(eval_dtype_px(&img->bands[0].dt)));
             return 0;
         }
@@ -368,18 +363,18 @@ static int render_and_encode(const struct emu_ctx *c, struct ev_ctx *x, const st
         pthread_once(&once, register_drivers);
     }
     buf_reset(&r->body);
+    ctype = f == FMT_NPY ? "application/octet-stream" : "image/tiff";
     rc = f == FMT_NPY ? encode_npy(&ras, &r->body, &e)
          : f == FMT_GEOTIFF ? encode_geotiff(&ras, &r->body, &e)
-                            : encode_png(&ras, &r->body, &e);
+         : pixreq_encode_display(&ras, img, f == FMT_PNG ? PIXREQ_PNG : f == FMT_JPEG
+                                                ? PIXREQ_JPEG : PIXREQ_AUTO, &r->body, &ctype, &e);
     raster_free(&ras);
     if (rc != 0) {
         emu_error(r, 500, "An internal error has occurred (%s).", e.msg);
         return 0;
     }
     r->status = 200;
-    snprintf(r->content_type, sizeof r->content_type, "%s",
-             f == FMT_NPY ? "application/octet-stream" : f == FMT_GEOTIFF ? "image/tiff"
-                                                                          : "image/png");
+    snprintf(r->content_type, sizeof r->content_type, "%s", ctype);
     return 0;
 }
 
@@ -417,6 +412,7 @@ int handle_compute_pixels(const struct emu_ctx *c, const struct emu_request *q,
                   v->kind == EV_NULL ? "null" : v->kind == EV_COLL ? "an ImageCollection"
                                                                   : "another type");
     } else if (apply_band_ids(x, q->json, v->img, r) == 0 &&
+               pixreq_vis_options(x, q->json, &v->img, r) == 0 &&
                complete_grid(&gs, v->img, r) == 0 &&
                check_limits(&gs.g, v->img, r) == 0) {
         render_and_encode(c, x, v->img, &gs.g, f, r);
@@ -454,7 +450,8 @@ int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
     }
     if (!(v = eval_load_image(x, ci))) {
         emu_error(r, 500, "An internal error has occurred.");
-    } else if (apply_band_ids(x, q->json, v->img, r) == 0) {
+    } else if (apply_band_ids(x, q->json, v->img, r) == 0 &&
+               pixreq_vis_options(x, q->json, &v->img, r) == 0) {
         int dims_given = gs.has_dims;
         if (json_object_object_get_ex(q->json, "region", NULL) && !dims_given) {
             /* placeholder: apply_region derives the size from the region */
@@ -468,4 +465,34 @@ int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
     }
     eval_ctx_free(x);
     return 0;
+}
+
+/* ---- shared with the thumbnail and map handlers (pixreq.h) ---- */
+
+int pixreq_check_fields(json_object *body, const char *const *allowed, struct emu_response *r)
+{
+    return check_fields(body, allowed, r);
+}
+
+int pixreq_parse_grid(json_object *body, struct grid_spec *gs, struct emu_response *r)
+{
+    return parse_grid(body, gs, r);
+}
+
+int pixreq_band_ids(struct ev_ctx *x, json_object *body, struct ev_image *img,
+                    struct emu_response *r)
+{
+    return apply_band_ids(x, body, img, r);
+}
+
+int pixreq_complete_grid(struct grid_spec *gs, const struct ev_image *img,
+                         struct emu_response *r)
+{
+    return complete_grid(gs, img, r);
+}
+
+int pixreq_check_limits(const struct ee_grid *g, const struct ev_image *img,
+                        struct emu_response *r)
+{
+    return check_limits(g, img, r);
 }

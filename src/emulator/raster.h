@@ -39,4 +39,11 @@ int encode_geotiff(const struct raster *r, struct buf *out, struct errbuf *e);
 /* PNG: 1 or 3 uint8 bands (4 with alpha from the mask). */
 int encode_png(const struct raster *r, struct buf *out, struct errbuf *e);
 
+/* PNG or JPEG (driver "PNG" / "JPEG") of 1 to 4 bands, each written as
+ * uint8 (values clamped to 0-255, rounded); a 2nd or 4th band is alpha. */
+int encode_image8(const struct raster *r, const char *driver, struct buf *out, struct errbuf *e);
+/* A zip archive of n files (names[i] holding files[i]), through GDAL. */
+int encode_zip(const char *const *names, const struct buf *files, int n, struct buf *out,
+               struct errbuf *e);
+
 #endif

@@ -573,6 +573,11 @@ static int render_op(struct ev_ctx *x, struct ev_node *nd, const struct pts *p, 
             return rc;
         cast_row(nd, n, val);
         return 0;
+    case NODE_VIS:
+        if ((rc = render_node(x, nd->a, p, val, mask, e)))
+            return rc;
+        eval_vis_row(nd, n, val, mask);
+        return 0;
     case NODE_GETMASK:
         if ((rc = render_node(x, nd->a, p, val, mask, e)))
             return rc;

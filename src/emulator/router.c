@@ -40,6 +40,35 @@ static enum route_result match_project_route(const char *method, const char *res
         rt->kind = ROUTE_VALUE_COMPUTE;
         return check_method(method, "POST", rt);
     }
+    if (strcmp(rest, "thumbnails") == 0) {
+        rt->kind = ROUTE_THUMB_CREATE;
+        return check_method(method, "POST", rt);
+    }
+    if (strcmp(rest, "maps") == 0) {
+        rt->kind = ROUTE_MAP_CREATE;
+        return check_method(method, "POST", rt);
+    }
+    if (strncmp(rest, "thumbnails/", 11) == 0) {
+        const char *id = rest + 11;
+        colon = strchr(id, ':');
+        if (!colon || colon == id || strchr(id, '/') || strcmp(colon, ":getPixels") != 0 ||
+            copy_span(rt->asset, sizeof rt->asset, id, (size_t)(colon - id)) != 0)
+            return ROUTE_NOT_FOUND;
+        snprintf(rt->verb, sizeof rt->verb, "getPixels");
+        rt->kind = ROUTE_THUMB_PIXELS;
+        rt->open = 1;
+        return check_method(method, "GET", rt);
+    }
+    if (strncmp(rest, "maps/", 5) == 0) {
+        const char *id = rest + 5, *tiles = strstr(id, "/tiles/");
+        if (!tiles || tiles == id || memchr(id, ':', (size_t)(tiles - id)) ||
+            copy_span(rt->asset, sizeof rt->asset, id, (size_t)(tiles - id)) != 0 ||
+            copy_span(rt->verb, sizeof rt->verb, tiles + 7, strlen(tiles + 7)) != 0)
+            return ROUTE_NOT_FOUND;
+        rt->kind = ROUTE_MAP_TILE;
+        rt->open = 1;
+        return check_method(method, "GET", rt);
+    }
     if (strncmp(rest, "assets/", 7) != 0)
         return ROUTE_NOT_FOUND;
     rest += 7;
@@ -143,6 +172,10 @@ const char *router_name(enum route_kind k)
     case ROUTE_LIST_IMAGES: return "assets.listImages";
     case ROUTE_LIST_ASSETS: return "assets.listAssets";
     case ROUTE_GET_PIXELS: return "assets.getPixels";
+    case ROUTE_THUMB_CREATE: return "thumbnails.create";
+    case ROUTE_THUMB_PIXELS: return "thumbnails.getPixels";
+    case ROUTE_MAP_CREATE: return "maps.create";
+    case ROUTE_MAP_TILE: return "maps.tiles.get";
     case ROUTE_NONE: break;
     }
     return "none";

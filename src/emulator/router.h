@@ -17,6 +17,10 @@ enum route_kind {
     ROUTE_LIST_IMAGES,      /* GET .../assets/{id}:listImages */
     ROUTE_LIST_ASSETS,      /* GET .../assets/{id}:listAssets and /{v}/projects/{p}:listAssets */
     ROUTE_GET_PIXELS,       /* POST .../assets/{id}:getPixels */
+    ROUTE_THUMB_CREATE,     /* POST /{v}/projects/{p}/thumbnails */
+    ROUTE_THUMB_PIXELS,     /* GET .../thumbnails/{id}:getPixels (id in asset) */
+    ROUTE_MAP_CREATE,       /* POST /{v}/projects/{p}/maps */
+    ROUTE_MAP_TILE,         /* GET .../maps/{id}/tiles/{z}/{x}/{y} (id in asset, z/x/y in verb) */
 };
 
 #define ROUTE_MAX_PROJECT 160
@@ -26,6 +30,8 @@ struct route {
     enum route_kind kind;
     const char *method;              /* the method the route expects */
     int ee;                          /* 1: an EE API route (auth, quota, faults apply) */
+    int open;                        /* 1: no authentication (thumbnail and tile URLs,
+                                      * whose unguessable id is the credential) */
     char version[16];                /* "v1", "v1beta", "v1alpha" */
     char project[ROUTE_MAX_PROJECT];
     char asset[ROUTE_MAX_ASSET];     /* id after ".../assets/", without the verb */

@@ -24,6 +24,7 @@
 #include "emulator/handlers.h"
 #include "emulator/reqlog.h"
 #include "emulator/router.h"
+#include "emulator/thumbstore.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -45,6 +46,7 @@ struct emu {
     struct catalog *cat;
     struct emu_auth *auth;
     struct emu_ctx ctx;
+    struct thumb_store *thumbs;       /* thumbnail and map ids */
     struct quota quota;
     int quota_ready;
     struct reqlog *log;
@@ -367,6 +369,10 @@ static int call_route(struct emu *s, const struct emu_request *q, struct emu_res
     case ROUTE_ASSET_GET: return handle_asset_get(&s->ctx, q, r);
     case ROUTE_LIST_IMAGES: return handle_list_images(&s->ctx, q, r);
     case ROUTE_LIST_ASSETS: return handle_list_assets(&s->ctx, q, r);
+    case ROUTE_THUMB_CREATE: return handle_thumbnail_create(&s->ctx, q, r);
+    case ROUTE_THUMB_PIXELS: return handle_thumbnail_pixels(&s->ctx, q, r);
+    case ROUTE_MAP_CREATE: return handle_map_create(&s->ctx, q, r);
+    case ROUTE_MAP_TILE: return handle_map_tile(&s->ctx, q, r);
     case ROUTE_NONE: break;
     }
     emu_error(r, 404, "Method not found.");
@@ -428,7 +434,7 @@ static enum MHD_Result dispatch(struct conn_req *cr)
         /* Token endpoints: no auth check, quota or faults. */
         if (call_route(s, &q, &r, cr->rt.kind) < 0 && r.status < 400)
             emu_error(&r, 500, "An internal error has occurred.");
-    } else if (emu_auth_check(&s->ctx, &q, &r) != 0) {
+    } else if (!cr->rt.open && emu_auth_check(&s->ctx, &q, &r) != 0) {
         if (r.status < 400)
             emu_error(&r, 401, "Request is missing required authentication credential.");
     } else if (strcmp(cr->method, "POST") == 0 && parse_body(cr, &body, &r) != 0) {
@@ -710,7 +716,10 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
         rc = emu_auth_create(&s->cfg, &s->auth, e);
     if (rc == 0)
         rc = algorithms_render(&s->algorithms, e);
+    if (rc == 0 && thumbstore_create(&s->thumbs, 0) != 0)
+        rc = err_set(e, ERR_NOMEM, "out of memory");
     if (rc == 0) {
+        s->ctx.thumbs = s->thumbs;
         s->ctx.cat = s->cat;
         s->ctx.cfg = &s->cfg;
         s->ctx.auth = s->auth;
@@ -741,6 +750,7 @@ void emu_stop(struct emu *s)
         emu_auth_destroy(s->auth);
     if (s->cat)
         catalog_destroy(s->cat);
+    thumbstore_destroy(s->thumbs);
     if (s->quota_ready)
         quota_destroy(&s->quota);
     buf_free(&s->algorithms);

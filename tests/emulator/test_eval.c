@@ -234,8 +234,12 @@ static void test_formats(void)
     CHECK(resp.body.len > 8 && memcmp(resp.body.data, "\x89PNG", 4) == 0);
     CHECK(cp_node(CONST("700"), "PNG") == 400);
     CHECK(strstr(message(), "PNG output needs 1 or 3 bands of type uint8") != NULL);
-    CHECK(cp_node(CONST("7"), "JPEG") == 400);
-    CHECK(strstr(message(), "'JPEG'") != NULL);
+    CHECK(cp_node(CONST("7"), "JPEG") == 200);
+    CHECK(resp.body.len > 8 && memcmp(resp.body.data, "\xff\xd8", 2) == 0);
+    CHECK(cp_node(CONST("7"), "AUTO_JPEG_PNG") == 200);   /* opaque: JPEG */
+    CHECK(resp.body.len > 8 && memcmp(resp.body.data, "\xff\xd8", 2) == 0);
+    CHECK(cp_node(CONST("7"), "TF_RECORD_IMAGE") == 400);
+    CHECK(strstr(message(), "'TF_RECORD_IMAGE'") != NULL);
 }
 
 static void test_limits(void)
