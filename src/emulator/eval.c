@@ -54,6 +54,7 @@ struct ev_ctx {
     int nxf;
     struct named *names;
     int nnames;
+    int64_t work_bytes, work_images;   /* pixels the evaluation rendered itself */
 };
 
 int eval_ctx_new(struct ev_ctx **out, const struct catalog *cat)
@@ -94,6 +95,18 @@ void eval_ctx_free(struct ev_ctx *x)
 const struct catalog *eval_catalog(const struct ev_ctx *x)
 {
     return x->cat;
+}
+
+void eval_add_work(struct ev_ctx *x, int64_t bytes, int64_t images)
+{
+    x->work_bytes += bytes;
+    x->work_images += images;
+}
+
+void eval_work(const struct ev_ctx *x, int64_t *bytes, int64_t *images)
+{
+    *bytes = x->work_bytes;
+    *images = x->work_images;
 }
 
 static int own(struct ev_ctx *x, int kind, void *p)
@@ -357,7 +370,7 @@ const char *ev_type_name(const struct ev_value *v)
     case EV_FEATURE: return "Feature";
     case EV_FILTER: return "Filter";
     case EV_IMAGE: return "Image<unknown bands>";
-    case EV_COLL: return "ImageCollection";
+    case EV_COLL: return v->coll && v->coll->features ? "FeatureCollection" : "ImageCollection";
     case EV_PROJ: return "Projection";
     case EV_FUNC: return "Algorithm";
     case EV_REDUCER: return "Reducer";

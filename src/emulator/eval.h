@@ -61,21 +61,38 @@ enum node_op {
     NODE_VIS       /* Image.visualize: one 8-bit output channel of a (eval_vis.c) */
 };
 
-enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC };
+/* Reducers (eval_reduce.c). A composite node reduces with one of them;
+ * RED_MINMAX exists only as a reducer value (two outputs: min and max). */
+enum ev_reduce { RED_MEDIAN, RED_MEAN, RED_MIN, RED_MAX, RED_MOSAIC,
+                 RED_SUM, RED_COUNT, RED_STDDEV, RED_VARIANCE, RED_PERCENTILE,
+                 RED_FIRST, RED_LAST, RED_QUALITY, RED_MINMAX,
+                 RED_MODE, RED_SAMPLE_VARIANCE, RED_SAMPLE_STDDEV, RED_FREQ_HISTOGRAM };
+
+/* A Reducer value: its kind and its outputs in EE's order ("mean";
+ * "p10", "p90"; "min", "max"), each output with the statistic it takes. */
+struct ev_reducer {
+    enum ev_reduce op;
+    int nout;
+    const char **outs;             /* output names */
+    enum ev_reduce *out_op;        /* per output: the single statistic */
+    double *pct;                   /* per output: the percentile (RED_PERCENTILE) */
+    int unweighted;                /* Reducer.unweighted (the emulator never weights) */
+};
 
 /* One band's pixel expression. Scratch buffers are filled by render.c. */
 struct ev_node {
     enum node_op op;
     const struct cat_image *img;   /* LOAD */
     int band;                      /* LOAD */
-    double value;                  /* CONST */
+    double value;                  /* CONST; COMPOSITE with RED_PERCENTILE: the percentile */
     struct ev_node *a, *b;         /* operands; UNMASK: b = fill value */
     struct ev_node *c;             /* WHERE: a = input, b = test, c = value */
     struct ev_dtype cast;          /* CAST target */
     enum px_type cast_px;          /* CAST target storage type */
     struct ev_geom *geom;          /* CLIP */
     struct ev_proj grid;           /* REPROJECT; width>0 also masks outside */
-    enum ev_reduce reducer;        /* COMPOSITE */
+    enum ev_reduce reducer;        /* COMPOSITE; RED_QUALITY: kids are n values, then n
+                                    * quality bands */
     struct ev_node **kids;
     int nkids;
     /* render scratch (owned by ctx) */
@@ -121,6 +138,7 @@ struct ev_coll {
     int n;
     struct ev_value **items;
     json_object *props;
+    int features;                  /* a FeatureCollection (items are Features) */
 };
 
 enum ev_filter_op { F_DATE_RANGE, F_INTERSECTS, F_LT, F_GT, F_EQ, F_NEQ, F_LTE, F_GTE,
@@ -160,6 +178,7 @@ struct ev_value {
     struct ev_proj proj;
     struct ev_func *func;
     enum ev_reduce reducer;
+    const struct ev_reducer *red;  /* REDUCER: outputs and parameters */
 };
 
 struct ev_ctx;
@@ -171,6 +190,11 @@ void eval_ctx_free(struct ev_ctx *x);
  * (e.g. "Image.select: Pattern 'B9' did not match any bands."). */
 int eval_expression(struct ev_ctx *x, json_object *expr, struct ev_value **out,
                     struct errbuf *e);
+
+/* Work of the pixels an evaluation renders itself (region reductions), in
+ * render_work_bytes's terms, for the latency model of value:compute. */
+void eval_add_work(struct ev_ctx *x, int64_t bytes, int64_t images);
+void eval_work(const struct ev_ctx *x, int64_t *bytes, int64_t *images);
 
 /* An image value for a catalog image (what Image.load returns). */
 struct ev_value *eval_load_image(struct ev_ctx *x, const struct cat_image *img);

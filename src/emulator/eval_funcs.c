@@ -1148,6 +1148,7 @@ static int f_coll_filter(struct ev_ctx *x, const struct ev_args *a, struct ev_va
         return ev_type_error(e, a, "filter", "Filter", f);
     if (!(*o = new_coll(x, c->id, c->n)))
         return NOMEM();
+    (*o)->coll->features = c->features;
     for (i = 0; i < c->n; i++)
         if (filter_match(x, f->filter, c->items[i]))
             (*o)->coll->items[(*o)->coll->n++] = c->items[i];
@@ -1168,6 +1169,7 @@ static int f_coll_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value
         return err_set(e, ERR_USAGE, "Collection.map: the mapped function takes no argument.");
     if (!(*o = new_coll(x, c->id, c->n)))
         return NOMEM();
+    (*o)->coll->features = c->features;   /* kept for an empty collection */
     for (i = 0; i < c->n; i++) {
         struct ev_value **args = eval_alloc(x, sizeof *args * (size_t)fn->func->nargs);
         int k;
@@ -1184,6 +1186,7 @@ static int f_coll_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value
         if (r->kind != EV_IMAGE && r->kind != EV_FEATURE)
             return err_set(e, ERR_USAGE, "Collection.map: A mapped algorithm must return a "
                            "Feature or Image.");
+        (*o)->coll->features = r->kind == EV_FEATURE;
         (*o)->coll->items[(*o)->coll->n++] = r;
     }
     return 0;
@@ -1247,6 +1250,7 @@ static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_val
     n = !(lim >= 0) || lim > c->n ? c->n : (int)lim;
     if (!(*o = new_coll(x, c->id, n)))
         return NOMEM();
+    (*o)->coll->features = c->features;
     items = c->items;
     if (key && c->n > 1) {
         /* Insertion sort on a copy: collections here are small, and it is stable. */
@@ -1421,7 +1425,8 @@ const struct ev_algo ev_algos_values[] = {
 
 const struct ev_algo *ev_find_algo(const char *name)
 {
-    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis};
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis,
+                                       ev_algos_reduce, ev_algos_region};
     size_t t;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
@@ -1435,7 +1440,8 @@ static const char *fn_names[256];
 
 static void fill_names(void)
 {
-    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis};
+    const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis,
+                                       ev_algos_reduce, ev_algos_region};
     size_t t, n = 0;
     const struct ev_algo *a;
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
@@ -1524,6 +1530,76 @@ static json_object *geom_info(const struct ev_geom *g)
     return o;
 }
 
+/* A feature as EE shows it: its system:index becomes "id", the other
+ * properties stay in "properties". */
+static json_object *feature_info(struct ev_ctx *x, const struct ev_value *v, struct errbuf *e)
+{
+    json_object *o = json_object_new_object(), *props = json_object_new_object();
+    const struct ev_value *d = v->fprops;
+    int i;
+    json_object_object_add(o, "type", json_object_new_string("Feature"));
+    json_object_object_add(o, "geometry", v->geom ? geom_info(v->geom) : NULL);
+    for (i = 0; d && i < d->n; i++) {
+        json_object *c = NULL;
+        if (strcmp(d->keys[i], "system:index") == 0 && d->items[i]->kind == EV_STR) {
+            json_object_object_add(o, "id", json_object_new_string(d->items[i]->str));
+            continue;
+        }
+        if (d->items[i]->kind != EV_NULL && !(c = ev_to_json(x, d->items[i], e))) {
+            json_object_put(props);
+            json_object_put(o);
+            return NULL;
+        }
+        json_object_object_add(props, d->keys[i], c);
+    }
+    json_object_object_add(o, "properties", props);
+    return o;
+}
+
+/* getInfo refuses collections larger than this, with EE's message. */
+#define GETINFO_MAX_ELEMENTS 5000
+
+/* {"type": "FeatureCollection", "columns": {name: type}, "features": [...]}:
+ * columns name every property of any feature with the type of its first
+ * value, and system:index (a String), as EE lists them. */
+static json_object *feature_coll_info(struct ev_ctx *x, const struct ev_coll *c, struct errbuf *e)
+{
+    json_object *o, *cols, *feats;
+    int i, k;
+    if (c->n > GETINFO_MAX_ELEMENTS) {
+        err_set(e, ERR_USAGE, "Collection query aborted after accumulating over %d elements.",
+                GETINFO_MAX_ELEMENTS);
+        return NULL;
+    }
+    o = json_object_new_object();
+    cols = json_object_new_object();
+    feats = json_object_new_array();
+    json_object_object_add(o, "type", json_object_new_string("FeatureCollection"));
+    json_object_object_add(o, "columns", cols);
+    if (json_object_object_length(c->props) > 0)
+        json_object_object_add(o, "properties", json_object_get(c->props));
+    json_object_object_add(o, "features", feats);
+    for (i = 0; i < c->n; i++) {
+        const struct ev_value *f = c->items[i];
+        json_object *fj = ev_to_json(x, f, e);
+        if (!fj) {
+            json_object_put(o);
+            return NULL;
+        }
+        json_object_array_add(feats, fj);
+        for (k = 0; f->kind == EV_FEATURE && f->fprops && k < f->fprops->n; k++) {
+            const struct ev_value *p = f->fprops->items[k];
+            if (p->kind == EV_NULL || json_object_object_get_ex(cols, f->fprops->keys[k], NULL))
+                continue;
+            json_object_object_add(cols, f->fprops->keys[k],
+                                   json_object_new_string(ev_type_name(p)));
+        }
+    }
+    if (!json_object_object_get_ex(cols, "system:index", NULL))
+        json_object_object_add(cols, "system:index", json_object_new_string("String"));
+    return o;
+}
+
 json_object *ev_to_json(struct ev_ctx *x, const struct ev_value *v, struct errbuf *e)
 {
     json_object *o = NULL;
@@ -1574,15 +1650,14 @@ json_object *ev_to_json(struct ev_ctx *x, const struct ev_value *v, struct errbu
     case EV_GEOM:
         return geom_info(v->geom);
     case EV_FEATURE:
-        o = json_object_new_object();
-        json_object_object_add(o, "type", json_object_new_string("Feature"));
-        json_object_object_add(o, "geometry", v->geom ? geom_info(v->geom) : NULL);
-        json_object_object_add(o, "properties", ev_to_json(x, v->fprops, e));
-        return o;
+        return feature_info(x, v, e);
     case EV_IMAGE:
         return image_info(v->img);
     case EV_COLL: {
-        json_object *feats = json_object_new_array();
+        json_object *feats;
+        if (v->coll->features)
+            return feature_coll_info(x, v->coll, e);
+        feats = json_object_new_array();
         o = json_object_new_object();
         json_object_object_add(o, "type", json_object_new_string("ImageCollection"));
         json_object_object_add(o, "bands", json_object_new_array());

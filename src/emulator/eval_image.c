@@ -7,8 +7,8 @@
  *  - int op int stays int with the exact result range (uint16 + uint16 ->
  *    int [0, 131070]); divide always gives float (x / 0 = 0, as EE);
  *  - any float operand -> float, any double -> double;
- *  - normalizedDifference, mean and median -> float (double for doubles);
- *  - min, max and mosaic keep the union of their inputs' types;
+ *  - normalizedDifference -> float (double for doubles); composites:
+ *    see eval_reduce.c;
  *  - Image.constant of an integer is int [v, v], of a fraction float;
  *  - casts clamp to the target range and truncate toward zero.
  */
@@ -958,108 +958,6 @@ static int f_image_projection(struct ev_ctx *x, const struct ev_args *a, struct 
     return 0;
 }
 
-/* ----------------------------------------------------------- composites */
-
-static int composite(struct ev_ctx *x, const struct ev_args *a, struct ev_coll *c,
-                     enum ev_reduce red, const char *suffix, struct ev_value **o,
-                     struct errbuf *e)
-{
-    static const char *rname[] = {"median", "mean", "min", "max", "mosaic"};
-    struct ev_image *img;
-    int i, k, nb = 0;
-
-    for (k = 0; k < c->n; k++) {
-        if (c->items[k]->kind != EV_IMAGE)
-            return err_set(e, ERR_USAGE, "%s: The collection must contain only images.", a->fname);
-        if (k == 0)
-            nb = c->items[k]->img->nbands;
-        else if (c->items[k]->img->nbands != nb)
-            return err_set(e, ERR_USAGE, "%s: All images must have the same number of bands "
-                           "(%d and %d).", a->fname, nb, c->items[k]->img->nbands);
-    }
-    if (!(img = image_new(x, nb)) || !(img->props = eval_own_json(x, json_object_new_object())))
-        return NOMEM();
-    for (i = 0; i < nb; i++) {
-        struct ev_band *b = &img->bands[i];
-        struct ev_node *n = node_new(x, NODE_COMPOSITE);
-        if (!n || !(n->kids = eval_alloc(x, sizeof *n->kids * (size_t)c->n)))
-            return NOMEM();
-        n->reducer = red;
-        n->nkids = c->n;
-        snprintf(b->id, sizeof b->id, "%.55s%s%s", c->items[0]->img->bands[i].id,
-                 suffix ? "_" : "", suffix ? rname[red] : "");
-        b->dt = c->items[0]->img->bands[i].dt;
-        for (k = 0; k < c->n; k++) {
-            n->kids[k] = c->items[k]->img->bands[i].node;
-            dtype_widen(&b->dt, &c->items[k]->img->bands[i].dt);
-        }
-        if ((red == RED_MEAN || red == RED_MEDIAN) && b->dt.prec != EV_DOUBLE)
-            b->dt = eval_px_dtype(PX_F32);
-        b->node = n;
-    }
-    return (*o = image_value(x, img)) ? 0 : NOMEM();
-}
-
-static int coll_arg(const struct ev_args *a, struct ev_coll **c, struct errbuf *e)
-{
-    struct ev_value *v;
-    int rc = ev_require(a, "collection", &v, e);
-    if (rc)
-        return rc;
-    if (v->kind != EV_COLL)
-        return ev_type_error(e, a, "collection", "ImageCollection", v);
-    *c = v->coll;
-    return 0;
-}
-
-#define REDUCE_FN(fname, red)                                                                \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        struct ev_coll *c = NULL;                                                            \
-        int rc = coll_arg(a, &c, e);                                                         \
-        return rc ? rc : composite(x, a, c, red, NULL, o, e);                                \
-    }
-REDUCE_FN(f_median, RED_MEDIAN)
-REDUCE_FN(f_mean, RED_MEAN)
-REDUCE_FN(f_min, RED_MIN)
-REDUCE_FN(f_max, RED_MAX)
-REDUCE_FN(f_mosaic, RED_MOSAIC)
-
-static int f_ic_reduce(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    struct ev_coll *c = NULL;
-    struct ev_value *r;
-    int rc;
-    if ((rc = coll_arg(a, &c, e)) || (rc = ev_require(a, "reducer", &r, e)))
-        return rc;
-    if (r->kind != EV_REDUCER)
-        return ev_type_error(e, a, "reducer", "Reducer", r);
-    return composite(x, a, c, r->reducer, "suffix", o, e);
-}
-
-static int make_reducer(struct ev_ctx *x, enum ev_reduce red, struct ev_value **o,
-                        struct errbuf *e)
-{
-    if (!(*o = ev_new(x, EV_REDUCER)))
-        return NOMEM();
-    (*o)->reducer = red;
-    return 0;
-}
-
-#define REDUCER_FN(fname, red)                                                               \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        (void)a;                                                                             \
-        return make_reducer(x, red, o, e);                                                   \
-    }
-REDUCER_FN(f_reducer_median, RED_MEDIAN)
-REDUCER_FN(f_reducer_mean, RED_MEAN)
-REDUCER_FN(f_reducer_min, RED_MIN)
-REDUCER_FN(f_reducer_max, RED_MAX)
-
 const struct ev_algo ev_algos_image[] = {
     {"Image.load", f_load}, {"Image.constant", f_constant},
     {"Image.select", f_select}, {"Image.rename", f_rename}, {"Image.addBands", f_add_bands},
@@ -1079,10 +977,5 @@ const struct ev_algo ev_algos_image[] = {
     {"Image.reproject", f_reproject}, {"Image.setDefaultProjection", f_set_default_projection},
     {"Image.clipToBoundsAndScale", f_clip_to_bounds_and_scale},
     {"Image.bandNames", f_band_names}, {"Image.projection", f_image_projection},
-    {"reduce.median", f_median}, {"reduce.mean", f_mean},
-    {"reduce.min", f_min}, {"reduce.max", f_max},
-    {"ImageCollection.mosaic", f_mosaic}, {"ImageCollection.reduce", f_ic_reduce},
-    {"Reducer.median", f_reducer_median}, {"Reducer.mean", f_reducer_mean},
-    {"Reducer.min", f_reducer_min}, {"Reducer.max", f_reducer_max},
     {NULL, NULL},
 };

@@ -59,9 +59,27 @@ int ev_affine_from(const struct ev_args *a, const char *name, double *af, struct
 /* A number as EE's JSON shows it: integral values without a fraction. */
 json_object *eval_number_json(double d);
 
+/* Fails with a message naming the first argument of a that is not in
+ * allowed (NULL-terminated). */
+int ev_check_args(const struct ev_args *a, const char *const *allowed, struct errbuf *e);
+/* A required Reducer argument. */
+int ev_reducer_arg(const struct ev_args *a, const char *name, const struct ev_reducer **out,
+                   struct errbuf *e);
+/* An empty FeatureCollection with room for n features. */
+struct ev_value *ev_feature_coll(struct ev_ctx *x, int n);
+/* A feature with geometry g (or NULL), the properties of base (a dict or
+ * NULL) and room for `extra` more, which ev_feature_set adds. */
+struct ev_value *ev_feature_new(struct ev_ctx *x, struct ev_geom *g, const struct ev_value *base,
+                                int extra);
+void ev_feature_set(struct ev_value *f, const char *key, struct ev_value *v);
+/* The value of key in dict d, or NULL. */
+struct ev_value *ev_dict_get(const struct ev_value *d, const char *key);
+
 /* The algorithm tables of each file (NULL-name terminated). */
 extern const struct ev_algo ev_algos_values[];
 extern const struct ev_algo ev_algos_image[];
 extern const struct ev_algo ev_algos_vis[];
+extern const struct ev_algo ev_algos_reduce[];   /* eval_reduce.c */
+extern const struct ev_algo ev_algos_region[];   /* reduce_region.c */
 
 #endif

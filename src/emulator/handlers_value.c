@@ -14,6 +14,7 @@ int handle_value_compute(const struct emu_ctx *c, const struct emu_request *q,
     struct ev_value *v;
     struct errbuf e;
     json_object *expr = NULL, *res = NULL, *top;
+    int rc;
 
     if (!q->json || json_object_get_type(q->json) != json_type_object) {
         emu_error(r, 400, "Invalid JSON payload received.");
@@ -39,7 +40,10 @@ int handle_value_compute(const struct emu_ctx *c, const struct emu_request *q,
         emu_error(r, 500, "An internal error has occurred.");
         return 0;
     }
-    if (eval_expression(x, expr, &v, &e) != 0) {
+    rc = eval_expression(x, expr, &v, &e);
+    /* reduceRegion and sample read images: they count for the latency model */
+    eval_work(x, &r->work_bytes, &r->work_images);
+    if (rc != 0) {
         emu_error(r, 400, "%s", e.msg);
     } else if (v->kind != EV_NULL && !(res = eval_getinfo(x, v, &e))) {
         emu_error(r, 400, "%s", e.msg);

@@ -355,24 +355,106 @@ static int cmp_double(const void *pa, const void *pb)
     return a < b ? -1 : a > b;
 }
 
-/* Median of t[0..cnt), which it sorts. A stable insertion sort for the
- * usual few values; qsort (glibc's merge sort, also stable, so the same
- * order) for many values or NaNs, which compare equal to everything. */
-static double median_of(double *t, int cnt, int has_nan)
+/* Sorts t[0..cnt): a stable insertion sort for the usual few values;
+ * qsort (glibc's merge sort, also stable, so the same order) for many
+ * values or NaNs, which compare equal to everything. */
+static void sort_values(double *t, int cnt, int has_nan)
 {
     int a, b;
     if (cnt > 16 || has_nan) {
         qsort(t, (size_t)cnt, sizeof *t, cmp_double);
-    } else {
-        for (a = 1; a < cnt; a++) {
-            double v = t[a];
-            for (b = a; b > 0 && t[b - 1] > v; b--)
-                t[b] = t[b - 1];
-            t[b] = v;
-        }
+        return;
     }
+    for (a = 1; a < cnt; a++) {
+        double v = t[a];
+        for (b = a; b > 0 && t[b - 1] > v; b--)
+            t[b] = t[b - 1];
+        t[b] = v;
+    }
+}
+
+/* Median of t[0..cnt), which it sorts. */
+static double median_of(double *t, int cnt, int has_nan)
+{
+    sort_values(t, cnt, has_nan);
     /* Even counts: the mean of the two middle values. */
     return cnt % 2 ? t[cnt / 2] : (t[cnt / 2 - 1] + t[cnt / 2]) / 2;
+}
+
+double render_percentile(double *t, int cnt, int has_nan, double p)
+{
+    double pos, f;
+    int lo;
+    sort_values(t, cnt, has_nan);
+    /* Linear interpolation between the two closest ranks (numpy's default;
+     * p50 is then the median, the mean of the middle two for even counts). */
+    pos = p / 100.0 * (cnt - 1);
+    if (!(pos > 0))
+        return t[0];
+    if (pos >= cnt - 1)
+        return t[cnt - 1];
+    lo = (int)floor(pos);
+    f = pos - lo;
+    return f == 0 ? t[lo] : t[lo] + f * (t[lo + 1] - t[lo]);
+}
+
+/* Population variance of t[0..cnt) (EE's variance and stdDev divide by n). */
+static double variance_of(const double *t, int cnt)
+{
+    double m = 0, ss = 0;
+    int k;
+    for (k = 0; k < cnt; k++)
+        m += t[k];
+    m /= cnt;
+    for (k = 0; k < cnt; k++)
+        ss += (t[k] - m) * (t[k] - m);
+    return ss / cnt;
+}
+
+/* Most frequent value of t[0..cnt), which it sorts; the smallest of equally
+ * frequent values. */
+double render_mode(double *t, int cnt, int has_nan)
+{
+    int k, run = 1, best = 0;
+    double m;
+    sort_values(t, cnt, has_nan);
+    m = t[0];
+    for (k = 1; k <= cnt; k++) {
+        if (k < cnt && t[k] == t[k - 1]) {
+            run++;
+            continue;
+        }
+        if (run > best) {
+            best = run;
+            m = t[k - 1];
+        }
+        run = 1;
+    }
+    return m;
+}
+
+/* qualityMosaic: per pixel, the value of the image whose quality band is
+ * highest (the later image on ties, as mosaic puts later images on top). */
+static void combine_quality(const struct ev_node *nd, long n, double *val, uint8_t *mask)
+{
+    const double *sv = nd->sv;
+    const uint8_t *sm = nd->sm;
+    long i, k, nk = nd->nkids / 2;
+    for (i = 0; i < n; i++) {
+        long best = -1;
+        double q = 0;
+        for (k = 0; k < nk; k++) {
+            double qk = sv[(nk + k) * n + i];
+            if (!sm[(nk + k) * n + i] || isnan(qk))
+                continue;
+            if (best < 0 || qk >= q) {
+                best = k;
+                q = qk;
+            }
+        }
+        val[i] = best >= 0 ? sv[best * n + i] : 0;
+        mask[i] = best >= 0 && sm[best * n + i];
+    }
 }
 
 static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask)
@@ -380,28 +462,19 @@ static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask
     const double *sv = nd->sv;
     const uint8_t *sm = nd->sm;
     long i, k, nk = nd->nkids;
-    if (nd->reducer == RED_MEDIAN) {
-        double *tmp = nd->sx;
-        for (i = 0; i < n; i++) {
-            int cnt = 0, has_nan = 0;
-            for (k = 0; k < nk; k++)
-                if (sm[k * n + i]) {
-                    double v = sv[k * n + i];
-                    tmp[cnt++] = v;
-                    has_nan |= isnan(v);
-                }
-            val[i] = cnt ? median_of(tmp, cnt, has_nan) : 0;
-            mask[i] = cnt > 0;
-        }
+    if (nd->reducer == RED_QUALITY) {
+        combine_quality(nd, n, val, mask);
         return;
     }
     for (i = 0; i < n; i++) {
         double acc = 0, *tmp = nd->sx;
         int cnt = 0, has_nan = 0;
-        if (nd->reducer == RED_MOSAIC) {
+        if (nd->reducer == RED_MOSAIC || nd->reducer == RED_LAST || nd->reducer == RED_FIRST) {
+            int first = nd->reducer == RED_FIRST;
             val[i] = 0;
             mask[i] = 0;
-            for (k = nk - 1; k >= 0; k--)   /* the last image is on top */
+            /* mosaic: the last image is on top */
+            for (k = first ? 0 : nk - 1; first ? k < nk : k >= 0; k += first ? 1 : -1)
                 if (sm[k * n + i]) {
                     val[i] = sv[k * n + i];
                     mask[i] = 1;
@@ -417,7 +490,8 @@ static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask
             switch (nd->reducer) {
             case RED_MIN: acc = cnt ? fmin(acc, v) : v; break;
             case RED_MAX: acc = cnt ? fmax(acc, v) : v; break;
-            case RED_MEAN: acc += v; break;
+            case RED_MEAN: case RED_SUM: acc += v; break;
+            case RED_COUNT: break;
             default:
                 tmp[cnt] = v;
                 has_nan |= isnan(v);
@@ -425,15 +499,34 @@ static void combine(const struct ev_node *nd, long n, double *val, uint8_t *mask
             }
             cnt++;
         }
+        /* No valid input: the output is masked, whatever the reducer
+         * (count and sum too, as EE leaves such pixels masked). */
         if (!cnt) {
             val[i] = 0;
             mask[i] = 0;
             continue;
         }
-        if (nd->reducer == RED_MEAN)
-            acc /= cnt;
-        else if (nd->reducer == RED_MEDIAN)
-            acc = median_of(tmp, cnt, has_nan);
+        switch (nd->reducer) {
+        case RED_MEAN: acc /= cnt; break;
+        case RED_MEDIAN: acc = median_of(tmp, cnt, has_nan); break;
+        case RED_COUNT: acc = cnt; break;
+        case RED_PERCENTILE: acc = render_percentile(tmp, cnt, has_nan, nd->value); break;
+        case RED_VARIANCE: acc = variance_of(tmp, cnt); break;
+        case RED_STDDEV: acc = sqrt(variance_of(tmp, cnt)); break;
+        case RED_MODE: acc = render_mode(tmp, cnt, has_nan); break;
+        case RED_SAMPLE_VARIANCE:
+        case RED_SAMPLE_STDDEV:
+            if (cnt < 2) {   /* undefined for one value: masked */
+                val[i] = 0;
+                mask[i] = 0;
+                continue;
+            }
+            acc = variance_of(tmp, cnt) * cnt / (cnt - 1);
+            if (nd->reducer == RED_SAMPLE_STDDEV)
+                acc = sqrt(acc);
+            break;
+        default: break;
+        }
         val[i] = acc;
         mask[i] = 1;
     }

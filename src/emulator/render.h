@@ -27,4 +27,11 @@ int render_check_depth(const struct ev_image *img, struct errbuf *e);
  * number of distinct catalog images read. */
 int64_t render_work_bytes(const struct ev_image *img, int64_t npix, int64_t *images);
 
+/* The p-th percentile (0..100) of t[0..cnt), cnt > 0, which it sorts;
+ * has_nan when t holds NaNs. Linear between the two closest ranks. */
+double render_percentile(double *t, int cnt, int has_nan, double p);
+/* The most frequent value of t[0..cnt), cnt > 0, which it sorts (the
+ * smallest of equally frequent values). */
+double render_mode(double *t, int cnt, int has_nan);
+
 #endif
