@@ -543,6 +543,30 @@ done:
 
 /* ---- token endpoint ------------------------------------------------------------------ */
 
+/* The audiences a JWT may name: this endpoint as the client reached it, or
+ * one of the names of Google's token endpoint. Google's endpoint accepts
+ * all of its names, and clients with a built-in token URL sign for it
+ * whatever their key's token_uri says (the JS client's gtoken signs for
+ * .../oauth2/v4/token, as GDAL does), so a stand-in must accept them too. */
+static int audience_ok(const char *aud, const char *here)
+{
+    static const char *const google[] = {
+        "https://oauth2.googleapis.com/token",
+        "https://www.googleapis.com/oauth2/v4/token",
+        "https://accounts.google.com/o/oauth2/token",
+    };
+    size_t i;
+
+    if (!aud)
+        return 0;
+    if (strcmp(aud, here) == 0)
+        return 1;
+    for (i = 0; i < sizeof google / sizeof google[0]; i++)
+        if (strcmp(aud, google[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Verifies a JWT-bearer assertion; fills r with the OAuth error on failure. */
 static int verify_assertion(struct emu_auth *a, const char *jwt, const char *aud_expected,
                             struct emu_response *r)
@@ -596,7 +620,7 @@ static int verify_assertion(struct emu_auth *a, const char *jwt, const char *aud
         oauth_error(r, 400, "invalid_grant", "Invalid grant: account not found");
         goto done;
     }
-    if (!aud || strcmp(aud, aud_expected) != 0) {
+    if (!audience_ok(aud, aud_expected)) {
         char msg[512];
         snprintf(msg, sizeof msg, "Invalid JWT: Failed audience check. The expected value was %s",
                  aud_expected);

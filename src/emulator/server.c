@@ -71,6 +71,7 @@ struct conn_req {
     int oversize;                     /* body passed EMU_MAX_PAYLOAD: discarded */
     double t0;                        /* arrival, monotonic ms */
     int quota_held;
+    int preflight;                    /* a browser's CORS preflight (OPTIONS) */
     char quota_project[ROUTE_MAX_PROJECT];   /* whose concurrency slot is held */
 };
 
@@ -148,6 +149,52 @@ static void trunc_free(void *cls)
     free(t);
 }
 
+/* ---- CORS ---------------------------------------------------------------------------- */
+
+/* The JS client in a web page sends Authorization and other non-simple
+ * headers, so the browser asks first (a preflight: OPTIONS with Origin and
+ * Access-Control-Request-Method, no credentials) and then reads an answer
+ * only if it names the page's origin. EE's front end answers any origin;
+ * so does the emulator. */
+#define CORS_METHODS "DELETE,GET,HEAD,PATCH,POST,PUT"
+#define CORS_HEADERS "authorization,content-type,x-goog-api-client,x-goog-user-project"
+/* EE's response headers the JS client reads, besides the safelisted ones. */
+#define CORS_EXPOSE                                                                     \
+    "Content-Disposition,Retry-After,X-Earth-Engine-Computation-Profile,"                \
+    "X-Earth-Engine-Quota-Status,X-Earth-Engine-Init-Message"
+
+static int is_preflight(struct MHD_Connection *conn, const char *method)
+{
+    return strcmp(method, "OPTIONS") == 0 &&
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") &&
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_ACCESS_CONTROL_REQUEST_METHOD);
+}
+
+/* Adds the CORS headers a request with an Origin gets (none without one). */
+static void cors_headers(const struct conn_req *cr, struct MHD_Response *resp)
+{
+    const char *origin = MHD_lookup_connection_value(cr->conn, MHD_HEADER_KIND, "Origin");
+    const char *asked;
+
+    if (!origin)
+        return;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_CREDENTIALS, "true");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    if (!cr->preflight) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS, CORS_EXPOSE);
+        return;
+    }
+    /* Whatever headers the page asks for may be sent, as EE allows. */
+    asked = MHD_lookup_connection_value(cr->conn, MHD_HEADER_KIND,
+                                        MHD_HTTP_HEADER_ACCESS_CONTROL_REQUEST_HEADERS);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, CORS_METHODS);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS,
+                            asked && *asked ? asked : CORS_HEADERS);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "3600");
+}
+
 /* Queues r's body; takes the body buffer. Returns MHD's result. */
 static enum MHD_Result send_answer(struct conn_req *cr, struct emu_response *r,
                                    const struct fault_plan *fp, const char *allow)
@@ -184,6 +231,7 @@ static enum MHD_Result send_answer(struct conn_req *cr, struct emu_response *r,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    cors_headers(cr, resp);
     ret = MHD_queue_response(cr->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -374,7 +422,13 @@ static enum MHD_Result dispatch(struct conn_req *cr)
     q.header = req_header;
     q.conn = cr;
 
-    if (cr->match == ROUTE_NOT_FOUND) {
+    cr->preflight = is_preflight(cr->conn, cr->method);
+    if (cr->preflight) {
+        /* Before any route, auth, quota or fault: the browser sends no
+         * credentials here and only reads the headers. */
+        r.status = 200;
+        snprintf(r.content_type, sizeof r.content_type, "text/plain; charset=UTF-8");
+    } else if (cr->match == ROUTE_NOT_FOUND) {
         emu_error(&r, 404, "The requested URL %s was not found on this server.", cr->path);
     } else if (cr->match == ROUTE_BAD_METHOD) {
         allow = cr->rt.method;

@@ -84,7 +84,10 @@ def test_jwt_checks(emu):
         ("lifetime over an hour", dict(base, exp=now + 3601), timeframe),
         ("expired", dict(base, iat=now - 4000, exp=now - 400), timeframe),
         ("iat in the future", dict(base, iat=now + 900, exp=now + 1800), timeframe),
-        ("wrong audience", dict(base, aud="https://oauth2.googleapis.com/token"),
+        ("wrong audience", dict(base, aud="https://example.com/token"),
+         "Failed audience check"),
+        ("audience of another endpoint on this host",
+         dict(base, aud="http://127.0.0.1:%d/oauth2/v4/token" % emu.port),
          "Failed audience check"),
         ("wrong issuer", dict(base, iss="someone@else.iam.gserviceaccount.com"),
          "account not found"),
@@ -93,6 +96,15 @@ def test_jwt_checks(emu):
         st, doc = attempt(claims)
         check(st == 400 and doc.get("error") == "invalid_grant" and
               text in doc.get("error_description", ""), "%s: %d %r" % (name, st, doc))
+    # Google's endpoint answers to each of its names, and clients with a
+    # built-in token URL sign for it whatever token_uri says (the JS client's
+    # gtoken: .../oauth2/v4/token): the stand-in accepts those audiences too.
+    for google_aud in ("https://oauth2.googleapis.com/token",
+                       "https://www.googleapis.com/oauth2/v4/token",
+                       "https://accounts.google.com/o/oauth2/token"):
+        st, doc = attempt(dict(base, aud=google_aud))
+        check(st == 200 and doc.get("access_token", "").startswith("ya29.emu-"),
+              "audience %s accepted: %d %r" % (google_aud, st, doc))
     # Still within the 300 s skew allowance.
     st, _ = attempt(dict(base, iat=now + 120, exp=now + 1800))
     check(st == 200, "iat 2 minutes ahead accepted: %d" % st)
