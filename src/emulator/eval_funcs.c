@@ -1334,8 +1334,10 @@ const struct ev_algo *ev_find_algo(const char *name)
     return NULL;
 }
 
-static const char *fn_names[1024];
+static const char **fn_names;
 
+/* The list is as long as the tables: a fixed array would silently drop the
+ * names past its end from algorithms.list. */
 static void fill_names(void)
 {
     const struct ev_algo *tables[] = {ev_algos_values, ev_algos_image, ev_algos_vis,
@@ -1343,8 +1345,15 @@ static void fill_names(void)
                                       ev_algos_dates, ev_algos_lists, ev_algos_props};
     size_t t, n = 0;
     const struct ev_algo *a;
+
     for (t = 0; t < sizeof tables / sizeof *tables; t++)
-        for (a = tables[t]; a->name && n + 1 < sizeof fn_names / sizeof *fn_names; a++)
+        for (a = tables[t]; a->name; a++)
+            n++;
+    if (!(fn_names = malloc((n + 1) * sizeof *fn_names)))
+        return;   /* algorithms.list then lists nothing */
+    n = 0;
+    for (t = 0; t < sizeof tables / sizeof *tables; t++)
+        for (a = tables[t]; a->name; a++)
             fn_names[n++] = a->name;
     fn_names[n] = NULL;
 }
