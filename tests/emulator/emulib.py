@@ -286,6 +286,24 @@ def expr(node, **values):
     return {"result": "0", "values": vals}
 
 
+VALUE_PATH = "/v1/projects/test-project/value:compute"
+
+
+def compute_value(emu, node, **named):
+    """The result of value:compute of node (named: more values of the graph);
+    AssertionError with the answer when it is not 200."""
+    status, _, body = emu.post(VALUE_PATH, {"expression": expr(node, **named)})
+    if status != 200:
+        raise AssertionError("value:compute %d: %s" % (status, body[:400]))
+    return json.loads(body)["result"]
+
+
+def compute_error(emu, node, **named):
+    """EE's error message for value:compute of node, or None when it succeeds."""
+    status, _, body = emu.post(VALUE_PATH, {"expression": expr(node, **named)})
+    return error_of(body)["message"] if status != 200 else None
+
+
 def load(asset_id):
     return call("Image.load", id=c(asset_id))
 

@@ -7,7 +7,6 @@ from Python's datetime and zoneinfo (tests/emulator/ref_values.py) or
 reference.py."""
 
 import datetime
-import json
 import os
 import sys
 
@@ -15,10 +14,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulib  # noqa: E402
 import ref_values as rv  # noqa: E402
 import reference as ref  # noqa: E402
-from test_compute import c, call, expr  # noqa: E402
+from emulib import c, call  # noqa: E402
 
 FAILS = []
-PATH = "/v1/projects/test-project/value:compute"
 LA, BERLIN, SYDNEY, KOLKATA = "America/Los_Angeles", "Europe/Berlin", "Australia/Sydney", \
     "Asia/Kolkata"
 # instants: ordinary, a leap day, around the US spring-forward and
@@ -35,11 +33,7 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def value(emu, node):
-    status, _, body = emu.post(PATH, {"expression": expr(node)})
-    if status != 200:
-        raise AssertionError("value:compute %d: %s" % (status, body[:400]))
-    return json.loads(body)["result"]
+value = emulib.compute_value
 
 
 def values(emu, nodes):
@@ -47,9 +41,7 @@ def values(emu, nodes):
     return value(emu, {"arrayValue": {"values": nodes}})
 
 
-def error(emu, node):
-    status, _, body = emu.post(PATH, {"expression": expr(node)})
-    return emulib.error_of(body)["message"] if status != 200 else None
+error = emulib.compute_error
 
 
 def date(ms):
@@ -297,18 +289,9 @@ def test_errors(emu):
 
 def main():
     with emulib.Emulator() as emu:
-        for t in (test_format, test_fields, test_arithmetic, test_ranges, test_calendar_filters,
-                  test_errors):
-            try:
-                t(emu)
-            except Exception as exc:
-                FAILS.append("%s: %r" % (t.__name__, exc))
-                print("FAIL: %s: %r" % (t.__name__, exc), file=sys.stderr)
-    if FAILS:
-        print("%d failures" % len(FAILS))
-        return 1
-    print("ok")
-    return 0
+        emulib.run_each([test_format, test_fields, test_arithmetic, test_ranges, test_calendar_filters,
+                         test_errors], FAILS, emu)
+    return emulib.report(FAILS)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from osgeo import gdal
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulib  # noqa: E402
 import reference as ref  # noqa: E402
-from test_compute import c, call, expr, grid, load, select  # noqa: E402
+from emulib import c, call, expr, grid, load, select  # noqa: E402
 
 gdal.UseExceptions()
 FAILS = []
@@ -195,22 +195,9 @@ def test_fuzz(emu):
 
 def main():
     with emulib.Emulator() as emu:
-        for t in (test_sizes, test_formats, test_survives_garbage, test_fuzz):
-            try:
-                t(emu)
-            except Exception as exc:
-                FAILS.append("%s: %r" % (t.__name__, exc))
-                print("FAIL: %s: %r" % (t.__name__, exc), file=sys.stderr)
-    try:
-        test_memory(())
-    except Exception as exc:
-        FAILS.append("test_memory: %r" % exc)
-        print("FAIL: test_memory: %r" % exc, file=sys.stderr)
-    if FAILS:
-        print("%d failures" % len(FAILS))
-        return 1
-    print("ok")
-    return 0
+        emulib.run_each([test_sizes, test_formats, test_survives_garbage, test_fuzz], FAILS, emu)
+    emulib.run_each([test_memory], FAILS, ())
+    return emulib.report(FAILS)
 
 
 if __name__ == "__main__":

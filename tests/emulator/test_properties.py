@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulib  # noqa: E402
 import ref_values as rv  # noqa: E402
 import reference as ref  # noqa: E402
-from test_compute import c, call, expr, load, select  # noqa: E402
+from emulib import c, call, load, select  # noqa: E402
 
 FAILS = []
 PATH = "/v1/projects/test-project/value:compute"
@@ -31,16 +31,10 @@ def check(cond, what):
         print("ok", what.split(":")[0][:70])
 
 
-def value(emu, node):
-    status, _, body = emu.post(PATH, {"expression": expr(node)})
-    if status != 200:
-        raise AssertionError("value:compute %d: %s" % (status, body[:400]))
-    return json.loads(body)["result"]
+value = emulib.compute_value
 
 
-def error(emu, node):
-    status, _, body = emu.post(PATH, {"expression": expr(node)})
-    return emulib.error_of(body)["message"] if status != 200 else None
+error = emulib.compute_error
 
 
 def get(obj, prop):
@@ -292,24 +286,11 @@ print(json.encode({ids = c:aggregate_array("system:id"):getInfo(),
 
 
 def main():
-    try:
-        test_lua_client()
-    except Exception as exc:
-        FAILS.append("test_lua_client: %r" % exc)
-        print("FAIL: test_lua_client: %r" % exc, file=sys.stderr)
+    emulib.run_each([test_lua_client], FAILS)
     with emulib.Emulator() as emu:
-        for t in (test_system_properties, test_kept_or_dropped, test_element_functions,
-                  test_aggregates, test_collections):
-            try:
-                t(emu)
-            except Exception as exc:
-                FAILS.append("%s: %r" % (t.__name__, exc))
-                print("FAIL: %s: %r" % (t.__name__, exc), file=sys.stderr)
-    if FAILS:
-        print("%d failures" % len(FAILS))
-        return 1
-    print("ok")
-    return 0
+        emulib.run_each([test_system_properties, test_kept_or_dropped, test_element_functions,
+                         test_aggregates, test_collections], FAILS, emu)
+    return emulib.report(FAILS)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,13 @@ Expected ids, properties, grids and counts come from reference.py (written
 from docs/emulator.md), not from the emulator.
 """
 
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulib  # noqa: E402
 import reference as ref  # noqa: E402
-from test_compute import c, call, expr, load, select  # noqa: E402
+from emulib import c, call, expr, load, select  # noqa: E402
 
 FAILS = []
 PATH = "/v1/projects/test-project/value:compute"
@@ -23,11 +22,7 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def value(emu, node, **values):
-    status, _, body = emu.post(PATH, {"expression": expr(node, **values)})
-    if status != 200:
-        raise AssertionError("value:compute %d: %s" % (status, body[:300]))
-    return json.loads(body)["result"]
+value = emulib.compute_value
 
 
 def error(emu, node):
@@ -221,17 +216,9 @@ def test_errors(emu):
 
 def main():
     with emulib.Emulator() as emu:
-        for t in (test_scalars, test_geometries, test_images, test_collections, test_errors):
-            try:
-                t(emu)
-            except Exception as exc:
-                FAILS.append("%s: %r" % (t.__name__, exc))
-                print("FAIL: %s: %r" % (t.__name__, exc), file=sys.stderr)
-    if FAILS:
-        print("%d failures" % len(FAILS))
-        return 1
-    print("ok")
-    return 0
+        emulib.run_each([test_scalars, test_geometries, test_images, test_collections, test_errors],
+                        FAILS, emu)
+    return emulib.report(FAILS)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 list and range filters through value:compute, each against Python's own
 computation; and the errors for unknown and unimplemented functions."""
 
-import json
 import math
 import os
 import re
@@ -11,10 +10,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulib  # noqa: E402
 import reference as ref  # noqa: E402
-from test_compute import c, call, expr  # noqa: E402
+from emulib import c, call  # noqa: E402
 
 FAILS = []
-PATH = "/v1/projects/test-project/value:compute"
 
 
 def check(cond, what):
@@ -23,16 +21,10 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def value(emu, node, **named):
-    status, _, body = emu.post(PATH, {"expression": expr(node, **named)})
-    if status != 200:
-        raise AssertionError("value:compute %d: %s" % (status, body[:400]))
-    return json.loads(body)["result"]
+value = emulib.compute_value
 
 
-def error(emu, node, **named):
-    status, _, body = emu.post(PATH, {"expression": expr(node, **named)})
-    return emulib.error_of(body)["message"] if status != 200 else None
+error = emulib.compute_error
 
 
 def close(a, b):
@@ -301,18 +293,9 @@ def test_errors(emu):
 
 def main():
     with emulib.Emulator() as emu:
-        for t in (test_numbers, test_strings, test_lists, test_dictionaries, test_filters,
-                  test_errors):
-            try:
-                t(emu)
-            except Exception as exc:
-                FAILS.append("%s: %r" % (t.__name__, exc))
-                print("FAIL: %s: %r" % (t.__name__, exc), file=sys.stderr)
-    if FAILS:
-        print("%d failures" % len(FAILS))
-        return 1
-    print("ok")
-    return 0
+        emulib.run_each([test_numbers, test_strings, test_lists, test_dictionaries, test_filters,
+                         test_errors], FAILS, emu)
+    return emulib.report(FAILS)
 
 
 if __name__ == "__main__":
