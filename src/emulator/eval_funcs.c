@@ -36,20 +36,6 @@ static int get_number(const struct ev_args *a, const char *name, int required, d
     return 0;
 }
 
-static int get_string(const struct ev_args *a, const char *name, int required, const char **out,
-                      struct errbuf *e)
-{
-    struct ev_value *v = ev_arg(a, name);
-    *out = NULL;
-    if (!v || v->kind == EV_NULL)
-        return required ? err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name)
-                        : 0;
-    if (v->kind != EV_STR)
-        return ev_type_error(e, a, name, "String", v);
-    *out = v->str;
-    return 0;
-}
-
 static int get_list(const struct ev_args *a, const char *name, struct ev_value **out,
                     struct errbuf *e)
 {
@@ -191,7 +177,7 @@ static int f_string_cat(struct ev_ctx *x, const struct ev_args *a, struct ev_val
     const char *s1, *s2;
     char *s;
     int rc;
-    if ((rc = get_string(a, "string1", 1, &s1, e)) || (rc = get_string(a, "string2", 1, &s2, e)))
+    if ((rc = ev_get_string(a, "string1", 1, &s1, e)) || (rc = ev_get_string(a, "string2", 1, &s2, e)))
         return rc;
     if (!(s = eval_alloc(x, strlen(s1) + strlen(s2) + 1)))
         return NOMEM();
@@ -207,7 +193,7 @@ static int f_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value *
                     struct errbuf *e)
 {
     const char *s;
-    int rc = get_string(a, "input", 1, &s, e);
+    int rc = ev_get_string(a, "input", 1, &s, e);
     (void)x;
     if (rc == 0)
         *o = ev_arg(a, "input");
@@ -218,7 +204,7 @@ static int f_string_length(struct ev_ctx *x, const struct ev_args *a, struct ev_
                            struct errbuf *e)
 {
     const char *s;
-    int rc = get_string(a, "string", 1, &s, e);
+    int rc = ev_get_string(a, "string", 1, &s, e);
     if (rc)
         return rc;
     return (*o = ev_num(x, (double)strlen(s))) ? 0 : NOMEM();
@@ -318,7 +304,7 @@ static int f_dictionary_get(struct ev_ctx *x, const struct ev_args *a, struct ev
     const char *key;
     int rc, i;
     (void)x;
-    if ((rc = ev_require(a, "dictionary", &d, e)) || (rc = get_string(a, "key", 1, &key, e)))
+    if ((rc = ev_require(a, "dictionary", &d, e)) || (rc = ev_get_string(a, "key", 1, &key, e)))
         return rc;
     if (d->kind != EV_DICT)
         return ev_type_error(e, a, "dictionary", "Dictionary<Object>", d);
@@ -794,8 +780,8 @@ static int make_filter(struct ev_ctx *x, const struct ev_args *a, enum ev_filter
     if (!f || !(*o = ev_new(x, EV_FILTER)))
         return NOMEM();
     f->op = op;
-    if ((rc = get_string(a, "leftField", 0, &f->left_field, e)) ||
-        (rc = get_string(a, "rightField", 0, &f->right_field, e)))
+    if ((rc = ev_get_string(a, "leftField", 0, &f->left_field, e)) ||
+        (rc = ev_get_string(a, "rightField", 0, &f->right_field, e)))
         return rc;
     f->left_value = lv && lv->kind != EV_NULL ? lv : NULL;
     f->right_value = rv && rv->kind != EV_NULL ? rv : NULL;
@@ -997,7 +983,7 @@ static int f_ic_load(struct ev_ctx *x, const struct ev_args *a, struct ev_value 
     const struct cat_collection *c;
     const char *id;
     size_t i;
-    int rc = get_string(a, "id", 1, &id, e);
+    int rc = ev_get_string(a, "id", 1, &id, e);
     if (rc)
         return rc;
     if (!(c = catalog_collection(eval_catalog(x), id)))
@@ -1140,7 +1126,7 @@ static int f_coll_limit(struct ev_ctx *x, const struct ev_args *a, struct ev_val
     double lim = 0;
     int rc, i, j, n, up = !(asc && asc->kind == EV_BOOL && !asc->b);
     if ((rc = get_coll(a, "collection", &c, e)) || (rc = get_number(a, "limit", 0, -1, &lim, e)) ||
-        (rc = get_string(a, "key", 0, &key, e)))
+        (rc = ev_get_string(a, "key", 0, &key, e)))
         return rc;
     n = !(lim >= 0) || lim > c->n ? c->n : (int)lim;
     if (!(*o = ev_new_coll(x, c->id, n)))
@@ -1174,7 +1160,7 @@ static int f_aggregate_array(struct ev_ctx *x, const struct ev_args *a, struct e
     struct ev_coll *c = NULL;
     const char *p;
     int rc, i;
-    if ((rc = get_coll(a, "collection", &c, e)) || (rc = get_string(a, "property", 1, &p, e)))
+    if ((rc = get_coll(a, "collection", &c, e)) || (rc = ev_get_string(a, "property", 1, &p, e)))
         return rc;
     if (!(*o = ev_list(x, c->n)))
         return NOMEM();
@@ -1193,7 +1179,7 @@ static int f_element_get(struct ev_ctx *x, const struct ev_args *a, struct ev_va
     struct ev_value *el;
     const char *p;
     int rc;
-    if ((rc = ev_require(a, "object", &el, e)) || (rc = get_string(a, "property", 1, &p, e)))
+    if ((rc = ev_require(a, "object", &el, e)) || (rc = ev_get_string(a, "property", 1, &p, e)))
         return rc;
     if (el->kind == EV_COLL) {
         json_object *j = NULL;
@@ -1218,7 +1204,7 @@ static int f_element_set(struct ev_ctx *x, const struct ev_args *a, struct ev_va
     const char *key;
     json_object *props = NULL, *jv = NULL;
     int rc;
-    if ((rc = ev_require(a, "object", &el, e)) || (rc = get_string(a, "key", 1, &key, e)))
+    if ((rc = ev_require(a, "object", &el, e)) || (rc = ev_get_string(a, "key", 1, &key, e)))
         return rc;
     if (v && v->kind != EV_NULL && !(jv = ev_to_json(x, v, e)))
         return ERR_USAGE;

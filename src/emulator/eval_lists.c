@@ -23,13 +23,26 @@
 
 /* ------------------------------------------------------------- helpers */
 
+/* The argument `name`, or NULL when absent or null: then a missing required
+ * argument is EE's error and an optional one leaves its default. */
+static int present(const struct ev_args *a, const char *name, int required, struct ev_value **v,
+                   struct errbuf *e)
+{
+    *v = ev_arg(a, name);
+    if (*v && (*v)->kind == EV_NULL)
+        *v = NULL;
+    if (!*v && required)
+        return err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name);
+    return 0;
+}
+
 int ev_get_number(const struct ev_args *a, const char *name, int required, double *out,
                   struct errbuf *e)
 {
-    struct ev_value *v = ev_arg(a, name);
-    if (!v || v->kind == EV_NULL)
-        return required ? err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name)
-                        : 0;
+    struct ev_value *v;
+    int rc = present(a, name, required, &v, e);
+    if (rc || !v)
+        return rc;
     if (v->kind == EV_BOOL) {   /* EE's booleans are numbers 0 and 1 */
         *out = v->b;
         return 0;
@@ -43,10 +56,10 @@ int ev_get_number(const struct ev_args *a, const char *name, int required, doubl
 int ev_get_string(const struct ev_args *a, const char *name, int required, const char **out,
                   struct errbuf *e)
 {
-    struct ev_value *v = ev_arg(a, name);
-    if (!v || v->kind == EV_NULL)
-        return required ? err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name)
-                        : 0;
+    struct ev_value *v;
+    int rc = present(a, name, required, &v, e);
+    if (rc || !v)
+        return rc;
     if (v->kind != EV_STR)
         return ev_type_error(e, a, name, "String", v);
     *out = v->str;
@@ -56,10 +69,10 @@ int ev_get_string(const struct ev_args *a, const char *name, int required, const
 int ev_get_list(const struct ev_args *a, const char *name, int required, struct ev_value **out,
                 struct errbuf *e)
 {
-    struct ev_value *v = ev_arg(a, name);
-    if (!v || v->kind == EV_NULL)
-        return required ? err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name)
-                        : 0;
+    struct ev_value *v;
+    int rc = present(a, name, required, &v, e);
+    if (rc || !v)
+        return rc;
     if (v->kind != EV_LIST)
         return ev_type_error(e, a, name, "List<Object>", v);
     *out = v;
@@ -69,10 +82,10 @@ int ev_get_list(const struct ev_args *a, const char *name, int required, struct 
 int ev_get_dict(const struct ev_args *a, const char *name, int required, struct ev_value **out,
                 struct errbuf *e)
 {
-    struct ev_value *v = ev_arg(a, name);
-    if (!v || v->kind == EV_NULL)
-        return required ? err_set(e, ERR_USAGE, "%s: Parameter '%s' is required.", a->fname, name)
-                        : 0;
+    struct ev_value *v;
+    int rc = present(a, name, required, &v, e);
+    if (rc || !v)
+        return rc;
     if (v->kind != EV_DICT)
         return ev_type_error(e, a, name, "Dictionary<Object>", v);
     *out = v;
