@@ -196,6 +196,20 @@ function M.explain_empty(img)
   return nil
 end
 
+-- What EE says of a value (getInfo), or raises with the server's message
+-- and what it means for this recipe.
+function M.fetch_value(v, what)
+  local ok, info = pcall(function() return get(v) end)
+  if not ok then
+    if tostring(info):match("interrupted") then
+      util.fail("%s{}: interrupted before any tile was requested; run the same recipe again to resume", what)
+    end
+    local msg = tostring(info):gsub("^.-getInfo: ", "")
+    util.fail("%s{}: %s", what, M.hint(msg, v))
+  end
+  return info
+end
+
 -- The image's bands as EE knows them, or raises with the server's message
 -- and what it means for this recipe.
 function M.fetch(img, what)

@@ -105,6 +105,14 @@ local function one_of(...)
   end
 end
 
+local function collection_value(v, k)
+  local ee = require "eefetch.ee"
+  if not is_ee(v) or ee._class_name(v) ~= "ImageCollection" then
+    fail("download{}: '%s' must be an ee.ImageCollection (got %s)", k, describe(v))
+  end
+  return v
+end
+
 local function image_value(v, k)
   local ee = require "eefetch.ee"
   if not is_ee(v) then fail("download{}: '%s' must be an ee.Image (got %s)", k, describe(v)) end
@@ -230,6 +238,9 @@ end
 
 local schema = {
   image = image_value,
+  collection = collection_value,
+  layout = one_of("files", "stack", "cube"),
+  band_names = want("string"),
   region = region_value,
   crs = want("string"),
   scale = positive_number,
@@ -247,7 +258,7 @@ local schema = {
     end
     return v
   end,
-  format = one_of("gtiff", "geotiff", "tif", "cog", "vrt"),
+  format = one_of("gtiff", "geotiff", "tif", "cog", "vrt", "zarr", "netcdf"),
   compression = one_of("default", "none", "deflate", "zstd", "lzw"),
   overviews = one_of("average", "nearest", "mode", "bilinear", "cubic"),
   fishnet = fishnet_value,
@@ -280,7 +291,21 @@ function M.validate(t, what)
     if not check then fail("%s{}: unknown key '%s' (known keys: %s)", what, k, known_keys) end
     out[k] = check(v, k)
   end
-  if out.image == nil then fail("%s{}: 'image' is required", what) end
+  if out.image == nil and out.collection == nil then
+    fail("%s{}: 'image' (an ee.Image) or 'collection' (an ee.ImageCollection, every image) is required", what)
+  end
+  if out.image ~= nil and out.collection ~= nil then
+    fail("%s{}: give either 'image' or 'collection', not both", what)
+  end
+  if out.collection == nil then
+    for _, k in ipairs({ "layout", "band_names" }) do
+      if out[k] ~= nil then fail("%s{}: '%s' applies to a 'collection' download", what, k) end
+    end
+    if out.format == "zarr" or out.format == "netcdf" then
+      fail("%s{}: format = %q is a datacube of a collection: give 'collection' and layout = \"cube\"", what,
+           out.format)
+    end
+  end
   if out.output == nil and what == "download" then fail("download{}: 'output' is required") end
   if out.like ~= nil then
     for _, k in ipairs({ "crs", "scale", "pixel_size", "crs_transform", "dimensions" }) do
@@ -327,10 +352,15 @@ function M.validate(t, what)
     end)
     out._region_ee = ok and g or nil
   end
-  M.complete(out, what)
+  if out.collection ~= nil then
+    require("eefetch.collection").complete(out, what, M)
+  else
+    M.complete(out, what)
+  end
   out._region_ee = nil
   out.expression = ee.serialize(out.image)
   out.image = nil
+  out.collection = nil
   out.line, out.file = util.user_line()
   return out
 end
@@ -394,13 +424,7 @@ function M.complete(out, what)
   local selected = {}
   for i, name in ipairs(out.bands) do selected[i] = by_id[name].band end
   check_footprint(out, selected, what)
-
-  -- The grid: EE exports default to the image's own projection.
-  if out.like == nil and out.crs_transform == nil and (out.crs == nil or (not out.scale and not out.pixel_size)) then
-    local crs, tr = imageinfo.shared_projection(selected)
-    if not crs then
-      fail("%s{}: the bands have different projections (%s); give 'crs' and 'scale'", what, tr)
-    end
+  M.choose_grid(out, selected, what, function(crs, tr)
     if imageinfo.is_default_projection(crs, tr) then
       local fcrs, ftr = imageinfo.first_image_projection(out.image, out.bands, out._region_ee)
       local hint = fcrs and string.format("; the first image of its collection%s is in %s: %s",
@@ -410,6 +434,23 @@ function M.complete(out, what)
       fail("%s{}: the image has no projection of its own (a composite: Earth Engine gives it WGS84 at 1 degree); " ..
            "give 'crs' and 'scale'%s", what, hint)
     end
+  end)
+  M.choose_nodata(out, selected, function(out_type)
+    out.image = mask_band(out.image, out.bands, by_id, out_type)
+    out.bands[#out.bands + 1] = MASK_BAND
+    out.mask_band = true
+  end)
+end
+
+-- The grid: EE exports default to the image's own projection (every
+-- selected band's); check(crs, transform) may refuse it first.
+function M.choose_grid(out, selected, what, check)
+  if out.like == nil and out.crs_transform == nil and (out.crs == nil or (not out.scale and not out.pixel_size)) then
+    local crs, tr = imageinfo.shared_projection(selected)
+    if not crs then
+      fail("%s{}: the bands have different projections (%s); give 'crs' and 'scale'", what, tr)
+    end
+    check(crs, tr)
     if out.crs == nil then out.crs = crs end
     if not out.scale and not out.pixel_size then
       if out.crs ~= crs then
@@ -419,8 +460,11 @@ function M.complete(out, what)
       out.crs_transform = tr
     end
   end
+end
 
-  -- Masked pixels: a nodata value free in the output type, else a mask band.
+-- Masked pixels: a nodata value free in the output type, else
+-- no_free_value(output type) decides (a mask band, a wider type).
+function M.choose_nodata(out, selected, no_free_value)
   local types, ranges = {}, {}
   for i, b in ipairs(selected) do
     types[i] = imageinfo.band_type(b.data_type) or "float64"
@@ -438,9 +482,7 @@ function M.complete(out, what)
     if free ~= nil then
       out.nodata = free
     else
-      out.image = mask_band(out.image, out.bands, by_id, out_type)
-      out.bands[#out.bands + 1] = MASK_BAND
-      out.mask_band = true
+      no_free_value(out_type, ranges)
     end
   end
 end

@@ -146,8 +146,21 @@ static int write_missing_vrt(const struct engine *en, struct errbuf *e)
 static int check_existing(const struct engine *en, struct errbuf *e)
 {
     const struct download_spec *s = en->s;
-    enum mosaic_existing x = mosaic_existing_output(s->output, en->plan.hash);
+    enum mosaic_existing x;
     size_t c, same = 0;
+
+    if (s->layout == SPEC_LAYOUT_FILES) {
+        /* A collection's files: all of this plan, nothing to do; any of
+         * another plan, or not eefetch's, is not replaced unasked. */
+        for (c = 0; c < s->nparts; c++) {
+            x = mosaic_existing_output(s->parts[c].path, en->plan.hash);
+            if (x == MOSAIC_OTHER_PLAN || x == MOSAIC_FOREIGN)
+                return refuse_existing(s->parts[c].path, x, e);
+            same += x == MOSAIC_SAME_PLAN;
+        }
+        return same == s->nparts;
+    }
+    x = engine_existing_output(en, s->output);
 
     if (x == MOSAIC_OTHER_PLAN || x == MOSAIC_FOREIGN)
         return refuse_existing(s->output, x, e);
@@ -184,13 +197,21 @@ static int check_replaceable(const struct engine *en, struct errbuf *e)
     const struct download_spec *s = en->s;
     size_t c;
 
+    for (c = 0; c < s->nparts && s->layout == SPEC_LAYOUT_FILES; c++)
+        if (mosaic_existing_output(s->parts[c].path, en->plan.hash) == MOSAIC_FOREIGN)
+            return err_set(e, ERR_USAGE,
+                           "%s exists and was not written by eefetch (it has no " MOSAIC_PLAN_TAG " tag): "
+                           "overwrite replaces only eefetch's own outputs; move it away or change output",
+                           s->parts[c].path);
     for (c = 0; c <= (spec_files_per_cell(s) ? en->plan.ncells : 0); c++) {
         char path[4096];
+        if (c == 0 && s->layout == SPEC_LAYOUT_FILES)
+            continue;
         if (c == 0)
             snprintf(path, sizeof path, "%s", s->output);
         else if (engine_cell_path(s->output, &en->plan.cells[c - 1], path, sizeof path) < 0)
             return err_set(e, ERR_LIMIT, "cannot name the file of cell %zu", c - 1);
-        if (mosaic_existing_output(path, en->plan.hash) == MOSAIC_FOREIGN)
+        if (engine_existing_output(en, path) == MOSAIC_FOREIGN)
             return err_set(e, ERR_USAGE,
                            "%s exists and was not written by eefetch (it has no " MOSAIC_PLAN_TAG " tag): "
                            "overwrite replaces only eefetch's own outputs; move it away or change output",
@@ -209,7 +230,7 @@ int engine_check_output(struct engine *en, const char *jpath, struct errbuf *e)
     struct stat ost;
     int rc;
 
-    if (stat(s->output, &ost) == 0 && S_ISDIR(ost.st_mode))
+    if (stat(s->output, &ost) == 0 && S_ISDIR(ost.st_mode) && s->format != SPEC_FORMAT_ZARR)
         return err_set(e, ERR_USAGE, "output %s is a folder; name a file in it", s->output);
     if (s->existing == SPEC_EXISTING_OVERWRITE && !en->o->overwrite_any && (rc = check_replaceable(en, e)) < 0)
         return rc;

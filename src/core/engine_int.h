@@ -279,6 +279,10 @@ struct engine_out_desc {
 /* d is freed with engine_output_desc_free, also after a failure. */
 int engine_output_describe(const struct engine *en, struct engine_out_desc *d, struct errbuf *e);
 void engine_output_desc_free(struct engine_out_desc *d);
+/* What is at an output path of this run (a datacube or a raster). */
+enum mosaic_existing engine_existing_output(const struct engine *en, const char *path);
+/* Writes a collection's datacube from every stored piece. */
+int engine_output_cube(struct engine *en, const struct mosaic_out *mo, struct errbuf *e);
 /* Pieces of finished tiles, for the assembly (caller holds the lock). */
 int engine_output_add_locked(struct engine *en, const struct mosaic_piece *p, size_t n);
 /* Hands *held, just stored as the only piece of a tile whose piece is

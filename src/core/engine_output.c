@@ -70,7 +70,7 @@ int engine_output_describe(const struct engine *en, struct engine_out_desc *d, s
     if (!d->names || build_metadata(en, &d->md, &nmd, d->store) < 0)
         return err_set(e, ERR_NOMEM, "out of memory");
     for (i = 0; i < s->nbands; i++)
-        d->names[i] = s->bands[i].id;
+        d->names[i] = s->bands[i].name ? s->bands[i].name : s->bands[i].id;
     mo->path = s->output;
     mo->grid = en->plan.grid;
     mo->nbands = (int)s->nbands;
@@ -182,7 +182,8 @@ int engine_output_stream_open(struct engine *en, struct errbuf *e)
     enum spec_dtype type = known_output_type(en);
     int rc;
 
-    if (spec_files_per_cell(en->s) || type == SPEC_DTYPE_AUTO)
+    if (spec_files_per_cell(en->s) || type == SPEC_DTYPE_AUTO || en->s->layout == SPEC_LAYOUT_FILES ||
+        en->s->layout == SPEC_LAYOUT_CUBE)
         return 0;
     if ((rc = engine_output_describe(en, &d, e)) == 0) {
         d.mo.dtype = type;
@@ -291,6 +292,46 @@ static int assemble_cells(struct engine *en, struct mosaic_out *mo, char **files
     return mosaic_write_vrt(s->output, (const char *const *)files, en->plan.ncells, mo, e);
 }
 
+/* A collection's file per image: each of the pieces holding its bands
+ * (requests never cross images, so each piece is read once), with the
+ * provenance and the image's own properties. */
+static int assemble_parts(struct engine *en, struct mosaic_out *mo, struct mosaic_piece *partp, struct errbuf *e)
+{
+    const struct download_spec *s = en->s;
+    const struct engine_output *o = &en->out;
+    const struct spec_kv *prov = mo->metadata;
+    const char *const *names = mo->band_names;
+    size_t nprov = mo->nmetadata, i, k;
+    struct spec_kv *md = NULL;
+    int rc = 0;
+
+    for (k = 0; k < s->nparts && rc == 0; k++) {
+        const struct spec_part *pt = &s->parts[k];
+        size_t n = 0;
+        struct spec_kv *nmd = realloc(md, (nprov + pt->nmetadata + 1) * sizeof *md);
+        if (!nmd) {
+            rc = err_set(e, ERR_NOMEM, "out of memory");
+            break;
+        }
+        md = nmd;
+        memcpy(md, prov, nprov * sizeof *md);
+        memcpy(md + nprov, pt->metadata, pt->nmetadata * sizeof *md);
+        for (i = 0; i < o->nall; i++)
+            if (o->all[i].band0 < pt->band0 + pt->nbands && o->all[i].band0 + o->all[i].nbands > pt->band0)
+                partp[n++] = o->all[i];
+        mo->path = pt->path;
+        mo->band_off = pt->band0;
+        mo->nbands = pt->nbands;
+        mo->band_names = names + pt->band0;
+        mo->metadata = md;
+        mo->nmetadata = nprov + pt->nmetadata;
+        mo->band_interleave = 0;
+        rc = mosaic_assemble(mo, en->store.parts, partp, n, e);
+    }
+    free(md);
+    return rc;
+}
+
 int engine_output_assemble(struct engine *en, struct errbuf *e)
 {
     struct engine_output *o = &en->out;
@@ -312,6 +353,17 @@ int engine_output_assemble(struct engine *en, struct errbuf *e)
         for (i = 0; i < o->nall; i++)
             if (!mask_only(en, &o->all[i]))
                 d.mo.dtype = mosaic_type_union(d.mo.dtype, o->all[i].type);
+    if (en->s->layout == SPEC_LAYOUT_FILES) {
+        if (!(cellp = malloc((o->nall ? o->nall : 1) * sizeof *cellp)))
+            rc = err_set(e, ERR_NOMEM, "out of memory");
+        else
+            rc = assemble_parts(en, &d.mo, cellp, e);
+        goto done;
+    }
+    if (en->s->layout == SPEC_LAYOUT_CUBE) {
+        rc = engine_output_cube(en, &d.mo, e);
+        goto done;
+    }
     if (!spec_files_per_cell(en->s)) {
         rc = mosaic_assemble(&d.mo, en->store.parts, o->all, o->nall, e);
         goto done;

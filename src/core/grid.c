@@ -68,7 +68,7 @@ static long min_l(long a, long b)
 int grid_tile_size(const size_t *band_bytes, size_t nbands, uint64_t max_bytes, int block,
                    long W, long H, long *tw, long *th, int *band_group, struct errbuf *e)
 {
-    size_t group;
+    size_t group, cap;
     uint64_t cost, max_px;
     long side, blk = block > 0 ? block : GRID_DEFAULT_BLOCK;
 
@@ -81,10 +81,20 @@ int grid_tile_size(const size_t *band_bytes, size_t nbands, uint64_t max_bytes, 
 
     /* Fewer bands per request until one aligned block of them fits: a request
      * smaller than a block would make every write a partial-block rewrite. */
+    cap = *band_group > 0 ? (size_t)*band_group : 0;
     group = nbands < GRID_MAX_BANDS ? nbands : GRID_MAX_BANDS;
+    if (cap && cap < group)
+        group = cap;
     while (group > 1 && worst_group_cost(band_bytes, nbands, group) * (uint64_t)blk * (uint64_t)blk >
-                            max_bytes)
-        group = (group + 1) / 2;
+                            max_bytes) {
+        if (!cap) {
+            group = (group + 1) / 2;
+            continue;
+        }
+        /* the next smaller divisor of the cap */
+        while (--group > 1 && cap % group != 0)
+            ;
+    }
     cost = worst_group_cost(band_bytes, nbands, group);
     max_px = max_bytes / cost;
     if (max_px == 0)
@@ -677,6 +687,15 @@ static int plan_text(const struct download_spec *s, const struct grid_plan *p, s
     /* Only when set, so plans without a mask band keep their hashes. */
     if (s->mask_band)
         rc |= buf_printf(b, "mask_band 1\n");
+    if (s->layout != SPEC_LAYOUT_IMAGE) {
+        rc |= buf_printf(b, "layout %d %zu %d\n", (int)s->layout, s->nparts, s->bands_per_request);
+        for (i = 0; i < s->nparts; i++)
+            rc |= buf_printf(b, "part %d %d %s\n", s->parts[i].band0, s->parts[i].nbands,
+                             s->parts[i].path ? s->parts[i].path : "");
+        for (i = 0; i < s->nbands; i++)
+            if (s->bands[i].name)
+                rc |= buf_printf(b, "name %zu %s\n", i, s->bands[i].name);
+    }
     rc |= buf_printf(b, "tiles %zu\n", p->ntiles);
     return rc ? ERR_NOMEM : 0;
 }
@@ -886,6 +905,7 @@ int grid_plan_build(const struct download_spec *s, struct grid_plan *p, struct e
     }
     for (i = 0; i < s->nbands; i++)
         band_bytes[i] = spec_dtype_size(s->bands[i].type);
+    p->band_group = s->bands_per_request;
     if ((rc = plan_cells(s, p, &maxw, &maxh, e)) < 0 ||
         (rc = grid_tile_size(band_bytes, s->nbands, p->max_bytes, p->block, maxw, maxh, &p->tile_w, &p->tile_h,
                              &p->band_group, e)) < 0 ||

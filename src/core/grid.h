@@ -105,7 +105,9 @@ uint64_t grid_request_bytes(long w, long h, const size_t *band_bytes, size_t nba
 
 /* Chooses bands per request and a tile size for a (W x H) area so that every
  * request is <= max_bytes, <= GRID_MAX_SIDE a side and <= GRID_MAX_BANDS bands,
- * with sides multiples of block unless the area itself is smaller. */
+ * with sides multiples of block unless the area itself is smaller. On entry
+ * *band_group > 0 caps the bands per request (a collection's bands per
+ * image): groups then divide it, so no request crosses an image. */
 int grid_tile_size(const size_t *band_bytes, size_t nbands, uint64_t max_bytes, int block,
                    long W, long H, long *tw, long *th, int *band_group, struct errbuf *e);
 

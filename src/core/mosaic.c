@@ -801,11 +801,18 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
     size_t sz = spec_dtype_size(o->dtype), n = (size_t)p->width * (size_t)p->height * (size_t)p->nbands;
     const unsigned char *px = mosaic_pbuf_pixels(b);
     GSpacing pix, line, band;
-    int bi, ndata;
+    int bi, ndata, skip, first, nb;
 
     if (dx < 0 || dy < 0 || dx + p->width > o->grid.width || dy + p->height > o->grid.height || p->band0 < 0 ||
-        p->band0 + p->nbands > o->nbands)
+        (o->band_off == 0 && p->band0 + p->nbands > o->nbands))
         return err_set(e, ERR_INTERNAL, "tile %zu lies outside the output", p->tile_id);
+    /* The piece's bands that are this file's: from piece band `skip` on,
+     * nb of them, at file band `first`. */
+    skip = p->band0 < o->band_off ? o->band_off - p->band0 : 0;
+    first = p->band0 + skip - o->band_off;
+    nb = p->nbands - skip < o->nbands - first ? p->nbands - skip : o->nbands - first;
+    if (nb <= 0)
+        return 0;
     if (!header_matches(h, p))
         return err_set(e, ERR_INTERNAL, "tile %zu: its pixels in memory do not match the piece", p->tile_id);
     if (p->type != o->dtype) {
@@ -830,10 +837,11 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
         line = pix * p->width;
         band = line * p->height;
     }
-    /* The data bands of the piece; a mask band is the piece's last. */
-    ndata = p->band0 + p->nbands <= w->ndata ? p->nbands : w->ndata - p->band0;
+    px += (size_t)skip * (size_t)band;
+    /* The data bands of the piece; a mask band is the file's last. */
+    ndata = first + nb <= w->ndata ? nb : w->ndata - first;
     for (bi = 0; bi < ndata; bi++)
-        w->bandmap[bi] = p->band0 + bi + 1;
+        w->bandmap[bi] = first + bi + 1;
     /* int8 goes in as GDT_Byte: GDAL 3.6 stores it as Byte with
      * PIXELTYPE=SIGNEDBYTE and the bits are the same. */
     if (ndata > 0 &&
@@ -842,7 +850,7 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
                               band, NULL) != CE_None)
         return err_set(e, ERR_IO, "tile %zu: cannot write it into %s: %s", p->tile_id, w->partial,
                        CPLGetLastErrorMsg());
-    if (ndata < p->nbands)
+    if (ndata < nb)
         return write_mask(w, p, px + (size_t)ndata * (size_t)band, pix, line, dx, dy, e);
     return 0;
 }

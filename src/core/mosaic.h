@@ -44,6 +44,9 @@ struct mosaic_out {
     long col_off, row_off;            /* the file's top-left pixel in the pieces' grid
                                          (non-zero for one fishnet cell) */
     int nbands;                       /* the pieces' bands (with a mask band, one more than the file's) */
+    int band_off;                     /* the pieces' band of the file's first band (non-zero for
+                                         one image of a collection); piece bands outside
+                                         [band_off, band_off + nbands) are not this file's */
     int mask_band;                    /* 1: the pieces' last band (nbands - 1) is a 0/1 validity band,
                                          written as the file's internal per-dataset mask (255 where
                                          it is 1, else 0), not as a data band */

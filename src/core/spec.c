@@ -18,9 +18,22 @@ void spec_free(struct download_spec *s)
     if (!s)
         return;
     free(s->expression);
-    for (i = 0; i < s->nbands; i++)
+    for (i = 0; i < s->nbands; i++) {
         free(s->bands[i].id);
+        free(s->bands[i].name);
+    }
     free(s->bands);
+    for (i = 0; i < s->nparts; i++) {
+        size_t k;
+        free(s->parts[i].path);
+        free(s->parts[i].id);
+        for (k = 0; k < s->parts[i].nmetadata; k++) {
+            free(s->parts[i].metadata[k].key);
+            free(s->parts[i].metadata[k].value);
+        }
+        free(s->parts[i].metadata);
+    }
+    free(s->parts);
     free(s->grid.crs);
     free(s->overview_resampling);
     free(s->region.crs);

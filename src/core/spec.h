@@ -32,6 +32,17 @@ enum spec_format {
     SPEC_FORMAT_GTIFF = 0, /* one tiled GeoTIFF (BigTIFF when needed) */
     SPEC_FORMAT_COG,       /* one Cloud Optimized GeoTIFF, made at finalize */
     SPEC_FORMAT_VRT,       /* a VRT over one GeoTIFF per fishnet cell */
+    SPEC_FORMAT_ZARR,      /* a collection's datacube: a Zarr directory (layout CUBE) */
+    SPEC_FORMAT_NETCDF,    /* a collection's datacube: a NetCDF file (layout CUBE) */
+};
+
+/* What the bands are: one image, or the images of a collection stacked
+ * band after band (image i's bands are parts[i]'s range of bands[]). */
+enum spec_layout {
+    SPEC_LAYOUT_IMAGE = 0, /* one image: the output as format says */
+    SPEC_LAYOUT_FILES,     /* a collection, one GeoTIFF/COG per image at parts[i].path */
+    SPEC_LAYOUT_STACK,     /* a collection as one multi-band file at output */
+    SPEC_LAYOUT_CUBE,      /* a collection as a (time, y, x) datacube at output */
 };
 
 enum spec_compression {
@@ -80,6 +91,8 @@ enum spec_split {
 struct spec_band {
     char *id;              /* band id as the expression names it (required) */
     enum spec_dtype type;  /* SPEC_DTYPE_AUTO when not known before the first response */
+    char *name;            /* the output's name for it (band description, cube
+                              variable); NULL: id */
 };
 
 struct spec_region {
@@ -118,6 +131,17 @@ struct spec_kv {
     char *value;
 };
 
+/* One image of a collection download. */
+struct spec_part {
+    char *path;            /* LAYOUT_FILES: its output file; NULL otherwise */
+    char *id;              /* system:id, or NULL */
+    int band0, nbands;     /* its bands in bands[] */
+    int has_time;
+    int64_t time_ms;       /* system:time_start */
+    struct spec_kv *metadata;  /* its properties, written into its file */
+    size_t nmetadata;
+};
+
 struct download_spec {
     /* --- what --- */
     char *expression;      /* serialized EE expression JSON ({"result":..,"values":{..}}),
@@ -134,6 +158,14 @@ struct download_spec {
      * a data band; pixels outside a polygon region are masked too. Needs
      * nbands >= 2; the host sets that band's type to uint8. */
     int mask_band;
+    /* A collection (layout != IMAGE): its images, in order; NULL/0 for one
+     * image. With LAYOUT_FILES, `output` names the job (its journal and
+     * tile store) and each part has its file. */
+    enum spec_layout layout;
+    struct spec_part *parts;
+    size_t nparts;
+    int bands_per_request;     /* > 0: a request never holds more bands (and
+                                  groups start at multiples of it); 0: planned */
 
     /* --- where --- */
     struct spec_grid grid;

@@ -145,42 +145,55 @@ static void convert(const double *src, const uint8_t *mask, size_t n, enum px_ty
 
 /* ---- NPY ------------------------------------------------------------------ */
 
+/* EE's limit of bands per request; a header this long needs NPY 2.0's
+ * four-byte length when it passes 65535 bytes. */
+#define NPY_MAX_BANDS 1024
+
 int encode_npy(const struct raster *r, struct buf *out, struct errbuf *e)
 {
-    char hdr[64 + 48 * 64];
-    int len, pad, b;
-    size_t rec = 0, np, total, off;
-    uint16_t hl;
+    struct buf hdr;
+    int b, v2;
+    size_t rec = 0, np, total, off, pre, len;
     uint8_t *base;
 
-    if (r->nbands < 1 || r->nbands > 48)
-        return err_set(e, ERR_USAGE, "NPY output needs 1 to 48 bands, got %d", r->nbands);
-    len = snprintf(hdr, sizeof hdr, "{'descr': [");
+    if (r->nbands < 1 || r->nbands > NPY_MAX_BANDS)
+        return err_set(e, ERR_USAGE, "NPY output needs 1 to %d bands, got %d", NPY_MAX_BANDS, r->nbands);
+    buf_init(&hdr, 0);
+    if (buf_printf(&hdr, "{'descr': [") != 0)
+        goto nomem;
     for (b = 0; b < r->nbands; b++) {
-        len += snprintf(hdr + len, sizeof hdr - (size_t)len, "%s('%s', '%s')", b ? ", " : "",
-                        r->bands[b].id, px_npy_descr(r->bands[b].type));
+        if (buf_printf(&hdr, "%s('%s', '%s')", b ? ", " : "", r->bands[b].id, px_npy_descr(r->bands[b].type)) != 0)
+            goto nomem;
         rec += px_size(r->bands[b].type);
     }
-    len += snprintf(hdr + len, sizeof hdr - (size_t)len,
-                    "], 'fortran_order': False, 'shape': (%ld, %ld), }", r->height, r->width);
-    if ((size_t)len + 64 >= sizeof hdr)
-        return err_set(e, ERR_LIMIT, "NPY header too long");
-    /* 10 bytes of preamble + header + padding + '\n' is a multiple of 64. */
-    pad = 63 - (10 + len) % 64;
-    memset(hdr + len, ' ', (size_t)pad);
-    len += pad;
-    hdr[len++] = '\n';
-    hl = (uint16_t)len;
+    if (buf_printf(&hdr, "], 'fortran_order': False, 'shape': (%ld, %ld), }", r->height, r->width) != 0)
+        goto nomem;
+    /* preamble + header + padding + '\n' is a multiple of 64 */
+    v2 = hdr.len + 64 > 65535;
+    pre = v2 ? 12 : 10;
+    while ((pre + hdr.len + 1) % 64 != 0)
+        if (buf_append(&hdr, " ", 1) != 0)
+            goto nomem;
+    if (buf_append(&hdr, "\n", 1) != 0)
+        goto nomem;
+    len = hdr.len;
     np = (size_t)r->width * (size_t)r->height;
-    total = 10 + (size_t)len + np * rec;
-    if (buf_reserve(out, total) != 0)
+    total = pre + len + np * rec;
+    if (buf_reserve(out, total) != 0) {
+        buf_free(&hdr);
         return err_set(e, ERR_LIMIT, "NPY response of %zu bytes exceeds the buffer limit", total);
+    }
     base = (uint8_t *)out->data + out->len;
-    memcpy(base, "\x93NUMPY\x01\x00", 8);
-    base[8] = (uint8_t)(hl & 0xff);
-    base[9] = (uint8_t)(hl >> 8);
-    memcpy(base + 10, hdr, (size_t)len);
-    off = 10 + (size_t)len;
+    memcpy(base, v2 ? "\x93NUMPY\x02\x00" : "\x93NUMPY\x01\x00", 8);
+    base[8] = (uint8_t)(len & 0xff);
+    base[9] = (uint8_t)(len >> 8 & 0xff);
+    if (v2) {
+        base[10] = (uint8_t)(len >> 16 & 0xff);
+        base[11] = (uint8_t)(len >> 24 & 0xff);
+    }
+    memcpy(base + pre, hdr.data, len);
+    buf_free(&hdr);
+    off = pre + len;
     /* Records are pixel-interleaved: convert a few thousand pixels of every
      * band at a time, so each block of output is written while it is still
      * in cache instead of streaming the whole body once per band. */
@@ -199,6 +212,9 @@ int encode_npy(const struct raster *r, struct buf *out, struct errbuf *e)
     out->len += total;
     out->data[out->len] = '\0';
     return 0;
+nomem:
+    buf_free(&hdr);
+    return err_set(e, ERR_NOMEM, "out of memory");
 }
 
 /* ---- GDAL helpers --------------------------------------------------------- */

@@ -165,6 +165,92 @@ int host_region_meets_lua(lua_State *L)
     return 1;
 }
 
+/* A list of {key, value} string pairs at the top of the stack. */
+static int kv_list(lua_State *L, struct spec_kv **out, size_t *n)
+{
+    lua_Integer i, len = (lua_Integer)lua_rawlen(L, -1);
+
+    *n = 0;
+    if (len == 0)
+        return 0;
+    if (!(*out = calloc((size_t)len, sizeof **out)))
+        return -1;
+    for (i = 1; i <= len; i++) {
+        lua_rawgeti(L, -1, i);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        (*out)[*n].key = strdup(luaL_optstring(L, -2, ""));
+        (*out)[*n].value = strdup(luaL_optstring(L, -1, ""));
+        lua_pop(L, 3);
+        if (!(*out)[(*n)++].value || !(*out)[*n - 1].key)
+            return -1;
+    }
+    return 0;
+}
+
+/* A collection's layout and images (recipe.lua's `collection_parts`:
+ * {layout =, bands_per_image =, parts = {{path =, id =, band0 =, nbands =,
+ * time_ms =, metadata = {{k, v}...}}...}}). */
+static int fill_collection(lua_State *L, int t, struct download_spec *s, char *msg, size_t cap)
+{
+    lua_Integer i, n;
+    double d;
+    char *str;
+    int c;
+
+    if (lua_getfield(L, t, "collection_parts") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    c = lua_gettop(L);
+    str = dup_field(L, c, "layout");
+    s->layout = !str ? SPEC_LAYOUT_IMAGE
+                : strcmp(str, "files") == 0 ? SPEC_LAYOUT_FILES
+                : strcmp(str, "stack") == 0 ? SPEC_LAYOUT_STACK : SPEC_LAYOUT_CUBE;
+    free(str);
+    if (num_field(L, c, "bands_per_image", &d))
+        s->bands_per_request = (int)d;
+    lua_getfield(L, c, "parts");
+    n = (lua_Integer)lua_rawlen(L, -1);
+    if (n > 0 && !(s->parts = calloc((size_t)n, sizeof *s->parts)))
+        goto nomem;
+    for (i = 1; i <= n; i++) {
+        struct spec_part *pt = &s->parts[s->nparts++];
+        int p;
+        lua_rawgeti(L, -1, i);
+        p = lua_gettop(L);
+        pt->path = dup_field(L, p, "path");
+        pt->id = dup_field(L, p, "id");
+        if (num_field(L, p, "band0", &d))
+            pt->band0 = (int)d;
+        if (num_field(L, p, "nbands", &d))
+            pt->nbands = (int)d;
+        if (num_field(L, p, "time_ms", &d)) {
+            pt->has_time = 1;
+            pt->time_ms = (int64_t)d;
+        }
+        lua_getfield(L, p, "metadata");
+        if (lua_istable(L, -1) && kv_list(L, &pt->metadata, &pt->nmetadata) != 0)
+            goto nomem;
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    /* Output band names (stack: "<band>_<date>"; cube: the variables). */
+    if (lua_getfield(L, c, "names") == LUA_TTABLE)
+        for (i = 1; i <= (lua_Integer)s->nbands; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) == LUA_TSTRING && !(s->bands[i - 1].name = strdup(lua_tostring(L, -1))))
+                goto nomem;
+            lua_pop(L, 1);
+        }
+    lua_pop(L, 2);
+    return 0;
+nomem:
+    lua_settop(L, c - 1);
+    snprintf(msg, cap, "out of memory");
+    return -1;
+}
+
 /* Fills s from the normalized table at index t. Returns 0 or sets msg. */
 static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *s, char *msg, size_t cap)
 {
@@ -267,7 +353,9 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
     /* output */
     if ((str = dup_field(L, t, "format")) != NULL) {
         s->format = strcmp(str, "cog") == 0 ? SPEC_FORMAT_COG
-                    : strcmp(str, "vrt") == 0 ? SPEC_FORMAT_VRT : SPEC_FORMAT_GTIFF;
+                    : strcmp(str, "vrt") == 0 ? SPEC_FORMAT_VRT
+                    : strcmp(str, "zarr") == 0 ? SPEC_FORMAT_ZARR
+                    : strcmp(str, "netcdf") == 0 ? SPEC_FORMAT_NETCDF : SPEC_FORMAT_GTIFF;
         free(str);
     }
     if ((str = dup_field(L, t, "compression")) != NULL) {
@@ -308,7 +396,7 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         s->existing = SPEC_EXISTING_RESUME;
     if (h->opts.overwrite)
         s->existing = SPEC_EXISTING_OVERWRITE;
-    return 0;
+    return fill_collection(L, t, s, msg, cap);
 }
 
 /* A quick-look is written over whatever is at its path: only a preview
@@ -327,6 +415,18 @@ static int quicklook_replaceable(const char *png, struct errbuf *e)
         return err_set(e, ERR_USAGE, "quicklook %s exists and is not a preview eefetch made (it has no "
                        QUICKLOOK_TAG " tag); it is not replaced: move it away or name another quicklook",
                        png);
+    return 0;
+}
+
+/* A collection's files are outputs like any other: inside the recipe's
+ * folder unless --unsafe. */
+static int guard_parts(struct host *h, struct download_spec *s, struct errbuf *e)
+{
+    size_t i;
+
+    for (i = 0; i < s->nparts; i++)
+        if (s->parts[i].path && host_guard_output(h, "output", &s->parts[i].path, e) != 0)
+            return -1;
     return 0;
 }
 
@@ -364,7 +464,8 @@ static int run(lua_State *L, int plan_only)
     /* Where it writes, before anything is asked of the server. */
     if ((spec.output && *spec.output && host_guard_output(h, "output", &spec.output, &e) != 0) ||
         (spec.quicklook && *spec.quicklook && host_guard_output(h, "quicklook", &spec.quicklook, &e) != 0) ||
-        (spec.quicklook && !plan_only && !h->opts.unsafe && quicklook_replaceable(spec.quicklook, &e) != 0)) {
+        (spec.quicklook && !plan_only && !h->opts.unsafe && quicklook_replaceable(spec.quicklook, &e) != 0) ||
+        guard_parts(h, &spec, &e) != 0) {
         spec_free(&spec);
         lua_pushstring(L, e.msg);
         return lua_error(L);
@@ -427,6 +528,8 @@ static int run(lua_State *L, int plan_only)
     }
     lua_newtable(L);
     set_int(L, "tiles", (lua_Integer)sum.tiles_total);
+    if (spec.layout != SPEC_LAYOUT_IMAGE)
+        set_int(L, "images", (lua_Integer)spec.nparts);
     set_int(L, "tiles_skipped", (lua_Integer)sum.tiles_skipped);
     set_int(L, "tiles_resumed", (lua_Integer)sum.tiles_resumed);
     set_int(L, "tiles_fetched", (lua_Integer)sum.tiles_fetched);

@@ -115,25 +115,25 @@ static void test_limits(void)
     CHECK(grid_request_bytes(2, 3, f32, 3) == 2 * 3 * 15);
 
     /* A 256x256 uint8 block is 65536 naive bytes but 131072 EE bytes. */
-    CHECK(grid_tile_size(&one_u8, 1, 65536, 256, 10000, 10000, &tw, &th, &group, &e) == 0);
+    CHECK((group = 0) == 0 && grid_tile_size(&one_u8, 1, 65536, 256, 10000, 10000, &tw, &th, &group, &e) == 0);
     CHECK((unsigned long long)tw * th * 2 <= 65536);
     CHECK(tw > 100 && th > 100);
 
     /* Default budget, 3 float32 bands: square, block-aligned, under budget. */
-    CHECK(grid_tile_size(f32, 3, 0, 256, 100000, 100000, &tw, &th, &group, &e) == 0);
+    CHECK((group = 0) == 0 && grid_tile_size(f32, 3, 0, 256, 100000, 100000, &tw, &th, &group, &e) == 0);
     CHECK(tw % 256 == 0 && th % 256 == 0 && group == 3);
     CHECK((unsigned long long)tw * th * 15 <= GRID_DEFAULT_MAX_BYTES);
     CHECK((unsigned long long)(tw + 256) * (th + 256) * 15 > GRID_DEFAULT_MAX_BYTES);
 
     /* A narrow strip gives its budget to the long side, capped at 32768. */
-    CHECK(grid_tile_size(&one_u8, 1, GRID_EE_MAX_BYTES, 256, 1, 1000000, &tw, &th, &group, &e) == 0);
+    CHECK((group = 0) == 0 && grid_tile_size(&one_u8, 1, GRID_EE_MAX_BYTES, 256, 1, 1000000, &tw, &th, &group, &e) == 0);
     CHECK(tw == 1 && th == 32768);
 
     /* A small budget splits the bands first (one float32 band = 5 bytes)... */
-    CHECK(grid_tile_size(f32, 3, 10, 256, 100, 100, &tw, &th, &group, &e) == 0);
+    CHECK((group = 0) == 0 && grid_tile_size(f32, 3, 10, 256, 100, 100, &tw, &th, &group, &e) == 0);
     CHECK(group == 1 && (unsigned long long)tw * th * 5 <= 10);
     /* ...and a budget below one pixel of one band is a usage error. */
-    CHECK(grid_tile_size(f32, 3, 4, 256, 100, 100, &tw, &th, &group, &e) == ERR_USAGE);
+    CHECK((group = 0) == 0 && grid_tile_size(f32, 3, 4, 256, 100, 100, &tw, &th, &group, &e) == ERR_USAGE);
 }
 
 static void test_many_bands(void)
