@@ -6,6 +6,8 @@
 -- stored tiles: a file per image, one multi-band stack, or a datacube.
 local util = require "eefetch.util"
 local imageinfo = require "eefetch.imageinfo"
+local host = require "eefetch.host"
+local json = require "eefetch.json"
 
 local M = {}
 local fail = util.fail
@@ -143,6 +145,74 @@ local function shared_lattice(bands)
   return b1
 end
 
+-- ---- pinned recipes ------------------------------------------------------
+
+-- The lock file (plan --lock writes it, --locked reads it): per download,
+-- keyed by its output, the images in order with id, index and version.
+local lock = { read = nil, written = {} }
+
+local function lock_entry(key, what)
+  if not lock.read then
+    local text, why = host.lock_read()
+    if not text then fail("%s{}: %s", what, why) end
+    local ok, t = pcall(host.json_decode, text)
+    if not ok or type(t) ~= "table" or type(t.downloads) ~= "table" then
+      fail("%s{}: the lock file is not one eefetch wrote (no \"downloads\" list): make it again with " ..
+           "`eefetch plan --lock`", what)
+    end
+    lock.read = t.downloads
+  end
+  for _, d in ipairs(lock.read) do
+    if d.output == key and type(d.images) == "table" then return d end
+  end
+  fail("%s{}: the lock file has no images for output %q (the recipe changed since it was made?): run " ..
+       "`eefetch plan --lock` again", what, key)
+end
+
+-- Under --locked: the recipe's collection cut to the locked images.
+local function apply_lock(ic, key, what)
+  local ee = require "eefetch.ee"
+  local entry = lock_entry(key, what)
+  local idx = {}
+  for i, img in ipairs(entry.images) do idx[i] = img.index end
+  return ic:filter(ee.Filter.inList("system:index", idx)), entry
+end
+
+-- Every locked image is there, unchanged (EE keeps no old versions: an
+-- image updated since cannot give the locked pixels).
+local function check_lock(entry, imgs, what)
+  local by = {}
+  for _, img in ipairs(imgs) do by[img.index] = img end
+  for _, l in ipairs(entry.images) do
+    local img = by[l.index]
+    if not img then
+      fail("%s{}: locked image %s no longer exists (or no longer passes the recipe's filters); the " ..
+           "locked download cannot be repeated: run `eefetch plan --lock` to pin today's images", what,
+           l.id or l.index)
+    end
+    local v = img.props["system:version"]
+    if l.version ~= nil and v ~= nil and tostring(l.version) ~= tostring(v) then
+      fail("%s{}: locked image %s changed since the lock (system:version %s, now %s); its old pixels are " ..
+           "gone: run `eefetch plan --lock` to pin the new version", what, l.id or l.index,
+           tostring(l.version), tostring(v))
+    end
+  end
+end
+
+local function record_lock(key, imgs)
+  local list = {}
+  for i, img in ipairs(imgs) do
+    local v = img.props["system:version"]
+    list[i] = { id = img.id, index = img.index, version = v ~= nil and tostring(v) or nil }
+  end
+  local found
+  for _, d in ipairs(lock.written) do
+    if d.output == key then d.images, found = list, true end
+  end
+  if not found then lock.written[#lock.written + 1] = { output = key, images = list } end
+  host.lock_write(json.encode({ eefetch_lock = 1, recipe = host.recipe_path, downloads = lock.written }) .. "\n")
+end
+
 local function output_checks(out, what)
   local layout = out.layout
   if out.split then fail("%s{}: 'split' does not apply to a collection (its layout gives the files)", what) end
@@ -191,8 +261,13 @@ function M.complete(out, what, recipe)
   if out.output then output_checks(out, what) end
   imageinfo.set_account(out.credentials, out.project)
   local ic = out.collection
+  local mode = host.lock_mode()
+  local entry
+  if mode == "locked" then ic, entry = apply_lock(ic, out.output or "", what) end
   local info = imageinfo.fetch_value(ic, what)
   local imgs = images(info, what)
+  if entry then check_lock(entry, imgs, what) end
+  if mode == "lock" then record_lock(out.output or "", imgs) end
   if #imgs == 0 then
     local why = imageinfo.explain_empty(ic)
     fail("%s{}: the collection is empty%s", what, why and ("; " .. why) or "")
@@ -280,6 +355,11 @@ function M.complete(out, what, recipe)
   for i, b in ipairs(out.bands) do sel[i] = b end
   out.image = ic:select(sel):toBands()
   out.bands = ids
+  if out.layout ~= "files" then
+    local list = {}
+    for i, img in ipairs(imgs) do list[i] = img.id or img.index end
+    out.metadata_items = { { "EE_IMAGE_IDS", table.concat(list, ",") } }
+  end
   out.collection_parts = { layout = out.layout, parts = parts, names = names,
                            bands_per_image = out.layout ~= "stack" and nb or nil }
   out.images = #imgs

@@ -235,6 +235,10 @@ static int fill_collection(lua_State *L, int t, struct download_spec *s, char *m
         lua_pop(L, 2);
     }
     lua_pop(L, 1);
+    /* The stack's or cube's image ids. */
+    if (lua_getfield(L, t, "metadata_items") == LUA_TTABLE && kv_list(L, &s->metadata, &s->nmetadata) != 0)
+        goto nomem;
+    lua_pop(L, 1);
     /* Output band names (stack: "<band>_<date>"; cube: the variables). */
     if (lua_getfield(L, c, "names") == LUA_TTABLE)
         for (i = 1; i <= (lua_Integer)s->nbands; i++) {

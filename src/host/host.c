@@ -70,7 +70,14 @@ static void usage(FILE *out, const char *cmd)
                 "  --json                print each plan as one JSON object on a line of its own\n"
                 "                        (\"type\":\"plan\", the same fields as the block)\n"
                 "  --no-disk-check       run even when the free disk is clearly too small (also\n"
-                "                        EEFETCH_NO_DISK_CHECK=1)\n");
+                "                        EEFETCH_NO_DISK_CHECK=1)\n"
+                "  --locked              every download{ collection = ... } takes exactly the images\n"
+                "                        of the recipe's lock file (<recipe>.lock); an image gone or\n"
+                "                        changed since is an error\n");
+    if (strcmp(cmd, "plan") == 0)
+        fprintf(out,
+                "  --lock                write <recipe>.lock beside the recipe: the exact images (id,\n"
+                "                        index, version) each collection download resolves to now\n");
 }
 
 /* Parses options; the one positional argument (recipe or code) goes to
@@ -133,6 +140,11 @@ static int parse_opts(int argc, char **argv, struct host_opts *o, const char **p
         } else if (strcmp(a, "--json") == 0 &&
                    (strcmp(argv[0], "plan") == 0 || strcmp(argv[0], "run") == 0)) {
             o->json = 1;
+        } else if (strcmp(a, "--lock") == 0 && strcmp(argv[0], "plan") == 0) {
+            o->lock = 1;
+        } else if (strcmp(a, "--locked") == 0 &&
+                   (strcmp(argv[0], "plan") == 0 || strcmp(argv[0], "run") == 0)) {
+            o->locked = 1;
         } else if (strcmp(a, "--no-disk-check") == 0 &&
                    (strcmp(argv[0], "plan") == 0 || strcmp(argv[0], "run") == 0)) {
             o->no_disk_check = 1;

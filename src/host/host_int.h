@@ -29,6 +29,8 @@ struct host_opts {
     int overwrite;             /* --overwrite: every download{} starts over */
     int json;                  /* --json: plans as one JSON object per line */
     int no_disk_check;         /* --no-disk-check or EEFETCH_NO_DISK_CHECK=1 */
+    int lock;                  /* plan --lock: write the recipe's lock file */
+    int locked;                /* --locked: collections are the lock file's images */
     const char *progress;      /* --progress auto|bar|plain|json|off (NULL = auto) */
     int unsafe;                /* --unsafe */
     const char *output_dir;    /* --output-dir DIR: relative outputs go there; outputs may be under it */
@@ -151,6 +153,9 @@ int host_eval_show(struct host *h, const char *code, size_t len, const char *chu
 int host_download_lua(lua_State *L);
 int host_plan_lua(lua_State *L);
 int host_region_meets_lua(lua_State *L);
+int host_lock_mode_lua(lua_State *L);
+int host_lock_read_lua(lua_State *L);
+int host_lock_write_lua(lua_State *L);
 
 struct host *host_from_lua(lua_State *L);
 

@@ -692,6 +692,9 @@ void host_bridge_register(lua_State *L, struct host *h)
         {"download", host_download_lua},
         {"plan", host_plan_lua},
         {"region_meets", host_region_meets_lua},
+        {"lock_mode", host_lock_mode_lua},
+        {"lock_read", host_lock_read_lua},
+        {"lock_write", host_lock_write_lua},
         {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
