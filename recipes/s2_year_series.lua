@@ -20,6 +20,7 @@ local r = download{
   bands = { "B2", "B3", "B4", "B8" },
   region = area,
   output = params.out or default_out[layout],
+  max_tile_bytes = params.tile_bytes and tonumber(params.tile_bytes) or nil,
 }
 print(string.format("%d images, %d tiles, %d fetched, %d resumed", r.images or 0, r.tiles, r.tiles_fetched,
                     r.tiles_resumed))
