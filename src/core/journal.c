@@ -20,6 +20,14 @@
 struct journal {
     int fd;
     pthread_mutex_t lock;
+    /* Group commit: records are numbered as they are written; one fsync
+     * covers every record written before it started, so workers whose
+     * answers land together wait for one fsync, not for one each in turn
+     * (which left the server idle while they queued). */
+    pthread_cond_t synced;
+    uint64_t written, durable;
+    int syncing;
+    int sync_errno;            /* a failed fsync: every later append fails */
     size_t ntiles;
 };
 
@@ -336,6 +344,12 @@ opened:
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if (pthread_cond_init(&j->synced, NULL) != 0) {
+        pthread_mutex_destroy(&j->lock);
+        free(j);
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     j->fd = fd;
     j->ntiles = ntiles;
     *out = j;
@@ -351,6 +365,7 @@ int journal_append(struct journal *j, size_t tile_id, const struct mosaic_piece 
                    struct errbuf *e)
 {
     struct buf line;
+    uint64_t seq;
     int k, rc = 0;
 
     if (tile_id >= j->ntiles || n < 1 || n > JOURNAL_MAX_PIECES)
@@ -368,11 +383,35 @@ int journal_append(struct journal *j, size_t tile_id, const struct mosaic_piece 
         buf_free(&line);
         return err_set(e, ERR_NOMEM, "out of memory");
     }
-    /* One write per record; fsync before returning, so a caller who saw
+    /* One write per record; durable (fsync'd, by this caller or by one
+     * that started after the write) before returning, so a caller who saw
      * success may rely on the tile being recorded. */
     pthread_mutex_lock(&j->lock);
-    if (write_all(j->fd, line.data, line.len) != 0 || fsync(j->fd) != 0)
-        rc = err_set(e, ERR_IO, "cannot append to the journal: %s", strerror(errno));
+    if (j->sync_errno == 0 && write_all(j->fd, line.data, line.len) != 0)
+        j->sync_errno = errno ? errno : EIO;
+    seq = ++j->written;
+    while (j->sync_errno == 0 && j->durable < seq) {
+        uint64_t upto;
+        int err = 0;
+        if (j->syncing) {
+            pthread_cond_wait(&j->synced, &j->lock);
+            continue;
+        }
+        j->syncing = 1;
+        upto = j->written;
+        pthread_mutex_unlock(&j->lock);
+        if (fsync(j->fd) != 0)
+            err = errno ? errno : EIO;
+        pthread_mutex_lock(&j->lock);
+        j->syncing = 0;
+        if (err)
+            j->sync_errno = err;
+        else if (upto > j->durable)
+            j->durable = upto;
+        pthread_cond_broadcast(&j->synced);
+    }
+    if (j->sync_errno)
+        rc = err_set(e, ERR_IO, "cannot append to the journal: %s", strerror(j->sync_errno));
     pthread_mutex_unlock(&j->lock);
     buf_free(&line);
     return rc;
@@ -383,6 +422,7 @@ void journal_close(struct journal *j)
     if (!j)
         return;
     close(j->fd);   /* releases the lock */
+    pthread_cond_destroy(&j->synced);
     pthread_mutex_destroy(&j->lock);
     free(j);
 }
