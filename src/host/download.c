@@ -502,7 +502,12 @@ static int run(lua_State *L, int plan_only)
     if (h->opts.progress)
         progress_mode_parse(h->opts.progress, &mode);
     if (!plan_only && mode != PROGRESS_OFF) {
-        prog = progress_create(mode, stderr, spec.output);
+        char label[4200];
+        if (spec.layout != SPEC_LAYOUT_IMAGE)
+            snprintf(label, sizeof label, "%s (%zu images)", spec.output, spec.nparts);
+        else
+            snprintf(label, sizeof label, "%s", spec.output);
+        prog = progress_create(mode, stderr, label);
         if (!prog) {
             spec_free(&spec);
             auth_destroy(own_auth);

@@ -150,9 +150,16 @@ static void print_text(FILE *out, const struct host_plan *p, const char *where)
                 fabs(sum->grid.sy), p->metres_x, p->metres_y);
     else
         fprintf(out, "  pixel size: %.10g x %.10g CRS units\n", fabs(sum->grid.sx), fabs(sum->grid.sy));
+    if (s->layout != SPEC_LAYOUT_IMAGE && s->nparts > 0) {
+        static const char *const layouts[] = {"image", "files", "stack", "cube"};
+        fprintf(out, "  images:     %zu (layout %s", s->nparts, layouts[s->layout]);
+        if (s->layout == SPEC_LAYOUT_FILES && s->parts[0].path)
+            fprintf(out, ": %s ... %s", s->parts[0].path, s->parts[s->nparts - 1].path);
+        fprintf(out, ")\n");
+    }
     fprintf(out, "  bands:      %zu (", s->nbands);
     for (i = 0; i < s->nbands && i < 8; i++)
-        fprintf(out, "%s%s", i ? " " : "", s->bands[i].id);
+        fprintf(out, "%s%s", i ? " " : "", s->bands[i].name ? s->bands[i].name : s->bands[i].id);
     fprintf(out, "%s), %.0f bytes per pixel%s\n", s->nbands > 8 ? " ..." : "", p->bytes_per_pixel,
             sum->types_known ? "" : " (no dtype: a band of unknown type counted as 8 bytes)");
     fprintf(out, "  requests:   %zu = %zu tile(s) x %zu band group(s), up to %ld x %ld pixels each", sum->tiles_total,
@@ -230,6 +237,11 @@ static json_object *plan_fields(const struct host_plan *p)
     add_num(o, "bytes_per_pixel", p->bytes_per_pixel);
     json_object_object_add(o, "types_known", json_object_new_boolean(sum->types_known));
     add_num(o, "band_groups", (double)p->band_groups);
+    if (p->s->layout != SPEC_LAYOUT_IMAGE) {
+        static const char *const layouts[] = {"image", "files", "stack", "cube"};
+        add_num(o, "images", (double)p->s->nparts);
+        json_object_object_add(o, "layout", json_object_new_string(layouts[p->s->layout]));
+    }
     add_num(o, "requests_planned", (double)sum->tiles_total);
     add_num(o, "raw_bytes", (double)sum->raw_bytes);
     add_num(o, "output_bytes_max", (double)sum->output_bytes);
