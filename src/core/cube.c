@@ -635,6 +635,21 @@ static int chunk_io(struct cube_writer *w, size_t band, long cx0, long cy0, long
     return 0;
 }
 
+/* int8 cubes are int16 arrays: wider pieces are converted to int16 and
+ * clamped to int8's range, as the store would have converted them to int8. */
+static int needs_conversion(const struct cube_writer *w, const struct mosaic_piece *p)
+{
+    return p->type != w->atype || (w->o->dtype == SPEC_DTYPE_INT8 && p->type != SPEC_DTYPE_INT8);
+}
+
+static void clamp_int8(int16_t *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        v[i] = v[i] < INT8_MIN ? INT8_MIN : v[i] > INT8_MAX ? INT8_MAX : v[i];
+}
+
 /* Copies the pieces of one group into their chunk, band by band. */
 static int write_group(struct cube_writer *w, const struct mosaic_piece *pieces, const struct entry *g, size_t n,
                        const char *parts_dir, struct errbuf *e)
@@ -658,7 +673,7 @@ static int write_group(struct cube_writer *w, const struct mosaic_piece *pieces,
         if ((rc = mosaic_piece_verify(parts_dir, p, &w->pb[i], e)) < 0)
             return rc;
         covered += (size_t)(ix1 - ix0) * (size_t)(iy1 - iy0);
-        if (p->type != w->atype) {
+        if (needs_conversion(w, p)) {
             if (nv * w->asz > w->convcap[i]) {
                 unsigned char *nc = realloc(w->conv[i], nv * w->asz);
                 if (!nc)
@@ -667,6 +682,8 @@ static int write_group(struct cube_writer *w, const struct mosaic_piece *pieces,
                 w->convcap[i] = nv * w->asz;
             }
             mosaic_convert_values(mosaic_pbuf_pixels(&w->pb[i]), p->type, w->conv[i], w->atype, nv);
+            if (o->dtype == SPEC_DTYPE_INT8)
+                clamp_int8((int16_t *)w->conv[i], nv);
         }
     }
     for (b = p0->band0; b < p0->band0 + p0->nbands; b++) {
@@ -680,7 +697,7 @@ static int write_group(struct cube_writer *w, const struct mosaic_piece *pieces,
             fill_chunk(w, (size_t)cw * (size_t)ch);
         for (i = 0; i < n; i++) {
             const struct mosaic_piece *p = &pieces[g[i].piece];
-            const unsigned char *px = p->type != w->atype ? w->conv[i] : mosaic_pbuf_pixels(&w->pb[i]);
+            const unsigned char *px = needs_conversion(w, p) ? w->conv[i] : mosaic_pbuf_pixels(&w->pb[i]);
             int il = mosaic_pbuf_interleaved(&w->pb[i]), pb = b - p->band0;
             long ix0 = p->col > cx0 ? p->col : cx0, iy0 = p->row > cy0 ? p->row : cy0;
             long ix1 = p->col + p->width < cx0 + cw ? p->col + p->width : cx0 + cw;
