@@ -19,6 +19,7 @@ PACKAGES=(
   liblua5.4-dev lua5.4
   libcurl4-openssl-dev
   libgdal-dev gdal-bin python3-gdal python3-numpy
+  python3-xarray python3-zarr python3-netcdf4 python3-dask
   python3-googleapi python3-httplib2
   libssl-dev
   libmicrohttpd-dev

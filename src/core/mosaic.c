@@ -284,6 +284,11 @@ static void convert_values(const void *src, enum spec_dtype st, void *dst, enum 
         store_value(dst, dt, i, load_value(src, st, i));
 }
 
+void mosaic_convert_values(const void *src, enum spec_dtype st, void *dst, enum spec_dtype dt, size_t n)
+{
+    convert_values(src, st, dst, dt, n);
+}
+
 /* ---- the tile store ---- */
 
 /* A piece file: this header, then width x height x nbands values of `type`
@@ -382,6 +387,11 @@ void mosaic_pbuf_free(struct mosaic_pbuf *b)
 void *mosaic_pbuf_pixels(const struct mosaic_pbuf *b)
 {
     return b->mem + sizeof(struct piece_header);
+}
+
+int mosaic_pbuf_interleaved(const struct mosaic_pbuf *b)
+{
+    return ((const struct piece_header *)b->mem)->interleave != 0;
 }
 
 void mosaic_pbuf_move_in(struct mosaic_pbuf *b, const void *src, size_t n)

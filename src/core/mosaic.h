@@ -98,6 +98,9 @@ int mosaic_pbuf_reserve(struct mosaic_pbuf *b, size_t bytes);
 /* Where the pixels go: width x height x nbands values of the piece's type,
  * band-sequential planes or pixel-interleaved records (band fastest). */
 void *mosaic_pbuf_pixels(const struct mosaic_pbuf *b);
+/* 1 when the piece in b (as stored or read back) holds pixel-interleaved
+ * records, 0 for band planes. */
+int mosaic_pbuf_interleaved(const struct mosaic_pbuf *b);
 void mosaic_pbuf_free(struct mosaic_pbuf *b);
 /* Moves n bytes from src (which may lie inside b's memory, above the
  * pixels) to b's pixels and computes their checksum in the same pass, so
@@ -180,6 +183,10 @@ enum mosaic_existing mosaic_existing_output(const char *path, const char *plan_h
 
 /* fsync of a file (or, is_dir, a directory) by name: 0 or -1 (errno). */
 int mosaic_fsync_path(const char *path, int is_dir);
+
+/* Converts n values of type st to type dt with the store's rules
+ * (integers rounded half away from zero and clamped, NaN as 0). */
+void mosaic_convert_values(const void *src, enum spec_dtype st, void *dst, enum spec_dtype dt, size_t n);
 
 /* The smallest type that holds both (AUTO is the identity). */
 enum spec_dtype mosaic_type_union(enum spec_dtype a, enum spec_dtype b);
