@@ -15,7 +15,8 @@
 
 #include "util/timeutil.h"
 
-/* An arbitrary fixed update time: the synthetic catalog never changes. */
+/* Folders have no version: an arbitrary fixed update time. Images and
+ * collections show their version (system:version) as updateTime. */
 #define ASSET_UPDATE_TIME "2024-01-01T00:00:00Z"
 #define LIST_DEFAULT_PAGE 1000
 #define LIST_MAX_PAGE 10000
@@ -87,7 +88,7 @@ static json_object *image_json(const struct cat_image *img, int basic)
     json_object_object_add(o, "type", json_object_new_string("IMAGE"));
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "id", json_object_new_string(asset_short_id(name)));
-    json_object_object_add(o, "updateTime", json_object_new_string(ASSET_UPDATE_TIME));
+    add_time(o, "updateTime", img->version_us / 1000);
     if (img->start_ms || img->end_ms) {
         add_time(o, "startTime", img->start_ms);
         add_time(o, "endTime", img->end_ms);
@@ -125,7 +126,10 @@ static json_object *collection_json(const struct cat_collection *col)
     json_object_object_add(o, "type", json_object_new_string("IMAGE_COLLECTION"));
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "id", json_object_new_string(asset_short_id(name)));
-    json_object_object_add(o, "updateTime", json_object_new_string(ASSET_UPDATE_TIME));
+    if (col->version_us)
+        add_time(o, "updateTime", col->version_us / 1000);
+    else
+        json_object_object_add(o, "updateTime", json_object_new_string(ASSET_UPDATE_TIME));
     json_object_object_add(o, "properties", json_object_new_object());
     for (i = 0; i < col->nimages; i++) {
         const struct cat_image *img = col->images[i];

@@ -100,6 +100,7 @@ struct img_priv {
 struct catalog {
     struct cat_image **images;   /* sorted by id */
     size_t nimages, cap;
+    int64_t until_ms;            /* members acquired at or after it are left out */
     struct cat_collection colls[NCOLL];
 };
 
@@ -111,6 +112,16 @@ static const char SRTM_ID[] = "USGS/SRTMGL1_003";
 /* 2023-01-01T00:00:00Z in days since the epoch. */
 #define DAY0 19358L
 #define DAY_MS 86400000LL
+#define HOUR_MS 3600000LL
+
+/* system:version is the ingestion time in microseconds. The synthetic
+ * collections are "ingested" a fixed delay after acquisition (Cloud Score+
+ * a few hours after its Sentinel-2 image), so versions are deterministic and
+ * grow with the acquisition time; SRTM keeps one fixed version. */
+#define SRTM_VERSION_US 1700000000000000LL
+#define S2_INGEST_MS (2 * DAY_MS)
+#define CSP_INGEST_MS (2 * DAY_MS + 3 * HOUR_MS)
+#define L9_INGEST_MS (3 * DAY_MS)
 
 static int64_t day_ms(int day)
 {
@@ -343,6 +354,7 @@ static int add_srtm(struct catalog *c, struct errbuf *e)
     band_add(img, "elevation", PX_I16);
     img->start_ms = 950227200000LL;  /* 2000-02-11 */
     img->end_ms = 951177600000LL;    /* 2000-02-22 */
+    img->version_us = SRTM_VERSION_US;
     props_time(img, "SRTMGL1_003");
     img->size_bytes = (int64_t)FM_SRTM_WIDTH * FM_SRTM_HEIGHT * 2 / 3;
     img->footprint = footprint_rect(4326, -180, 60, 180, -56, e);
@@ -437,6 +449,7 @@ static int add_s2_image(struct catalog *c, const struct s2_tile *t, int k,
     img->size_bytes = bytes / 2;
     img->start_ms = day_ms(day) + t->tod * 1000LL;
     img->end_ms = img->start_ms;
+    img->version_us = (img->start_ms + S2_INGEST_MS) * 1000;
     props_time(img, index);
     /* Cloud share on the 10 m pixels (30 + 60i, 30 + 60j) of B2 (band 1). */
     pct = cloud_percent(img, 1, 60, 30);
@@ -479,6 +492,7 @@ static int add_csp_image(struct catalog *c, const struct s2_tile *t, const struc
     img->size_bytes = n * n * 2;
     img->start_ms = s2->start_ms;
     img->end_ms = s2->end_ms;
+    img->version_us = (img->start_ms + CSP_INGEST_MS) * 1000;
     props_time(img, index);
     if (json_object_deep_copy(s2->footprint, &img->footprint, NULL) != 0) {
         image_free(img);
@@ -503,8 +517,12 @@ static int add_s2(struct catalog *c, struct errbuf *e)
 
         if (!fp)
             return err_prefix(e, ERR_INTERNAL, "tile %s: ", tl->name);
-        for (k = 0; S2_FIRST_DAY + S2_STEP_DAYS * k <= LAST_DAY && !rc; k++)
+        for (k = 0; S2_FIRST_DAY + S2_STEP_DAYS * k <= LAST_DAY && !rc; k++) {
+            /* Dates ascend: the first one past the cut ends the tile. */
+            if (day_ms(S2_FIRST_DAY + S2_STEP_DAYS * k) + tl->tod * 1000LL >= c->until_ms)
+                break;
             rc = add_s2_image(c, tl, k, fp, e);
+        }
         json_object_put(fp);
     }
     return rc;
@@ -564,6 +582,7 @@ static int add_l9_image(struct catalog *c, const struct l9_scene *s, int day,
     img->size_bytes = (int64_t)s->w * s->h * 2 * img->nbands / 2;
     img->start_ms = day_ms(day) + s->tod * 1000LL;
     img->end_ms = img->start_ms;
+    img->version_us = (img->start_ms + L9_INGEST_MS) * 1000;
     props_time(img, index);
     pct = cloud_percent(img, 0, 40, 20);
     prop_pct(img, "CLOUD_COVER", pct);
@@ -599,8 +618,11 @@ static int add_l9(struct catalog *c, struct errbuf *e)
 
         if (!fp)
             return err_prefix(e, ERR_INTERNAL, "WRS %d/%d: ", s->path, s->row);
-        for (day = s->first_day; day <= LAST_DAY && !rc; day += L9_STEP_DAYS)
+        for (day = s->first_day; day <= LAST_DAY && !rc; day += L9_STEP_DAYS) {
+            if (day_ms(day) + s->tod * 1000LL >= c->until_ms)
+                break;
             rc = add_l9_image(c, s, day, fp, e);
+        }
         json_object_put(fp);
     }
     return rc;
@@ -646,6 +668,8 @@ static int build_collections(struct catalog *c, struct errbuf *e)
             if (strncmp(img->id, ids[k], len) == 0 && img->id[len] == '/') {
                 img->collection = cl;
                 cl->images[cl->nimages++] = img;
+                if (img->version_us > cl->version_us)
+                    cl->version_us = img->version_us;
             }
         }
         qsort(cl->images, cl->nimages, sizeof *cl->images, cmp_time);
@@ -655,12 +679,18 @@ static int build_collections(struct catalog *c, struct errbuf *e)
 
 int catalog_create(struct catalog **out, struct errbuf *e)
 {
+    return catalog_create_until(out, CATALOG_ALL, e);
+}
+
+int catalog_create_until(struct catalog **out, int64_t until_ms, struct errbuf *e)
+{
     struct catalog *c = calloc(1, sizeof *c);
     int rc;
 
     *out = NULL;
     if (!c)
         return err_set(e, ERR_NOMEM, "out of memory");
+    c->until_ms = until_ms;
     rc = add_srtm(c, e);
     if (!rc)
         rc = add_s2(c, e);
@@ -950,7 +980,14 @@ int catalog_add_local(struct catalog *c, const char *asset_id, const char *path,
     if (rc)
         goto out;
     local_props(img, ds, asset_id);
-    img->size_bytes = stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+    img->size_bytes = 0;
+    img->version_us = SRTM_VERSION_US;
+    if (stat(path, &st) == 0) {
+        img->size_bytes = (int64_t)st.st_size;
+        /* Like an upload, the version is when the file was written: a
+         * rewritten file is a new version. */
+        img->version_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+    }
     rc = cat_push(c, img);
     if (rc) {
         rc = err_set(e, rc, "out of memory");

@@ -46,6 +46,7 @@ struct cat_image {
     char id[192];                        /* e.g. "USGS/SRTMGL1_003" */
     const struct cat_collection *collection; /* NULL for a standalone image */
     int64_t start_ms, end_ms;            /* endTime is exclusive; both 0 when unknown */
+    int64_t version_us;                  /* system:version: ingestion time, microseconds */
     int nbands;
     struct cat_band bands[CAT_MAX_BANDS];
     /* properties and footprint are shared by all threads: read them, or
@@ -61,11 +62,17 @@ struct cat_collection {
     char id[128];
     size_t nimages;
     struct cat_image **images;           /* sorted by start_ms, then id */
+    int64_t version_us;                  /* the newest member's version; 0 when empty */
 };
 
 struct catalog;
 
 int catalog_create(struct catalog **out, struct errbuf *e);
+/* The catalog as it was before until_ms (epoch ms, exclusive): collection
+ * members acquired at or after it do not exist (serve --catalog-until).
+ * catalog_create is catalog_create_until(out, CATALOG_ALL, e). */
+#define CATALOG_ALL INT64_MAX
+int catalog_create_until(struct catalog **out, int64_t until_ms, struct errbuf *e);
 void catalog_destroy(struct catalog *c);
 
 /* Registers a local GeoTIFF as an image asset (pixels read into memory). */

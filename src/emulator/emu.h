@@ -29,6 +29,12 @@ struct emu_config {
 
     const char *request_log;     /* JSON-lines log path, or NULL */
 
+    /* --catalog-until: collection members acquired at or after
+     * catalog_until_ms (epoch ms, the day after the given date) do not
+     * exist, as if the server were queried on that date. */
+    int has_catalog_until;
+    int64_t catalog_until_ms;
+
     /* Local GeoTIFF assets: "users/me/dem=path.tif". */
     const char *assets[EMU_MAX_ASSETS];
     int nassets;

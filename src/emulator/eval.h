@@ -209,9 +209,6 @@ struct ev_value {
     const struct ev_reducer *red;  /* REDUCER: outputs and parameters */
 };
 
-/* The version every catalog asset reports (getInfo "version", system:version). */
-#define EV_ASSET_VERSION 1700000000000000LL
-
 struct ev_ctx;
 
 int eval_ctx_new(struct ev_ctx **out, const struct catalog *cat);

@@ -1563,8 +1563,12 @@ json_object *ev_to_json(struct ev_ctx *x, const struct ev_value *v, struct errbu
         json_object_object_add(o, "type", json_object_new_string("ImageCollection"));
         json_object_object_add(o, "bands", json_object_new_array());
         if (v->coll->id) {
+            /* A collection's version is its catalog entry's (the newest
+             * member's), whatever filters made this value from it. */
+            const struct cat_collection *cc = catalog_collection(eval_catalog(x), v->coll->id);
+
             json_object_object_add(o, "id", json_object_new_string(v->coll->id));
-            json_object_object_add(o, "version", json_object_new_int64(EV_ASSET_VERSION));
+            json_object_object_add(o, "version", json_object_new_int64(cc ? cc->version_us : 0));
         }
         json_object_object_add(o, "properties", json_object_get(v->coll->props));
         for (i = 0; i < v->coll->n; i++) {

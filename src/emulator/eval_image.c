@@ -142,7 +142,7 @@ struct ev_value *eval_load_image(struct ev_ctx *x, const struct cat_image *ci)
      * (getInfo shows them as "id" and "version"), its stored size and its
      * footprint as a LinearRing (the outer ring of the polygon). */
     json_object_object_add(props, "system:id", json_object_new_string(ci->id));
-    json_object_object_add(props, "system:version", json_object_new_int64(EV_ASSET_VERSION));
+    json_object_object_add(props, "system:version", json_object_new_int64(ci->version_us));
     json_object_object_add(props, "system:asset_size", json_object_new_int64(ci->size_bytes));
     if (fp) {
         json_object *coords = NULL, *ring, *lr;

@@ -18,6 +18,7 @@
 
 #include "emulator/handlers.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 /* Every pixel request allocates tens of MiB (rasters, the encoded body) and
  * frees them again. With glibc's defaults those blocks are mmap'ed and
@@ -57,6 +58,8 @@ static void serve_usage(FILE *out)
         "  --fail-truncate P           probability that the body is cut short (Content-Length kept)\n"
         "  --request-log FILE          append one JSON line per request to FILE\n"
         "  --asset ID=PATH             serve a local GeoTIFF as image asset ID (repeatable, up to %d)\n"
+        "  --catalog-until YYYY-MM-DD  collections hold only images acquired on or before\n"
+        "                              that day (UTC), as if queried then (default: all)\n"
         "  --require-auth / --no-auth  whether EE routes need a bearer token (default: yes)\n"
         "  --token-lifetime SECONDS    lifetime of issued tokens (default 3600)\n"
         "  --projects A,B              registered projects; others get 403 (default: any)\n"
@@ -129,6 +132,30 @@ bad:
     fprintf(stderr, "eefetch serve: %s wants a byte count (e.g. 104857600 or 100M), got '%s'\n",
             opt, v);
     return -1;
+}
+
+/* "YYYY-MM-DD" -> epoch ms of the next day's midnight UTC (the exclusive end
+ * of that day). Exactly that form: a time of day would be ambiguous. */
+static int parse_until(const char *opt, const char *v, int64_t *out)
+{
+    char back[40];
+    int64_t ms = 0;
+    int i;
+
+    for (i = 0; i < 10; i++)
+        if (!v[i] || (i == 4 || i == 7 ? v[i] != '-' : (v[i] < '0' || v[i] > '9')))
+            break;
+    /* Formatting the date back refuses days a month does not have. */
+    if (i == 10 && !v[10] && time_parse_iso(v, &ms) == 0)
+        time_format_rfc3339(ms, back, sizeof back);
+    else
+        back[0] = '\0';
+    if (i < 10 || strncmp(back, v, 10) != 0) {
+        fprintf(stderr, "eefetch serve: %s wants a date YYYY-MM-DD, got '%s'\n", opt, v);
+        return -1;
+    }
+    *out = ms + 86400000LL;
+    return 0;
 }
 
 struct serve_opts {
@@ -226,6 +253,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 return -1;
             }
             o->cfg.assets[o->cfg.nassets++] = val;
+        } else if (strcmp(name, "--catalog-until") == 0) {
+            if (parse_until(name, val, &o->cfg.catalog_until_ms) != 0)
+                return -1;
+            o->cfg.has_catalog_until = 1;
         } else if (strcmp(name, "--require-auth") == 0) {
             o->cfg.require_auth = 1;
         } else if (strcmp(name, "--no-auth") == 0) {

@@ -726,7 +726,8 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
     if (rc == 0)
         s->quota_ready = 1;
     if (rc == 0)
-        rc = catalog_create(&s->cat, e);
+        rc = catalog_create_until(&s->cat,
+                                  cfg->has_catalog_until ? cfg->catalog_until_ms : CATALOG_ALL, e);
     if (rc == 0)
         rc = add_local_assets(s, cfg, e);
     if (rc == 0)

@@ -12,7 +12,12 @@ import zoneinfo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference as ref  # noqa: E402
 
-VERSION = 1700000000000000          # docs/emulator.md: the version of every asset
+# docs/emulator.md, "Catalog": system:version is the ingestion time in
+# microseconds, a fixed delay after acquisition; SRTM has one fixed version,
+# a local asset its file's modification time.
+SRTM_VERSION = 1700000000000000
+_INGEST_MS = {ref.S2: 2 * 86400000, ref.CSP: 2 * 86400000 + 3 * 3600000,
+              ref.L9: 3 * 86400000}
 _BYTES = {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4,
           "float32": 4, "float64": 8}
 
@@ -28,6 +33,21 @@ def asset_size(image_id):
         g = ref.native_grid(image_id, b)
         total += g["width"] * g["height"] * _BYTES[ref.band_type(image_id, b)]
     return total // 2
+
+
+def version(image_id):
+    img = ref._image(image_id)
+    if img["kind"] == "srtm":
+        return SRTM_VERSION
+    if img["kind"] == "local":
+        return img["version"]
+    return (img["start_ms"] + _INGEST_MS[img["coll"]]) * 1000
+
+
+def collection_version(coll_id, members=None):
+    """The newest member's version (members: the ids the server holds)."""
+    ids = members if members is not None else [m["id"] for m in ref.collection(coll_id)]
+    return max((version(i) for i in ids), default=0)
 
 
 def footprint_ring(image_id):
@@ -59,7 +79,7 @@ def system_properties(image_id):
     version (which getInfo shows beside them)."""
     p = dict(ref.properties(image_id))
     p["system:id"] = ref._short(image_id)
-    p["system:version"] = VERSION
+    p["system:version"] = version(image_id)
     p["system:asset_size"] = asset_size(image_id)
     p["system:footprint"] = {"type": "LinearRing", "coordinates": footprint_ring(image_id)}
     return p

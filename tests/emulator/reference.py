@@ -18,6 +18,7 @@ Needs numpy; sample() and add_local() also need osgeo (Debian's python3-gdal).
 
 import datetime
 import functools
+import os
 import re
 
 import numpy as np
@@ -518,6 +519,7 @@ def add_local(asset_id, path):
         bands.append(dict(id=b.GetDescription() or "b%d" % (i + 1), type=t, data=data,
                           mask=mask))
     _LOCAL[asset_id] = dict(kind="local", id=asset_id, coll=None, start_ms=0, bands=bands,
+                            version=os.stat(path).st_mtime_ns // 1000,
                             crs="EPSG:%s" % srs.GetAuthorityCode(None),
                             affine=[gt[1], gt[2], gt[0], gt[4], gt[5], gt[3]],
                             properties={"system:index": asset_id.rsplit("/", 1)[-1]})

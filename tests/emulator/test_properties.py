@@ -83,7 +83,7 @@ def test_system_properties(emu):
         info = value(emu, load(iid))
         check(list(info)[:4] == ["type", "bands", "id", "version"],
               "getInfo key order %s" % list(info))
-        check(info["id"] == want["system:id"] and info["version"] == rv.VERSION,
+        check(info["id"] == want["system:id"] and info["version"] == rv.version(iid),
               "getInfo id/version of %s" % iid)
         wp = dict(want)
         del wp["system:id"], wp["system:version"]
@@ -112,6 +112,8 @@ def test_system_properties(emu):
               "system:index"], "first image of a collection keeps its id")
     check(value(emu, get(coll(ref.S2), "system:id")) == ref.S2, "ImageCollection get system:id")
     cinfo = value(emu, date_filter(coll(ref.L9), "2023-06-01", "2023-06-20"))
+    check(cinfo["version"] == rv.collection_version(ref.L9),
+          "collection getInfo version: %s" % cinfo.get("version"))
     check(cinfo["id"] == ref.L9 and
           [f["id"] for f in cinfo["features"]] ==
           [m["id"] for m in ref.collection(ref.L9) if 1685577600000 <= m["start_ms"] <
