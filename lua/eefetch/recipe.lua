@@ -266,6 +266,7 @@ local schema = {
   workers = positive_integer,
   max_tile_bytes = positive_integer,
   resume = want("boolean"),
+  stac = want("boolean"),
   overwrite = want("boolean"),
   credentials = want("string"),
   project = want("string"),

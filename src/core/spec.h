@@ -183,6 +183,7 @@ struct download_spec {
     struct spec_kv *metadata;  /* extra metadata items, written as GDAL metadata */
     size_t nmetadata;
     char *quicklook;           /* PNG preview path written after the output; NULL = none */
+    int no_stac;               /* 1: no STAC Item beside the output (stacout.h) */
 
     /* --- how --- */
     enum spec_fetch_format fetch_format;

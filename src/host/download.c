@@ -25,6 +25,7 @@
 #include "core/progress.h"
 #include "core/quicklook.h"
 #include "core/spec.h"
+#include "core/stacout.h"
 #include "host/host_int.h"
 #include "util/log.h"
 
@@ -398,6 +399,8 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         s->existing = b ? SPEC_EXISTING_OVERWRITE : SPEC_EXISTING_FAIL;
     if (bool_field(L, t, "resume", &b) && b)
         s->existing = SPEC_EXISTING_RESUME;
+    if (bool_field(L, t, "stac", &b))
+        s->no_stac = !b;
     if (h->opts.overwrite)
         s->existing = SPEC_EXISTING_OVERWRITE;
     return fill_collection(L, t, s, msg, cap);
@@ -530,6 +533,13 @@ static int run(lua_State *L, int plan_only)
      * first run failed making it) is made now, with nothing fetched. */
     if (rc == 0 && !plan_only && spec.quicklook && !(sum.skipped && access(spec.quicklook, F_OK) == 0))
         rc = quicklook_write(spec.output, spec.quicklook, &e);
+    /* STAC beside the output: after a run, or when a complete output
+     * lacks it (a run stopped between the two). */
+    if (rc == 0 && !plan_only && !spec.no_stac) {
+        char sp[4200];
+        if (!sum.skipped || stacout_path(&spec, sp, sizeof sp) != 0 || access(sp, F_OK) != 0)
+            rc = stacout_write(&spec, &sum, &e);
+    }
     if (rc != 0) {
         spec_free(&spec);
         lua_pushstring(L, e.msg);
