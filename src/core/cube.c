@@ -492,7 +492,7 @@ static int writer_create(struct cube_writer *w, struct errbuf *e)
      * with each variable it selects). */
     snprintf(coords, sizeof coords, "%s%s", o->image_ids ? "image_id " : "", w->gm_name);
     for (v = 0; v < o->nvars; v++)
-        if ((!zarr ? 0 : attr_str(w->vars[v], NULL, "grid_mapping", w->gm_name)) < 0 ||
+        if ((zarr && attr_str(w->vars[v], NULL, "grid_mapping", w->gm_name) < 0) ||
             attr_str(w->vars[v], NULL, "coordinates", coords) < 0) {
             rc = err_set(e, ERR_IO, "cannot set the attributes of %s in %s: %s", o->var_names[v], w->partial,
                          CPLGetLastErrorMsg());
@@ -556,12 +556,10 @@ struct entry {
     size_t piece;
 };
 
-static const struct mosaic_piece *sort_pieces;
-
-static int cmp_entry(const void *a, const void *b)
+static int cmp_entry(const void *a, const void *b, void *arg)
 {
     const struct entry *p = a, *q = b;
-    const struct mosaic_piece *pp = &sort_pieces[p->piece], *qp = &sort_pieces[q->piece];
+    const struct mosaic_piece *pieces = arg, *pp = &pieces[p->piece], *qp = &pieces[q->piece];
 
     if (p->chunk != q->chunk)
         return p->chunk < q->chunk ? -1 : 1;
@@ -736,8 +734,12 @@ static int write_pixels(struct cube_writer *w, const char *parts_dir, const stru
     w->ncx = (o->grid.width + o->chunk_w - 1) / o->chunk_w;
     w->ncy = (o->grid.height + o->chunk_h - 1) / o->chunk_h;
     nchunks = (size_t)w->ncx * (size_t)w->ncy;
-    if (nbt > ((size_t)1 << 40) / nchunks)
-        return err_set(e, ERR_LIMIT, "a cube of %zu bands of %zu chunks is too large", nbt, nchunks);
+    /* One bit per chunk of every band: up to 1 GiB for 2^33 chunks (a
+     * thousand images of ten bands over a million tiles). */
+    if (nbt > ((size_t)1 << 33) / nchunks)
+        return err_set(e, ERR_LIMIT, "a cube of %zu images x %zu bands in %zu chunks each is more than eefetch "
+                       "writes (2^33 chunks): split the collection or use larger tiles", o->ntimes, o->nvars,
+                       nchunks);
     for (i = 0; i < npieces; i++) {
         const struct mosaic_piece *p = &pieces[i];
         if (p->col < 0 || p->row < 0 || p->width <= 0 || p->height <= 0 || p->col + p->width > o->grid.width ||
@@ -762,8 +764,7 @@ static int write_pixels(struct cube_writer *w, const char *parts_dir, const stru
                 ent[nent++].piece = i;
             }
     }
-    sort_pieces = pieces;
-    qsort(ent, nent, sizeof *ent, cmp_entry);
+    qsort_r(ent, nent, sizeof *ent, cmp_entry, (void *)pieces);
     for (i = 0; i < nent; i = j) {
         const struct mosaic_piece *p = &pieces[ent[i].piece];
         for (j = i + 1; j < nent && ent[j].chunk == ent[i].chunk && pieces[ent[j].piece].band0 == p->band0 &&
@@ -947,9 +948,11 @@ static int publish(const struct cube_writer *w, struct errbuf *e)
         if (rename(w->partial, path) != 0)
             return err_set(e, ERR_IO, "cannot rename %s to %s: %s", w->partial, path, strerror(errno));
     } else if (renameat2(AT_FDCWD, w->partial, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
-        /* The previous cube is now at the partial's name. */
-        if (mosaic_fsync_path(w->dir, 1) != 0 || remove_tree(w->partial) != 0)
-            return err_set(e, ERR_IO, "cannot remove the previous cube (now %s): %s", w->partial, strerror(errno));
+        /* The previous cube is now at the partial's name. The new one is in
+         * place: what cannot be removed now, the next run removes. */
+        if (mosaic_fsync_path(w->dir, 1) != 0)
+            return err_set(e, ERR_IO, "cannot sync %s: %s", w->dir, strerror(errno));
+        remove_tree(w->partial);
     } else {
         snprintf(aside, sizeof aside, "%s.previous", w->partial);
         if (remove_tree(aside) != 0 || rename(path, aside) != 0 || rename(w->partial, path) != 0)
@@ -1015,20 +1018,24 @@ int cube_assemble(const struct cube_out *o, const char *parts_dir, const struct 
                        "output", oo.path);
     if ((rc = clear_partial(w.partial, e)) < 0)
         return rc;
+    /* GDAL's messages reach the caller through e, not stderr. */
+    CPLPushErrorHandler(CPLQuietErrorHandler);
     if ((rc = writer_create(&w, e)) < 0 || (rc = write_pixels(&w, parts_dir, pieces, npieces, e)) < 0)
-        goto fail;
+        goto done;
     if (writer_finish_gdal(&w) < 0) {
         rc = err_set(e, ERR_IO, "cannot finish %s: %s", w.partial, CPLGetLastErrorMsg());
-        goto fail;
+        goto done;
     }
-    if ((oo.format == CUBE_ZARR && (rc = zarr_fix_metadata(&w, e)) < 0) || (rc = sync_partial(&w, e)) < 0 ||
-        (rc = publish(&w, e)) < 0)
-        goto fail;
+    if (oo.format == CUBE_ZARR && (rc = zarr_fix_metadata(&w, e)) < 0)
+        goto done;
+    if ((rc = sync_partial(&w, e)) < 0)
+        goto done;
+    rc = publish(&w, e);
+done:
     writer_free(&w);
-    return 0;
-fail:
-    writer_free(&w);
-    remove_tree(w.partial);
+    CPLPopErrorHandler();
+    if (rc < 0)
+        remove_tree(w.partial);
     return rc;
 }
 
