@@ -21,6 +21,9 @@ local MAX_IMAGES = 5000
 local WIDER = { uint8 = "int16", int8 = "int16", uint16 = "int32", int16 = "int32",
                 uint32 = "float64", int32 = "float64" }
 
+-- Names a datacube's coordinates and grid mapping take (cube.h).
+local CUBE_RESERVED = { time = true, x = true, y = true, image_id = true, spatial_ref = true }
+
 -- ---- dates --------------------------------------------------------------
 
 -- Civil date of a day count since 1970-01-01 (proleptic Gregorian).
@@ -282,6 +285,12 @@ function M.complete(out, what, recipe)
     out.bands = {}
     for i, b in ipairs(imgs[1].bands) do out.bands[i] = b.id end
     if #out.bands == 0 then fail("%s{}: the first image of the collection has no bands", what) end
+  end
+  for _, name in ipairs(out.layout == "cube" and out.bands or {}) do
+    if CUBE_RESERVED[name] then
+      fail("%s{}: band '%s' would be a datacube variable named like one of its coordinates (time, x, y, " ..
+           "image_id, spatial_ref); rename it in the collection first (Image.rename in a map)", what, name)
+    end
   end
   local selected = {}
   for _, img in ipairs(imgs) do

@@ -118,7 +118,8 @@ local function image_value(v, k)
   if not is_ee(v) then fail("download{}: '%s' must be an ee.Image (got %s)", k, describe(v)) end
   local cls = ee._class_name(v)
   if cls == "ImageCollection" then
-    fail("download{}: '%s' is an ee.ImageCollection; reduce it to an image first (e.g. :median() or :mosaic())", k)
+    fail("download{}: '%s' is an ee.ImageCollection; reduce it to an image first (e.g. :median() or :mosaic()), " ..
+         "or download every image of it with collection = ...", k)
   end
   if cls ~= "Image" then fail("download{}: '%s' must be an ee.Image (got ee.%s)", k, cls) end
   return v

@@ -11,6 +11,11 @@ output grid; masked pixels must be nodata):
   the last);
 - SIGKILL mid-way and a rerun: no tile the journal had is fetched again
   and the output is the same;
+- cube: a Zarr store and a NetCDF file that xarray opens with (time, y, x)
+  variables, pixel-centre coordinates, the images' times and _FillValue
+  masking, every value against the reference;
+- STAC: an Item beside each file (datetime, proj:*, raster:bands, the
+  image's properties) and a Collection listing them;
 - pinned recipes: plan --lock, then --locked takes exactly the locked
   images; a locked image missing from the server is an error naming it.
 """
@@ -135,6 +140,26 @@ def files_layout(emu, log, d):
     assert peak >= 6, "at most %d requests in flight" % peak
     print("ok concurrency: %d requests in %.2f s, idle %.3f s, up to %d in flight" % (len(reqs), span, idle, peak))
 
+    # STAC: an Item per file and a Collection over them.
+    with open(os.path.join(d, "s2_collection.json")) as f:
+        coll = json.load(f)
+    items = [lk["href"] for lk in coll["links"] if lk["rel"] == "item"]
+    assert coll["type"] == "Collection" and len(items) == len(imgs), "collection lists %d items" % len(items)
+    for m, href in zip(imgs, items):
+        with open(os.path.join(d, href)) as f:
+            it = json.load(f)
+        p = it["properties"]
+        asset = it["assets"]["data"]
+        date = time.strftime("%Y-%m-%d", time.gmtime(m["start_ms"] / 1000))
+        want_dt = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m["start_ms"] / 1000))
+        if (p["datetime"] != want_dt or asset["href"] != "s2_%s.tif" % date or p.get("proj:epsg") != 32610
+                or p.get("EE_ID") != m["id"] or p.get("MGRS_TILE") != "10SFG"
+                or [b["data_type"] for b in asset["raster:bands"]] != ["int32"] * 4
+                or any(b["nodata"] != NODATA for b in asset["raster:bands"])
+                or [b["name"] for b in asset["eo:bands"]] != BANDS):
+            raise AssertionError("STAC item %s: %r" % (href, it))
+    print("ok STAC: a Collection of %d Items, each with the image's date, properties and bands" % len(items))
+
     # A second run: every file is there, of this plan; nothing is fetched.
     n1 = len(pixel_log(log))
     r = run(emu, d)
@@ -160,6 +185,89 @@ def stack_layout(emu, log, d):
     assert not fails, "; ".join(fails[:5])
     print("ok stack: %d bands named <band>_<date>, every pixel matches the reference" % len(names))
     return out
+
+
+def cube_layout(emu, d):
+    import xarray as xr
+
+    imgs = scenes()
+    for name, opener in (("s2.zarr", xr.open_zarr), ("s2.nc", xr.open_dataset)):
+        out = os.path.join(d, name)
+        run(emu, d, "--set", "layout=cube", "--set", "out=" + out)
+        ds = opener(out)
+        try:
+            assert list(ds.data_vars) == BANDS, list(ds.data_vars)
+            assert ds["B2"].dims == ("time", "y", "x"), ds["B2"].dims
+            times = ds["time"].values.astype("datetime64[ms]").astype(np.int64)
+            assert list(times) == [m["start_ms"] for m in imgs], "times %r" % times[:3]
+            x, y = ds["x"].values, ds["y"].values
+            # pixel centres, 10 m apart: the geotransform of the grid
+            gt = (x[0] - 5.0, 10.0, 0.0, y[0] + 5.0, 0.0, -10.0)
+            assert np.allclose(np.diff(x), 10) and np.allclose(np.diff(y), -10), "coordinates"
+            assert "grid_mapping" in ds["B2"].attrs or "grid_mapping" in ds["B2"].encoding, "no grid_mapping"
+            h, w = len(y), len(x)
+            keep = rc.inner(AREA, gt, w, h, 32610)
+            fails = []
+            for k, m in enumerate(imgs):
+                for band in BANDS:
+                    got = ds[band].isel(time=k).values
+                    ref_ = want(m["id"], band, gt, w, h)
+                    ok = np.where(np.isnan(ref_), np.isnan(got), got == ref_)
+                    if not ok[keep].all():
+                        fails.append("%s %s image %d: %d pixels differ" % (name, band, k, int((~ok[keep]).sum())))
+            assert not fails, "; ".join(fails[:4])
+        finally:
+            ds.close()
+        print("ok cube %s: %d times x %d variables, coordinates and every pixel match" % (name, len(imgs),
+                                                                                           len(BANDS)))
+
+
+ERROR_CASES = [
+    # (what, recipe body, text the error must contain)
+    ("empty collection",
+     'download{ collection = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED"):filterDate("2030-01-01", '
+     '"2030-02-01"), region = {-121.70, 37.30, -121.69, 37.31}, output = "e_{date}.tif" }',
+     "the collection is empty"),
+    ("no field in the template",
+     'download{ collection = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED"):filterDate("2023-01-01", '
+     '"2023-01-11"), region = {-121.70, 37.30, -121.69, 37.31}, bands = {"B2"}, output = "same.tif" }',
+     "names each image's file by a template"),
+    ("two images on one path",
+     'download{ collection = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED"):filterDate("2023-01-01", '
+     '"2023-01-11"):filter(ee.Filter.eq("MGRS_TILE", "10SFG")), region = {-121.70, 37.30, -121.69, 37.31}, '
+     'bands = {"B2"}, output = "s2_{MGRS_TILE}.tif" }',
+     "would both be written to"),
+    ("a band one image lacks",
+     'download{ collection = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED"):filterDate("2023-01-01", '
+     '"2023-01-11"), region = {-121.70, 37.30, -121.69, 37.31}, bands = {"B2", "NDVI"}, output = "x_{n}.tif" }',
+     "has no band 'NDVI'"),
+    ("no time for {date}",
+     'download{ collection = ee.ImageCollection({ee.Image(1), ee.Image(2)}), crs = "EPSG:32610", scale = 10, '
+     'region = {-121.70, 37.30, -121.69, 37.31}, output = "c_{date}.tif" }',
+     "has no system:time_start"),
+    ("no time for a cube",
+     'download{ collection = ee.ImageCollection({ee.Image(1), ee.Image(2)}), layout = "cube", '
+     'crs = "EPSG:32610", scale = 10, region = {-121.70, 37.30, -121.69, 37.31}, output = "c.zarr" }',
+     "a datacube's time axis needs one"),
+    ("image and collection",
+     'download{ image = ee.Image(1), collection = ee.ImageCollection({ee.Image(1)}), output = "x.tif", '
+     'region = {0, 0, 1, 1} }',
+     "either 'image' or 'collection'"),
+]
+
+
+def errors(emu, d):
+    fails = []
+    for what, body, text in ERROR_CASES:
+        rec = os.path.join(d, "bad.lua")
+        with open(rec, "w") as f:
+            f.write(body + "\n")
+        r = subprocess.run([BIN, "run", rec, "--endpoint", emu.url, "--project", "p", "--progress", "off"],
+                           capture_output=True, text=True, cwd=d, timeout=120)
+        if r.returncode == 0 or text not in r.stderr or "bad.lua:1:" not in r.stderr:
+            fails.append("%s: status %d, stderr %r" % (what, r.returncode, r.stderr[-300:]))
+    assert not fails, "; ".join(fails)
+    print("ok errors: %d bad collection downloads each refused with the line and the reason" % len(ERROR_CASES))
 
 
 def kill_and_resume(d, expected):
@@ -208,7 +316,8 @@ def lock(d):
         f.write(text)
     lockfile = os.path.join(d, "pinned.lock")
     with emulib.Emulator("--no-auth", "--catalog-until", "2023-06-30") as emu:
-        r = subprocess.run([BIN, "plan", rec, "--lock", "--endpoint", emu.url, "--project", "p"],
+        r = subprocess.run([BIN, "plan", rec, "--lock", "--endpoint", emu.url, "--project", "p",
+                            "--set", "layout=stack", "--set", "out=locked.tif"],
                            capture_output=True, text=True, cwd=d)
         assert r.returncode == 0, r.stdout + r.stderr
     with open(lockfile) as f:
@@ -226,11 +335,12 @@ def lock(d):
     # A catalog that lacks some locked images: an error naming the first.
     with emulib.Emulator("--no-auth", "--catalog-until", "2023-03-31") as emu:
         r = subprocess.run([BIN, "run", rec, "--locked", "--endpoint", emu.url, "--project", "p",
-                            "--progress", "off", "--set", "layout=stack", "--set", "out=gone.tif"],
+                            "--progress", "off", "--set", "layout=stack", "--set", "out=locked.tif",
+                            "--overwrite"],
                            capture_output=True, text=True, cwd=d)
         first_gone = [i for i in want_ids if i.split("/")[-1] >= "20230401"][0]
         assert r.returncode != 0 and "locked image %s no longer exists" % first_gone in r.stderr, r.stderr
-        assert not os.path.exists(os.path.join(d, "gone.tif"))
+        assert os.path.exists(os.path.join(d, "locked.tif")), "the refused run removed the earlier output"
     print("ok lock: %d images pinned; --locked ignores newer ones; a missing one is named" % len(want_ids))
 
 
@@ -241,6 +351,8 @@ def main():
         log = os.path.join(d, "requests.jsonl")
         with emulib.Emulator("--no-auth", "--request-log", log, "--latency-ms", 250) as emu:
             run_each([files_layout], fails, emu, log, d)
+            run_each([cube_layout], fails, emu, d)
+            run_each([errors], fails, emu, d)
             stack = None
             try:
                 stack = stack_layout(emu, log, d)

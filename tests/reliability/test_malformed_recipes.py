@@ -89,7 +89,7 @@ CASES = [
     ("geo_bbox_short", "geo.bbox(1, 2)", "geo.bbox(west, south, east, north) needs four numbers", []),
     # --- download{} --------------------------------------------------------
     ("dl_not_table", "download(42)", "download{} expects a table of options (got number)", []),
-    ("dl_empty", "download{}", "download{}: 'image' is required", []),
+    ("dl_empty", "download{}", "download{}: 'image' (an ee.Image) or 'collection'", []),
     ("dl_no_output", dl_with(output=None), "'output' is required", []),
     ("dl_unknown_key", dl_with(scael="30"), "unknown key 'scael'", []),
     ("dl_image_string", dl_with(image='"USGS/SRTMGL1_003"'), "'image' must be an ee.Image", []),
