@@ -274,9 +274,9 @@ def kill_and_resume(d, expected):
     """The stack again, killed once the server has answered some tiles."""
     log = os.path.join(d, "kill.jsonl")
     out = os.path.join(d, "killed.tif")
-    with emulib.Emulator("--no-auth", "--request-log", log, "--latency-ms", 150) as emu:
+    with emulib.Emulator("--no-auth", "--request-log", log, "--latency-ms", 100) as emu:
         p = subprocess.Popen(args(emu, "--set", "layout=stack", "--set", "out=" + out,
-                                  "--set", "tile_bytes=400000"),
+                                  "--set", "tile_bytes=1500000"),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=d)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and \
@@ -287,12 +287,12 @@ def kill_and_resume(d, expected):
         journal = out + ".eefetch-journal"
         assert os.path.exists(journal) and not os.path.exists(out), "no journal after the kill"
         before = sum(1 for q in pixel_log(log) if q.get("status") == 200)
-        run(emu, d, "--set", "layout=stack", "--set", "out=" + out, "--set", "tile_bytes=400000")
+        run(emu, d, "--set", "layout=stack", "--set", "out=" + out, "--set", "tile_bytes=1500000")
         total = sum(1 for q in pixel_log(log) if q.get("status") == 200)
     planned = None
     with emulib.Emulator("--no-auth") as emu:
         r = subprocess.run([BIN, "plan", RECIPE, "--endpoint", emu.url, "--project", "p", "--json",
-                            "--set", "layout=stack", "--set", "out=" + out, "--set", "tile_bytes=400000"],
+                            "--set", "layout=stack", "--set", "out=" + out, "--set", "tile_bytes=1500000"],
                            capture_output=True, text=True, cwd=d)
         for line in r.stdout.splitlines():
             if line.startswith("{"):
