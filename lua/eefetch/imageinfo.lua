@@ -213,14 +213,7 @@ end
 -- The image's bands as EE knows them, or raises with the server's message
 -- and what it means for this recipe.
 function M.fetch(img, what)
-  local ok, info = pcall(function() return get(img) end)
-  if not ok then
-    if tostring(info):match("interrupted") then
-      util.fail("%s{}: interrupted before any tile was requested; run the same recipe again to resume", what)
-    end
-    local msg = tostring(info):gsub("^.-getInfo: ", "")
-    util.fail("%s{}: %s", what, M.hint(msg, img))
-  end
+  local info = M.fetch_value(img, what)
   if info == nil or info == json.null then
     local why = M.explain_empty(img)
     util.fail("%s{}: the image is null%s", what,

@@ -27,6 +27,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/pixtype.h"
+#include "util/path.h"
 
 #define GRID_MAPPING "spatial_ref"   /* the Zarr store's grid-mapping variable */
 
@@ -44,17 +45,6 @@ int cube_reserved_name(const char *name)
 
 /* ---- file-system helpers ---- */
 
-static void dir_of(const char *path, char *out, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-
-    if (!slash)
-        snprintf(out, cap, ".");
-    else if (slash == path)
-        snprintf(out, cap, "/");
-    else
-        snprintf(out, cap, "%.*s", (int)(slash - path), path);
-}
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -1011,7 +1001,7 @@ int cube_assemble(const struct cube_out *o, const char *parts_dir, const struct 
     w.atype = oo.dtype == SPEC_DTYPE_INT8 ? SPEC_DTYPE_INT16 : oo.dtype;   /* GDAL 3.6 has no Int8 */
     w.asz = spec_dtype_size(w.atype);
     snprintf(w.partial, sizeof w.partial, "%s.partial", oo.path);
-    dir_of(oo.path, w.dir, sizeof w.dir);
+    (void)path_dir(oo.path, w.dir, sizeof w.dir);
     /* Replacing a directory means removing it: only an eefetch cube's. */
     if (lstat(oo.path, &st) == 0 && S_ISDIR(st.st_mode) && cube_existing(oo.path, "") == MOSAIC_FOREIGN)
         return err_set(e, ERR_IO, "%s is a directory that is not an eefetch cube: move it away or choose another "

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/path.h"
 
 int engine_is_disk_full_msg(const char *m)
 {
@@ -73,17 +74,10 @@ static int exists(const char *p)
 int engine_check_output_dir(const char *output, struct errbuf *e)
 {
     char dir[4096];
-    const char *slash = strrchr(output, '/');
     struct stat st;
 
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == output)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - output) >= sizeof dir)
+    if (path_dir(output, dir, sizeof dir) != 0)
         return err_set(e, ERR_USAGE, "output path too long");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - output), output);
     if (stat(dir, &st) != 0)
         return err_set(e, ERR_IO, "cannot write the output %s: its directory %s does not exist (%s)", output, dir,
                        strerror(errno));
@@ -318,15 +312,9 @@ static int64_t disk_free(const char *output)
 {
     struct statvfs fs;
     char dir[4096];
-    const char *slash;
 
-    if (!output || !*output)
+    if (!output || !*output || path_dir(output, dir, sizeof dir) != 0)
         return -1;
-    slash = strrchr(output, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == output ? 1 : (int)(slash - output), output);
     if (statvfs(dir, &fs) != 0)
         return -1;
     return (int64_t)((double)fs.f_bavail * (double)fs.f_frsize);

@@ -12,15 +12,14 @@
 #include <string.h>
 
 #include "util/timeutil.h"
+#include "util/path.h"
 
 int engine_cell_path(const char *output, const struct grid_cell *c, char *out, size_t cap)
 {
-    const char *dot = strrchr(output, '.'), *slash = strrchr(output, '/');
-    int stem = (int)strlen(output);
+    char suffix[64];
 
-    if (dot && (!slash || dot > slash))
-        stem = (int)(dot - output);
-    return (size_t)snprintf(out, cap, "%.*s_r%d_c%d.tif", stem, output, c->cell_row, c->cell_col) < cap ? 0 : -1;
+    snprintf(suffix, sizeof suffix, "_r%d_c%d.tif", c->cell_row, c->cell_col);
+    return path_with_suffix(output, suffix, out, cap);
 }
 
 /* Provenance + the spec's own metadata. Strings live in store. */

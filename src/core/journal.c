@@ -14,6 +14,7 @@
 
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/path.h"
 
 #define JOURNAL_MAGIC "eefetch-journal 1 "
 
@@ -222,13 +223,9 @@ static int write_header(int fd, const char *plan_hash)
 static int start_new(int fd, const char *path, const char *plan_hash, struct errbuf *e)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
     int dfd;
 
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    (void)path_dir(path, dir, sizeof dir);
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         if (fsync(dfd) != 0)

@@ -25,6 +25,7 @@
 
 #include "core/pixtype.h"
 #include "util/checksum.h"
+#include "util/path.h"
 
 /* ---- small file-system helpers ---- */
 
@@ -40,18 +41,6 @@ int mosaic_fsync_path(const char *path, int is_dir)
     return rc;
 }
 
-/* The directory part of path ("." when none). */
-static void dir_of(const char *path, char *out, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-
-    if (!slash)
-        snprintf(out, cap, ".");
-    else if (slash == path)
-        snprintf(out, cap, "/");
-    else
-        snprintf(out, cap, "%.*s", (int)(slash - path), path);
-}
 
 void mosaic_global_init(void)
 {
@@ -81,7 +70,7 @@ int mosaic_parts_create(const char *parts_dir, struct errbuf *e)
     }
     /* The directory's name must be durable before any journal line can
      * refer to a piece inside it. */
-    dir_of(parts_dir, parent, sizeof parent);
+    (void)path_dir(parts_dir, parent, sizeof parent);
     if (mosaic_fsync_path(parent, 1) != 0)
         return err_set(e, ERR_IO, "cannot sync %s: %s", parent, strerror(errno));
     return 0;
@@ -704,7 +693,7 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
     w->o.path = w->path;
     snprintf(w->partial, sizeof w->partial, "%s.partial", o->path);
     snprintf(w->cogtmp, sizeof w->cogtmp, "%s.partial-cog", o->path);
-    dir_of(o->path, w->dir, sizeof w->dir);
+    (void)path_dir(o->path, w->dir, sizeof w->dir);
 
     /* A COG is copied from this file once it is complete, so here only fast
      * compression: the final codec and level are the COG's. */
@@ -997,7 +986,7 @@ int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfil
     int b, usage = 0, rc = 0;
 
     snprintf(tmp, sizeof tmp, "%s.partial", vrt_path);
-    dir_of(vrt_path, dir, sizeof dir);
+    (void)path_dir(vrt_path, dir, sizeof dir);
     CPLPushErrorHandler(CPLQuietErrorHandler);
     ds = GDALBuildVRT(tmp, (int)nfiles, NULL, files, NULL, &usage);
     CPLPopErrorHandler();

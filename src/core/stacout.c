@@ -18,30 +18,22 @@
 #include "core/pixtype.h"
 #include "core/stac.h"
 #include "util/timeutil.h"
+#include "util/path.h"
 
 #define STACOUT_MAX_BANDS 4096
 
 /* "<path without its extension>.json" (a ".zarr" directory too). */
 static int json_path(const char *path, char *out, size_t cap)
 {
-    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
-    int stem = (int)strlen(path);
-
-    if (dot && (!slash || dot > slash))
-        stem = (int)(dot - path);
-    return (size_t)snprintf(out, cap, "%.*s.json", stem, path) < cap ? 0 : -1;
+    return path_with_suffix(path, ".json", out, cap);
 }
 
 /* The item id: the output's file name without its extension. */
 static void item_id(const char *path, char *out, size_t cap)
 {
-    const char *base = strrchr(path, '/'), *dot;
-    int n;
+    const char *base = path_base(path);
 
-    base = base ? base + 1 : path;
-    dot = strrchr(base, '.');
-    n = dot ? (int)(dot - base) : (int)strlen(base);
-    snprintf(out, cap, "%.*s", n, base);
+    snprintf(out, cap, "%.*s", (int)(path_stem_len(path) - (size_t)(base - path)), base);
 }
 
 struct bandset {

@@ -19,6 +19,7 @@
 #include "util/buf.h"
 #include "util/ee.h"
 #include "util/log.h"
+#include "util/path.h"
 
 #define DEFAULT_MAX_MEMORY ((size_t)1024 << 20)
 #define DEFAULT_MAX_INSTRUCTIONS 20000000000LL
@@ -225,14 +226,8 @@ static struct host *host_open(const struct host_opts *o, const char *recipe)
     if (o->verbose)
         log_set_level(LOG_DEBUG);
     if (recipe) {
-        const char *slash = strrchr(recipe, '/');
         snprintf(h->recipe_path, sizeof h->recipe_path, "%s", recipe);
-        if (slash)
-            snprintf(h->recipe_dir, sizeof h->recipe_dir, "%.*s", (int)(slash - recipe), recipe);
-        else
-            snprintf(h->recipe_dir, sizeof h->recipe_dir, ".");
-        if (!h->recipe_dir[0])
-            snprintf(h->recipe_dir, sizeof h->recipe_dir, "/");
+        (void)path_dir(recipe, h->recipe_dir, sizeof h->recipe_dir);
     }
     if (o->emulator) {
         /* Started up front so that the recipe's first call is not slowed. */

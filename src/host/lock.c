@@ -16,20 +16,14 @@
 
 #include "host/host_int.h"
 #include "util/buf.h"
+#include "util/path.h"
 
 #define LOCK_MAX_BYTES ((size_t)64 << 20)
 
 /* <recipe without .lua>.lock, or -1 without a recipe file. */
 static int lock_path(const struct host *h, char *out, size_t cap)
 {
-    const char *p = h->recipe_path, *slash = strrchr(p, '/'), *dot = strrchr(p, '.');
-    int stem = (int)strlen(p);
-
-    if (!p[0])
-        return -1;
-    if (dot && (!slash || dot > slash))
-        stem = (int)(dot - p);
-    return (size_t)snprintf(out, cap, "%.*s.lock", stem, p) < cap ? 0 : -1;
+    return h->recipe_path[0] ? path_with_suffix(h->recipe_path, ".lock", out, cap) : -1;
 }
 
 /* host.lock_mode(): "lock" (plan --lock), "locked" (--locked) or nil;

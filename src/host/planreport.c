@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "host/host_int.h"
+#include "util/path.h"
 
 /* The latency model of docs/benchmarks.md (an assumption, not a
  * measurement: EE publishes no latency figures). */
@@ -62,7 +63,6 @@ void host_plan_cost(const struct download_spec *s, const struct engine_summary *
     double per_request, longest;
     int workers = s->workers > 0 ? s->workers : PLAN_DEFAULT_WORKERS;
     size_t group = sum->band_group > 0 ? (size_t)sum->band_group : 1;
-    const char *slash;
 
     memset(p, 0, sizeof *p);
     p->s = s;
@@ -83,11 +83,7 @@ void host_plan_cost(const struct download_spec *s, const struct engine_summary *
     p->seconds_quota = fmax(per_request / PLAN_EE_QUOTA, longest);
     if (s->output && *s->output) {
         char dir[4096], *abs;
-        slash = strrchr(s->output, '/');
-        if (!slash)
-            snprintf(dir, sizeof dir, ".");
-        else
-            snprintf(dir, sizeof dir, "%.*s", slash == s->output ? 1 : (int)(slash - s->output), s->output);
+        (void)path_dir(s->output, dir, sizeof dir);
         /* Absolute when it exists, so "." says where. */
         abs = realpath(dir, NULL);
         snprintf(p->disk_dir, sizeof p->disk_dir, "%s", abs ? abs : dir);

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "util/buf.h"
 #include "util/checksum.h"
+#include "util/path.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -127,6 +128,22 @@ static void test_checksum(void)
     CHECK(checksum64(a, sizeof a, 0) != checksum64(b, sizeof b, 0));
 }
 
+static void test_path(void)
+{
+    char out[32];
+
+    CHECK(path_dir("a/b/c.tif", out, sizeof out) == 0 && strcmp(out, "a/b") == 0);
+    CHECK(path_dir("c.tif", out, sizeof out) == 0 && strcmp(out, ".") == 0);
+    CHECK(path_dir("/c.tif", out, sizeof out) == 0 && strcmp(out, "/") == 0);
+    CHECK(path_dir("aaaaaaaa/b", out, 4) == -1);
+    CHECK(strcmp(path_base("a/b/c.tif"), "c.tif") == 0 && strcmp(path_base("c"), "c") == 0);
+    CHECK(path_stem_len("a/b.tif") == 3 && path_stem_len("a.b/c") == 5 && path_stem_len("x") == 1);
+    CHECK(path_stem_len("dir/.hidden") == 11 && path_stem_len("s2_{date}.tif") == 9);
+    CHECK(path_with_suffix("out/s2.zarr", ".json", out, sizeof out) == 0 && strcmp(out, "out/s2.json") == 0);
+    CHECK(path_with_suffix("r.lua", ".lock", out, sizeof out) == 0 && strcmp(out, "r.lock") == 0);
+    CHECK(path_with_suffix("abcdefgh.tif", ".json", out, 8) == -1);
+}
+
 int main(void)
 {
     test_buf();
@@ -135,5 +152,6 @@ int main(void)
     test_redact_rotation();
     test_time();
     test_checksum();
+    test_path();
     return CHECK_DONE();
 }
