@@ -46,11 +46,6 @@ local function split_ms(ms)
   return y, m, d, sod // 3600, sod % 3600 // 60, sod % 60
 end
 
--- ISO 8601 UTC, as GDAL metadata and STAC spell dates.
-function M.iso8601(ms)
-  local y, m, d, hh, mm, ss = split_ms(ms)
-  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, hh, mm, ss)
-end
 
 -- ---- templates ----------------------------------------------------------
 
@@ -108,25 +103,6 @@ local function images(info, what)
   return out
 end
 
--- The image's scalar properties as metadata items (EE_ID, EE_INDEX and
--- EE_DATE first; then every property, ':' spelt '_').
-local function metadata_of(img)
-  local md = {}
-  if img.id then md[#md + 1] = { "EE_ID", img.id } end
-  md[#md + 1] = { "EE_INDEX", img.index }
-  if img.time_ms then md[#md + 1] = { "EE_DATE", M.iso8601(img.time_ms) } end
-  local keys = {}
-  for k, v in pairs(img.props) do
-    if type(v) ~= "table" then keys[#keys + 1] = k end
-  end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
-    local v = img.props[k]
-    if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then v = math.tointeger(v) end
-    md[#md + 1] = { (k:gsub(":", "_")), tostring(v) }
-  end
-  return md
-end
 
 -- The band whose projection every band shares up to a shift by whole
 -- pixels, or nil.
@@ -335,7 +311,7 @@ function M.complete(out, what, recipe)
   local seen_path, seen_name = {}, {}
   for k, img in ipairs(imgs) do
     local part = { band0 = (k - 1) * nb, nbands = nb, id = img.id, time_ms = img.time_ms,
-                   metadata = metadata_of(img) }
+                   metadata = imageinfo.properties_metadata(img.id, img.props) }
     for j, band in ipairs(out.bands) do
       local i = (k - 1) * nb + j
       ids[i] = img.index .. "_" .. band
@@ -362,6 +338,7 @@ function M.complete(out, what, recipe)
   end
   local sel = {}
   for i, b in ipairs(out.bands) do sel[i] = b end
+  if out.rgb == nil and out.layout == "files" then out.rgb = imageinfo.visible_rgb(out.bands) end
   out.image = ic:select(sel):toBands()
   out.bands = ids
   if out.layout ~= "files" then

@@ -262,6 +262,62 @@ function M.hint(msg, img)
   return msg
 end
 
+-- ---- what an output says of its image ----------------------------------
+
+local function iso8601(ms)
+  local s = ms // 1000
+  local days, sod = s // 86400, s % 86400
+  -- civil date of a day count (proleptic Gregorian)
+  local z = days + 719468
+  local era = (z >= 0 and z or z - 146096) // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d, m = doy - (153 * mp + 2) // 5 + 1, mp < 10 and mp + 3 or mp - 9
+  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", yoe + era * 400 + (m <= 2 and 1 or 0), m, d,
+                       sod // 3600, sod % 3600 // 60, sod % 60)
+end
+M.iso8601 = iso8601
+
+-- An image's scalar properties as output metadata items: EE_ID, EE_INDEX
+-- and EE_DATE (ISO 8601 of system:time_start) first, then every scalar
+-- property by name (':' written '_'), in name order.
+function M.properties_metadata(id, props)
+  local md = {}
+  props = type(props) == "table" and props or {}
+  if type(id) == "string" then md[#md + 1] = { "EE_ID", id } end
+  if type(props["system:index"]) == "string" then md[#md + 1] = { "EE_INDEX", props["system:index"] } end
+  local t = props["system:time_start"]
+  if math.type(t) then md[#md + 1] = { "EE_DATE", iso8601(math.tointeger(t) or math.floor(t)) } end
+  local keys = {}
+  for k, v in pairs(props) do
+    if type(v) ~= "table" then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = props[k]
+    if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then v = math.tointeger(v) end
+    md[#md + 1] = { (k:gsub(":", "_")), tostring(v) }
+  end
+  return md
+end
+
+-- The red, green and blue bands of the catalogues people download most,
+-- and plain names: when an output's first three bands are one of these,
+-- in this order, they are its true colours.
+local RGB = { { "B4", "B3", "B2" }, { "SR_B4", "SR_B3", "SR_B2" }, { "red", "green", "blue" },
+              { "R", "G", "B" }, { "vis-red", "vis-green", "vis-blue" } }
+function M.visible_rgb(bands)
+  for _, t in ipairs(RGB) do
+    if bands[1] and bands[2] and bands[3] and bands[1]:lower() == t[1]:lower() and
+       bands[2]:lower() == t[2]:lower() and bands[3]:lower() == t[3]:lower() then
+      return true
+    end
+  end
+  return false
+end
+
 -- ---- projections --------------------------------------------------------
 
 local function same_transform(a, b)

@@ -268,6 +268,7 @@ local schema = {
   max_tile_bytes = positive_integer,
   resume = want("boolean"),
   stac = want("boolean"),
+  rgb = want("boolean"),
   overwrite = want("boolean"),
   credentials = want("string"),
   project = want("string"),
@@ -426,6 +427,8 @@ function M.complete(out, what)
   local selected = {}
   for i, name in ipairs(out.bands) do selected[i] = by_id[name].band end
   check_footprint(out, selected, what)
+  out.metadata_items = imageinfo.properties_metadata(info.id, info.properties)
+  if out.rgb == nil then out.rgb = imageinfo.visible_rgb(out.bands) end
   M.choose_grid(out, selected, what, function(crs, tr)
     if imageinfo.is_default_projection(crs, tr) then
       local fcrs, ftr = imageinfo.first_image_projection(out.image, out.bands, out._region_ee)

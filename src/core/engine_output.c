@@ -75,6 +75,7 @@ int engine_output_describe(const struct engine *en, struct engine_out_desc *d, s
     mo->nbands = (int)s->nbands;
     mo->mask_band = s->mask_band;
     mo->band_names = d->names;
+    mo->rgb = s->rgb;
     mo->dtype = s->dtype;
     mo->has_nodata = s->has_nodata;
     mo->nodata = s->nodata;

@@ -629,6 +629,20 @@ done:
     return rc;
 }
 
+/* Bands 1-3 as red, green, blue: GTiff writes it as PHOTOMETRIC=RGB (no
+ * sidecar), the COG copy and a VRT keep it; viewers then show true colour
+ * instead of the first band in grey. */
+static void set_rgb(GDALDatasetH ds, const struct mosaic_out *o)
+{
+    static const GDALColorInterp ci[3] = {GCI_RedBand, GCI_GreenBand, GCI_BlueBand};
+    int b;
+
+    if (!o->rgb || GDALGetRasterCount(ds) < 3)
+        return;
+    for (b = 0; b < 3; b++)
+        GDALSetRasterColorInterpretation(GDALGetRasterBand(ds, b + 1), ci[b]);
+}
+
 /* An uncompressed output's size is known: reserving its blocks beyond the
  * end of the file up front makes GDAL's appending writes much cheaper than
  * growing the file block by block (ext4's delayed allocation; several CPU
@@ -741,6 +755,7 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
         if (o->has_nodata)
             GDALSetRasterNoDataValue(band, o->nodata);
     }
+    set_rgb(w->ds, o);
     for (i = 0; i < o->nmetadata; i++)
         GDALSetMetadataItem(w->ds, o->metadata[i].key, o->metadata[i].value, NULL);
     if (o->format != SPEC_FORMAT_COG && o->compression == SPEC_COMPRESS_NONE) {
@@ -997,6 +1012,8 @@ int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfil
     for (b = 0; desc && desc->band_names && b < desc->nbands && b < GDALGetRasterCount(ds); b++)
         if (desc->band_names[b])
             GDALSetDescription(GDALGetRasterBand(ds, b + 1), desc->band_names[b]);
+    if (desc)
+        set_rgb(ds, desc);
     for (i = 0; desc && i < desc->nmetadata; i++)
         GDALSetMetadataItem(ds, desc->metadata[i].key, desc->metadata[i].value, NULL);
     if (close_checked(ds) < 0) {

@@ -60,6 +60,7 @@ struct mosaic_out {
     int block;                        /* block edge; 0 = 256 */
     const char *overview_resampling;  /* COG: GDAL resampling name; NULL = AVERAGE */
     int band_interleave;              /* 1: INTERLEAVE=BAND (pieces split the bands) */
+    int rgb;                          /* 1: bands 1-3 are red, green, blue (colour interpretation) */
     const struct spec_kv *metadata;   /* written as dataset metadata (provenance, EE properties) */
     size_t nmetadata;
 };

@@ -12,6 +12,8 @@ struct progress {
     enum progress_mode mode;
     FILE *out;
     char label[128];
+    char output[1024];       /* JSON events name their download: its output, */
+    int download, line;      /* its number in the recipe and its line (0: unknown) */
     int64_t t0, last_draw;
     int drawn;               /* a bar line is on screen */
     int map_rows;            /* lines of tile map on screen above the bar */
@@ -47,6 +49,15 @@ struct progress *progress_create(enum progress_mode mode, FILE *out, const char 
     return p;
 }
 
+void progress_set_source(struct progress *p, const char *output, int download, int line)
+{
+    if (!p)
+        return;
+    snprintf(p->output, sizeof p->output, "%s", output ? output : "");
+    p->download = download;
+    p->line = line;
+}
+
 static const char *kind_name(enum engine_event_kind k)
 {
     switch (k) {
@@ -73,6 +84,21 @@ static void json_string(FILE *f, const char *s)
             fputc(c, f);
     }
     fputc('"', f);
+}
+
+/* The fields every JSON event starts with: what happened, when, and which
+ * download of the recipe it belongs to. */
+static void json_head(struct progress *p, const char *event, int64_t now)
+{
+    fprintf(p->out, "{\"event\":\"%s\",\"t\":%.3f", event, (double)(now - p->t0) / 1000.0);
+    if (p->output[0]) {
+        fputs(",\"output\":", p->out);
+        json_string(p->out, p->output);
+    }
+    if (p->download > 0)
+        fprintf(p->out, ",\"download\":%d", p->download);
+    if (p->line > 0)
+        fprintf(p->out, ",\"line\":%d", p->line);
 }
 
 /* "1:02:03" or "2:03"; "--:--" when unknown. */
@@ -183,11 +209,11 @@ void progress_on_event(const struct engine_event *ev, void *ud)
     if (ev->kind == ENGINE_EV_PLANNED)
         p->bytes0 = ev->bytes;
     if (p->mode == PROGRESS_JSON) {
-        fprintf(p->out, "{\"event\":\"%s\",\"t\":%.3f,\"tiles_done\":%zu,\"tiles_total\":%zu,"
+        json_head(p, kind_name(ev->kind), now);
+        fprintf(p->out, ",\"tiles_done\":%zu,\"tiles_total\":%zu,"
                         "\"tiles_resumed\":%zu,\"bytes\":%llu,\"concurrency\":%d,\"active\":%d,\"retries\":%llu",
-                kind_name(ev->kind), (double)(now - p->t0) / 1000.0, ev->tiles_done, ev->tiles_total,
-                ev->tiles_resumed, (unsigned long long)ev->bytes, ev->concurrency, ev->active,
-                (unsigned long long)ev->retries);
+                ev->tiles_done, ev->tiles_total, ev->tiles_resumed, (unsigned long long)ev->bytes, ev->concurrency,
+                ev->active, (unsigned long long)ev->retries);
         if (ev->kind == ENGINE_EV_TILE_DONE || ev->kind == ENGINE_EV_RETRY || ev->kind == ENGINE_EV_SPLIT)
             fprintf(p->out, ",\"tile\":%zu", ev->tile_id);
         if (ev->kind == ENGINE_EV_RETRY || ev->kind == ENGINE_EV_SPLIT) {
@@ -216,8 +242,9 @@ void progress_finish(struct progress *p, const struct engine_summary *sum, int r
     if (!p || p->mode == PROGRESS_OFF)
         return;
     if (p->mode == PROGRESS_JSON) {
+        json_head(p, "finished", time_mono_ms());
         fprintf(p->out,
-                "{\"event\":\"finished\",\"status\":%d,\"tiles_total\":%zu,\"tiles_fetched\":%zu,"
+                ",\"status\":%d,\"tiles_total\":%zu,\"tiles_fetched\":%zu,"
                 "\"tiles_resumed\":%zu,\"tiles_skipped\":%zu,\"requests\":%llu,\"retries\":%llu,"
                 "\"splits\":%llu,\"http_429\":%llu,\"bytes\":%llu,\"seconds\":%.3f,\"max_concurrency\":%d}\n",
                 rc, sum->tiles_total, sum->tiles_fetched, sum->tiles_resumed, sum->tiles_skipped,

@@ -27,6 +27,9 @@ int progress_mode_parse(const char *s, enum progress_mode *m);
 
 /* out is not closed by progress_destroy. Returns NULL when out of memory. */
 struct progress *progress_create(enum progress_mode mode, FILE *out, const char *label);
+/* Names the download in every JSON event: its output path, its number in
+ * the recipe (1 for the first download{}) and the recipe line. */
+void progress_set_source(struct progress *p, const char *output, int download, int line);
 /* engine_opts.on_event callback (ud = the struct progress). */
 void progress_on_event(const struct engine_event *ev, void *ud);
 /* Final line: the summary (tiles, bytes, time, retries) and the outcome. */

@@ -184,6 +184,8 @@ struct download_spec {
     size_t nmetadata;
     char *quicklook;           /* PNG preview path written after the output; NULL = none */
     int no_stac;               /* 1: no STAC Item beside the output (stacout.h) */
+    int rgb;                   /* 1: output bands 1-3 are red, green, blue (GDAL colour
+                                  interpretation), so viewers show true colour */
 
     /* --- how --- */
     enum spec_fetch_format fetch_format;

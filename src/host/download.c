@@ -236,10 +236,6 @@ static int fill_collection(lua_State *L, int t, struct download_spec *s, char *m
         lua_pop(L, 2);
     }
     lua_pop(L, 1);
-    /* The stack's or cube's image ids. */
-    if (lua_getfield(L, t, "metadata_items") == LUA_TTABLE && kv_list(L, &s->metadata, &s->nmetadata) != 0)
-        goto nomem;
-    lua_pop(L, 1);
     /* Output band names (stack: "<band>_<date>"; cube: the variables). */
     if (lua_getfield(L, c, "names") == LUA_TTABLE)
         for (i = 1; i <= (lua_Integer)s->nbands; i++) {
@@ -401,6 +397,15 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         s->existing = SPEC_EXISTING_RESUME;
     if (bool_field(L, t, "stac", &b))
         s->no_stac = !b;
+    if (bool_field(L, t, "rgb", &b))
+        s->rgb = b;
+    /* The image's properties (one image) or its images' ids (a stack, a cube). */
+    if (lua_getfield(L, t, "metadata_items") == LUA_TTABLE && kv_list(L, &s->metadata, &s->nmetadata) != 0) {
+        lua_pop(L, 1);
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    lua_pop(L, 1);
     if (h->opts.overwrite)
         s->existing = SPEC_EXISTING_OVERWRITE;
     return fill_collection(L, t, s, msg, cap);
@@ -459,6 +464,7 @@ static int run(lua_State *L, int plan_only)
     int rc;
 
     luaL_checktype(L, 1, LUA_TTABLE);
+    h->downloads++;
     lua_getfield(L, LUA_REGISTRYINDEX, "eefetch.plan_only");
     plan_only = plan_only || lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -516,6 +522,7 @@ static int run(lua_State *L, int plan_only)
             auth_destroy(own_auth);
             return luaL_error(L, "out of memory");
         }
+        progress_set_source(prog, spec.output, h->downloads, spec.recipe_line);
         eo.on_event = progress_on_event;
         eo.ud = prog;
     }

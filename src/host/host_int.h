@@ -61,6 +61,7 @@ struct host {
     char endpoint[1024];
     char project[256];
     int plan_problems;             /* plans that found what would stop a run */
+    int downloads;                 /* download{}/plan{} calls so far (progress events number them) */
 };
 
 /* lstate.c */

@@ -135,10 +135,16 @@ def files_layout(emu, log, d):
         idle += max(0.0, s - reach)
         reach = max(reach, e)
     span = reach - spans[0][0]
-    assert idle < 0.1 * span, "no request in flight for %.3f s of %.3f s" % (idle, span)
+    busy = sum(e - s for s, e in spans)
     peak = max(sum(1 for s2, e2 in spans if s2 <= s < e2) for s, _ in spans)
-    assert peak >= 6, "at most %d requests in flight" % peak
-    print("ok concurrency: %d requests in %.2f s, idle %.3f s, up to %d in flight" % (len(reqs), span, idle, peak))
+    # Per-image downloads one after the other would average one request in
+    # flight and idle at every boundary; this job averages several (8
+    # workers) and is idle for moments at most (a loaded machine's fsyncs).
+    print("concurrency: %d requests in %.2f s, idle %.3f s, mean %.1f and up to %d in flight" % (
+        len(reqs), span, idle, busy / span, peak))
+    assert idle < 0.2 * span, "no request in flight for %.3f s of %.3f s" % (idle, span)
+    assert busy / span >= 3 and peak >= 6, "mean %.1f, at most %d requests in flight" % (busy / span, peak)
+    print("ok concurrency")
 
     # STAC: an Item per file and a Collection over them.
     with open(os.path.join(d, "s2_collection.json")) as f:
