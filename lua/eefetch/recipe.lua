@@ -259,6 +259,7 @@ local schema = {
     end
     return v
   end,
+  quicklook_palette = one_of("viridis", "gray", "terrain", "rdylgn", "magma"),
   format = one_of("gtiff", "geotiff", "tif", "cog", "vrt", "zarr", "netcdf"),
   compression = one_of("default", "none", "deflate", "zstd", "lzw"),
   overviews = one_of("average", "nearest", "mode", "bilinear", "cubic"),

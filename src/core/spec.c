@@ -40,6 +40,7 @@ void spec_free(struct download_spec *s)
     free(s->region.geojson);
     free(s->output);
     free(s->quicklook);
+    free(s->quicklook_palette);
     for (i = 0; i < s->nmetadata; i++) {
         free(s->metadata[i].key);
         free(s->metadata[i].value);

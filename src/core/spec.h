@@ -183,6 +183,7 @@ struct download_spec {
     struct spec_kv *metadata;  /* extra metadata items, written as GDAL metadata */
     size_t nmetadata;
     char *quicklook;           /* PNG preview path written after the output; NULL = none */
+    char *quicklook_palette;   /* one band's colour ramp in the preview; NULL = the default */
     int no_stac;               /* 1: no STAC Item beside the output (stacout.h) */
     int rgb;                   /* 1: output bands 1-3 are red, green, blue (GDAL colour
                                   interpretation), so viewers show true colour */

@@ -265,6 +265,7 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
     s->project = dup_field(L, t, "project");
     s->credentials = dup_field(L, t, "credentials");
     s->quicklook = dup_field(L, t, "quicklook");
+    s->quicklook_palette = dup_field(L, t, "quicklook_palette");
     s->recipe_path = h->recipe_path[0] ? strdup(h->recipe_path) : NULL;
     if (h->recipe_path[0])
         s->recipe_hash = file_sha256(h->recipe_path);
@@ -539,7 +540,7 @@ static int run(lua_State *L, int plan_only)
      * A skipped (complete) output keeps its preview; a missing one (its
      * first run failed making it) is made now, with nothing fetched. */
     if (rc == 0 && !plan_only && spec.quicklook && !(sum.skipped && access(spec.quicklook, F_OK) == 0))
-        rc = quicklook_write(spec.output, spec.quicklook, &e);
+        rc = quicklook_write(spec.output, spec.quicklook, spec.quicklook_palette, &e);
     /* STAC beside the output: after a run, or when a complete output
      * lacks it (a run stopped between the two). */
     if (rc == 0 && !plan_only && !spec.no_stac) {

@@ -651,7 +651,7 @@ static void test_mask_band(void)
     CHECK(scenario_run(&sc, "mask") == 0 && sc.sum.band_group == 2 && sc.sum.tiles_resumed == first &&
           sc.sum.tiles_fetched == 12 - first);
     snprintf(png, sizeof png, "%s/mask.png", dir);
-    CHECK(quicklook_write(sc.out, png, &sc.e) == 0);
+    CHECK(quicklook_write(sc.out, png, NULL, &sc.e) == 0);
     snprintf(opts, sizeof opts, "--quicklook %s", png);
     CHECK(check_mask(sc.out, opts));
 
@@ -689,7 +689,7 @@ static void test_mask_band(void)
                 GDALClose(ds);
         }
     snprintf(png, sizeof png, "%s/mask_cells.png", dir);
-    CHECK(quicklook_write(sc.out, png, &sc.e) == 0);
+    CHECK(quicklook_write(sc.out, png, NULL, &sc.e) == 0);
     snprintf(opts, sizeof opts, "--quicklook %s", png);
     CHECK(check_mask(sc.out, opts));
     scenario_end(&sc);

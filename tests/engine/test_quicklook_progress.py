@@ -53,20 +53,66 @@ def expected(tif, w, h):
     return out
 
 
-def check_png(label, tif, png, want_bands, want_size):
+# The documented viridis ramp (docs/recipes.md): evenly spaced control points.
+VIRIDIS = np.array([[0x44, 0x01, 0x54], [0x3b, 0x52, 0x8b], [0x21, 0x91, 0x8c], [0x5e, 0xc9, 0x62],
+                    [0xfd, 0xe7, 0x25]], dtype=np.float64)
+LEGEND_H = 24
+
+
+def viridis(v):
+    """RGB of stretched bytes 1..255 (t = (v - 1) / 254 along the ramp)."""
+    t = (v - 1) / 254.0 * (len(VIRIDIS) - 1)
+    k = np.minimum(np.floor(t).astype(int), len(VIRIDIS) - 2)
+    f = (t - k)[..., None]
+    return np.floor(VIRIDIS[k] + f * (VIRIDIS[k + 1] - VIRIDIS[k]) + 0.5)
+
+
+def check_png(label, tif, png, nbands, want_size):
+    """An RGBA PNG: three bands as the stretch gives them, or one band through
+    the viridis ramp with a legend strip below; alpha 0 exactly at nodata."""
     p = gdal.Open(png)
     if p is None:
         fail("%s: no PNG at %s" % (label, png))
         return
-    if (p.RasterXSize, p.RasterYSize, p.RasterCount) != want_size + (want_bands,):
-        fail("%s: PNG %dx%dx%d, want %s x %d" % (label, p.RasterXSize, p.RasterYSize, p.RasterCount,
-                                                  want_size, want_bands))
+    w, h = want_size
+    want_h = h + (LEGEND_H if nbands == 1 and w >= 96 else 0)
+    if (p.RasterXSize, p.RasterYSize, p.RasterCount) != (w, want_h, 4):
+        fail("%s: PNG %dx%dx%d, want %dx%dx4" % (label, p.RasterXSize, p.RasterYSize, p.RasterCount, w, want_h))
         return
-    for i, want in enumerate(expected(tif, p.RasterXSize, p.RasterYSize)):
-        got = p.GetRasterBand(i + 1).ReadAsArray().astype(np.float64)
-        bad = np.abs(got - want) > 1
-        if bad.any():
-            fail("%s: band %d: %d pixels differ from the stretch" % (label, i + 1, int(bad.sum())))
+    got = np.stack([p.GetRasterBand(i + 1).ReadAsArray(0, 0, w, h).astype(np.float64) for i in range(4)])
+    want = expected(tif, w, h)
+    valid = want[0] > 0
+    for k in range(1, len(want)):
+        valid &= want[k] > 0
+    if (got[3][valid] != 255).any() or (got[3][~valid] != 0).any():
+        fail("%s: alpha is not 255 at valid pixels and 0 at nodata" % label)
+        return
+    if nbands == 3:
+        bad = [int((np.abs(got[i] - want[i]) > 1).sum()) for i in range(3)]
+    else:
+        rgb = viridis(np.where(valid, want[0], 1))
+        bad = [int(((np.abs(got[i] - rgb[..., i]) > 2) & valid).sum()) for i in range(3)]
+    if any(bad):
+        fail("%s: %r pixels differ from the stretch" % (label, bad))
+        return
+    if nbands == 1 and want_h > h:
+        rng = [float(x) for x in p.GetMetadataItem("EEFETCH_QUICKLOOK_RANGE_1").split()]
+        src = gdal.Open(tif)   # kept: a band outlives no dataset in GDAL's Python
+        v = src.GetRasterBand(1)
+        a = v.ReadAsArray(buf_xsize=w, buf_ysize=h).astype(np.float64)
+        nd = v.GetNoDataValue()
+        s_ = np.sort(a[a != nd] if nd is not None else a.ravel())
+        if rng != [s_[len(s_) * 2 // 100], s_[(len(s_) - 1) * 98 // 100]]:
+            fail("%s: legend range %r is not the 2nd and 98th percentile" % (label, rng))
+            return
+        strip = np.stack([p.GetRasterBand(i + 1).ReadAsArray(0, h, w, 8) for i in range(3)])
+        if not (np.abs(strip[:, 0, 0] - VIRIDIS[0]) <= 2).all() or \
+                not (np.abs(strip[:, 0, w - 1] - VIRIDIS[-1]) <= 2).all():
+            fail("%s: the legend ramp does not run from the low to the high colour" % label)
+            return
+        text = np.stack([p.GetRasterBand(i + 1).ReadAsArray(0, h + 8, w, LEGEND_H - 8) for i in range(3)])
+        if not (text == 255).all(axis=0).any() or not (text == 32).all(axis=0).any():
+            fail("%s: no value text on the legend strip" % label)
             return
     print("ok", label)
 
@@ -87,7 +133,7 @@ def main():
             fail("quicklook paths in the summary: %s" % got)
         check_png("RGB quick-look, 1500x300 -> 1024x205", tmp + "/rgb.tif", tmp + "/rgb.png", 3, (1024, 205))
         ds = gdal.Open(tmp + "/dem.tif")
-        check_png("grey quick-look with nodata", tmp + "/dem.tif", tmp + "/dem_preview.png", 1,
+        check_png("one band through viridis, a legend, nodata transparent", tmp + "/dem.tif", tmp + "/dem_preview.png", 1,
                   (ds.RasterXSize, ds.RasterYSize))
         if [n for n in os.listdir(tmp) if ".tmp" in n or n.endswith(".aux.xml")]:
             fail("temporary files left: %s" % os.listdir(tmp))
