@@ -269,6 +269,14 @@ local schema = {
   max_tile_bytes = positive_integer,
   resume = want("boolean"),
   stac = want("boolean"),
+  workload_tag = function(v, k)
+    if v == false then return v end
+    if type(v) ~= "string" or not (v:match("^[a-z0-9]$") or v:match("^[a-z0-9][-_a-z0-9]*[a-z0-9]$")) or #v > 63 then
+      fail("download{}: '%s' must be Earth Engine's workload tag: 1 to 63 of a-z, 0-9, '-' and '_', starting " ..
+           "and ending with a letter or digit (got %s), or false for none", k, tostring(v))
+    end
+    return v
+  end,
   rgb = want("boolean"),
   overwrite = want("boolean"),
   credentials = want("string"),
@@ -366,7 +374,19 @@ function M.validate(t, what)
   out.image = nil
   out.collection = nil
   out.line, out.file = util.user_line()
+  if out.workload_tag == nil then out.workload_tag = M.default_workload_tag(host.recipe_path) end
+  if out.workload_tag == false then out.workload_tag = nil end
   return out
+end
+
+-- The recipe's file name as a workload tag ("S2 monthly.lua" ->
+-- "s2-monthly"), so Earth Engine attributes a run's EECU cost to the
+-- recipe; nil when nothing of the name fits.
+function M.default_workload_tag(path)
+  if type(path) ~= "string" or path == "" then return nil end
+  local name = path:match("([^/]*)$"):gsub("%.[^.]*$", ""):lower():gsub("[^-_a-z0-9]", "-")
+  name = name:gsub("^[-_]+", ""):sub(1, 63):gsub("[-_]+$", "")
+  return name ~= "" and name or nil
 end
 
 -- The region swapped to latitude, longitude (the usual mistake), or nil

@@ -70,7 +70,12 @@ static char *prefix_of(const struct engine_request *r, const struct download_spe
             rc |= buf_append(&b, ",", 1);
         rc |= append_json_string(&b, s->bands[i].id);
     }
-    rc |= buf_append_str(&b, "],\"grid\":");
+    rc |= buf_append_str(&b, "]");
+    if (s->workload_tag && *s->workload_tag) {
+        rc |= buf_append_str(&b, ",\"workloadTag\":");
+        rc |= append_json_string(&b, s->workload_tag);
+    }
+    rc |= buf_append_str(&b, ",\"grid\":");
     if (rc) {
         buf_free(&b);
         return NULL;

@@ -199,6 +199,8 @@ struct download_spec {
     char *project;             /* EE project; NULL = resolved by the auth module */
     char *endpoint;            /* base URL; NULL = the default EE endpoint */
     char *credentials;         /* credentials source name or key file path; NULL = auto */
+    char *workload_tag;        /* EE's workloadTag on every request (attributes EECU cost);
+                                  NULL = none. [a-z0-9], '-' and '_' inside, <= 63 chars */
 
     /* --- provenance --- */
     char *recipe_path;         /* the recipe file, for metadata and messages */

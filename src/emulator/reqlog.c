@@ -54,7 +54,7 @@ static void add_str(json_object *o, const char *key, const char *v)
 /* Copies the request fields the tile tests check: which grid and bands. */
 static void add_request_fields(json_object *o, json_object *req)
 {
-    static const char *const keys[] = {"grid", "bandIds", "fileFormat", "region"};
+    static const char *const keys[] = {"grid", "bandIds", "fileFormat", "region", "workloadTag"};
     json_object *v;
     size_t i;
 

@@ -264,6 +264,7 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
     s->output = dup_field(L, t, "output");
     s->project = dup_field(L, t, "project");
     s->credentials = dup_field(L, t, "credentials");
+    s->workload_tag = dup_field(L, t, "workload_tag");
     s->quicklook = dup_field(L, t, "quicklook");
     s->quicklook_palette = dup_field(L, t, "quicklook_palette");
     s->recipe_path = h->recipe_path[0] ? strdup(h->recipe_path) : NULL;

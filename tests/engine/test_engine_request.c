@@ -86,6 +86,14 @@ static void test_prefixes(void)
     CHECK(strncmp(r.prefix[0], "{\"expression\":", 14) == 0 && strstr(r.prefix[0], r.expression) &&
           strstr(r.prefix[2], r.expression));
     engine_request_free(&r);
+
+    /* EE's workloadTag, when the spec has one, in every request. */
+    s.has_nodata = 0;
+    s.workload_tag = strdup("dem-2023_v1");
+    CHECK(engine_request_init(&r, &s, 3, &e) == 0);
+    CHECK_STR(r.prefix[0], "{\"expression\":" EXPR ",\"fileFormat\":\"GEO_TIFF\",\"bandIds\":[\"a\",\"b\\\"c\","
+                           "\"d\\\\e\"],\"workloadTag\":\"dem-2023_v1\",\"grid\":");
+    engine_request_free(&r);
     spec_free(&s);
 }
 

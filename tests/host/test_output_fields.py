@@ -8,7 +8,9 @@ progress events say of their download:
   image's visible bands (S2 B4, B3, B2), none otherwise or with rgb = false;
 - band descriptions in the VRT of a fishnet and in each cell;
 - every --progress json event names its output, the download's number in
-  the recipe and its line.
+  the recipe and its line;
+- every pixel request carries EE's workloadTag: the recipe's file name by
+  default, the recipe's own with workload_tag, none with false.
 """
 import json
 import os
@@ -20,6 +22,7 @@ import time
 from osgeo import gdal
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulator"))
+import emulib  # noqa: E402
 import reference as ref  # noqa: E402
 from emulib import report, run_each  # noqa: E402
 
@@ -95,6 +98,31 @@ def events(out):
     print("ok events: %d JSON events, each with its output, download number and line" % len(evs))
 
 
+TAG_RECIPE = """
+download{ image = ee.Image("USGS/SRTMGL1_003"), region = {-122.5, 37.7, -122.45, 37.75}, output = "a.tif" }
+download{ image = ee.Image("USGS/SRTMGL1_003"), region = {-122.5, 37.7, -122.45, 37.75}, output = "b.tif",
+          workload_tag = "team-a" }
+download{ image = ee.Image("USGS/SRTMGL1_003"), region = {-122.5, 37.7, -122.45, 37.75}, output = "c.tif",
+          workload_tag = false }
+"""
+
+
+def workload_tags(d):
+    rec = os.path.join(d, "My Recipe 2.lua")
+    with open(rec, "w") as f:
+        f.write(TAG_RECIPE)
+    log = os.path.join(d, "tags.jsonl")
+    with emulib.Emulator("--no-auth", "--request-log", log) as emu:
+        r = subprocess.run([BIN, "run", rec, "--endpoint", emu.url, "--project", "p", "--progress", "off"],
+                           capture_output=True, text=True, cwd=d, timeout=120)
+        assert r.returncode == 0, r.stderr
+    with open(log) as f:
+        reqs = [json.loads(line) for line in f]
+    tags = [q.get("workloadTag") for q in reqs if q.get("route") == "image.computePixels"]
+    assert tags == ["my-recipe-2", "team-a", None], tags
+    print("ok workload tags: %r" % tags)
+
+
 def main():
     fails = []
     with tempfile.TemporaryDirectory(prefix="eefetch-fields-") as d:
@@ -108,6 +136,7 @@ def main():
             return 1
         run_each([properties, colours, band_names], fails, d)
         run_each([events], fails, r.stderr)
+        run_each([workload_tags], fails, d)
     return report(fails)
 
 
