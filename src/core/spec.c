@@ -94,6 +94,38 @@ const char *spec_dtype_name(enum spec_dtype t)
     return (size_t)t < NDTYPES ? dtypes[t].name : "?";
 }
 
+int spec_format_parse(const char *name, enum spec_format *out)
+{
+    static const struct {
+        const char *name;
+        enum spec_format f;
+    } names[] = {{"gtiff", SPEC_FORMAT_GTIFF}, {"geotiff", SPEC_FORMAT_GTIFF}, {"tif", SPEC_FORMAT_GTIFF},
+                 {"cog", SPEC_FORMAT_COG},     {"vrt", SPEC_FORMAT_VRT},         {"zarr", SPEC_FORMAT_ZARR},
+                 {"netcdf", SPEC_FORMAT_NETCDF}};
+    size_t i;
+
+    for (i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i].name) == 0) {
+            *out = names[i].f;
+            return 0;
+        }
+    return -1;
+}
+
+int spec_compression_parse(const char *name, enum spec_compression *out)
+{
+    static const char *const names[] = {"default", "none", "deflate", "zstd", "lzw"};
+    size_t i;
+
+    /* the same order as enum spec_compression */
+    for (i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *out = (enum spec_compression)i;
+            return 0;
+        }
+    return -1;
+}
+
 int spec_dtype_parse(const char *name, enum spec_dtype *t)
 {
     size_t i;

@@ -227,5 +227,10 @@ const char *spec_dtype_name(enum spec_dtype t);
 /* Parses a recipe dtype name ("uint8", "int16", "float32", "float"=float32,
  * "double"=float64 ...). Returns 0 and sets *t, or -1 when unknown. */
 int spec_dtype_parse(const char *name, enum spec_dtype *t);
+/* Parses a recipe's format ("gtiff", "geotiff", "tif", "cog", "vrt", "zarr",
+ * "netcdf") and compression ("default", "none", "deflate", "zstd", "lzw").
+ * Returns 0 and sets *out, or -1 when unknown. */
+int spec_format_parse(const char *name, enum spec_format *out);
+int spec_compression_parse(const char *name, enum spec_compression *out);
 
 #endif

@@ -355,18 +355,20 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
 
     /* output */
     if ((str = dup_field(L, t, "format")) != NULL) {
-        s->format = strcmp(str, "cog") == 0 ? SPEC_FORMAT_COG
-                    : strcmp(str, "vrt") == 0 ? SPEC_FORMAT_VRT
-                    : strcmp(str, "zarr") == 0 ? SPEC_FORMAT_ZARR
-                    : strcmp(str, "netcdf") == 0 ? SPEC_FORMAT_NETCDF : SPEC_FORMAT_GTIFF;
+        int bad = spec_format_parse(str, &s->format) != 0;
+        if (bad)
+            snprintf(msg, cap, "unknown format '%s'", str);
         free(str);
+        if (bad)
+            return -1;
     }
     if ((str = dup_field(L, t, "compression")) != NULL) {
-        s->compression = strcmp(str, "none") == 0 ? SPEC_COMPRESS_NONE
-                         : strcmp(str, "deflate") == 0 ? SPEC_COMPRESS_DEFLATE
-                         : strcmp(str, "zstd") == 0 ? SPEC_COMPRESS_ZSTD
-                         : strcmp(str, "lzw") == 0 ? SPEC_COMPRESS_LZW : SPEC_COMPRESS_DEFAULT;
+        int bad = spec_compression_parse(str, &s->compression) != 0;
+        if (bad)
+            snprintf(msg, cap, "unknown compression '%s'", str);
         free(str);
+        if (bad)
+            return -1;
     }
     if ((str = dup_field(L, t, "overviews")) != NULL) {
         /* recipe.lua allows GDAL's resampling names only, in lower case */

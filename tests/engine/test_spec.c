@@ -47,5 +47,16 @@ int main(void)
     CHECK(spec_dtype_parse("int32", &t) == 0 && t == SPEC_DTYPE_INT32);
     CHECK(spec_dtype_parse("int64", &t) == -1);
     CHECK_STR(spec_dtype_name(SPEC_DTYPE_UINT32), "uint32");
+    {
+        enum spec_format f = SPEC_FORMAT_VRT;
+        enum spec_compression c = SPEC_COMPRESS_NONE;
+        CHECK(spec_format_parse("tif", &f) == 0 && f == SPEC_FORMAT_GTIFF);
+        CHECK(spec_format_parse("cog", &f) == 0 && f == SPEC_FORMAT_COG);
+        CHECK(spec_format_parse("netcdf", &f) == 0 && f == SPEC_FORMAT_NETCDF);
+        CHECK(spec_format_parse("png", &f) == -1 && f == SPEC_FORMAT_NETCDF);
+        CHECK(spec_compression_parse("lzw", &c) == 0 && c == SPEC_COMPRESS_LZW);
+        CHECK(spec_compression_parse("default", &c) == 0 && c == SPEC_COMPRESS_DEFAULT);
+        CHECK(spec_compression_parse("zip", &c) == -1);
+    }
     return CHECK_DONE();
 }
