@@ -298,7 +298,7 @@ static int parse_geotiff_options(json_object *g, struct export_opts *o, struct e
 static int parse_request(json_object *body, struct export_opts *o, struct emu_response *r)
 {
     static const char *const fields[] = {"expression", "description", "maxPixels", "grid",
-                                         "requestId", "workloadTag", "priority",
+                                         "requestId", "workloadTag", "priority", "maxWorkers",
                                          "fileExportOptions", "assetExportOptions", NULL};
     static const char *const file_fields[] = {"fileFormat", "driveDestination",
                                               "cloudStorageDestination", "gcsDestination",
@@ -459,12 +459,17 @@ static json_object *operation_json(const struct task *t)
     return op;
 }
 
-/* Caller holds the lock. */
+/* The task of an operation name. The clients name a task given by its bare
+ * id (ee.data.getTaskStatus(id), Task.status()) as
+ * projects/earthengine-legacy/operations/ID, which EE resolves whatever
+ * project started it; the emulator does the same. Caller holds the lock. */
 static struct task *find_task(struct export_queue *q, const char *project, const char *id)
 {
+    int any = strcmp(project, "earthengine-legacy") == 0;
     size_t i;
     for (i = 0; i < q->ntasks; i++)
-        if (strcmp(q->tasks[i]->id, id) == 0 && strcmp(q->tasks[i]->project, project) == 0)
+        if (strcmp(q->tasks[i]->id, id) == 0 &&
+            (any || strcmp(q->tasks[i]->project, project) == 0))
             return q->tasks[i];
     return NULL;
 }

@@ -310,6 +310,12 @@ def test_dedupe(emu, bdir):
     st, _, data = emu.get(OPS + "?pageSize=1000")
     names = [o["name"] for o in json.loads(data).get("operations", [])]
     need(names.count(a["name"]) == 1, "listed %d times" % names.count(a["name"]))
+    # A bare task id, as ee.data.getTaskStatus sends it: the legacy project.
+    tid = a["name"].rsplit("/", 1)[1]
+    need(get_op(emu, "projects/earthengine-legacy/operations/" + tid)["name"] == a["name"],
+         "the task is not found through projects/earthengine-legacy")
+    st, _, _ = emu.get("/v1/projects/other-project/operations/" + tid)
+    need(st == 404, "another project's path found the task: %d" % st)
     # A different requestId starts a new task.
     body["requestId"] = "same-request-43"
     need(submit(emu, body)["name"] != a["name"], "a new requestId reused the operation")
