@@ -804,33 +804,40 @@ out:
 
 /* ---- the workers ------------------------------------------------------------ */
 
-/* Caller holds the lock. */
-static int running_in(struct export_queue *q, const char *project)
-{
-    size_t i;
-    int n = 0;
-    for (i = 0; i < q->ntasks; i++)
-        n += (q->tasks[i]->state == T_RUNNING || q->tasks[i]->state == T_CANCELLING) &&
-             strcmp(q->tasks[i]->project, project) == 0;
-    return n;
-}
-
 /* The next task to start: ready, its project under the RUNNING limit,
- * highest priority first, then oldest. Caller holds the lock. */
+ * highest priority first, then oldest. One pass to count the running tasks
+ * per project (there are at most EXPORT_MAX_WORKERS), one to choose, so a
+ * queue of thousands costs two scans. Caller holds the lock. */
 static struct task *pick(struct export_queue *q)
 {
+    const char *proj[EXPORT_MAX_WORKERS];
+    int count[EXPORT_MAX_WORKERS], nproj = 0, limit, k;
     struct task *best = NULL;
     int64_t now = time_mono_ms();
-    int limit = q->cfg->export_running_limit > 0 ? q->cfg->export_running_limit : 2;
     size_t i;
 
+    limit = q->cfg->export_running_limit > 0 ? q->cfg->export_running_limit : 2;
     for (i = 0; i < q->ntasks; i++) {
         struct task *t = q->tasks[i];
-        if (t->state != T_PENDING || t->ready_mono > now)
+        if (t->state != T_RUNNING && t->state != T_CANCELLING)
             continue;
-        if (best && t->priority <= best->priority)
+        for (k = 0; k < nproj && strcmp(proj[k], t->project) != 0; k++)
+            ;
+        if (k == nproj) {
+            if (nproj == EXPORT_MAX_WORKERS)
+                continue;   /* cannot happen: each worker runs one task */
+            proj[nproj] = t->project;
+            count[nproj++] = 0;
+        }
+        count[k]++;
+    }
+    for (i = 0; i < q->ntasks; i++) {
+        struct task *t = q->tasks[i];
+        if (t->state != T_PENDING || t->ready_mono > now || (best && t->priority <= best->priority))
             continue;
-        if (running_in(q, t->project) >= limit)
+        for (k = 0; k < nproj && strcmp(proj[k], t->project) != 0; k++)
+            ;
+        if (k < nproj && count[k] >= limit)
             continue;
         best = t;
     }
