@@ -29,6 +29,11 @@
 /* Tasks kept: every unfinished one, and finished ones up to this many
  * (the oldest finished are forgotten first, as EE forgets old tasks). */
 #define EXPORT_KEEP_DONE 10000
+/* Bounds of what unfinished tasks hold, over all projects (each project is
+ * also held to its --export-pending-limit): their number and the bytes of
+ * their requests, which are kept until the task ends. */
+#define EXPORT_MAX_UNFINISHED 65536
+#define EXPORT_MAX_HELD_BYTES (1LL << 30)
 /* Pixels rendered at a time (one strip of full rows of a file). */
 #define STRIP_PIXELS (1L << 20)
 /* Default file side when geoTiffOptions.tileDimensions is absent: square
@@ -78,6 +83,8 @@ struct export_queue {
     struct task **tasks;      /* by seq, oldest first */
     size_t ntasks, cap;
     uint64_t next_seq;
+    size_t unfinished;        /* tasks not done */
+    long long held_bytes;     /* request bytes they hold */
     int nworkers;
     pthread_t workers[EXPORT_MAX_WORKERS];
     int stopping;
@@ -474,14 +481,21 @@ static struct task *find_task(struct export_queue *q, const char *project, const
     return NULL;
 }
 
-static void finish(struct task *t, enum task_state s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void finish(struct export_queue *q, struct task *t, enum task_state s, int code,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Caller holds the lock. */
-static void finish(struct task *t, enum task_state s, int code, const char *fmt, ...)
+/* Ends t; its request is no longer needed. Caller holds the lock. */
+static void finish(struct export_queue *q, struct task *t, enum task_state s, int code,
+                   const char *fmt, ...)
 {
     va_list ap;
 
+    if (t->body) {
+        q->held_bytes -= (long long)strlen(t->body);
+        free(t->body);
+        t->body = NULL;
+    }
+    q->unfinished--;
     t->state = s;
     t->err_code = code;
     t->err_msg[0] = '\0';
@@ -793,11 +807,11 @@ out:
     buf_free(&er.body);
     pthread_mutex_lock(&q->mu);
     if (t->state == T_CANCELLING || (rc == -2 && fin == T_SUCCEEDED))
-        finish(t, T_CANCELLED, RPC_CANCELLED, "Cancelled.");
+        finish(q, t, T_CANCELLED, RPC_CANCELLED, "Cancelled.");
     else if (fin == T_FAILED)
-        finish(t, T_FAILED, code, "%s", msg);
+        finish(q, t, T_FAILED, code, "%s", msg);
     else
-        finish(t, T_SUCCEEDED, 0, NULL);
+        finish(q, t, T_SUCCEEDED, 0, NULL);
     t->eecu_s = EECU_S_PER_MPIXEL_BAND * (double)u.done_px * u.nbands / 1e6;
     pthread_mutex_unlock(&q->mu);
 }
@@ -1000,6 +1014,13 @@ int handle_image_export(const struct emu_ctx *c, const struct emu_request *q,
                   "them to complete.", limit);
         return 0;
     }
+    if (xq->unfinished >= EXPORT_MAX_UNFINISHED ||
+        xq->held_bytes + (long long)q->body_len > EXPORT_MAX_HELD_BYTES) {
+        pthread_mutex_unlock(&xq->mu);
+        emu_error(r, 429, "Too many tasks already in the queue (%zu in all projects). Please "
+                  "wait for some of them to complete.", xq->unfinished);
+        return 0;
+    }
     trim_done(xq);
     if (xq->ntasks == xq->cap) {
         size_t cap = xq->cap ? xq->cap * 2 : 64;
@@ -1033,6 +1054,8 @@ int handle_image_export(const struct emu_ctx *c, const struct emu_request *q,
     fault_rng_init(&rng, c->cfg->seed ^ 0x243f6a8885a308d3ULL, t->seq);
     t->fail_fault = fault_rng_uniform(&rng) < c->cfg->p_export_fail;
     xq->tasks[xq->ntasks++] = t;
+    xq->unfinished++;
+    xq->held_bytes += (long long)strlen(t->body);
     emu_json(r, 200, operation_json(t));
     pthread_cond_broadcast(&xq->cv);
     pthread_mutex_unlock(&xq->mu);
@@ -1068,7 +1091,7 @@ int handle_operation_cancel(const struct emu_ctx *c, const struct emu_request *q
     pthread_mutex_lock(&c->exports->mu);
     t = find_task(c->exports, q->project, q->asset ? q->asset : "");
     if (t && t->state == T_PENDING)
-        finish(t, T_CANCELLED, RPC_CANCELLED, "Cancelled.");
+        finish(c->exports, t, T_CANCELLED, RPC_CANCELLED, "Cancelled.");
     else if (t && t->state == T_RUNNING) {
         t->state = T_CANCELLING;   /* the worker stops at its next strip */
         t->update_ms = time_now_ms();
