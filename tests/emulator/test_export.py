@@ -110,7 +110,7 @@ def get_op(emu, name):
     return json.loads(data)
 
 
-def wait_done(emu, name, timeout=60):
+def wait_done(emu, name, timeout=240):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         op = get_op(emu, name)
@@ -475,7 +475,7 @@ def test_states_and_queue(bdir):
                 progress.append(op["metadata"]["progress"])
             if op["done"]:
                 break
-            need(time.monotonic() - t0 < 30, "no progress")
+            need(time.monotonic() - t0 < 240, "no progress")
             time.sleep(0.03)
         need(states == ["PENDING", "RUNNING", "SUCCEEDED"], "states %r" % states)
         need(progress == sorted(progress) and len(set(progress)) > 1 and progress[-1] < 1,
@@ -487,7 +487,7 @@ def test_states_and_queue(bdir):
         need(ms(md["endTime"]) - ms(md["startTime"]) >= 0.85, "ran %r" % md)
         # Cancel the other while RUNNING: CANCELLING, then CANCELLED.
         while get_op(emu, low["name"])["metadata"]["state"] != "RUNNING":
-            need(time.monotonic() - t0 < 30, "the low task never ran")
+            need(time.monotonic() - t0 < 240, "the low task never ran")
             time.sleep(0.02)
         time.sleep(0.2)
         emu.post("/v1/%s:cancel" % low["name"], {})
