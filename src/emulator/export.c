@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emulator/eval.h"
@@ -813,6 +815,8 @@ out:
     else
         finish(q, t, T_SUCCEEDED, 0, NULL);
     t->eecu_s = EECU_S_PER_MPIXEL_BAND * (double)u.done_px * u.nbands / 1e6;
+    log_debug("emulator: export %s of project %s %s%s%s", t->id, t->project,
+              state_names[t->state], t->err_msg[0] ? ": " : "", t->err_msg);
     pthread_mutex_unlock(&q->mu);
 }
 
