@@ -29,6 +29,14 @@ struct emu_config {
 
     const char *request_log;     /* JSON-lines log path, or NULL */
 
+    /* Batch exports and Cloud Storage (src/emulator/export.c, storage.c). */
+    const char *bucket_dir;      /* bucket b is bucket_dir/b/; NULL: exports fail */
+    int export_running_limit;    /* RUNNING tasks per project (default 2) */
+    int export_pending_limit;    /* PENDING tasks per project before 429 (default 3000) */
+    double export_queue_ms;      /* least time a task stays PENDING (default 0) */
+    double export_ms_per_mpixel; /* modelled running time per million pixels (default 0) */
+    double p_export_fail;        /* probability that a task FAILS (seeded) */
+
     /* --catalog-until: collection members acquired at or after
      * catalog_until_ms (epoch ms, the day after the given date) do not
      * exist, as if the server were queried on that date. */

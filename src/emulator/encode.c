@@ -525,3 +525,150 @@ int encode_zip(const char *const *names, const struct buf *files, int n, struct 
     }
     return vsimem_take(zip, out, e);
 }
+
+/* ---- streamed GeoTIFF files (exports) -------------------------------------- */
+
+struct tif_out {
+    GDALDatasetH ds;
+    char path[4096];        /* the file the caller asked for */
+    char tmp[4200];         /* COG: the plain GeoTIFF written first */
+    enum px_type type;
+    int cog;
+    long width, height;
+    int nbands;
+};
+
+enum px_type raster_common_type(const struct raster *r)
+{
+    return common_type(r);
+}
+
+int tif_out_open(const char *path, const struct raster *shape, const struct tif_options *o,
+                 struct tif_out **out, struct errbuf *e)
+{
+    GDALDriverH drv;
+    struct tif_out *w;
+    char **opts = NULL;
+    char block[24];
+    int b, rc;
+
+    *out = NULL;
+    pthread_once(&gdal_once, gdal_register);
+    if (shape->nbands < 1 || shape->width < 1 || shape->height < 1 ||
+        shape->width > 0x7fffffffL || shape->height > 0x7fffffffL)
+        return err_set(e, ERR_USAGE, "a GeoTIFF file needs at least one band and pixel");
+    if (!(drv = GDALGetDriverByName("GTiff")))
+        return err_set(e, ERR_INTERNAL, "GDAL GTiff driver missing");
+    if (!(w = calloc(1, sizeof *w)))
+        return err_set(e, ERR_NOMEM, "out of memory");
+    snprintf(w->path, sizeof w->path, "%s", path);
+    w->type = common_type(shape);
+    w->cog = o->cloud_optimized;
+    w->width = shape->width;
+    w->height = shape->height;
+    w->nbands = shape->nbands;
+    /* A COG is a copy of a complete file (its overviews and tile order need
+     * all of it), so the pixels go to a plain GeoTIFF beside it first. */
+    snprintf(w->tmp, sizeof w->tmp, "%s.plain.tif", path);
+    snprintf(block, sizeof block, "%d", o->block > 0 ? o->block : 256);
+    opts = CSLSetNameValue(opts, "TILED", "YES");
+    opts = CSLSetNameValue(opts, "BLOCKXSIZE", block);
+    opts = CSLSetNameValue(opts, "BLOCKYSIZE", block);
+    opts = CSLSetNameValue(opts, "COMPRESS", "DEFLATE");
+    opts = CSLSetNameValue(opts, "BIGTIFF", "IF_SAFER");
+    opts = CSLSetNameValue(opts, "INTERLEAVE", shape->nbands > 1 ? "PIXEL" : "BAND");
+    if (w->type == PX_I8)
+        opts = CSLSetNameValue(opts, "PIXELTYPE", "SIGNEDBYTE");
+    w->ds = GDALCreate(drv, w->cog ? w->tmp : w->path, (int)shape->width, (int)shape->height,
+                       shape->nbands, gdal_type(w->type), opts);
+    CSLDestroy(opts);
+    if (!w->ds) {
+        rc = err_set(e, ERR_IO, "cannot create %s: %s", w->cog ? w->tmp : w->path,
+                     CPLGetLastErrorMsg());
+        free(w);
+        return rc;
+    }
+    if ((rc = georeference(w->ds, &shape->grid, e)) != 0) {
+        tif_out_abort(w);
+        return rc;
+    }
+    for (b = 0; b < shape->nbands; b++) {
+        GDALRasterBandH band = GDALGetRasterBand(w->ds, b + 1);
+        GDALSetDescription(band, shape->bands[b].id);
+        if (o->has_nodata)
+            GDALSetRasterNoDataValue(band, o->nodata);
+    }
+    *out = w;
+    return 0;
+}
+
+int tif_out_write(struct tif_out *w, const struct raster *strip, long row0, struct errbuf *e)
+{
+    size_t np = (size_t)strip->width * (size_t)strip->height;
+    uint8_t *tmp;
+    int b, rc = 0;
+
+    if (strip->nbands != w->nbands || strip->width != w->width || row0 < 0 ||
+        row0 + strip->height > w->height)
+        return err_set(e, ERR_INTERNAL, "strip does not fit the file");
+    if (!(tmp = malloc(np * px_size(w->type))))
+        return err_set(e, ERR_NOMEM, "out of memory");
+    for (b = 0; b < strip->nbands && rc == 0; b++) {
+        convert(strip->bands[b].data, strip->bands[b].mask, np, w->type, tmp, px_size(w->type));
+        if (GDALRasterIO(GDALGetRasterBand(w->ds, b + 1), GF_Write, 0, (int)row0,
+                         (int)strip->width, (int)strip->height, tmp, (int)strip->width,
+                         (int)strip->height, gdal_type(w->type), 0, 0) != CE_None)
+            rc = err_set(e, ERR_IO, "writing %s: %s", w->path, CPLGetLastErrorMsg());
+    }
+    free(tmp);
+    return rc;
+}
+
+int tif_out_close(struct tif_out *w, struct errbuf *e)
+{
+    int rc = 0;
+
+    /* GDALClose reports a failed final write only through the error state. */
+    CPLErrorReset();
+    GDALClose(w->ds);
+    if (CPLGetLastErrorType() >= CE_Failure)
+        rc = err_set(e, ERR_IO, "writing %s: %s", w->cog ? w->tmp : w->path,
+                     CPLGetLastErrorMsg());
+    w->ds = NULL;
+    if (rc == 0 && w->cog) {
+        GDALDriverH drv = GDALGetDriverByName("COG");
+        GDALDatasetH src = GDALOpen(w->tmp, GA_ReadOnly), dst = NULL;
+        char **opts = CSLSetNameValue(NULL, "COMPRESS", "DEFLATE");
+
+        if (!drv)
+            rc = err_set(e, ERR_INTERNAL, "GDAL COG driver missing");
+        else if (!src)
+            rc = err_set(e, ERR_IO, "cannot reopen %s: %s", w->tmp, CPLGetLastErrorMsg());
+        else if (!(dst = GDALCreateCopy(drv, w->path, src, FALSE, opts, NULL, NULL)))
+            rc = err_set(e, ERR_IO, "writing the COG %s: %s", w->path, CPLGetLastErrorMsg());
+        if (dst) {
+            CPLErrorReset();
+            GDALClose(dst);
+            if (CPLGetLastErrorType() >= CE_Failure && rc == 0)
+                rc = err_set(e, ERR_IO, "writing the COG %s: %s", w->path, CPLGetLastErrorMsg());
+        }
+        if (src)
+            GDALClose(src);
+        CSLDestroy(opts);
+        VSIUnlink(w->tmp);
+    }
+    if (rc != 0)
+        VSIUnlink(w->path);
+    free(w);
+    return rc;
+}
+
+void tif_out_abort(struct tif_out *w)
+{
+    if (!w)
+        return;
+    if (w->ds)
+        GDALClose(w->ds);
+    VSIUnlink(w->cog ? w->tmp : w->path);
+    free(w);
+}

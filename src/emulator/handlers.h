@@ -19,6 +19,7 @@
 
 struct emu_auth;   /* token state, src/emulator/auth_server.c; internally locked */
 struct thumb_store; /* thumbnail and map ids, src/emulator/thumbstore.c; internally locked */
+struct export_queue; /* batch export tasks, src/emulator/export.c; internally locked */
 
 /* Shared state handlers may use; only `auth` and `thumbs` are mutable (and
  * thread-safe). */
@@ -27,6 +28,7 @@ struct emu_ctx {
     const struct emu_config *cfg;
     struct emu_auth *auth;
     struct thumb_store *thumbs;
+    struct export_queue *exports;
     const char *base_url;   /* "http://127.0.0.1:PORT", where the server listens */
 };
 
@@ -47,10 +49,22 @@ struct emu_request {
     void *conn;            /* server private */
 };
 
+#define EMU_MAX_HEADERS 6
+
 struct emu_response {
     int status;                /* HTTP status */
     char content_type[64];
     struct buf body;
+    /* Extra response headers (emu_add_header). */
+    struct {
+        char name[40];
+        char value[200];
+    } headers[EMU_MAX_HEADERS];
+    int nheaders;
+    /* A body read from a file instead of `body` (has_file; the server closes
+     * fd): fd_len bytes from offset fd_off. */
+    int has_file, fd;
+    uint64_t fd_off, fd_len;
     /* Work accounting for the latency and memory models. */
     int64_t work_images;       /* images read or reduced */
     int64_t work_bytes;        /* bytes of pixels computed */
@@ -59,6 +73,9 @@ struct emu_response {
 /* Fills r with EE's JSON error body {"error":{"code","message","status"}}.
  * The status name follows the HTTP code (400 INVALID_ARGUMENT, ...). */
 void emu_error(struct emu_response *r, int http, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds a response header (ignored past EMU_MAX_HEADERS). */
+void emu_add_header(struct emu_response *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Fills r with a JSON body (takes ownership of obj). */
 void emu_json(struct emu_response *r, int http, json_object *obj);

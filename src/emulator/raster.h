@@ -46,4 +46,31 @@ int encode_image8(const struct raster *r, const char *driver, struct buf *out, s
 int encode_zip(const char *const *names, const struct buf *files, int n, struct buf *out,
                struct errbuf *e);
 
+/* The one type a multi-band file stores: the bands' own when they agree,
+ * else the narrowest type holding every band's values. */
+enum px_type raster_common_type(const struct raster *r);
+
+/* Streamed GeoTIFF files, for exports: the pixels arrive in strips of full
+ * rows so a file may be far larger than memory. Written tiled (block x
+ * block), DEFLATE, with one type for every band (raster_common_type).
+ * cloud_optimized: the file becomes a COG when closed (copied from a plain
+ * GeoTIFF written beside it as PATH.plain.tif). */
+struct tif_options {
+    int cloud_optimized;
+    int has_nodata;
+    double nodata;
+    int block;
+};
+struct tif_out;
+/* shape gives the file's size, grid and bands (id, type); no pixels. */
+int tif_out_open(const char *path, const struct raster *shape, const struct tif_options *o,
+                 struct tif_out **out, struct errbuf *e);
+/* Writes strip (the file's width, any height) at row row0. Masked pixels
+ * are written as 0: a caller wanting noData there sets the values first. */
+int tif_out_write(struct tif_out *w, const struct raster *strip, long row0, struct errbuf *e);
+/* Finishes the file and frees w; on failure the file is removed. */
+int tif_out_close(struct tif_out *w, struct errbuf *e);
+/* Frees w and removes what was written. */
+void tif_out_abort(struct tif_out *w);
+
 #endif

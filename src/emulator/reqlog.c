@@ -51,10 +51,11 @@ static void add_str(json_object *o, const char *key, const char *v)
     json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
 }
 
-/* Copies the request fields the tile tests check: which grid and bands. */
+/* Copies the request fields the tests check: which grid and bands, and an
+ * export's requestId. */
 static void add_request_fields(json_object *o, json_object *req)
 {
-    static const char *const keys[] = {"grid", "bandIds", "fileFormat", "region"};
+    static const char *const keys[] = {"grid", "bandIds", "fileFormat", "region", "requestId"};
     json_object *v;
     size_t i;
 

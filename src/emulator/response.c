@@ -89,3 +89,16 @@ int emu_check_workload_tag(json_object *body, struct emu_response *r)
     }
     return 0;
 }
+
+void emu_add_header(struct emu_response *r, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (r->nheaders >= EMU_MAX_HEADERS)
+        return;
+    snprintf(r->headers[r->nheaders].name, sizeof r->headers[r->nheaders].name, "%s", name);
+    va_start(ap, fmt);
+    vsnprintf(r->headers[r->nheaders].value, sizeof r->headers[r->nheaders].value, fmt, ap);
+    va_end(ap);
+    r->nheaders++;
+}

@@ -40,6 +40,29 @@ static enum route_result match_project_route(const char *method, const char *res
         rt->kind = ROUTE_VALUE_COMPUTE;
         return check_method(method, "POST", rt);
     }
+    if (strcmp(rest, "image:export") == 0) {
+        rt->kind = ROUTE_IMAGE_EXPORT;
+        return check_method(method, "POST", rt);
+    }
+    if (strcmp(rest, "operations") == 0) {
+        rt->kind = ROUTE_OPERATION_LIST;
+        return check_method(method, "GET", rt);
+    }
+    if (strncmp(rest, "operations/", 11) == 0) {
+        const char *id = rest + 11;
+        colon = strchr(id, ':');
+        if (strchr(id, '/') || (colon && strcmp(colon, ":cancel") != 0) ||
+            copy_span(rt->asset, sizeof rt->asset, id, colon ? (size_t)(colon - id) : strlen(id))
+                != 0 || rt->asset[0] == '\0')
+            return ROUTE_NOT_FOUND;
+        if (colon) {
+            snprintf(rt->verb, sizeof rt->verb, "cancel");
+            rt->kind = ROUTE_OPERATION_CANCEL;
+            return check_method(method, "POST", rt);
+        }
+        rt->kind = ROUTE_OPERATION_GET;
+        return check_method(method, "GET", rt);
+    }
     if (strcmp(rest, "thumbnails") == 0) {
         rt->kind = ROUTE_THUMB_CREATE;
         return check_method(method, "POST", rt);
@@ -107,6 +130,41 @@ static enum route_result match_project_route(const char *method, const char *res
     return ROUTE_NOT_FOUND;
 }
 
+/* Cloud Storage: path is after "/storage/v1/b/" (download: media = 1). */
+static enum route_result match_storage(const char *method, const char *p, int media,
+                                       struct route *rt)
+{
+    const char *slash = strchr(p, '/');
+
+    if (!slash || slash == p || strncmp(slash, "/o", 2) != 0 ||
+        copy_span(rt->project, sizeof rt->project, p, (size_t)(slash - p)) != 0)
+        return ROUTE_NOT_FOUND;
+    rt->ee = 1;
+    rt->storage = 1;
+    snprintf(rt->version, sizeof rt->version, "v1");
+    p = slash + 2;
+    if (*p == '\0' && !media) {
+        rt->kind = ROUTE_STORAGE_LIST;
+        return check_method(method, "GET", rt);
+    }
+    /* The object name: everything after "/o/", slashes included (MHD has
+     * already decoded %2F). */
+    if (*p != '/' || p[1] == '\0' || copy_span(rt->asset, sizeof rt->asset, p + 1,
+                                               strlen(p + 1)) != 0)
+        return ROUTE_NOT_FOUND;
+    if (media) {
+        snprintf(rt->verb, sizeof rt->verb, "media");
+        rt->kind = ROUTE_STORAGE_MEDIA;
+        return check_method(method, "GET", rt);
+    }
+    if (strcmp(method, "DELETE") == 0) {
+        rt->kind = ROUTE_STORAGE_DELETE;
+        return check_method(method, "DELETE", rt);
+    }
+    rt->kind = ROUTE_STORAGE_GET;
+    return check_method(method, "GET", rt);
+}
+
 enum route_result router_match(const char *method, const char *path, struct route *rt)
 {
     static const char *const versions[] = {"v1", "v1beta", "v1alpha"};
@@ -139,6 +197,11 @@ enum route_result router_match(const char *method, const char *path, struct rout
         rt->kind = ROUTE_DISCOVERY;
         return check_method(method, "GET", rt);
     }
+
+    if (strncmp(path, "/storage/v1/b/", 14) == 0)
+        return match_storage(method, path + 14, 0, rt);
+    if (strncmp(path, "/download/storage/v1/b/", 23) == 0)
+        return match_storage(method, path + 23, 1, rt);
 
     if (path[0] != '/')
         return ROUTE_NOT_FOUND;
@@ -192,6 +255,14 @@ const char *router_name(enum route_kind k)
     case ROUTE_THUMB_PIXELS: return "thumbnails.getPixels";
     case ROUTE_MAP_CREATE: return "maps.create";
     case ROUTE_MAP_TILE: return "maps.tiles.get";
+    case ROUTE_IMAGE_EXPORT: return "image.export";
+    case ROUTE_OPERATION_GET: return "operations.get";
+    case ROUTE_OPERATION_LIST: return "operations.list";
+    case ROUTE_OPERATION_CANCEL: return "operations.cancel";
+    case ROUTE_STORAGE_LIST: return "storage.list";
+    case ROUTE_STORAGE_GET: return "storage.get";
+    case ROUTE_STORAGE_MEDIA: return "storage.media";
+    case ROUTE_STORAGE_DELETE: return "storage.delete";
     case ROUTE_DISCOVERY: return "discovery";
     case ROUTE_UNIMPLEMENTED: return "unimplemented";
     case ROUTE_NONE: break;

@@ -21,17 +21,27 @@ enum route_kind {
     ROUTE_THUMB_PIXELS,     /* GET .../thumbnails/{id}:getPixels (id in asset) */
     ROUTE_MAP_CREATE,       /* POST /{v}/projects/{p}/maps */
     ROUTE_MAP_TILE,         /* GET .../maps/{id}/tiles/{z}/{x}/{y} (id in asset, z/x/y in verb) */
+    ROUTE_IMAGE_EXPORT,     /* POST /{v}/projects/{p}/image:export */
+    ROUTE_OPERATION_GET,    /* GET /{v}/projects/{p}/operations/{id} (id in asset) */
+    ROUTE_OPERATION_LIST,   /* GET /{v}/projects/{p}/operations */
+    ROUTE_OPERATION_CANCEL, /* POST /{v}/projects/{p}/operations/{id}:cancel */
+    /* Cloud Storage JSON API: bucket in project, object name in asset. */
+    ROUTE_STORAGE_LIST,     /* GET /storage/v1/b/{bucket}/o */
+    ROUTE_STORAGE_GET,      /* GET /storage/v1/b/{bucket}/o/{object} */
+    ROUTE_STORAGE_MEDIA,    /* GET /download/storage/v1/b/{bucket}/o/{object}, or ?alt=media */
+    ROUTE_STORAGE_DELETE,   /* DELETE /storage/v1/b/{bucket}/o/{object} */
     ROUTE_DISCOVERY,        /* GET /$discovery/rest, /discovery/v1/apis/earthengine/{v}/rest */
     ROUTE_UNIMPLEMENTED,    /* a method of the discovery document the emulator lacks */
 };
 
 #define ROUTE_MAX_PROJECT 160
-#define ROUTE_MAX_ASSET 512
+#define ROUTE_MAX_ASSET 1100   /* asset ids; Cloud Storage object names (1024) */
 
 struct route {
     enum route_kind kind;
     const char *method;              /* the method the route expects */
     int ee;                          /* 1: an EE API route (auth, quota, faults apply) */
+    int storage;                     /* 1: a Cloud Storage route (auth and faults, no EE quota) */
     int open;                        /* 1: no authentication (thumbnail and tile URLs,
                                       * whose unguessable id is the credential) */
     char version[16];                /* "v1", "v1beta", "v1alpha" */

@@ -57,6 +57,14 @@ static void serve_usage(FILE *out)
         "  --fail-reset P              probability that the connection is closed without an answer\n"
         "  --fail-truncate P           probability that the body is cut short (Content-Length kept)\n"
         "  --request-log FILE          append one JSON line per request to FILE\n"
+        "  --bucket-dir DIR            Cloud Storage buckets: bucket B is the folder DIR/B\n"
+        "                              (exports write there; default: none, exports fail)\n"
+        "  --export-running N          export tasks RUNNING at once per project (default 2)\n"
+        "  --export-pending-limit N    PENDING tasks per project before image:export answers\n"
+        "                              429 (default 3000)\n"
+        "  --export-queue-ms MS        least time a task stays PENDING (default 0)\n"
+        "  --export-ms-per-mpixel MS   modelled running time per million pixels (default 0)\n"
+        "  --export-fail P             probability that an export task FAILS (default 0)\n"
         "  --asset ID=PATH             serve a local GeoTIFF as image asset ID (repeatable, up to %d)\n"
         "  --catalog-until YYYY-MM-DD  collections hold only images acquired on or before\n"
         "                              that day (UTC), as if queried then (default: all)\n"
@@ -247,6 +255,25 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 return -1;
         } else if (strcmp(name, "--request-log") == 0) {
             o->cfg.request_log = val;
+        } else if (strcmp(name, "--bucket-dir") == 0) {
+            o->cfg.bucket_dir = val;
+        } else if (strcmp(name, "--export-running") == 0) {
+            if (parse_int(name, val, 1, 16, &n) != 0)
+                return -1;
+            o->cfg.export_running_limit = (int)n;
+        } else if (strcmp(name, "--export-pending-limit") == 0) {
+            if (parse_int(name, val, 1, 1000000, &n) != 0)
+                return -1;
+            o->cfg.export_pending_limit = (int)n;
+        } else if (strcmp(name, "--export-queue-ms") == 0) {
+            if (parse_double(name, val, 0, 86400e3, &o->cfg.export_queue_ms) != 0)
+                return -1;
+        } else if (strcmp(name, "--export-ms-per-mpixel") == 0) {
+            if (parse_double(name, val, 0, 86400e3, &o->cfg.export_ms_per_mpixel) != 0)
+                return -1;
+        } else if (strcmp(name, "--export-fail") == 0) {
+            if (parse_double(name, val, 0, 1, &o->cfg.p_export_fail) != 0)
+                return -1;
         } else if (strcmp(name, "--asset") == 0) {
             if (o->cfg.nassets == EMU_MAX_ASSETS) {
                 fprintf(stderr, "eefetch serve: at most %d --asset options\n", EMU_MAX_ASSETS);

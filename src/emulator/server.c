@@ -18,9 +18,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "emulator/assets.h"
 #include "emulator/discovery.h"
+#include "emulator/export.h"
 #include "emulator/faults.h"
 #include "emulator/handlers.h"
 #include "emulator/reqlog.h"
@@ -43,12 +45,13 @@
 struct emu {
     struct MHD_Daemon *daemon;
     struct emu_config cfg;            /* string fields point at the copies below */
-    char *bind, *request_log, *projects, *credentials_dir;
+    char *bind, *request_log, *projects, *credentials_dir, *bucket_dir;
     struct catalog *cat;
     struct emu_auth *auth;
     struct discovery *disc;           /* the REST discovery document and its method table */
     struct emu_ctx ctx;
     struct thumb_store *thumbs;       /* thumbnail and map ids */
+    struct export_queue *exports;     /* batch export tasks and their workers */
     struct quota quota;
     int quota_ready;
     struct reqlog *log;
@@ -75,10 +78,13 @@ struct conn_req {
     char quota_project[ROUTE_MAX_PROJECT];   /* whose concurrency slot is held */
 };
 
-/* A truncated body: Content-Length promises len bytes, only cut are sent. */
+/* A truncated body: Content-Length promises len bytes, only cut are sent.
+ * The bytes are data, or (data NULL) the file fd from offset off. */
 struct trunc_body {
     char *data;
     size_t len, cut;
+    int fd;
+    uint64_t off;
 };
 
 /* Monotonic milliseconds with sub-millisecond resolution, for the log. */
@@ -100,6 +106,8 @@ void emu_config_default(struct emu_config *cfg)
     cfg->bind = "127.0.0.1";
     cfg->concurrency_limit = EE_CONCURRENT_QUOTA;
     cfg->token_lifetime_s = 3600;
+    cfg->export_running_limit = 2;
+    cfg->export_pending_limit = 3000;
 }
 
 int emu_port(const struct emu *s)
@@ -138,6 +146,10 @@ static ssize_t trunc_read(void *cls, uint64_t pos, char *out, size_t max)
     n = t->cut - (size_t)pos;
     if (n > max)
         n = max;
+    if (!t->data) {
+        ssize_t got = pread(t->fd, out, n, (off_t)(t->off + pos));
+        return got > 0 ? got : MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     memcpy(out, t->data + pos, n);
     return (ssize_t)n;
 }
@@ -146,6 +158,8 @@ static void trunc_free(void *cls)
 {
     struct trunc_body *t = cls;
     free(t->data);
+    if (!t->data && t->fd >= 0)
+        close(t->fd);
     free(t);
 }
 
@@ -161,7 +175,8 @@ static void trunc_free(void *cls)
 /* EE's response headers the JS client reads, besides the safelisted ones. */
 #define CORS_EXPOSE                                                                     \
     "Content-Disposition,Retry-After,X-Earth-Engine-Computation-Profile,"                \
-    "X-Earth-Engine-Quota-Status,X-Earth-Engine-Init-Message"
+    "X-Earth-Engine-Quota-Status,X-Earth-Engine-Init-Message,Content-Range,x-goog-hash,"       \
+    "x-goog-generation"
 
 static int is_preflight(struct MHD_Connection *conn, const char *method)
 {
@@ -195,22 +210,49 @@ static void cors_headers(const struct conn_req *cr, struct MHD_Response *resp)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "3600");
 }
 
-/* Queues r's body; takes the body buffer. Returns MHD's result. */
+/* Queues r's body; takes the body buffer (or the file). Returns MHD's result. */
 static enum MHD_Result send_answer(struct conn_req *cr, struct emu_response *r,
                                    const struct fault_plan *fp, const char *allow)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
     size_t len = r->body.len;
-    char *data = len ? buf_steal(&r->body, &len) : NULL;
+    char *data = len && !r->has_file ? buf_steal(&r->body, &len) : NULL;
+    int i;
 
-    if (fp->kind == FAULT_TRUNCATE && len > 0) {
+    if (r->has_file) {
+        int fd = r->fd;
+        r->has_file = 0;   /* the response (or trunc_free) closes fd from here on */
+        if (fp->kind == FAULT_TRUNCATE && r->fd_len > 0) {
+            struct trunc_body *t = calloc(1, sizeof *t);
+            if (!t) {
+                close(fd);
+                return MHD_NO;
+            }
+            t->fd = fd;
+            t->off = r->fd_off;
+            t->len = (size_t)r->fd_len;
+            t->cut = (size_t)((double)r->fd_len * fp->cut);
+            resp = MHD_create_response_from_callback(t->len, 64 * 1024, trunc_read, t,
+                                                     trunc_free);
+            if (!resp)
+                trunc_free(t);
+        } else if (r->fd_len == 0) {
+            close(fd);
+            resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        } else {
+            resp = MHD_create_response_from_fd_at_offset64(r->fd_len, fd, r->fd_off);
+            if (!resp)
+                close(fd);
+        }
+    } else if (fp->kind == FAULT_TRUNCATE && len > 0) {
         struct trunc_body *t = calloc(1, sizeof *t);
         if (!t) {
             free(data);
             return MHD_NO;
         }
         t->data = data;
+        t->fd = -1;
         t->len = len;
         t->cut = (size_t)((double)len * fp->cut);
         resp = MHD_create_response_from_callback(len, 64 * 1024, trunc_read, t, trunc_free);
@@ -231,6 +273,8 @@ static enum MHD_Result send_answer(struct conn_req *cr, struct emu_response *r,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    for (i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     cors_headers(cr, resp);
     ret = MHD_queue_response(cr->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -276,10 +320,10 @@ static void log_request(struct conn_req *cr, uint64_t id, const struct emu_respo
     en.billed = cr->quota_project[0] ? cr->quota_project : NULL;
     en.asset = cr->rt.asset[0] ? cr->rt.asset : NULL;
     en.status = fp->kind == FAULT_RESET ? 0 : r->status;
-    en.bytes = (int64_t)r->body.len;
+    en.bytes = r->has_file ? (int64_t)r->fd_len : (int64_t)r->body.len;
     en.sent_bytes = fp->kind == FAULT_RESET ? 0
-                    : fp->kind == FAULT_TRUNCATE ? (int64_t)((double)r->body.len * fp->cut)
-                                                 : (int64_t)r->body.len;
+                    : fp->kind == FAULT_TRUNCATE ? (int64_t)((double)en.bytes * fp->cut)
+                                                 : en.bytes;
     en.ms = mono_ms() - cr->t0;
     en.fault = fault_name(fp->kind);
     en.request = body;
@@ -375,6 +419,14 @@ static int call_route(struct emu *s, const struct emu_request *q, struct emu_res
     case ROUTE_THUMB_PIXELS: return handle_thumbnail_pixels(&s->ctx, q, r);
     case ROUTE_MAP_CREATE: return handle_map_create(&s->ctx, q, r);
     case ROUTE_MAP_TILE: return handle_map_tile(&s->ctx, q, r);
+    case ROUTE_IMAGE_EXPORT: return handle_image_export(&s->ctx, q, r);
+    case ROUTE_OPERATION_GET: return handle_operation_get(&s->ctx, q, r);
+    case ROUTE_OPERATION_LIST: return handle_operation_list(&s->ctx, q, r);
+    case ROUTE_OPERATION_CANCEL: return handle_operation_cancel(&s->ctx, q, r);
+    case ROUTE_STORAGE_LIST: return handle_storage_list(&s->ctx, q, r);
+    case ROUTE_STORAGE_GET:
+    case ROUTE_STORAGE_MEDIA: return handle_storage_get(&s->ctx, q, r);
+    case ROUTE_STORAGE_DELETE: return handle_storage_delete(&s->ctx, q, r);
     case ROUTE_DISCOVERY: return handle_discovery(&s->ctx, q, r);
     case ROUTE_UNIMPLEMENTED: return handle_unimplemented(&s->ctx, q, r);
     case ROUTE_NONE: break;
@@ -448,14 +500,17 @@ static enum MHD_Result dispatch(struct conn_req *cr)
     } else {
         q.json = body;
         fault_draw(&s->cfg, id, &fp);
-        quota_project(cr, cr->quota_project, sizeof cr->quota_project);
-        if (quota_acquire(&s->quota, cr->quota_project, s->cfg.concurrency_limit) != 0) {
+        /* Cloud Storage has its own quotas, not EE's concurrency limit. */
+        if (!cr->rt.storage)
+            quota_project(cr, cr->quota_project, sizeof cr->quota_project);
+        if (!cr->rt.storage &&
+            quota_acquire(&s->quota, cr->quota_project, s->cfg.concurrency_limit) != 0) {
             fp.kind = FAULT_429;
             emu_error(&r, 429, "Too many concurrent requests for project '%s' (limit %d). "
                                "Quota exceeded; retry later.",
                       cr->quota_project, s->cfg.concurrency_limit);
         } else {
-            cr->quota_held = 1;   /* released when MHD reports the request completed */
+            cr->quota_held = !cr->rt.storage;   /* released when MHD reports completion */
             if (fp.kind == FAULT_429) {
                 emu_error(&r, 429, "Quota exceeded for quota metric 'Concurrent requests' and "
                                    "limit 'Concurrent requests per project' of service "
@@ -489,12 +544,14 @@ static enum MHD_Result dispatch(struct conn_req *cr)
             sleep_interruptible(s, model - spent);
     }
     /* Faults of the transport only make sense for an answer that exists. */
-    if (fp.kind == FAULT_TRUNCATE && r.body.len == 0)
+    if (fp.kind == FAULT_TRUNCATE && (r.has_file ? r.fd_len : r.body.len) == 0)
         fp.kind = FAULT_RESET;
 
     log_request(cr, id, &r, &fp, body);
     if (fp.kind == FAULT_RESET) {
         ret = MHD_NO;   /* MHD closes the connection without an answer */
+        if (r.has_file)
+            close(r.fd);
     } else {
         ret = send_answer(cr, &r, &fp, allow);
     }
@@ -529,6 +586,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!cr->path)
             return MHD_NO;
         cr->match = router_match(cr->method, cr->path, &cr->rt);
+        /* objects.get with alt=media is a download: named so in the log. */
+        if (cr->match == ROUTE_OK && cr->rt.kind == ROUTE_STORAGE_GET) {
+            const char *alt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "alt");
+            if (alt && strcmp(alt, "media") == 0)
+                cr->rt.kind = ROUTE_STORAGE_MEDIA;
+        }
         /* A method of the discovery document that no route serves (a path the
          * router does not know, or DELETE/PATCH on an asset it only reads)
          * gets a 400 naming it, not a 404 or 405 the client cannot explain. */
@@ -603,9 +666,11 @@ static int copy_config(struct emu *s, const struct emu_config *cfg, struct errbu
     s->request_log = dup_or_null(cfg->request_log);
     s->projects = dup_or_null(cfg->projects);
     s->credentials_dir = dup_or_null(cfg->credentials_dir);
+    s->bucket_dir = dup_or_null(cfg->bucket_dir);
     if (!s->bind || (cfg->request_log && !s->request_log) || (cfg->projects && !s->projects) ||
-        (cfg->credentials_dir && !s->credentials_dir))
+        (cfg->credentials_dir && !s->credentials_dir) || (cfg->bucket_dir && !s->bucket_dir))
         return err_set(e, ERR_NOMEM, "out of memory");
+    s->cfg.bucket_dir = s->bucket_dir;
     s->cfg.bind = s->bind;
     s->cfg.request_log = s->request_log;
     s->cfg.projects = s->projects;
@@ -738,8 +803,11 @@ int emu_start(const struct emu_config *cfg, struct emu **out, struct errbuf *e)
         rc = err_set(e, ERR_NOMEM, "out of memory");
     if (rc == 0)
         rc = discovery_create(&s->disc, e);
+    if (rc == 0)
+        rc = export_create(&s->cfg, s->cat, &s->exports, e);
     if (rc == 0) {
         s->ctx.thumbs = s->thumbs;
+        s->ctx.exports = s->exports;
         s->ctx.cat = s->cat;
         s->ctx.cfg = &s->cfg;
         s->ctx.auth = s->auth;
@@ -766,6 +834,7 @@ void emu_stop(struct emu *s)
     atomic_store(&s->stopping, 1);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);   /* joins every connection thread */
+    export_destroy(s->exports);       /* before the catalog its workers read */
     reqlog_close(s->log);
     if (s->auth)
         emu_auth_destroy(s->auth);
@@ -780,5 +849,6 @@ void emu_stop(struct emu *s)
     free(s->request_log);
     free(s->projects);
     free(s->credentials_dir);
+    free(s->bucket_dir);
     free(s);
 }
