@@ -188,6 +188,7 @@ struct xrun {
     char *expression;        /* select (+ unmask) of the spec's */
     int first_ms, cap_ms;
     uint64_t bytes;
+    size_t filled;           /* tiles cut from the files by this run */
 };
 
 static void emit_task(struct xrun *x, const struct task *t, const char *object, uint64_t obytes,
@@ -449,17 +450,19 @@ static void retry_later(struct xrun *x, struct task *t)
  * the run after EXPORT_MAX_ATTEMPTS. */
 static int task_failed(struct xrun *x, struct task *t, const char *why, struct errbuf *e)
 {
-    const struct download_spec *s = x->s;
-
+    /* What no second attempt changes: the bucket, the account's rights. */
+    if (strstr(why, "bucket") || strstr(why, "permission") || strstr(why, "PERMISSION_DENIED"))
+        return err_set(e, ERR_SERVER, "export task %s (fishnet cell %zu) failed: %s\nhint: the account needs "
+                       "write access to gs://%s (docs/export.md); the task is not submitted again",
+                       t->name, t->cell, why, x->bucket);
     if (t->attempt + 1 >= EXPORT_MAX_ATTEMPTS)
         return err_set(e, ERR_SERVER,
-                       "export task %s (fishnet cell %zu) failed %d times; the last: %s%s%s", t->name, t->cell,
+                       "export task %s (fishnet cell %zu) failed %d times; the last: %s%s", t->name, t->cell,
                        EXPORT_MAX_ATTEMPTS, why,
                        strstr(why, "memory") || strstr(why, "timed out")
                            ? "\nhint: batch tasks have more memory and time than interactive requests, but not "
                              "without bound: simplify the expression or use a finer fishnet (smaller tasks)"
-                           : "",
-                       s->recipe_path ? "" : "");
+                           : "");
     log_warn("export task %s (cell %zu) ended %s: %s; submitting it again", t->name, t->cell, t->state, why);
     t->attempt++;
     t->phase = TASK_NEW;
@@ -928,7 +931,8 @@ static int fill_store(struct xrun *x, struct errbuf *e)
                 rc = err_set(e, ERR_INTERRUPTED, "interrupted");
                 break;
             }
-            rc = store_tile(x, j, parts, t, fs, nf, e);
+            if ((rc = store_tile(x, j, parts, t, fs, nf, e)) == 0)
+                x->filled++;
         }
         for (i = 0; i < nf; i++)
             if (fs[i].ds)
@@ -1147,6 +1151,11 @@ int export_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     eo = *o;
     eo.spec = &resume;
     rc = engine_run(&eo, sum, e);
+    /* The engine found them stored: they were fetched by this run all the same. */
+    if (sum->tiles_resumed >= x.filled) {
+        sum->tiles_resumed -= x.filled;
+        sum->tiles_fetched += x.filled;
+    }
     if (rc == 0) {
         if (s->delete_exported)
             delete_objects(&x);
