@@ -61,7 +61,7 @@ struct engine_event {
      * name, state (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED...) and
      * EECU-seconds so far; OBJECT: the object's name and size. */
     size_t task;
-    const char *task_name, *task_state, *object;
+    const char *task_name, *task_state, *task_request_id, *object;
     double task_eecu;
     uint64_t object_bytes;
     size_t tasks_total, tasks_done;

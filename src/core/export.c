@@ -52,9 +52,17 @@
 
 /* ---- pure parts (unit-tested) ---- */
 
-int export_request_id(const char *plan_hash, size_t cell, int attempt, char *out, size_t cap)
+int export_request_id(const char *plan_hash, const char *dest, size_t cell, int attempt, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "eefetch-%.32s-c%zu-a%d", plan_hash, cell, attempt);
+    /* FNV-1a of the destination: the same plan exported to another bucket
+     * or prefix is another task, not EE's answer for the first one. */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const unsigned char *p;
+    int n;
+
+    for (p = (const unsigned char *)(dest ? dest : ""); *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    n = snprintf(out, cap, "eefetch-%.24s-%08x-c%zu-a%d", plan_hash, (unsigned)(h ^ (h >> 32)), cell, attempt);
     return n < 0 || (size_t)n >= cap || n > EXPORT_REQUEST_ID_MAX ? -1 : 0;
 }
 
@@ -203,6 +211,7 @@ static void emit_task(struct xrun *x, const struct task *t, const char *object, 
     ev.kind = kind;
     ev.task = t->cell;
     ev.task_name = t->name;
+    ev.task_request_id = t->request_id;
     ev.task_state = t->state[0] ? t->state : "PENDING";
     ev.task_eecu = t->eecu;
     ev.object = object;
@@ -388,9 +397,13 @@ static int request_body(struct xrun *x, const struct task *t, struct buf *b)
     rc |= buf_append_str(b, ",\"filenamePrefix\":");
     rc |= append_json_string(b, t->prefix);
     rc |= buf_append_str(b, "},\"geoTiffOptions\":{\"cloudOptimized\":false");
+    /* Files of at most this side (a multiple of the internal tiles, 256
+     * by default; a smaller side brings its own tileSize). */
     if (x->o->export_file_dim > 0)
         rc |= buf_printf(b, ",\"tileDimensions\":{\"width\":%ld,\"height\":%ld}", x->o->export_file_dim,
                          x->o->export_file_dim);
+    if (x->o->export_file_dim > 0 && x->o->export_file_dim % 256)
+        rc |= buf_printf(b, ",\"tileSize\":%ld", x->o->export_file_dim);
     rc |= buf_append_str(b, "}}}");
     return rc ? ERR_NOMEM : 0;
 }
@@ -451,7 +464,7 @@ static void retry_later(struct xrun *x, struct task *t)
 static int task_failed(struct xrun *x, struct task *t, const char *why, struct errbuf *e)
 {
     /* What no second attempt changes: the bucket, the account's rights. */
-    if (strstr(why, "bucket") || strstr(why, "permission") || strstr(why, "PERMISSION_DENIED"))
+    if (strstr(why, "Unable to write to bucket") || strstr(why, "permission") || strstr(why, "PERMISSION_DENIED"))
         return err_set(e, ERR_SERVER, "export task %s (fishnet cell %zu) failed: %s\nhint: the account needs "
                        "write access to gs://%s (docs/export.md); the task is not submitted again",
                        t->name, t->cell, why, x->bucket);
@@ -481,7 +494,8 @@ static int submit(struct xrun *x, struct task *t, struct errbuf *e)
     char msg[1024];
     int rc;
 
-    if (export_request_id(x->plan.hash, t->cell, t->attempt, t->request_id, sizeof t->request_id) != 0)
+    if (export_request_id(x->plan.hash, x->s->bucket, t->cell, t->attempt, t->request_id,
+                          sizeof t->request_id) != 0)
         return err_set(e, ERR_INTERNAL, "requestId too long");
     buf_init(&body, 0);
     if ((rc = request_body(x, t, &body)) != 0) {
@@ -643,10 +657,16 @@ static int download_task(struct xrun *x, struct task *t, struct errbuf *e)
         emit_task(x, t, objs[i].name, objs[i].size, ENGINE_EV_OBJECT);
     }
     free(objs);
-    if (rc == 0 && mine == 0)
-        rc = err_set(e, ERR_SERVER, "export task %s succeeded but gs://%s/%s* holds none of its files%s", t->name,
-                     x->bucket, t->prefix,
-                     "\nhint: were they deleted or moved? run again with overwrite = true to export again");
+    if (rc == 0 && mine == 0) {
+        /* EE answered an earlier run's requestId with its finished task,
+         * whose files are gone (delete_exported, or removed by hand): the
+         * next attempt is a new task. */
+        char why[2400];
+        snprintf(why, sizeof why, "it succeeded but gs://%s/%s* holds none of its files", x->bucket, t->prefix);
+        if ((rc = journal_line(x, e, "E %zu %d GONE %.3f\n", t->cell, t->attempt, t->eecu)) == 0)
+            rc = task_failed(x, t, why, e);
+        return rc;
+    }
     if (rc == 0)
         t->phase = TASK_DOWNLOADED;
     return rc;

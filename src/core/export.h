@@ -38,9 +38,11 @@
 /* or it reduces an image collection (a composite) and needs more than this. */
 #define EXPORT_AUTO_COMPOSITE_REQUESTS 200
 
-/* The task's requestId: "eefetch-<32 hex of the plan hash>-c<cell>-a<attempt>"
- * (at most 60 characters). Returns 0, or -1 when it would not fit. */
-int export_request_id(const char *plan_hash, size_t cell, int attempt, char *out, size_t cap);
+/* The task's requestId: "eefetch-<24 hex of the plan hash>-<8 hex of the
+ * destination URI>-c<cell>-a<attempt>" (at most 60 characters): the same
+ * plan, destination, cell and attempt always give the same id. Returns 0,
+ * or -1 when it would not fit. */
+int export_request_id(const char *plan_hash, const char *dest, size_t cell, int attempt, char *out, size_t cap);
 
 /* Names an exported object: 1 for a split file <prefix>-RRRRRRRRRR-CCCCCCCCCC.tif
  * (the two 10-digit numbers in *a, *b, in the order of the name), 0 for the

@@ -181,6 +181,8 @@ static void task_event(struct progress *p, const struct engine_event *ev, int64_
         fprintf(p->out, "{\"event\":\"%s\",\"t\":%.3f,\"task\":%zu,\"operation\":", kind_name(ev->kind),
                 (double)(now - p->t0) / 1000.0, ev->task);
         json_string(p->out, ev->task_name ? ev->task_name : "");
+        fprintf(p->out, ",\"request_id\":");
+        json_string(p->out, ev->task_request_id ? ev->task_request_id : "");
         fprintf(p->out, ",\"state\":");
         json_string(p->out, ev->task_state ? ev->task_state : "");
         fprintf(p->out, ",\"eecu_seconds\":%.3f,\"tasks_done\":%zu,\"tasks_total\":%zu,\"bytes\":%llu",

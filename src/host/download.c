@@ -630,6 +630,7 @@ static int run(lua_State *L, int plan_only)
     if (sum.via_export) {
         set_int(L, "tasks", (lua_Integer)sum.tasks);
         set_int(L, "tasks_submitted", (lua_Integer)sum.tasks_submitted);
+        set_int(L, "tasks_resumed", (lua_Integer)sum.tasks_resumed);
         set_int(L, "objects", (lua_Integer)sum.objects);
         lua_pushnumber(L, sum.eecu_seconds);
         lua_setfield(L, -2, "eecu_seconds");

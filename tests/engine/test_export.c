@@ -26,16 +26,19 @@ static void request_ids(void)
 {
     char a[64], b[64], c[64], big[64], tiny[16];
 
-    CHECK(export_request_id(HASH, 0, 0, a, sizeof a) == 0);
-    CHECK_STR(a, "eefetch-245f76c7a4afa9639b6296440f78fe8d-c0-a0");
-    CHECK(export_request_id(HASH, 0, 0, b, sizeof b) == 0);
+    CHECK(export_request_id(HASH, "gs://b/x", 0, 0, a, sizeof a) == 0);
+    CHECK(strncmp(a, "eefetch-245f76c7a4afa9639b629644-", 33) == 0);
+    CHECK(strlen(a) == 33 + 8 + 6 && strcmp(a + 41, "-c0-a0") == 0);
+    CHECK(export_request_id(HASH, "gs://b/x", 0, 0, b, sizeof b) == 0);
     CHECK_STR(a, b);                                   /* deterministic: a rerun sends the same */
-    CHECK(export_request_id(HASH, 0, 1, c, sizeof c) == 0);
+    CHECK(export_request_id(HASH, "gs://b/x", 0, 1, c, sizeof c) == 0);
     CHECK(strcmp(a, c) != 0);                          /* a resubmission after FAILED is a new task */
-    CHECK(export_request_id(HASH, 999999, 99, big, sizeof big) == 0);
+    CHECK(export_request_id(HASH, "gs://b/y", 0, 0, c, sizeof c) == 0);
+    CHECK(strcmp(a, c) != 0);                          /* another destination is another task */
+    CHECK(export_request_id(HASH, "gs://b/x", 999999, 99, big, sizeof big) == 0);
     CHECK(strlen(big) <= EXPORT_REQUEST_ID_MAX && id_chars_ok(big));
     CHECK(id_chars_ok(a));
-    CHECK(export_request_id(HASH, 1, 0, tiny, sizeof tiny) == -1);
+    CHECK(export_request_id(HASH, "gs://b/x", 1, 0, tiny, sizeof tiny) == -1);
 }
 
 static void object_names(void)
