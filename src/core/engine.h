@@ -122,7 +122,8 @@ struct engine_opts {
     /* Batch export (export.h). */
     int cancel_on_interrupt;        /* a stop cancels unfinished tasks (else they run on) */
     int export_poll_ms;             /* first poll delay; 0: EXPORT_POLL_FIRST_MS (cap 15x it) */
-    long export_file_dim;           /* > 0: geoTiffOptions.tileDimensions (split files), a multiple of 256 */
+    long export_file_dim;           /* > 0: geoTiffOptions.tileDimensions (split files) */
+    size_t export_range_bytes;      /* bytes per ranged read of an exported file; 0: GCS_RANGE_BYTES */
     /* Called from worker threads with the engine lock held: it must be quick
      * and must not call into Lua (progress_on_event fits). */
     void (*on_event)(const struct engine_event *ev, void *ud);

@@ -629,6 +629,7 @@ static int download_task(struct xrun *x, struct task *t, struct errbuf *e)
     go.stop = x->o->stop;
     go.bytes = &x->bytes;
     go.backoff_ms = x->first_ms < 1000 ? x->first_ms : 1000;
+    go.range_bytes = x->o->export_range_bytes;
     for (i = 0; i < n && rc == 0; i++) {
         long ra, rb;
         size_t k;

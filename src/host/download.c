@@ -561,13 +561,17 @@ static int run(lua_State *L, int plan_only)
     }
     eo.cancel_on_interrupt = h->opts.cancel_on_interrupt;
     {
-        /* Tests poll the emulator's tasks faster and ask for split files. */
+        /* Tests poll the emulator's tasks faster, ask for split files and
+         * for small ranges (docs/export.md, "Testing"). */
         const char *v = getenv("EEFETCH_EXPORT_POLL_MS");
         if (v && atoi(v) > 0)
             eo.export_poll_ms = atoi(v);
         v = getenv("EEFETCH_EXPORT_FILE_DIM");
         if (v && atol(v) > 0)
             eo.export_file_dim = atol(v);
+        v = getenv("EEFETCH_EXPORT_RANGE_BYTES");
+        if (v && atol(v) > 0)
+            eo.export_range_bytes = (size_t)atol(v);
     }
     via_export = spec.via == SPEC_VIA_EXPORT;
     if (spec.via == SPEC_VIA_AUTO && (rc = choose_via(&spec, why, sizeof why, &e)) < 0) {

@@ -245,6 +245,39 @@ def scenario_kill(tmp):
     print("ok kill and rerun (%d + %d image:export requests)" % (first, total - first), flush=True)
 
 
+def scenario_kill_download(tmp):
+    """SIGKILL in the middle of a file's ranged download: the rerun asks only
+    for the ranges the first run had not recorded."""
+    bdir = os.path.join(tmp, "dbuckets")
+    os.makedirs(os.path.join(bdir, BUCKET))
+    log = os.path.join(tmp, "kdl.jsonl")
+    rec = os.path.join(tmp, "r.lua")
+    out = os.path.join(tmp, "kdl.tif")
+    rng = 16384
+    e = env(EEFETCH_EXPORT_RANGE_BYTES=rng)
+    with rellib.server(log, "--bucket-dir", bdir, "--latency-per-mib-ms", "30000") as emu:
+        proc = subprocess.Popen(args(rec, emu, out=out, via="export", tag="kdl"), env=e,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+        def recorded():
+            files = glob.glob(out + ".eefetch-export.d/*.ranges")
+            return files and sum(1 for _ in open(files[0])) >= 3   # header and two ranges
+        T.check(rellib.wait_for(recorded, 60, 0.02), "two ranges recorded before the kill")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done = sum(1 for _ in open(glob.glob(out + ".eefetch-export.d/*.ranges")[0])) - 1
+        before = len([r for r in rellib.read_log(log) if r.get("route") == "storage.media"])
+        p, s = run(rec, emu, envx=e, out=out, via="export", tag="kdl")
+        T.check(p.returncode == 0 and rellib.pixels_exact(out), "rerun completes: %s" % p.stderr[-600:])
+        after = len([r for r in rellib.read_log(log) if r.get("route") == "storage.media"]) - before
+        size = [os.path.getsize(f) for f in glob.glob(os.path.join(bdir, BUCKET, "runs", "kdl", "*.tif"))]
+        nranges = (size[0] + rng - 1) // rng if size else 0
+        T.check(size and after == nranges - done, "the rerun fetched the %d missing ranges of %d (asked %d)" %
+                (nranges - done, nranges, after))
+        T.check(len(exports(log)) == 1 and len(server_tasks(emu)) == 1, "one task")
+    print("ok kill mid-download (%d of %d ranges kept)" % (done, nranges), flush=True)
+
+
 def scenario_cancel(tmp):
     bdir = os.path.join(tmp, "cbuckets")
     os.makedirs(os.path.join(bdir, BUCKET))
@@ -304,6 +337,7 @@ def main():
         scenario_same_pixels(tmp)
         scenario_faults(tmp)
         scenario_kill(tmp)
+        scenario_kill_download(tmp)
         scenario_cancel(tmp)
         scenario_floor_hint(tmp)
         scenario_plan_auto(tmp)
