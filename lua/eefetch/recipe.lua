@@ -274,7 +274,8 @@ local schema = {
   via = one_of("interactive", "export", "auto"),
   bucket = function(v, k)
     if type(v) ~= "string" or not v:match("^gs://[a-z0-9][a-z0-9._-]+[a-z0-9]") then
-      fail("download{}: '%s' must be a Cloud Storage URI, \"gs://<bucket>/<prefix>\" (got %s)", k,
+      fail("download{}: '%s' must be a Cloud Storage URI, \"gs://<bucket>/<prefix>\", whose bucket name has 3 to " ..
+           "63 lower-case letters, digits, '-', '_' or '.' (got %s)", k,
            type(v) == "string" and string.format("%q", v) or describe(v))
     end
     return v

@@ -197,6 +197,7 @@ struct xrun {
     int first_ms, cap_ms;
     uint64_t bytes;
     size_t filled;           /* tiles cut from the files by this run */
+    int lock_fd;             /* holds the export journal's lock; -1 */
 };
 
 static void emit_task(struct xrun *x, const struct task *t, const char *object, uint64_t obytes,
@@ -288,8 +289,17 @@ static void local_path(const struct xrun *x, const char *object, char *out, size
 static int journal_load(struct xrun *x, int overwrite, struct errbuf *e)
 {
     char head[256], line[2400];
-    FILE *f = fopen(x->jpath, "r");
+    FILE *f;
     int same = 0;
+
+    /* One run per output at a time: the lock is taken before the journal
+     * is read or replaced. */
+    x->lock_fd = open(x->jpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (x->lock_fd < 0)
+        return err_set(e, ERR_IO, "cannot open %s: %s", x->jpath, strerror(errno));
+    if (flock(x->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return err_set(e, ERR_USAGE, "%s is in use by another eefetch run (of the same output)", x->jpath);
+    f = fopen(x->jpath, "r");
 
     if (f && !overwrite) {
         snprintf(head, sizeof head, "eefetch-export 1 %s\n", x->plan.hash);
@@ -341,9 +351,6 @@ static int journal_load(struct xrun *x, int overwrite, struct errbuf *e)
     x->journal = fopen(x->jpath, same ? "a" : "w");
     if (!x->journal)
         return err_set(e, ERR_IO, "cannot write %s: %s", x->jpath, strerror(errno));
-    /* One run per output at a time. */
-    if (flock(fileno(x->journal), LOCK_EX | LOCK_NB) != 0)
-        return err_set(e, ERR_USAGE, "%s is in use by another eefetch run", x->jpath);
     if (!same)
         return journal_line(x, e, "eefetch-export 1 %s\n", x->plan.hash);
     return 0;
@@ -1117,6 +1124,7 @@ int export_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     int rc;
 
     memset(&x, 0, sizeof x);
+    x.lock_fd = -1;
     memset(sum, 0, sizeof *sum);
     memset(&xs, 0, sizeof xs);
     x.o = o;
@@ -1199,6 +1207,8 @@ done:
     sum->seconds = (double)(time_mono_ms() - t0) / 1000.0;
     if (x.journal)
         fclose(x.journal);
+    if (x.lock_fd >= 0)
+        close(x.lock_fd);
     session_destroy(x.sess);
     free(x.tasks);
     free(x.objs);
