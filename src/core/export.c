@@ -1138,6 +1138,23 @@ int export_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     }
     if ((rc = grid_plan_build(s, &x.plan, e)) < 0)
         goto done;
+    /* resume = false: anything there is an error; existing = skip with a
+     * file there: the engine's rules, before any task is submitted. */
+    if (s->existing == SPEC_EXISTING_FAIL || s->existing == SPEC_EXISTING_SKIP) {
+        char jp[4200];
+        snprintf(jp, sizeof jp, "%s.eefetch-export", s->output);
+        if (s->existing == SPEC_EXISTING_FAIL && access(jp, F_OK) == 0) {
+            rc = err_set(e, ERR_USAGE, "%s exists (an unfinished export of this output) and resume = false; "
+                         "remove it or drop resume = false to continue it", jp);
+            goto done;
+        }
+        if (access(s->output, F_OK) == 0) {
+            grid_plan_free(&x.plan);
+            rc = engine_run(o, sum, e);
+            sum->via_export = 1;
+            return rc;
+        }
+    }
     /* Complete already (and no export under way): the engine says so. */
     if (s->existing != SPEC_EXISTING_OVERWRITE &&
         mosaic_existing_output(s->output, x.plan.hash) == MOSAIC_SAME_PLAN) {

@@ -54,10 +54,11 @@ if params.rows then t.fishnet = { rows = tonumber(params.rows), cols = tonumber(
 if params.fmt then t.format = params.fmt end
 if params.del then t.delete_exported = true end
 if params.tasks then t.max_tasks = tonumber(params.tasks) end
+if params.noresume then t.resume = false end
 print(json.encode(download(t)))
 """ % (rellib.IMAGE, rellib.BAND, rellib.CRS, *rellib.AFFINE, rellib.W, rellib.H, rellib.MAX_TILE_BYTES, BUCKET)
 
-RECIPE_LINE = 15   # the download(t) call above
+RECIPE_LINE = 16   # the download(t) call above
 
 
 def args(rec, emu, *extra, **params):
@@ -167,6 +168,12 @@ def scenario_same_pixels(tmp):
         T.check(fin and fin[-1].get("via") == "export" and fin[-1].get("eecu_seconds", 0) > 0,
                 "finished event has EECU: %s" % fin)
         T.check(len(exports(log)) == 1, "one image:export request")
+        # a rerun of the complete output is skipped; with resume = false it is an error; neither submits
+        p, s = run(rec, emu, out=exp, via="export", tag="one")
+        T.check(p.returncode == 0 and s and s["skipped"], "complete export output skipped: %s" % p.stderr[-300:])
+        p, s = run(rec, emu, out=exp, via="export", tag="one", noresume="1")
+        T.check(p.returncode != 0 and "exists" in p.stderr, "resume = false refuses: %s" % p.stderr[-300:])
+        T.check(len(exports(log)) == 1, "no task for a complete output")
 
         # 2 x 2 cells, each split into 128-pixel files; a COG.
         cog = os.path.join(tmp, "cells.tif")
@@ -255,7 +262,7 @@ def scenario_kill_download(tmp):
     out = os.path.join(tmp, "kdl.tif")
     rng = 16384
     e = env(EEFETCH_EXPORT_RANGE_BYTES=rng)
-    with rellib.server(log, "--bucket-dir", bdir, "--latency-per-mib-ms", "30000") as emu:
+    with rellib.server(log, "--bucket-dir", bdir, "--latency-per-mib-ms", "120000") as emu:
         proc = subprocess.Popen(args(rec, emu, out=out, via="export", tag="kdl"), env=e,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
@@ -272,6 +279,7 @@ def scenario_kill_download(tmp):
         after = len([r for r in rellib.read_log(log) if r.get("route") == "storage.media"]) - before
         size = [os.path.getsize(f) for f in glob.glob(os.path.join(bdir, BUCKET, "runs", "kdl", "*.tif"))]
         nranges = (size[0] + rng - 1) // rng if size else 0
+        T.check(0 < done < nranges, "the kill came mid-file (%d of %d ranges)" % (done, nranges))
         T.check(size and after == nranges - done, "the rerun fetched the %d missing ranges of %d (asked %d)" %
                 (nranges - done, nranges, after))
         T.check(len(exports(log)) == 1 and len(server_tasks(emu)) == 1, "one task")
