@@ -1134,6 +1134,7 @@ int export_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     if (o->plan_only || !s->output || !*s->output) {
         rc = engine_run(o, sum, e);
         sum->via_export = 1;
+        sum->tasks = sum->cells;   /* one task per fishnet cell */
         return rc;
     }
     if ((rc = grid_plan_build(s, &x.plan, e)) < 0)

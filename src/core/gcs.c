@@ -445,8 +445,7 @@ static int open_ranges(struct dl *d, const char *rpath, const char *ppath, struc
 /* CRC32C and size of the downloaded file against the listing's. */
 static int verify(struct dl *d, const char *ppath, struct errbuf *e)
 {
-    static unsigned char chunk[1 << 16];
-    static pthread_mutex_t chunk_mu = PTHREAD_MUTEX_INITIALIZER;
+    unsigned char *chunk;
     struct stat st;
     uint32_t crc = 0, want;
     ssize_t n;
@@ -462,10 +461,11 @@ static int verify(struct dl *d, const char *ppath, struct errbuf *e)
     if (crc32c_from_base64(d->obj->crc32c, &want) != 0)
         return err_set(e, ERR_PARSE, "gs://%s/%s: the listing's crc32c '%s' is not base64 of 4 bytes", d->bucket,
                        d->obj->name, d->obj->crc32c);
-    pthread_mutex_lock(&chunk_mu);
+    if (!(chunk = malloc(1 << 16)))
+        return err_set(e, ERR_NOMEM, "out of memory");
     if (lseek(d->fd, 0, SEEK_SET) != 0)
         rc = -1;
-    while (rc == 0 && (n = read(d->fd, chunk, sizeof chunk)) != 0) {
+    while (rc == 0 && (n = read(d->fd, chunk, 1 << 16)) != 0) {
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -474,7 +474,7 @@ static int verify(struct dl *d, const char *ppath, struct errbuf *e)
         }
         crc = crc32c_update(crc, chunk, (size_t)n);
     }
-    pthread_mutex_unlock(&chunk_mu);
+    free(chunk);
     if (rc)
         return err_set(e, ERR_IO, "reading back %s: %s", ppath, strerror(errno));
     if (crc != want) {

@@ -192,8 +192,11 @@ static void print_text(FILE *out, const struct host_plan *p, const char *where)
                 s->output ? "unknown" : "not checked (no output)");
     }
     if (s->via != SPEC_VIA_INTERACTIVE)
-        fprintf(out, "  via:        %s (%s)%s\n", sum->via_export ? "export" : "interactive", sum->via_reason,
-                sum->via_export ? "; tasks per fishnet cell, files through Cloud Storage (docs/export.md)" : "");
+        fprintf(out, "  via:        %s (%s)", sum->via_export ? "export" : "interactive", sum->via_reason);
+    if (s->via != SPEC_VIA_INTERACTIVE && sum->via_export)
+        fprintf(out, "; %zu task(s), one per fishnet cell, files through gs:// (docs/export.md)", sum->cells);
+    if (s->via != SPEC_VIA_INTERACTIVE)
+        fputc('\n', out);
     if (sum->problem[0])
         fprintf(out, "  problem:    %s\n", sum->problem);
 }

@@ -348,6 +348,12 @@ def scenario_plan_auto(tmp):
                         "--set", "via=auto"], capture_output=True, text=True, timeout=60)
     T.check(p.returncode == 0 and "via:        interactive (interactive: " in p.stdout,
             "plan says which way: %s %s" % (p.stdout[-600:], p.stderr[-300:]))
+    p = subprocess.run([BIN, "plan", rec, "--emulator", "--set", "out=" + os.path.join(tmp, "x.tif"),
+                        "--set", "via=export", "--set", "rows=2", "--set", "cols=2"], capture_output=True,
+                       text=True, timeout=60)
+    T.check(p.returncode == 0 and "via:        export (via = \"export\"); 4 task(s)" in p.stdout and
+            json.loads(p.stdout.strip().splitlines()[-1])["tasks"] == 4,
+            "plan of an export counts its tasks: %s %s" % (p.stdout[-600:], p.stderr[-300:]))
 
 
 def main():
