@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emulator/eval.h"
@@ -29,6 +31,11 @@
 /* Tasks kept: every unfinished one, and finished ones up to this many
  * (the oldest finished are forgotten first, as EE forgets old tasks). */
 #define EXPORT_KEEP_DONE 10000
+/* Bounds of what unfinished tasks hold, over all projects (each project is
+ * also held to its --export-pending-limit): their number and the bytes of
+ * their requests, which are kept until the task ends. */
+#define EXPORT_MAX_UNFINISHED 65536
+#define EXPORT_MAX_HELD_BYTES (1LL << 30)
 /* Pixels rendered at a time (one strip of full rows of a file). */
 #define STRIP_PIXELS (1L << 20)
 /* Default file side when geoTiffOptions.tileDimensions is absent: square
@@ -78,6 +85,8 @@ struct export_queue {
     struct task **tasks;      /* by seq, oldest first */
     size_t ntasks, cap;
     uint64_t next_seq;
+    size_t unfinished;        /* tasks not done */
+    long long held_bytes;     /* request bytes they hold */
     int nworkers;
     pthread_t workers[EXPORT_MAX_WORKERS];
     int stopping;
@@ -298,7 +307,7 @@ static int parse_geotiff_options(json_object *g, struct export_opts *o, struct e
 static int parse_request(json_object *body, struct export_opts *o, struct emu_response *r)
 {
     static const char *const fields[] = {"expression", "description", "maxPixels", "grid",
-                                         "requestId", "workloadTag", "priority",
+                                         "requestId", "workloadTag", "priority", "maxWorkers",
                                          "fileExportOptions", "assetExportOptions", NULL};
     static const char *const file_fields[] = {"fileFormat", "driveDestination",
                                               "cloudStorageDestination", "gcsDestination",
@@ -459,24 +468,36 @@ static json_object *operation_json(const struct task *t)
     return op;
 }
 
-/* Caller holds the lock. */
+/* The task of an operation name. The clients name a task given by its bare
+ * id (ee.data.getTaskStatus(id), Task.status()) as
+ * projects/earthengine-legacy/operations/ID, which EE resolves whatever
+ * project started it; the emulator does the same. Caller holds the lock. */
 static struct task *find_task(struct export_queue *q, const char *project, const char *id)
 {
+    int any = strcmp(project, "earthengine-legacy") == 0;
     size_t i;
     for (i = 0; i < q->ntasks; i++)
-        if (strcmp(q->tasks[i]->id, id) == 0 && strcmp(q->tasks[i]->project, project) == 0)
+        if (strcmp(q->tasks[i]->id, id) == 0 &&
+            (any || strcmp(q->tasks[i]->project, project) == 0))
             return q->tasks[i];
     return NULL;
 }
 
-static void finish(struct task *t, enum task_state s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void finish(struct export_queue *q, struct task *t, enum task_state s, int code,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Caller holds the lock. */
-static void finish(struct task *t, enum task_state s, int code, const char *fmt, ...)
+/* Ends t; its request is no longer needed. Caller holds the lock. */
+static void finish(struct export_queue *q, struct task *t, enum task_state s, int code,
+                   const char *fmt, ...)
 {
     va_list ap;
 
+    if (t->body) {
+        q->held_bytes -= (long long)strlen(t->body);
+        free(t->body);
+        t->body = NULL;
+    }
+    q->unfinished--;
     t->state = s;
     t->err_code = code;
     t->err_msg[0] = '\0';
@@ -788,44 +809,53 @@ out:
     buf_free(&er.body);
     pthread_mutex_lock(&q->mu);
     if (t->state == T_CANCELLING || (rc == -2 && fin == T_SUCCEEDED))
-        finish(t, T_CANCELLED, RPC_CANCELLED, "Cancelled.");
+        finish(q, t, T_CANCELLED, RPC_CANCELLED, "Cancelled.");
     else if (fin == T_FAILED)
-        finish(t, T_FAILED, code, "%s", msg);
+        finish(q, t, T_FAILED, code, "%s", msg);
     else
-        finish(t, T_SUCCEEDED, 0, NULL);
+        finish(q, t, T_SUCCEEDED, 0, NULL);
     t->eecu_s = EECU_S_PER_MPIXEL_BAND * (double)u.done_px * u.nbands / 1e6;
+    log_debug("emulator: export %s of project %s %s%s%s", t->id, t->project,
+              state_names[t->state], t->err_msg[0] ? ": " : "", t->err_msg);
     pthread_mutex_unlock(&q->mu);
 }
 
 /* ---- the workers ------------------------------------------------------------ */
 
-/* Caller holds the lock. */
-static int running_in(struct export_queue *q, const char *project)
-{
-    size_t i;
-    int n = 0;
-    for (i = 0; i < q->ntasks; i++)
-        n += (q->tasks[i]->state == T_RUNNING || q->tasks[i]->state == T_CANCELLING) &&
-             strcmp(q->tasks[i]->project, project) == 0;
-    return n;
-}
-
 /* The next task to start: ready, its project under the RUNNING limit,
- * highest priority first, then oldest. Caller holds the lock. */
+ * highest priority first, then oldest. One pass to count the running tasks
+ * per project (there are at most EXPORT_MAX_WORKERS), one to choose, so a
+ * queue of thousands costs two scans. Caller holds the lock. */
 static struct task *pick(struct export_queue *q)
 {
+    const char *proj[EXPORT_MAX_WORKERS];
+    int count[EXPORT_MAX_WORKERS], nproj = 0, limit, k;
     struct task *best = NULL;
     int64_t now = time_mono_ms();
-    int limit = q->cfg->export_running_limit > 0 ? q->cfg->export_running_limit : 2;
     size_t i;
 
+    limit = q->cfg->export_running_limit > 0 ? q->cfg->export_running_limit : 2;
     for (i = 0; i < q->ntasks; i++) {
         struct task *t = q->tasks[i];
-        if (t->state != T_PENDING || t->ready_mono > now)
+        if (t->state != T_RUNNING && t->state != T_CANCELLING)
             continue;
-        if (best && t->priority <= best->priority)
+        for (k = 0; k < nproj && strcmp(proj[k], t->project) != 0; k++)
+            ;
+        if (k == nproj) {
+            if (nproj == EXPORT_MAX_WORKERS)
+                continue;   /* cannot happen: each worker runs one task */
+            proj[nproj] = t->project;
+            count[nproj++] = 0;
+        }
+        count[k]++;
+    }
+    for (i = 0; i < q->ntasks; i++) {
+        struct task *t = q->tasks[i];
+        if (t->state != T_PENDING || t->ready_mono > now || (best && t->priority <= best->priority))
             continue;
-        if (running_in(q, t->project) >= limit)
+        for (k = 0; k < nproj && strcmp(proj[k], t->project) != 0; k++)
+            ;
+        if (k < nproj && count[k] >= limit)
             continue;
         best = t;
     }
@@ -988,6 +1018,13 @@ int handle_image_export(const struct emu_ctx *c, const struct emu_request *q,
                   "them to complete.", limit);
         return 0;
     }
+    if (xq->unfinished >= EXPORT_MAX_UNFINISHED ||
+        xq->held_bytes + (long long)q->body_len > EXPORT_MAX_HELD_BYTES) {
+        pthread_mutex_unlock(&xq->mu);
+        emu_error(r, 429, "Too many tasks already in the queue (%zu in all projects). Please "
+                  "wait for some of them to complete.", xq->unfinished);
+        return 0;
+    }
     trim_done(xq);
     if (xq->ntasks == xq->cap) {
         size_t cap = xq->cap ? xq->cap * 2 : 64;
@@ -1021,6 +1058,8 @@ int handle_image_export(const struct emu_ctx *c, const struct emu_request *q,
     fault_rng_init(&rng, c->cfg->seed ^ 0x243f6a8885a308d3ULL, t->seq);
     t->fail_fault = fault_rng_uniform(&rng) < c->cfg->p_export_fail;
     xq->tasks[xq->ntasks++] = t;
+    xq->unfinished++;
+    xq->held_bytes += (long long)strlen(t->body);
     emu_json(r, 200, operation_json(t));
     pthread_cond_broadcast(&xq->cv);
     pthread_mutex_unlock(&xq->mu);
@@ -1056,7 +1095,7 @@ int handle_operation_cancel(const struct emu_ctx *c, const struct emu_request *q
     pthread_mutex_lock(&c->exports->mu);
     t = find_task(c->exports, q->project, q->asset ? q->asset : "");
     if (t && t->state == T_PENDING)
-        finish(t, T_CANCELLED, RPC_CANCELLED, "Cancelled.");
+        finish(c->exports, t, T_CANCELLED, RPC_CANCELLED, "Cancelled.");
     else if (t && t->state == T_RUNNING) {
         t->state = T_CANCELLING;   /* the worker stops at its next strip */
         t->update_ms = time_now_ms();

@@ -49,10 +49,14 @@ static enum route_result match_project_route(const char *method, const char *res
         return check_method(method, "GET", rt);
     }
     if (strncmp(rest, "operations/", 11) == 0) {
+        /* EE's pattern takes any id (".+"); only ":cancel" is a verb here
+         * (":wait" and DELETE are methods the emulator lacks). */
         const char *id = rest + 11;
-        colon = strchr(id, ':');
-        if (strchr(id, '/') || (colon && strcmp(colon, ":cancel") != 0) ||
-            copy_span(rt->asset, sizeof rt->asset, id, colon ? (size_t)(colon - id) : strlen(id))
+        colon = strrchr(id, ':');
+        if (colon && strchr(colon, '/'))
+            colon = NULL;
+        if ((colon && strcmp(colon, ":cancel") != 0) ||
+            copy_span(rt->asset, ROUTE_MAX_ASSET_ID, id, colon ? (size_t)(colon - id) : strlen(id))
                 != 0 || rt->asset[0] == '\0')
             return ROUTE_NOT_FOUND;
         if (colon) {
@@ -100,10 +104,10 @@ static enum route_result match_project_route(const char *method, const char *res
     if (colon && strchr(colon, '/'))
         colon = NULL;
     if (colon) {
-        if (copy_span(rt->asset, sizeof rt->asset, rest, (size_t)(colon - rest)) != 0 ||
+        if (copy_span(rt->asset, ROUTE_MAX_ASSET_ID, rest, (size_t)(colon - rest)) != 0 ||
             copy_span(rt->verb, sizeof rt->verb, colon + 1, strlen(colon + 1)) != 0)
             return ROUTE_NOT_FOUND;
-    } else if (copy_span(rt->asset, sizeof rt->asset, rest, strlen(rest)) != 0) {
+    } else if (copy_span(rt->asset, ROUTE_MAX_ASSET_ID, rest, strlen(rest)) != 0) {
         return ROUTE_NOT_FOUND;
     }
     /* A trailing slash is not part of an asset id. */

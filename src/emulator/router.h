@@ -35,7 +35,8 @@ enum route_kind {
 };
 
 #define ROUTE_MAX_PROJECT 160
-#define ROUTE_MAX_ASSET 1100   /* asset ids; Cloud Storage object names (1024) */
+#define ROUTE_MAX_ASSET 1100   /* the field: Cloud Storage object names (1024) fit */
+#define ROUTE_MAX_ASSET_ID 512 /* EE asset ids this long or longer are refused (404) */
 
 struct route {
     enum route_kind kind;

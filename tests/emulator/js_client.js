@@ -9,7 +9,8 @@
 //             "project": "P", "parts": [{"name", "kind", "js", ...}, ...]}
 // Each part's "js" is an expression of `ee` (evaluated as gen_goldens.js
 // does) giving the object to work on; "kind" says what the client does with
-// it; "waitMs" delays it (to outlive a token). Every part runs even when another failed; OUTDIR/results.json gets
+// it (a call, a download, an export to the emulator's bucket folder);
+// "waitMs" delays it (to outlive a token). Every part runs even when another failed; OUTDIR/results.json gets
 // {name: {ok, error, value, file, status, contentType, url}} and the
 // pixel answers are written as files for tests/emulator/test_js_client.py
 // to check against the reference model.
@@ -159,6 +160,24 @@ const kinds = {
   },
   async getAsset(part) {
     return {value: plain(await cb((done) => ee.data.getAsset(part.id, done)))};
+  },
+  // Export.image.toCloudStorage(...).start(), then ee.data.getTaskStatus
+  // until the task is done (as a script waiting for its export does) and
+  // ee.data.listOperations; the file itself is read by the Python side.
+  async exportToCloudStorage(part) {
+    const task = ee.batch.Export.image.toCloudStorage(
+        Object.assign({image: build(part)}, part.params));
+    await new Promise((resolve, reject) => task.start(resolve, (e) => reject(new Error(String(e)))));
+    const seen = [];
+    let status;
+    for (;;) {
+      status = (await cb((done) => ee.data.getTaskStatus(task.id, done)))[0];
+      if (!seen.length || seen[seen.length - 1] !== status.state) seen.push(status.state);
+      if (['COMPLETED', 'FAILED', 'CANCELLED', 'UNKNOWN'].includes(status.state)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const ops = await cb((done) => ee.data.listOperations(50, done));
+    return {value: {taskId: task.id, status, states: seen, listed: plain(ops).map((o) => o.name)}};
   },
   async listImages(part) {
     return {value: plain(await cb((done) => ee.data.listImages(part.parent, part.params, done)))};

@@ -29,7 +29,8 @@ IMPLEMENTED = {
     "projects.assets.get", "projects.assets.listImages", "projects.assets.listAssets",
     "projects.listAssets", "projects.assets.getPixels",
     "projects.thumbnails.create", "projects.thumbnails.getPixels", "projects.maps.create",
-    "projects.maps.tiles.get",
+    "projects.maps.tiles.get", "projects.image.export", "projects.operations.get",
+    "projects.operations.list", "projects.operations.cancel",
 }
 LACKS = "is an Earth Engine method the emulator lacks"
 

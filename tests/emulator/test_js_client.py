@@ -5,7 +5,9 @@ pinned version, installed by scripts/setup-js-client.sh) in the machine's
 node, the way its users run it: the service-account key the emulator wrote
 (--write-credentials), ee.data.authenticateViaPrivateKey, ee.initialize with
 the emulator's URL, then getInfo, computePixels, getDownloadURL,
-getThumbURL, ee.data.listImages and reduceRegion. This file builds the plan,
+getThumbURL, ee.data.listImages, reduceRegion and a batch export
+(Export.image.toCloudStorage, polled with ee.data.getTaskStatus, into the
+emulator's --bucket-dir). This file builds the plan,
 runs the script once and checks every part separately against EE's
 behaviour: values against what EE answers, pixels against reference.py
 (the independent model of the catalog). A part that fails does not hide the
@@ -149,7 +151,14 @@ def plan_parts():
                 "ee.Geometry.Rectangle([%r, %r, %r, %r], null, false), crs: 'EPSG:4326', "
                 "crsTransform: %s, maxPixels: 1e9})" % (srtm, x0, y0, x1, y1,
                                                         js_list(SRTM_AFFINE))),
+        dict(name="export_gcs", kind="exportToCloudStorage", js=srtm,
+             params=dict(description="js_srtm", bucket=JS_BUCKET, fileNamePrefix="js/srtm",
+                         crs="EPSG:4326", crsTransform=SRTM_AFFINE,
+                         dimensions="%dx%d" % (SRTM_W, SRTM_H), maxPixels=1e6)),
     ]
+
+
+JS_BUCKET = "js-bucket"
 
 
 # The web-mercator tile (z, x, y) over San Francisco; at zoom 13 a tile
@@ -518,10 +527,30 @@ def check_reduce_region(r, ctx):
          "reduce_region: mean %r, want %r" % (v["elevation"], want))
 
 
+def check_export_gcs(r, ctx):
+    v = part(r, "export_gcs")["value"]
+    st = v["status"]
+    need(st.get("state") == "COMPLETED" and st.get("task_type") in (None, "EXPORT_IMAGE") and
+         st.get("description") == "js_srtm", "export_gcs: status %r" % st)
+    need(v["states"][-1] == "COMPLETED" and set(v["states"]) <= {"READY", "RUNNING", "COMPLETED"},
+         "export_gcs: states %r" % v["states"])
+    need(any(n.endswith("/operations/" + v["taskId"]) for n in v["listed"]),
+         "export_gcs: listOperations lacks the task: %r" % v["listed"][:5])
+    exports = [e for e in ctx["log"] if e["route"] == "image.export"]
+    need(len(exports) == 1 and exports[0]["status"] == 200 and exports[0].get("requestId"),
+         "export_gcs: image.export in the log %r" % exports)
+    path = os.path.join(ctx["buckets"], JS_BUCKET, "js", "srtm.tif")
+    need(os.path.exists(path), "export_gcs: no %s" % path)
+    arr = check_geotiff(read_raster(path), SRTM_AFFINE, 4326, "export_gcs")
+    expect_pixels(arr[0], ref.SRTM, "elevation", "EPSG:4326", SRTM_AFFINE, SRTM_W, SRTM_H,
+                  "export_gcs")
+
+
 CHECKS = [check_initialize, check_image_info, check_collection_info, check_error, check_number,
           check_dictionary, check_compute_geotiff, check_compute_npy, check_download_geotiff,
           check_download_zip_per_band, check_download_zip, check_download_npy, check_thumb_png,
-          check_thumb_jpeg, check_map_tile, check_get_asset, check_list_images, check_reduce_region]
+          check_thumb_jpeg, check_map_tile, check_get_asset, check_list_images, check_reduce_region,
+          check_export_gcs]
 
 
 def run_session(node, folder, work, name, parts, *serve_args):
@@ -586,12 +615,15 @@ def main():
     fails = []
     try:
         parts = plan_parts()
+        buckets = os.path.join(work, "buckets")
+        os.makedirs(os.path.join(buckets, JS_BUCKET))
         try:
-            results, log, out = run_session(node, folder, work, "main", parts)
+            results, log, out = run_session(node, folder, work, "main", parts,
+                                            "--bucket-dir", buckets)
         except AssertionError as e:
             print("FAIL:", e)
             return 1
-        ctx = {"out": out, "log": log, "parts": parts}
+        ctx = {"out": out, "log": log, "parts": parts, "buckets": buckets}
         emulib.run_each(CHECKS, fails, results, ctx)
         for c in CHECKS:
             name = c.__name__[len("check_"):]
