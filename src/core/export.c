@@ -944,9 +944,22 @@ static int fill_store(struct xrun *x, struct errbuf *e)
     for (c = 0; c < x->plan.ncells && rc == 0; c++) {
         const struct grid_cell *cell = &x->plan.cells[c];
         nf = 0;
-        for (i = 0; i < x->nobjs && rc == 0; i++)
-            if (x->objs[i].cell == c)
-                rc = open_file(x, cell, x->objs[i].name, &fs[nf++], e);
+        for (i = 0; i < x->nobjs && rc == 0; i++) {
+            long a, b;
+            struct xfile *f = &fs[nf];
+            if (x->objs[i].cell != c)
+                continue;
+            nf++;
+            if ((rc = open_file(x, cell, x->objs[i].name, f, e)) != 0)
+                break;
+            /* The geotransform places the file; the name's offsets (row
+             * then column, by what is known of EE's naming) only confirm. */
+            if (export_parse_object(x->objs[i].name, x->tasks[c].prefix, &a, &b) == 1 &&
+                !(a == f->row - cell->row && b == f->col - cell->col) &&
+                !(a == f->col - cell->col && b == f->row - cell->row))
+                log_warn("%s: its name says offsets %ld, %ld in the cell, its geotransform %ld, %ld; placed by "
+                         "the geotransform", f->path, a, b, f->row - cell->row, f->col - cell->col);
+        }
         for (i = 0; rc == 0 && i < cell->ntiles; i++) {
             const struct grid_tile *t = &x->plan.tiles[cell->first_tile + i];
             if (st.done && st.done[t->id])

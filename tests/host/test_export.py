@@ -182,6 +182,7 @@ def scenario_same_pixels(tmp):
                    cols=2, fmt="cog", tasks=2)
         T.check(p.returncode == 0, "fishnet export: %s" % p.stderr[-800:])
         T.check(s and s["tasks"] == 4 and s["objects"] == 16, "4 tasks, 16 split files: %s" % s)
+        T.check("placed by the geotransform" not in p.stderr, "split names agree with the geotransforms")
         names = sorted(os.path.basename(n) for n in glob.glob(os.path.join(bdir, BUCKET, "runs", "cells", "*")))
         T.check(any(n.endswith("-0000000128-0000000000.tif") for n in names), "split names: %s" % names[:5])
         T.check(rellib.pixels_exact(cog), "fishnet/split/COG pixels equal reference.py")
