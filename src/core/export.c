@@ -1104,8 +1104,15 @@ static int run_tasks(struct xrun *x, struct errbuf *e)
             interrupted(x);
             return err_set(e, ERR_INTERRUPTED, "interrupted");
         }
-        if (rc)
+        if (rc) {
+            size_t n = 0;
+            for (i = 0; i < x->ntasks; i++)
+                n += x->tasks[i].phase == TASK_RUNNING;
+            if (n)
+                log_warn("%zu other export task(s) keep running on Earth Engine; a rerun of the same recipe "
+                         "picks them up", n);
             return rc;
+        }
         if (left == 0)
             return 0;
         /* Sleep in short steps: a stop is noticed within 100 ms. */
