@@ -281,6 +281,17 @@ local schema = {
   overwrite = want("boolean"),
   credentials = want("string"),
   project = want("string"),
+  via = one_of("interactive", "export", "auto"),
+  bucket = function(v, k)
+    if type(v) ~= "string" or not v:match("^gs://[a-z0-9][a-z0-9._-]+[a-z0-9]") then
+      fail("download{}: '%s' must be a Cloud Storage URI, \"gs://<bucket>/<prefix>\", whose bucket name has 3 to " ..
+           "63 lower-case letters, digits, '-', '_' or '.' (got %s)", k,
+           type(v) == "string" and string.format("%q", v) or describe(v))
+    end
+    return v
+  end,
+  max_tasks = positive_integer,
+  delete_exported = want("boolean"),
 }
 
 local known_keys
@@ -319,6 +330,18 @@ function M.validate(t, what)
     end
   end
   if out.output == nil and what == "download" then fail("download{}: 'output' is required") end
+  if out.via == "export" and out.bucket == nil then
+    fail("%s{}: via = \"export\" needs bucket = \"gs://<your-bucket>/<prefix>\" (Earth Engine writes the files " ..
+         "there, eefetch downloads them; docs/export.md)", what)
+  end
+  if out.via ~= "export" and out.via ~= "auto" then
+    for _, k in ipairs({ "max_tasks", "delete_exported" }) do
+      if out[k] ~= nil then fail("%s{}: '%s' applies to via = \"export\" (or \"auto\")", what, k) end
+    end
+  end
+  if out.via ~= nil and out.via ~= "interactive" and out.collection ~= nil then
+    fail("%s{}: via = %q works for one image; a collection is downloaded interactively", what, out.via)
+  end
   if out.like ~= nil then
     for _, k in ipairs({ "crs", "scale", "pixel_size", "crs_transform", "dimensions" }) do
       if out[k] ~= nil then fail("%s{}: 'like' gives the grid; do not combine it with '%s'", what, k) end

@@ -39,6 +39,8 @@ enum engine_event_kind {
     ENGINE_EV_SPLIT,        /* a splittable failure; the piece was split */
     ENGINE_EV_CONCURRENCY,  /* the concurrency limit changed */
     ENGINE_EV_ASSEMBLING,   /* all tiles fetched; writing the output */
+    ENGINE_EV_TASK,         /* export: a task was submitted or changed state (task_*) */
+    ENGINE_EV_OBJECT,       /* export: an exported file is downloaded and verified (object, bytes) */
 };
 
 struct engine_event {
@@ -55,6 +57,14 @@ struct engine_event {
      * during the callback only. */
     const struct grid_plan *plan;
     const unsigned char *done;
+    /* TASK, OBJECT (export.h): the task's fishnet cell, its operation
+     * name, state (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED...) and
+     * EECU-seconds so far; OBJECT: the object's name and size. */
+    size_t task;
+    const char *task_name, *task_state, *task_request_id, *object;
+    double task_eecu;
+    uint64_t object_bytes;
+    size_t tasks_total, tasks_done;
 };
 
 struct engine_summary {
@@ -87,6 +97,12 @@ struct engine_summary {
     uint64_t disk_bytes_min;    /* what the run needs there at the very least */
     int64_t disk_free;          /* free bytes in the output's directory; -1: unknown */
     char problem[1024];         /* plan_only: what would stop a run before any request, or "" */
+    /* Batch export (export.h); all 0 for an interactive download. */
+    int via_export;             /* the pixels came (or, plan_only, would come) from export tasks */
+    char via_reason[256];       /* why (via = "auto" says which rule chose) */
+    size_t tasks, tasks_submitted, tasks_resumed;
+    uint64_t objects, object_bytes;
+    double eecu_seconds;        /* the tasks' batchEecuUsageSeconds, summed */
 };
 
 struct engine_opts {
@@ -103,6 +119,11 @@ struct engine_opts {
     int backoff_base_ms;            /* 0: 1000 */
     int backoff_cap_ms;             /* 0: 60000 */
     uint64_t seed;                  /* jitter; 0: from the clock */
+    /* Batch export (export.h). */
+    int cancel_on_interrupt;        /* a stop cancels unfinished tasks (else they run on) */
+    int export_poll_ms;             /* first poll delay; 0: EXPORT_POLL_FIRST_MS (cap 15x it) */
+    long export_file_dim;           /* > 0: geoTiffOptions.tileDimensions (split files) */
+    size_t export_range_bytes;      /* bytes per ranged read of an exported file; 0: GCS_RANGE_BYTES */
     /* Called from worker threads with the engine lock held: it must be quick
      * and must not call into Lua (progress_on_event fits). */
     void (*on_event)(const struct engine_event *ev, void *ud);

@@ -72,12 +72,19 @@ static void split_piece(struct engine_worker *w, struct engine_task *t, const ch
     pthread_mutex_lock(&en->mu);
     n = engine_sched_split(&en->sched, t);
     if (n == 0) {
+        /* Memory and time limits are the interactive ones: a batch export
+         * has more of both. Where to say so is the download{} call. */
+        const struct download_spec *s = en->s;
+        char at[512] = "";
+        if (s->recipe_path && s->recipe_line > 0)
+            snprintf(at, sizeof at, " at %.400s:%d", s->recipe_path, s->recipe_line);
         engine_fail_locked(en, ERR_SERVER,
                            "tile %zu (pixels %ld,%ld size %ldx%ld) still fails after splitting: %s\n"
-                           "hint: the computation is too heavy even for a tiny tile; simplify the "
-                           "expression (fewer images or bands, a coarser scale), or export it to an asset "
-                           "first",
-                           t->t.id, t->t.col, t->t.row, t->t.width, t->t.height, msg);
+                           "hint: the computation is too heavy for an interactive request even on a tiny "
+                           "tile; a batch export has more memory and time: add via = \"export\", bucket = "
+                           "\"gs://<your-bucket>/<prefix>\" to download{}%s (docs/export.md), or simplify "
+                           "the expression (fewer images or bands, a coarser scale)",
+                           t->t.id, t->t.col, t->t.row, t->t.width, t->t.height, msg, at);
     } else {
         en->sum->splits++;
         if (n < 0)

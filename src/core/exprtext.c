@@ -16,6 +16,7 @@
 #include "util/buf.h"
 
 #define UNMASK_NAME "eefetch_unmask"
+#define SELECT_NAME "eefetch_select"
 
 static const char *skip_ws(const char *p)
 {
@@ -141,19 +142,22 @@ static void format_number(double v, char *out, size_t cap)
     snprintf(out, cap, "%.17g", v);
 }
 
-int exprtext_wrap_unmask(const char *expr, double nodata, char **out, struct errbuf *e)
+/* *out = {"result": N, "values": {N: fn(input = <expr's result>, <args>),
+ * <expr's values>}} where N is `base` or `base_<k>`, a name no value of
+ * the graph has (so the rewrite never shadows one). args is the text of
+ * the other arguments, starting with a comma. */
+static int wrap_call(const char *expr, const char *base, const char *fn, const char *args, char **out,
+                     struct errbuf *e)
 {
     const char *result = NULL, *rend = NULL, *values = NULL, *vend = NULL;
     struct members top, vals;
     struct buf b;
-    char name[64], num[64];
-    long used = -1;   /* highest UNMASK_NAME suffix taken (0: the bare name) */
+    char name[64];
+    size_t n = strlen(base);
+    long used = -1;   /* highest base suffix taken (0: the bare name) */
     int r, rc = 0;
 
     *out = NULL;
-    if (!isfinite(nodata))
-        return err_set(e, ERR_USAGE, "nodata must be a finite number (Earth Engine's JSON has no "
-                                     "NaN or infinity)");
     expr = skip_ws(expr);
     if (*expr != '{')
         goto malformed;
@@ -170,11 +174,9 @@ int exprtext_wrap_unmask(const char *expr, double nodata, char **out, struct err
     if (r < 0 || !result || !values || *skip_ws(top.p) != '\0')
         goto malformed;
 
-    /* A name no value of the graph has, so the rewrite never shadows one. */
     members_init(&vals, values);
     while ((r = members_next(&vals)) == 1) {
-        size_t n = strlen(UNMASK_NAME);
-        if (vals.klen < n || memcmp(vals.key, UNMASK_NAME, n) != 0)
+        if (vals.klen < n || memcmp(vals.key, base, n) != 0)
             continue;
         if (vals.klen == n) {
             used = used < 0 ? 0 : used;
@@ -190,20 +192,18 @@ int exprtext_wrap_unmask(const char *expr, double nodata, char **out, struct err
     if (r < 0)
         goto malformed;
     if (used < 0)
-        snprintf(name, sizeof name, UNMASK_NAME);
+        snprintf(name, sizeof name, "%s", base);
     else
-        snprintf(name, sizeof name, UNMASK_NAME "_%ld", used + 1);
-    format_number(nodata, num, sizeof num);
+        snprintf(name, sizeof name, "%s_%ld", base, used + 1);
 
     buf_init(&b, 0);
     rc |= buf_printf(&b, "{\"result\":\"%s\",\"values\":{\"%s\":{\"functionInvocationValue\":{"
-                         "\"functionName\":\"Image.unmask\",\"arguments\":{\"input\":{\"valueReference\":",
-                     name, name);
+                         "\"functionName\":\"%s\",\"arguments\":{\"input\":{\"valueReference\":",
+                     name, name, fn);
     rc |= buf_append(&b, result, (size_t)(rend - result));
-    rc |= buf_printf(&b, "},\"value\":{\"functionInvocationValue\":{\"functionName\":\"Image.constant\","
-                         "\"arguments\":{\"value\":{\"constantValue\":%s}}}},"
-                         "\"sameFootprint\":{\"constantValue\":false}}}}",
-                     num);
+    rc |= buf_append_str(&b, "}");
+    rc |= buf_append_str(&b, args);
+    rc |= buf_append_str(&b, "}}}");
     /* The old values, as written: the text between the braces of "values". */
     {
         const char *in = skip_ws(values + 1), *in_end = vend - 1;
@@ -222,4 +222,61 @@ int exprtext_wrap_unmask(const char *expr, double nodata, char **out, struct err
 
 malformed:
     return err_set(e, ERR_USAGE, "the serialized expression is not {\"result\": ..., \"values\": {...}}");
+}
+
+int exprtext_wrap_unmask(const char *expr, double nodata, char **out, struct errbuf *e)
+{
+    char args[256], num[64];
+
+    *out = NULL;
+    if (!isfinite(nodata))
+        return err_set(e, ERR_USAGE, "nodata must be a finite number (Earth Engine's JSON has no "
+                                     "NaN or infinity)");
+    format_number(nodata, num, sizeof num);
+    snprintf(args, sizeof args,
+             ",\"value\":{\"functionInvocationValue\":{\"functionName\":\"Image.constant\","
+             "\"arguments\":{\"value\":{\"constantValue\":%s}}}},"
+             "\"sameFootprint\":{\"constantValue\":false}",
+             num);
+    return wrap_call(expr, UNMASK_NAME, "Image.unmask", args, out, e);
+}
+
+/* A JSON string (band ids are plain text from the server, but quote and
+ * escape them anyway). */
+static int append_json_string(struct buf *b, const char *s)
+{
+    int rc = buf_append(b, "\"", 1);
+    for (; *s && rc == 0; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            rc = buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            rc = buf_printf(b, "\\u%04x", c);
+        else
+            rc = buf_append(b, s, 1);
+    }
+    return rc | buf_append(b, "\"", 1);
+}
+
+int exprtext_wrap_select(const char *expr, const char *const *bands, size_t nbands, char **out, struct errbuf *e)
+{
+    struct buf a;
+    size_t i;
+    int rc = 0;
+
+    buf_init(&a, 0);
+    rc |= buf_append_str(&a, ",\"bandSelectors\":{\"constantValue\":[");
+    for (i = 0; i < nbands; i++) {
+        if (i)
+            rc |= buf_append(&a, ",", 1);
+        rc |= append_json_string(&a, bands[i]);
+    }
+    rc |= buf_append_str(&a, "]}");
+    if (rc) {
+        buf_free(&a);
+        return err_set(e, ERR_NOMEM, "out of memory");
+    }
+    rc = wrap_call(expr, SELECT_NAME, "Image.select", a.data, out, e);
+    buf_free(&a);
+    return rc;
 }

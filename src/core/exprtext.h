@@ -17,4 +17,9 @@
  * ERR_USAGE when expr is not {"result": "<name>", "values": {...}}. */
 int exprtext_wrap_unmask(const char *expr, double nodata, char **out, struct errbuf *e);
 
+/* The same with Image.select(input = <expr's result>, bandSelectors =
+ * bands): a batch export writes every band of its image, so it is given
+ * only the download's. */
+int exprtext_wrap_select(const char *expr, const char *const *bands, size_t nbands, char **out, struct errbuf *e);
+
 #endif

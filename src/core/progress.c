@@ -67,6 +67,8 @@ static const char *kind_name(enum engine_event_kind k)
     case ENGINE_EV_SPLIT: return "split";
     case ENGINE_EV_CONCURRENCY: return "concurrency";
     case ENGINE_EV_ASSEMBLING: return "assembling";
+    case ENGINE_EV_TASK: return "task";
+    case ENGINE_EV_OBJECT: return "object";
     }
     return "?";
 }
@@ -198,6 +200,41 @@ static void draw(struct progress *p, const struct engine_event *ev, int64_t now,
     fflush(p->out);
 }
 
+/* Export tasks change state seldom: one line (or JSON object) each. */
+static void task_event(struct progress *p, const struct engine_event *ev, int64_t now)
+{
+    if (p->mode == PROGRESS_JSON) {
+        fprintf(p->out, "{\"event\":\"%s\",\"t\":%.3f,\"task\":%zu,\"operation\":", kind_name(ev->kind),
+                (double)(now - p->t0) / 1000.0, ev->task);
+        json_string(p->out, ev->task_name ? ev->task_name : "");
+        fprintf(p->out, ",\"request_id\":");
+        json_string(p->out, ev->task_request_id ? ev->task_request_id : "");
+        fprintf(p->out, ",\"state\":");
+        json_string(p->out, ev->task_state ? ev->task_state : "");
+        fprintf(p->out, ",\"eecu_seconds\":%.3f,\"tasks_done\":%zu,\"tasks_total\":%zu,\"bytes\":%llu",
+                ev->task_eecu, ev->tasks_done, ev->tasks_total, (unsigned long long)ev->bytes);
+        if (ev->kind == ENGINE_EV_OBJECT) {
+            fprintf(p->out, ",\"object\":");
+            json_string(p->out, ev->object ? ev->object : "");
+            fprintf(p->out, ",\"object_bytes\":%llu", (unsigned long long)ev->object_bytes);
+        }
+        fputs("}\n", p->out);
+    } else {
+        if (p->drawn) {
+            fputc('\n', p->out);
+            p->drawn = 0;
+        }
+        if (ev->kind == ENGINE_EV_OBJECT)
+            fprintf(p->out, "%s%sexport cell %zu: downloaded %s (%.1f MiB)\n", p->label, p->label[0] ? ": " : "",
+                    ev->task, ev->object ? ev->object : "", (double)ev->object_bytes / 1048576.0);
+        else
+            fprintf(p->out, "%s%sexport task %zu/%zu (cell %zu) %s %s, %.1f EECU-s\n", p->label,
+                    p->label[0] ? ": " : "", ev->tasks_done, ev->tasks_total, ev->task,
+                    ev->task_state ? ev->task_state : "", ev->task_name ? ev->task_name : "", ev->task_eecu);
+    }
+    fflush(p->out);
+}
+
 void progress_on_event(const struct engine_event *ev, void *ud)
 {
     struct progress *p = ud;
@@ -208,6 +245,10 @@ void progress_on_event(const struct engine_event *ev, void *ud)
     now = time_mono_ms();
     if (ev->kind == ENGINE_EV_PLANNED)
         p->bytes0 = ev->bytes;
+    if (ev->kind == ENGINE_EV_TASK || ev->kind == ENGINE_EV_OBJECT) {
+        task_event(p, ev, now);
+        return;
+    }
     if (p->mode == PROGRESS_JSON) {
         json_head(p, kind_name(ev->kind), now);
         fprintf(p->out, ",\"tiles_done\":%zu,\"tiles_total\":%zu,"
@@ -246,11 +287,17 @@ void progress_finish(struct progress *p, const struct engine_summary *sum, int r
         fprintf(p->out,
                 ",\"status\":%d,\"tiles_total\":%zu,\"tiles_fetched\":%zu,"
                 "\"tiles_resumed\":%zu,\"tiles_skipped\":%zu,\"requests\":%llu,\"retries\":%llu,"
-                "\"splits\":%llu,\"http_429\":%llu,\"bytes\":%llu,\"seconds\":%.3f,\"max_concurrency\":%d}\n",
+                "\"splits\":%llu,\"http_429\":%llu,\"bytes\":%llu,\"seconds\":%.3f,\"max_concurrency\":%d",
                 rc, sum->tiles_total, sum->tiles_fetched, sum->tiles_resumed, sum->tiles_skipped,
                 (unsigned long long)sum->requests, (unsigned long long)sum->retries,
                 (unsigned long long)sum->splits, (unsigned long long)sum->http_429,
                 (unsigned long long)sum->bytes, sum->seconds, sum->max_concurrency);
+        if (sum->via_export)
+            fprintf(p->out, ",\"via\":\"export\",\"tasks\":%zu,\"tasks_submitted\":%zu,\"tasks_resumed\":%zu,"
+                            "\"objects\":%llu,\"object_bytes\":%llu,\"eecu_seconds\":%.3f",
+                    sum->tasks, sum->tasks_submitted, sum->tasks_resumed, (unsigned long long)sum->objects,
+                    (unsigned long long)sum->object_bytes, sum->eecu_seconds);
+        fputs("}\n", p->out);
         fflush(p->out);
         return;
     }
@@ -267,6 +314,11 @@ void progress_finish(struct progress *p, const struct engine_summary *sum, int r
             : rc != 0             ? " - failed"
             : sum->skipped        ? " - complete already, skipped"
                                   : "");
+    if (sum->via_export)
+        fprintf(p->out, "%s%sexport: %zu task(s) (%zu submitted by this run, %zu resumed), %llu file(s), %.1f MiB "
+                        "from Cloud Storage, %.1f EECU-seconds\n",
+                p->label, p->label[0] ? ": " : "", sum->tasks, sum->tasks_submitted, sum->tasks_resumed,
+                (unsigned long long)sum->objects, (double)sum->object_bytes / 1048576.0, sum->eecu_seconds);
     fflush(p->out);
 }
 

@@ -35,6 +35,8 @@ struct session {
     int (*should_abort)(void *ud);
     void *abort_ud;
     int aborted;       /* the current transfer was cancelled by should_abort */
+    const char *extra_header;   /* session_request_url's, for the current transfer */
+    int delete;                 /* session_request_url's DELETE */
     char curl_err[CURL_ERROR_SIZE];
     /* Per-transfer state filled by the callbacks. */
     struct http_result *cur;
@@ -291,8 +293,25 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
         s->cur->retry_after_s = -1;
         s->cur->content_type[0] = '\0';
+        s->cur->crc32c[0] = '\0';
+        s->cur->content_range[0] = '\0';
         return n;
     }
+    if (header_value(p, n, "x-goog-hash", v, sizeof v)) {
+        /* "crc32c=AAAAAA==" or "crc32c=...,md5=..." (one header per hash
+         * or several in one) */
+        const char *c = strstr(v, "crc32c=");
+        if (c) {
+            size_t k = strcspn(c + 7, ", ");
+            if (k < sizeof s->cur->crc32c) {
+                memcpy(s->cur->crc32c, c + 7, k);
+                s->cur->crc32c[k] = '\0';
+            }
+        }
+        return n;
+    }
+    if (header_value(p, n, "Content-Range", s->cur->content_range, sizeof s->cur->content_range))
+        return n;
     if (header_value(p, n, "Retry-After", v, sizeof v)) {
         char *end;
         long secs = strtol(v, &end, 10);
@@ -338,6 +357,8 @@ static int perform(struct session *s, const char *url, const char *json, size_t 
     res->status = 0;
     res->retry_after_s = -1;
     res->content_type[0] = '\0';
+    res->crc32c[0] = '\0';
+    res->content_range[0] = '\0';
     s->cur = res;
     s->overflow = 0;
     s->refused_length = 0;
@@ -366,6 +387,11 @@ static int perform(struct session *s, const char *url, const char *json, size_t 
             goto nomem;
         h = t;
     }
+    if (s->extra_header) {
+        if (!(t = curl_slist_append(h, s->extra_header)))
+            goto nomem;
+        h = t;
+    }
     /* No "Expect: 100-continue" round trip for large POST bodies. */
     if (!(t = curl_slist_append(h, "Expect:")))
         goto nomem;
@@ -384,6 +410,7 @@ static int perform(struct session *s, const char *url, const char *json, size_t 
     } else {
         curl_easy_setopt(s->curl, CURLOPT_HTTPGET, 1L);
     }
+    curl_easy_setopt(s->curl, CURLOPT_CUSTOMREQUEST, s->delete ? "DELETE" : NULL);
 
     cc = curl_easy_perform(s->curl);
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &res->status);
@@ -508,6 +535,29 @@ int session_get(struct session *s, const char *path, struct http_result *res, st
     buf_free(&url);
     return rc;
 }
+
+int session_request_url(struct session *s, const char *method, const char *url, const char *json, size_t len, const char *extra_header,
+                        struct http_result *res, struct errbuf *e)
+{
+    int rc;
+
+    if ((rc = session_check_url(url, e)) != 0) {
+        buf_init(&res->body, s->max_response);
+        res->status = 0;
+        return rc;
+    }
+    s->extra_header = extra_header;
+    s->delete = method && strcmp(method, "DELETE") == 0;
+    if (method && strcmp(method, "POST") == 0 && !json)
+        json = "{}";
+    rc = request(s, url, json, json ? (len ? len : strlen(json)) : 0, res, 0, e);
+    s->extra_header = NULL;
+    s->delete = 0;
+    return rc;
+}
+
+const char *session_base(const struct session *s) { return s->base; }
+const char *session_version(const struct session *s) { return s->version; }
 
 void session_set_max_response(struct session *s, size_t max)
 {

@@ -41,6 +41,8 @@ struct http_result {
     struct buf body;
     long retry_after_s;              /* Retry-After header, -1 when absent */
     char content_type[128];
+    char crc32c[16];                 /* Cloud Storage's x-goog-hash crc32c= (base64), "" when absent */
+    char content_range[96];          /* Content-Range header, "" when absent */
 };
 
 struct session;
@@ -65,6 +67,17 @@ int session_post_reuse(struct session *s, const char *path, const char *json, si
                        struct http_result *res, struct errbuf *e);
 /* GET {endpoint}/{version}/{path}; path may start with "projects/...". */
 int session_get(struct session *s, const char *path, struct http_result *res, struct errbuf *e);
+
+/* A request to any URL (Cloud Storage's JSON API lives beside EE's, not
+ * under its version; an operation's name is a path of its own). method is
+ * "GET", "POST" (with json) or "DELETE". extra_header (e.g. "Range: bytes=0-99"), when
+ * not NULL, is sent as well. Same answer, token and 401 rules as
+ * session_post; the URL must pass session_check_url's rule. */
+int session_request_url(struct session *s, const char *method, const char *url, const char *json, size_t len, const char *extra_header,
+                        struct http_result *res, struct errbuf *e);
+/* The session's base URL (without a trailing '/') and API version. */
+const char *session_base(const struct session *s);
+const char *session_version(const struct session *s);
 
 void http_result_free(struct http_result *res);
 

@@ -50,6 +50,7 @@ void spec_free(struct download_spec *s)
     free(s->endpoint);
     free(s->credentials);
     free(s->workload_tag);
+    free(s->bucket);
     free(s->recipe_path);
     free(s->recipe_hash);
     spec_init(s);

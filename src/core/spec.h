@@ -88,6 +88,13 @@ enum spec_split {
     SPEC_SPLIT_CELLS,      /* one file per cell (named <output stem>_r<row>_c<col>.tif) */
 };
 
+/* How the pixels are computed (docs/export.md). */
+enum spec_via {
+    SPEC_VIA_INTERACTIVE = 0, /* image:computePixels, tile by tile (the tile engine) */
+    SPEC_VIA_EXPORT,          /* batch image:export tasks to Cloud Storage, then downloaded */
+    SPEC_VIA_AUTO,            /* the plan chooses (export_choose, export.h) */
+};
+
 struct spec_band {
     char *id;              /* band id as the expression names it (required) */
     enum spec_dtype type;  /* SPEC_DTYPE_AUTO when not known before the first response */
@@ -194,6 +201,10 @@ struct download_spec {
     uint64_t max_tile_bytes;   /* EE-accounted bytes per request; 0 = default
                                   (50331648 minus a margin); see grid.h */
     int max_retries;           /* transient retries per tile; 0 = default (6) */
+    enum spec_via via;
+    char *bucket;              /* export: "gs://bucket/prefix" the tasks write to */
+    int max_tasks;             /* export: tasks running at once; 0 = default (4) */
+    int delete_exported;       /* export: delete the objects once the output is complete */
 
     /* --- who --- */
     char *project;             /* EE project; NULL = resolved by the auth module */

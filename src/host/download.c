@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "core/engine.h"
+#include "core/export.h"
 #include "core/grid.h"
 #include "core/mosaic.h"
 #include "core/progress.h"
@@ -410,6 +411,16 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         return -1;
     }
     lua_pop(L, 1);
+    if ((str = dup_field(L, t, "via")) != NULL) {
+        s->via = strcmp(str, "export") == 0 ? SPEC_VIA_EXPORT
+                 : strcmp(str, "auto") == 0 ? SPEC_VIA_AUTO : SPEC_VIA_INTERACTIVE;
+        free(str);
+    }
+    s->bucket = dup_field(L, t, "bucket");
+    if (num_field(L, t, "max_tasks", &d))
+        s->max_tasks = (int)d;
+    if (bool_field(L, t, "delete_exported", &b))
+        s->delete_exported = b;
     if (h->opts.overwrite)
         s->existing = SPEC_EXISTING_OVERWRITE;
     return fill_collection(L, t, s, msg, cap);
@@ -446,6 +457,34 @@ static int guard_parts(struct host *h, struct download_spec *s, struct errbuf *e
     return 0;
 }
 
+/* via = "auto": 1 export, 0 interactive (why says by which rule), or an
+ * error. The plan decides: its size and requests (export.h's rule). */
+static int choose_via(const struct download_spec *s, char *why, size_t cap, struct errbuf *e)
+{
+    struct grid_plan p;
+    uint64_t raw = 0;
+    size_t b;
+    int rc;
+
+    memset(&p, 0, sizeof p);
+    if ((rc = grid_plan_build(s, &p, e)) < 0) {
+        grid_plan_free(&p);
+        return rc;
+    }
+    for (b = 0; b < s->nbands; b++) {
+        size_t sz = spec_dtype_size(s->dtype != SPEC_DTYPE_AUTO ? s->dtype : s->bands[b].type);
+        raw += (uint64_t)p.grid.width * (uint64_t)p.grid.height * (sz ? sz : 4);
+    }
+    rc = export_choose(s, &p, raw, why, cap);
+    grid_plan_free(&p);
+    if (rc && (!s->bucket || !*s->bucket)) {
+        size_t n = strlen(why);
+        snprintf(why + n, cap - n, "; but no bucket is given: interactive");
+        rc = 0;
+    }
+    return rc;
+}
+
 static void set_int(lua_State *L, const char *k, lua_Integer v)
 {
     lua_pushinteger(L, v);
@@ -465,7 +504,8 @@ static int run(lua_State *L, int plan_only)
     char msg[1024] = "", project[256] = "";
     struct token_provider *own_auth = NULL;
     void (*old)(int);
-    int rc;
+    char why[256] = "";
+    int rc, via_export;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     h->downloads++;
@@ -530,9 +570,37 @@ static int run(lua_State *L, int plan_only)
         eo.on_event = progress_on_event;
         eo.ud = prog;
     }
+    eo.cancel_on_interrupt = h->opts.cancel_on_interrupt;
+    {
+        /* Tests poll the emulator's tasks faster, ask for split files and
+         * for small ranges (docs/export.md, "Testing"). */
+        const char *v = getenv("EEFETCH_EXPORT_POLL_MS");
+        if (v && atoi(v) > 0)
+            eo.export_poll_ms = atoi(v);
+        v = getenv("EEFETCH_EXPORT_FILE_DIM");
+        if (v && atol(v) > 0)
+            eo.export_file_dim = atol(v);
+        v = getenv("EEFETCH_EXPORT_RANGE_BYTES");
+        if (v && atol(v) > 0)
+            eo.export_range_bytes = (size_t)atol(v);
+    }
+    via_export = spec.via == SPEC_VIA_EXPORT;
+    if (spec.via == SPEC_VIA_AUTO && (rc = choose_via(&spec, why, sizeof why, &e)) < 0) {
+        spec_free(&spec);
+        auth_destroy(own_auth);
+        progress_destroy(prog);
+        lua_pushstring(L, e.msg);
+        return lua_error(L);
+    } else if (spec.via == SPEC_VIA_AUTO) {
+        via_export = rc;
+    } else if (spec.via == SPEC_VIA_EXPORT) {
+        snprintf(why, sizeof why, "via = \"export\"");
+    }
     stop_flag = 0;
     old = signal(SIGINT, on_sigint);
-    rc = engine_run(&eo, &sum, &e);
+    rc = via_export ? export_run(&eo, &sum, &e) : engine_run(&eo, &sum, &e);
+    sum.via_export = via_export;
+    snprintf(sum.via_reason, sizeof sum.via_reason, "%s", why);
     signal(SIGINT, old);
     auth_destroy(own_auth);
     if (prog) {
@@ -572,6 +640,16 @@ static int run(lua_State *L, int plan_only)
     set_int(L, "height", (lua_Integer)sum.height);
     lua_pushnumber(L, sum.seconds);
     lua_setfield(L, -2, "seconds");
+    lua_pushstring(L, sum.via_export ? "export" : "interactive");
+    lua_setfield(L, -2, "via");
+    if (sum.via_export) {
+        set_int(L, "tasks", (lua_Integer)sum.tasks);
+        set_int(L, "tasks_submitted", (lua_Integer)sum.tasks_submitted);
+        set_int(L, "tasks_resumed", (lua_Integer)sum.tasks_resumed);
+        set_int(L, "objects", (lua_Integer)sum.objects);
+        lua_pushnumber(L, sum.eecu_seconds);
+        lua_setfield(L, -2, "eecu_seconds");
+    }
     lua_pushstring(L, sum.plan_hash);
     lua_setfield(L, -2, "plan_hash");
     /* Under plan too: the path the run would write (a recipe may print it). */

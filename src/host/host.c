@@ -72,6 +72,8 @@ static void usage(FILE *out, const char *cmd)
                 "                        (\"type\":\"plan\", the same fields as the block)\n"
                 "  --no-disk-check       run even when the free disk is clearly too small (also\n"
                 "                        EEFETCH_NO_DISK_CHECK=1)\n"
+                "  --cancel-on-interrupt Ctrl-C cancels the export tasks still running (via =\n"
+                "                        \"export\"); without it they run on and a rerun picks them up\n"
                 "  --locked              every download{ collection = ... } takes exactly the images\n"
                 "                        of the recipe's lock file (<recipe>.lock); an image gone or\n"
                 "                        changed since is an error\n");
@@ -146,6 +148,8 @@ static int parse_opts(int argc, char **argv, struct host_opts *o, const char **p
         } else if (strcmp(a, "--locked") == 0 &&
                    (strcmp(argv[0], "plan") == 0 || strcmp(argv[0], "run") == 0)) {
             o->locked = 1;
+        } else if (strcmp(a, "--cancel-on-interrupt") == 0 && strcmp(argv[0], "run") == 0) {
+            o->cancel_on_interrupt = 1;
         } else if (strcmp(a, "--no-disk-check") == 0 &&
                    (strcmp(argv[0], "plan") == 0 || strcmp(argv[0], "run") == 0)) {
             o->no_disk_check = 1;

@@ -29,6 +29,7 @@ struct host_opts {
     int overwrite;             /* --overwrite: every download{} starts over */
     int json;                  /* --json: plans as one JSON object per line */
     int no_disk_check;         /* --no-disk-check or EEFETCH_NO_DISK_CHECK=1 */
+    int cancel_on_interrupt;   /* --cancel-on-interrupt: Ctrl-C cancels running export tasks */
     int lock;                  /* plan --lock: write the recipe's lock file */
     int locked;                /* --locked: collections are the lock file's images */
     const char *progress;      /* --progress auto|bar|plain|json|off (NULL = auto) */

@@ -187,6 +187,12 @@ static void print_text(FILE *out, const struct host_plan *p, const char *where)
                 s->format == SPEC_FORMAT_COG ? " and its GeoTIFF source" : "",
                 s->output ? "unknown" : "not checked (no output)");
     }
+    if (s->via != SPEC_VIA_INTERACTIVE)
+        fprintf(out, "  via:        %s (%s)", sum->via_export ? "export" : "interactive", sum->via_reason);
+    if (s->via != SPEC_VIA_INTERACTIVE && sum->via_export)
+        fprintf(out, "; %zu task(s), one per fishnet cell, files through gs:// (docs/export.md)", sum->cells);
+    if (s->via != SPEC_VIA_INTERACTIVE)
+        fputc('\n', out);
     if (sum->problem[0])
         fprintf(out, "  problem:    %s\n", sum->problem);
 }
@@ -251,6 +257,9 @@ static json_object *plan_fields(const struct host_plan *p)
     else
         json_object_object_add(o, "disk_free", NULL);
     json_object_object_add(o, "disk_dir", p->disk_dir[0] ? json_object_new_string(p->disk_dir) : NULL);
+    json_object_object_add(o, "via", json_object_new_string(sum->via_export ? "export" : "interactive"));
+    if (sum->via_reason[0])
+        json_object_object_add(o, "via_reason", json_object_new_string(sum->via_reason));
     a = json_object_new_array();
     if (sum->problem[0])
         json_object_array_add(a, json_object_new_string(sum->problem));
