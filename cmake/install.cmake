@@ -62,11 +62,11 @@ set(CPACK_DEBIAN_PACKAGE_SECTION "science")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+# The first line of the control file's Description is the summary above.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-"download Google Earth Engine imagery at scale
- eefetch runs Lua recipes that describe what to download (region, dates,
- bands, scale, CRS, output) and fetches the pixels tile by tile with a
- parallel, resumable engine, writing GeoTIFF, COG, VRT, Zarr or NetCDF with
- STAC metadata beside them. It includes an offline Earth Engine emulator
- (eefetch serve, --emulator) for developing recipes without a network.")
+"eefetch runs Lua recipes that describe what to download (region, dates,
+bands, scale, CRS, output) and fetches the pixels tile by tile with a
+parallel, resumable engine, writing GeoTIFF, COG, VRT, Zarr or NetCDF with
+STAC metadata beside them. It includes an offline Earth Engine emulator
+(eefetch serve, --emulator) for developing recipes without a network.")
 include(CPack)
