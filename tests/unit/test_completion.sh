@@ -4,7 +4,9 @@
 # sets them on <TAB>, offers the commands, --prog -> --progress, the modes of
 # --progress, *.lua recipes (and folders) for run/plan, folders for
 # --output-dir and files for --credentials. zsh (when installed) parses
-# _eefetch and compinit binds it to eefetch. Which options each command
+# _eefetch, compinit binds it to eefetch, and the same kinds of completion
+# typed with <TAB> into an interactive zsh in a pty (zsh_complete.zsh) give
+# the expected command line. Which options each command
 # offers is checked against --help in test_man_completion.py.
 set -uo pipefail
 src=${EEFETCH_SRC:?}
@@ -63,6 +65,17 @@ if command -v zsh >/dev/null 2>&1; then
     got=$(HOME=$tmp zsh -f -c "fpath=('$src/scripts/completion' \$fpath); autoload -Uz compinit; \
         compinit -u -d '$tmp/zcompdump'; print -r -- \$_comps[eefetch]" 2>&1)
     check "zsh compinit binds _eefetch" "_eefetch" "$got"
+    # Typed into an interactive zsh with <TAB> (zsh_complete.zsh, a pty).
+    touch "$tmp/work/a.txt" "$tmp/work/ofile.txt"
+    zcomplete() { HOME=$tmp timeout 30 zsh -f "$src/tests/unit/zsh_complete.zsh" "$src/scripts/completion" "$tmp/work" "$1"; }
+    check "zsh: eefetch se<TAB>" "eefetch serve" "$(zcomplete 'eefetch se')"
+    check "zsh: run --prog<TAB>" "eefetch run --progress" "$(zcomplete 'eefetch run --prog')"
+    check "zsh: run --progress pl<TAB>" "eefetch run --progress plain" "$(zcomplete 'eefetch run --progress pl')"
+    check "zsh: run a<TAB> (a.lua, not a.txt)" "eefetch run a.lua" "$(zcomplete 'eefetch run a')"
+    check "zsh: --output-dir o<TAB> (out, not ofile.txt)" "eefetch run x.lua --output-dir out" \
+        "$(zcomplete 'eefetch run x.lua --output-dir o')"
+    check "zsh: auth --api-version v1a<TAB>" "eefetch auth --api-version v1alpha" \
+        "$(zcomplete 'eefetch auth --api-version v1a')"
 else
     echo "zsh is not installed (scripts/setup.sh installs it): _eefetch not checked"
 fi
