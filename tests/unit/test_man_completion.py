@@ -7,7 +7,8 @@
 - the bash completion offers, for each command, exactly the options its
   --help prints (plus -h/--help), and the zsh completion names each of them;
 - every ENVIRONMENT variable eefetch reads (getenv in src/) is in the man page;
-- `eefetch -V` prints the version as --version does, and `eefetch --help`
+- `eefetch -V` prints the version as --version does (and as the man page's
+  title line has it), and `eefetch --help`
   lists every docs/*.md page with its title and the installed docs folder.
 """
 import glob
@@ -183,6 +184,9 @@ v1 = subprocess.run([BIN, "--version"], capture_output=True, text=True)
 v2 = subprocess.run([BIN, "-V"], capture_output=True, text=True)
 if v2.returncode != 0 or v2.stdout != v1.stdout or not v2.stdout.startswith("eefetch "):
     fail(f"eefetch -V printed {v2.stdout!r} (rc {v2.returncode}), --version {v1.stdout!r}")
+th = re.search(r'^\.TH EEFETCH 1 "[^"]*" "(eefetch [^"]*)"', open(MAN, encoding="utf-8").read(), flags=re.M)
+if not th or th.group(1) != v1.stdout.strip():
+    fail(f"the man page's .TH names {th.group(1) if th else None!r}, the binary {v1.stdout.strip()!r}")
 docs = sorted(glob.glob(os.path.join(SRC, "docs", "*.md")))
 for doc in docs:
     name = os.path.basename(doc)
