@@ -26,6 +26,8 @@ PACKAGES=(
   libjson-c-dev
   libreadline-dev
   tmux
+  # the man page and completion tests; CPack's .deb (dpkg-shlibdeps, file)
+  man-db groff-base zsh dpkg-dev file
 )
 
 missing=()

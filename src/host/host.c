@@ -134,7 +134,7 @@ static int parse_opts(int argc, char **argv, struct host_opts *o, const char **p
             enum progress_mode m;
             NEED_VALUE();
             if (progress_mode_parse(next, &m) != 0) {
-                fprintf(stderr, "eefetch %s: --progress takes auto, bar, plain, json or off\n", argv[0]);
+                fprintf(stderr, "eefetch %s: --progress takes auto, bar, map, plain, json or off\n", argv[0]);
                 return -1;
             }
             o->progress = next;
