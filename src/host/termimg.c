@@ -357,8 +357,17 @@ static int draw_sixel(const struct rgba *c, struct buf *out)
                            : 255;
     }
     rc = buf_printf(out, "\033P0;1;0q\"1;1;%d;%d", c->w, c->h);
-    for (k = 0; k < 216 && rc == 0; k++)
-        rc = buf_printf(out, "#%d;2;%d;%d;%d", k, lv[k / 36], lv[(k / 6) % 6], lv[k % 6]);
+    {
+        /* Only the colours the picture uses are defined. */
+        unsigned char any[216];
+        memset(any, 0, sizeof any);
+        for (i = 0; i < (size_t)c->w * (size_t)c->h; i++)
+            if (idx[i] != 255)
+                any[idx[i]] = 1;
+        for (k = 0; k < 216 && rc == 0; k++)
+            if (any[k])
+                rc = buf_printf(out, "#%d;2;%d;%d;%d", k, lv[k / 36], lv[(k / 6) % 6], lv[k % 6]);
+    }
     for (y = 0; y < c->h && rc == 0; y += 6) {
         unsigned char used[216];
         memset(used, 0, sizeof used);

@@ -196,6 +196,16 @@ def main():
         assert m and (int(m.group(1)), int(m.group(2))) == (3, 3), seen[-400:]
         assert base64.b64decode(m.group(3)) == bytes(want + (255,)) * 9
 
+        # Sixel: the colour's place in the 6x6x6 cube, defined once, then one
+        # band of six pixel rows (three drawn: '?' + 0b111 = 'F').
+        r.send(':show one:visualize{min = 0, max = 2, palette = {"ff0000", "00ff00"}}, '
+               '{region = {0, 0, 1, 1}, dimensions = 3} --mode sixel\r')
+        seen = r.expect(rb"\x1b\\\r?\n> ")
+        k = sum(((v * 5 + 127) // 255) * m for v, m in zip(want, (36, 6, 1)))
+        lv = [((v * 5 + 127) // 255) * 20 for v in want]
+        sixel = (b'\x1bP0;1;0q"1;1;3;3#%d;2;%d;%d;%d#%dFFF$-\x1b\\' % (k, lv[0], lv[1], lv[2], k))
+        assert sixel in seen, (sixel, seen[-300:])
+
         # A collection: its first images side by side, their dates below.
         r.send("l9 = ee.ImageCollection('LANDSAT/LC09/C02/T1_L2'):filterDate('2023-01-01', '2023-01-10')\r")
         r.expect(b"\n> ")
