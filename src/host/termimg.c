@@ -148,6 +148,19 @@ static int decode(const void *data, size_t len, struct rgba *out, char *err, siz
             snprintf(err, cap, "cannot read band %d of the thumbnail", b + 1);
             goto out;
         }
+        if (nb == 1 && GDALGetRasterColorTable(GDALGetRasterBand(ds, 1))) {
+            /* A paletted PNG: each index through its colour table. */
+            GDALColorTableH ct = GDALGetRasterColorTable(GDALGetRasterBand(ds, 1));
+            for (i = 0; i < np; i++) {
+                const GDALColorEntry *ce = GDALGetColorEntry(ct, band[i]);
+                unsigned char *p = out->px + i * 4;
+                p[0] = ce ? (unsigned char)ce->c1 : 0;
+                p[1] = ce ? (unsigned char)ce->c2 : 0;
+                p[2] = ce ? (unsigned char)ce->c3 : 0;
+                p[3] = ce ? (unsigned char)ce->c4 : 0;
+            }
+            break;
+        }
         for (i = 0; i < np; i++) {
             if (nb <= 2 && b == 0) {
                 for (ch = 0; ch < 3; ch++)
@@ -484,13 +497,18 @@ static int l_term_image(lua_State *L)
     int i, n, rc = 0, unit, width, height;
 
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 3);
     n = (int)lua_rawlen(L, 1);
     if (n < 1 || n > TERMIMG_MAX_IMAGES)
         return luaL_error(L, "show: 1 to %d images, not %d", TERMIMG_MAX_IMAGES, n);
-    if (!lua_istable(L, 2))
-        lua_newtable(L), lua_replace(L, 2);
-    if (!lua_istable(L, 3))
-        lua_newtable(L), lua_replace(L, 3);
+    if (!lua_istable(L, 2)) {
+        lua_newtable(L);
+        lua_replace(L, 2);
+    }
+    if (!lua_istable(L, 3)) {
+        lua_newtable(L);
+        lua_replace(L, 3);
+    }
     lua_getfield(L, 3, "mode");
     mode_name = lua_isstring(L, -1) ? lua_tostring(L, -1) : "auto";
     if (strcmp(mode_name, "auto") == 0)
@@ -515,10 +533,12 @@ static int l_term_image(lua_State *L)
         const char *png;
         lua_rawgeti(L, 1, i + 1);
         png = lua_tolstring(L, -1, &len);
-        if (!png)
-            snprintf(err, sizeof err, "image %d is not PNG bytes", i + 1), rc = -1;
-        else
+        if (!png) {
+            snprintf(err, sizeof err, "image %d is not PNG bytes", i + 1);
+            rc = -1;
+        } else {
             rc = decode(png, len, &imgs[i], err, sizeof err);
+        }
         lua_pop(L, 1);
     }
     /* Sizes in the drawing's pixels: one per cell across and two down for
@@ -528,8 +548,10 @@ static int l_term_image(lua_State *L)
     width = (t.cols - 1) * unit;
     height = t.rows > 3 ? (t.rows - 3) * (mode == MODE_HALFBLOCK ? 2 : t.cell_h) : 0;
     buf_init(&out, 0);
-    if (rc == 0 && compose(imgs, n, width, height, TERMIMG_GAP_CELLS * unit, &canvas, xs, ws) != 0)
-        snprintf(err, sizeof err, "out of memory"), rc = -1;
+    if (rc == 0 && compose(imgs, n, width, height, TERMIMG_GAP_CELLS * unit, &canvas, xs, ws) != 0) {
+        snprintf(err, sizeof err, "out of memory");
+        rc = -1;
+    }
     if (rc == 0) {
         rc = mode == MODE_HALFBLOCK ? draw_halfblock(&canvas, &out)
              : mode == MODE_SIXEL   ? draw_sixel(&canvas, &out)
