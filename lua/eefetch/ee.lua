@@ -1410,7 +1410,10 @@ function load_api()
     for i, x in ipairs(a.arguments or {}) do
       args[i] = { name = x.argumentName, type = strip_type(x.type), optional = x.optional or false }
     end
-    api[name] = { name = name, args = args, returns = strip_type(a.returnType) }
+    api[name] = { name = name, args = args, returns = strip_type(a.returnType),
+                  description = a.description, deprecated = a.deprecated,
+                  deprecation = a.deprecationReason }
+    for i, x in ipairs(a.arguments or {}) do args[i].description = x.description end
   end
   import_api(Image, "Image", "Image")
   import_api(Feature, "Feature", "Feature")
@@ -1515,6 +1518,15 @@ end
 function ee.signature(name)
   return signature_text(lookup_api(name))
 end
+
+-- The algorithm's record (name, args with types and descriptions,
+-- returns, description when the endpoint's list has one) for :help.
+function ee._algorithm(name) return lookup_api(name) end
+
+-- img:show{...} and collection:show{...}: a thumbnail in the terminal
+-- (eefetch.show; the REPL's :show).
+function Image.methods.show(self, opts) return require("eefetch.show").show(self, opts) end
+function ImageCollection.methods.show(self, opts) return require("eefetch.show").show(self, opts) end
 
 function ee._is_ee(v) return is_ee(v) end
 function ee._class_name(v) local c = klass(v); return c and c.name or nil end

@@ -171,17 +171,182 @@ function M.complete(env, text)
   return out
 end
 
+-- Top-level locals outlive their line: each REPL input is its own chunk, so
+-- `local a = 2` would be gone on the next line. A `local` statement at the
+-- chunk's top level (not inside a function or block) is rewritten into an
+-- assignment of the session's globals: `local a, b <const> = 1, 2` runs as
+-- `a, b = 1, 2`, `local a` as `a = nil` and `local function f` as
+-- `function f`. Columns and lines stay where they were (error positions are
+-- the user's), and text that does not lex is returned as it is.
+local openers = { ["function"] = 1, ["do"] = 1, ["if"] = 1, ["repeat"] = 1, ["end"] = -1, ["until"] = -1 }
+
+local function tokens(code)
+  local out, i, n = {}, 1, #code
+  while i <= n do
+    local c = code:sub(i, i)
+    if c:match("%s") then
+      i = i + 1
+    elseif code:sub(i, i + 1) == "--" then
+      local eq = code:match("^%[(=*)%[", i + 2)
+      if eq then
+        local _, e = code:find("]" .. eq .. "]", i, true)
+        if not e then return nil end
+        i = e + 1
+      else
+        local e = code:find("\n", i, true)
+        i = e and e + 1 or n + 1
+      end
+    elseif c == "[" and code:match("^%[=*%[", i) then
+      local eq = code:match("^%[(=*)%[", i)
+      local _, e = code:find("]" .. eq .. "]", i, true)
+      if not e then return nil end
+      out[#out + 1] = { kind = "string", s = i, e = e }
+      i = e + 1
+    elseif c == '"' or c == "'" then
+      local j = i + 1
+      while true do
+        local d = code:sub(j, j)
+        if d == "" or d == "\n" then return nil end
+        if d == "\\" then j = j + 2
+        elseif d == c then break
+        else j = j + 1 end
+      end
+      out[#out + 1] = { kind = "string", s = i, e = j }
+      i = j + 1
+    elseif c:match("[%a_]") then
+      local s, e = code:find("^[%w_]+", i)
+      out[#out + 1] = { kind = "name", text = code:sub(s, e), s = s, e = e }
+      i = e + 1
+    elseif c:match("%d") or (c == "." and code:sub(i + 1, i + 1):match("%d")) then
+      local _, e = code:find("^[%w_%.]+", i)
+      out[#out + 1] = { kind = "number", s = i, e = e }
+      i = e + 1
+    else
+      local op = code:match("^[=~<>]=", i) or code:match("^%.%.%.?", i) or code:match("^::", i) or c
+      out[#out + 1] = { kind = "op", text = op, s = i, e = i + #op - 1 }
+      i = i + #op
+    end
+  end
+  return out
+end
+
+function M.persist_locals(code)
+  local toks = tokens(code)
+  if not toks then return code end
+  local edits = {}   -- {s, e, replacement}, in order
+  local depth = 0
+  for k, t in ipairs(toks) do
+    if t.kind == "name" and openers[t.text] then
+      depth = depth + openers[t.text]
+    elseif t.kind == "name" and t.text == "local" and depth == 0 then
+      local nxt = toks[k + 1]
+      if nxt and nxt.kind == "name" and nxt.text == "function" then
+        edits[#edits + 1] = { t.s, t.e, "" }
+      else
+        local j, last = k + 1, nil
+        local attribs = {}
+        while toks[j] and toks[j].kind == "name" do
+          last = toks[j]
+          j = j + 1
+          if toks[j] and toks[j].text == "<" and toks[j + 1] and toks[j + 1].kind == "name"
+             and toks[j + 2] and toks[j + 2].text == ">" then
+            attribs[#attribs + 1] = { toks[j].s, toks[j + 2].e, "" }
+            last = toks[j + 2]
+            j = j + 3
+          end
+          if toks[j] and toks[j].text == "," then j = j + 1 else break end
+        end
+        if last then
+          edits[#edits + 1] = { t.s, t.e, "" }
+          for _, a in ipairs(attribs) do edits[#edits + 1] = a end
+          if not (toks[j] and toks[j].text == "=") then edits[#edits + 1] = { last.e + 1, last.e, " = nil" } end
+        end
+      end
+    end
+  end
+  if #edits == 0 then return code end
+  local parts, at = {}, 1
+  for _, ed in ipairs(edits) do
+    parts[#parts + 1] = code:sub(at, ed[1] - 1)
+    parts[#parts + 1] = ed[3]
+    at = ed[2] + 1
+  end
+  parts[#parts + 1] = code:sub(at)
+  return table.concat(parts)
+end
+
+-- :show EXPR [--mode M]: EXPR is an image or a collection, optionally
+-- followed by the options table (`:show img, {min = 0, max = 3000}`).
+function M.show_command(env, arg)
+  local mode
+  arg = arg:gsub("%-%-mode[%s=]+([%w]+)", function(m) mode = m; return "" end)
+  if arg:match("^%s*$") then
+    return "usage: :show EXPR [--mode halfblock|sixel|kitty], e.g. :show img, {min = 0, max = 3000}"
+  end
+  local chunk, err = load("return " .. arg, "=stdin", "t", env)
+  if not chunk then error(err, 0) end
+  local v, opts = chunk()
+  if opts ~= nil and type(opts) ~= "table" then error("show: options are a table", 0) end
+  local o = {}
+  for k, x in pairs(opts or {}) do o[k] = x end
+  if mode then o.mode = mode end
+  require("eefetch.show").show(v, o)
+  return nil
+end
+
 M.help_text = [[
 eefetch REPL: Lua 5.4 with the recipe API (ee, geo, json, lib, download, plan, params).
-  x = ee.Image("USGS/SRTMGL1_003")   keep values in globals (each line is its own chunk)
+  x = ee.Image("USGS/SRTMGL1_003")   keep values in globals
+  local a = 2                        top-level locals are kept too (they become globals)
   x                                  evaluate and show it (getInfo)
   ee.serialize(x)                    the expression JSON
   x:<TAB>                            complete methods of a value
-  :help NAME                         signature of an algorithm, e.g. :help Image.select
+  x:show{min = 0, max = 3000}        a thumbnail in the terminal (Image.visualize's options,
+                                     dimensions = 256, region, count = 4 for collections, mode)
+  :show x [--mode halfblock|sixel|kitty]   the same; `:show x, {min = 0, max = 3000}`
+  :help NAME                         an algorithm's description and signature, e.g. :help Image.select
   :help lib                          the recipe library (masks, scale factors, composites, indices)
   :help lib.NAME                     one library function, e.g. :help lib.mask.s2_scl
-  :quit                              leave (or Ctrl-D)
-History is kept in $XDG_STATE_HOME/eefetch/repl_history.]]
+  :quit                              leave (or Ctrl-D); Ctrl-C stops a running line
+History is kept in $XDG_STATE_HOME/eefetch/repl_history (~/.local/state by default).]]
+
+-- Wraps text to width columns after indent.
+local function wrap(text, indent, width)
+  local lines, line = {}, indent
+  for word in tostring(text):gmatch("%S+") do
+    if #line + #word + 1 > width and line ~= indent then
+      lines[#lines + 1] = line
+      line = indent
+    end
+    line = line .. (line == indent and "" or " ") .. word
+  end
+  if line ~= indent then lines[#lines + 1] = line end
+  return table.concat(lines, "\n")
+end
+
+-- An algorithm's signature, the description the endpoint's list gives
+-- (EE's list has one for every algorithm and argument) and its arguments.
+local function algorithm_help(E, name)
+  local ok, sig = pcall(E._algorithm, name)
+  if not ok then return nil end
+  local out = { E._signature_text(sig) .. " -> " .. tostring(sig.returns) }
+  if sig.deprecated then
+    out[#out + 1] = "  DEPRECATED" .. (sig.deprecation and (": " .. sig.deprecation) or "")
+  end
+  if type(sig.description) == "string" and sig.description ~= "" then
+    out[#out + 1] = wrap(sig.description, "  ", 78)
+  else
+    out[#out + 1] = "  (the algorithm list has no description of it)"
+  end
+  for _, a in ipairs(sig.args) do
+    local head = "    " .. a.name .. " (" .. tostring(a.type) .. (a.optional and ", optional" or "") .. ")"
+    out[#out + 1] = head
+    if type(a.description) == "string" and a.description ~= "" then
+      out[#out + 1] = wrap(a.description, "        ", 78)
+    end
+  end
+  return table.concat(out, "\n")
+end
 
 function M.help(arg)
   if not arg or arg == "" then return M.help_text end
@@ -200,8 +365,8 @@ function M.help(arg)
     return "no library function named " .. arg .. " (:help lib lists them)"
   end
   local E = ee()
-  local ok, sig = pcall(E.signature, arg)
-  if ok then return sig end
+  local text = algorithm_help(E, (arg:gsub("^ee%.", "")))
+  if text then return text end
   return "no algorithm named " .. arg
 end
 

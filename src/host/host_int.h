@@ -151,6 +151,10 @@ int host_repl(struct host *h);
  * nothing. Returns 0, or an error status with the located message in e. */
 int host_eval_show(struct host *h, const char *code, size_t len, const char *chunkname, struct errbuf *e);
 
+/* termimg.c: thumbnail, term_image and term_mode in the `eefetch.host`
+ * table on top of the stack (the REPL's img:show() and :show). */
+void host_termimg_register(lua_State *L);
+
 /* download.c: the `download` and `plan` functions for recipes. */
 int host_download_lua(lua_State *L);
 int host_plan_lua(lua_State *L);

@@ -698,6 +698,7 @@ void host_bridge_register(lua_State *L, struct host *h)
         {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
+    host_termimg_register(L);
     lua_pushstring(L, h->recipe_path);
     lua_setfield(L, -2, "recipe_path");
     lua_pushstring(L, h->recipe_dir[0] ? h->recipe_dir : ".");

@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,26 +102,53 @@ static char **attempt(const char *text, int start, int end)
     return rl_completion_matches(text, generator);
 }
 
+/* mkdir -p with mode 0700 for what it creates: the state folder may not
+ * exist yet on a fresh account (~/.local missing), and history written
+ * into a missing folder is silently lost. */
+static int mkdirs(char *path)
+{
+    char *p;
+    struct stat st;
+
+    for (p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            *p = '/';
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+/* $XDG_STATE_HOME/eefetch/repl_history (or ~/.local/state/...), its
+ * folders created; "" when there is nowhere to keep it (said once). */
 static void history_path(char *out, size_t cap)
 {
     const char *st = getenv("XDG_STATE_HOME");
     const char *home = getenv("HOME");
     char dir[4096];
+    int n;
 
     out[0] = 0;
     if (st && *st)
-        snprintf(dir, sizeof dir, "%s", st);
+        n = snprintf(dir, sizeof dir, "%s/eefetch", st);
     else if (home && *home)
-        snprintf(dir, sizeof dir, "%s/.local/state", home);
+        n = snprintf(dir, sizeof dir, "%s/.local/state/eefetch", home);
     else
         return;
-    mkdir(dir, 0700);
-    if ((size_t)snprintf(out, cap, "%s/eefetch", dir) >= cap) {
-        out[0] = 0;
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return;
+    if (mkdirs(dir) != 0) {
+        fprintf(stderr, "eefetch: history is not kept: cannot create %s: %s\n", dir, strerror(errno));
         return;
     }
-    mkdir(out, 0700);
-    strncat(out, "/repl_history", cap - strlen(out) - 1);
+    if ((size_t)snprintf(out, cap, "%s/repl_history", dir) >= cap)
+        out[0] = 0;
 }
 
 /* Prints each result left on the stack (from index base+1) via repl.show. */
@@ -133,9 +161,13 @@ static void show_results(struct host *h, int base)
     for (i = base + 1; i <= top; i++) {
         push_repl_fn(L, "show");
         lua_pushvalue(L, i);
-        if (host_pcall(h, 1, 1, &e) != 0)
+        if (host_pcall(h, 1, 1, &e) != 0) {
+            if (host_interrupted(NULL)) {
+                fprintf(stdout, "interrupted\n");
+                break;
+            }
             fprintf(stdout, "(cannot show: %s)\n", e.msg);
-        else
+        } else
             fprintf(stdout, "%s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
         lua_settop(L, top);
     }
@@ -222,6 +254,17 @@ int host_eval_show(struct host *h, const char *code, size_t len, const char *chu
     return 0;
 }
 
+/* A failed line: "interrupted" alone after Ctrl-C (where Lua happened to
+ * be is of no use), else the located message. */
+static void report_error(const struct errbuf *e)
+{
+    if (host_interrupted(NULL))
+        fprintf(stdout, "interrupted\n");
+    else
+        fprintf(stdout, "error: %s\n", e->msg);
+    fflush(stdout);
+}
+
 /* Evaluates one input (host_eval_show). Returns 1 when the input is
  * incomplete (more lines needed). */
 static int eval_input(struct host *h, const char *code)
@@ -249,9 +292,18 @@ static int eval_input(struct host *h, const char *code)
     } else {
         lua_pop(L, 1);
     }
-    if (host_eval_show(h, code, n, "=stdin", &e) != 0) {
-        fprintf(stdout, "error: %s\n", e.msg);
-        fflush(stdout);
+    {
+        /* Top-level locals become the session's globals (repl.persist_locals). */
+        const char *run = code;
+        size_t rn = n;
+        int top = lua_gettop(L);
+        push_repl_fn(L, "persist_locals");
+        lua_pushlstring(L, code, n);
+        if (host_pcall(h, 1, 1, &e) == 0 && lua_isstring(L, -1))
+            run = lua_tolstring(L, -1, &rn);
+        if (host_eval_show(h, run, rn, "=stdin", &e) != 0)
+            report_error(&e);
+        lua_settop(L, top);
     }
     return 0;
 }
@@ -300,6 +352,20 @@ int host_repl(struct host *h)
             push_repl_fn(h->L, "help");
             lua_pushstring(h->L, arg);
             if (host_pcall(h, 1, 1, &e) == 0)
+                printf("%s\n", lua_tostring(h->L, -1));
+            lua_settop(h->L, 0);
+            fflush(stdout);
+            free(line);
+            continue;
+        }
+        if (!acc && strncmp(line, ":show", 5) == 0 && (line[5] == ' ' || line[5] == 0)) {
+            struct errbuf e;
+            push_repl_fn(h->L, "show_command");
+            host_push_env(h->L);
+            lua_pushstring(h->L, line + 5);
+            if (host_pcall(h, 2, 1, &e) != 0)
+                report_error(&e);
+            else if (lua_isstring(h->L, -1))
                 printf("%s\n", lua_tostring(h->L, -1));
             lua_settop(h->L, 0);
             fflush(stdout);
