@@ -12,13 +12,15 @@ _eefetch_common_opts="--set --endpoint --project --emulator --algorithms --crede
 
 _eefetch_opts() {
     case $1 in
-    run) echo "$_eefetch_common_opts --json --no-disk-check --locked" ;;
-    plan) echo "$_eefetch_common_opts --json --no-disk-check --locked --lock" ;;
+    run) echo "$_eefetch_common_opts --json --no-disk-check --locked --cancel-on-interrupt" ;;
+    plan) echo "$_eefetch_common_opts --json --no-disk-check --locked --cancel-on-interrupt --lock" ;;
     eval | repl) echo "$_eefetch_common_opts" ;;
     serve)
         echo "--bind --port --seed --concurrency --latency-ms --latency-per-mib-ms
           --latency-per-image-ms --memory-limit --fail-429 --fail-500 --fail-503
           --fail-reset --fail-truncate --request-log --asset --catalog-until
+          --bucket-dir --export-running --export-pending-limit --export-queue-ms
+          --export-ms-per-mpixel --export-fail
           --require-auth --no-auth --token-lifetime --projects --credentials-dir
           --write-credentials --verbose --help"
         ;;
@@ -69,7 +71,7 @@ _eefetch() {
         _eefetch_reply -W "v1 v1beta v1alpha" -- "$cur"
         return 0
         ;;
-    --output-dir | --credentials-dir | --write-credentials)
+    --output-dir | --credentials-dir | --write-credentials | --bucket-dir)
         compopt -o filenames 2>/dev/null
         _eefetch_reply -d -- "$cur"
         return 0
@@ -82,7 +84,8 @@ _eefetch() {
     --set | --endpoint | --project | --max-memory | --max-instructions | --bind | --port | \
         --seed | --concurrency | --latency-ms | --latency-per-mib-ms | --latency-per-image-ms | \
         --memory-limit | --fail-429 | --fail-500 | --fail-503 | --fail-reset | --fail-truncate | \
-        --asset | --catalog-until | --token-lifetime | --projects)
+        --asset | --catalog-until | --token-lifetime | --projects | --export-running | \
+        --export-pending-limit | --export-queue-ms | --export-ms-per-mpixel | --export-fail)
         return 0 # a value only the user knows
         ;;
     esac
