@@ -340,6 +340,11 @@ function M.complete(out, what, recipe)
   for i, b in ipairs(out.bands) do sel[i] = b end
   if out.rgb == nil and out.layout == "files" then out.rgb = imageinfo.visible_rgb(out.bands) end
   out.image = ic:select(sel):toBands()
+  local per_stack = {}
+  for k = 1, #imgs do
+    for j, band in ipairs(out.bands) do per_stack[(k - 1) * nb + j] = band end
+  end
+  recipe.band_scales(out, per_stack, what)
   out.bands = ids
   if out.layout ~= "files" then
     local list = {}

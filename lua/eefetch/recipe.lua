@@ -237,7 +237,25 @@ local function like_value(v, k)
   return v
 end
 
+-- band_scale / band_offset: one number for every band, or a table by band name.
+local function per_band_number(v, k)
+  if type(v) == "number" then return v end
+  if type(v) ~= "table" or is_ee(v) then
+    fail("download{}: '%s' must be a number or a table of numbers by band name (got %s)", k, describe(v))
+  end
+  local out = {}
+  for name, x in next, v do
+    if type(name) ~= "string" or type(x) ~= "number" then
+      fail("download{}: '%s' must map band names to numbers (got %s = %s)", k, tostring(name), tostring(x))
+    end
+    out[name] = x
+  end
+  return out
+end
+
 local schema = {
+  band_scale = per_band_number,
+  band_offset = per_band_number,
   image = image_value,
   collection = collection_value,
   layout = one_of("files", "stack", "cube"),
@@ -489,6 +507,36 @@ function M.complete(out, what)
     out.bands[#out.bands + 1] = MASK_BAND
     out.mask_band = true
   end)
+  M.band_scales(out, out.bands, what)
+end
+
+-- band_scale / band_offset stated by the recipe, as {scale, offset} per
+-- output band (false: none), for band names names[i] (the mask band has
+-- none); a name the keys give that no band has is an error.
+function M.band_scales(out, names, what)
+  local sc, of = out.band_scale, out.band_offset
+  out.band_scale, out.band_offset = nil, nil
+  if sc == nil and of == nil then return end
+  local known = {}
+  for _, n in ipairs(names) do known[n] = true end
+  for _, t in ipairs({ { sc, "band_scale" }, { of, "band_offset" } }) do
+    if type(t[1]) == "table" then
+      for n in pairs(t[1]) do
+        if not known[n] then fail("%s{}: '%s' names band '%s', which the download does not have", what, t[2], n) end
+      end
+    end
+  end
+  local list = {}
+  for i, n in ipairs(names) do
+    local s = type(sc) == "table" and sc[n] or type(sc) == "number" and sc or nil
+    local o = type(of) == "table" and of[n] or type(of) == "number" and of or nil
+    if n == MASK_BAND or (s == nil and o == nil) then
+      list[i] = false
+    else
+      list[i] = { s or 1, o or 0 }
+    end
+  end
+  out.band_scales = list
 end
 
 -- The grid: EE exports default to the image's own projection (every

@@ -461,9 +461,10 @@ static int writer_create(struct cube_writer *w, struct errbuf *e)
         /* Before any write: chunks no piece touches read as it. */
         if (o->has_nodata && !GDALMDArraySetNoDataValueAsDouble(a, o->nodata))
             err = 1;
-        if (o->scale && !GDALMDArraySetScale(a, o->scale[v]))
+        /* a NaN scale: this variable states none */
+        if (o->scale && !isnan(o->scale[v]) && !GDALMDArraySetScale(a, o->scale[v]))
             err = 1;
-        if (o->offset && !GDALMDArraySetOffset(a, o->offset[v]))
+        if (o->offset && o->scale && !isnan(o->scale[v]) && !GDALMDArraySetOffset(a, o->offset[v]))
             err = 1;
         /* Zarr: GDAL's own _CRS attribute (how GDAL georeferences a Zarr
          * array); netCDF: the CF grid mapping variable and attribute. */

@@ -36,7 +36,8 @@ struct cube_out {
     enum spec_dtype dtype;        /* the variables' type (not AUTO); int8 is stored as int16 */
     int has_nodata;
     double nodata;                /* _FillValue; without it pixels no piece covers are 0 */
-    const double *scale, *offset; /* per variable (NULL = none): scale_factor, add_offset */
+    const double *scale, *offset; /* per variable (NULL = none; a NaN scale: none for it):
+                                     scale_factor, add_offset */
     long chunk_w, chunk_h;        /* chunks (1, chunk_h, chunk_w): the download's tile size */
     const struct spec_kv *metadata; /* global attributes (provenance, incl. MOSAIC_PLAN_TAG) */
     size_t nmetadata;

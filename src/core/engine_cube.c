@@ -58,6 +58,11 @@ int engine_output_cube(struct engine *en, const struct mosaic_out *mo, struct er
     co.nodata = mo->nodata;
     co.chunk_w = en->plan.tile_w;
     co.chunk_h = en->plan.tile_h;
+    if (mo->scales) {
+        /* one image's bands: the cube's variables (NaN: none) */
+        co.scale = mo->scales;
+        co.offset = mo->offsets;
+    }
     co.metadata = mo->metadata;
     co.nmetadata = mo->nmetadata;
     rc = cube_assemble(&co, en->store.parts, en->out.all, en->out.nall, e);

@@ -273,6 +273,7 @@ int engine_cell_path(const char *output, const struct grid_cell *c, char *out, s
 struct engine_out_desc {
     struct mosaic_out mo;
     const char **names;
+    double *scales, *offsets;   /* per band; NULL when no band states one */
     struct spec_kv *md;
     char store[6][160];     /* provenance values */
 };

@@ -7,6 +7,7 @@
  */
 #include "core/engine_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,19 @@ int engine_output_describe(const struct engine *en, struct engine_out_desc *d, s
         return err_set(e, ERR_NOMEM, "out of memory");
     for (i = 0; i < s->nbands; i++)
         d->names[i] = s->bands[i].name ? s->bands[i].name : s->bands[i].id;
+    for (i = 0; i < s->nbands && !d->scales; i++)
+        if (s->bands[i].has_scale) {
+            d->scales = malloc(s->nbands * sizeof *d->scales);
+            d->offsets = malloc(s->nbands * sizeof *d->offsets);
+            if (!d->scales || !d->offsets)
+                return err_set(e, ERR_NOMEM, "out of memory");
+        }
+    for (i = 0; d->scales && i < s->nbands; i++) {
+        d->scales[i] = s->bands[i].has_scale ? s->bands[i].scale : NAN;
+        d->offsets[i] = s->bands[i].has_scale ? s->bands[i].offset : 0.0;
+    }
+    mo->scales = d->scales;
+    mo->offsets = d->offsets;
     mo->path = s->output;
     mo->grid = en->plan.grid;
     mo->nbands = (int)s->nbands;
@@ -92,6 +106,9 @@ int engine_output_describe(const struct engine *en, struct engine_out_desc *d, s
 
 void engine_output_desc_free(struct engine_out_desc *d)
 {
+    free(d->scales);
+    free(d->offsets);
+    d->scales = d->offsets = NULL;
     free(d->md);
     free(d->names);
     d->md = NULL;
@@ -301,6 +318,7 @@ static int assemble_parts(struct engine *en, struct mosaic_out *mo, struct mosai
     const struct engine_output *o = &en->out;
     const struct spec_kv *prov = mo->metadata;
     const char *const *names = mo->band_names;
+    const double *scales = mo->scales, *offsets = mo->offsets;
     size_t nprov = mo->nmetadata, i, k;
     struct spec_kv *md = NULL;
     int rc = 0;
@@ -323,6 +341,10 @@ static int assemble_parts(struct engine *en, struct mosaic_out *mo, struct mosai
         mo->band_off = pt->band0;
         mo->nbands = pt->nbands;
         mo->band_names = names + pt->band0;
+        if (scales) {
+            mo->scales = scales + pt->band0;
+            mo->offsets = offsets + pt->band0;
+        }
         mo->metadata = md;
         mo->nmetadata = nprov + pt->nmetadata;
         mo->band_interleave = 0;

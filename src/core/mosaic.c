@@ -754,6 +754,10 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
         /* Set before any write: blocks no piece touches are filled with it. */
         if (o->has_nodata)
             GDALSetRasterNoDataValue(band, o->nodata);
+        if (o->scales && !isnan(o->scales[b])) {
+            GDALSetRasterScale(band, o->scales[b]);
+            GDALSetRasterOffset(band, o->offsets ? o->offsets[b] : 0.0);
+        }
     }
     set_rgb(w->ds, o);
     for (i = 0; i < o->nmetadata; i++)
@@ -1012,6 +1016,11 @@ int mosaic_write_vrt(const char *vrt_path, const char *const *files, size_t nfil
     for (b = 0; desc && desc->band_names && b < desc->nbands && b < GDALGetRasterCount(ds); b++)
         if (desc->band_names[b])
             GDALSetDescription(GDALGetRasterBand(ds, b + 1), desc->band_names[b]);
+    for (b = 0; desc && desc->scales && b < desc->nbands && b < GDALGetRasterCount(ds); b++)
+        if (!isnan(desc->scales[b])) {
+            GDALSetRasterScale(GDALGetRasterBand(ds, b + 1), desc->scales[b]);
+            GDALSetRasterOffset(GDALGetRasterBand(ds, b + 1), desc->offsets ? desc->offsets[b] : 0.0);
+        }
     if (desc)
         set_rgb(ds, desc);
     for (i = 0; desc && i < desc->nmetadata; i++)

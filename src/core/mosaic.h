@@ -61,6 +61,8 @@ struct mosaic_out {
     const char *overview_resampling;  /* COG: GDAL resampling name; NULL = AVERAGE */
     int band_interleave;              /* 1: INTERLEAVE=BAND (pieces split the bands) */
     int rgb;                          /* 1: bands 1-3 are red, green, blue (colour interpretation) */
+    const double *scales, *offsets;   /* per file band (NULL: none; a NaN scale: none for that
+                                         band): GDAL's scale and offset */
     const struct spec_kv *metadata;   /* written as dataset metadata (provenance, EE properties) */
     size_t nmetadata;
 };

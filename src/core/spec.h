@@ -100,6 +100,9 @@ struct spec_band {
     enum spec_dtype type;  /* SPEC_DTYPE_AUTO when not known before the first response */
     char *name;            /* the output's name for it (band description, cube
                               variable); NULL: id */
+    int has_scale;         /* the recipe states value = stored * scale + offset: */
+    double scale, offset;  /* written as the band's GDAL scale/offset, a cube's
+                              scale_factor/add_offset and STAC's raster:bands */
 };
 
 struct spec_region {

@@ -91,6 +91,9 @@ static void bands_of_spec(const struct download_spec *s, struct bandset *bs)
         b->dtype = s->dtype;
         b->has_nodata = s->has_nodata;
         b->nodata = s->nodata;
+        b->has_scale = s->bands[i].has_scale;
+        b->scale = s->bands[i].scale;
+        b->offset = s->bands[i].offset;
     }
 }
 

@@ -404,6 +404,20 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         s->no_stac = !b;
     if (bool_field(L, t, "rgb", &b))
         s->rgb = b;
+    /* value = stored * scale + offset, per output band (recipe.lua aligns them) */
+    if (lua_getfield(L, t, "band_scales") == LUA_TTABLE)
+        for (i = 1; i <= (lua_Integer)s->nbands; i++) {
+            if (lua_rawgeti(L, -1, i) == LUA_TTABLE) {
+                lua_rawgeti(L, -1, 1);
+                lua_rawgeti(L, -2, 2);
+                s->bands[i - 1].has_scale = 1;
+                s->bands[i - 1].scale = lua_tonumber(L, -2);
+                s->bands[i - 1].offset = lua_tonumber(L, -1);
+                lua_pop(L, 2);
+            }
+            lua_pop(L, 1);
+        }
+    lua_pop(L, 1);
     /* The image's properties (one image) or its images' ids (a stack, a cube). */
     if (lua_getfield(L, t, "metadata_items") == LUA_TTABLE && kv_list(L, &s->metadata, &s->nmetadata) != 0) {
         lua_pop(L, 1);

@@ -7,6 +7,8 @@ progress events say of their download:
 - red/green/blue colour interpretation when the first three bands are the
   image's visible bands (S2 B4, B3, B2), none otherwise or with rgb = false;
 - band descriptions in the VRT of a fishnet and in each cell;
+- band_scale / band_offset as each band's GDAL scale and offset and in the
+  STAC item's raster:bands;
 - every --progress json event names its output, the download's number in
   the recipe and its line;
 - every pixel request carries EE's workloadTag: the recipe's file name by
@@ -37,7 +39,8 @@ download{ image = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED"):filterBounds
           region = {-121.70, 37.30, -121.69, 37.31}, bands = {"B4", "B3", "B2"}, rgb = false,
           output = "plain.tif" }
 download{ image = ee.ImageCollection("COPERNICUS/S2_SR_HARMONIZED"):filterBounds(%s):first(),
-          region = {-121.70, 37.30, -121.69, 37.31}, bands = {"B8", "B4", "B3"}, output = "cir.tif" }
+          region = {-121.70, 37.30, -121.69, 37.31}, bands = {"B8", "B4", "B3"}, output = "cir.tif",
+          band_scale = 0.0001, band_offset = {B4 = -0.1} }
 """ % (S2_POINT, S2_POINT, S2_POINT)
 
 
@@ -73,6 +76,19 @@ def colours(d):
     assert got["rgb.tif"] == ["Red", "Green", "Blue"], got
     assert got["plain.tif"][0] != "Red" and got["cir.tif"][0] != "Red", got
     print("ok colours: B4, B3, B2 are red, green, blue; rgb = false and B8, B4, B3 are not")
+
+
+def scales(d):
+    """band_scale / band_offset as GDAL's scale and offset, and in STAC."""
+    ds = gdal.Open(os.path.join(d, "cir.tif"))
+    got = [(ds.GetRasterBand(i + 1).GetScale(), ds.GetRasterBand(i + 1).GetOffset()) for i in range(3)]
+    assert got == [(0.0001, 0.0), (0.0001, -0.1), (0.0001, 0.0)], got
+    rgb = gdal.Open(os.path.join(d, "rgb.tif"))
+    assert rgb.GetRasterBand(1).GetScale() in (None, 1.0), "a band with no scale stated has one"
+    with open(os.path.join(d, "cir.json")) as f:
+        bands = json.load(f)["assets"]["data"]["raster:bands"]
+    assert [(b.get("scale"), b.get("offset")) for b in bands] == [(0.0001, 0), (0.0001, -0.1), (0.0001, 0)], bands
+    print("ok scales: band_scale and band_offset in the GeoTIFF and its STAC item")
 
 
 def band_names(d):
@@ -134,7 +150,7 @@ def main():
         if r.returncode != 0:
             print(r.stdout, r.stderr)
             return 1
-        run_each([properties, colours, band_names], fails, d)
+        run_each([properties, colours, band_names, scales], fails, d)
         run_each([events], fails, r.stderr)
         run_each([workload_tags], fails, d)
     return report(fails)
