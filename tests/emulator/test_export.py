@@ -440,7 +440,11 @@ def test_states_and_queue(bdir):
                          "--export-ms-per-mpixel", "3000", "--export-running", "1",
                          "--export-pending-limit", "3") as emu:
         t0 = time.monotonic()
-        low = submit(emu, small("q/low", priority={"value": 10}))
+        # The low task is four times the pixels (3.6 s running), so a poll
+        # on a slow (sanitizer) build still sees it RUNNING to cancel it.
+        low = submit(emu, export_body(load(ref.SRTM), "q/low",
+                                      grid=emulib.grid("EPSG:4326", SRTM_AFFINE, 2 * W, 2 * H),
+                                      priority={"value": 10}))
         high = submit(emu, small("q/high", priority=500))
         third = submit(emu, small("q/third"))
         st, _, data = emu.post(EXPORT, small("q/fourth"))
@@ -486,7 +490,12 @@ def test_states_and_queue(bdir):
         need(ms(md["startTime"]) - ms(md["createTime"]) >= 0.45, "queued %r" % md)
         need(ms(md["endTime"]) - ms(md["startTime"]) >= 0.85, "ran %r" % md)
         # Cancel the other while RUNNING: CANCELLING, then CANCELLED.
-        while get_op(emu, low["name"])["metadata"]["state"] != "RUNNING":
+        while True:
+            lop = get_op(emu, low["name"])
+            if lop["metadata"]["state"] == "RUNNING":
+                break
+            need(not lop["done"], "the low task ended (%s) before a poll saw it RUNNING" %
+                 lop["metadata"]["state"])
             need(time.monotonic() - t0 < 240, "the low task never ran")
             time.sleep(0.02)
         time.sleep(0.2)
