@@ -482,7 +482,10 @@ def test_states_and_queue(bdir):
             need(time.monotonic() - t0 < 240, "no progress")
             time.sleep(0.03)
         need(states == ["PENDING", "RUNNING", "SUCCEEDED"], "states %r" % states)
-        need(progress == sorted(progress) and len(set(progress)) > 1 and progress[-1] < 1,
+        # Never backwards, below 1 while RUNNING; how many distinct values a
+        # poll sees depends on the machine's pace (a sanitizer build renders
+        # slower than the model and sits at 0.999), so it is not required.
+        need(progress and progress == sorted(progress) and 0 <= progress[0] and progress[-1] < 1,
              "progress %r" % progress)
         md = op["metadata"]
         ms = lambda s: time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) + \
