@@ -44,6 +44,7 @@
 #include "core/gcs.h"
 #include "core/journal.h"
 #include "core/mosaic.h"
+#include "core/pixtype.h"
 #include "core/session.h"
 #include "util/buf.h"
 #include "util/ee.h"
@@ -750,19 +751,6 @@ struct xfile {
     char path[4400];
 };
 
-static enum spec_dtype from_gdal(GDALDataType t)
-{
-    switch (t) {
-    case GDT_Byte: return SPEC_DTYPE_UINT8;
-    case GDT_UInt16: return SPEC_DTYPE_UINT16;
-    case GDT_Int16: return SPEC_DTYPE_INT16;
-    case GDT_UInt32: return SPEC_DTYPE_UINT32;
-    case GDT_Int32: return SPEC_DTYPE_INT32;
-    case GDT_Float32: return SPEC_DTYPE_FLOAT32;
-    case GDT_Float64: return SPEC_DTYPE_FLOAT64;
-    default: return SPEC_DTYPE_AUTO;
-    }
-}
 
 static GDALDataType to_gdal(enum spec_dtype t)
 {
@@ -815,7 +803,7 @@ static int open_file(struct xrun *x, const struct grid_cell *c, const char *obje
         return err_set(e, ERR_PARSE, "%s (pixels %ld,%ld size %ldx%ld) is not inside its fishnet cell (%ld,%ld size "
                        "%ldx%ld)", f->path, f->col, f->row, f->width, f->height, c->col, c->row, c->width, c->height);
     b = GDALGetRasterBand(f->ds, 1);
-    f->type = from_gdal(GDALGetRasterDataType(b));
+    f->type = pixtype_from_gdal(GDALGetRasterDataType(b));
     if (f->type == SPEC_DTYPE_AUTO)
         return err_set(e, ERR_PARSE, "%s has pixels of type %s, which eefetch does not write", f->path,
                        GDALGetDataTypeName(GDALGetRasterDataType(b)));
