@@ -299,13 +299,18 @@ int host_guard_output(struct host *h, const char *what, char **path, struct errb
     const char *why, *base = strrchr(p, '/');
     int nr, i;
 
-    /* --output-dir: relative outputs are written there. */
-    if (h->opts.output_dir && p[0] != '/') {
-        size_t n = strlen(h->opts.output_dir) + strlen(p) + 2;
+    /* A relative output is relative to --output-dir when given, else to the
+     * recipe's folder, the base of every relative path a recipe names (as
+     * its inputs), so a recipe folder means the same from any working
+     * directory. A recipe without a file (eval, the REPL) keeps the working
+     * directory. */
+    const char *dir = h->opts.output_dir ? h->opts.output_dir : h->recipe_dir;
+    if (dir && *dir && strcmp(dir, ".") != 0 && p[0] != '/') {
+        size_t n = strlen(dir) + strlen(p) + 2;
         char *q = malloc(n);
         if (!q)
             return err_set(e, ERR_NOMEM, "out of memory");
-        snprintf(q, n, "%s/%s", h->opts.output_dir, p);
+        snprintf(q, n, "%s/%s", dir, p);
         free(*path);
         *path = p = q;
         base = strrchr(p, '/');

@@ -58,9 +58,8 @@ static void usage(FILE *out, const char *cmd)
             "                        tiles and starts over (as overwrite = true)\n"
             "  --unsafe              no sandbox: the full Lua standard library, any input path\n"
             "                        (GDAL network access included), outputs anywhere\n"
-            "  --output-dir DIR      write relative outputs under DIR; a sandboxed recipe writes\n"
-            "                        only under DIR (default: the working directory) or its own\n"
-            "                        folder\n"
+            "  --output-dir DIR      write relative outputs under DIR instead of the recipe's\n"
+            "                        folder (the base of every relative path a recipe names)\n"
             "  --max-memory MIB      the recipe's memory budget (default 1024)\n"
             "  --max-instructions N  the recipe's instruction budget (default 2e10; 0 = none)\n"
             "  -v, --verbose         more log output\n",

@@ -58,13 +58,15 @@ def scenes():
     return out
 
 
-def args(emu, *extra):
+def args(emu, cwd, *extra):
+    # The shipped recipe's relative outputs would land in its own folder
+    # (the source tree): --output-dir puts them in the test's folder.
     return [BIN, "run", RECIPE, "--endpoint", emu.url, "--project", "coll-project", "--progress", "off",
-            *extra]
+            "--output-dir", cwd, *extra]
 
 
 def run(emu, cwd, *extra, ok=True):
-    r = subprocess.run(args(emu, *extra), capture_output=True, text=True, timeout=600, cwd=cwd)
+    r = subprocess.run(args(emu, cwd, *extra), capture_output=True, text=True, timeout=600, cwd=cwd)
     if ok:
         assert r.returncode == 0, "run failed: %s%s" % (r.stdout, r.stderr)
     return r
@@ -281,7 +283,7 @@ def kill_and_resume(d, expected):
     log = os.path.join(d, "kill.jsonl")
     out = os.path.join(d, "killed.tif")
     with emulib.Emulator("--no-auth", "--request-log", log, "--latency-ms", 100) as emu:
-        p = subprocess.Popen(args(emu, "--set", "layout=stack", "--set", "out=" + out,
+        p = subprocess.Popen(args(emu, d, "--set", "layout=stack", "--set", "out=" + out,
                                   "--set", "tile_bytes=1500000"),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=d)
         deadline = time.monotonic() + 120
@@ -297,7 +299,7 @@ def kill_and_resume(d, expected):
         total = sum(1 for q in pixel_log(log) if q.get("status") == 200)
     planned = None
     with emulib.Emulator("--no-auth") as emu:
-        r = subprocess.run([BIN, "plan", RECIPE, "--endpoint", emu.url, "--project", "p", "--json",
+        r = subprocess.run([BIN, "plan", RECIPE, "--endpoint", emu.url, "--project", "p", "--json", "--output-dir", d,
                             "--set", "layout=stack", "--set", "out=" + out, "--set", "tile_bytes=1500000"],
                            capture_output=True, text=True, cwd=d)
         for line in r.stdout.splitlines():

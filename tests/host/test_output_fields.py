@@ -105,6 +105,7 @@ def events(out):
     seen = set()
     for ev in evs:
         o = ev.get("output")
+        o = os.path.basename(o) if isinstance(o, str) else o
         if o not in want_line or ev.get("line") != want_line[o] or \
                 ev.get("download") != list(want_line).index(o) + 1:
             raise AssertionError("event without its download: %r" % ev)

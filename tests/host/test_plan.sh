@@ -26,7 +26,7 @@ left=$(find "$T" -name '*.tif' -o -name '*.png' -o -name '*.journal' -o -name '*
 [ -z "$left" ] || fail "plan wrote files: $left"
 # The planned output path is in the summary under plan too.
 out=$("$BIN" plan "$T/demo_s2_median.lua" --emulator --set out=x.tif 2>&1)
-case "$out" in *"COG:        x.tif"*"quick-look: x.png"*) ok "demo_s2_median plan names its output" ;;
+case "$out" in *"COG:        $T/x.tif"*"quick-look: $T/x.png"*) ok "demo_s2_median plan names its output" ;;
     *) fail "demo_s2_median plan: $out" ;; esac
 
 cat > "$T/nooutput.lua" <<'LUA'
