@@ -22,6 +22,7 @@ END = "<!-- results:end -->"
 LABELS = [
     ("w1_gtiff_default", "W1 stored asset, GeoTIFF (ZSTD)"),
     ("w1_cog_default", "W1 stored asset, COG"),
+    ("w1_gtiff_defaults", "W1 stored asset, GeoTIFF, no `workers` key (the defaults)"),
     ("w1_gtiff_none", "W1 stored asset, GeoTIFF uncompressed, 8 workers"),
     ("w1_small_gtiff_none", "W1 smaller (RSS check), uncompressed, 8 workers"),
     ("w1_big_gtiff_none", "W1 larger (--rss-big), uncompressed, 8 workers"),

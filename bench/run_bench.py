@@ -442,6 +442,11 @@ def main():
                 one("w1_%s_default" % fmt, "w1_asset.lua",
                     {"size": n, "scale": sc, "format": fmt, "compression": "default"}, 1, w1_raw,
                     "W1 %s" % fmt)
+            # What a user who sets nothing gets: no `workers` key, beside the
+            # 40-worker run above (the quota), in the same run.
+            one("w1_gtiff_defaults", "w1_asset.lua",
+                {"size": n, "scale": sc, "format": "gtiff", "compression": "default",
+                 "workers": "default"}, 1, w1_raw, "W1 gtiff defaults")
         # The uncompressed runs measure CPU per GiB and peak RSS at two sizes
         # (three with --rss-big). All cap the workers at 8, a level each
         # reaches early, so the RSS difference comes from the output size and
@@ -558,8 +563,13 @@ def targets(r):
         if "ratio_to_ideal" in v and k.endswith("_default"):
             add("%s >= 0.9 of ideal" % k, round(v["ratio_to_ideal"], 3),
                 v["ratio_to_ideal"] >= 0.9)
-    ed = r.get("eedai_w1", {})
     w1 = wl.get("w1_gtiff_default", {})
+    dflt = wl.get("w1_gtiff_defaults", {})
+    if "wall_s" in w1 and "wall_s" in dflt:
+        rel = dflt["wall_s"] / w1["wall_s"]
+        add("W1 with default workers within 10 % of the 40-worker run", round(rel, 3), rel <= 1.1,
+            "wall time with no `workers` key / with workers = 40; %d 429s" % dflt.get("http_429", 0))
+    ed = r.get("eedai_w1", {})
     if "extrapolated_w1_s" in ed and "wall_s" in w1:
         sp = ed["extrapolated_w1_s"] / w1["wall_s"]
         add("W1 >= 20x faster than GDAL EEDAI", round(sp, 2), sp >= 20,

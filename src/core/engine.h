@@ -17,11 +17,17 @@
 
 #include "core/grid.h"
 #include "core/spec.h"
+#include "util/ee.h"
 #include "util/err.h"
 
 struct token_provider;
 
-#define ENGINE_DEFAULT_WORKERS 8
+/* Threads, so the most requests ever in flight: EE's default per-project
+ * quota. Not how many start: the adaptive limit begins below half of it and
+ * climbs only while answers succeed, halving on 429 (engine_sched.c), so a
+ * default run reaches the quota on an idle project and yields on a shared
+ * one. */
+#define ENGINE_DEFAULT_WORKERS EE_CONCURRENT_QUOTA
 #define ENGINE_DEFAULT_RETRIES 6
 /* Requests in flight at the start: under half of EE's default quota (40),
  * so a shared project is not flooded; slow start probes upward from it. */
