@@ -16,16 +16,19 @@
 
 #include <json-c/json.h>
 
+#include "core/engine.h"
 #include "host/host_int.h"
+#include "util/ee.h"
 #include "util/path.h"
 
 /* The latency model of docs/benchmarks.md (an assumption, not a
  * measurement: EE publishes no latency figures). */
 #define PLAN_LATENCY_S 0.5
 #define PLAN_LATENCY_PER_MIB_S 0.25
-/* Earth Engine's default quota of concurrent requests per project. */
-#define PLAN_EE_QUOTA 40
-#define PLAN_DEFAULT_WORKERS 8
+/* Earth Engine's default quota of concurrent requests per project, and the
+ * engine's default cap, the same number (core/engine.h). */
+#define PLAN_EE_QUOTA EE_CONCURRENT_QUOTA
+#define PLAN_DEFAULT_WORKERS ENGINE_DEFAULT_WORKERS
 #define MIB 1048576.0
 
 /* Ground size of a pixel in metres: a projected CRS's linear unit, or for
@@ -239,6 +242,10 @@ static json_object *plan_fields(const struct host_plan *p)
     add_num(o, "bytes_per_pixel", p->bytes_per_pixel);
     json_object_object_add(o, "types_known", json_object_new_boolean(sum->types_known));
     add_num(o, "band_groups", (double)p->band_groups);
+    a = json_object_new_array();
+    json_object_array_add(a, json_object_new_int64(sum->tile_width));
+    json_object_array_add(a, json_object_new_int64(sum->tile_height));
+    json_object_object_add(o, "tile_size", a);
     if (p->s->layout != SPEC_LAYOUT_IMAGE) {
         static const char *const layouts[] = {"image", "files", "stack", "cube"};
         add_num(o, "images", (double)p->s->nparts);

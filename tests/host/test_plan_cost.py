@@ -49,7 +49,7 @@ local img = ee.Image(1):toUint16():rename("b1"):addBands(ee.Image(2):toUint16():
   :addBands(ee.Image(3):toUint16():rename("b3"))
 local spec = { image = img, crs = "EPSG:32610", crs_transform = { 20, 0, 500000, 0, -20, 4200000 },
   dimensions = { 1024, 768 }, bands = { "b1", "b2", "b3" }, dtype = "uint16", nodata = 0,
-  max_tile_bytes = 589824, format = "cog", output = "out/a.tif", overwrite = true }
+  max_tile_bytes = 589824, format = "cog", output = "out/a.tif", overwrite = true, workers = 8 }
 if params.run then
   local r = download(spec)
   print(string.format("RUN requests=%d retries=%d", r.requests, r.retries))
@@ -73,6 +73,11 @@ end
     check(p.get("output_bytes_max") == raw * 4 // 3, "A output upper bound: raw + a third for overviews")
     n = p.get("requests_planned", 0)
     check(n == p.get("tiles") and n % p.get("band_groups", 0) == 0 and n > 1, "A requests = tiles x groups")
+    tw, th = (p.get("tile_size") or [0, 0])
+    # The largest request is within max_tile_bytes and the tiles cover the grid.
+    check(0 < tw <= w and 0 < th <= h and tw * th * bpp // p.get("band_groups", 1) <= 589824 and
+          math.ceil(w / tw) * math.ceil(h / th) * p.get("band_groups", 0) == p.get("tiles"),
+          "A tile_size %r" % p.get("tile_size"))
     # EE accounting: every request within max_tile_bytes, so at least this many.
     check(n >= math.ceil(w * h * 3 * (2 + 1) / 589824), "A enough requests for max_tile_bytes")
     # No tile is skipped, so the pixels of all requests are the raw bytes;
@@ -148,6 +153,8 @@ end
     p = (plans(out) or [{}])[0]
     check(rc == 0 and p.get("output") is None and p.get("disk_free") is None and p.get("problems") == [] and
           p.get("types_known") is True and p.get("bytes_per_pixel") == 1, "C no output %r" % p)
+    # No `workers` key: the estimate is for the default, EE's quota.
+    check(p.get("concurrency") == 40, "C default concurrency %r" % p.get("concurrency"))
 
     # D. The output directory does not exist: a problem line, status 1.
     with open("d.lua", "w") as f:
