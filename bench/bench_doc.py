@@ -119,6 +119,15 @@ def render(r, json_rel):
                        ed["max_rss_mib"], ed["pixel_requests"], ed["http_429"]))
     elif ed:
         out.append("| GDAL EEDAI | failed: %s ||||||||||||| " % " ".join(ed["error"]))
+    js = r.get("js_w1")
+    if js and "error" not in js:
+        out.append("| JS client (npm), computePixels of W1's tiles (%dx%d), %d in flight, kept in memory "
+                   "| %.3f | %.1f | %.1f | | | | –/%d | %.1f | | %.0f | %d | %d | %d |" % (
+                       js["tile"][0], js["tile"][1], js["concurrency"], js["raw_gib"], js["wall_s"],
+                       js["mib_per_s"], js["peak_in_flight"], js["cpu_s"] / js["raw_gib"],
+                       js["max_rss_mib"], js["requests"], js["http_429"], js["retries"]))
+    elif js:
+        out.append("| JS client (npm) | failed: %s ||||||||||||| " % " ".join(js["error"]))
     if r.get("ideal_recomputed"):
         out.append("")
         out.append("This result predates the longest-request bound of the ideal; re-rendered, "

@@ -345,6 +345,60 @@ def run_eedai(emu, side, workdir, w1_raw_bytes):
     return res
 
 
+def run_js_peer(binary, emu, n, scale, workdir, concurrency=40):
+    """bench/js_peer.js: the official JS client fetching W1's grid with
+    computePixels in the tiles eefetch plans for it (its plan's tile_size),
+    `concurrency` requests in flight."""
+    node = shutil.which("node")
+    folder = os.path.join(os.path.dirname(os.path.abspath(binary)), "js-client")
+    if not node:
+        return {"error": ["node is not installed (scripts/setup.sh installs it)"]}
+    r = subprocess.run(["bash", os.path.join(SRC, "scripts", "setup-js-client.sh"), folder],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": ["the JS client could not be installed: " + r.stderr.strip()[-300:]]}
+    out = os.path.join(workdir, "plan.tif")
+    r = subprocess.run([binary, "plan", os.path.join(HERE, "recipes", "w1_asset.lua"), "--json",
+                        "--endpoint", emu.url, "--credentials",
+                        os.path.join(emu.creds, "service-account.json"), "--output-dir", workdir,
+                        "--set", "size=%d" % n, "--set", "scale=%g" % scale, "--set", "out=" + out],
+                       capture_output=True, text=True)
+    plan = [json.loads(x) for x in r.stdout.splitlines() if x.startswith('{"type":"plan"')]
+    if r.returncode != 0 or not plan:
+        return {"error": ["eefetch plan failed: " + r.stderr.strip()[-300:]]}
+    key = os.path.join(emu.creds, "service-account.json")
+    with open(key) as f:
+        project = json.load(f).get("project_id") or "bench-project"
+    cfg = {"base": emu.url, "key": key, "project": project, "image": S2_IMAGE, "bands": W1_BANDS, "crs": "EPSG:32610",
+           "transform": [scale, 0, 499960, 0, -scale, 4200000], "width": n, "height": n,
+           "tile": plan[0]["tile_size"], "concurrency": concurrency}
+    cfg_path = os.path.join(workdir, "js_peer.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    before = len(emu.log_lines())
+    log("JS client: %dx%d of W1 in %dx%d tiles, %d in flight" % (n, n, cfg["tile"][0], cfg["tile"][1],
+                                                               concurrency))
+    env = dict(os.environ, NODE_PATH=os.path.join(folder, "node_modules"),
+               NO_PROXY="127.0.0.1,localhost,::1")
+    cmd = ["/usr/bin/time", "-v", node, os.path.join(HERE, "js_peer.js"), cfg_path]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [x for x in r.stdout.splitlines() if x.startswith("{")]
+    if r.returncode != 0 or not lines:
+        log("JS client FAILED: %s" % r.stderr[-1000:])
+        return {"error": r.stderr.strip().splitlines()[-1:] or ["no result"]}
+    res = json.loads(lines[-1])
+    tv = parse_time_v(r.stderr)
+    rq = analyse_requests(emu.log_lines()[before:], 1)
+    raw = n * n * 2 * len(W1_BANDS)
+    res.update({"raw_gib": raw / GIB, "tile": cfg["tile"], "concurrency": concurrency,
+                "process_wall_s": tv["wall_s"], "cpu_s": tv["user_s"] + tv["sys_s"],
+                "max_rss_mib": tv["max_rss_mib"], "peak_in_flight": rq["peak_in_flight"],
+                "mib_per_s": raw / MIB / res["wall_s"]})
+    log("JS client: %.1f s fetching (%.1f s with start-up), %d requests, %d x 429" % (
+        res["wall_s"], tv["wall_s"], res["requests"], res["http_429"]))
+    return res
+
+
 def scratch_needed_gib(mode, big_raw_bytes):
     """Free space the run needs under its scratch directory, in GiB. Outputs
     are deleted after each measurement, so the largest single run counts."""
@@ -375,7 +429,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workdir", default=None, help="scratch directory for outputs")
-    ap.add_argument("--only", default="", help="comma-separated subset: w1,rss,eedai,w2,w3,profile")
+    ap.add_argument("--only", default="", help="comma-separated subset: w1,rss,eedai,js,w2,w3,profile")
     ap.add_argument("--w2-full", action="store_true",
                     help="W2 at full size (the default now; kept for old command lines)")
     ap.add_argument("--no-profile", action="store_true", help="skip the perf profile")
@@ -475,6 +529,8 @@ def main():
                     "W1 big gtiff none")
         if want("eedai"):
             result["eedai_w1"] = run_eedai(emu, size["eedai"], workdir, w1_raw)
+        if want("js"):
+            result["js_w1"] = run_js_peer(args.bin, emu, n, sc, workdir)
         if want("w2"):
             w, h = size["w2"]
             for fmt in ("gtiff", "cog"):
@@ -574,6 +630,12 @@ def targets(r):
         sp = ed["extrapolated_w1_s"] / w1["wall_s"]
         add("W1 >= 20x faster than GDAL EEDAI", round(sp, 2), sp >= 20,
             "EEDAI time extrapolated linearly from a %dx%d window" % tuple(ed["window"]))
+    js = r.get("js_w1", {})
+    if "wall_s" in js and "wall_s" in w1:
+        rel = w1["wall_s"] / js["wall_s"]
+        add("W1 no slower than the JS client's computePixels pool", round(rel, 3), rel <= 1.0,
+            "eefetch's whole run (GeoTIFF written) / the client's fetch alone (kept in memory), "
+            "same tiles, %d in flight" % js["concurrency"])
     w1n = wl.get("w1_gtiff_none", {})
     if "cpu_s_per_gib" in w1n:
         add("<= 1.5 CPU s per GiB without compression (W1)", round(w1n["cpu_s_per_gib"], 2),

@@ -18,28 +18,12 @@
 const fs = require('fs');
 const path = require('path');
 const ee = require('@google/earthengine');
+const {connect} = require('./ee_node.js');
 
 const [planPath, outDir] = process.argv.slice(2);
 const plan = JSON.parse(fs.readFileSync(planPath, 'utf8'));
 const key = JSON.parse(fs.readFileSync(plan.key, 'utf8'));
 const PART_TIMEOUT_MS = 60000;
-
-// The client signs its JWT with google-auth-library's gtoken, which posts to
-// its built-in https://www.googleapis.com/oauth2/v4/token and ignores the
-// key's token_uri (checked in gtoken 5.3.2, the version @google/earthengine
-// 1.7.45 installs). A user of a private token endpoint has no setting for
-// it, so this one request is sent to the key's token_uri instead; the JWT,
-// its signature and the grant are the client's own.
-function routeTokenRequests(tokenUri) {
-  const gaxios = require('gaxios');
-  const google = new Set([
-    'https://www.googleapis.com/oauth2/v4/token',
-    'https://oauth2.googleapis.com/token',
-  ]);
-  const inst = gaxios.instance;
-  const request = inst.request.bind(inst);
-  inst.request = (opts) => request(google.has(opts.url) ? {...opts, url: tokenUri} : opts);
-}
 
 function withTimeout(promise, what) {
   let timer;
@@ -185,15 +169,7 @@ const kinds = {
 };
 
 async function initialise() {
-  routeTokenRequests(key.token_uri);
-  await new Promise((resolve, reject) => {
-    ee.data.authenticateViaPrivateKey(key, resolve, (e) => reject(new Error(String(e))));
-  });
-  ee.data.setDeadline(PART_TIMEOUT_MS);
-  await new Promise((resolve, reject) => {
-    ee.initialize(plan.base, plan.base, resolve, (e) => reject(new Error(String(e))), null,
-                  plan.project);
-  });
+  await connect(ee, key, plan.base, plan.project, PART_TIMEOUT_MS);
   return {value: {token: /^Bearer \S+$/.test(ee.data.getAuthToken() || ''),
                   project: ee.data.getProject(),
                   imageMethods: Object.keys(ee.Image.prototype).length}};
