@@ -10,7 +10,6 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <ogr_srs_api.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,14 +28,7 @@
 #include "core/stacout.h"
 #include "host/host_int.h"
 #include "util/log.h"
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
+#include "util/platform.h"
 
 static char *dup_field(lua_State *L, int t, const char *k)
 {
@@ -517,7 +509,8 @@ static int run(lua_State *L, int plan_only)
     enum progress_mode mode = PROGRESS_AUTO;
     char msg[1024] = "", project[256] = "";
     struct token_provider *own_auth = NULL;
-    void (*old)(int);
+    struct platform_stop_scope scope;
+    int stop_before;
     char why[256] = "";
     int rc, via_export;
 
@@ -565,7 +558,7 @@ static int run(lua_State *L, int plan_only)
     eo.no_disk_check = h->opts.no_disk_check;
     eo.overwrite_any = h->opts.unsafe;
     eo.auth = own_auth ? own_auth : h->auth;
-    eo.stop = &stop_flag;
+    eo.stop = platform_stop_flag();
     if (h->opts.progress)
         progress_mode_parse(h->opts.progress, &mode);
     if (!plan_only && mode != PROGRESS_OFF) {
@@ -610,12 +603,22 @@ static int run(lua_State *L, int plan_only)
     } else if (spec.via == SPEC_VIA_EXPORT) {
         snprintf(why, sizeof why, "via = \"export\"");
     }
-    stop_flag = 0;
-    old = signal(SIGINT, on_sigint);
+    /* Ctrl-C during the run stops the engine (workers finish or abandon
+     * their tile, the journal stays consistent) and the run ends with the
+     * engine's own message, which says how to resume; a second Ctrl-C only
+     * sets the flag again. The protected call's hook is not armed by it: a
+     * Ctrl-C that came before the run is the hook's, and is handed back. */
+    stop_before = platform_stop_requested();
+    platform_stop_clear();
+    (void)platform_stop_install(NULL, &scope);
     rc = via_export ? export_run(&eo, &sum, &e) : engine_run(&eo, &sum, &e);
     sum.via_export = via_export;
     snprintf(sum.via_reason, sizeof sum.via_reason, "%s", why);
-    signal(SIGINT, old);
+    platform_stop_restore(&scope);
+    if (stop_before)
+        platform_stop_request();
+    else
+        platform_stop_clear();
     auth_destroy(own_auth);
     if (prog) {
         progress_finish(prog, &sum, rc);

@@ -8,13 +8,13 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/host_int.h"
 #include "util/log.h"
+#include "util/platform.h"
 
 struct host_module {
     const char *name;
@@ -166,10 +166,9 @@ static int msghandler(lua_State *L)
 
 /* Ctrl-C while Lua runs: as in lua.c, the signal handler only installs a
  * hook (lua_sethook is safe there), and the hook raises the error at the
- * next instruction, call or return. */
+ * next instruction, call or return. The flag itself is util/platform's one
+ * stop flag, which C code blocked in a request polls (host_interrupted). */
 static lua_State *running_L;
-/* Also set by Ctrl-C, for C code blocked in a request (see host_interrupted). */
-static volatile sig_atomic_t interrupted;
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
@@ -181,13 +180,12 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
 int host_interrupted(void *ud)
 {
     (void)ud;
-    return interrupted != 0;
+    return platform_stop_requested();
 }
 
-static void on_sigint(int sig)
+/* platform_stop_fn of a protected call: runs in the signal handler. */
+static void arm_interrupt_hook(void)
 {
-    (void)sig;
-    interrupted = 1;
     if (running_L)
         lua_sethook(running_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
@@ -204,7 +202,7 @@ static void where_lua(lua_State *L);
 static void host_charge_library(lua_State *L, long steps, const char *what)
 {
     struct host *h;
-    if (interrupted) {
+    if (platform_stop_requested()) {
         lua_sethook(L, NULL, 0, 0);      /* the pending interrupt hook: raised here instead */
         where_lua(L);
         lua_pushliteral(L, "interrupted");
@@ -246,21 +244,19 @@ int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 {
     lua_State *L = h->L;
     int base = lua_gettop(L) - nargs;   /* the function's slot */
-    struct sigaction sa, old;
+    struct platform_stop_scope scope;
     lua_State *prev = running_L;
     int st;
 
     host_reset_budget(h);
-    interrupted = 0;
+    platform_stop_clear();
     lua_pushcfunction(L, msghandler);
     lua_insert(L, base);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
     running_L = L;
-    sigaction(SIGINT, &sa, &old);
+    /* Cannot fail on POSIX; without it Ctrl-C keeps its default. */
+    (void)platform_stop_install(arm_interrupt_hook, &scope);
     st = lua_pcall(L, nargs, nresults, base);
-    sigaction(SIGINT, &old, NULL);
+    platform_stop_restore(&scope);
     running_L = prev;
     lua_remove(L, base);
     lua_sethook(L, NULL, 0, 0);

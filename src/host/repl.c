@@ -8,21 +8,21 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "host/host_int.h"
+#include "util/platform.h"
 
 static struct host *repl_host;
 
-/* Ctrl-C at the prompt abandons the line being typed (evaluation has its
- * own handler, installed by host_pcall while Lua runs). */
-static void on_prompt_sigint(int sig)
+/* Ctrl-C at the prompt abandons the line being typed: the platform_stop_fn
+ * of the REPL's own stop scope (evaluation installs its own, in host_pcall,
+ * which clears the flag this Ctrl-C set before Lua runs). */
+static void on_prompt_sigint(void)
 {
-    (void)sig;
     rl_free_line_state();
     rl_replace_line("", 0);
     rl_crlf();
@@ -314,7 +314,7 @@ int host_repl(struct host *h)
     char *line;
     size_t cap = 0, len = 0;
     char *acc = NULL;
-    struct sigaction old_int;
+    struct platform_stop_scope scope;
 
     repl_host = h;
     rl_readline_name = "eefetch";
@@ -324,13 +324,7 @@ int host_repl(struct host *h)
     /* append_history() needs an existing file: create it on first use. */
     if (hist[0] && read_history(hist) != 0)
         write_history(hist);
-    {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_prompt_sigint;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old_int);
-    }
+    (void)platform_stop_install(on_prompt_sigint, &scope);
     printf("eefetch %s REPL (Lua 5.4). :help for help, Ctrl-D to quit.\n", EEFETCH_VERSION);
     fflush(stdout);
     while ((line = readline(acc ? ">> " : "> ")) != NULL) {
@@ -394,7 +388,7 @@ int host_repl(struct host *h)
     }
     free(acc);
     free_matches();
-    sigaction(SIGINT, &old_int, NULL);
+    platform_stop_restore(&scope);
     if (hist[0])
         history_truncate_file(hist, 1000);
     printf("\n");

@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "core/session.h"
 #include "host/host_int.h"
 #include "util/buf.h"
+#include "util/platform.h"
 
 #define TERMIMG_MAX_IMAGES 16
 #define TERMIMG_MAX_SIDE 4096      /* a thumbnail larger than this is refused */
@@ -194,16 +194,14 @@ struct term {
 
 static void term_size(struct term *t, int cols, int rows)
 {
-    struct winsize ws;
+    struct platform_term_size ws;
     const char *c = getenv("COLUMNS"), *l = getenv("LINES");
 
-    memset(&ws, 0, sizeof ws);
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0)
-        memset(&ws, 0, sizeof ws);
-    t->cols = cols > 0 ? cols : ws.ws_col > 0 ? ws.ws_col : c && atoi(c) > 0 ? atoi(c) : 80;
-    t->rows = rows > 0 ? rows : ws.ws_row > 0 ? ws.ws_row : l && atoi(l) > 0 ? atoi(l) : 0;
-    t->cell_w = ws.ws_col > 0 && ws.ws_xpixel > 0 ? ws.ws_xpixel / ws.ws_col : TERMIMG_CELL_W;
-    t->cell_h = ws.ws_row > 0 && ws.ws_ypixel > 0 ? ws.ws_ypixel / ws.ws_row : TERMIMG_CELL_H;
+    platform_terminal_size(STDOUT_FILENO, &ws);   /* all 0 when unknown */
+    t->cols = cols > 0 ? cols : ws.cols > 0 ? ws.cols : c && atoi(c) > 0 ? atoi(c) : 80;
+    t->rows = rows > 0 ? rows : ws.rows > 0 ? ws.rows : l && atoi(l) > 0 ? atoi(l) : 0;
+    t->cell_w = ws.cols > 0 && ws.xpixels > 0 ? ws.xpixels / ws.cols : TERMIMG_CELL_W;
+    t->cell_h = ws.rows > 0 && ws.ypixels > 0 ? ws.ypixels / ws.rows : TERMIMG_CELL_H;
     if (t->cell_w < 1)
         t->cell_w = TERMIMG_CELL_W;
     if (t->cell_h < 1)
@@ -215,7 +213,7 @@ static const char *detect_mode(void)
 {
     const char *term = getenv("TERM"), *prog = getenv("TERM_PROGRAM");
 
-    if (!isatty(STDOUT_FILENO))
+    if (!platform_isatty(STDOUT_FILENO))
         return "halfblock";
     if ((getenv("KITTY_WINDOW_ID") && *getenv("KITTY_WINDOW_ID")) || (term && strcmp(term, "xterm-kitty") == 0) ||
         (prog && strcmp(prog, "ghostty") == 0))
