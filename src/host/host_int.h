@@ -65,6 +65,14 @@ struct host {
     int downloads;                 /* download{}/plan{} calls so far (progress events number them) */
 };
 
+/* lbox.c: a C resource held while a binding may still raise (see there).
+ * host_box_push [-0, +1, m]: pushes a userdata whose zeroed storage of size
+ * bytes is returned; release(storage) runs once, at host_box_release or
+ * when the box is collected or closed after an error. */
+void *host_box_push(lua_State *L, size_t size, void (*release)(void *));
+/* Releases the box's content now; later calls and the collector do nothing. */
+void host_box_release(void *storage);
+
 /* lstate.c */
 int host_state_open(struct host *h, struct errbuf *e);
 void host_state_close(struct host *h);
