@@ -80,9 +80,11 @@ static char *generator(const char *text, int state)
         n = (size_t)lua_rawlen(L, -1);
         matches = calloc(n ? n : 1, sizeof *matches);
         for (i = 0; matches && i < n; i++) {
-            lua_rawgeti(L, -1, (lua_Integer)i + 1);
-            matches[nmatches] = strdup(lua_tostring(L, -1));
-            if (matches[nmatches])
+            /* Strings only: lua_tostring would convert a number in place,
+             * an allocation that can raise, and this runs outside any
+             * protected call; anything else has no text at all. */
+            if (lua_rawgeti(L, -1, (lua_Integer)i + 1) == LUA_TSTRING &&
+                (matches[nmatches] = strdup(lua_tostring(L, -1))) != NULL)
                 nmatches++;
             lua_pop(L, 1);
         }
