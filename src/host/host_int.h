@@ -14,6 +14,7 @@
 #include "core/engine.h"
 #include "util/err.h"
 
+struct buf;
 struct session;
 struct emu;
 struct token_provider;
@@ -72,6 +73,8 @@ struct host {
 void *host_box_push(lua_State *L, size_t size, void (*release)(void *));
 /* Releases the box's content now; later calls and the collector do nothing. */
 void host_box_release(void *storage);
+/* A boxed, empty struct buf of at most max bytes. [-0, +1, m] */
+struct buf *host_box_buf(lua_State *L, size_t max);
 
 /* lstate.c */
 int host_state_open(struct host *h, struct errbuf *e);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "host/host_int.h"
+#include "util/buf.h"
 
 struct box {
     void (*release)(void *);
@@ -65,4 +66,17 @@ void *host_box_push(lua_State *L, size_t size, void (*release)(void *))
     /* Armed last: a memory error above leaves a box with nothing to free. */
     b->live = 1;
     return b->storage;
+}
+
+static void release_buf(void *p)
+{
+    buf_free(p);
+}
+
+/* [-0, +1, m] */
+struct buf *host_box_buf(lua_State *L, size_t max)
+{
+    struct buf *b = host_box_push(L, sizeof *b, release_buf);
+    buf_init(b, max);
+    return b;
 }

@@ -583,11 +583,6 @@ static int fetch_algorithms(struct host *h, struct buf *out, struct errbuf *e)
     return 0;
 }
 
-static void release_buf(void *p)
-{
-    buf_free(p);
-}
-
 /* algorithms() -> the decoded list. [-0, +1, e]; the text is boxed while
  * it is decoded into Lua. */
 static int l_algorithms(lua_State *L)
@@ -597,8 +592,7 @@ static int l_algorithms(lua_State *L)
     struct buf *b;
     int rc;
 
-    b = host_box_push(L, sizeof *b, release_buf);
-    buf_init(b, (size_t)64 << 20);
+    b = host_box_buf(L, (size_t)64 << 20);
     rc = fetch_algorithms(h, b, &e);
     if (rc == 0)
         rc = host_json_push(L, b->data ? b->data : "", b->len, &e);
@@ -612,28 +606,28 @@ static int l_algorithms(lua_State *L)
 
 /* read_text(path [, within]): the text of a file; with within (the recipe's
  * folder, for require) the file must resolve inside that folder, so a
- * symbolic link cannot lead a module out of it. */
+ * symbolic link cannot lead a module out of it. [-0, +1|2, e] */
 static int l_read_text(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *within = luaL_optstring(L, 2, NULL);
     struct errbuf e;
-    struct buf b;
+    struct buf *b;
 
     if (within && access(path, F_OK) == 0 && host_guard_module(within, path, &e) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, e.msg);
         return 2;
     }
-    buf_init(&b, TEXT_MAX);
-    if (buf_read_file(&b, path) != 0) {
-        buf_free(&b);
+    b = host_box_buf(L, TEXT_MAX);   /* pushing the text may raise */
+    if (buf_read_file(b, path) != 0) {
+        host_box_release(b);
         lua_pushnil(L);
         lua_pushfstring(L, "no file %s", path);
         return 2;
     }
-    lua_pushlstring(L, b.data ? b.data : "", b.len);
-    buf_free(&b);
+    lua_pushlstring(L, b->data ? b->data : "", b->len);
+    host_box_release(b);
     return 1;
 }
 
