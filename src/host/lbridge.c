@@ -48,6 +48,8 @@ struct json_tags {
     int array, object, null;
 };
 
+/* [-0, +1, e]: raises "JSON nesting" (luaL_checkstack) or a memory
+ * error; the caller keeps o in a box. */
 static void push_json(lua_State *L, struct json_object *o, const struct json_tags *t, int depth)
 {
     luaL_checkstack(L, 4, "JSON nesting");
@@ -151,6 +153,7 @@ int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e)
     return 0;
 }
 
+/* json_decode(text) -> value. [-0, +1, e] */
 static int l_json_decode(lua_State *L)
 {
     size_t len;

@@ -64,7 +64,7 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
  * instruction, so a pcall inside the recipe cannot swallow the stop. */
 /* Raises msg prefixed with "file:line: " of the innermost running Lua code
  * (a hook has no Lua frame of its own for luaL_where to name, and may fire
- * in a library function called from Lua). */
+ * in a library function called from Lua). [-0, +1, v]: never returns. */
 static int raise_here(lua_State *L, const char *msg)
 {
     lua_Debug ar;
@@ -115,7 +115,8 @@ static int panic_handler(lua_State *L)
     return 0;
 }
 
-/* package.preload loader for an embedded module (upvalue: its index). */
+/* package.preload loader for an embedded module (upvalue: its index).
+ * [-0, +1, e]: the module's value. */
 static int load_embedded(lua_State *L)
 {
     lua_Integer i = lua_tointeger(L, lua_upvalueindex(1));
@@ -131,7 +132,8 @@ static int load_embedded(lua_State *L)
 }
 
 /* Message handler: the error plus a traceback limited to the user's frames
- * (eefetch's own modules are an implementation detail to a recipe author). */
+ * (eefetch's own modules are an implementation detail to a recipe author).
+ * [-0, +1, e]: the message with its traceback (a __tostring may raise). */
 static int msghandler(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
@@ -199,6 +201,7 @@ static const char LIBRARY_BUDGET_MSG[] =
 
 static void where_lua(lua_State *L);
 
+/* [-0, +0, v]: returns, or raises "interrupted" or the budget's message. */
 static void host_charge_library(lua_State *L, long steps, const char *what)
 {
     struct host *h;
@@ -224,7 +227,8 @@ static void host_charge_library(lua_State *L, long steps, const char *what)
 }
 
 /* Pushes "file:line: " of the innermost Lua function (the library call
- * may sit under another C function, as sort's comparison does). */
+ * may sit under another C function, as sort's comparison does).
+ * [-0, +1, m] */
 static void where_lua(lua_State *L)
 {
     lua_Debug ar;
@@ -240,6 +244,8 @@ static void where_lua(lua_State *L)
 
 static const struct library_budget host_library_budget = {host_charge_library};
 
+/* [-(nargs+1), +nresults, -]: on an error nothing is left (the message is
+ * in e). The stop scope is installed only while Lua runs. */
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 {
     lua_State *L = h->L;
@@ -274,7 +280,7 @@ int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 }
 
 /* Runs inside a protected call: libraries, preloads, the host module and
- * the recipe environment. */
+ * the recipe environment. [-1, +0, e]: argument 1 is the struct host. */
 static int state_setup(lua_State *L)
 {
     struct host *h = lua_touserdata(L, 1);
@@ -378,6 +384,7 @@ int host_run_chunk(struct host *h, const char *code, size_t len, const char *chu
     return host_pcall(h, 0, nresults, e);
 }
 
+/* [-0, +1, -] */
 void host_push_env(lua_State *L)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &ENV_KEY);

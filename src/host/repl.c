@@ -30,7 +30,7 @@ static void on_prompt_sigint(void)
     rl_redisplay();
 }
 
-/* Pushes require("eefetch.repl")[name]. */
+/* Pushes require("eefetch.repl")[name]. [-0, +1, e] */
 static void push_repl_fn(lua_State *L, const char *name)
 {
     lua_getglobal(L, "require");
@@ -40,6 +40,8 @@ static void push_repl_fn(lua_State *L, const char *name)
     lua_remove(L, -2);
 }
 
+/* complete_lua(text) -> repl.complete(env, text). [-1, +1, e]; run
+ * through host_pcall, since completion happens outside any line. */
 static int complete_lua(lua_State *L)
 {
     const char *text = lua_tostring(L, 1);
@@ -153,7 +155,8 @@ static void history_path(char *out, size_t cap)
         out[0] = 0;
 }
 
-/* Prints each result left on the stack (from index base+1) via repl.show. */
+/* Prints each result left on the stack (from index base+1) via repl.show.
+ * [-(top-base), +0, -]: each show is its own protected call. */
 static void show_results(struct host *h, int base)
 {
     lua_State *L = h->L;
@@ -177,7 +180,8 @@ static void show_results(struct host *h, int base)
     fflush(stdout);
 }
 
-/* 1 when text compiles as a Lua chunk (nothing runs). */
+/* 1 when text compiles as a Lua chunk (nothing runs). [-0, +0, -]:
+ * luaL_loadbufferx reports a memory error instead of raising it. */
 static int compiles(lua_State *L, const char *text, size_t len)
 {
     int ok = luaL_loadbufferx(L, text, len, "=check", "t") == LUA_OK;
