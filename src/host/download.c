@@ -10,7 +10,6 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <ogr_srs_api.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,24 +28,27 @@
 #include "core/stacout.h"
 #include "host/host_int.h"
 #include "util/log.h"
+#include "util/platform.h"
 
-static volatile sig_atomic_t stop_flag;
+/* The bindings below fill C structs from tables while lua_getfield and the
+ * pushes can raise (a memory error under the recipe's budget): whatever
+ * they allocate hangs from a struct that lives in a box (lbox.c), so an
+ * error releases it. Stack effects are noted as in Lua's manual:
+ * [-pop, +push, e] where e = may raise. */
 
-static void on_sigint(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
+/* A copy of the string field k of the table at t, or NULL when k is not a
+ * string. Raises "out of memory" when the copy cannot be made, so a missing
+ * field and a failed copy are never confused. [-0, +0, e] */
 static char *dup_field(lua_State *L, int t, const char *k)
 {
     char *r = NULL;
-    if (lua_getfield(L, t, k) == LUA_TSTRING)
-        r = strdup(lua_tostring(L, -1));
+    if (lua_getfield(L, t, k) == LUA_TSTRING && !(r = strdup(lua_tostring(L, -1))))
+        luaL_error(L, "out of memory");
     lua_pop(L, 1);
     return r;
 }
 
+/* [-0, +0, e] */
 static int num_field(lua_State *L, int t, const char *k, double *out)
 {
     int ok = lua_getfield(L, t, k) == LUA_TNUMBER;
@@ -56,6 +58,7 @@ static int num_field(lua_State *L, int t, const char *k, double *out)
     return ok;
 }
 
+/* [-0, +0, e] */
 static int bool_field(lua_State *L, int t, const char *k, int *out)
 {
     int ok = lua_getfield(L, t, k) == LUA_TBOOLEAN;
@@ -112,7 +115,8 @@ static char *file_sha256(const char *path)
 }
 
 /* A normalized region ({bbox = {4 numbers}} or {geojson = text, crs = ?})
- * at index r into a spec region (strings malloc'd, freed with the spec). */
+ * at index r into a spec region (strings malloc'd, freed with the spec, or
+ * by the box that holds out when a later call raises). [-0, +0, e] */
 static void region_from_table(lua_State *L, int r, struct spec_region *out)
 {
     lua_Integer i;
@@ -134,17 +138,29 @@ static void region_from_table(lua_State *L, int r, struct spec_region *out)
 /* host.region_meets(region, crs, transform, {w, h}): whether a normalized
  * region meets an image's footprint rectangle (true/false), or nil when
  * that cannot be told (the region does not project into the image's CRS). */
+static void release_region(void *p)
+{
+    struct spec_region *r = p;
+    free(r->geojson);
+    free(r->crs);
+}
+
+/* [-0, +1, e]: the arguments are checked first; the region's strings are
+ * boxed while the table is read. */
 int host_region_meets_lua(lua_State *L)
 {
-    struct spec_region r;
+    struct spec_region *r;
     struct errbuf e;
     double t[6];
     long w, h;
     int i, rc;
+    const char *crs;
 
     luaL_checktype(L, 1, LUA_TTABLE);
+    crs = luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checktype(L, 4, LUA_TTABLE);
+    lua_settop(L, 4);
     for (i = 0; i < 6; i++) {
         lua_rawgeti(L, 3, i + 1);
         t[i] = lua_tonumber(L, -1);
@@ -155,11 +171,10 @@ int host_region_meets_lua(lua_State *L)
     lua_rawgeti(L, 4, 2);
     h = (long)lua_tointeger(L, -1);
     lua_pop(L, 2);
-    memset(&r, 0, sizeof r);
-    region_from_table(L, 1, &r);
-    rc = grid_region_meets(&r, luaL_checkstring(L, 2), t, w, h, &e);
-    free(r.geojson);
-    free(r.crs);
+    r = host_box_push(L, sizeof *r, release_region);     /* 5: box */
+    region_from_table(L, 1, r);
+    rc = grid_region_meets(r, crs, t, w, h, &e);
+    host_box_release(r);
     if (rc < 0)
         lua_pushnil(L);
     else
@@ -167,7 +182,9 @@ int host_region_meets_lua(lua_State *L)
     return 1;
 }
 
-/* A list of {key, value} string pairs at the top of the stack. */
+/* A list of {key, value} string pairs at the top of the stack (a
+ * non-string is ""). Each pair is counted before its copies are made, so
+ * the spec frees whatever was copied when this fails. [-0, +0, -] */
 static int kv_list(lua_State *L, struct spec_kv **out, size_t *n)
 {
     lua_Integer i, len = (lua_Integer)lua_rawlen(L, -1);
@@ -178,13 +195,17 @@ static int kv_list(lua_State *L, struct spec_kv **out, size_t *n)
     if (!(*out = calloc((size_t)len, sizeof **out)))
         return -1;
     for (i = 1; i <= len; i++) {
+        struct spec_kv *kv = &(*out)[(*n)++];
+        const char *k, *v;
         lua_rawgeti(L, -1, i);
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
-        (*out)[*n].key = strdup(luaL_optstring(L, -2, ""));
-        (*out)[*n].value = strdup(luaL_optstring(L, -1, ""));
+        k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+        v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        kv->key = strdup(k);
+        kv->value = strdup(v);
         lua_pop(L, 3);
-        if (!(*out)[(*n)++].value || !(*out)[*n - 1].key)
+        if (!kv->key || !kv->value)
             return -1;
     }
     return 0;
@@ -192,7 +213,9 @@ static int kv_list(lua_State *L, struct spec_kv **out, size_t *n)
 
 /* A collection's layout and images (recipe.lua's `collection_parts`:
  * {layout =, bands_per_image =, parts = {{path =, id =, band0 =, nbands =,
- * time_ms =, metadata = {{k, v}...}}...}}). */
+ * time_ms =, metadata = {{k, v}...}}...}}). Returns 0, or -1 with msg.
+ * [-0, +0, e]: pushes collection_parts (c), its parts list and each part in
+ * turn, then its names; all popped on every return. */
 static int fill_collection(lua_State *L, int t, struct download_spec *s, char *msg, size_t cap)
 {
     lua_Integer i, n;
@@ -253,7 +276,9 @@ nomem:
     return -1;
 }
 
-/* Fills s from the normalized table at index t. Returns 0 or sets msg. */
+/* Fills s from the normalized table at index t. Returns 0, or -1 with msg.
+ * [-0, +0, e]: every field is pushed, copied into s and popped before the
+ * next; s must live in a box, since any lua_getfield may raise. */
 static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *s, char *msg, size_t cap)
 {
     double d;
@@ -284,9 +309,19 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
         return -1;
     }
     for (i = 1; i <= n; i++) {
-        lua_rawgeti(L, -1, i);
-        s->bands[s->nbands].id = strdup(lua_tostring(L, -1));
-        s->bands[s->nbands++].type = SPEC_DTYPE_AUTO;
+        struct spec_band *band = &s->bands[s->nbands++];
+        /* recipe.lua gives names only; a hole would be a bug there. */
+        if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            snprintf(msg, cap, "internal error: band %d of the download is not a name", (int)i);
+            return -1;
+        }
+        band->type = SPEC_DTYPE_AUTO;
+        if (!(band->id = strdup(lua_tostring(L, -1)))) {
+            lua_pop(L, 2);
+            snprintf(msg, cap, "out of memory");
+            return -1;
+        }
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -505,10 +540,18 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
+static void release_spec(void *p)
+{
+    spec_free(p);
+}
+
+/* download{} and plan{}: [-0, +1, e]. The spec is boxed from the first
+ * field read to the summary table; own_auth and the progress display are
+ * released before each raise. */
 static int run(lua_State *L, int plan_only)
 {
     struct host *h = host_from_lua(L);
-    struct download_spec spec;
+    struct download_spec *spec;
     struct engine_opts eo;
     struct engine_summary sum;
     struct host_plan cost;
@@ -517,7 +560,8 @@ static int run(lua_State *L, int plan_only)
     enum progress_mode mode = PROGRESS_AUTO;
     char msg[1024] = "", project[256] = "";
     struct token_provider *own_auth = NULL;
-    void (*old)(int);
+    struct platform_stop_scope scope;
+    int stop_before;
     char why[256] = "";
     int rc, via_export;
 
@@ -526,26 +570,27 @@ static int run(lua_State *L, int plan_only)
     lua_getfield(L, LUA_REGISTRYINDEX, "eefetch.plan_only");
     plan_only = plan_only || lua_toboolean(L, -1);
     lua_pop(L, 1);
-    spec_init(&spec);
-    if (fill_spec(L, 1, h, &spec, msg, sizeof msg) != 0) {
-        spec_free(&spec);
+    spec = host_box_push(L, sizeof *spec, release_spec);   /* the spec's box */
+    spec_init(spec);
+    if (fill_spec(L, 1, h, spec, msg, sizeof msg) != 0) {
+        host_box_release(spec);
         lua_pushstring(L, msg);
         return lua_error(L);
     }
     /* Where it writes, before anything is asked of the server. */
-    if ((spec.output && *spec.output && host_guard_output(h, "output", &spec.output, &e) != 0) ||
-        (spec.quicklook && *spec.quicklook && host_guard_output(h, "quicklook", &spec.quicklook, &e) != 0) ||
-        (spec.quicklook && !plan_only && !h->opts.unsafe && quicklook_replaceable(spec.quicklook, &e) != 0) ||
-        guard_parts(h, &spec, &e) != 0) {
-        spec_free(&spec);
+    if ((spec->output && *spec->output && host_guard_output(h, "output", &spec->output, &e) != 0) ||
+        (spec->quicklook && *spec->quicklook && host_guard_output(h, "quicklook", &spec->quicklook, &e) != 0) ||
+        (spec->quicklook && !plan_only && !h->opts.unsafe && quicklook_replaceable(spec->quicklook, &e) != 0) ||
+        guard_parts(h, spec, &e) != 0) {
+        host_box_release(spec);
         lua_pushstring(L, e.msg);
         return lua_error(L);
     }
     /* Credentials and project (the download's own, else the command
      * line's) are proven before the first tile; a plan sends nothing. */
     if (!plan_only &&
-        (rc = host_download_auth(h, spec.credentials, spec.project, &own_auth, project, sizeof project, &e)) != 0) {
-        spec_free(&spec);
+        (rc = host_download_auth(h, spec->credentials, spec->project, &own_auth, project, sizeof project, &e)) != 0) {
+        host_box_release(spec);
         if (rc == ERR_INTERRUPTED) {
             /* Ctrl-C also armed the hook that raises a bare "interrupted";
              * this message says more. */
@@ -558,29 +603,29 @@ static int run(lua_State *L, int plan_only)
     }
     memset(&eo, 0, sizeof eo);
     memset(&sum, 0, sizeof sum);
-    eo.spec = &spec;
+    eo.spec = spec;
     eo.endpoint = h->endpoint[0] ? h->endpoint : NULL;
     eo.project = project[0] ? project : h->project[0] ? h->project : NULL;
     eo.plan_only = plan_only;
     eo.no_disk_check = h->opts.no_disk_check;
     eo.overwrite_any = h->opts.unsafe;
     eo.auth = own_auth ? own_auth : h->auth;
-    eo.stop = &stop_flag;
+    eo.stop = platform_stop_flag();
     if (h->opts.progress)
         progress_mode_parse(h->opts.progress, &mode);
     if (!plan_only && mode != PROGRESS_OFF) {
         char label[4200];
-        if (spec.layout != SPEC_LAYOUT_IMAGE)
-            snprintf(label, sizeof label, "%s (%zu images)", spec.output, spec.nparts);
+        if (spec->layout != SPEC_LAYOUT_IMAGE)
+            snprintf(label, sizeof label, "%s (%zu images)", spec->output, spec->nparts);
         else
-            snprintf(label, sizeof label, "%s", spec.output);
+            snprintf(label, sizeof label, "%s", spec->output);
         prog = progress_create(mode, stderr, label);
         if (!prog) {
-            spec_free(&spec);
+            host_box_release(spec);
             auth_destroy(own_auth);
             return luaL_error(L, "out of memory");
         }
-        progress_set_source(prog, spec.output, h->downloads, spec.recipe_line);
+        progress_set_source(prog, spec->output, h->downloads, spec->recipe_line);
         eo.on_event = progress_on_event;
         eo.ud = prog;
     }
@@ -598,24 +643,34 @@ static int run(lua_State *L, int plan_only)
         if (v && atol(v) > 0)
             eo.export_range_bytes = (size_t)atol(v);
     }
-    via_export = spec.via == SPEC_VIA_EXPORT;
-    if (spec.via == SPEC_VIA_AUTO && (rc = choose_via(&spec, why, sizeof why, &e)) < 0) {
-        spec_free(&spec);
+    via_export = spec->via == SPEC_VIA_EXPORT;
+    if (spec->via == SPEC_VIA_AUTO && (rc = choose_via(spec, why, sizeof why, &e)) < 0) {
+        host_box_release(spec);
         auth_destroy(own_auth);
         progress_destroy(prog);
         lua_pushstring(L, e.msg);
         return lua_error(L);
-    } else if (spec.via == SPEC_VIA_AUTO) {
+    } else if (spec->via == SPEC_VIA_AUTO) {
         via_export = rc;
-    } else if (spec.via == SPEC_VIA_EXPORT) {
+    } else if (spec->via == SPEC_VIA_EXPORT) {
         snprintf(why, sizeof why, "via = \"export\"");
     }
-    stop_flag = 0;
-    old = signal(SIGINT, on_sigint);
+    /* Ctrl-C during the run stops the engine (workers finish or abandon
+     * their tile, the journal stays consistent) and the run ends with the
+     * engine's own message, which says how to resume; a second Ctrl-C only
+     * sets the flag again. The protected call's hook is not armed by it: a
+     * Ctrl-C that came before the run is the hook's, and is handed back. */
+    stop_before = platform_stop_requested();
+    platform_stop_clear();
+    (void)platform_stop_install(NULL, &scope);
     rc = via_export ? export_run(&eo, &sum, &e) : engine_run(&eo, &sum, &e);
     sum.via_export = via_export;
     snprintf(sum.via_reason, sizeof sum.via_reason, "%s", why);
-    signal(SIGINT, old);
+    platform_stop_restore(&scope);
+    if (stop_before)
+        platform_stop_request();
+    else
+        platform_stop_clear();
     auth_destroy(own_auth);
     if (prog) {
         progress_finish(prog, &sum, rc);
@@ -624,24 +679,24 @@ static int run(lua_State *L, int plan_only)
     /* From the output path: for files per cell that is the VRT over them.
      * A skipped (complete) output keeps its preview; a missing one (its
      * first run failed making it) is made now, with nothing fetched. */
-    if (rc == 0 && !plan_only && spec.quicklook && !(sum.skipped && access(spec.quicklook, F_OK) == 0))
-        rc = quicklook_write(spec.output, spec.quicklook, spec.quicklook_palette, &e);
+    if (rc == 0 && !plan_only && spec->quicklook && !(sum.skipped && access(spec->quicklook, F_OK) == 0))
+        rc = quicklook_write(spec->output, spec->quicklook, spec->quicklook_palette, &e);
     /* STAC beside the output: after a run, or when a complete output
      * lacks it (a run stopped between the two). */
-    if (rc == 0 && !plan_only && !spec.no_stac) {
+    if (rc == 0 && !plan_only && !spec->no_stac) {
         char sp[4200];
-        if (!sum.skipped || stacout_path(&spec, sp, sizeof sp) != 0 || access(sp, F_OK) != 0)
-            rc = stacout_write(&spec, &sum, &e);
+        if (!sum.skipped || stacout_path(spec, sp, sizeof sp) != 0 || access(sp, F_OK) != 0)
+            rc = stacout_write(spec, &sum, &e);
     }
     if (rc != 0) {
-        spec_free(&spec);
+        host_box_release(spec);
         lua_pushstring(L, e.msg);
         return lua_error(L);
     }
     lua_newtable(L);
     set_int(L, "tiles", (lua_Integer)sum.tiles_total);
-    if (spec.layout != SPEC_LAYOUT_IMAGE)
-        set_int(L, "images", (lua_Integer)spec.nparts);
+    if (spec->layout != SPEC_LAYOUT_IMAGE)
+        set_int(L, "images", (lua_Integer)spec->nparts);
     set_int(L, "tiles_skipped", (lua_Integer)sum.tiles_skipped);
     set_int(L, "tiles_resumed", (lua_Integer)sum.tiles_resumed);
     set_int(L, "tiles_fetched", (lua_Integer)sum.tiles_fetched);
@@ -667,24 +722,24 @@ static int run(lua_State *L, int plan_only)
     lua_pushstring(L, sum.plan_hash);
     lua_setfield(L, -2, "plan_hash");
     /* Under plan too: the path the run would write (a recipe may print it). */
-    if (spec.output) {
-        lua_pushstring(L, spec.output);
+    if (spec->output) {
+        lua_pushstring(L, spec->output);
         lua_setfield(L, -2, "output");
     }
-    if (spec.quicklook) {
-        lua_pushstring(L, spec.quicklook);
+    if (spec->quicklook) {
+        lua_pushstring(L, spec->quicklook);
         lua_setfield(L, -2, "quicklook");
     }
-    host_plan_cost(&spec, &sum, &cost);
+    host_plan_cost(spec, &sum, &cost);
     host_plan_push_fields(L, &cost);
     if (plan_only) {
         char *file = dup_field(L, 1, "file");
-        host_plan_print(stdout, &cost, file, spec.recipe_line, h->opts.json);
+        host_plan_print(stdout, &cost, file, spec->recipe_line, h->opts.json);
         free(file);
         if (sum.problem[0])
             h->plan_problems++;
     }
-    spec_free(&spec);
+    host_box_release(spec);
     return 1;
 }
 

@@ -14,6 +14,7 @@
 #include "core/engine.h"
 #include "util/err.h"
 
+struct buf;
 struct session;
 struct emu;
 struct token_provider;
@@ -64,6 +65,16 @@ struct host {
     int plan_problems;             /* plans that found what would stop a run */
     int downloads;                 /* download{}/plan{} calls so far (progress events number them) */
 };
+
+/* lbox.c: a C resource held while a binding may still raise (see there).
+ * host_box_push [-0, +1, m]: pushes a userdata whose zeroed storage of size
+ * bytes is returned; release(storage) runs once, at host_box_release or
+ * when the box is collected or closed after an error. */
+void *host_box_push(lua_State *L, size_t size, void (*release)(void *));
+/* Releases the box's content now; later calls and the collector do nothing. */
+void host_box_release(void *storage);
+/* A boxed, empty struct buf of at most max bytes. [-0, +1, m] */
+struct buf *host_box_buf(lua_State *L, size_t max);
 
 /* lstate.c */
 int host_state_open(struct host *h, struct errbuf *e);

@@ -48,6 +48,8 @@ struct json_tags {
     int array, object, null;
 };
 
+/* [-0, +1, e]: raises "JSON nesting" (luaL_checkstack) or a memory
+ * error; the caller keeps o in a box. */
 static void push_json(lua_State *L, struct json_object *o, const struct json_tags *t, int depth)
 {
     luaL_checkstack(L, 4, "JSON nesting");
@@ -96,30 +98,40 @@ static void push_json(lua_State *L, struct json_object *o, const struct json_tag
     }
 }
 
+static void release_json(void *p)
+{
+    json_object_put(*(struct json_object **)p);
+}
+
+/* [-0, +1, m on success; -0, +0, m on failure]. The parsed tree sits in a
+ * box while it is pushed: a memory error, or luaL_checkstack's "JSON
+ * nesting", raises from the middle of push_json. */
 int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e)
 {
-    struct json_tokener *tok = json_tokener_new_ex(HOST_JSON_MAX_DEPTH);
-    struct json_object *o;
+    struct json_tokener *tok;
+    struct json_object **o;
     struct json_tags tags;
     int top = lua_gettop(L);
 
-    if (!tok)
-        return err_set(e, ERR_NOMEM, "out of memory");
     /* Include the terminating NUL: a bare number at the end of the text is
      * otherwise "incomplete" to json-c. Every caller passes a NUL-terminated
      * text (Lua strings and struct buf always are). */
-    if (len >= (size_t)INT_MAX) {
-        json_tokener_free(tok);
+    if (len >= (size_t)INT_MAX)
         return err_set(e, ERR_LIMIT, "JSON text of %zu bytes is too large", len);
+    o = host_box_push(L, sizeof *o, release_json);            /* box */
+    if (!(tok = json_tokener_new_ex(HOST_JSON_MAX_DEPTH))) {
+        lua_settop(L, top);
+        return err_set(e, ERR_NOMEM, "out of memory");
     }
-    o = json_tokener_parse_ex(tok, text, (int)len + 1);
-    if (!o && json_tokener_get_error(tok) != json_tokener_success) {
+    *o = json_tokener_parse_ex(tok, text, (int)len + 1);
+    if (!*o && json_tokener_get_error(tok) != json_tokener_success) {
         if (json_tokener_get_error(tok) == json_tokener_error_depth)
             err_set(e, ERR_PARSE, "invalid JSON: nested deeper than %d levels", HOST_JSON_MAX_DEPTH);
         else
             err_set(e, ERR_PARSE, "invalid JSON: %s",
                     json_tokener_error_desc(json_tokener_get_error(tok)));
         json_tokener_free(tok);
+        lua_settop(L, top);
         return ERR_PARSE;
     }
     json_tokener_free(tok);
@@ -130,17 +142,18 @@ int host_json_push(lua_State *L, const char *text, size_t len, struct errbuf *e)
     lua_getfield(L, -1, "ARRAY");
     lua_getfield(L, -2, "OBJECT");
     lua_getfield(L, -3, "null");
-    tags.array = top + 2;
-    tags.object = top + 3;
-    tags.null = top + 4;
-    push_json(L, o, &tags, 0);
-    json_object_put(o);
-    /* stack: json ARRAY OBJECT null value -> value */
+    tags.array = top + 3;
+    tags.object = top + 4;
+    tags.null = top + 5;
+    push_json(L, *o, &tags, 0);
+    host_box_release(o);
+    /* stack: box json ARRAY OBJECT null value -> value */
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);
     return 0;
 }
 
+/* json_decode(text) -> value. [-0, +1, e] */
 static int l_json_decode(lua_State *L)
 {
     size_t len;
@@ -410,21 +423,31 @@ static int request_retried(struct session *sess, const char *path, const struct 
     }
 }
 
+static void release_http_result(void *p)
+{
+    http_result_free(p);
+}
+
+/* compute(expr [, credentials, project]) -> the answer's "result".
+ * [-0, +1, e]: every argument is read before anything is allocated; the
+ * answer lives in a box until it is in Lua, since pushing it can raise. */
 static int l_compute(lua_State *L)
 {
     struct host *h = host_from_lua(L);
     size_t len;
     const char *expr = luaL_checklstring(L, 1, &len);
+    const char *cred = luaL_optstring(L, 2, NULL), *proj = luaL_optstring(L, 3, NULL);
     struct errbuf e;
     struct buf body;
-    struct http_result res;
+    struct http_result *res;
     char msg[1024];
     int rc;
-
-    const char *cred = luaL_optstring(L, 2, NULL), *proj = luaL_optstring(L, 3, NULL);
     struct token_provider *own = NULL;
     struct session *sess = NULL;
     char project[256] = "";
+
+    lua_settop(L, 3);
+    res = host_box_push(L, sizeof *res, release_http_result);   /* 4: box */
 
     /* A download's own credentials or project (host.compute(expr, credentials,
      * project)): the question is asked, and paid for, as that download. */
@@ -446,25 +469,26 @@ static int l_compute(lua_State *L)
         auth_destroy(own);
         return raise_plain(L, "out of memory");
     }
-    rc = request_retried(sess ? sess : h->session, "value:compute", &body, &res, &e);
+    rc = request_retried(sess ? sess : h->session, "value:compute", &body, res, &e);
     buf_free(&body);
     session_destroy(sess);
     auth_destroy(own);
     if (rc != 0) {
-        http_result_free(&res);
+        host_box_release(res);
         lua_pushfstring(L, "getInfo: request to %s failed: %s", h->endpoint, e.msg);
         return lua_error(L);
     }
-    if (res.status != 200) {
-        session_error_message(&res, msg, sizeof msg);
-        http_result_free(&res);
-        lua_pushfstring(L, "getInfo: the server answered %d: %s", (int)res.status, msg);
+    if (res->status != 200) {
+        int status = (int)res->status;
+        session_error_message(res, msg, sizeof msg);
+        host_box_release(res);
+        lua_pushfstring(L, "getInfo: the server answered %d: %s", status, msg);
         return lua_error(L);
     }
     /* Parsed once, straight into Lua: an answer as deep as the one EE
      * gives for a deep value needs more than json-c's default depth. */
-    rc = host_json_push(L, res.body.data ? res.body.data : "", res.body.len, &e);
-    http_result_free(&res);
+    rc = host_json_push(L, res->body.data ? res->body.data : "", res->body.len, &e);
+    host_box_release(res);
     if (rc != 0) {
         lua_pushfstring(L, "getInfo: the server's answer is not JSON (%s)", e.msg);
         return lua_error(L);
@@ -562,18 +586,20 @@ static int fetch_algorithms(struct host *h, struct buf *out, struct errbuf *e)
     return 0;
 }
 
+/* algorithms() -> the decoded list. [-0, +1, e]; the text is boxed while
+ * it is decoded into Lua. */
 static int l_algorithms(lua_State *L)
 {
     struct host *h = host_from_lua(L);
     struct errbuf e;
-    struct buf b;
+    struct buf *b;
     int rc;
 
-    buf_init(&b, (size_t)64 << 20);
-    rc = fetch_algorithms(h, &b, &e);
+    b = host_box_buf(L, (size_t)64 << 20);
+    rc = fetch_algorithms(h, b, &e);
     if (rc == 0)
-        rc = host_json_push(L, b.data ? b.data : "", b.len, &e);
-    buf_free(&b);
+        rc = host_json_push(L, b->data ? b->data : "", b->len, &e);
+    host_box_release(b);
     if (rc != 0)
         return raise_plain(L, e.msg);
     return 1;
@@ -583,32 +609,60 @@ static int l_algorithms(lua_State *L)
 
 /* read_text(path [, within]): the text of a file; with within (the recipe's
  * folder, for require) the file must resolve inside that folder, so a
- * symbolic link cannot lead a module out of it. */
+ * symbolic link cannot lead a module out of it. [-0, +1|2, e] */
 static int l_read_text(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *within = luaL_optstring(L, 2, NULL);
     struct errbuf e;
-    struct buf b;
+    struct buf *b;
 
     if (within && access(path, F_OK) == 0 && host_guard_module(within, path, &e) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, e.msg);
         return 2;
     }
-    buf_init(&b, TEXT_MAX);
-    if (buf_read_file(&b, path) != 0) {
-        buf_free(&b);
+    b = host_box_buf(L, TEXT_MAX);   /* pushing the text may raise */
+    if (buf_read_file(b, path) != 0) {
+        host_box_release(b);
         lua_pushnil(L);
         lua_pushfstring(L, "no file %s", path);
         return 2;
     }
-    lua_pushlstring(L, b.data ? b.data : "", b.len);
-    buf_free(&b);
+    lua_pushlstring(L, b->data ? b->data : "", b->len);
+    host_box_release(b);
     return 1;
 }
 
-/* ogr_read(path [, layer]) -> { geojson_text, ... } in EPSG:4326. */
+/* What ogr_read holds while it pushes geometries (each push can raise a
+ * memory error under the recipe's budget). */
+struct ogr_hold {
+    GDALDatasetH ds;
+    OGRSpatialReferenceH wgs84;
+    OGRCoordinateTransformationH ct;
+    OGRFeatureH f;
+    char *txt;
+};
+
+static void release_ogr(void *p)
+{
+    struct ogr_hold *o = p;
+
+    CPLFree(o->txt);
+    if (o->f)
+        OGR_F_Destroy(o->f);
+    if (o->ct)
+        OCTDestroyCoordinateTransformation(o->ct);
+    if (o->wgs84)
+        OSRDestroySpatialReference(o->wgs84);
+    if (o->ds)
+        GDALClose(o->ds);
+    memset(o, 0, sizeof *o);
+}
+
+/* ogr_read(path [, layer]) -> { geojson_text, ... } in EPSG:4326.
+ * [-0, +1, e]: the dataset, transformation, feature and text being pushed
+ * are in a box, released on return or by the error that unwinds. */
 static int l_ogr_read(lua_State *L)
 {
     struct host *h = host_from_lua(L);
@@ -616,66 +670,68 @@ static int l_ogr_read(lua_State *L)
     const char *layer_name = luaL_optstring(L, 2, NULL);
     char path[4096], err[1024] = "";
     struct errbuf e;
-    GDALDatasetH ds;
-    OGRSpatialReferenceH wgs84;
+    struct ogr_hold *o;
     int nl, li, n = 0;
 
     if (host_guard_input(h, "", arg, path, sizeof path, &e) != 0)
         return raise_plain(L, e.msg);
+    lua_settop(L, 2);
+    o = host_box_push(L, sizeof *o, release_ogr);          /* 3: box */
     GDALAllRegister();
-    ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
-    if (!ds) {
+    o->ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+    if (!o->ds) {
         lua_pushfstring(L, "cannot open %s as a vector file (GeoJSON, GeoPackage, Shapefile ...)", path);
         return lua_error(L);
     }
-    wgs84 = OSRNewSpatialReference(NULL);
-    OSRSetWellKnownGeogCS(wgs84, "WGS84");
-    OSRSetAxisMappingStrategy(wgs84, OAMS_TRADITIONAL_GIS_ORDER);
-    lua_newtable(L);
-    nl = GDALDatasetGetLayerCount(ds);
+    o->wgs84 = OSRNewSpatialReference(NULL);
+    OSRSetWellKnownGeogCS(o->wgs84, "WGS84");
+    OSRSetAxisMappingStrategy(o->wgs84, OAMS_TRADITIONAL_GIS_ORDER);
+    lua_newtable(L);                                        /* 4: the texts */
+    nl = GDALDatasetGetLayerCount(o->ds);
     for (li = 0; li < nl && !err[0]; li++) {
-        OGRLayerH layer = GDALDatasetGetLayer(ds, li);
+        OGRLayerH layer = GDALDatasetGetLayer(o->ds, li);
         OGRSpatialReferenceH srs;
-        OGRCoordinateTransformationH ct = NULL;
-        OGRFeatureH f;
 
         if (layer_name && strcmp(OGR_L_GetName(layer), layer_name) != 0)
             continue;
         srs = OGR_L_GetSpatialRef(layer);
-        if (srs && !OSRIsSame(srs, wgs84)) {
+        if (srs && !OSRIsSame(srs, o->wgs84)) {
             OGRSpatialReferenceH src = OSRClone(srs);
             OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER);
-            ct = OCTNewCoordinateTransformation(src, wgs84);
+            o->ct = OCTNewCoordinateTransformation(src, o->wgs84);
             OSRDestroySpatialReference(src);
-            if (!ct) {
+            if (!o->ct) {
                 snprintf(err, sizeof err, "cannot transform layer %s to EPSG:4326", OGR_L_GetName(layer));
                 break;
             }
         }
         OGR_L_ResetReading(layer);
-        while ((f = OGR_L_GetNextFeature(layer)) != NULL) {
-            OGRGeometryH g = OGR_F_GetGeometryRef(f);
+        while ((o->f = OGR_L_GetNextFeature(layer)) != NULL) {
+            OGRGeometryH g = OGR_F_GetGeometryRef(o->f);
             if (g) {
-                char *txt;
-                if (ct && OGR_G_Transform(g, ct) != OGRERR_NONE) {
+                if (o->ct && OGR_G_Transform(g, o->ct) != OGRERR_NONE) {
                     snprintf(err, sizeof err, "cannot transform a geometry of %.900s", path);
-                    OGR_F_Destroy(f);
+                    OGR_F_Destroy(o->f);
+                    o->f = NULL;
                     break;
                 }
-                txt = OGR_G_ExportToJson(g);
-                if (txt) {
-                    lua_pushstring(L, txt);
+                o->txt = OGR_G_ExportToJson(g);
+                if (o->txt) {
+                    lua_pushstring(L, o->txt);
                     lua_rawseti(L, -2, ++n);
-                    CPLFree(txt);
+                    CPLFree(o->txt);
+                    o->txt = NULL;
                 }
             }
-            OGR_F_Destroy(f);
+            OGR_F_Destroy(o->f);
+            o->f = NULL;
         }
-        if (ct)
-            OCTDestroyCoordinateTransformation(ct);
+        if (o->ct) {
+            OCTDestroyCoordinateTransformation(o->ct);
+            o->ct = NULL;
+        }
     }
-    OSRDestroySpatialReference(wgs84);
-    GDALClose(ds);
+    host_box_release(o);
     if (err[0])
         return raise_plain(L, err);
     return 1;

@@ -46,28 +46,30 @@ int host_lock_mode_lua(lua_State *L)
     return 2;
 }
 
-/* host.lock_read(): the lock file's text, or nil and why. */
+/* host.lock_read(): the lock file's text, or nil and why. [-0, +1|2, e];
+ * the text is boxed while it is pushed. */
 int host_lock_read_lua(lua_State *L)
 {
     struct host *h = host_from_lua(L);
     char path[4200];
-    struct buf b;
+    struct buf *b;
 
     if (lock_path(h, path, sizeof path) != 0) {
         lua_pushnil(L);
         lua_pushliteral(L, "--locked needs a recipe file");
         return 2;
     }
-    buf_init(&b, LOCK_MAX_BYTES);
-    if (buf_read_file(&b, path) != 0) {
-        buf_free(&b);
+    b = host_box_buf(L, LOCK_MAX_BYTES);
+    if (buf_read_file(b, path) != 0) {
+        int err = errno;
+        host_box_release(b);
         lua_pushnil(L);
         lua_pushfstring(L, "cannot read the lock file %s (%s): make it with `eefetch plan --lock`", path,
-                        strerror(errno));
+                        strerror(err));
         return 2;
     }
-    lua_pushlstring(L, b.data ? b.data : "", b.len);
-    buf_free(&b);
+    lua_pushlstring(L, b->data ? b->data : "", b->len);
+    host_box_release(b);
     return 1;
 }
 

@@ -8,13 +8,13 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/host_int.h"
 #include "util/log.h"
+#include "util/platform.h"
 
 struct host_module {
     const char *name;
@@ -64,7 +64,7 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
  * instruction, so a pcall inside the recipe cannot swallow the stop. */
 /* Raises msg prefixed with "file:line: " of the innermost running Lua code
  * (a hook has no Lua frame of its own for luaL_where to name, and may fire
- * in a library function called from Lua). */
+ * in a library function called from Lua). [-0, +1, v]: never returns. */
 static int raise_here(lua_State *L, const char *msg)
 {
     lua_Debug ar;
@@ -115,7 +115,8 @@ static int panic_handler(lua_State *L)
     return 0;
 }
 
-/* package.preload loader for an embedded module (upvalue: its index). */
+/* package.preload loader for an embedded module (upvalue: its index).
+ * [-0, +1, e]: the module's value. */
 static int load_embedded(lua_State *L)
 {
     lua_Integer i = lua_tointeger(L, lua_upvalueindex(1));
@@ -131,7 +132,8 @@ static int load_embedded(lua_State *L)
 }
 
 /* Message handler: the error plus a traceback limited to the user's frames
- * (eefetch's own modules are an implementation detail to a recipe author). */
+ * (eefetch's own modules are an implementation detail to a recipe author).
+ * [-0, +1, e]: the message with its traceback (a __tostring may raise). */
 static int msghandler(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
@@ -166,10 +168,9 @@ static int msghandler(lua_State *L)
 
 /* Ctrl-C while Lua runs: as in lua.c, the signal handler only installs a
  * hook (lua_sethook is safe there), and the hook raises the error at the
- * next instruction, call or return. */
+ * next instruction, call or return. The flag itself is util/platform's one
+ * stop flag, which C code blocked in a request polls (host_interrupted). */
 static lua_State *running_L;
-/* Also set by Ctrl-C, for C code blocked in a request (see host_interrupted). */
-static volatile sig_atomic_t interrupted;
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
@@ -181,13 +182,12 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
 int host_interrupted(void *ud)
 {
     (void)ud;
-    return interrupted != 0;
+    return platform_stop_requested();
 }
 
-static void on_sigint(int sig)
+/* platform_stop_fn of a protected call: runs in the signal handler. */
+static void arm_interrupt_hook(void)
 {
-    (void)sig;
-    interrupted = 1;
     if (running_L)
         lua_sethook(running_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
@@ -201,10 +201,11 @@ static const char LIBRARY_BUDGET_MSG[] =
 
 static void where_lua(lua_State *L);
 
+/* [-0, +0, v]: returns, or raises "interrupted" or the budget's message. */
 static void host_charge_library(lua_State *L, long steps, const char *what)
 {
     struct host *h;
-    if (interrupted) {
+    if (platform_stop_requested()) {
         lua_sethook(L, NULL, 0, 0);      /* the pending interrupt hook: raised here instead */
         where_lua(L);
         lua_pushliteral(L, "interrupted");
@@ -226,7 +227,8 @@ static void host_charge_library(lua_State *L, long steps, const char *what)
 }
 
 /* Pushes "file:line: " of the innermost Lua function (the library call
- * may sit under another C function, as sort's comparison does). */
+ * may sit under another C function, as sort's comparison does).
+ * [-0, +1, m] */
 static void where_lua(lua_State *L)
 {
     lua_Debug ar;
@@ -242,25 +244,25 @@ static void where_lua(lua_State *L)
 
 static const struct library_budget host_library_budget = {host_charge_library};
 
+/* [-(nargs+1), +nresults, -]: on an error nothing is left (the message is
+ * in e). The stop scope is installed only while Lua runs. */
 int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 {
     lua_State *L = h->L;
     int base = lua_gettop(L) - nargs;   /* the function's slot */
-    struct sigaction sa, old;
+    struct platform_stop_scope scope;
     lua_State *prev = running_L;
     int st;
 
     host_reset_budget(h);
-    interrupted = 0;
+    platform_stop_clear();
     lua_pushcfunction(L, msghandler);
     lua_insert(L, base);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
     running_L = L;
-    sigaction(SIGINT, &sa, &old);
+    /* Cannot fail on POSIX; without it Ctrl-C keeps its default. */
+    (void)platform_stop_install(arm_interrupt_hook, &scope);
     st = lua_pcall(L, nargs, nresults, base);
-    sigaction(SIGINT, &old, NULL);
+    platform_stop_restore(&scope);
     running_L = prev;
     lua_remove(L, base);
     lua_sethook(L, NULL, 0, 0);
@@ -278,7 +280,7 @@ int host_pcall(struct host *h, int nargs, int nresults, struct errbuf *e)
 }
 
 /* Runs inside a protected call: libraries, preloads, the host module and
- * the recipe environment. */
+ * the recipe environment. [-1, +0, e]: argument 1 is the struct host. */
 static int state_setup(lua_State *L)
 {
     struct host *h = lua_touserdata(L, 1);
@@ -382,6 +384,7 @@ int host_run_chunk(struct host *h, const char *code, size_t len, const char *chu
     return host_pcall(h, 0, nresults, e);
 }
 
+/* [-0, +1, -] */
 void host_push_env(lua_State *L)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &ENV_KEY);

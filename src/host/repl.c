@@ -8,21 +8,21 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "host/host_int.h"
+#include "util/platform.h"
 
 static struct host *repl_host;
 
-/* Ctrl-C at the prompt abandons the line being typed (evaluation has its
- * own handler, installed by host_pcall while Lua runs). */
-static void on_prompt_sigint(int sig)
+/* Ctrl-C at the prompt abandons the line being typed: the platform_stop_fn
+ * of the REPL's own stop scope (evaluation installs its own, in host_pcall,
+ * which clears the flag this Ctrl-C set before Lua runs). */
+static void on_prompt_sigint(void)
 {
-    (void)sig;
     rl_free_line_state();
     rl_replace_line("", 0);
     rl_crlf();
@@ -30,7 +30,7 @@ static void on_prompt_sigint(int sig)
     rl_redisplay();
 }
 
-/* Pushes require("eefetch.repl")[name]. */
+/* Pushes require("eefetch.repl")[name]. [-0, +1, e] */
 static void push_repl_fn(lua_State *L, const char *name)
 {
     lua_getglobal(L, "require");
@@ -40,6 +40,8 @@ static void push_repl_fn(lua_State *L, const char *name)
     lua_remove(L, -2);
 }
 
+/* complete_lua(text) -> repl.complete(env, text). [-1, +1, e]; run
+ * through host_pcall, since completion happens outside any line. */
 static int complete_lua(lua_State *L)
 {
     const char *text = lua_tostring(L, 1);
@@ -80,9 +82,11 @@ static char *generator(const char *text, int state)
         n = (size_t)lua_rawlen(L, -1);
         matches = calloc(n ? n : 1, sizeof *matches);
         for (i = 0; matches && i < n; i++) {
-            lua_rawgeti(L, -1, (lua_Integer)i + 1);
-            matches[nmatches] = strdup(lua_tostring(L, -1));
-            if (matches[nmatches])
+            /* Strings only: lua_tostring would convert a number in place,
+             * an allocation that can raise, and this runs outside any
+             * protected call; anything else has no text at all. */
+            if (lua_rawgeti(L, -1, (lua_Integer)i + 1) == LUA_TSTRING &&
+                (matches[nmatches] = strdup(lua_tostring(L, -1))) != NULL)
                 nmatches++;
             lua_pop(L, 1);
         }
@@ -151,7 +155,8 @@ static void history_path(char *out, size_t cap)
         out[0] = 0;
 }
 
-/* Prints each result left on the stack (from index base+1) via repl.show. */
+/* Prints each result left on the stack (from index base+1) via repl.show.
+ * [-(top-base), +0, -]: each show is its own protected call. */
 static void show_results(struct host *h, int base)
 {
     lua_State *L = h->L;
@@ -175,7 +180,8 @@ static void show_results(struct host *h, int base)
     fflush(stdout);
 }
 
-/* 1 when text compiles as a Lua chunk (nothing runs). */
+/* 1 when text compiles as a Lua chunk (nothing runs). [-0, +0, -]:
+ * luaL_loadbufferx reports a memory error instead of raising it. */
 static int compiles(lua_State *L, const char *text, size_t len)
 {
     int ok = luaL_loadbufferx(L, text, len, "=check", "t") == LUA_OK;
@@ -314,7 +320,7 @@ int host_repl(struct host *h)
     char *line;
     size_t cap = 0, len = 0;
     char *acc = NULL;
-    struct sigaction old_int;
+    struct platform_stop_scope scope;
 
     repl_host = h;
     rl_readline_name = "eefetch";
@@ -324,13 +330,7 @@ int host_repl(struct host *h)
     /* append_history() needs an existing file: create it on first use. */
     if (hist[0] && read_history(hist) != 0)
         write_history(hist);
-    {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_prompt_sigint;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old_int);
-    }
+    (void)platform_stop_install(on_prompt_sigint, &scope);
     printf("eefetch %s REPL (Lua 5.4). :help for help, Ctrl-D to quit.\n", EEFETCH_VERSION);
     fflush(stdout);
     while ((line = readline(acc ? ">> " : "> ")) != NULL) {
@@ -394,7 +394,7 @@ int host_repl(struct host *h)
     }
     free(acc);
     free_matches();
-    sigaction(SIGINT, &old_int, NULL);
+    platform_stop_restore(&scope);
     if (hist[0])
         history_truncate_file(hist, 1000);
     printf("\n");

@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "core/session.h"
 #include "host/host_int.h"
 #include "util/buf.h"
+#include "util/platform.h"
 
 #define TERMIMG_MAX_IMAGES 16
 #define TERMIMG_MAX_SIDE 4096      /* a thumbnail larger than this is refused */
@@ -39,12 +39,19 @@ enum termimg_mode { MODE_HALFBLOCK, MODE_SIXEL, MODE_KITTY };
 
 /* ---- the thumbnail request ------------------------------------------- */
 
+static void release_http_result(void *p)
+{
+    http_result_free(p);
+}
+
+/* thumbnail(expr) -> PNG bytes. [-0, +1, e]: the answer is boxed, since
+ * pushing a large PNG can raise a memory error. */
 static int l_thumbnail(lua_State *L)
 {
     struct host *h = host_from_lua(L);
     size_t len;
     const char *expr = luaL_checklstring(L, 1, &len);
-    struct http_result res;
+    struct http_result *res;
     struct errbuf e;
     struct buf body;
     char msg[1024], path[1024];
@@ -55,45 +62,48 @@ static int l_thumbnail(lua_State *L)
         return luaL_error(L, "%s", e.msg);
     /* What getThumbURL({format: "png"}) sends: everything else (bands,
      * visualization, region, dimensions) is in the expression. */
+    lua_settop(L, 1);
+    res = host_box_push(L, sizeof *res, release_http_result);   /* 2: box */
     buf_init(&body, 0);
     if (buf_append_str(&body, "{\"expression\":") != 0 || buf_append(&body, expr, len) != 0 ||
         buf_append_str(&body, ",\"fileFormat\":\"PNG\"}") != 0) {
         buf_free(&body);
         return luaL_error(L, "out of memory");
     }
-    memset(&res, 0, sizeof res);
-    rc = session_post(h->session, "thumbnails", body.data, body.len, &res, &e);
+    rc = session_post(h->session, "thumbnails", body.data, body.len, res, &e);
     buf_free(&body);
     if (rc != 0) {
-        http_result_free(&res);
+        http_result_free(res);
         return luaL_error(L, "thumbnail: request to %s failed: %s", h->endpoint, e.msg);
     }
-    if (res.status != 200) {
-        session_error_message(&res, msg, sizeof msg);
-        http_result_free(&res);
-        return luaL_error(L, "thumbnail: the server answered %d: %s", (int)res.status, msg);
+    if (res->status != 200) {
+        int status = (int)res->status;
+        session_error_message(res, msg, sizeof msg);
+        http_result_free(res);
+        return luaL_error(L, "thumbnail: the server answered %d: %s", status, msg);
     }
     /* {"name": "projects/P/thumbnails/ID"}: found without a full parse. */
-    name = res.body.data ? strstr(res.body.data, "projects/") : NULL;
+    name = res->body.data ? strstr(res->body.data, "projects/") : NULL;
     end = name ? strchr(name, '"') : NULL;
     if (!name || !end || (size_t)(end - name) + 12 >= sizeof path) {
-        http_result_free(&res);
+        http_result_free(res);
         return luaL_error(L, "thumbnail: the server's answer names no thumbnail");
     }
     snprintf(path, sizeof path, "%.*s:getPixels", (int)(end - name), name);
-    http_result_free(&res);
-    memset(&res, 0, sizeof res);
-    if (session_get(h->session, path, &res, &e) != 0) {
-        http_result_free(&res);
+    http_result_free(res);
+    memset(res, 0, sizeof *res);
+    if (session_get(h->session, path, res, &e) != 0) {
+        http_result_free(res);
         return luaL_error(L, "thumbnail: request to %s failed: %s", h->endpoint, e.msg);
     }
-    if (res.status != 200) {
-        session_error_message(&res, msg, sizeof msg);
-        http_result_free(&res);
-        return luaL_error(L, "thumbnail: the server answered %d: %s", (int)res.status, msg);
+    if (res->status != 200) {
+        int status = (int)res->status;
+        session_error_message(res, msg, sizeof msg);
+        http_result_free(res);
+        return luaL_error(L, "thumbnail: the server answered %d: %s", status, msg);
     }
-    lua_pushlstring(L, res.body.data ? res.body.data : "", res.body.len);
-    http_result_free(&res);
+    lua_pushlstring(L, res->body.data ? res->body.data : "", res->body.len);
+    host_box_release(res);
     return 1;
 }
 
@@ -194,16 +204,14 @@ struct term {
 
 static void term_size(struct term *t, int cols, int rows)
 {
-    struct winsize ws;
+    struct platform_term_size ws;
     const char *c = getenv("COLUMNS"), *l = getenv("LINES");
 
-    memset(&ws, 0, sizeof ws);
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0)
-        memset(&ws, 0, sizeof ws);
-    t->cols = cols > 0 ? cols : ws.ws_col > 0 ? ws.ws_col : c && atoi(c) > 0 ? atoi(c) : 80;
-    t->rows = rows > 0 ? rows : ws.ws_row > 0 ? ws.ws_row : l && atoi(l) > 0 ? atoi(l) : 0;
-    t->cell_w = ws.ws_col > 0 && ws.ws_xpixel > 0 ? ws.ws_xpixel / ws.ws_col : TERMIMG_CELL_W;
-    t->cell_h = ws.ws_row > 0 && ws.ws_ypixel > 0 ? ws.ws_ypixel / ws.ws_row : TERMIMG_CELL_H;
+    platform_terminal_size(STDOUT_FILENO, &ws);   /* all 0 when unknown */
+    t->cols = cols > 0 ? cols : ws.cols > 0 ? ws.cols : c && atoi(c) > 0 ? atoi(c) : 80;
+    t->rows = rows > 0 ? rows : ws.rows > 0 ? ws.rows : l && atoi(l) > 0 ? atoi(l) : 0;
+    t->cell_w = ws.cols > 0 && ws.xpixels > 0 ? ws.xpixels / ws.cols : TERMIMG_CELL_W;
+    t->cell_h = ws.rows > 0 && ws.ypixels > 0 ? ws.ypixels / ws.rows : TERMIMG_CELL_H;
     if (t->cell_w < 1)
         t->cell_w = TERMIMG_CELL_W;
     if (t->cell_h < 1)
@@ -215,7 +223,7 @@ static const char *detect_mode(void)
 {
     const char *term = getenv("TERM"), *prog = getenv("TERM_PROGRAM");
 
-    if (!isatty(STDOUT_FILENO))
+    if (!platform_isatty(STDOUT_FILENO))
         return "halfblock";
     if ((getenv("KITTY_WINDOW_ID") && *getenv("KITTY_WINDOW_ID")) || (term && strcmp(term, "xterm-kitty") == 0) ||
         (prog && strcmp(prog, "ghostty") == 0))
@@ -485,14 +493,37 @@ static int draw_captions(lua_State *L, int tcap, int n, const int *xs, const int
     return rc;
 }
 
+/* What term_image holds while it still reads its arguments and captions
+ * and pushes the drawing (each can raise). */
+struct term_image_hold {
+    struct rgba imgs[TERMIMG_MAX_IMAGES], canvas;
+    struct buf out;
+};
+
+static void release_term_image(void *p)
+{
+    struct term_image_hold *k = p;
+    int i;
+
+    for (i = 0; i < TERMIMG_MAX_IMAGES; i++) {
+        free(k->imgs[i].px);
+        k->imgs[i].px = NULL;
+    }
+    free(k->canvas.px);
+    k->canvas.px = NULL;
+    buf_free(&k->out);
+}
+
+/* term_image(pngs [, captions, opts]) -> the drawing's bytes. [-0, +1, e]:
+ * decoded images, canvas and output are boxed. */
 static int l_term_image(lua_State *L)
 {
     const char *mode_name;
-    struct rgba imgs[TERMIMG_MAX_IMAGES], canvas;
+    struct term_image_hold *k;
+    struct rgba *imgs;
     int xs[TERMIMG_MAX_IMAGES], ws[TERMIMG_MAX_IMAGES];
     enum termimg_mode mode;
     struct term t;
-    struct buf out;
     char err[256] = "";
     int i, n, rc = 0, unit, width, height;
 
@@ -527,7 +558,8 @@ static int l_term_image(lua_State *L)
     term_size(&t, (int)lua_tointeger(L, -2), (int)lua_tointeger(L, -1));
     lua_pop(L, 2);
 
-    memset(imgs, 0, sizeof imgs);
+    k = host_box_push(L, sizeof *k, release_term_image);   /* 4: box */
+    imgs = k->imgs;
     for (i = 0; i < n && rc == 0; i++) {
         size_t len;
         const char *png;
@@ -547,29 +579,28 @@ static int l_term_image(lua_State *L)
     unit = mode == MODE_HALFBLOCK ? 1 : t.cell_w;
     width = (t.cols - 1) * unit;
     height = t.rows > 3 ? (t.rows - 3) * (mode == MODE_HALFBLOCK ? 2 : t.cell_h) : 0;
-    buf_init(&out, 0);
-    if (rc == 0 && compose(imgs, n, width, height, TERMIMG_GAP_CELLS * unit, &canvas, xs, ws) != 0) {
+    buf_init(&k->out, 0);
+    if (rc == 0 && compose(imgs, n, width, height, TERMIMG_GAP_CELLS * unit, &k->canvas, xs, ws) != 0) {
         snprintf(err, sizeof err, "out of memory");
         rc = -1;
     }
     if (rc == 0) {
-        rc = mode == MODE_HALFBLOCK ? draw_halfblock(&canvas, &out)
-             : mode == MODE_SIXEL   ? draw_sixel(&canvas, &out)
-                                    : draw_kitty(&canvas, &out);
+        rc = mode == MODE_HALFBLOCK ? draw_halfblock(&k->canvas, &k->out)
+             : mode == MODE_SIXEL   ? draw_sixel(&k->canvas, &k->out)
+                                    : draw_kitty(&k->canvas, &k->out);
         if (rc == 0)
-            rc = draw_captions(L, 2, n, xs, ws, unit, &out);
+            rc = draw_captions(L, 2, n, xs, ws, unit, &k->out);
         if (rc != 0)
             snprintf(err, sizeof err, "out of memory");
-        free(canvas.px);
+        free(k->canvas.px);
+        k->canvas.px = NULL;
     }
-    for (i = 0; i < n; i++)
-        free(imgs[i].px);
     if (rc != 0) {
-        buf_free(&out);
+        host_box_release(k);
         return luaL_error(L, "show: %s", err);
     }
-    lua_pushlstring(L, out.data ? out.data : "", out.len);
-    buf_free(&out);
+    lua_pushlstring(L, k->out.data ? k->out.data : "", k->out.len);
+    host_box_release(k);
     return 1;
 }
 
