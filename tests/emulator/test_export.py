@@ -440,10 +440,11 @@ def test_states_and_queue(bdir):
                          "--export-ms-per-mpixel", "3000", "--export-running", "1",
                          "--export-pending-limit", "3") as emu:
         t0 = time.monotonic()
-        # The low task is four times the pixels (3.6 s running), so a poll
-        # on a slow (sanitizer) build still sees it RUNNING to cancel it.
+        # The low task is sixteen times the pixels (14.4 s running), so a
+        # poll on a slow or loaded (sanitizer) build still sees it RUNNING;
+        # it is cancelled then, so its length costs no time.
         low = submit(emu, export_body(load(ref.SRTM), "q/low",
-                                      grid=emulib.grid("EPSG:4326", SRTM_AFFINE, 2 * W, 2 * H),
+                                      grid=emulib.grid("EPSG:4326", SRTM_AFFINE, 4 * W, 4 * H),
                                       priority={"value": 10}))
         high = submit(emu, small("q/high", priority=500))
         third = submit(emu, small("q/third"))
