@@ -29,7 +29,6 @@ struct token_provider;
 /* Stored tiles handed to the assembler in memory at most. */
 #define ENGINE_HANDOFF_MAX 8
 #define ENGINE_MAX_THROTTLED 30       /* 429 answers per tile before giving up */
-#define ENGINE_MAX_RETRY_AFTER_S 60   /* a longer Retry-After is waited for this long */
 #define ENGINE_SPLIT_FLOOR_PX 64      /* no split below 8x8-pixel pieces */
 
 enum engine_event_kind {

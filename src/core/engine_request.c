@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backoff.h"
 #include "core/exprtext.h"
 
 enum engine_class engine_classify(long status, const char *message)
@@ -19,8 +20,7 @@ enum engine_class engine_classify(long status, const char *message)
 
     if (status == 200)
         return ENGINE_OK;
-    if (status == 0 || status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
-        status == 504)
+    if (backoff_transient(status))
         return ENGINE_TRANSIENT;
     if (status == 401)
         return ENGINE_AUTH;

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/backoff.h"
 #include "core/exprtext.h"
 #include "core/gcs.h"
 #include "core/journal.h"
@@ -196,6 +197,8 @@ struct xrun {
     struct session_opts so;
     char *expression;        /* select (+ unmask) of the spec's */
     int first_ms, cap_ms;
+    struct backoff retry;    /* submissions and Cloud Storage reads */
+    uint64_t rng;            /* their jitter */
     uint64_t bytes;
     size_t filled;           /* tiles cut from the files by this run */
     int lock_fd;             /* holds the export journal's lock; -1 */
@@ -457,14 +460,12 @@ static int parse_operation(const char *body, struct opinfo *op)
     return op->name[0] ? 0 : -1;
 }
 
-static int transient_status(long st)
+/* A submission that failed transiently is sent again after the back-off
+ * (not the poll schedule: no task exists yet to be polled). */
+static void retry_later(struct xrun *x, struct task *t, long retry_after_s)
 {
-    return st == 0 || st == 429 || st >= 500;
-}
-
-static void retry_later(struct xrun *x, struct task *t)
-{
-    t->next_ms = time_mono_ms() + export_poll_delay_ms(t->submit_tries++, x->first_ms, x->cap_ms);
+    t->next_ms = time_mono_ms() + backoff_delay_ms(&x->retry, ++t->submit_tries, retry_after_s,
+                                                   backoff_random(&x->rng));
 }
 
 /* A task that ended badly: the next attempt (new requestId), or the end of
@@ -517,8 +518,9 @@ static int submit(struct xrun *x, struct task *t, struct errbuf *e)
         http_result_free(&res);
         return rc;
     }
-    if (rc == ERR_HTTP || (rc == 0 && transient_status(res.status))) {
+    if (rc == ERR_HTTP || (rc == 0 && backoff_transient(res.status))) {
         /* The same requestId next time: EE starts at most one task for it. */
+        long retry_after_s = rc == 0 ? res.retry_after_s : -1;
         session_error_message(&res, msg, sizeof msg);
         log_debug("image:export for cell %zu: %s; retrying", t->cell, rc ? e->msg : msg);
         http_result_free(&res);
@@ -526,7 +528,7 @@ static int submit(struct xrun *x, struct task *t, struct errbuf *e)
         if (t->submit_tries >= ENGINE_DEFAULT_RETRIES + 4)
             return err_set(e, ERR_SERVER, "image:export for fishnet cell %zu keeps failing: %s", t->cell,
                            rc ? e->msg : msg);
-        retry_later(x, t);
+        retry_later(x, t, retry_after_s);
         return 0;
     }
     if (rc == 0 && res.status != 200) {
@@ -581,7 +583,7 @@ static int poll_task(struct xrun *x, struct task *t, struct errbuf *e)
         http_result_free(&res);
         return rc;
     }
-    if (rc == ERR_HTTP || (rc == 0 && transient_status(res.status))) {
+    if (rc == ERR_HTTP || (rc == 0 && backoff_transient(res.status))) {
         http_result_free(&res);
         x->sum->retries++;
         return 0;   /* polled again later */
@@ -636,7 +638,7 @@ static int download_task(struct xrun *x, struct task *t, struct errbuf *e)
     go.base = x->gcs;
     go.stop = x->o->stop;
     go.bytes = &x->bytes;
-    go.backoff_ms = x->first_ms < 1000 ? x->first_ms : 1000;
+    go.backoff_ms = x->retry.base_ms;
     go.range_bytes = x->o->export_range_bytes;
     for (i = 0; i < n && rc == 0; i++) {
         long ra, rb;
@@ -1012,6 +1014,12 @@ static int setup(struct xrun *x, struct errbuf *e)
         return err_set(e, ERR_USAGE, "endpoint too long");
     x->first_ms = o->export_poll_ms > 0 ? o->export_poll_ms : EXPORT_POLL_FIRST_MS;
     x->cap_ms = o->export_poll_ms > 0 ? o->export_poll_ms * 15 : EXPORT_POLL_CAP_MS;
+    /* The Cloud Storage policy; a faster poll (tests) shortens it alike,
+     * its first retry never waiting longer than the first poll. */
+    x->retry.base_ms = x->first_ms / 2 < BACKOFF_GCS_BASE_MS ? (x->first_ms + 1) / 2 : BACKOFF_GCS_BASE_MS;
+    x->retry.cap_ms = x->cap_ms < BACKOFF_GCS_CAP_MS ? x->cap_ms : BACKOFF_GCS_CAP_MS;
+    x->retry.retry_after_s = BACKOFF_GCS_RETRY_AFTER_S;
+    x->rng = o->seed ? o->seed : backoff_seed();
     memset(&x->so, 0, sizeof x->so);
     x->so.endpoint = endpoint;
     x->so.project = project;
