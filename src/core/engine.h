@@ -145,4 +145,11 @@ enum engine_class {
 };
 enum engine_class engine_classify(long status, const char *message);
 
+struct buf;
+/* Appends the PixelGrid JSON of the window (col, row, width x height) of
+ * g: {"crsCode" or "crsWkt", "affineTransform", "dimensions"}, as both
+ * image:computePixels (engine_request.c) and image:export (export.c) take
+ * it, so the server computes exactly those pixels. 0 or ERR_NOMEM. */
+int engine_request_grid(struct buf *b, const struct grid *g, long col, long row, long width, long height);
+
 #endif

@@ -117,15 +117,11 @@ int64_t export_poll_delay_ms(int n, int first_ms, int cap_ms)
 /* An expression that reduces a collection: a composite, heavy per pixel. */
 static int is_composite(const char *expr)
 {
-    static const char *const f[] = {"\"ImageCollection.reduce\"", "\"ImageCollection.median\"",
-                                    "\"ImageCollection.mean\"", "\"ImageCollection.mosaic\"",
-                                    "\"ImageCollection.qualityMosaic\"", "\"reduce.median\"", "\"reduce.mean\""};
-    size_t i;
+    static const char *const f[] = {"ImageCollection.reduce", "ImageCollection.median", "ImageCollection.mean",
+                                    "ImageCollection.mosaic", "ImageCollection.qualityMosaic", "reduce.median",
+                                    "reduce.mean"};
 
-    for (i = 0; expr && i < sizeof f / sizeof *f; i++)
-        if (strstr(expr, f[i]))
-            return 1;
-    return 0;
+    return expr && exprtext_invokes(expr, f, sizeof f / sizeof *f);
 }
 
 int export_choose(const struct download_spec *s, const struct grid_plan *p, uint64_t raw_bytes, char *why,
@@ -360,53 +356,26 @@ static int journal_load(struct xrun *x, int overwrite, struct errbuf *e)
     return 0;
 }
 
-static int append_json_string(struct buf *b, const char *s)
-{
-    int rc = buf_append(b, "\"", 1);
-    for (; *s && rc == 0; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rc = buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            rc = buf_printf(b, "\\u%04x", c);
-        else
-            rc = buf_append(b, s, 1);
-    }
-    return rc | buf_append(b, "\"", 1);
-}
-
 /* The ExportImageRequest of a cell: the expression with the download's
  * bands (and nodata), and the cell's PixelGrid in the `grid` field, as
  * computePixels gets it: the server computes exactly the cell's pixels. */
 static int request_body(struct xrun *x, const struct task *t, struct buf *b)
 {
     const struct grid_cell *c = &x->plan.cells[t->cell];
-    const struct grid *g = &x->plan.grid;
-    double a[6];
     int rc = 0;
 
-    grid_window_affine(g, c->col, c->row, a);
     buf_reset(b);
     rc |= buf_append_str(b, "{\"expression\":");
     rc |= buf_append_str(b, x->expression);
     rc |= buf_printf(b, ",\"description\":\"eefetch-%.12s-c%zu\",\"requestId\":\"%s\",\"maxPixels\":\"%lld\"",
                      x->plan.hash, t->cell, t->request_id, (long long)c->width * c->height + 1);
-    if (strncmp(g->crs, "EPSG:", 5) == 0) {
-        rc |= buf_printf(b, ",\"grid\":{\"crsCode\":\"%s\"", g->crs);
-    } else {
-        rc |= buf_append_str(b, ",\"grid\":{\"crsWkt\":");
-        rc |= append_json_string(b, g->crs);
-    }
-    rc |= buf_printf(b,
-                     ",\"affineTransform\":{\"scaleX\":%.17g,\"shearX\":0,\"translateX\":%.17g,"
-                     "\"shearY\":0,\"scaleY\":%.17g,\"translateY\":%.17g},"
-                     "\"dimensions\":{\"width\":%ld,\"height\":%ld}}",
-                     a[0], a[2], a[4], a[5], c->width, c->height);
+    rc |= buf_append_str(b, ",\"grid\":");
+    rc |= engine_request_grid(b, &x->plan.grid, c->col, c->row, c->width, c->height);
     rc |= buf_append_str(b, ",\"fileExportOptions\":{\"fileFormat\":\"GEO_TIFF\",\"cloudStorageDestination\":{"
                             "\"bucket\":");
-    rc |= append_json_string(b, x->bucket);
+    rc |= exprtext_append_string(b, x->bucket);
     rc |= buf_append_str(b, ",\"filenamePrefix\":");
-    rc |= append_json_string(b, t->prefix);
+    rc |= exprtext_append_string(b, t->prefix);
     rc |= buf_append_str(b, "},\"geoTiffOptions\":{\"cloudOptimized\":false");
     /* Files of at most this side (a multiple of the internal tiles, 256
      * by default; a smaller side brings its own tileSize). */
@@ -754,23 +723,6 @@ struct xfile {
 };
 
 
-static GDALDataType to_gdal(enum spec_dtype t)
-{
-    switch (t) {
-    case SPEC_DTYPE_UINT8: return GDT_Byte;
-    case SPEC_DTYPE_INT8: return GDT_Byte;
-    case SPEC_DTYPE_UINT16: return GDT_UInt16;
-    case SPEC_DTYPE_INT16: return GDT_Int16;
-    case SPEC_DTYPE_UINT32: return GDT_UInt32;
-    case SPEC_DTYPE_INT32: return GDT_Int32;
-    case SPEC_DTYPE_FLOAT32: return GDT_Float32;
-    default: return GDT_Float64;
-    }
-}
-
-/* Opens a file and places it on the output grid by its geotransform: the
- * pixel size must be the grid's and the corner on a whole pixel inside the
- * cell. */
 static int open_file(struct xrun *x, const struct grid_cell *c, const char *object, struct xfile *f,
                      struct errbuf *e)
 {
@@ -871,7 +823,7 @@ static int store_tile(struct xrun *x, struct journal *j, const char *parts, cons
         }
         dst = (char *)dt.block + ((size_t)(r0 - t->row) * (size_t)t->width + (size_t)(c0 - t->col)) * esz;
         if (GDALDatasetRasterIOEx(f->ds, GF_Read, (int)(c0 - f->col), (int)(r0 - f->row), (int)(c1 - c0),
-                                  (int)(r1 - r0), dst, (int)(c1 - c0), (int)(r1 - r0), to_gdal(type), t->nbands,
+                                  (int)(r1 - r0), dst, (int)(c1 - c0), (int)(r1 - r0), pixtype_to_gdal(type), t->nbands,
                                   bandmap, (GSpacing)esz, (GSpacing)(esz * (size_t)t->width),
                                   (GSpacing)(esz * plane), NULL) != CE_None) {
             rc = err_set(e, ERR_PARSE, "reading %s: %s", f->path, CPLGetLastErrorMsg());
