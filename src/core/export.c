@@ -1081,11 +1081,115 @@ static void delete_objects(struct xrun *x)
             log_warn("could not delete gs://%s/%s: %s", x->bucket, x->objs[i].name, e.msg);
 }
 
+/* What the engine answers alone, with no task: a file at the output under
+ * resume = false or existing = skip (the engine's rules, before any task is
+ * submitted), or an output complete already with no export under way.
+ * 1: hand the run to the engine as it is; 0: export; or ERR_USAGE for
+ * resume = false with an unfinished export. */
+static int engine_alone(const struct xrun *x, struct errbuf *e)
+{
+    const struct download_spec *s = x->s;
+    char jp[4200];
+
+    snprintf(jp, sizeof jp, "%s.eefetch-export", s->output);
+    if (s->existing == SPEC_EXISTING_FAIL && access(jp, F_OK) == 0)
+        return err_set(e, ERR_USAGE, "%s exists (an unfinished export of this output) and resume = false; "
+                       "remove it or drop resume = false to continue it", jp);
+    if ((s->existing == SPEC_EXISTING_FAIL || s->existing == SPEC_EXISTING_SKIP) && access(s->output, F_OK) == 0)
+        return 1;
+    return s->existing != SPEC_EXISTING_OVERWRITE &&
+           mosaic_existing_output(s->output, x->plan.hash) == MOSAIC_SAME_PLAN && access(jp, F_OK) != 0;
+}
+
+/* overwrite: the tile store is refilled from the files, so an older run's
+ * journal and pieces go, and eefetch's old output with them. */
+static void clear_old_store(const struct xrun *x)
+{
+    const char *out = x->s->output;
+    char jp[4200], parts[4200];
+    struct errbuf ig;
+
+    if (journal_path(out, jp, sizeof jp, &ig) == 0)
+        journal_remove(jp, NULL);
+    if (mosaic_parts_dir(out, parts, sizeof parts, &ig) == 0)
+        mosaic_parts_remove(parts, NULL);
+    if (x->o->overwrite_any || mosaic_existing_output(out, x->plan.hash) != MOSAIC_FOREIGN)
+        unlink(out);
+}
+
+static void emit_assembling(const struct xrun *x)
+{
+    struct engine_event ev;
+
+    if (!x->o->on_event)
+        return;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = ENGINE_EV_ASSEMBLING;
+    ev.tiles_total = x->plan.ntiles;
+    ev.bytes = x->bytes;
+    x->o->on_event(&ev, x->o->ud);
+}
+
+/* Every tile is stored and journaled: the engine takes it from there, as
+ * a resumed run, and the export's traces go once the output is written. */
+static int hand_over(struct xrun *x, struct engine_summary *sum, struct errbuf *e)
+{
+    struct download_spec resume = *x->s;
+    struct engine_opts eo = *x->o;
+    int rc;
+
+    resume.existing = SPEC_EXISTING_RESUME;
+    eo.spec = &resume;
+    rc = engine_run(&eo, sum, e);
+    /* The engine found them stored: they were fetched by this run all the same. */
+    if (sum->tiles_resumed >= x->filled) {
+        sum->tiles_resumed -= x->filled;
+        sum->tiles_fetched += x->filled;
+    }
+    if (rc == 0) {
+        if (x->s->delete_exported)
+            delete_objects(x);
+        fclose(x->journal);
+        x->journal = NULL;
+        unlink(x->jpath);
+        remove_dir(x->dir);
+    }
+    return rc;
+}
+
+/* The export's own counts into the run's summary, whatever the outcome. */
+static void summarize(const struct xrun *x, const struct engine_summary *xs, struct engine_summary *sum,
+                      int64_t t0)
+{
+    sum->via_export = 1;
+    sum->tasks = x->ntasks;
+    sum->tasks_submitted = xs->tasks_submitted;
+    sum->tasks_resumed = xs->tasks_resumed;
+    sum->objects = xs->objects;
+    sum->object_bytes = xs->object_bytes;
+    sum->eecu_seconds = xs->eecu_seconds;
+    sum->requests += xs->requests;
+    sum->retries += xs->retries;
+    sum->bytes += x->bytes;
+    sum->seconds = (double)(time_mono_ms() - t0) / 1000.0;
+}
+
+static void xrun_free(struct xrun *x)
+{
+    if (x->journal)
+        fclose(x->journal);
+    if (x->lock_fd >= 0)
+        close(x->lock_fd);
+    session_destroy(x->sess);
+    free(x->tasks);
+    free(x->objs);
+    free(x->expression);
+    grid_plan_free(&x->plan);
+}
+
 int export_run(const struct engine_opts *o, struct engine_summary *sum, struct errbuf *e)
 {
     const struct download_spec *s = o->spec;
-    struct download_spec resume;
-    struct engine_opts eo;
     struct xrun x;
     struct engine_summary xs;
     int64_t t0 = time_mono_ms();
@@ -1107,98 +1211,21 @@ int export_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     }
     if ((rc = grid_plan_build(s, &x.plan, e)) < 0)
         goto done;
-    /* resume = false: anything there is an error; existing = skip with a
-     * file there: the engine's rules, before any task is submitted. */
-    if (s->existing == SPEC_EXISTING_FAIL || s->existing == SPEC_EXISTING_SKIP) {
-        char jp[4200];
-        snprintf(jp, sizeof jp, "%s.eefetch-export", s->output);
-        if (s->existing == SPEC_EXISTING_FAIL && access(jp, F_OK) == 0) {
-            rc = err_set(e, ERR_USAGE, "%s exists (an unfinished export of this output) and resume = false; "
-                         "remove it or drop resume = false to continue it", jp);
-            goto done;
-        }
-        if (access(s->output, F_OK) == 0) {
-            grid_plan_free(&x.plan);
-            rc = engine_run(o, sum, e);
-            sum->via_export = 1;
-            return rc;
-        }
+    if ((rc = engine_alone(&x, e)) > 0) {
+        grid_plan_free(&x.plan);
+        rc = engine_run(o, sum, e);
+        sum->via_export = 1;
+        return rc;
     }
-    /* Complete already (and no export under way): the engine says so. */
-    if (s->existing != SPEC_EXISTING_OVERWRITE &&
-        mosaic_existing_output(s->output, x.plan.hash) == MOSAIC_SAME_PLAN) {
-        char jp[4200];
-        snprintf(jp, sizeof jp, "%s.eefetch-export", s->output);
-        if (access(jp, F_OK) != 0) {
-            grid_plan_free(&x.plan);
-            rc = engine_run(o, sum, e);
-            sum->via_export = 1;
-            return rc;
-        }
-    }
-    if ((rc = setup(&x, e)) != 0 || (rc = run_tasks(&x, e)) != 0)
+    if (rc < 0 || (rc = setup(&x, e)) != 0 || (rc = run_tasks(&x, e)) != 0)
         goto done;
-    if (s->existing == SPEC_EXISTING_OVERWRITE) {
-        /* The tile store is refilled from the files: an older run's
-         * journal and pieces go, and eefetch's old output with them. */
-        char jp[4200], parts[4200];
-        struct errbuf ig;
-        if (journal_path(s->output, jp, sizeof jp, &ig) == 0)
-            journal_remove(jp, NULL);
-        if (mosaic_parts_dir(s->output, parts, sizeof parts, &ig) == 0)
-            mosaic_parts_remove(parts, NULL);
-        if (o->overwrite_any || mosaic_existing_output(s->output, x.plan.hash) != MOSAIC_FOREIGN)
-            unlink(s->output);
-    }
-    if (o->on_event) {
-        struct engine_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.kind = ENGINE_EV_ASSEMBLING;
-        ev.tiles_total = x.plan.ntiles;
-        ev.bytes = x.bytes;
-        o->on_event(&ev, o->ud);
-    }
-    if ((rc = fill_store(&x, e)) != 0)
-        goto done;
-    /* The engine takes it from here: every tile is stored and journaled. */
-    resume = *s;
-    resume.existing = SPEC_EXISTING_RESUME;
-    eo = *o;
-    eo.spec = &resume;
-    rc = engine_run(&eo, sum, e);
-    /* The engine found them stored: they were fetched by this run all the same. */
-    if (sum->tiles_resumed >= x.filled) {
-        sum->tiles_resumed -= x.filled;
-        sum->tiles_fetched += x.filled;
-    }
-    if (rc == 0) {
-        if (s->delete_exported)
-            delete_objects(&x);
-        fclose(x.journal);
-        x.journal = NULL;
-        unlink(x.jpath);
-        remove_dir(x.dir);
-    }
+    if (s->existing == SPEC_EXISTING_OVERWRITE)
+        clear_old_store(&x);
+    emit_assembling(&x);
+    if ((rc = fill_store(&x, e)) == 0)
+        rc = hand_over(&x, sum, e);
 done:
-    sum->via_export = 1;
-    sum->tasks = x.ntasks;
-    sum->tasks_submitted = xs.tasks_submitted;
-    sum->tasks_resumed = xs.tasks_resumed;
-    sum->objects = xs.objects;
-    sum->object_bytes = xs.object_bytes;
-    sum->eecu_seconds = xs.eecu_seconds;
-    sum->requests += xs.requests;
-    sum->retries += xs.retries;
-    sum->bytes += x.bytes;
-    sum->seconds = (double)(time_mono_ms() - t0) / 1000.0;
-    if (x.journal)
-        fclose(x.journal);
-    if (x.lock_fd >= 0)
-        close(x.lock_fd);
-    session_destroy(x.sess);
-    free(x.tasks);
-    free(x.objs);
-    free(x.expression);
-    grid_plan_free(&x.plan);
+    summarize(&x, &xs, sum, t0);
+    xrun_free(&x);
     return rc;
 }
