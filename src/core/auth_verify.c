@@ -4,20 +4,13 @@
 #include <string.h>
 
 #include "core/auth.h"
+#include "core/backoff.h"
 #include "core/session.h"
-#include "util/timeutil.h"
 
 /* The check is a request like any other: a busy or flaky server (429, 5xx,
- * a reset connection) gets a few bounded, jittered retries before the run is
- * given up, so a transient failure never stops a download before it starts. */
-#define VERIFY_TRIES 6
-#define VERIFY_BASE_MS 250
-#define VERIFY_MAX_WAIT_MS 10000
-
-static int transient_status(long status)
-{
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
+ * a reset connection) gets a few bounded, jittered retries (backoff.h's
+ * QUERY policy) before the run is given up, so a transient failure never
+ * stops a download before it starts. */
 
 /* ee.Number(1): the smallest expression EE evaluates. */
 static const char probe[] =
@@ -29,25 +22,9 @@ int auth_verify(struct session *s, const struct auth_info *info, struct errbuf *
     char msg[1024];
     const char *src = info ? auth_source_name(info->source) : "the credentials";
     const char *proj = info && info->project[0] ? info->project : "the project";
-    int rc, attempt;
+    int rc;
 
-    for (attempt = 1;; attempt++) {
-        int64_t wait;
-        memset(&res, 0, sizeof res);
-        rc = session_post(s, "value:compute", probe, sizeof probe - 1, &res, e);
-        if (rc == ERR_INTERRUPTED || attempt == VERIFY_TRIES ||
-            (rc == 0 && !transient_status(res.status)) || (rc != 0 && rc != ERR_HTTP))
-            break;
-        /* Full jitter over an exponential cap; Retry-After when the server gives one. */
-        wait = (int64_t)VERIFY_BASE_MS << (attempt - 1);
-        wait = (int64_t)((double)wait * ((double)rand() / RAND_MAX));
-        if (rc == 0 && res.retry_after_s > 0)
-            wait = res.retry_after_s * 1000;
-        if (wait > VERIFY_MAX_WAIT_MS)
-            wait = VERIFY_MAX_WAIT_MS;
-        http_result_free(&res);
-        time_sleep_ms(wait);
-    }
+    rc = backoff_request(s, "value:compute", probe, sizeof probe - 1, &res, e);
     if (rc) {
         http_result_free(&res);
         return rc;

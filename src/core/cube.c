@@ -343,28 +343,21 @@ static GDALMDArrayH coord_array(struct cube_writer *w, const char *name, GDALDim
     return a;
 }
 
-/* Dimensions, coordinates, grid mapping, variables and global attributes. */
-static int writer_create(struct cube_writer *w, struct errbuf *e)
+/* The dataset (Zarr v2 with consolidated metadata, or netCDF-4 under CF),
+ * its CRS and its three dimensions. *wkt (CPLFree) is the CRS's WKT. */
+static int open_dataset(struct cube_writer *w, int zarr, char **wkt, struct errbuf *e)
 {
     const struct cube_out *o = w->o;
-    const int zarr = o->format == CUBE_ZARR;
     GDALDriverH drv = GDALGetDriverByName(zarr ? "Zarr" : "netCDF");
-    char **dopts = NULL, **aopts = NULL, num[96], unit[64], coords[300];
-    GDALMDArrayH tv = NULL, xv = NULL, yv = NULL, iv = NULL;
-    double *xs = NULL, *ys = NULL;
-    char *wkt = NULL;
-    size_t i, v;
-    long k;
-    int rc = 0, geo, err = 0;
+    char **dopts = NULL;
+    int rc = 0;
 
     if (!drv)
         return err_set(e, ERR_INTERNAL, "GDAL has no %s driver", zarr ? "Zarr" : "netCDF");
     w->srs = OSRNewSpatialReference(NULL);
-    if (!w->srs || OSRSetFromUserInput(w->srs, o->grid.crs) != OGRERR_NONE || OSRExportToWkt(w->srs, &wkt) != OGRERR_NONE)
+    if (!w->srs || OSRSetFromUserInput(w->srs, o->grid.crs) != OGRERR_NONE || OSRExportToWkt(w->srs, wkt) != OGRERR_NONE)
         return err_set(e, ERR_USAGE, "cannot use CRS %.100s", o->grid.crs);
-    geo = OSRIsGeographic(w->srs);
     set_axis_mapping(w->srs);
-
     if (zarr) {
         dopts = CSLSetNameValue(dopts, "FORMAT", "ZARR_V2");
         dopts = CSLSetNameValue(dopts, "CREATE_ZMETADATA", "YES");
@@ -375,65 +368,88 @@ static int writer_create(struct cube_writer *w, struct errbuf *e)
     CPLPushErrorHandler(CPLQuietErrorHandler);
     w->ds = GDALCreateMultiDimensional(drv, w->partial, NULL, dopts);
     CPLPopErrorHandler();
-    if (!w->ds || !(w->root = GDALDatasetGetRootGroup(w->ds))) {
-        rc = err_set(e, ERR_IO, "cannot create %s: %s", w->partial, CPLGetLastErrorMsg());
-        goto done;
-    }
+    CSLDestroy(dopts);
+    if (!w->ds || !(w->root = GDALDatasetGetRootGroup(w->ds)))
+        return err_set(e, ERR_IO, "cannot create %s: %s", w->partial, CPLGetLastErrorMsg());
     w->dims[0] = GDALGroupCreateDimension(w->root, "time", "TEMPORAL", NULL, o->ntimes, NULL);
     w->dims[1] = GDALGroupCreateDimension(w->root, "y", "HORIZONTAL_Y", NULL, (GUInt64)o->grid.height, NULL);
     w->dims[2] = GDALGroupCreateDimension(w->root, "x", "HORIZONTAL_X", NULL, (GUInt64)o->grid.width, NULL);
-    if (!w->dims[0] || !w->dims[1] || !w->dims[2]) {
+    if (!w->dims[0] || !w->dims[1] || !w->dims[2])
         rc = err_set(e, ERR_IO, "cannot create the dimensions of %s: %s", w->partial, CPLGetLastErrorMsg());
-        goto done;
-    }
+    return rc;
+}
 
-    /* Pixel centres, in CRS units. */
-    if (!(xs = malloc((size_t)o->grid.width * sizeof *xs)) || !(ys = malloc((size_t)o->grid.height * sizeof *ys))) {
-        rc = err_set(e, ERR_NOMEM, "out of memory");
-        goto done;
+/* The time, y and x coordinates (pixel centres, in CRS units) into cv[0..2]
+ * (GDALMDArrayRelease each that is not NULL). */
+static int write_coords(struct cube_writer *w, GDALMDArrayH cv[3], struct errbuf *e)
+{
+    const struct cube_out *o = w->o;
+    double *xs = malloc((size_t)o->grid.width * sizeof *xs), *ys = malloc((size_t)o->grid.height * sizeof *ys);
+    long k;
+    int rc = 0;
+
+    if (!xs || !ys) {
+        free(xs);
+        free(ys);
+        return err_set(e, ERR_NOMEM, "out of memory");
     }
     for (k = 0; k < o->grid.width; k++)
         xs[k] = o->grid.x0 + ((double)k + 0.5) * o->grid.sx;
     for (k = 0; k < o->grid.height; k++)
         ys[k] = o->grid.y0 + ((double)k + 0.5) * o->grid.sy;
-    tv = coord_array(w, "time", w->dims[0], GDT_Int64, o->time_ms, o->ntimes);
-    yv = coord_array(w, "y", w->dims[1], GDT_Float64, ys, (size_t)o->grid.height);
-    xv = coord_array(w, "x", w->dims[2], GDT_Float64, xs, (size_t)o->grid.width);
-    if (!tv || !xv || !yv) {
+    cv[0] = coord_array(w, "time", w->dims[0], GDT_Int64, o->time_ms, o->ntimes);
+    cv[1] = coord_array(w, "y", w->dims[1], GDT_Float64, ys, (size_t)o->grid.height);
+    cv[2] = coord_array(w, "x", w->dims[2], GDT_Float64, xs, (size_t)o->grid.width);
+    if (!cv[0] || !cv[1] || !cv[2])
         rc = err_set(e, ERR_IO, "cannot write the coordinates of %s: %s", w->partial, CPLGetLastErrorMsg());
-        goto done;
-    }
-    if (o->image_ids) {
-        /* Zarr: fixed-length unicode ("<U n", numpy's str); netCDF: NC_STRING. */
-        size_t maxlen = 1;
-        const char **ids = malloc(o->ntimes * sizeof *ids);
-        GDALExtendedDataTypeH st;
-        GUInt64 start = 0;
-        size_t count = o->ntimes;
-        if (!ids) {
-            rc = err_set(e, ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (i = 0; i < o->ntimes; i++) {
-            ids[i] = o->image_ids[i] ? o->image_ids[i] : "";
-            if (strlen(ids[i]) > maxlen)
-                maxlen = strlen(ids[i]);
-        }
-        st = GDALExtendedDataTypeCreateString(zarr ? maxlen : 0);
-        aopts = zarr ? CSLSetNameValue(NULL, "STRING_FORMAT", "UNICODE") : NULL;
-        iv = GDALGroupCreateMDArray(w->root, "image_id", 1, &w->dims[0], st, aopts);
-        CSLDestroy(aopts);
-        aopts = NULL;
-        if (!iv || !GDALMDArrayWrite(iv, &start, &count, NULL, NULL, st, ids, ids, o->ntimes * sizeof *ids) ||
-            attr_str(iv, NULL, "long_name", "Earth Engine image ID") < 0)
-            rc = err_set(e, ERR_IO, "cannot write the image ids into %s: %s", w->partial, CPLGetLastErrorMsg());
-        GDALExtendedDataTypeRelease(st);
-        free(ids);
-        if (rc < 0)
-            goto done;
-    }
+    free(xs);
+    free(ys);
+    return rc;
+}
 
-    /* The variables, chunked like the download's tiles, one image per chunk. */
+/* The image_id coordinate along time. Zarr: fixed-length unicode ("<U n",
+ * numpy's str); netCDF: NC_STRING. */
+static int write_image_ids(struct cube_writer *w, int zarr, struct errbuf *e)
+{
+    const struct cube_out *o = w->o;
+    size_t maxlen = 1, i, count = o->ntimes;
+    const char **ids = malloc(o->ntimes * sizeof *ids);
+    GDALExtendedDataTypeH st;
+    GDALMDArrayH iv;
+    GUInt64 start = 0;
+    char **aopts;
+    int rc = 0;
+
+    if (!ids)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    for (i = 0; i < o->ntimes; i++) {
+        ids[i] = o->image_ids[i] ? o->image_ids[i] : "";
+        if (strlen(ids[i]) > maxlen)
+            maxlen = strlen(ids[i]);
+    }
+    st = GDALExtendedDataTypeCreateString(zarr ? maxlen : 0);
+    aopts = zarr ? CSLSetNameValue(NULL, "STRING_FORMAT", "UNICODE") : NULL;
+    iv = GDALGroupCreateMDArray(w->root, "image_id", 1, &w->dims[0], st, aopts);
+    CSLDestroy(aopts);
+    if (!iv || !GDALMDArrayWrite(iv, &start, &count, NULL, NULL, st, ids, ids, o->ntimes * sizeof *ids) ||
+        attr_str(iv, NULL, "long_name", "Earth Engine image ID") < 0)
+        rc = err_set(e, ERR_IO, "cannot write the image ids into %s: %s", w->partial, CPLGetLastErrorMsg());
+    if (iv)
+        GDALMDArrayRelease(iv);
+    GDALExtendedDataTypeRelease(st);
+    free(ids);
+    return rc;
+}
+
+/* One variable per band, chunked like the download's tiles, one image per
+ * chunk, with nodata, scale, offset, CRS and name set before any write. */
+static int create_variables(struct cube_writer *w, int zarr, struct errbuf *e)
+{
+    const struct cube_out *o = w->o;
+    char **aopts = NULL, num[96];
+    size_t v;
+    int rc = 0;
+
     w->edt = GDALExtendedDataTypeCreate(pixtype_to_gdal(w->atype));
     snprintf(num, sizeof num, "1,%ld,%ld", o->chunk_h, o->chunk_w);
     aopts = CSLSetNameValue(aopts, "BLOCKSIZE", num);
@@ -447,16 +463,15 @@ static int writer_create(struct cube_writer *w, struct errbuf *e)
         aopts = CSLSetNameValue(aopts, "COMPRESS", "DEFLATE");
         aopts = CSLSetNameValue(aopts, "ZLEVEL", "4");
     }
-    if (!(w->vars = calloc(o->nvars, sizeof *w->vars))) {
+    if (!(w->vars = calloc(o->nvars, sizeof *w->vars)))
         rc = err_set(e, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (v = 0; v < o->nvars; v++) {
+    for (v = 0; rc == 0 && v < o->nvars; v++) {
         GDALMDArrayH a = GDALGroupCreateMDArray(w->root, o->var_names[v], 3, w->dims, w->edt, aopts);
+        int err = 0;
         if (!(w->vars[v] = a)) {
             rc = err_set(e, ERR_IO, "cannot create variable %s in %s: %s", o->var_names[v], w->partial,
                          CPLGetLastErrorMsg());
-            goto done;
+            break;
         }
         /* Before any write: chunks no piece touches read as it. */
         if (o->has_nodata && !GDALMDArraySetNoDataValueAsDouble(a, o->nodata))
@@ -471,27 +486,45 @@ static int writer_create(struct cube_writer *w, struct errbuf *e)
         if (!GDALMDArraySetSpatialRef(a, w->srs))
             err = 1;
         err |= attr_str(a, NULL, "long_name", o->var_names[v]) < 0;
-        if (err) {
+        if (err)
             rc = err_set(e, ERR_IO, "cannot set the attributes of %s in %s: %s", o->var_names[v], w->partial,
                          CPLGetLastErrorMsg());
-            goto done;
-        }
     }
+    CSLDestroy(aopts);
+    return rc;
+}
+
+/* The grid mapping and the image ids are coordinates of every variable
+ * (xarray keeps them with each variable it selects). */
+static int link_coordinates(struct cube_writer *w, int zarr, const char *wkt, struct errbuf *e)
+{
+    const struct cube_out *o = w->o;
+    char coords[300];
+    size_t v;
+    int rc;
+
     if ((rc = zarr ? zarr_grid_mapping(w, wkt, e) : netcdf_grid_mapping(w, e)) < 0)
-        goto done;
-    /* The grid mapping and the image ids are coordinates (xarray keeps them
-     * with each variable it selects). */
+        return rc;
     snprintf(coords, sizeof coords, "%s%s", o->image_ids ? "image_id " : "", w->gm_name);
     for (v = 0; v < o->nvars; v++)
         if ((zarr && attr_str(w->vars[v], NULL, "grid_mapping", w->gm_name) < 0) ||
-            attr_str(w->vars[v], NULL, "coordinates", coords) < 0) {
-            rc = err_set(e, ERR_IO, "cannot set the attributes of %s in %s: %s", o->var_names[v], w->partial,
-                         CPLGetLastErrorMsg());
-            goto done;
-        }
+            attr_str(w->vars[v], NULL, "coordinates", coords) < 0)
+            return err_set(e, ERR_IO, "cannot set the attributes of %s in %s: %s", o->var_names[v], w->partial,
+                           CPLGetLastErrorMsg());
+    return 0;
+}
 
-    /* Coordinate attributes last: the netCDF driver writes its own when a
-     * variable gets a CRS, these are the ones meant. */
+/* The coordinates' CF attributes and the global ones. Last: the netCDF
+ * driver writes its own coordinate attributes when a variable gets a CRS,
+ * these are the ones meant. */
+static int write_attributes(struct cube_writer *w, GDALMDArrayH cv[3], struct errbuf *e)
+{
+    const struct cube_out *o = w->o;
+    GDALMDArrayH tv = cv[0], yv = cv[1], xv = cv[2];
+    int geo = OSRIsGeographic(w->srs), err = 0;
+    char unit[64];
+    size_t i;
+
     if (geo)
         snprintf(unit, sizeof unit, "degrees_east");
     else
@@ -518,22 +551,26 @@ static int writer_create(struct cube_writer *w, struct errbuf *e)
     for (i = 0; i < o->nmetadata; i++)
         if (strcmp(o->metadata[i].key, "Conventions") != 0)
             err |= attr_str(NULL, w->root, o->metadata[i].key, o->metadata[i].value);
-    if (err)
-        rc = err_set(e, ERR_IO, "cannot write the attributes of %s: %s", w->partial, CPLGetLastErrorMsg());
-done:
-    if (tv)
-        GDALMDArrayRelease(tv);
-    if (xv)
-        GDALMDArrayRelease(xv);
-    if (yv)
-        GDALMDArrayRelease(yv);
-    if (iv)
-        GDALMDArrayRelease(iv);
-    CSLDestroy(dopts);
-    CSLDestroy(aopts);
+    return err ? err_set(e, ERR_IO, "cannot write the attributes of %s: %s", w->partial, CPLGetLastErrorMsg()) : 0;
+}
+
+/* Dimensions, coordinates, variables, grid mapping and attributes, in the
+ * order the drivers need them. */
+static int writer_create(struct cube_writer *w, struct errbuf *e)
+{
+    const int zarr = w->o->format == CUBE_ZARR;
+    GDALMDArrayH cv[3] = {NULL, NULL, NULL};
+    char *wkt = NULL;
+    int rc, i;
+
+    if ((rc = open_dataset(w, zarr, &wkt, e)) == 0 && (rc = write_coords(w, cv, e)) == 0 &&
+        (!w->o->image_ids || (rc = write_image_ids(w, zarr, e)) == 0) && (rc = create_variables(w, zarr, e)) == 0 &&
+        (rc = link_coordinates(w, zarr, wkt, e)) == 0)
+        rc = write_attributes(w, cv, e);
+    for (i = 0; i < 3; i++)
+        if (cv[i])
+            GDALMDArrayRelease(cv[i]);
     CPLFree(wkt);
-    free(xs);
-    free(ys);
     return rc;
 }
 

@@ -35,7 +35,6 @@ struct token_provider;
 /* Stored tiles handed to the assembler in memory at most. */
 #define ENGINE_HANDOFF_MAX 8
 #define ENGINE_MAX_THROTTLED 30       /* 429 answers per tile before giving up */
-#define ENGINE_MAX_RETRY_AFTER_S 60   /* a longer Retry-After is waited for this long */
 #define ENGINE_SPLIT_FLOOR_PX 64      /* no split below 8x8-pixel pieces */
 
 enum engine_event_kind {
@@ -151,5 +150,12 @@ enum engine_class {
     ENGINE_FATAL,
 };
 enum engine_class engine_classify(long status, const char *message);
+
+struct buf;
+/* Appends the PixelGrid JSON of the window (col, row, width x height) of
+ * g: {"crsCode" or "crsWkt", "affineTransform", "dimensions"}, as both
+ * image:computePixels (engine_request.c) and image:export (export.c) take
+ * it, so the server computes exactly those pixels. 0 or ERR_NOMEM. */
+int engine_request_grid(struct buf *b, const struct grid *g, long col, long row, long width, long height);
 
 #endif

@@ -37,8 +37,6 @@
 #include "util/buf.h"
 
 #define ENGINE_MAX_PRESPLIT 6       /* 4^6 pieces per tile at most */
-#define ENGINE_BACKOFF_BASE_MS 1000
-#define ENGINE_BACKOFF_CAP_MS 60000
 #define ENGINE_POLL_MS 100          /* the stop flag is polled, not signalled */
 
 /* A stored piece found damaged while the output is assembled (it passed
@@ -84,7 +82,7 @@ struct engine_sched_config {
     int workers;            /* the ceiling of the limit */
     int initial;            /* the first limit; 0: min(workers, ENGINE_INITIAL_CONCURRENCY) */
     int max_retries;        /* 0: ENGINE_DEFAULT_RETRIES */
-    int base_ms, cap_ms;    /* back-off; 0: ENGINE_BACKOFF_BASE_MS, _CAP_MS */
+    int base_ms, cap_ms;    /* back-off; 0: BACKOFF_TILE_BASE_MS, _CAP_MS (backoff.h) */
 };
 
 /* What becomes of a task after a transient failure. */
@@ -110,12 +108,9 @@ int64_t engine_sched_idle_ms(const struct engine_sched *s, int64_t now);
 int engine_sched_success(struct engine_sched *s);
 /* A 429: 1 when the limit was cut. */
 int engine_sched_throttled(struct engine_sched *s, int64_t now);
-/* The delay before retry number `tries` (1 = the first): full jitter over
- * [0, min(cap, base * 2^tries)] from rnd, or Retry-After when longer, at
- * most ENGINE_MAX_RETRY_AFTER_S. */
-int64_t engine_sched_backoff(int base_ms, int cap_ms, int tries, long retry_after_s, uint64_t rnd);
 /* Counts a transient failure (status 429 against its own budget) and
- * queues t again after the back-off, drawing from *rng; ERR_NOMEM. */
+ * queues t again after the tile back-off (backoff.h), drawing from *rng;
+ * ERR_NOMEM. */
 int engine_sched_retry(struct engine_sched *s, struct engine_task *t, long status, long retry_after_s,
                        uint64_t *rng, int64_t now);
 /* Splits t in parts and queues them: their count, 0 when t is too small

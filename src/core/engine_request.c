@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backoff.h"
 #include "core/exprtext.h"
 
 enum engine_class engine_classify(long status, const char *message)
@@ -19,8 +20,7 @@ enum engine_class engine_classify(long status, const char *message)
 
     if (status == 200)
         return ENGINE_OK;
-    if (status == 0 || status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
-        status == 504)
+    if (backoff_transient(status))
         return ENGINE_TRANSIENT;
     if (status == 401)
         return ENGINE_AUTH;
@@ -33,22 +33,6 @@ enum engine_class engine_classify(long status, const char *message)
             return ENGINE_TRANSIENT;
     }
     return ENGINE_FATAL;
-}
-
-static int append_json_string(struct buf *b, const char *s)
-{
-    int rc = buf_append(b, "\"", 1);
-
-    for (; rc == 0 && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rc = buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            rc = buf_printf(b, "\\u%04x", c);
-        else
-            rc = buf_append(b, s, 1);
-    }
-    return rc ? rc : buf_append(b, "\"", 1);
 }
 
 /* The constant part of every request of band group g: the expression is
@@ -68,12 +52,12 @@ static char *prefix_of(const struct engine_request *r, const struct download_spe
     for (i = b0; i < s->nbands && i < b0 + (size_t)r->band_group; i++) {
         if (i > b0)
             rc |= buf_append(&b, ",", 1);
-        rc |= append_json_string(&b, s->bands[i].id);
+        rc |= exprtext_append_string(&b, s->bands[i].id);
     }
     rc |= buf_append_str(&b, "]");
     if (s->workload_tag && *s->workload_tag) {
         rc |= buf_append_str(&b, ",\"workloadTag\":");
-        rc |= append_json_string(&b, s->workload_tag);
+        rc |= exprtext_append_string(&b, s->workload_tag);
     }
     rc |= buf_append_str(&b, ",\"grid\":");
     if (rc) {
@@ -125,26 +109,35 @@ void engine_request_free(struct engine_request *r)
     memset(r, 0, sizeof *r);
 }
 
-int engine_request_body(const struct engine_request *r, const struct grid *g, const struct grid_tile *t,
-                        struct buf *b)
+int engine_request_grid(struct buf *b, const struct grid *g, long col, long row, long width, long height)
 {
     double a[6];
     int rc = 0;
 
-    grid_window_affine(g, t->col, t->row, a);
-    buf_reset(b);
-    rc |= buf_append_str(b, r->prefix[t->band0 / r->band_group]);
+    grid_window_affine(g, col, row, a);
     if (strncmp(g->crs, "EPSG:", 5) == 0) {
         rc |= buf_printf(b, "{\"crsCode\":\"%s\"", g->crs);
     } else {
         rc |= buf_append_str(b, "{\"crsWkt\":");
-        rc |= append_json_string(b, g->crs);
+        rc |= exprtext_append_string(b, g->crs);
     }
     rc |= buf_printf(b,
                      ",\"affineTransform\":{\"scaleX\":%.17g,\"shearX\":0,\"translateX\":%.17g,"
                      "\"shearY\":0,\"scaleY\":%.17g,\"translateY\":%.17g},"
-                     "\"dimensions\":{\"width\":%ld,\"height\":%ld}}}",
-                     a[0], a[2], a[4], a[5], t->width, t->height);
+                     "\"dimensions\":{\"width\":%ld,\"height\":%ld}}",
+                     a[0], a[2], a[4], a[5], width, height);
+    return rc ? ERR_NOMEM : 0;
+}
+
+int engine_request_body(const struct engine_request *r, const struct grid *g, const struct grid_tile *t,
+                        struct buf *b)
+{
+    int rc = 0;
+
+    buf_reset(b);
+    rc |= buf_append_str(b, r->prefix[t->band0 / r->band_group]);
+    rc |= engine_request_grid(b, g, t->col, t->row, t->width, t->height);
+    rc |= buf_append_str(b, "}");
     return rc ? ERR_NOMEM : 0;
 }
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backoff.h"
+
 int engine_sched_init(struct engine_sched *s, const struct grid_plan *plan, unsigned char *done, size_t ndone)
 {
     size_t n = plan->ntiles ? plan->ntiles : 1;
@@ -36,8 +38,8 @@ void engine_sched_free(struct engine_sched *s)
 void engine_sched_configure(struct engine_sched *s, const struct engine_sched_config *c, int64_t now)
 {
     s->max_retries = c->max_retries > 0 ? c->max_retries : ENGINE_DEFAULT_RETRIES;
-    s->base_ms = c->base_ms > 0 ? c->base_ms : ENGINE_BACKOFF_BASE_MS;
-    s->cap_ms = c->cap_ms > 0 ? c->cap_ms : ENGINE_BACKOFF_CAP_MS;
+    s->base_ms = c->base_ms > 0 ? c->base_ms : BACKOFF_TILE_BASE_MS;
+    s->cap_ms = c->cap_ms > 0 ? c->cap_ms : BACKOFF_TILE_CAP_MS;
     s->max_limit = c->workers;
     s->slow_start = 1;
     s->limit = c->initial > 0                          ? c->initial
@@ -202,33 +204,6 @@ int engine_sched_throttled(struct engine_sched *s, int64_t now)
     return 0;
 }
 
-int64_t engine_sched_backoff(int base_ms, int cap_ms, int tries, long retry_after_s, uint64_t rnd)
-{
-    int shift = tries < 20 ? tries : 20;
-    int64_t span = (int64_t)base_ms << shift, delay;
-
-    if (span > cap_ms)
-        span = cap_ms;
-    delay = span > 0 ? (int64_t)(rnd % (uint64_t)(span + 1)) : 0;
-    /* Retry-After is honoured up to ENGINE_MAX_RETRY_AFTER_S: a server
-     * asking for days (or 999999999 s) must not park the run for that
-     * long. Compared in seconds, so a huge value cannot overflow. */
-    if (retry_after_s > 0 && retry_after_s > delay / 1000)
-        delay = (int64_t)(retry_after_s < ENGINE_MAX_RETRY_AFTER_S ? retry_after_s : ENGINE_MAX_RETRY_AFTER_S) * 1000;
-    return delay;
-}
-
-static uint64_t rng_next(uint64_t *r)
-{
-    /* xorshift64*: enough for jitter, and per worker so no locking. */
-    uint64_t x = *r;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *r = x;
-    return x * 2685821657736338717ULL;
-}
-
 int engine_sched_retry(struct engine_sched *s, struct engine_task *t, long status, long retry_after_s,
                        uint64_t *rng, int64_t now)
 {
@@ -240,8 +215,8 @@ int engine_sched_retry(struct engine_sched *s, struct engine_task *t, long statu
         t->attempts++;
     if (t->attempts > s->max_retries || t->throttled > ENGINE_MAX_THROTTLED)
         return ENGINE_RETRY_GIVE_UP;
-    t->not_before = now + engine_sched_backoff(s->base_ms, s->cap_ms, t->attempts + t->throttled, retry_after_s,
-                                               rng_next(rng));
+    t->not_before = now + backoff_delay_ms(&(struct backoff){s->base_ms, s->cap_ms, BACKOFF_TILE_RETRY_AFTER_S},
+                                           t->attempts + t->throttled, retry_after_s, backoff_random(rng));
     return push(s, t) < 0 ? ERR_NOMEM : ENGINE_RETRY_QUEUED;
 }
 

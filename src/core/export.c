@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/backoff.h"
 #include "core/exprtext.h"
 #include "core/gcs.h"
 #include "core/journal.h"
@@ -116,15 +117,11 @@ int64_t export_poll_delay_ms(int n, int first_ms, int cap_ms)
 /* An expression that reduces a collection: a composite, heavy per pixel. */
 static int is_composite(const char *expr)
 {
-    static const char *const f[] = {"\"ImageCollection.reduce\"", "\"ImageCollection.median\"",
-                                    "\"ImageCollection.mean\"", "\"ImageCollection.mosaic\"",
-                                    "\"ImageCollection.qualityMosaic\"", "\"reduce.median\"", "\"reduce.mean\""};
-    size_t i;
+    static const char *const f[] = {"ImageCollection.reduce", "ImageCollection.median", "ImageCollection.mean",
+                                    "ImageCollection.mosaic", "ImageCollection.qualityMosaic", "reduce.median",
+                                    "reduce.mean"};
 
-    for (i = 0; expr && i < sizeof f / sizeof *f; i++)
-        if (strstr(expr, f[i]))
-            return 1;
-    return 0;
+    return expr && exprtext_invokes(expr, f, sizeof f / sizeof *f);
 }
 
 int export_choose(const struct download_spec *s, const struct grid_plan *p, uint64_t raw_bytes, char *why,
@@ -196,6 +193,8 @@ struct xrun {
     struct session_opts so;
     char *expression;        /* select (+ unmask) of the spec's */
     int first_ms, cap_ms;
+    struct backoff retry;    /* submissions and Cloud Storage reads */
+    uint64_t rng;            /* their jitter */
     uint64_t bytes;
     size_t filled;           /* tiles cut from the files by this run */
     int lock_fd;             /* holds the export journal's lock; -1 */
@@ -357,53 +356,26 @@ static int journal_load(struct xrun *x, int overwrite, struct errbuf *e)
     return 0;
 }
 
-static int append_json_string(struct buf *b, const char *s)
-{
-    int rc = buf_append(b, "\"", 1);
-    for (; *s && rc == 0; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rc = buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            rc = buf_printf(b, "\\u%04x", c);
-        else
-            rc = buf_append(b, s, 1);
-    }
-    return rc | buf_append(b, "\"", 1);
-}
-
 /* The ExportImageRequest of a cell: the expression with the download's
  * bands (and nodata), and the cell's PixelGrid in the `grid` field, as
  * computePixels gets it: the server computes exactly the cell's pixels. */
 static int request_body(struct xrun *x, const struct task *t, struct buf *b)
 {
     const struct grid_cell *c = &x->plan.cells[t->cell];
-    const struct grid *g = &x->plan.grid;
-    double a[6];
     int rc = 0;
 
-    grid_window_affine(g, c->col, c->row, a);
     buf_reset(b);
     rc |= buf_append_str(b, "{\"expression\":");
     rc |= buf_append_str(b, x->expression);
     rc |= buf_printf(b, ",\"description\":\"eefetch-%.12s-c%zu\",\"requestId\":\"%s\",\"maxPixels\":\"%lld\"",
                      x->plan.hash, t->cell, t->request_id, (long long)c->width * c->height + 1);
-    if (strncmp(g->crs, "EPSG:", 5) == 0) {
-        rc |= buf_printf(b, ",\"grid\":{\"crsCode\":\"%s\"", g->crs);
-    } else {
-        rc |= buf_append_str(b, ",\"grid\":{\"crsWkt\":");
-        rc |= append_json_string(b, g->crs);
-    }
-    rc |= buf_printf(b,
-                     ",\"affineTransform\":{\"scaleX\":%.17g,\"shearX\":0,\"translateX\":%.17g,"
-                     "\"shearY\":0,\"scaleY\":%.17g,\"translateY\":%.17g},"
-                     "\"dimensions\":{\"width\":%ld,\"height\":%ld}}",
-                     a[0], a[2], a[4], a[5], c->width, c->height);
+    rc |= buf_append_str(b, ",\"grid\":");
+    rc |= engine_request_grid(b, &x->plan.grid, c->col, c->row, c->width, c->height);
     rc |= buf_append_str(b, ",\"fileExportOptions\":{\"fileFormat\":\"GEO_TIFF\",\"cloudStorageDestination\":{"
                             "\"bucket\":");
-    rc |= append_json_string(b, x->bucket);
+    rc |= exprtext_append_string(b, x->bucket);
     rc |= buf_append_str(b, ",\"filenamePrefix\":");
-    rc |= append_json_string(b, t->prefix);
+    rc |= exprtext_append_string(b, t->prefix);
     rc |= buf_append_str(b, "},\"geoTiffOptions\":{\"cloudOptimized\":false");
     /* Files of at most this side (a multiple of the internal tiles, 256
      * by default; a smaller side brings its own tileSize). */
@@ -457,14 +429,12 @@ static int parse_operation(const char *body, struct opinfo *op)
     return op->name[0] ? 0 : -1;
 }
 
-static int transient_status(long st)
+/* A submission that failed transiently is sent again after the back-off
+ * (not the poll schedule: no task exists yet to be polled). */
+static void retry_later(struct xrun *x, struct task *t, long retry_after_s)
 {
-    return st == 0 || st == 429 || st >= 500;
-}
-
-static void retry_later(struct xrun *x, struct task *t)
-{
-    t->next_ms = time_mono_ms() + export_poll_delay_ms(t->submit_tries++, x->first_ms, x->cap_ms);
+    t->next_ms = time_mono_ms() + backoff_delay_ms(&x->retry, ++t->submit_tries, retry_after_s,
+                                                   backoff_random(&x->rng));
 }
 
 /* A task that ended badly: the next attempt (new requestId), or the end of
@@ -517,8 +487,9 @@ static int submit(struct xrun *x, struct task *t, struct errbuf *e)
         http_result_free(&res);
         return rc;
     }
-    if (rc == ERR_HTTP || (rc == 0 && transient_status(res.status))) {
+    if (rc == ERR_HTTP || (rc == 0 && backoff_transient(res.status))) {
         /* The same requestId next time: EE starts at most one task for it. */
+        long retry_after_s = rc == 0 ? res.retry_after_s : -1;
         session_error_message(&res, msg, sizeof msg);
         log_debug("image:export for cell %zu: %s; retrying", t->cell, rc ? e->msg : msg);
         http_result_free(&res);
@@ -526,7 +497,7 @@ static int submit(struct xrun *x, struct task *t, struct errbuf *e)
         if (t->submit_tries >= ENGINE_DEFAULT_RETRIES + 4)
             return err_set(e, ERR_SERVER, "image:export for fishnet cell %zu keeps failing: %s", t->cell,
                            rc ? e->msg : msg);
-        retry_later(x, t);
+        retry_later(x, t, retry_after_s);
         return 0;
     }
     if (rc == 0 && res.status != 200) {
@@ -581,7 +552,7 @@ static int poll_task(struct xrun *x, struct task *t, struct errbuf *e)
         http_result_free(&res);
         return rc;
     }
-    if (rc == ERR_HTTP || (rc == 0 && transient_status(res.status))) {
+    if (rc == ERR_HTTP || (rc == 0 && backoff_transient(res.status))) {
         http_result_free(&res);
         x->sum->retries++;
         return 0;   /* polled again later */
@@ -636,7 +607,7 @@ static int download_task(struct xrun *x, struct task *t, struct errbuf *e)
     go.base = x->gcs;
     go.stop = x->o->stop;
     go.bytes = &x->bytes;
-    go.backoff_ms = x->first_ms < 1000 ? x->first_ms : 1000;
+    go.backoff_ms = x->retry.base_ms;
     go.range_bytes = x->o->export_range_bytes;
     for (i = 0; i < n && rc == 0; i++) {
         long ra, rb;
@@ -752,23 +723,6 @@ struct xfile {
 };
 
 
-static GDALDataType to_gdal(enum spec_dtype t)
-{
-    switch (t) {
-    case SPEC_DTYPE_UINT8: return GDT_Byte;
-    case SPEC_DTYPE_INT8: return GDT_Byte;
-    case SPEC_DTYPE_UINT16: return GDT_UInt16;
-    case SPEC_DTYPE_INT16: return GDT_Int16;
-    case SPEC_DTYPE_UINT32: return GDT_UInt32;
-    case SPEC_DTYPE_INT32: return GDT_Int32;
-    case SPEC_DTYPE_FLOAT32: return GDT_Float32;
-    default: return GDT_Float64;
-    }
-}
-
-/* Opens a file and places it on the output grid by its geotransform: the
- * pixel size must be the grid's and the corner on a whole pixel inside the
- * cell. */
 static int open_file(struct xrun *x, const struct grid_cell *c, const char *object, struct xfile *f,
                      struct errbuf *e)
 {
@@ -869,7 +823,7 @@ static int store_tile(struct xrun *x, struct journal *j, const char *parts, cons
         }
         dst = (char *)dt.block + ((size_t)(r0 - t->row) * (size_t)t->width + (size_t)(c0 - t->col)) * esz;
         if (GDALDatasetRasterIOEx(f->ds, GF_Read, (int)(c0 - f->col), (int)(r0 - f->row), (int)(c1 - c0),
-                                  (int)(r1 - r0), dst, (int)(c1 - c0), (int)(r1 - r0), to_gdal(type), t->nbands,
+                                  (int)(r1 - r0), dst, (int)(c1 - c0), (int)(r1 - r0), pixtype_to_gdal(type), t->nbands,
                                   bandmap, (GSpacing)esz, (GSpacing)(esz * (size_t)t->width),
                                   (GSpacing)(esz * plane), NULL) != CE_None) {
             rc = err_set(e, ERR_PARSE, "reading %s: %s", f->path, CPLGetLastErrorMsg());
@@ -1012,6 +966,12 @@ static int setup(struct xrun *x, struct errbuf *e)
         return err_set(e, ERR_USAGE, "endpoint too long");
     x->first_ms = o->export_poll_ms > 0 ? o->export_poll_ms : EXPORT_POLL_FIRST_MS;
     x->cap_ms = o->export_poll_ms > 0 ? o->export_poll_ms * 15 : EXPORT_POLL_CAP_MS;
+    /* The Cloud Storage policy; a faster poll (tests) shortens it alike,
+     * its first retry never waiting longer than the first poll. */
+    x->retry.base_ms = x->first_ms / 2 < BACKOFF_GCS_BASE_MS ? (x->first_ms + 1) / 2 : BACKOFF_GCS_BASE_MS;
+    x->retry.cap_ms = x->cap_ms < BACKOFF_GCS_CAP_MS ? x->cap_ms : BACKOFF_GCS_CAP_MS;
+    x->retry.retry_after_s = BACKOFF_GCS_RETRY_AFTER_S;
+    x->rng = o->seed ? o->seed : backoff_seed();
     memset(&x->so, 0, sizeof x->so);
     x->so.endpoint = endpoint;
     x->so.project = project;
@@ -1121,11 +1081,115 @@ static void delete_objects(struct xrun *x)
             log_warn("could not delete gs://%s/%s: %s", x->bucket, x->objs[i].name, e.msg);
 }
 
+/* What the engine answers alone, with no task: a file at the output under
+ * resume = false or existing = skip (the engine's rules, before any task is
+ * submitted), or an output complete already with no export under way.
+ * 1: hand the run to the engine as it is; 0: export; or ERR_USAGE for
+ * resume = false with an unfinished export. */
+static int engine_alone(const struct xrun *x, struct errbuf *e)
+{
+    const struct download_spec *s = x->s;
+    char jp[4200];
+
+    snprintf(jp, sizeof jp, "%s.eefetch-export", s->output);
+    if (s->existing == SPEC_EXISTING_FAIL && access(jp, F_OK) == 0)
+        return err_set(e, ERR_USAGE, "%s exists (an unfinished export of this output) and resume = false; "
+                       "remove it or drop resume = false to continue it", jp);
+    if ((s->existing == SPEC_EXISTING_FAIL || s->existing == SPEC_EXISTING_SKIP) && access(s->output, F_OK) == 0)
+        return 1;
+    return s->existing != SPEC_EXISTING_OVERWRITE &&
+           mosaic_existing_output(s->output, x->plan.hash) == MOSAIC_SAME_PLAN && access(jp, F_OK) != 0;
+}
+
+/* overwrite: the tile store is refilled from the files, so an older run's
+ * journal and pieces go, and eefetch's old output with them. */
+static void clear_old_store(const struct xrun *x)
+{
+    const char *out = x->s->output;
+    char jp[4200], parts[4200];
+    struct errbuf ig;
+
+    if (journal_path(out, jp, sizeof jp, &ig) == 0)
+        journal_remove(jp, NULL);
+    if (mosaic_parts_dir(out, parts, sizeof parts, &ig) == 0)
+        mosaic_parts_remove(parts, NULL);
+    if (x->o->overwrite_any || mosaic_existing_output(out, x->plan.hash) != MOSAIC_FOREIGN)
+        unlink(out);
+}
+
+static void emit_assembling(const struct xrun *x)
+{
+    struct engine_event ev;
+
+    if (!x->o->on_event)
+        return;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = ENGINE_EV_ASSEMBLING;
+    ev.tiles_total = x->plan.ntiles;
+    ev.bytes = x->bytes;
+    x->o->on_event(&ev, x->o->ud);
+}
+
+/* Every tile is stored and journaled: the engine takes it from there, as
+ * a resumed run, and the export's traces go once the output is written. */
+static int hand_over(struct xrun *x, struct engine_summary *sum, struct errbuf *e)
+{
+    struct download_spec resume = *x->s;
+    struct engine_opts eo = *x->o;
+    int rc;
+
+    resume.existing = SPEC_EXISTING_RESUME;
+    eo.spec = &resume;
+    rc = engine_run(&eo, sum, e);
+    /* The engine found them stored: they were fetched by this run all the same. */
+    if (sum->tiles_resumed >= x->filled) {
+        sum->tiles_resumed -= x->filled;
+        sum->tiles_fetched += x->filled;
+    }
+    if (rc == 0) {
+        if (x->s->delete_exported)
+            delete_objects(x);
+        fclose(x->journal);
+        x->journal = NULL;
+        unlink(x->jpath);
+        remove_dir(x->dir);
+    }
+    return rc;
+}
+
+/* The export's own counts into the run's summary, whatever the outcome. */
+static void summarize(const struct xrun *x, const struct engine_summary *xs, struct engine_summary *sum,
+                      int64_t t0)
+{
+    sum->via_export = 1;
+    sum->tasks = x->ntasks;
+    sum->tasks_submitted = xs->tasks_submitted;
+    sum->tasks_resumed = xs->tasks_resumed;
+    sum->objects = xs->objects;
+    sum->object_bytes = xs->object_bytes;
+    sum->eecu_seconds = xs->eecu_seconds;
+    sum->requests += xs->requests;
+    sum->retries += xs->retries;
+    sum->bytes += x->bytes;
+    sum->seconds = (double)(time_mono_ms() - t0) / 1000.0;
+}
+
+static void xrun_free(struct xrun *x)
+{
+    if (x->journal)
+        fclose(x->journal);
+    if (x->lock_fd >= 0)
+        close(x->lock_fd);
+    session_destroy(x->sess);
+    free(x->tasks);
+    free(x->objs);
+    free(x->expression);
+    grid_plan_free(&x->plan);
+}
+
 int export_run(const struct engine_opts *o, struct engine_summary *sum, struct errbuf *e)
 {
     const struct download_spec *s = o->spec;
-    struct download_spec resume;
-    struct engine_opts eo;
     struct xrun x;
     struct engine_summary xs;
     int64_t t0 = time_mono_ms();
@@ -1147,98 +1211,21 @@ int export_run(const struct engine_opts *o, struct engine_summary *sum, struct e
     }
     if ((rc = grid_plan_build(s, &x.plan, e)) < 0)
         goto done;
-    /* resume = false: anything there is an error; existing = skip with a
-     * file there: the engine's rules, before any task is submitted. */
-    if (s->existing == SPEC_EXISTING_FAIL || s->existing == SPEC_EXISTING_SKIP) {
-        char jp[4200];
-        snprintf(jp, sizeof jp, "%s.eefetch-export", s->output);
-        if (s->existing == SPEC_EXISTING_FAIL && access(jp, F_OK) == 0) {
-            rc = err_set(e, ERR_USAGE, "%s exists (an unfinished export of this output) and resume = false; "
-                         "remove it or drop resume = false to continue it", jp);
-            goto done;
-        }
-        if (access(s->output, F_OK) == 0) {
-            grid_plan_free(&x.plan);
-            rc = engine_run(o, sum, e);
-            sum->via_export = 1;
-            return rc;
-        }
+    if ((rc = engine_alone(&x, e)) > 0) {
+        grid_plan_free(&x.plan);
+        rc = engine_run(o, sum, e);
+        sum->via_export = 1;
+        return rc;
     }
-    /* Complete already (and no export under way): the engine says so. */
-    if (s->existing != SPEC_EXISTING_OVERWRITE &&
-        mosaic_existing_output(s->output, x.plan.hash) == MOSAIC_SAME_PLAN) {
-        char jp[4200];
-        snprintf(jp, sizeof jp, "%s.eefetch-export", s->output);
-        if (access(jp, F_OK) != 0) {
-            grid_plan_free(&x.plan);
-            rc = engine_run(o, sum, e);
-            sum->via_export = 1;
-            return rc;
-        }
-    }
-    if ((rc = setup(&x, e)) != 0 || (rc = run_tasks(&x, e)) != 0)
+    if (rc < 0 || (rc = setup(&x, e)) != 0 || (rc = run_tasks(&x, e)) != 0)
         goto done;
-    if (s->existing == SPEC_EXISTING_OVERWRITE) {
-        /* The tile store is refilled from the files: an older run's
-         * journal and pieces go, and eefetch's old output with them. */
-        char jp[4200], parts[4200];
-        struct errbuf ig;
-        if (journal_path(s->output, jp, sizeof jp, &ig) == 0)
-            journal_remove(jp, NULL);
-        if (mosaic_parts_dir(s->output, parts, sizeof parts, &ig) == 0)
-            mosaic_parts_remove(parts, NULL);
-        if (o->overwrite_any || mosaic_existing_output(s->output, x.plan.hash) != MOSAIC_FOREIGN)
-            unlink(s->output);
-    }
-    if (o->on_event) {
-        struct engine_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.kind = ENGINE_EV_ASSEMBLING;
-        ev.tiles_total = x.plan.ntiles;
-        ev.bytes = x.bytes;
-        o->on_event(&ev, o->ud);
-    }
-    if ((rc = fill_store(&x, e)) != 0)
-        goto done;
-    /* The engine takes it from here: every tile is stored and journaled. */
-    resume = *s;
-    resume.existing = SPEC_EXISTING_RESUME;
-    eo = *o;
-    eo.spec = &resume;
-    rc = engine_run(&eo, sum, e);
-    /* The engine found them stored: they were fetched by this run all the same. */
-    if (sum->tiles_resumed >= x.filled) {
-        sum->tiles_resumed -= x.filled;
-        sum->tiles_fetched += x.filled;
-    }
-    if (rc == 0) {
-        if (s->delete_exported)
-            delete_objects(&x);
-        fclose(x.journal);
-        x.journal = NULL;
-        unlink(x.jpath);
-        remove_dir(x.dir);
-    }
+    if (s->existing == SPEC_EXISTING_OVERWRITE)
+        clear_old_store(&x);
+    emit_assembling(&x);
+    if ((rc = fill_store(&x, e)) == 0)
+        rc = hand_over(&x, sum, e);
 done:
-    sum->via_export = 1;
-    sum->tasks = x.ntasks;
-    sum->tasks_submitted = xs.tasks_submitted;
-    sum->tasks_resumed = xs.tasks_resumed;
-    sum->objects = xs.objects;
-    sum->object_bytes = xs.object_bytes;
-    sum->eecu_seconds = xs.eecu_seconds;
-    sum->requests += xs.requests;
-    sum->retries += xs.retries;
-    sum->bytes += x.bytes;
-    sum->seconds = (double)(time_mono_ms() - t0) / 1000.0;
-    if (x.journal)
-        fclose(x.journal);
-    if (x.lock_fd >= 0)
-        close(x.lock_fd);
-    session_destroy(x.sess);
-    free(x.tasks);
-    free(x.objs);
-    free(x.expression);
-    grid_plan_free(&x.plan);
+    summarize(&x, &xs, sum, t0);
+    xrun_free(&x);
     return rc;
 }

@@ -241,9 +241,7 @@ int exprtext_wrap_unmask(const char *expr, double nodata, char **out, struct err
     return wrap_call(expr, UNMASK_NAME, "Image.unmask", args, out, e);
 }
 
-/* A JSON string (band ids are plain text from the server, but quote and
- * escape them anyway). */
-static int append_json_string(struct buf *b, const char *s)
+int exprtext_append_string(struct buf *b, const char *s)
 {
     int rc = buf_append(b, "\"", 1);
     for (; *s && rc == 0; s++) {
@@ -255,7 +253,7 @@ static int append_json_string(struct buf *b, const char *s)
         else
             rc = buf_append(b, s, 1);
     }
-    return rc | buf_append(b, "\"", 1);
+    return rc ? rc : buf_append(b, "\"", 1);
 }
 
 int exprtext_wrap_select(const char *expr, const char *const *bands, size_t nbands, char **out, struct errbuf *e)
@@ -269,7 +267,7 @@ int exprtext_wrap_select(const char *expr, const char *const *bands, size_t nban
     for (i = 0; i < nbands; i++) {
         if (i)
             rc |= buf_append(&a, ",", 1);
-        rc |= append_json_string(&a, bands[i]);
+        rc |= exprtext_append_string(&a, bands[i]);
     }
     rc |= buf_append_str(&a, "]}");
     if (rc) {
@@ -279,4 +277,30 @@ int exprtext_wrap_select(const char *expr, const char *const *bands, size_t nban
     rc = wrap_call(expr, SELECT_NAME, "Image.select", a.data, out, e);
     buf_free(&a);
     return rc;
+}
+
+int exprtext_invokes(const char *expr, const char *const *fns, size_t n)
+{
+    const char *p = expr, *q;
+    size_t i;
+
+    /* String by string: a "functionName" key, its ':' and the string
+     * after it name a call; the same words inside any other string (a
+     * band id, a constant) do not. */
+    while (p && (p = strchr(p, '"'))) {
+        if (!(q = skip_string(p)))
+            return 0;
+        if ((size_t)(q - p) == sizeof "\"functionName\"" - 1 && memcmp(p, "\"functionName\"", (size_t)(q - p)) == 0 &&
+            *(q = skip_ws(q)) == ':' && *(q = skip_ws(q + 1)) == '"') {
+            const char *end = skip_string(q);
+            if (!end)
+                return 0;
+            for (i = 0; i < n; i++)
+                if (strlen(fns[i]) == (size_t)(end - q - 2) && memcmp(q + 1, fns[i], (size_t)(end - q - 2)) == 0)
+                    return 1;
+            q = end;
+        }
+        p = q;
+    }
+    return 0;
 }

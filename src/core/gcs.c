@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/backoff.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/log.h"
@@ -108,14 +109,11 @@ static int answer_error(const char *what, const struct http_result *res, struct 
                                       : "");
 }
 
-static int transient(long status)
-{
-    return status == 0 || status == 429 || status >= 500;
-}
+static const struct backoff gcs_backoff = {BACKOFF_GCS_BASE_MS, BACKOFF_GCS_CAP_MS, BACKOFF_GCS_RETRY_AFTER_S};
 
-static void sleep_ms(long ms)
+static void sleep_ms(int64_t ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
@@ -127,6 +125,7 @@ int gcs_list(struct session *s, const char *base, const char *bucket, const char
     struct buf url;
     size_t cap = 0;
     int rc = 0, tries = 0;
+    uint64_t rng = backoff_seed();
 
     *out = NULL;
     *n = 0;
@@ -146,15 +145,16 @@ int gcs_list(struct session *s, const char *base, const char *bucket, const char
             break;
         }
         rc = session_request_url(s, "GET", url.data, NULL, 0, NULL, &res, e);
-        if ((rc == 0 && transient(res.status)) || rc == ERR_HTTP) {
+        if ((rc == 0 && backoff_transient(res.status)) || rc == ERR_HTTP) {
+            long status = res.status, retry_after_s = rc == 0 ? res.retry_after_s : -1;
             http_result_free(&res);
             if (++tries > GCS_MAX_RETRIES) {
                 if (rc == 0)
                     rc = err_set(e, ERR_SERVER, "listing gs://%s/%s: HTTP %ld after %d tries", bucket, prefix,
-                                 res.status, tries);
+                                 status, tries);
                 break;
             }
-            sleep_ms(500L << (tries < 6 ? tries : 6));
+            sleep_ms(backoff_delay_ms(&gcs_backoff, tries, retry_after_s, backoff_random(&rng)));
             continue;
         }
         if (rc == 0 && res.status != 200)
@@ -311,8 +311,11 @@ static int fetch_range(struct dl *d, struct session *s, size_t r, struct errbuf 
 {
     uint64_t a = (uint64_t)r * d->range_bytes, b = a + d->range_bytes - 1;
     int tries = 0, rc;
-    long delay = d->o->backoff_ms > 0 ? d->o->backoff_ms : 1000;
+    struct backoff policy = gcs_backoff;
+    uint64_t rng = backoff_seed();
 
+    if (d->o->backoff_ms > 0)
+        policy.base_ms = d->o->backoff_ms;
     if (b >= d->obj->size)
         b = d->obj->size - 1;
     while (a <= b) {
@@ -338,7 +341,7 @@ static int fetch_range(struct dl *d, struct session *s, size_t r, struct errbuf 
             /* A 206 that broke off: what arrived is the start of the range
              * (its Content-Range says so); keep it, ask for the rest. */
             rc = 0;
-        } else if (rc == 0 && !transient(res.status)) {
+        } else if (rc == 0 && !backoff_transient(res.status)) {
             char what[1200];
             snprintf(what, sizeof what, "downloading gs://%s/%s", d->bucket, d->obj->name);
             rc = answer_error(what, &res, e);
@@ -346,6 +349,7 @@ static int fetch_range(struct dl *d, struct session *s, size_t r, struct errbuf 
             return rc;
         } else {
             /* a transient refusal, or no answer at all */
+            long retry_after_s = rc == 0 ? res.retry_after_s : -1;
             if (rc == 0)
                 rc = err_set(e, ERR_HTTP, "HTTP %ld", res.status);
             http_result_free(&res);
@@ -353,8 +357,7 @@ static int fetch_range(struct dl *d, struct session *s, size_t r, struct errbuf 
                 return err_set(e, ERR_SERVER, "downloading gs://%s/%s bytes %" PRIu64 "-%" PRIu64
                                ": still failing after %d tries: %s", d->bucket, d->obj->name, a, b, tries, e->msg);
             log_debug("gs://%s/%s range %zu: %s; retrying", d->bucket, d->obj->name, r, e->msg);
-            sleep_ms(delay);
-            delay = delay * 2 > 30000 ? 30000 : delay * 2;
+            sleep_ms(backoff_delay_ms(&policy, tries, retry_after_s, backoff_random(&rng)));
             continue;
         }
         if (res.body.len > 0 && write_at(d->fd, res.body.data, res.body.len, a) != 0) {

@@ -49,7 +49,7 @@ struct gcs_get_opts {
     const char *base;
     int connections;                 /* 0: GCS_CONNECTIONS */
     size_t range_bytes;              /* 0: GCS_RANGE_BYTES */
-    int backoff_ms;                  /* first retry delay; 0: 1000 */
+    int backoff_ms;                  /* the back-off's base; 0: BACKOFF_GCS_BASE_MS (backoff.h) */
     volatile sig_atomic_t *stop;     /* may be NULL */
     uint64_t *bytes;                 /* may be NULL: bytes received, added atomically */
 };

@@ -1,13 +1,13 @@
 /*
  * Output writing, in two stages (docs/engine.md explains why):
  *
- * 1. The tile store. Each finished tile piece becomes a small file of raw
+ * 1. The tile store (mosaic_store.c). Each finished tile piece becomes a small file of raw
  *    pixels in a directory beside the output (<output>.eefetch-parts/),
  *    written under a temporary name, fsync'd and renamed, and its directory
  *    fsync'd. Only then is the tile journaled, so a kill -9 or power loss at
  *    any point can never leave a journaled tile without its pixels on disk.
  *    Pieces are independent files, so workers store them concurrently.
- * 2. Assembly. One writer owns the output dataset: it creates a tiled
+ * 2. Assembly (mosaic.c). One writer owns the output dataset: it creates a tiled
  *    GeoTIFF (BigTIFF when needed, ZSTD/DEFLATE with a predictor) under
  *    <output>.partial, copies pieces in at their offsets (while tiles are
  *    still being fetched, when the output type is known in advance), then
@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/decode.h"
 #include "core/grid.h"
@@ -104,6 +105,8 @@ void *mosaic_pbuf_pixels(const struct mosaic_pbuf *b);
 /* 1 when the piece in b (as stored or read back) holds pixel-interleaved
  * records, 0 for band planes. */
 int mosaic_pbuf_interleaved(const struct mosaic_pbuf *b);
+/* 1 when b's header is intact (its checksum holds) and describes p. */
+int mosaic_pbuf_describes(const struct mosaic_pbuf *b, const struct mosaic_piece *p);
 void mosaic_pbuf_free(struct mosaic_pbuf *b);
 /* Moves n bytes from src (which may lie inside b's memory, above the
  * pixels) to b's pixels and computes their checksum in the same pass, so
@@ -186,6 +189,10 @@ enum mosaic_existing mosaic_existing_output(const char *path, const char *plan_h
 
 /* fsync of a file (or, is_dir, a directory) by name: 0 or -1 (errno). */
 int mosaic_fsync_path(const char *path, int is_dir);
+/* Reserves [off, off + len) of fd's file: 0 or -1 (errno). keep_size:
+ * beyond the end of the file without changing its size (a later truncate
+ * gives back what was not used). */
+int mosaic_prealloc(int fd, off_t off, off_t len, int keep_size);
 
 /* Converts n values of type st to type dt with the store's rules
  * (integers rounded half away from zero and clamped, NaN as 0). */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/auth.h"
+#include "core/backoff.h"
 #include "core/engine.h"
 #include "core/session.h"
 #include "emulator/emu.h"
@@ -393,34 +394,13 @@ int host_download_auth(struct host *h, const char *credentials, const char *proj
 
 /* getInfo and the algorithm list are one request each, but a busy project
  * answers 429 and EE's front end has its transient 5xx and resets like any
- * tile request: those are retried (the same classes as the tile engine, at
- * most 5 times, backing off from 0.5 s and honouring a Retry-After of up to
- * 30 s); every other answer is returned as it is. body NULL: a GET of path. */
-#define HOST_RETRIES 5
-
+ * tile request: those are retried under the one policy of a question the
+ * user waits on (core/backoff.h); every other answer is returned as it is.
+ * body NULL: a GET of path. */
 static int request_retried(struct session *sess, const char *path, const struct buf *body,
                            struct http_result *res, struct errbuf *e)
 {
-    long delay_ms = 500;
-    int attempt, rc = 0;
-
-    for (attempt = 0;; attempt++) {
-        memset(res, 0, sizeof *res);
-        rc = body ? session_post(sess, path, body->data, body->len, res, e) : session_get(sess, path, res, e);
-        if (attempt == HOST_RETRIES || (rc != 0 && rc != ERR_HTTP))
-            return rc;
-        if (rc == 0 && engine_classify(res->status, NULL) != ENGINE_TRANSIENT)
-            return 0;
-        if (rc == 0 && res->retry_after_s > 0)
-            delay_ms = res->retry_after_s > 30 ? 30000 : res->retry_after_s * 1000;
-        http_result_free(res);
-        log_debug("%s: transient failure (%s), retrying in %ld ms", path, rc ? e->msg : "HTTP status", delay_ms);
-        {
-            struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        delay_ms *= 2;
-    }
+    return backoff_request(sess, path, body ? body->data : NULL, body ? body->len : 0, res, e);
 }
 
 static void release_http_result(void *p)

@@ -1,9 +1,9 @@
 /*
  * The engine's scheduler alone (engine_sched.c), without HTTP, threads or a
  * clock: the concurrency limit (slow start, then +1 per window, halved by a
- * 429 at most once a second), the full-jitter back-off and Retry-After, the
- * retry budgets, the order of due retries and fresh tiles, splits down to
- * the floor and the up-front split of later tiles. Expected values are
+ * 429 at most once a second), the retry budgets (the back-off delay itself
+ * is tests/engine/test_backoff.c's), the order of due retries and fresh
+ * tiles, splits down to the floor and the up-front split of later tiles. Expected values are
  * worked out by hand from docs/engine.md's rules.
  */
 #include <stdint.h>
@@ -118,26 +118,6 @@ static void test_aimd(void)
     CHECK(engine_sched_throttled(&s, 6000) == 1 && s.limit == 1);
     CHECK(engine_sched_throttled(&s, 7000) == 0 && s.limit == 1);   /* never below one */
     engine_sched_free(&s);
-}
-
-/* Full jitter: uniform in [0, min(cap, base * 2^tries)], from rnd modulo
- * the span + 1; Retry-After when longer, at most 60 s. */
-static void test_backoff(void)
-{
-    CHECK(engine_sched_backoff(1000, 60000, 1, -1, 5000) == 5000 % 2001);
-    CHECK(engine_sched_backoff(1000, 60000, 1, -1, 2000) == 2000);
-    CHECK(engine_sched_backoff(1000, 60000, 2, -1, 4000) == 4000);
-    CHECK(engine_sched_backoff(1000, 60000, 2, -1, 4001) == 0);
-    CHECK(engine_sched_backoff(1000, 60000, 6, -1, UINT64_MAX) == (int64_t)(UINT64_MAX % 60001));   /* capped */
-    CHECK(engine_sched_backoff(1000, 60000, 100, -1, 60000) == 60000);   /* a huge count does not overflow */
-    CHECK(engine_sched_backoff(5, 50, 3, -1, 41) == 0);   /* span 40 */
-    CHECK(engine_sched_backoff(5, 50, 4, -1, 51) == 0);   /* span 80, capped at 50 */
-    /* Retry-After: waited for when longer than the jitter, capped. */
-    CHECK(engine_sched_backoff(1000, 60000, 1, 5, 0) == 5000);
-    CHECK(engine_sched_backoff(1000, 60000, 1, 1, 1500) == 1500);   /* 1 s is not longer than 1.5 s */
-    CHECK(engine_sched_backoff(1000, 60000, 1, 2, 1500) == 2000);
-    CHECK(engine_sched_backoff(1000, 60000, 1, 999999999, 0) == ENGINE_MAX_RETRY_AFTER_S * 1000);
-    CHECK(engine_sched_backoff(1000, 60000, 1, 0, 7) == 7);   /* 0 or absent: the jitter */
 }
 
 /* Retry budgets: max_retries transient failures, ENGINE_MAX_THROTTLED
@@ -281,7 +261,6 @@ int main(void)
     test_limit();
     test_slow_start();
     test_aimd();
-    test_backoff();
     test_retries();
     test_split();
     test_resumed();

@@ -144,6 +144,10 @@ static void auto_rule(void)
     s.expression = (char *)"{\"x\":{\"functionName\":\"ImageCollection.reduce\"}}";
     CHECK(export_choose(&s, &p, 1, why, sizeof why) == 1);
     CHECK(strstr(why, "composite") != NULL);
+    /* The name in a string that is not a call (a property, a band id) is
+     * no composite. */
+    s.expression = (char *)"{\"x\":{\"constantValue\":\"ImageCollection.reduce\"}}";
+    CHECK(export_choose(&s, &p, 1, why, sizeof why) == 0);
 }
 
 int main(void)

@@ -1,13 +1,16 @@
 /* exprtext_wrap_unmask: the nodata rewrite on the expression's text, for
  * graphs of any depth (json-c's default parser stops at 32 levels), names
  * that never shadow a value of the graph, numbers as EE reads them, and
- * clear errors for what is not an Expression. */
+ * clear errors for what is not an Expression. exprtext_invokes: calls are
+ * found by their "functionName", not by the words anywhere in the text.
+ * exprtext_append_string: JSON quoting and escaping. */
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/exprtext.h"
+#include "util/buf.h"
 #include "../unit/check.h"
 
 #define UNMASK(name, ref, num)                                                                   \
@@ -21,6 +24,40 @@ static char *wrap(const char *expr, double nodata, int *rc, struct errbuf *e)
     char *out = NULL;
     *rc = exprtext_wrap_unmask(expr, nodata, &out, e);
     return out;
+}
+
+static void test_invokes(void)
+{
+    static const char *const comp[] = {"ImageCollection.reduce", "reduce.median"};
+    const char *call = "{\"result\":\"0\",\"values\":{\"0\":{\"functionInvocationValue\":{"
+                       "\"functionName\" : \"reduce.median\",\"arguments\":{}}}}}";
+
+    CHECK(exprtext_invokes(call, comp, 2) == 1);
+    CHECK(exprtext_invokes(call, comp, 1) == 0);
+    CHECK(exprtext_invokes("{\"x\":{\"functionName\":\"ImageCollection.reduce\"}}", comp, 2) == 1);
+    /* The name as a constant, a band id or a key is not a call. */
+    CHECK(exprtext_invokes("{\"result\":\"0\",\"values\":{\"0\":{\"constantValue\":\"reduce.median\"}}}",
+                           comp, 2) == 0);
+    CHECK(exprtext_invokes("{\"functionName\":\"Image.select\",\"reduce.median\":1}", comp, 2) == 0);
+    CHECK(exprtext_invokes("{\"constantValue\":\"\\\"functionName\\\":\\\"reduce.median\\\"\"}", comp, 2) == 0);
+    /* A prefix or a longer name is another function. */
+    CHECK(exprtext_invokes("{\"functionName\":\"reduce.medians\"}", comp, 2) == 0);
+    CHECK(exprtext_invokes("{\"functionName\":\"reduce.media\"}", comp, 2) == 0);
+    /* Cut text: no call found, no read past the end. */
+    CHECK(exprtext_invokes("{\"functionName\":\"reduce.med", comp, 2) == 0);
+    CHECK(exprtext_invokes("{\"functionNa", comp, 2) == 0);
+    CHECK(exprtext_invokes("", comp, 2) == 0);
+}
+
+static void test_append_string(void)
+{
+    struct buf b;
+
+    buf_init(&b, 0);
+    CHECK(exprtext_append_string(&b, "B4") == 0);
+    CHECK(exprtext_append_string(&b, "a\"b\\c\n\x01") == 0);
+    CHECK_STR(b.data, "\"B4\"\"a\\\"b\\\\c\\u000a\\u0001\"");
+    buf_free(&b);
 }
 
 int main(void)
@@ -104,5 +141,7 @@ int main(void)
     }
     out = wrap("{\"result\":\"0\",\"values\":{}}", NAN, &rc, &e);
     CHECK(rc == ERR_USAGE && out == NULL && strstr(e.msg, "finite"));
+    test_invokes();
+    test_append_string();
     return CHECK_DONE();
 }
