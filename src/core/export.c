@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +49,7 @@
 #include "util/buf.h"
 #include "util/ee.h"
 #include "util/log.h"
+#include "util/platform.h"
 #include "util/timeutil.h"
 
 /* ---- pure parts (unit-tested) ---- */
@@ -297,7 +297,7 @@ static int journal_load(struct xrun *x, int overwrite, struct errbuf *e)
     x->lock_fd = open(x->jpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (x->lock_fd < 0)
         return err_set(e, ERR_IO, "cannot open %s: %s", x->jpath, strerror(errno));
-    if (flock(x->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    if (platform_lock_try(x->lock_fd) != 0)
         return err_set(e, ERR_USAGE, "%s is in use by another eefetch run (of the same output)", x->jpath);
     f = fopen(x->jpath, "r");
 

@@ -9,12 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/path.h"
+#include "util/platform.h"
 
 #define JOURNAL_MAGIC "eefetch-journal 1 "
 
@@ -275,7 +275,7 @@ int journal_open(const char *path, const char *plan_hash, size_t ntiles, int ove
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0)
         return err_set(e, ERR_IO, "cannot open the journal %s: %s", path, strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (platform_lock_try(fd) != 0) {
         rc = err_set(e, ERR_USAGE, "%s is locked: another eefetch is writing this output", path);
         goto fail;
     }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/platform.h"
 #include "util/timeutil.h"
 
 struct progress {
@@ -40,7 +41,7 @@ struct progress *progress_create(enum progress_mode mode, FILE *out, const char 
     if (!p)
         return NULL;
     if (mode == PROGRESS_AUTO)
-        mode = isatty(fileno(out)) ? PROGRESS_BAR : PROGRESS_PLAIN;
+        mode = platform_isatty(fileno(out)) ? PROGRESS_BAR : PROGRESS_PLAIN;
     p->mode = mode;
     p->out = out;
     snprintf(p->label, sizeof p->label, "%s", label ? label : "");
