@@ -494,9 +494,11 @@ static int f_str_slice(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return new_str(x, s + start, (size_t)(end - start), o, e);
 }
 
+/* String.index, .rindex (a->op 1: the last match). */
 static int str_find(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                    struct errbuf *e, int last)
+                    struct errbuf *e)
 {
+    const int last = a->op;
     const char *s, *pat, *p, *hit = NULL;
     int rc;
     if ((rc = ev_get_string(a, "target", 1, &s, e)) || (rc = ev_get_string(a, "pattern", 1, &pat, e)))
@@ -507,18 +509,6 @@ static int str_find(struct ev_ctx *x, const struct ev_args *a, struct ev_value *
             break;
     }
     return (*o = ev_num(x, hit ? (double)(hit - s) : -1)) ? 0 : NOMEM();
-}
-
-static int f_str_index(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return str_find(x, a, o, e, 0);
-}
-
-static int f_str_rindex(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    return str_find(x, a, o, e, 1);
 }
 
 /* String.replace(input, regex, replacement, flags): the first match, or
@@ -695,9 +685,11 @@ static int f_str_match(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return 0;
 }
 
+/* String.toUpperCase, .toLowerCase (a->op 1: upper). */
 static int str_case(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                    struct errbuf *e, int upper)
+                    struct errbuf *e)
 {
+    const int upper = a->op;
     const char *s;
     char *t;
     size_t i;
@@ -709,18 +701,6 @@ static int str_case(struct ev_ctx *x, const struct ev_args *a, struct ev_value *
     for (t = (char *)(*o)->str, i = 0; t[i]; i++)
         t[i] = (char)(upper ? toupper((unsigned char)t[i]) : tolower((unsigned char)t[i]));
     return 0;
-}
-
-static int f_str_upper(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return str_case(x, a, o, e, 1);
-}
-
-static int f_str_lower(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return str_case(x, a, o, e, 0);
 }
 
 static int f_str_trim(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -1007,9 +987,11 @@ static int sublist_at(const struct ev_value *l, const struct ev_value *t, int i)
     return 1;
 }
 
+/* List.indexOfSublist, .lastIndexOfSublist (a->op 1: the last). */
 static int sublist(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                   struct errbuf *e, int last)
+                   struct errbuf *e)
 {
+    const int last = a->op;
     struct ev_value *l = NULL, *t = NULL;
     int rc, i, hit = -1;
     if ((rc = list_arg(a, &l, e)) || (rc = ev_get_list(a, "target", 1, &t, e)))
@@ -1021,18 +1003,6 @@ static int sublist(struct ev_ctx *x, const struct ev_args *a, struct ev_value **
                 break;
         }
     return (*o = ev_num(x, hit)) ? 0 : NOMEM();
-}
-
-static int f_list_index_of_sublist(struct ev_ctx *x, const struct ev_args *a,
-                                   struct ev_value **o, struct errbuf *e)
-{
-    return sublist(x, a, o, e, 0);
-}
-
-static int f_list_last_index_of_sublist(struct ev_ctx *x, const struct ev_args *a,
-                                        struct ev_value **o, struct errbuf *e)
-{
-    return sublist(x, a, o, e, 1);
 }
 
 static int flatten_into(struct ev_ctx *x, const struct ev_value *l, struct ev_value *out,
@@ -1303,9 +1273,11 @@ static int f_list_remove_all(struct ev_ctx *x, const struct ev_args *a, struct e
     return 0;
 }
 
+/* List.replace, .replaceAll (a->op 1: every match). */
 static int list_replace(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e, int all)
+                        struct errbuf *e)
 {
+    const int all = a->op;
     struct ev_value *l = NULL, *ov = NULL, *nv = NULL;
     int rc, i;
     if ((rc = list_arg(a, &l, e)) || (rc = null_value(x, a, "oldval", &ov, e)) ||
@@ -1318,18 +1290,6 @@ static int list_replace(struct ev_ctx *x, const struct ev_args *a, struct ev_val
                 break;
         }
     return 0;
-}
-
-static int f_list_replace(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e)
-{
-    return list_replace(x, a, o, e, 0);
-}
-
-static int f_list_replace_all(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                              struct errbuf *e)
-{
-    return list_replace(x, a, o, e, 1);
 }
 
 static int f_list_reverse(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -1483,9 +1443,12 @@ static int f_list_join(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return rc;
 }
 
+/* List.getNumber, .getString: a->op is the kind wanted (EV_NUM, EV_STR). */
 static int list_typed_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e, enum ev_kind want, const char *tname)
+                          struct errbuf *e)
 {
+    const enum ev_kind want = (enum ev_kind)a->op;
+    const char *tname = want == EV_NUM ? "Number" : "String";
     struct ev_value *l = NULL;
     long pos = 0;
     int rc;
@@ -1497,18 +1460,6 @@ static int list_typed_get(struct ev_ctx *x, const struct ev_args *a, struct ev_v
         return err_set(e, ERR_USAGE, "%s: Expected a %s at index %ld, found %s.", a->fname, tname,
                        pos, ev_type_name(*o));
     return 0;
-}
-
-static int f_list_get_number(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return list_typed_get(x, a, o, e, EV_NUM, "Number");
-}
-
-static int f_list_get_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return list_typed_get(x, a, o, e, EV_STR, "String");
 }
 
 /* -------------------------------------------------------- dictionaries */
@@ -1662,9 +1613,11 @@ static int dict_pick(const struct ev_args *a, const struct ev_value *d, const st
     return 0;
 }
 
+/* Dictionary.select, .remove (a->op 1: keep the selected keys). */
 static int dict_select(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e, int keep)
+                       struct errbuf *e)
 {
+    const int keep = a->op;
     struct ev_value *d, *sel, *im = ev_arg(a, "ignoreMissing");
     const char *missing;
     char *pick;
@@ -1687,18 +1640,6 @@ static int dict_select(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
             (*o)->items[(*o)->n++] = d->items[i];
         }
     return 0;
-}
-
-static int f_dict_select(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                         struct errbuf *e)
-{
-    return dict_select(x, a, o, e, 1);
-}
-
-static int f_dict_remove(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                         struct errbuf *e)
-{
-    return dict_select(x, a, o, e, 0);
 }
 
 static int f_dict_rename(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -1780,9 +1721,12 @@ static int f_dict_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value
     return 0;
 }
 
+/* Dictionary.getNumber, .getString: a->op is the kind wanted (EV_NUM, EV_STR). */
 static int dict_typed_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e, enum ev_kind want, const char *tname)
+                          struct errbuf *e)
 {
+    const enum ev_kind want = (enum ev_kind)a->op;
+    const char *tname = want == EV_NUM ? "Number" : "String";
     struct ev_value *d = NULL;
     const char *key;
     int rc, k;
@@ -1798,18 +1742,6 @@ static int dict_typed_get(struct ev_ctx *x, const struct ev_args *a, struct ev_v
     return 0;
 }
 
-static int f_dict_get_number(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return dict_typed_get(x, a, o, e, EV_NUM, "Number");
-}
-
-static int f_dict_get_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return dict_typed_get(x, a, o, e, EV_STR, "String");
-}
-
 /* IsEqual(left, right): deep equality of two values. */
 static int f_is_equal(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                       struct errbuf *e)
@@ -1822,59 +1754,62 @@ static int f_is_equal(struct ev_ctx *x, const struct ev_args *a, struct ev_value
 }
 
 const struct ev_algo ev_algos_lists[] = {
-    {"Number.pow", num_binary}, {"Number.mod", num_binary}, {"Number.atan2", num_binary},
-    {"Number.hypot", num_binary}, {"Number.eq", num_binary}, {"Number.neq", num_binary},
-    {"Number.lt", num_binary}, {"Number.lte", num_binary}, {"Number.gt", num_binary},
-    {"Number.gte", num_binary}, {"Number.and", num_binary}, {"Number.or", num_binary},
-    {"Number.first", num_binary}, {"Number.firstNonZero", num_binary},
-    {"Number.first_nonzero", num_binary},
-    {"Number.bitwiseAnd", num_binary}, {"Number.bitwise_and", num_binary},
-    {"Number.bitwiseOr", num_binary}, {"Number.bitwise_or", num_binary},
-    {"Number.bitwiseXor", num_binary}, {"Number.bitwise_xor", num_binary},
-    {"Number.leftShift", num_binary}, {"Number.left_shift", num_binary},
-    {"Number.rightShift", num_binary}, {"Number.right_shift", num_binary},
-    {"Number.sqrt", num_unary}, {"Number.log", num_unary}, {"Number.log10", num_unary},
-    {"Number.exp", num_unary}, {"Number.sin", num_unary}, {"Number.cos", num_unary},
-    {"Number.tan", num_unary}, {"Number.asin", num_unary}, {"Number.acos", num_unary},
-    {"Number.atan", num_unary}, {"Number.sinh", num_unary}, {"Number.cosh", num_unary},
-    {"Number.tanh", num_unary}, {"Number.cbrt", num_unary}, {"Number.erf", num_unary},
-    {"Number.erfc", num_unary}, {"Number.gamma", num_unary}, {"Number.signum", num_unary},
-    {"Number.not", num_unary}, {"Number.bitwiseNot", num_unary},
-    {"Number.bitwise_not", num_unary}, {"Number.bitCount", num_unary},
-    {"Number.int8", num_cast}, {"Number.toInt8", num_cast}, {"Number.uint8", num_cast},
-    {"Number.toUint8", num_cast}, {"Number.int16", num_cast}, {"Number.toInt16", num_cast},
-    {"Number.uint16", num_cast}, {"Number.toUint16", num_cast}, {"Number.int32", num_cast},
-    {"Number.toInt32", num_cast}, {"Number.uint32", num_cast}, {"Number.toUint32", num_cast},
-    {"Number.int64", num_cast}, {"Number.toInt64", num_cast}, {"Number.long", num_cast},
-    {"Number.toLong", num_cast}, {"Number.byte", num_cast}, {"Number.toByte", num_cast},
-    {"Number.short", num_cast}, {"Number.toShort", num_cast}, {"Number.float", num_cast},
-    {"Number.toFloat", num_cast}, {"Number.double", num_cast}, {"Number.toDouble", num_cast},
-    {"Number.clamp", f_num_clamp}, {"Number.format", f_num_format}, {"Number.parse", f_num_parse},
-    {"String.slice", f_str_slice}, {"String.index", f_str_index}, {"String.rindex", f_str_rindex},
-    {"String.replace", f_str_replace}, {"String.split", f_str_split}, {"String.match", f_str_match},
-    {"String.toUpperCase", f_str_upper}, {"String.toLowerCase", f_str_lower},
-    {"String.trim", f_str_trim}, {"String.compareTo", f_str_compare},
-    {"String.equals", f_str_equals}, {"String.decodeJSON", f_str_decode_json},
-    {"String.encodeJSON", f_str_encode_json},
-    {"List.map", f_list_map}, {"List.iterate", f_list_iterate}, {"List.filter", f_list_filter},
-    {"List.slice", f_list_slice}, {"List.contains", f_list_contains},
-    {"List.containsAll", f_list_contains_all}, {"List.indexOf", f_list_index_of},
-    {"List.frequency", f_list_frequency}, {"List.indexOfSublist", f_list_index_of_sublist},
-    {"List.lastIndexOfSubList", f_list_last_index_of_sublist}, {"List.flatten", f_list_flatten},
-    {"List.distinct", f_list_distinct}, {"List.sort", f_list_sort}, {"List.zip", f_list_zip},
-    {"List.unzip", f_list_unzip}, {"List.add", f_list_add}, {"List.insert", f_list_insert},
-    {"List.set", f_list_set}, {"List.remove", f_list_remove}, {"List.removeAll", f_list_remove_all},
-    {"List.replace", f_list_replace}, {"List.replaceAll", f_list_replace_all},
-    {"List.reverse", f_list_reverse}, {"List.rotate", f_list_rotate}, {"List.swap", f_list_swap},
-    {"List.repeat", f_list_repeat}, {"List.splice", f_list_splice}, {"List.equals", f_list_equals},
-    {"List.join", f_list_join}, {"List.getNumber", f_list_get_number},
-    {"List.getString", f_list_get_string},
-    {"Dictionary.set", f_dict_set}, {"Dictionary.contains", f_dict_contains},
-    {"Dictionary.size", f_dict_size}, {"Dictionary.values", f_dict_values},
-    {"Dictionary.combine", f_dict_combine}, {"Dictionary.select", f_dict_select},
-    {"Dictionary.remove", f_dict_remove}, {"Dictionary.rename", f_dict_rename},
-    {"Dictionary.fromLists", f_dict_from_lists}, {"Dictionary.map", f_dict_map},
-    {"Dictionary.getNumber", f_dict_get_number}, {"Dictionary.getString", f_dict_get_string},
-    {"IsEqual", f_is_equal},
-    {NULL, NULL},
+    {"Number.pow", num_binary, 0}, {"Number.mod", num_binary, 0}, {"Number.atan2", num_binary, 0},
+    {"Number.hypot", num_binary, 0}, {"Number.eq", num_binary, 0}, {"Number.neq", num_binary, 0},
+    {"Number.lt", num_binary, 0}, {"Number.lte", num_binary, 0}, {"Number.gt", num_binary, 0},
+    {"Number.gte", num_binary, 0}, {"Number.and", num_binary, 0}, {"Number.or", num_binary, 0},
+    {"Number.first", num_binary, 0}, {"Number.firstNonZero", num_binary, 0},
+    {"Number.first_nonzero", num_binary, 0}, {"Number.bitwiseAnd", num_binary, 0},
+    {"Number.bitwise_and", num_binary, 0}, {"Number.bitwiseOr", num_binary, 0},
+    {"Number.bitwise_or", num_binary, 0}, {"Number.bitwiseXor", num_binary, 0},
+    {"Number.bitwise_xor", num_binary, 0}, {"Number.leftShift", num_binary, 0},
+    {"Number.left_shift", num_binary, 0}, {"Number.rightShift", num_binary, 0},
+    {"Number.right_shift", num_binary, 0}, {"Number.sqrt", num_unary, 0},
+    {"Number.log", num_unary, 0}, {"Number.log10", num_unary, 0}, {"Number.exp", num_unary, 0},
+    {"Number.sin", num_unary, 0}, {"Number.cos", num_unary, 0}, {"Number.tan", num_unary, 0},
+    {"Number.asin", num_unary, 0}, {"Number.acos", num_unary, 0}, {"Number.atan", num_unary, 0},
+    {"Number.sinh", num_unary, 0}, {"Number.cosh", num_unary, 0}, {"Number.tanh", num_unary, 0},
+    {"Number.cbrt", num_unary, 0}, {"Number.erf", num_unary, 0}, {"Number.erfc", num_unary, 0},
+    {"Number.gamma", num_unary, 0}, {"Number.signum", num_unary, 0}, {"Number.not", num_unary, 0},
+    {"Number.bitwiseNot", num_unary, 0}, {"Number.bitwise_not", num_unary, 0},
+    {"Number.bitCount", num_unary, 0}, {"Number.int8", num_cast, 0}, {"Number.toInt8", num_cast, 0},
+    {"Number.uint8", num_cast, 0}, {"Number.toUint8", num_cast, 0}, {"Number.int16", num_cast, 0},
+    {"Number.toInt16", num_cast, 0}, {"Number.uint16", num_cast, 0},
+    {"Number.toUint16", num_cast, 0}, {"Number.int32", num_cast, 0},
+    {"Number.toInt32", num_cast, 0}, {"Number.uint32", num_cast, 0},
+    {"Number.toUint32", num_cast, 0}, {"Number.int64", num_cast, 0},
+    {"Number.toInt64", num_cast, 0}, {"Number.long", num_cast, 0}, {"Number.toLong", num_cast, 0},
+    {"Number.byte", num_cast, 0}, {"Number.toByte", num_cast, 0}, {"Number.short", num_cast, 0},
+    {"Number.toShort", num_cast, 0}, {"Number.float", num_cast, 0}, {"Number.toFloat", num_cast, 0},
+    {"Number.double", num_cast, 0}, {"Number.toDouble", num_cast, 0},
+    {"Number.clamp", f_num_clamp, 0}, {"Number.format", f_num_format, 0},
+    {"Number.parse", f_num_parse, 0}, {"String.slice", f_str_slice, 0},
+    {"String.index", str_find, 0}, {"String.rindex", str_find, 1},
+    {"String.replace", f_str_replace, 0}, {"String.split", f_str_split, 0},
+    {"String.match", f_str_match, 0}, {"String.toUpperCase", str_case, 1},
+    {"String.toLowerCase", str_case, 0}, {"String.trim", f_str_trim, 0},
+    {"String.compareTo", f_str_compare, 0}, {"String.equals", f_str_equals, 0},
+    {"String.decodeJSON", f_str_decode_json, 0}, {"String.encodeJSON", f_str_encode_json, 0},
+    {"List.map", f_list_map, 0}, {"List.iterate", f_list_iterate, 0},
+    {"List.filter", f_list_filter, 0}, {"List.slice", f_list_slice, 0},
+    {"List.contains", f_list_contains, 0}, {"List.containsAll", f_list_contains_all, 0},
+    {"List.indexOf", f_list_index_of, 0}, {"List.frequency", f_list_frequency, 0},
+    {"List.indexOfSublist", sublist, 0}, {"List.lastIndexOfSubList", sublist, 1},
+    {"List.flatten", f_list_flatten, 0}, {"List.distinct", f_list_distinct, 0},
+    {"List.sort", f_list_sort, 0}, {"List.zip", f_list_zip, 0}, {"List.unzip", f_list_unzip, 0},
+    {"List.add", f_list_add, 0}, {"List.insert", f_list_insert, 0}, {"List.set", f_list_set, 0},
+    {"List.remove", f_list_remove, 0}, {"List.removeAll", f_list_remove_all, 0},
+    {"List.replace", list_replace, 0}, {"List.replaceAll", list_replace, 1},
+    {"List.reverse", f_list_reverse, 0}, {"List.rotate", f_list_rotate, 0},
+    {"List.swap", f_list_swap, 0}, {"List.repeat", f_list_repeat, 0},
+    {"List.splice", f_list_splice, 0}, {"List.equals", f_list_equals, 0},
+    {"List.join", f_list_join, 0}, {"List.getNumber", list_typed_get, EV_NUM},
+    {"List.getString", list_typed_get, EV_STR}, {"Dictionary.set", f_dict_set, 0},
+    {"Dictionary.contains", f_dict_contains, 0}, {"Dictionary.size", f_dict_size, 0},
+    {"Dictionary.values", f_dict_values, 0}, {"Dictionary.combine", f_dict_combine, 0},
+    {"Dictionary.select", dict_select, 1}, {"Dictionary.remove", dict_select, 0},
+    {"Dictionary.rename", f_dict_rename, 0}, {"Dictionary.fromLists", f_dict_from_lists, 0},
+    {"Dictionary.map", f_dict_map, 0}, {"Dictionary.getNumber", dict_typed_get, EV_NUM},
+    {"Dictionary.getString", dict_typed_get, EV_STR}, {"IsEqual", f_is_equal, 0},
+    {NULL, NULL, 0},
 };
