@@ -180,40 +180,42 @@ static int64_t to_i64(double d)
     return (int64_t)d;
 }
 
+/* Number.pow and its kin: a->op says which. */
+enum num_op2 { N2_POW, N2_MOD, N2_ATAN2, N2_HYPOT, N2_EQ, N2_NEQ, N2_LT, N2_LTE, N2_GT, N2_GTE,
+               N2_AND, N2_OR, N2_FIRST, N2_FIRST_NONZERO, N2_BITAND, N2_BITOR, N2_BITXOR,
+               N2_LSHIFT, N2_RSHIFT };
+
 static int num_binary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                       struct errbuf *e)
 {
-    const char *op = strchr(a->fname, '.') + 1;
     double l = 0, r = 0, v = 0;
-    int rc = num2(a, &l, &r, e), boolean = 0;
+    int rc = num2(a, &l, &r, e);
     int64_t il = to_i64(l), ir = to_i64(r);
     if (rc)
         return rc;
-    if (strcmp(op, "pow") == 0) v = pow(l, r);
-    else if (strcmp(op, "mod") == 0) v = r == 0 ? 0 : fmod(l, r);   /* Java's %: sign of left */
-    else if (strcmp(op, "atan2") == 0) v = atan2(l, r);
-    else if (strcmp(op, "hypot") == 0) v = hypot(l, r);
-    else if (strcmp(op, "eq") == 0) { v = l == r; boolean = 1; }
-    else if (strcmp(op, "neq") == 0) { v = l != r; boolean = 1; }
-    else if (strcmp(op, "lt") == 0) { v = l < r; boolean = 1; }
-    else if (strcmp(op, "lte") == 0) { v = l <= r; boolean = 1; }
-    else if (strcmp(op, "gt") == 0) { v = l > r; boolean = 1; }
-    else if (strcmp(op, "gte") == 0) { v = l >= r; boolean = 1; }
-    else if (strcmp(op, "and") == 0) { v = l != 0 && r != 0; boolean = 1; }
-    else if (strcmp(op, "or") == 0) { v = l != 0 || r != 0; boolean = 1; }
-    else if (strcmp(op, "first") == 0) v = l;
-    else if (strcmp(op, "firstNonZero") == 0 || strcmp(op, "first_nonzero") == 0) v = l != 0 ? l : r;
-    else if (strncmp(op, "bitwise", 7) == 0 || strncmp(op, "left", 4) == 0 ||
-             strncmp(op, "right", 5) == 0) {
-        if (strstr(op, "nd") || strstr(op, "and")) v = (double)(il & ir);
-        else if (strstr(op, "Xor") || strstr(op, "xor")) v = (double)(il ^ ir);
-        else if (strstr(op, "Or") || strstr(op, "or")) v = (double)(il | ir);
-        else if (op[0] == 'l') v = ir < 0 || ir > 63 ? 0 : (double)(int64_t)((uint64_t)il << ir);
-        else v = ir < 0 || ir > 63 ? (il < 0 ? -1 : 0) : (double)(il >> ir);
+    switch ((enum num_op2)a->op) {
+    case N2_POW: v = pow(l, r); break;
+    case N2_MOD: v = r == 0 ? 0 : fmod(l, r); break;   /* Java's %: sign of left */
+    case N2_ATAN2: v = atan2(l, r); break;
+    case N2_HYPOT: v = hypot(l, r); break;
+    case N2_EQ: v = l == r; break;
+    case N2_NEQ: v = l != r; break;
+    case N2_LT: v = l < r; break;
+    case N2_LTE: v = l <= r; break;
+    case N2_GT: v = l > r; break;
+    case N2_GTE: v = l >= r; break;
+    case N2_AND: v = l != 0 && r != 0; break;
+    case N2_OR: v = l != 0 || r != 0; break;
+    case N2_FIRST: v = l; break;
+    case N2_FIRST_NONZERO: v = l != 0 ? l : r; break;
+    case N2_BITAND: v = (double)(il & ir); break;
+    case N2_BITOR: v = (double)(il | ir); break;
+    case N2_BITXOR: v = (double)(il ^ ir); break;
+    case N2_LSHIFT: v = ir < 0 || ir > 63 ? 0 : (double)(int64_t)((uint64_t)il << ir); break;
+    case N2_RSHIFT: v = ir < 0 || ir > 63 ? (il < 0 ? -1 : 0) : (double)(il >> ir); break;
     }
     if (!(*o = ev_num(x, v)))
         return NOMEM();
-    (void)boolean;
     return 0;
 }
 
@@ -232,71 +234,59 @@ static double bitcount_fn(double v)
     return n;
 }
 
-static const struct {
-    const char *name;
-    double (*fn)(double);
-} unary_fns[] = {
-    {"sqrt", sqrt}, {"log", log}, {"log10", log10}, {"exp", exp}, {"sin", sin}, {"cos", cos},
-    {"tan", tan}, {"asin", asin}, {"acos", acos}, {"atan", atan}, {"sinh", sinh}, {"cosh", cosh},
-    {"tanh", tanh}, {"cbrt", cbrt}, {"erf", erf}, {"erfc", erfc}, {"gamma", gamma_fn},
-    {"signum", sign_fn}, {"not", not_fn}, {"bitwiseNot", bnot_fn}, {"bitwise_not", bnot_fn},
-    {"bitCount", bitcount_fn},
+/* Number.sqrt and its kin: a->op is the index of the function here. */
+enum num_op1 { N1_SQRT, N1_LOG, N1_LOG10, N1_EXP, N1_SIN, N1_COS, N1_TAN, N1_ASIN, N1_ACOS,
+               N1_ATAN, N1_SINH, N1_COSH, N1_TANH, N1_CBRT, N1_ERF, N1_ERFC, N1_GAMMA,
+               N1_SIGNUM, N1_NOT, N1_BITNOT, N1_BITCOUNT, N1_COUNT };
+static double (*const unary_fns[N1_COUNT])(double) = {
+    [N1_SQRT] = sqrt, [N1_LOG] = log, [N1_LOG10] = log10, [N1_EXP] = exp, [N1_SIN] = sin,
+    [N1_COS] = cos, [N1_TAN] = tan, [N1_ASIN] = asin, [N1_ACOS] = acos, [N1_ATAN] = atan,
+    [N1_SINH] = sinh, [N1_COSH] = cosh, [N1_TANH] = tanh, [N1_CBRT] = cbrt, [N1_ERF] = erf,
+    [N1_ERFC] = erfc, [N1_GAMMA] = gamma_fn, [N1_SIGNUM] = sign_fn, [N1_NOT] = not_fn,
+    [N1_BITNOT] = bnot_fn, [N1_BITCOUNT] = bitcount_fn,
 };
 
 static int num_unary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                      struct errbuf *e)
 {
-    const char *op = strchr(a->fname, '.') + 1;
     double v = 0;
-    size_t i;
     int rc = ev_get_number(a, "input", 1, &v, e);
     if (rc)
         return rc;
-    for (i = 0; i < sizeof unary_fns / sizeof *unary_fns; i++)
-        if (strcmp(op, unary_fns[i].name) == 0) {
-            v = unary_fns[i].fn(v);
-            break;
-        }
-    return (*o = ev_num(x, v)) ? 0 : NOMEM();
+    return (*o = ev_num(x, unary_fns[a->op](v))) ? 0 : NOMEM();
 }
 
-/* Casts: clamp to the type's range, then drop the fraction (as EE
- * documents for ee.Number.toUint8); floats keep the value. */
+/* Number.toInt8 and its kin (a->op): clamp to the type's range, then drop
+ * the fraction (as EE documents for ee.Number.toUint8); floats keep the
+ * value (float32's nearest for NC_FLOAT). byte, short and long are uint8,
+ * int16 and int64. */
+enum num_cast_op { NC_INT8, NC_UINT8, NC_INT16, NC_UINT16, NC_INT32, NC_UINT32, NC_INT64, NC_FLOAT,
+                   NC_DOUBLE };
+
 static int num_cast(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                     struct errbuf *e)
 {
-    static const struct {
-        const char *name;
-        double lo, hi;
-    } types[] = {
-        {"int8", -128, 127}, {"uint8", 0, 255}, {"int16", -32768, 32767}, {"uint16", 0, 65535},
-        {"int32", -2147483648.0, 2147483647.0}, {"uint32", 0, 4294967295.0},
-        {"int64", -9223372036854775808.0, 9223372036854775807.0},
-        {"long", -9223372036854775808.0, 9223372036854775807.0},
-        {"byte", 0, 255}, {"short", -32768, 32767}, {"float", 0, 0}, {"double", 0, 0},
+    static const double range[][2] = {
+        [NC_INT8] = {-128, 127}, [NC_UINT8] = {0, 255}, [NC_INT16] = {-32768, 32767},
+        [NC_UINT16] = {0, 65535}, [NC_INT32] = {-2147483648.0, 2147483647.0},
+        [NC_UINT32] = {0, 4294967295.0},
+        [NC_INT64] = {-9223372036854775808.0, 9223372036854775807.0},
     };
-    const char *op = strchr(a->fname, '.') + 1;
-    char name[32];
+    const int t = a->op, real = t == NC_FLOAT || t == NC_DOUBLE;
     double v = 0;
-    size_t i;
     int rc = ev_get_number(a, "input", 1, &v, e);
     if (rc)
         return rc;
-    snprintf(name, sizeof name, "%s", strncmp(op, "to", 2) == 0 ? op + 2 : op);
-    name[0] = (char)tolower((unsigned char)name[0]);
-    for (i = 0; i < sizeof types / sizeof *types; i++)
-        if (strcmp(name, types[i].name) == 0)
-            break;
-    if (i < sizeof types / sizeof *types && types[i].hi > types[i].lo) {
+    if (t == NC_FLOAT) {
+        v = (float)v;
+    } else if (!real) {
         if (!(v == v))
             v = 0;
-        v = trunc(v < types[i].lo ? types[i].lo : v > types[i].hi ? types[i].hi : v);
-    } else if (i < sizeof types / sizeof *types && strcmp(name, "float") == 0) {
-        v = (float)v;
+        v = trunc(v < range[t][0] ? range[t][0] : v > range[t][1] ? range[t][1] : v);
     }
     if (!(*o = ev_num(x, v)))
         return NOMEM();
-    if (strcmp(name, "float") == 0 || strcmp(name, "double") == 0)
+    if (real)
         (*o)->is_int = 0;
     return 0;
 }
@@ -1754,34 +1744,42 @@ static int f_is_equal(struct ev_ctx *x, const struct ev_args *a, struct ev_value
 }
 
 const struct ev_algo ev_algos_lists[] = {
-    {"Number.pow", num_binary, 0}, {"Number.mod", num_binary, 0}, {"Number.atan2", num_binary, 0},
-    {"Number.hypot", num_binary, 0}, {"Number.eq", num_binary, 0}, {"Number.neq", num_binary, 0},
-    {"Number.lt", num_binary, 0}, {"Number.lte", num_binary, 0}, {"Number.gt", num_binary, 0},
-    {"Number.gte", num_binary, 0}, {"Number.and", num_binary, 0}, {"Number.or", num_binary, 0},
-    {"Number.first", num_binary, 0}, {"Number.firstNonZero", num_binary, 0},
-    {"Number.first_nonzero", num_binary, 0}, {"Number.bitwiseAnd", num_binary, 0},
-    {"Number.bitwise_and", num_binary, 0}, {"Number.bitwiseOr", num_binary, 0},
-    {"Number.bitwise_or", num_binary, 0}, {"Number.bitwiseXor", num_binary, 0},
-    {"Number.bitwise_xor", num_binary, 0}, {"Number.leftShift", num_binary, 0},
-    {"Number.left_shift", num_binary, 0}, {"Number.rightShift", num_binary, 0},
-    {"Number.right_shift", num_binary, 0}, {"Number.sqrt", num_unary, 0},
-    {"Number.log", num_unary, 0}, {"Number.log10", num_unary, 0}, {"Number.exp", num_unary, 0},
-    {"Number.sin", num_unary, 0}, {"Number.cos", num_unary, 0}, {"Number.tan", num_unary, 0},
-    {"Number.asin", num_unary, 0}, {"Number.acos", num_unary, 0}, {"Number.atan", num_unary, 0},
-    {"Number.sinh", num_unary, 0}, {"Number.cosh", num_unary, 0}, {"Number.tanh", num_unary, 0},
-    {"Number.cbrt", num_unary, 0}, {"Number.erf", num_unary, 0}, {"Number.erfc", num_unary, 0},
-    {"Number.gamma", num_unary, 0}, {"Number.signum", num_unary, 0}, {"Number.not", num_unary, 0},
-    {"Number.bitwiseNot", num_unary, 0}, {"Number.bitwise_not", num_unary, 0},
-    {"Number.bitCount", num_unary, 0}, {"Number.int8", num_cast, 0}, {"Number.toInt8", num_cast, 0},
-    {"Number.uint8", num_cast, 0}, {"Number.toUint8", num_cast, 0}, {"Number.int16", num_cast, 0},
-    {"Number.toInt16", num_cast, 0}, {"Number.uint16", num_cast, 0},
-    {"Number.toUint16", num_cast, 0}, {"Number.int32", num_cast, 0},
-    {"Number.toInt32", num_cast, 0}, {"Number.uint32", num_cast, 0},
-    {"Number.toUint32", num_cast, 0}, {"Number.int64", num_cast, 0},
-    {"Number.toInt64", num_cast, 0}, {"Number.long", num_cast, 0}, {"Number.toLong", num_cast, 0},
-    {"Number.byte", num_cast, 0}, {"Number.toByte", num_cast, 0}, {"Number.short", num_cast, 0},
-    {"Number.toShort", num_cast, 0}, {"Number.float", num_cast, 0}, {"Number.toFloat", num_cast, 0},
-    {"Number.double", num_cast, 0}, {"Number.toDouble", num_cast, 0},
+    {"Number.pow", num_binary, N2_POW}, {"Number.mod", num_binary, N2_MOD},
+    {"Number.atan2", num_binary, N2_ATAN2}, {"Number.hypot", num_binary, N2_HYPOT},
+    {"Number.eq", num_binary, N2_EQ}, {"Number.neq", num_binary, N2_NEQ},
+    {"Number.lt", num_binary, N2_LT}, {"Number.lte", num_binary, N2_LTE},
+    {"Number.gt", num_binary, N2_GT}, {"Number.gte", num_binary, N2_GTE},
+    {"Number.and", num_binary, N2_AND}, {"Number.or", num_binary, N2_OR},
+    {"Number.first", num_binary, N2_FIRST}, {"Number.firstNonZero", num_binary, N2_FIRST_NONZERO},
+    {"Number.first_nonzero", num_binary, N2_FIRST_NONZERO},
+    {"Number.bitwiseAnd", num_binary, N2_BITAND}, {"Number.bitwise_and", num_binary, N2_BITAND},
+    {"Number.bitwiseOr", num_binary, N2_BITOR}, {"Number.bitwise_or", num_binary, N2_BITOR},
+    {"Number.bitwiseXor", num_binary, N2_BITXOR}, {"Number.bitwise_xor", num_binary, N2_BITXOR},
+    {"Number.leftShift", num_binary, N2_LSHIFT}, {"Number.left_shift", num_binary, N2_LSHIFT},
+    {"Number.rightShift", num_binary, N2_RSHIFT}, {"Number.right_shift", num_binary, N2_RSHIFT},
+    {"Number.sqrt", num_unary, N1_SQRT}, {"Number.log", num_unary, N1_LOG},
+    {"Number.log10", num_unary, N1_LOG10}, {"Number.exp", num_unary, N1_EXP},
+    {"Number.sin", num_unary, N1_SIN}, {"Number.cos", num_unary, N1_COS},
+    {"Number.tan", num_unary, N1_TAN}, {"Number.asin", num_unary, N1_ASIN},
+    {"Number.acos", num_unary, N1_ACOS}, {"Number.atan", num_unary, N1_ATAN},
+    {"Number.sinh", num_unary, N1_SINH}, {"Number.cosh", num_unary, N1_COSH},
+    {"Number.tanh", num_unary, N1_TANH}, {"Number.cbrt", num_unary, N1_CBRT},
+    {"Number.erf", num_unary, N1_ERF}, {"Number.erfc", num_unary, N1_ERFC},
+    {"Number.gamma", num_unary, N1_GAMMA}, {"Number.signum", num_unary, N1_SIGNUM},
+    {"Number.not", num_unary, N1_NOT}, {"Number.bitwiseNot", num_unary, N1_BITNOT},
+    {"Number.bitwise_not", num_unary, N1_BITNOT}, {"Number.bitCount", num_unary, N1_BITCOUNT},
+    {"Number.int8", num_cast, NC_INT8}, {"Number.toInt8", num_cast, NC_INT8},
+    {"Number.uint8", num_cast, NC_UINT8}, {"Number.toUint8", num_cast, NC_UINT8},
+    {"Number.int16", num_cast, NC_INT16}, {"Number.toInt16", num_cast, NC_INT16},
+    {"Number.uint16", num_cast, NC_UINT16}, {"Number.toUint16", num_cast, NC_UINT16},
+    {"Number.int32", num_cast, NC_INT32}, {"Number.toInt32", num_cast, NC_INT32},
+    {"Number.uint32", num_cast, NC_UINT32}, {"Number.toUint32", num_cast, NC_UINT32},
+    {"Number.int64", num_cast, NC_INT64}, {"Number.toInt64", num_cast, NC_INT64},
+    {"Number.long", num_cast, NC_INT64}, {"Number.toLong", num_cast, NC_INT64},
+    {"Number.byte", num_cast, NC_UINT8}, {"Number.toByte", num_cast, NC_UINT8},
+    {"Number.short", num_cast, NC_INT16}, {"Number.toShort", num_cast, NC_INT16},
+    {"Number.float", num_cast, NC_FLOAT}, {"Number.toFloat", num_cast, NC_FLOAT},
+    {"Number.double", num_cast, NC_DOUBLE}, {"Number.toDouble", num_cast, NC_DOUBLE},
     {"Number.clamp", f_num_clamp, 0}, {"Number.format", f_num_format, 0},
     {"Number.parse", f_num_parse, 0}, {"String.slice", f_str_slice, 0},
     {"String.index", str_find, 0}, {"String.rindex", str_find, 1},

@@ -408,10 +408,14 @@ static double sq_dev(struct ev_value **v, int n, double mean)
     return s;
 }
 
+/* AggregateFeatureCollection.min and its kin: a->op says which. */
+enum agg_op { AGG_MIN, AGG_MAX, AGG_MEAN, AGG_SUM, AGG_PRODUCT, AGG_SAMPLE_SD, AGG_SAMPLE_VAR,
+              AGG_TOTAL_SD, AGG_TOTAL_VAR };
+
 static int f_agg_numeric(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                          struct errbuf *e)
 {
-    const char *op = strchr(a->fname, '.') + 1;
+    const enum agg_op op = (enum agg_op)a->op;
     struct ev_value **v;
     struct moments m;
     double r = 0, mean;
@@ -420,32 +424,33 @@ static int f_agg_numeric(struct ev_ctx *x, const struct ev_args *a, struct ev_va
         return rc;
     moments_of(v, n, &m);
     mean = n ? m.sum / n : 0;
-    if (strcmp(op, "sum") == 0) {
-        r = m.sum;
-    } else if (strcmp(op, "product") == 0) {
+    if (n == 0 && (op == AGG_MIN || op == AGG_MAX || op == AGG_MEAN))
+        return (*o = ev_new(x, EV_NULL)) ? 0 : NOMEM();   /* min/max/mean of nothing */
+    switch (op) {
+    case AGG_SUM: r = m.sum; break;
+    case AGG_PRODUCT:
         for (r = 1, i = 0; i < n; i++)
             r *= v[i]->num;
-    } else if (n == 0 && strcmp(op, "total_sd") && strcmp(op, "total_var") &&
-               strcmp(op, "sample_sd") && strcmp(op, "sample_var")) {
-        return (*o = ev_new(x, EV_NULL)) ? 0 : NOMEM();   /* min/max/mean of nothing */
-    } else if (strcmp(op, "min") == 0) {
-        r = m.min;
-    } else if (strcmp(op, "max") == 0) {
-        r = m.max;
-    } else if (strcmp(op, "mean") == 0) {
-        r = mean;
-    } else if (strcmp(op, "total_var") == 0 || strcmp(op, "total_sd") == 0) {
+        break;
+    case AGG_MIN: r = m.min; break;
+    case AGG_MAX: r = m.max; break;
+    case AGG_MEAN: r = mean; break;
+    case AGG_TOTAL_VAR:
+    case AGG_TOTAL_SD:
         r = n ? sq_dev(v, n, mean) / n : 0;
-        if (op[6] == 's')
+        if (op == AGG_TOTAL_SD)
             r = sqrt(r);
-    } else {   /* sample_var, sample_sd */
+        break;
+    case AGG_SAMPLE_VAR:
+    case AGG_SAMPLE_SD:
         r = n > 1 ? sq_dev(v, n, mean) / (n - 1) : 0;
-        if (op[7] == 's')
+        if (op == AGG_SAMPLE_SD)
             r = sqrt(r);
+        break;
     }
     if (!(*o = ev_num(x, r)))
         return NOMEM();
-    if (strcmp(op, "min") && strcmp(op, "max") && strcmp(op, "sum") && strcmp(op, "product"))
+    if (op != AGG_MIN && op != AGG_MAX && op != AGG_SUM && op != AGG_PRODUCT)
         (*o)->is_int = 0;
     return 0;
 }
@@ -839,15 +844,15 @@ const struct ev_algo ev_algos_props[] = {
     {"AggregateFeatureCollection.first", f_agg_first, 0},
     {"AggregateFeatureCollection.count", f_agg_count, 0},
     {"AggregateFeatureCollection.count_distinct", f_agg_count_distinct, 0},
-    {"AggregateFeatureCollection.min", f_agg_numeric, 0},
-    {"AggregateFeatureCollection.max", f_agg_numeric, 0},
-    {"AggregateFeatureCollection.mean", f_agg_numeric, 0},
-    {"AggregateFeatureCollection.sum", f_agg_numeric, 0},
-    {"AggregateFeatureCollection.product", f_agg_numeric, 0},
-    {"AggregateFeatureCollection.sample_sd", f_agg_numeric, 0},
-    {"AggregateFeatureCollection.sample_var", f_agg_numeric, 0},
-    {"AggregateFeatureCollection.total_sd", f_agg_numeric, 0},
-    {"AggregateFeatureCollection.total_var", f_agg_numeric, 0},
+    {"AggregateFeatureCollection.min", f_agg_numeric, AGG_MIN},
+    {"AggregateFeatureCollection.max", f_agg_numeric, AGG_MAX},
+    {"AggregateFeatureCollection.mean", f_agg_numeric, AGG_MEAN},
+    {"AggregateFeatureCollection.sum", f_agg_numeric, AGG_SUM},
+    {"AggregateFeatureCollection.product", f_agg_numeric, AGG_PRODUCT},
+    {"AggregateFeatureCollection.sample_sd", f_agg_numeric, AGG_SAMPLE_SD},
+    {"AggregateFeatureCollection.sample_var", f_agg_numeric, AGG_SAMPLE_VAR},
+    {"AggregateFeatureCollection.total_sd", f_agg_numeric, AGG_TOTAL_SD},
+    {"AggregateFeatureCollection.total_var", f_agg_numeric, AGG_TOTAL_VAR},
     {"AggregateFeatureCollection.stats", f_agg_stats, 0},
     {"AggregateFeatureCollection.histogram", f_agg_histogram, 0},
     {"Collection.toList", f_to_list, 0}, {"Collection.merge", f_merge, 0},
