@@ -12,6 +12,7 @@ local util = require "eefetch.util"
 local host = require "eefetch.host"
 
 local fail = util.fail
+local sorted_keys = util.sorted_keys
 local ee = {}
 ee.null = json.null
 
@@ -179,10 +180,10 @@ end
 
 local promote   -- forward
 
--- Builds the ComputedObject for an algorithm call from named arguments,
--- checking them against the signature.
-local function apply(name, named)
-  local sig = lookup_api(name)
+-- The arguments of a call of algorithm sig (called name) from named
+-- arguments: each promoted to its formal type, required ones present, no
+-- name outside the signature. Calls and constructors both check here.
+local function check_args(name, sig, named)
   local args = {}
   local known = {}
   for _, spec in ipairs(sig.args) do
@@ -199,7 +200,13 @@ local function apply(name, named)
       fail("%s: unknown argument '%s'; signature: %s", name, tostring(k), signature_text(sig))
     end
   end
-  return promote(make(ComputedObject, name, args), sig.returns)
+  return args
+end
+
+-- Builds the ComputedObject for an algorithm call from named arguments.
+local function apply(name, named)
+  local sig = lookup_api(name)
+  return promote(make(ComputedObject, name, check_args(name, sig, named)), sig.returns)
 end
 
 -- Positional arguments (n of them, nils included) onto the signature.
@@ -400,10 +407,7 @@ function Image.methods.expression(self, text, map)
   local args = { DEFAULT_EXPRESSION_IMAGE = self }
   if map ~= nil then
     if not is_dict(map) then fail("Image.expression: the map must be a table of name = image") end
-    local names = {}
-    for k in pairs(map) do names[#names + 1] = k end
-    table.sort(names)
-    for _, k in ipairs(names) do
+    for _, k in ipairs(sorted_keys(map)) do
       vars[#vars + 1] = k
       args[k] = Image.new(map[k])
     end
@@ -429,10 +433,7 @@ function Element.methods.set(self, ...)
       props = props.properties
     end
     if is_dict(props) then
-      local keys = {}
-      for k in pairs(props) do keys[#keys + 1] = k end
-      table.sort(keys)
-      for _, k in ipairs(keys) do r = call("Element.set", r, k, props[k]) end
+      for _, k in ipairs(sorted_keys(props)) do r = call("Element.set", r, k, props[k]) end
     elseif is_ee(props) then
       r = call("Element.setMulti", self, props)
     else
@@ -1094,10 +1095,7 @@ local function new_serializer(unbound)
 
   local function invocation(fname, args)
     local enc = {}
-    local keys = {}
-    for k in pairs(args) do keys[#keys + 1] = k end
-    table.sort(keys)
-    for _, k in ipairs(keys) do enc[k] = ref_node(args[k]) end
+    for _, k in ipairs(sorted_keys(args)) do enc[k] = ref_node(args[k]) end
     return { functionInvocationValue = { functionName = fname, arguments = json.object(enc) } }
   end
 
@@ -1126,10 +1124,7 @@ local function new_serializer(unbound)
         node = s.values[ref(geometry_invocation(v))]
       elseif v.fref then
         local enc = {}
-        local keys = {}
-        for k in pairs(v.args) do keys[#keys + 1] = k end
-        table.sort(keys)
-        for _, k in ipairs(keys) do enc[k] = ref_node(v.args[k]) end
+        for _, k in ipairs(sorted_keys(v.args)) do enc[k] = ref_node(v.args[k]) end
         node = { functionInvocationValue = { functionReference = ref(v.fref), arguments = json.object(enc) } }
       elseif v.var or (v.func == nil and v.args == nil) then
         local name = v.var or s.unbound
@@ -1144,10 +1139,10 @@ local function new_serializer(unbound)
         for i = 1, #v do vals[i] = ref_node(v[i]) end
         node = { arrayValue = { values = json.array(vals) } }
       else
-        local keys, vals = {}, {}
-        for k in pairs(v) do keys[#keys + 1] = k end
-        table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-        for _, k in ipairs(keys) do
+        local vals = {}
+        -- by tostring: a table with a number key must reach the error below,
+        -- not fail comparing a number with a string
+        for _, k in ipairs(sorted_keys(v, function(a, b) return tostring(a) < tostring(b) end)) do
           if type(k) ~= "string" then fail("cannot encode a table with a %s key", type(k)) end
           vals[k] = ref_node(v[k])
         end
@@ -1211,12 +1206,6 @@ local function optimize(root, values)
     map[r] = m
     out[m] = opt_value(values[r], 0)
     return m
-  end
-  local function sorted_keys(t)
-    local ks = {}
-    for k in pairs(t) do ks[#ks + 1] = k end
-    table.sort(ks)
-    return ks
   end
   function opt_value(v, depth)
     if is_const(v) or v.integerValue or v.bytesValue or v.argumentReference then
@@ -1373,20 +1362,7 @@ local function generated_class(name)
     if use_ctor then
       local named
       if use_keywords(ctor, n, a, false) then named = a else named = name_args(name, n, { ... }) end
-      local args = {}
-      for _, spec in ipairs(ctor.args) do
-        local v = named[spec.name]
-        if v ~= nil then args[spec.name] = promote(v, spec.type)
-        elseif not spec.optional then
-          fail("%s: required argument '%s' missing; signature: %s", name, spec.name, signature_text(ctor))
-        end
-      end
-      for k in pairs(named) do
-        local ok = false
-        for _, spec in ipairs(ctor.args) do if spec.name == k then ok = true end end
-        if not ok then fail("%s: unknown argument '%s'; signature: %s", name, tostring(k), signature_text(ctor)) end
-      end
-      return make(cls, name, args)
+      return make(cls, name, check_args(name, ctor, named))
     end
     if n ~= 1 then fail("too many arguments for ee.%s()", name) end
     if not is_ee(a) then fail("invalid argument for ee.%s(): must be an ee value", name) end

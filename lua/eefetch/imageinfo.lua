@@ -129,11 +129,8 @@ local function short(v, depth)
     if f == "Date" and args and args.value ~= nil then return short(args.value, depth) end
     if f == "Feature" or (type(f) == "string" and f:match("^GeometryConstructors")) then return "the region" end
     if type(f) ~= "string" then return "(a computed value)" end
-    local names = {}
-    for k in pairs(args or {}) do names[#names + 1] = k end
-    table.sort(names)
     local parts = {}
-    for _, k in ipairs(names) do parts[#parts + 1] = k .. "=" .. short(args[k], depth + 1) end
+    for _, k in ipairs(util.sorted_keys(args or {})) do parts[#parts + 1] = k .. "=" .. short(args[k], depth + 1) end
     return f:gsub("^Filter%.", "") .. "(" .. table.concat(parts, ", ") .. ")"
   end
   local parts = {}

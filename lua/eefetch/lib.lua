@@ -27,10 +27,8 @@ local function check_opts(fname, opts, allowed)
   if type(opts) ~= "table" then fail("lib.%s: options must be a table of name = value", fname) end
   for k in pairs(opts) do
     if not allowed[k] then
-      local names = {}
-      for n in pairs(allowed) do names[#names + 1] = n end
-      table.sort(names)
-      fail("lib.%s: unknown option '%s' (options: %s)", fname, tostring(k), table.concat(names, ", "))
+      fail("lib.%s: unknown option '%s' (options: %s)", fname, tostring(k),
+           table.concat(util.sorted_keys(allowed), ", "))
     end
   end
 end

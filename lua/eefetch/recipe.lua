@@ -43,7 +43,28 @@ local function describe(v)
   return type(v)
 end
 
--- key -> checker(value, key) returning the normalized value.
+-- The schema of download{} (below) is the one definition of its keys: key
+-- -> checker(value, key) returning the normalized value. The C host reads
+-- only what these checkers let through (and what M.complete derives from
+-- it), so it checks none of it again: a name a checker admits is one the
+-- host knows (tests/host/test_download_schema.sh).
+
+-- Checks table t against schema: raw iteration (no user metamethod runs),
+-- each value through its checker, and the one "unknown key" error, for
+-- download{} itself and for the tables some of its keys take ("fishnet.").
+local function check_table(t, schema, what, prefix)
+  local out = {}
+  for k, v in next, t do
+    if type(k) ~= "string" then fail("%s{}: keys must be names (got a %s key)", what, type(k)) end
+    local check = schema[k]
+    if not check then
+      fail("%s{}: unknown key '%s%s' (known keys: %s)", what, prefix, k,
+           table.concat(util.sorted_keys(schema), ", "))
+    end
+    out[k] = check(v, prefix .. k)
+  end
+  return out
+end
 local function want(kind)
   return function(v, k)
     if type(v) ~= kind then fail("download{}: '%s' must be a %s (got %s)", k, kind, describe(v)) end
@@ -186,29 +207,29 @@ local function region_value(v, k)
   return { bbox = b }
 end
 
+-- The output types by name, EE's aliases (float, double) and byte included,
+-- normalized to the engine's names.
+local DTYPES = { uint8 = "uint8", int8 = "int8", uint16 = "uint16", int16 = "int16", uint32 = "uint32",
+                 int32 = "int32", float32 = "float32", float64 = "float64", float = "float32",
+                 double = "float64", byte = "uint8", auto = "auto" }
+
 local function dtype_value(v, k)
-  local ok = { uint8 = 1, int8 = 1, uint16 = 1, int16 = 1, uint32 = 1, int32 = 1, float32 = 1,
-               float64 = 1, float = 1, double = 1, byte = 1, auto = 1 }
-  if type(v) ~= "string" or not ok[v:lower()] then
+  local t = type(v) == "string" and DTYPES[v:lower()]
+  if not t then
     fail("download{}: 'dtype' must be one of uint8, int8, uint16, int16, uint32, int32, float32, float64 (got %s)",
          tostring(v))
   end
-  return v:lower()
+  return t
 end
+
+local FISHNET = { rows = positive_integer, cols = positive_integer, cell_width = positive_number,
+                  cell_height = positive_number, cell = positive_number }
 
 local function fishnet_value(v, k)
   if type(v) ~= "table" or is_ee(v) then
     fail("download{}: '%s' must be a table {rows=, cols=} or {cell_width=, cell_height=}", k)
   end
-  local out = {}
-  for key, x in next, v do
-    if key == "rows" or key == "cols" then out[key] = positive_integer(x, k .. "." .. key)
-    elseif key == "cell_width" or key == "cell_height" or key == "cell" then
-      out[key] = positive_number(x, k .. "." .. key)
-    else
-      fail("download{}: unknown key '%s.%s' (known: rows, cols, cell_width, cell_height, cell)", k, tostring(key))
-    end
-  end
+  local out = check_table(v, FISHNET, "download", k .. ".")
   if out.cell then out.cell_width, out.cell_height, out.cell = out.cell, out.cell, nil end
   if (out.rows or out.cols) and (out.cell_width or out.cell_height) then
     fail("download{}: '%s' takes either rows/cols or a cell size, not both", k)
@@ -312,26 +333,12 @@ local schema = {
   delete_exported = want("boolean"),
 }
 
-local known_keys
-do
-  local ks = {}
-  for k in pairs(schema) do ks[#ks + 1] = k end
-  table.sort(ks)
-  known_keys = table.concat(ks, ", ")
-end
-
 -- Validates t and returns the normalized table the host consumes.
 function M.validate(t, what)
   if type(t) ~= "table" or is_ee(t) then
     fail("%s{} expects a table of options (got %s)", what, describe(t))
   end
-  local out = {}
-  for k, v in next, t do
-    if type(k) ~= "string" then fail("%s{}: keys must be names (got a %s key)", what, type(k)) end
-    local check = schema[k]
-    if not check then fail("%s{}: unknown key '%s' (known keys: %s)", what, k, known_keys) end
-    out[k] = check(v, k)
-  end
+  local out = check_table(t, schema, what, "")
   if out.image == nil and out.collection == nil then
     fail("%s{}: 'image' (an ee.Image) or 'collection' (an ee.ImageCollection, every image) is required", what)
   end
@@ -569,8 +576,6 @@ function M.choose_nodata(out, selected, no_free_value)
     ranges[i] = dt.precision == "int" and type(dt.min) == "number" and { dt.min, dt.max } or false
   end
   local out_type = out.dtype and out.dtype ~= "auto" and out.dtype or imageinfo.union_type(types)
-  if out_type == "float" then out_type = "float32" elseif out_type == "double" then out_type = "float64"
-  elseif out_type == "byte" then out_type = "uint8" end
   if out.nodata == false then
     out.nodata = nil
   elseif out.nodata == nil then

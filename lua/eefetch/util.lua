@@ -41,6 +41,15 @@ function M.user_line()
   end
 end
 
+-- The keys of t in table.sort's order (or less's): the one way eefetch
+-- iterates a table in a stable order (serialized graphs, messages).
+function M.sorted_keys(t, less)
+  local ks = {}
+  for k in pairs(t) do ks[#ks + 1] = k end
+  table.sort(ks, less)
+  return ks
+end
+
 -- A read-only view of t: reads pass through, writes raise, and the
 -- metatable cannot be fetched or replaced.
 function M.readonly(t, name, extra_mt)

@@ -733,6 +733,7 @@ static int eval_invocation(struct ev_ctx *x, json_object *inv, const struct env 
             i++;
         }
     }
+    a.op = algo->op;
     return algo->fn(x, &a, out, e);
 }
 

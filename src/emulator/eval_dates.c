@@ -1477,16 +1477,16 @@ long ev_cal_field_value(int64_t ms, int field)
 }
 
 const struct ev_algo ev_algos_dates[] = {
-    {"Date", f_date}, {"Date.millis", f_date_millis}, {"Date.format", f_date_format},
-    {"Date.parse", f_date_parse}, {"Date.fromYMD", f_date_from_ymd},
-    {"Date.update", f_date_update}, {"Date.get", f_date_get},
-    {"Date.getFraction", f_date_get_fraction}, {"Date.getRelative", f_date_get_relative},
-    {"Date.getRange", f_date_get_range}, {"Date.advance", f_date_advance},
-    {"Date.difference", f_date_difference}, {"Date.unitRatio", f_date_unit_ratio},
-    {"DateRange", f_date_range}, {"DateRange.start", f_range_start},
-    {"DateRange.end", f_range_end}, {"DateRange.contains", f_range_contains},
-    {"DateRange.intersects", f_range_intersects}, {"DateRange.isEmpty", f_range_is_empty},
-    {"DateRange.union", f_range_union}, {"DateRange.intersection", f_range_intersection},
-    {"Image.date", f_image_date},
-    {NULL, NULL},
+    {"Date", f_date, 0}, {"Date.millis", f_date_millis, 0}, {"Date.format", f_date_format, 0},
+    {"Date.parse", f_date_parse, 0}, {"Date.fromYMD", f_date_from_ymd, 0},
+    {"Date.update", f_date_update, 0}, {"Date.get", f_date_get, 0},
+    {"Date.getFraction", f_date_get_fraction, 0}, {"Date.getRelative", f_date_get_relative, 0},
+    {"Date.getRange", f_date_get_range, 0}, {"Date.advance", f_date_advance, 0},
+    {"Date.difference", f_date_difference, 0}, {"Date.unitRatio", f_date_unit_ratio, 0},
+    {"DateRange", f_date_range, 0}, {"DateRange.start", f_range_start, 0},
+    {"DateRange.end", f_range_end, 0}, {"DateRange.contains", f_range_contains, 0},
+    {"DateRange.intersects", f_range_intersects, 0}, {"DateRange.isEmpty", f_range_is_empty, 0},
+    {"DateRange.union", f_range_union, 0}, {"DateRange.intersection", f_range_intersection, 0},
+    {"Image.date", f_image_date, 0},
+    {NULL, NULL, 0},
 };

@@ -77,9 +77,11 @@ int ev_to_millis(const struct ev_value *v, int64_t *ms)
 
 /* -------------------------------------------------------------- numbers */
 
+/* Number.add and its kin; a->op is the operator: + - * / and < > for min, max. */
 static int num_binary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **out,
-                      struct errbuf *e, char op)
+                      struct errbuf *e)
 {
+    const char op = (char)a->op;
     struct ev_value *l, *r;
     double v = 0;
     int rc;
@@ -104,39 +106,15 @@ static int num_binary(struct ev_ctx *x, const struct ev_args *a, struct ev_value
     return 0;
 }
 
-static int f_num_add(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_binary(x, a, o, e, '+');
-}
-static int f_num_sub(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_binary(x, a, o, e, '-');
-}
-static int f_num_mul(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_binary(x, a, o, e, '*');
-}
-static int f_num_div(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_binary(x, a, o, e, '/');
-}
-static int f_num_min(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_binary(x, a, o, e, '<');
-}
-static int f_num_max(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_binary(x, a, o, e, '>');
-}
-
+/* Number.round and its kin; a->op is r(ound) f(loor) c(eil) a(bs) i(nt). */
 static int num_unary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **out,
-                     struct errbuf *e, char op)
+                     struct errbuf *e)
 {
     double v = 0;
     int rc = get_number(a, "input", 1, 0, &v, e);
     if (rc)
         return rc;
-    switch (op) {
+    switch (a->op) {
     case 'r': v = round(v); break;
     case 'f': v = floor(v); break;
     case 'c': v = ceil(v); break;
@@ -146,27 +124,6 @@ static int num_unary(struct ev_ctx *x, const struct ev_args *a, struct ev_value 
     if (!(*out = ev_num(x, v)))
         return NOMEM();
     return 0;
-}
-
-static int f_num_round(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_unary(x, a, o, e, 'r');
-}
-static int f_num_floor(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_unary(x, a, o, e, 'f');
-}
-static int f_num_ceil(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_unary(x, a, o, e, 'c');
-}
-static int f_num_abs(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_unary(x, a, o, e, 'a');
-}
-static int f_num_int(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return num_unary(x, a, o, e, 'i');
 }
 
 /* -------------------------------------------------------------- strings */
@@ -591,12 +548,16 @@ static int f_rectangle(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return geom_finish(x, a, gj, geodesic_arg(a, 1), o, e);
 }
 
+/* GeometryConstructors.LineString and .MultiPoint (a->op GEOM_MULTIPOINT):
+ * both a list of points, which a line string needs two of. */
+enum { GEOM_LINESTRING, GEOM_MULTIPOINT };
 static int f_line_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                         struct errbuf *e, const char *type)
+                         struct errbuf *e)
 {
     struct ev_value *c;
     json_object *jc, *pairs, *gj;
-    int rc, multipoint = strcmp(type, "MultiPoint") == 0;
+    int rc, multipoint = a->op == GEOM_MULTIPOINT;
+    const char *type = multipoint ? "MultiPoint" : "LineString";
     if ((rc = get_list(a, "coordinates", &c, e)))
         return rc;
     if (!(jc = ev_to_json(x, c, e)))
@@ -611,18 +572,6 @@ static int f_line_string(struct ev_ctx *x, const struct ev_args *a, struct ev_va
     json_object_object_add(gj, "type", json_object_new_string(type));
     json_object_object_add(gj, "coordinates", pairs);
     return geom_finish(x, a, gj, multipoint ? 0 : geodesic_arg(a, 1), o, e);
-}
-
-static int f_linestring(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    return f_line_string(x, a, o, e, "LineString");
-}
-
-static int f_multipoint(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    return f_line_string(x, a, o, e, "MultiPoint");
 }
 
 static int f_multipolygon(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -770,9 +719,11 @@ static int f_projection_at_scale(struct ev_ctx *x, const struct ev_args *a,
 
 /* -------------------------------------------------------------- filters */
 
-static int make_filter(struct ev_ctx *x, const struct ev_args *a, enum ev_filter_op op,
-                       struct ev_value **o, struct errbuf *e)
+/* Filter.lessThan and its kin: a->op is the enum ev_filter_op. */
+static int make_filter(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                       struct errbuf *e)
 {
+    const enum ev_filter_op op = (enum ev_filter_op)a->op;
     struct ev_filter *f = eval_alloc(x, sizeof *f);
     struct ev_value *lv = ev_arg(a, "leftValue"), *rv = ev_arg(a, "rightValue");
     int rc;
@@ -794,21 +745,6 @@ static int make_filter(struct ev_ctx *x, const struct ev_args *a, enum ev_filter
     return 0;
 }
 
-#define FILTER_FN(fname, op)                                                                 \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        return make_filter(x, a, op, o, e);                                                  \
-    }
-FILTER_FN(f_filter_drc, F_DATE_RANGE)
-FILTER_FN(f_filter_intersects, F_INTERSECTS)
-FILTER_FN(f_filter_lt, F_LT)
-FILTER_FN(f_filter_gt, F_GT)
-FILTER_FN(f_filter_eq, F_EQ)
-FILTER_FN(f_filter_neq, F_NEQ)
-FILTER_FN(f_filter_lte, F_LTE)
-FILTER_FN(f_filter_gte, F_GTE)
-
 static int f_filter_not(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                         struct errbuf *e)
 {
@@ -828,8 +764,9 @@ static int f_filter_not(struct ev_ctx *x, const struct ev_args *a, struct ev_val
     return 0;
 }
 
-static int filter_list(struct ev_ctx *x, const struct ev_args *a, enum ev_filter_op op,
-                       struct ev_value **o, struct errbuf *e)
+/* Filter.and, Filter.or: a->op is F_AND or F_OR. */
+static int filter_list(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                       struct errbuf *e)
 {
     struct ev_value *l;
     struct ev_filter *f = eval_alloc(x, sizeof *f);
@@ -844,21 +781,10 @@ static int filter_list(struct ev_ctx *x, const struct ev_args *a, enum ev_filter
             return ev_type_error(e, a, "filters", "List<Filter>", l->items[i]);
         f->subs[i] = l->items[i]->filter;
     }
-    f->op = op;
+    f->op = (enum ev_filter_op)a->op;
     f->nsubs = l->n;
     (*o)->filter = f;
     return 0;
-}
-
-static int f_filter_and(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    return filter_list(x, a, F_AND, o, e);
-}
-static int f_filter_or(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return filter_list(x, a, F_OR, o, e);
 }
 
 /* A property of a collection element, as a value (NULL when absent). */
@@ -1271,39 +1197,40 @@ static int f_if(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, 
 /* --------------------------------------------------------------- table */
 
 const struct ev_algo ev_algos_values[] = {
-    {"Number.add", f_num_add}, {"Number.subtract", f_num_sub},
-    {"Number.multiply", f_num_mul}, {"Number.divide", f_num_div},
-    {"Number.min", f_num_min}, {"Number.max", f_num_max},
-    {"Number.round", f_num_round}, {"Number.floor", f_num_floor},
-    {"Number.ceil", f_num_ceil}, {"Number.abs", f_num_abs},
-    {"Number.int", f_num_int}, {"Number.toInt", f_num_int},
-    {"String", f_string}, {"String.cat", f_string_cat}, {"String.length", f_string_length},
-    {"List.size", f_list_size}, {"List.length", f_list_size},
-    {"List.get", f_list_get}, {"List.sequence", f_list_sequence}, {"List.cat", f_list_cat},
-    {"Dictionary", f_dictionary}, {"Dictionary.get", f_dictionary_get},
-    {"Dictionary.keys", f_dictionary_keys},
-    {"GeometryConstructors.Point", f_point}, {"GeometryConstructors.Polygon", f_polygon},
-    {"GeometryConstructors.Rectangle", f_rectangle},
-    {"GeometryConstructors.LineString", f_linestring},
-    {"GeometryConstructors.MultiPoint", f_multipoint},
-    {"GeometryConstructors.MultiPolygon", f_multipolygon},
-    {"Projection.atScale", f_projection_at_scale},
-    {"Feature", f_feature}, {"ErrorMargin", f_error_margin}, {"Projection", f_projection},
-    {"Filter.dateRangeContains", f_filter_drc}, {"Filter.intersects", f_filter_intersects},
-    {"Filter.lessThan", f_filter_lt}, {"Filter.greaterThan", f_filter_gt},
-    {"Filter.equals", f_filter_eq}, {"Filter.notEquals", f_filter_neq},
-    {"Filter.lessThanOrEquals", f_filter_lte}, {"Filter.greaterThanOrEquals", f_filter_gte},
-    {"Filter.eq", f_filter_eq}, {"Filter.neq", f_filter_neq}, {"Filter.lt", f_filter_lt},
-    {"Filter.lte", f_filter_lte}, {"Filter.gt", f_filter_gt}, {"Filter.gte", f_filter_gte},
-    {"Filter.not", f_filter_not}, {"Filter.and", f_filter_and}, {"Filter.or", f_filter_or},
-    {"ImageCollection.load", f_ic_load}, {"ImageCollection.fromImages", f_ic_from_images},
-    {"Collection.filter", f_coll_filter}, {"Collection.map", f_coll_map},
-    {"Collection.first", f_coll_first}, {"Collection.size", f_coll_size},
-    {"Collection.limit", f_coll_limit},
-    {"AggregateFeatureCollection.array", f_aggregate_array},
-    {"Element.get", f_element_get}, {"Image.get", f_element_get},
-    {"Element.set", f_element_set}, {"If", f_if},
-    {NULL, NULL},
+    {"Number.add", num_binary, '+'}, {"Number.subtract", num_binary, '-'},
+    {"Number.multiply", num_binary, '*'}, {"Number.divide", num_binary, '/'},
+    {"Number.min", num_binary, '<'}, {"Number.max", num_binary, '>'},
+    {"Number.round", num_unary, 'r'}, {"Number.floor", num_unary, 'f'},
+    {"Number.ceil", num_unary, 'c'}, {"Number.abs", num_unary, 'a'}, {"Number.int", num_unary, 'i'},
+    {"Number.toInt", num_unary, 'i'}, {"String", f_string, 0}, {"String.cat", f_string_cat, 0},
+    {"String.length", f_string_length, 0}, {"List.size", f_list_size, 0},
+    {"List.length", f_list_size, 0}, {"List.get", f_list_get, 0},
+    {"List.sequence", f_list_sequence, 0}, {"List.cat", f_list_cat, 0},
+    {"Dictionary", f_dictionary, 0}, {"Dictionary.get", f_dictionary_get, 0},
+    {"Dictionary.keys", f_dictionary_keys, 0}, {"GeometryConstructors.Point", f_point, 0},
+    {"GeometryConstructors.Polygon", f_polygon, 0},
+    {"GeometryConstructors.Rectangle", f_rectangle, 0},
+    {"GeometryConstructors.LineString", f_line_string, GEOM_LINESTRING},
+    {"GeometryConstructors.MultiPoint", f_line_string, GEOM_MULTIPOINT},
+    {"GeometryConstructors.MultiPolygon", f_multipolygon, 0},
+    {"Projection.atScale", f_projection_at_scale, 0}, {"Feature", f_feature, 0},
+    {"ErrorMargin", f_error_margin, 0}, {"Projection", f_projection, 0},
+    {"Filter.dateRangeContains", make_filter, F_DATE_RANGE},
+    {"Filter.intersects", make_filter, F_INTERSECTS}, {"Filter.lessThan", make_filter, F_LT},
+    {"Filter.greaterThan", make_filter, F_GT}, {"Filter.equals", make_filter, F_EQ},
+    {"Filter.notEquals", make_filter, F_NEQ}, {"Filter.lessThanOrEquals", make_filter, F_LTE},
+    {"Filter.greaterThanOrEquals", make_filter, F_GTE}, {"Filter.eq", make_filter, F_EQ},
+    {"Filter.neq", make_filter, F_NEQ}, {"Filter.lt", make_filter, F_LT},
+    {"Filter.lte", make_filter, F_LTE}, {"Filter.gt", make_filter, F_GT},
+    {"Filter.gte", make_filter, F_GTE}, {"Filter.not", f_filter_not, 0},
+    {"Filter.and", filter_list, F_AND}, {"Filter.or", filter_list, F_OR},
+    {"ImageCollection.load", f_ic_load, 0}, {"ImageCollection.fromImages", f_ic_from_images, 0},
+    {"Collection.filter", f_coll_filter, 0}, {"Collection.map", f_coll_map, 0},
+    {"Collection.first", f_coll_first, 0}, {"Collection.size", f_coll_size, 0},
+    {"Collection.limit", f_coll_limit, 0},
+    {"AggregateFeatureCollection.array", f_aggregate_array, 0}, {"Element.get", f_element_get, 0},
+    {"Image.get", f_element_get, 0}, {"Element.set", f_element_set, 0}, {"If", f_if, 0},
+    {NULL, NULL, 0},
 };
 
 const struct ev_algo *ev_find_algo(const char *name)

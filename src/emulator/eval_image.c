@@ -473,11 +473,13 @@ static const struct ev_proj *first_proj(const struct ev_band *p, const struct ev
     return p->proj.crs[0] ? &p->proj : &q->proj;
 }
 
-/* EE's band matching: one band against all, or pairwise; names come from
- * the longer input, or image1's when equal. */
-static int binary_image(struct ev_ctx *x, const struct ev_args *a, enum node_op op,
-                        struct ev_value **o, struct errbuf *e)
+/* Image.add and its kin (a->op: NODE_ADD ...). EE's band matching: one
+ * band against all, or pairwise; names come from the longer input, or
+ * image1's when equal. */
+static int binary_image(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                        struct errbuf *e)
 {
+    const enum node_op op = (enum node_op)a->op;
     struct ev_image *p, *q, *img;
     int rc, i, n;
     if ((rc = ev_image_arg(x, a, "image1", 1, &p, e)) || (rc = ev_image_arg(x, a, "image2", 1, &q, e)))
@@ -502,26 +504,6 @@ static int binary_image(struct ev_ctx *x, const struct ev_args *a, enum node_op 
     }
     return (*o = image_value(x, img)) ? 0 : NOMEM();
 }
-
-#define BINARY_FN(fname, op)                                                                 \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        return binary_image(x, a, op, o, e);                                                 \
-    }
-BINARY_FN(f_add, NODE_ADD)
-BINARY_FN(f_subtract, NODE_SUB)
-BINARY_FN(f_multiply, NODE_MUL)
-BINARY_FN(f_divide, NODE_DIV)
-BINARY_FN(f_lt, NODE_LT)
-BINARY_FN(f_gt, NODE_GT)
-BINARY_FN(f_lte, NODE_LTE)
-BINARY_FN(f_gte, NODE_GTE)
-BINARY_FN(f_eq, NODE_EQ)
-BINARY_FN(f_neq, NODE_NEQ)
-BINARY_FN(f_and, NODE_AND)
-BINARY_FN(f_or, NODE_OR)
-BINARY_FN(f_bitwise_and, NODE_BITAND)
 
 static int find_band(const struct ev_image *img, const char *id)
 {
@@ -581,10 +563,14 @@ static void dtype_widen(struct ev_dtype *d, const struct ev_dtype *by)
     }
 }
 
-static int mask_like(struct ev_ctx *x, const struct ev_args *a, const char *in_name,
-                     const char *other_name, enum node_op op, int required,
-                     struct ev_value **o, struct errbuf *e)
+/* Image.updateMask(image, mask) (a->op NODE_UPDMASK) and
+ * Image.unmask(input, value?) (NODE_UNMASK). */
+static int mask_like(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                     struct errbuf *e)
 {
+    const enum node_op op = (enum node_op)a->op;
+    const int required = op == NODE_UPDMASK;
+    const char *in_name = required ? "image" : "input", *other_name = required ? "mask" : "value";
     struct ev_image *in, *m, *img;
     struct ev_geom *foot = NULL;
     int rc, i;
@@ -646,12 +632,6 @@ static int f_where(struct ev_ctx *x, const struct ev_args *a, struct ev_value **
     return (*o = image_value(x, img)) ? 0 : NOMEM();
 }
 
-static int f_update_mask(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                         struct errbuf *e)
-{
-    return mask_like(x, a, "image", "mask", NODE_UPDMASK, 1, o, e);
-}
-
 /* Image.mask(image, mask?): with a mask it is updateMask; without, the
  * image's mask as an unmasked image (0 masked, 1 valid), one band per
  * band, of type float [0, 1] as EE reports it. */
@@ -661,8 +641,11 @@ static int f_mask(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o
     struct ev_image *in, *img;
     int rc, i;
 
-    if (m && m->kind != EV_NULL)
-        return f_update_mask(x, a, o, e);
+    if (m && m->kind != EV_NULL) {
+        struct ev_args update = *a;
+        update.op = NODE_UPDMASK;
+        return mask_like(x, &update, o, e);
+    }
     if ((rc = ev_image_arg(x, a, "image", 1, &in, e)))
         return rc;
     if (!(img = image_derive(x, in, in->nbands)))
@@ -677,12 +660,6 @@ static int f_mask(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o
         img->bands[i].node->a = in->bands[i].node;
     }
     return (*o = image_value(x, img)) ? 0 : NOMEM();
-}
-
-static int f_unmask(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                    struct errbuf *e)
-{
-    return mask_like(x, a, "input", "value", NODE_UNMASK, 0, o, e);
 }
 
 static int geometry_arg(const struct ev_args *a, const char *name, int required,
@@ -721,9 +698,11 @@ static int f_clip(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o
 
 /* --------------------------------------------------------------- casts */
 
-static int cast_image(struct ev_ctx *x, const struct ev_args *a, enum px_type t,
-                      struct ev_value **o, struct errbuf *e)
+/* Image.toFloat and its kin: a->op is the enum px_type cast to. */
+static int cast_image(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                      struct errbuf *e)
 {
+    const enum px_type t = (enum px_type)a->op;
     struct ev_image *in, *img;
     int rc, i;
     if ((rc = ev_image_arg(x, a, "value", 1, &in, e)))
@@ -741,21 +720,6 @@ static int cast_image(struct ev_ctx *x, const struct ev_args *a, enum px_type t,
     }
     return (*o = image_value(x, img)) ? 0 : NOMEM();
 }
-
-#define CAST_FN(fname, t)                                                                    \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        return cast_image(x, a, t, o, e);                                                    \
-    }
-CAST_FN(f_to_float, PX_F32)
-CAST_FN(f_to_double, PX_F64)
-CAST_FN(f_to_int8, PX_I8)
-CAST_FN(f_to_uint8, PX_U8)
-CAST_FN(f_to_int16, PX_I16)
-CAST_FN(f_to_uint16, PX_U16)
-CAST_FN(f_to_int32, PX_I32)
-CAST_FN(f_to_uint32, PX_U32)
 
 /* ---------------------------------------------------------- projections */
 
@@ -976,23 +940,34 @@ static int f_image_projection(struct ev_ctx *x, const struct ev_args *a, struct 
 }
 
 const struct ev_algo ev_algos_image[] = {
-    {"Image.load", f_load}, {"Image.constant", f_constant},
-    {"Image.select", f_select}, {"Image.rename", f_rename}, {"Image.addBands", f_add_bands},
-    {"Image.add", f_add}, {"Image.subtract", f_subtract},
-    {"Image.multiply", f_multiply}, {"Image.divide", f_divide},
-    {"Image.lt", f_lt}, {"Image.gt", f_gt}, {"Image.lte", f_lte}, {"Image.gte", f_gte},
-    {"Image.eq", f_eq}, {"Image.neq", f_neq}, {"Image.and", f_and}, {"Image.or", f_or},
-    {"Image.bitwiseAnd", f_bitwise_and},
-    {"Image.normalizedDifference", f_normalized_difference},
-    {"Image.updateMask", f_update_mask}, {"Image.mask", f_mask},
-    {"Image.unmask", f_unmask}, {"Image.clip", f_clip}, {"Image.where", f_where},
-    {"Image.toFloat", f_to_float}, {"Image.toDouble", f_to_double},
-    {"Image.toInt8", f_to_int8}, {"Image.toUint8", f_to_uint8},
-    {"Image.toInt16", f_to_int16}, {"Image.toUint16", f_to_uint16},
-    {"Image.toInt32", f_to_int32}, {"Image.toUint32", f_to_uint32},
-    {"Image.toInt", f_to_int32}, {"Image.toByte", f_to_uint8}, {"Image.toShort", f_to_int16},
-    {"Image.reproject", f_reproject}, {"Image.setDefaultProjection", f_set_default_projection},
-    {"Image.clipToBoundsAndScale", f_clip_to_bounds_and_scale},
-    {"Image.bandNames", f_band_names}, {"Image.projection", f_image_projection},
-    {NULL, NULL},
+    {"Image.load", f_load, 0}, {"Image.constant", f_constant, 0}, {"Image.select", f_select, 0},
+    {"Image.rename", f_rename, 0}, {"Image.addBands", f_add_bands, 0},
+    {"Image.add", binary_image, NODE_ADD}, {"Image.subtract", binary_image, NODE_SUB},
+    {"Image.multiply", binary_image, NODE_MUL}, {"Image.divide", binary_image, NODE_DIV},
+    {"Image.lt", binary_image, NODE_LT}, {"Image.gt", binary_image, NODE_GT},
+    {"Image.lte", binary_image, NODE_LTE}, {"Image.gte", binary_image, NODE_GTE},
+    {"Image.eq", binary_image, NODE_EQ}, {"Image.neq", binary_image, NODE_NEQ},
+    {"Image.and", binary_image, NODE_AND}, {"Image.or", binary_image, NODE_OR},
+    {"Image.bitwiseAnd", binary_image, NODE_BITAND},
+    {"Image.normalizedDifference", f_normalized_difference, 0},
+    {"Image.updateMask", mask_like, NODE_UPDMASK}, {"Image.mask", f_mask, 0},
+    {"Image.unmask", mask_like, NODE_UNMASK}, {"Image.clip", f_clip, 0},
+    {"Image.where", f_where, 0},
+    /* EE's short cast names (Image.float, Image.int, ...) are the toX ones. */
+    {"Image.toFloat", cast_image, PX_F32}, {"Image.float", cast_image, PX_F32},
+    {"Image.toDouble", cast_image, PX_F64}, {"Image.double", cast_image, PX_F64},
+    {"Image.toInt8", cast_image, PX_I8}, {"Image.int8", cast_image, PX_I8},
+    {"Image.toUint8", cast_image, PX_U8}, {"Image.uint8", cast_image, PX_U8},
+    {"Image.toInt16", cast_image, PX_I16}, {"Image.int16", cast_image, PX_I16},
+    {"Image.toUint16", cast_image, PX_U16}, {"Image.uint16", cast_image, PX_U16},
+    {"Image.toInt32", cast_image, PX_I32}, {"Image.int32", cast_image, PX_I32},
+    {"Image.toUint32", cast_image, PX_U32}, {"Image.uint32", cast_image, PX_U32},
+    {"Image.toInt", cast_image, PX_I32}, {"Image.int", cast_image, PX_I32},
+    {"Image.toByte", cast_image, PX_U8}, {"Image.byte", cast_image, PX_U8},
+    {"Image.toShort", cast_image, PX_I16}, {"Image.short", cast_image, PX_I16},
+    {"Image.reproject", f_reproject, 0},
+    {"Image.setDefaultProjection", f_set_default_projection, 0},
+    {"Image.clipToBoundsAndScale", f_clip_to_bounds_and_scale, 0},
+    {"Image.bandNames", f_band_names, 0}, {"Image.projection", f_image_projection, 0},
+    {NULL, NULL, 0},
 };

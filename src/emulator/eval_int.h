@@ -11,14 +11,21 @@ struct ev_args {
     const char **names;
     struct ev_value **vals;
     int depth;
+    int op;   /* the table entry's op (struct ev_algo) */
 };
 
 typedef int (*ev_fn)(struct ev_ctx *x, const struct ev_args *a, struct ev_value **out,
                      struct errbuf *e);
 
+/* One algorithm the evaluator serves. A family of operators that differ
+ * only in what they compute (Image.add, Image.subtract, ...) is one
+ * generic fn listed once per name with its own op (NODE_ADD, NODE_SUB),
+ * which the fn reads as a->op; a function of its own leaves op 0. This
+ * is the only way an algorithm is wired: no per-name wrapper functions. */
 struct ev_algo {
     const char *name;
     ev_fn fn;
+    int op;
 };
 
 const struct ev_algo *ev_find_algo(const char *name);

@@ -180,40 +180,42 @@ static int64_t to_i64(double d)
     return (int64_t)d;
 }
 
+/* Number.pow and its kin: a->op says which. */
+enum num_op2 { N2_POW, N2_MOD, N2_ATAN2, N2_HYPOT, N2_EQ, N2_NEQ, N2_LT, N2_LTE, N2_GT, N2_GTE,
+               N2_AND, N2_OR, N2_FIRST, N2_FIRST_NONZERO, N2_BITAND, N2_BITOR, N2_BITXOR,
+               N2_LSHIFT, N2_RSHIFT };
+
 static int num_binary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                       struct errbuf *e)
 {
-    const char *op = strchr(a->fname, '.') + 1;
     double l = 0, r = 0, v = 0;
-    int rc = num2(a, &l, &r, e), boolean = 0;
+    int rc = num2(a, &l, &r, e);
     int64_t il = to_i64(l), ir = to_i64(r);
     if (rc)
         return rc;
-    if (strcmp(op, "pow") == 0) v = pow(l, r);
-    else if (strcmp(op, "mod") == 0) v = r == 0 ? 0 : fmod(l, r);   /* Java's %: sign of left */
-    else if (strcmp(op, "atan2") == 0) v = atan2(l, r);
-    else if (strcmp(op, "hypot") == 0) v = hypot(l, r);
-    else if (strcmp(op, "eq") == 0) { v = l == r; boolean = 1; }
-    else if (strcmp(op, "neq") == 0) { v = l != r; boolean = 1; }
-    else if (strcmp(op, "lt") == 0) { v = l < r; boolean = 1; }
-    else if (strcmp(op, "lte") == 0) { v = l <= r; boolean = 1; }
-    else if (strcmp(op, "gt") == 0) { v = l > r; boolean = 1; }
-    else if (strcmp(op, "gte") == 0) { v = l >= r; boolean = 1; }
-    else if (strcmp(op, "and") == 0) { v = l != 0 && r != 0; boolean = 1; }
-    else if (strcmp(op, "or") == 0) { v = l != 0 || r != 0; boolean = 1; }
-    else if (strcmp(op, "first") == 0) v = l;
-    else if (strcmp(op, "firstNonZero") == 0 || strcmp(op, "first_nonzero") == 0) v = l != 0 ? l : r;
-    else if (strncmp(op, "bitwise", 7) == 0 || strncmp(op, "left", 4) == 0 ||
-             strncmp(op, "right", 5) == 0) {
-        if (strstr(op, "nd") || strstr(op, "and")) v = (double)(il & ir);
-        else if (strstr(op, "Xor") || strstr(op, "xor")) v = (double)(il ^ ir);
-        else if (strstr(op, "Or") || strstr(op, "or")) v = (double)(il | ir);
-        else if (op[0] == 'l') v = ir < 0 || ir > 63 ? 0 : (double)(int64_t)((uint64_t)il << ir);
-        else v = ir < 0 || ir > 63 ? (il < 0 ? -1 : 0) : (double)(il >> ir);
+    switch ((enum num_op2)a->op) {
+    case N2_POW: v = pow(l, r); break;
+    case N2_MOD: v = r == 0 ? 0 : fmod(l, r); break;   /* Java's %: sign of left */
+    case N2_ATAN2: v = atan2(l, r); break;
+    case N2_HYPOT: v = hypot(l, r); break;
+    case N2_EQ: v = l == r; break;
+    case N2_NEQ: v = l != r; break;
+    case N2_LT: v = l < r; break;
+    case N2_LTE: v = l <= r; break;
+    case N2_GT: v = l > r; break;
+    case N2_GTE: v = l >= r; break;
+    case N2_AND: v = l != 0 && r != 0; break;
+    case N2_OR: v = l != 0 || r != 0; break;
+    case N2_FIRST: v = l; break;
+    case N2_FIRST_NONZERO: v = l != 0 ? l : r; break;
+    case N2_BITAND: v = (double)(il & ir); break;
+    case N2_BITOR: v = (double)(il | ir); break;
+    case N2_BITXOR: v = (double)(il ^ ir); break;
+    case N2_LSHIFT: v = ir < 0 || ir > 63 ? 0 : (double)(int64_t)((uint64_t)il << ir); break;
+    case N2_RSHIFT: v = ir < 0 || ir > 63 ? (il < 0 ? -1 : 0) : (double)(il >> ir); break;
     }
     if (!(*o = ev_num(x, v)))
         return NOMEM();
-    (void)boolean;
     return 0;
 }
 
@@ -232,71 +234,59 @@ static double bitcount_fn(double v)
     return n;
 }
 
-static const struct {
-    const char *name;
-    double (*fn)(double);
-} unary_fns[] = {
-    {"sqrt", sqrt}, {"log", log}, {"log10", log10}, {"exp", exp}, {"sin", sin}, {"cos", cos},
-    {"tan", tan}, {"asin", asin}, {"acos", acos}, {"atan", atan}, {"sinh", sinh}, {"cosh", cosh},
-    {"tanh", tanh}, {"cbrt", cbrt}, {"erf", erf}, {"erfc", erfc}, {"gamma", gamma_fn},
-    {"signum", sign_fn}, {"not", not_fn}, {"bitwiseNot", bnot_fn}, {"bitwise_not", bnot_fn},
-    {"bitCount", bitcount_fn},
+/* Number.sqrt and its kin: a->op is the index of the function here. */
+enum num_op1 { N1_SQRT, N1_LOG, N1_LOG10, N1_EXP, N1_SIN, N1_COS, N1_TAN, N1_ASIN, N1_ACOS,
+               N1_ATAN, N1_SINH, N1_COSH, N1_TANH, N1_CBRT, N1_ERF, N1_ERFC, N1_GAMMA,
+               N1_SIGNUM, N1_NOT, N1_BITNOT, N1_BITCOUNT, N1_COUNT };
+static double (*const unary_fns[N1_COUNT])(double) = {
+    [N1_SQRT] = sqrt, [N1_LOG] = log, [N1_LOG10] = log10, [N1_EXP] = exp, [N1_SIN] = sin,
+    [N1_COS] = cos, [N1_TAN] = tan, [N1_ASIN] = asin, [N1_ACOS] = acos, [N1_ATAN] = atan,
+    [N1_SINH] = sinh, [N1_COSH] = cosh, [N1_TANH] = tanh, [N1_CBRT] = cbrt, [N1_ERF] = erf,
+    [N1_ERFC] = erfc, [N1_GAMMA] = gamma_fn, [N1_SIGNUM] = sign_fn, [N1_NOT] = not_fn,
+    [N1_BITNOT] = bnot_fn, [N1_BITCOUNT] = bitcount_fn,
 };
 
 static int num_unary(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                      struct errbuf *e)
 {
-    const char *op = strchr(a->fname, '.') + 1;
     double v = 0;
-    size_t i;
     int rc = ev_get_number(a, "input", 1, &v, e);
     if (rc)
         return rc;
-    for (i = 0; i < sizeof unary_fns / sizeof *unary_fns; i++)
-        if (strcmp(op, unary_fns[i].name) == 0) {
-            v = unary_fns[i].fn(v);
-            break;
-        }
-    return (*o = ev_num(x, v)) ? 0 : NOMEM();
+    return (*o = ev_num(x, unary_fns[a->op](v))) ? 0 : NOMEM();
 }
 
-/* Casts: clamp to the type's range, then drop the fraction (as EE
- * documents for ee.Number.toUint8); floats keep the value. */
+/* Number.toInt8 and its kin (a->op): clamp to the type's range, then drop
+ * the fraction (as EE documents for ee.Number.toUint8); floats keep the
+ * value (float32's nearest for NC_FLOAT). byte, short and long are uint8,
+ * int16 and int64. */
+enum num_cast_op { NC_INT8, NC_UINT8, NC_INT16, NC_UINT16, NC_INT32, NC_UINT32, NC_INT64, NC_FLOAT,
+                   NC_DOUBLE };
+
 static int num_cast(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                     struct errbuf *e)
 {
-    static const struct {
-        const char *name;
-        double lo, hi;
-    } types[] = {
-        {"int8", -128, 127}, {"uint8", 0, 255}, {"int16", -32768, 32767}, {"uint16", 0, 65535},
-        {"int32", -2147483648.0, 2147483647.0}, {"uint32", 0, 4294967295.0},
-        {"int64", -9223372036854775808.0, 9223372036854775807.0},
-        {"long", -9223372036854775808.0, 9223372036854775807.0},
-        {"byte", 0, 255}, {"short", -32768, 32767}, {"float", 0, 0}, {"double", 0, 0},
+    static const double range[][2] = {
+        [NC_INT8] = {-128, 127}, [NC_UINT8] = {0, 255}, [NC_INT16] = {-32768, 32767},
+        [NC_UINT16] = {0, 65535}, [NC_INT32] = {-2147483648.0, 2147483647.0},
+        [NC_UINT32] = {0, 4294967295.0},
+        [NC_INT64] = {-9223372036854775808.0, 9223372036854775807.0},
     };
-    const char *op = strchr(a->fname, '.') + 1;
-    char name[32];
+    const int t = a->op, real = t == NC_FLOAT || t == NC_DOUBLE;
     double v = 0;
-    size_t i;
     int rc = ev_get_number(a, "input", 1, &v, e);
     if (rc)
         return rc;
-    snprintf(name, sizeof name, "%s", strncmp(op, "to", 2) == 0 ? op + 2 : op);
-    name[0] = (char)tolower((unsigned char)name[0]);
-    for (i = 0; i < sizeof types / sizeof *types; i++)
-        if (strcmp(name, types[i].name) == 0)
-            break;
-    if (i < sizeof types / sizeof *types && types[i].hi > types[i].lo) {
+    if (t == NC_FLOAT) {
+        v = (float)v;
+    } else if (!real) {
         if (!(v == v))
             v = 0;
-        v = trunc(v < types[i].lo ? types[i].lo : v > types[i].hi ? types[i].hi : v);
-    } else if (i < sizeof types / sizeof *types && strcmp(name, "float") == 0) {
-        v = (float)v;
+        v = trunc(v < range[t][0] ? range[t][0] : v > range[t][1] ? range[t][1] : v);
     }
     if (!(*o = ev_num(x, v)))
         return NOMEM();
-    if (strcmp(name, "float") == 0 || strcmp(name, "double") == 0)
+    if (real)
         (*o)->is_int = 0;
     return 0;
 }
@@ -494,9 +484,11 @@ static int f_str_slice(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return new_str(x, s + start, (size_t)(end - start), o, e);
 }
 
+/* String.index, .rindex (a->op 1: the last match). */
 static int str_find(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                    struct errbuf *e, int last)
+                    struct errbuf *e)
 {
+    const int last = a->op;
     const char *s, *pat, *p, *hit = NULL;
     int rc;
     if ((rc = ev_get_string(a, "target", 1, &s, e)) || (rc = ev_get_string(a, "pattern", 1, &pat, e)))
@@ -507,18 +499,6 @@ static int str_find(struct ev_ctx *x, const struct ev_args *a, struct ev_value *
             break;
     }
     return (*o = ev_num(x, hit ? (double)(hit - s) : -1)) ? 0 : NOMEM();
-}
-
-static int f_str_index(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return str_find(x, a, o, e, 0);
-}
-
-static int f_str_rindex(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    return str_find(x, a, o, e, 1);
 }
 
 /* String.replace(input, regex, replacement, flags): the first match, or
@@ -695,9 +675,11 @@ static int f_str_match(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return 0;
 }
 
+/* String.toUpperCase, .toLowerCase (a->op 1: upper). */
 static int str_case(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                    struct errbuf *e, int upper)
+                    struct errbuf *e)
 {
+    const int upper = a->op;
     const char *s;
     char *t;
     size_t i;
@@ -709,18 +691,6 @@ static int str_case(struct ev_ctx *x, const struct ev_args *a, struct ev_value *
     for (t = (char *)(*o)->str, i = 0; t[i]; i++)
         t[i] = (char)(upper ? toupper((unsigned char)t[i]) : tolower((unsigned char)t[i]));
     return 0;
-}
-
-static int f_str_upper(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return str_case(x, a, o, e, 1);
-}
-
-static int f_str_lower(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return str_case(x, a, o, e, 0);
 }
 
 static int f_str_trim(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -1007,9 +977,11 @@ static int sublist_at(const struct ev_value *l, const struct ev_value *t, int i)
     return 1;
 }
 
+/* List.indexOfSublist, .lastIndexOfSublist (a->op 1: the last). */
 static int sublist(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                   struct errbuf *e, int last)
+                   struct errbuf *e)
 {
+    const int last = a->op;
     struct ev_value *l = NULL, *t = NULL;
     int rc, i, hit = -1;
     if ((rc = list_arg(a, &l, e)) || (rc = ev_get_list(a, "target", 1, &t, e)))
@@ -1021,18 +993,6 @@ static int sublist(struct ev_ctx *x, const struct ev_args *a, struct ev_value **
                 break;
         }
     return (*o = ev_num(x, hit)) ? 0 : NOMEM();
-}
-
-static int f_list_index_of_sublist(struct ev_ctx *x, const struct ev_args *a,
-                                   struct ev_value **o, struct errbuf *e)
-{
-    return sublist(x, a, o, e, 0);
-}
-
-static int f_list_last_index_of_sublist(struct ev_ctx *x, const struct ev_args *a,
-                                        struct ev_value **o, struct errbuf *e)
-{
-    return sublist(x, a, o, e, 1);
 }
 
 static int flatten_into(struct ev_ctx *x, const struct ev_value *l, struct ev_value *out,
@@ -1303,9 +1263,11 @@ static int f_list_remove_all(struct ev_ctx *x, const struct ev_args *a, struct e
     return 0;
 }
 
+/* List.replace, .replaceAll (a->op 1: every match). */
 static int list_replace(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e, int all)
+                        struct errbuf *e)
 {
+    const int all = a->op;
     struct ev_value *l = NULL, *ov = NULL, *nv = NULL;
     int rc, i;
     if ((rc = list_arg(a, &l, e)) || (rc = null_value(x, a, "oldval", &ov, e)) ||
@@ -1318,18 +1280,6 @@ static int list_replace(struct ev_ctx *x, const struct ev_args *a, struct ev_val
                 break;
         }
     return 0;
-}
-
-static int f_list_replace(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e)
-{
-    return list_replace(x, a, o, e, 0);
-}
-
-static int f_list_replace_all(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                              struct errbuf *e)
-{
-    return list_replace(x, a, o, e, 1);
 }
 
 static int f_list_reverse(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -1483,9 +1433,12 @@ static int f_list_join(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
     return rc;
 }
 
+/* List.getNumber, .getString: a->op is the kind wanted (EV_NUM, EV_STR). */
 static int list_typed_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e, enum ev_kind want, const char *tname)
+                          struct errbuf *e)
 {
+    const enum ev_kind want = (enum ev_kind)a->op;
+    const char *tname = want == EV_NUM ? "Number" : "String";
     struct ev_value *l = NULL;
     long pos = 0;
     int rc;
@@ -1497,18 +1450,6 @@ static int list_typed_get(struct ev_ctx *x, const struct ev_args *a, struct ev_v
         return err_set(e, ERR_USAGE, "%s: Expected a %s at index %ld, found %s.", a->fname, tname,
                        pos, ev_type_name(*o));
     return 0;
-}
-
-static int f_list_get_number(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return list_typed_get(x, a, o, e, EV_NUM, "Number");
-}
-
-static int f_list_get_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return list_typed_get(x, a, o, e, EV_STR, "String");
 }
 
 /* -------------------------------------------------------- dictionaries */
@@ -1662,9 +1603,11 @@ static int dict_pick(const struct ev_args *a, const struct ev_value *d, const st
     return 0;
 }
 
+/* Dictionary.select, .remove (a->op 1: keep the selected keys). */
 static int dict_select(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e, int keep)
+                       struct errbuf *e)
 {
+    const int keep = a->op;
     struct ev_value *d, *sel, *im = ev_arg(a, "ignoreMissing");
     const char *missing;
     char *pick;
@@ -1687,18 +1630,6 @@ static int dict_select(struct ev_ctx *x, const struct ev_args *a, struct ev_valu
             (*o)->items[(*o)->n++] = d->items[i];
         }
     return 0;
-}
-
-static int f_dict_select(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                         struct errbuf *e)
-{
-    return dict_select(x, a, o, e, 1);
-}
-
-static int f_dict_remove(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                         struct errbuf *e)
-{
-    return dict_select(x, a, o, e, 0);
 }
 
 static int f_dict_rename(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -1780,9 +1711,12 @@ static int f_dict_map(struct ev_ctx *x, const struct ev_args *a, struct ev_value
     return 0;
 }
 
+/* Dictionary.getNumber, .getString: a->op is the kind wanted (EV_NUM, EV_STR). */
 static int dict_typed_get(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e, enum ev_kind want, const char *tname)
+                          struct errbuf *e)
 {
+    const enum ev_kind want = (enum ev_kind)a->op;
+    const char *tname = want == EV_NUM ? "Number" : "String";
     struct ev_value *d = NULL;
     const char *key;
     int rc, k;
@@ -1798,18 +1732,6 @@ static int dict_typed_get(struct ev_ctx *x, const struct ev_args *a, struct ev_v
     return 0;
 }
 
-static int f_dict_get_number(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return dict_typed_get(x, a, o, e, EV_NUM, "Number");
-}
-
-static int f_dict_get_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return dict_typed_get(x, a, o, e, EV_STR, "String");
-}
-
 /* IsEqual(left, right): deep equality of two values. */
 static int f_is_equal(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                       struct errbuf *e)
@@ -1822,59 +1744,70 @@ static int f_is_equal(struct ev_ctx *x, const struct ev_args *a, struct ev_value
 }
 
 const struct ev_algo ev_algos_lists[] = {
-    {"Number.pow", num_binary}, {"Number.mod", num_binary}, {"Number.atan2", num_binary},
-    {"Number.hypot", num_binary}, {"Number.eq", num_binary}, {"Number.neq", num_binary},
-    {"Number.lt", num_binary}, {"Number.lte", num_binary}, {"Number.gt", num_binary},
-    {"Number.gte", num_binary}, {"Number.and", num_binary}, {"Number.or", num_binary},
-    {"Number.first", num_binary}, {"Number.firstNonZero", num_binary},
-    {"Number.first_nonzero", num_binary},
-    {"Number.bitwiseAnd", num_binary}, {"Number.bitwise_and", num_binary},
-    {"Number.bitwiseOr", num_binary}, {"Number.bitwise_or", num_binary},
-    {"Number.bitwiseXor", num_binary}, {"Number.bitwise_xor", num_binary},
-    {"Number.leftShift", num_binary}, {"Number.left_shift", num_binary},
-    {"Number.rightShift", num_binary}, {"Number.right_shift", num_binary},
-    {"Number.sqrt", num_unary}, {"Number.log", num_unary}, {"Number.log10", num_unary},
-    {"Number.exp", num_unary}, {"Number.sin", num_unary}, {"Number.cos", num_unary},
-    {"Number.tan", num_unary}, {"Number.asin", num_unary}, {"Number.acos", num_unary},
-    {"Number.atan", num_unary}, {"Number.sinh", num_unary}, {"Number.cosh", num_unary},
-    {"Number.tanh", num_unary}, {"Number.cbrt", num_unary}, {"Number.erf", num_unary},
-    {"Number.erfc", num_unary}, {"Number.gamma", num_unary}, {"Number.signum", num_unary},
-    {"Number.not", num_unary}, {"Number.bitwiseNot", num_unary},
-    {"Number.bitwise_not", num_unary}, {"Number.bitCount", num_unary},
-    {"Number.int8", num_cast}, {"Number.toInt8", num_cast}, {"Number.uint8", num_cast},
-    {"Number.toUint8", num_cast}, {"Number.int16", num_cast}, {"Number.toInt16", num_cast},
-    {"Number.uint16", num_cast}, {"Number.toUint16", num_cast}, {"Number.int32", num_cast},
-    {"Number.toInt32", num_cast}, {"Number.uint32", num_cast}, {"Number.toUint32", num_cast},
-    {"Number.int64", num_cast}, {"Number.toInt64", num_cast}, {"Number.long", num_cast},
-    {"Number.toLong", num_cast}, {"Number.byte", num_cast}, {"Number.toByte", num_cast},
-    {"Number.short", num_cast}, {"Number.toShort", num_cast}, {"Number.float", num_cast},
-    {"Number.toFloat", num_cast}, {"Number.double", num_cast}, {"Number.toDouble", num_cast},
-    {"Number.clamp", f_num_clamp}, {"Number.format", f_num_format}, {"Number.parse", f_num_parse},
-    {"String.slice", f_str_slice}, {"String.index", f_str_index}, {"String.rindex", f_str_rindex},
-    {"String.replace", f_str_replace}, {"String.split", f_str_split}, {"String.match", f_str_match},
-    {"String.toUpperCase", f_str_upper}, {"String.toLowerCase", f_str_lower},
-    {"String.trim", f_str_trim}, {"String.compareTo", f_str_compare},
-    {"String.equals", f_str_equals}, {"String.decodeJSON", f_str_decode_json},
-    {"String.encodeJSON", f_str_encode_json},
-    {"List.map", f_list_map}, {"List.iterate", f_list_iterate}, {"List.filter", f_list_filter},
-    {"List.slice", f_list_slice}, {"List.contains", f_list_contains},
-    {"List.containsAll", f_list_contains_all}, {"List.indexOf", f_list_index_of},
-    {"List.frequency", f_list_frequency}, {"List.indexOfSublist", f_list_index_of_sublist},
-    {"List.lastIndexOfSubList", f_list_last_index_of_sublist}, {"List.flatten", f_list_flatten},
-    {"List.distinct", f_list_distinct}, {"List.sort", f_list_sort}, {"List.zip", f_list_zip},
-    {"List.unzip", f_list_unzip}, {"List.add", f_list_add}, {"List.insert", f_list_insert},
-    {"List.set", f_list_set}, {"List.remove", f_list_remove}, {"List.removeAll", f_list_remove_all},
-    {"List.replace", f_list_replace}, {"List.replaceAll", f_list_replace_all},
-    {"List.reverse", f_list_reverse}, {"List.rotate", f_list_rotate}, {"List.swap", f_list_swap},
-    {"List.repeat", f_list_repeat}, {"List.splice", f_list_splice}, {"List.equals", f_list_equals},
-    {"List.join", f_list_join}, {"List.getNumber", f_list_get_number},
-    {"List.getString", f_list_get_string},
-    {"Dictionary.set", f_dict_set}, {"Dictionary.contains", f_dict_contains},
-    {"Dictionary.size", f_dict_size}, {"Dictionary.values", f_dict_values},
-    {"Dictionary.combine", f_dict_combine}, {"Dictionary.select", f_dict_select},
-    {"Dictionary.remove", f_dict_remove}, {"Dictionary.rename", f_dict_rename},
-    {"Dictionary.fromLists", f_dict_from_lists}, {"Dictionary.map", f_dict_map},
-    {"Dictionary.getNumber", f_dict_get_number}, {"Dictionary.getString", f_dict_get_string},
-    {"IsEqual", f_is_equal},
-    {NULL, NULL},
+    {"Number.pow", num_binary, N2_POW}, {"Number.mod", num_binary, N2_MOD},
+    {"Number.atan2", num_binary, N2_ATAN2}, {"Number.hypot", num_binary, N2_HYPOT},
+    {"Number.eq", num_binary, N2_EQ}, {"Number.neq", num_binary, N2_NEQ},
+    {"Number.lt", num_binary, N2_LT}, {"Number.lte", num_binary, N2_LTE},
+    {"Number.gt", num_binary, N2_GT}, {"Number.gte", num_binary, N2_GTE},
+    {"Number.and", num_binary, N2_AND}, {"Number.or", num_binary, N2_OR},
+    {"Number.first", num_binary, N2_FIRST}, {"Number.firstNonZero", num_binary, N2_FIRST_NONZERO},
+    {"Number.first_nonzero", num_binary, N2_FIRST_NONZERO},
+    {"Number.bitwiseAnd", num_binary, N2_BITAND}, {"Number.bitwise_and", num_binary, N2_BITAND},
+    {"Number.bitwiseOr", num_binary, N2_BITOR}, {"Number.bitwise_or", num_binary, N2_BITOR},
+    {"Number.bitwiseXor", num_binary, N2_BITXOR}, {"Number.bitwise_xor", num_binary, N2_BITXOR},
+    {"Number.leftShift", num_binary, N2_LSHIFT}, {"Number.left_shift", num_binary, N2_LSHIFT},
+    {"Number.rightShift", num_binary, N2_RSHIFT}, {"Number.right_shift", num_binary, N2_RSHIFT},
+    {"Number.sqrt", num_unary, N1_SQRT}, {"Number.log", num_unary, N1_LOG},
+    {"Number.log10", num_unary, N1_LOG10}, {"Number.exp", num_unary, N1_EXP},
+    {"Number.sin", num_unary, N1_SIN}, {"Number.cos", num_unary, N1_COS},
+    {"Number.tan", num_unary, N1_TAN}, {"Number.asin", num_unary, N1_ASIN},
+    {"Number.acos", num_unary, N1_ACOS}, {"Number.atan", num_unary, N1_ATAN},
+    {"Number.sinh", num_unary, N1_SINH}, {"Number.cosh", num_unary, N1_COSH},
+    {"Number.tanh", num_unary, N1_TANH}, {"Number.cbrt", num_unary, N1_CBRT},
+    {"Number.erf", num_unary, N1_ERF}, {"Number.erfc", num_unary, N1_ERFC},
+    {"Number.gamma", num_unary, N1_GAMMA}, {"Number.signum", num_unary, N1_SIGNUM},
+    {"Number.not", num_unary, N1_NOT}, {"Number.bitwiseNot", num_unary, N1_BITNOT},
+    {"Number.bitwise_not", num_unary, N1_BITNOT}, {"Number.bitCount", num_unary, N1_BITCOUNT},
+    {"Number.int8", num_cast, NC_INT8}, {"Number.toInt8", num_cast, NC_INT8},
+    {"Number.uint8", num_cast, NC_UINT8}, {"Number.toUint8", num_cast, NC_UINT8},
+    {"Number.int16", num_cast, NC_INT16}, {"Number.toInt16", num_cast, NC_INT16},
+    {"Number.uint16", num_cast, NC_UINT16}, {"Number.toUint16", num_cast, NC_UINT16},
+    {"Number.int32", num_cast, NC_INT32}, {"Number.toInt32", num_cast, NC_INT32},
+    {"Number.uint32", num_cast, NC_UINT32}, {"Number.toUint32", num_cast, NC_UINT32},
+    {"Number.int64", num_cast, NC_INT64}, {"Number.toInt64", num_cast, NC_INT64},
+    {"Number.long", num_cast, NC_INT64}, {"Number.toLong", num_cast, NC_INT64},
+    {"Number.byte", num_cast, NC_UINT8}, {"Number.toByte", num_cast, NC_UINT8},
+    {"Number.short", num_cast, NC_INT16}, {"Number.toShort", num_cast, NC_INT16},
+    {"Number.float", num_cast, NC_FLOAT}, {"Number.toFloat", num_cast, NC_FLOAT},
+    {"Number.double", num_cast, NC_DOUBLE}, {"Number.toDouble", num_cast, NC_DOUBLE},
+    {"Number.clamp", f_num_clamp, 0}, {"Number.format", f_num_format, 0},
+    {"Number.parse", f_num_parse, 0}, {"String.slice", f_str_slice, 0},
+    {"String.index", str_find, 0}, {"String.rindex", str_find, 1},
+    {"String.replace", f_str_replace, 0}, {"String.split", f_str_split, 0},
+    {"String.match", f_str_match, 0}, {"String.toUpperCase", str_case, 1},
+    {"String.toLowerCase", str_case, 0}, {"String.trim", f_str_trim, 0},
+    {"String.compareTo", f_str_compare, 0}, {"String.equals", f_str_equals, 0},
+    {"String.decodeJSON", f_str_decode_json, 0}, {"String.encodeJSON", f_str_encode_json, 0},
+    {"List.map", f_list_map, 0}, {"List.iterate", f_list_iterate, 0},
+    {"List.filter", f_list_filter, 0}, {"List.slice", f_list_slice, 0},
+    {"List.contains", f_list_contains, 0}, {"List.containsAll", f_list_contains_all, 0},
+    {"List.indexOf", f_list_index_of, 0}, {"List.frequency", f_list_frequency, 0},
+    {"List.indexOfSublist", sublist, 0}, {"List.lastIndexOfSubList", sublist, 1},
+    {"List.flatten", f_list_flatten, 0}, {"List.distinct", f_list_distinct, 0},
+    {"List.sort", f_list_sort, 0}, {"List.zip", f_list_zip, 0}, {"List.unzip", f_list_unzip, 0},
+    {"List.add", f_list_add, 0}, {"List.insert", f_list_insert, 0}, {"List.set", f_list_set, 0},
+    {"List.remove", f_list_remove, 0}, {"List.removeAll", f_list_remove_all, 0},
+    {"List.replace", list_replace, 0}, {"List.replaceAll", list_replace, 1},
+    {"List.reverse", f_list_reverse, 0}, {"List.rotate", f_list_rotate, 0},
+    {"List.swap", f_list_swap, 0}, {"List.repeat", f_list_repeat, 0},
+    {"List.splice", f_list_splice, 0}, {"List.equals", f_list_equals, 0},
+    {"List.join", f_list_join, 0}, {"List.getNumber", list_typed_get, EV_NUM},
+    {"List.getString", list_typed_get, EV_STR}, {"Dictionary.set", f_dict_set, 0},
+    {"Dictionary.contains", f_dict_contains, 0}, {"Dictionary.size", f_dict_size, 0},
+    {"Dictionary.values", f_dict_values, 0}, {"Dictionary.combine", f_dict_combine, 0},
+    {"Dictionary.select", dict_select, 1}, {"Dictionary.remove", dict_select, 0},
+    {"Dictionary.rename", f_dict_rename, 0}, {"Dictionary.fromLists", f_dict_from_lists, 0},
+    {"Dictionary.map", f_dict_map, 0}, {"Dictionary.getNumber", dict_typed_get, EV_NUM},
+    {"Dictionary.getString", dict_typed_get, EV_STR}, {"IsEqual", f_is_equal, 0},
+    {NULL, NULL, 0},
 };

@@ -129,6 +129,7 @@ int ev_invoke(struct ev_ctx *x, const char *name, int depth, struct ev_value **o
     a.names = names;
     a.vals = vals;
     a.depth = depth;
+    a.op = algo->op;
     return algo->fn(x, &a, out, e);
 }
 
@@ -179,41 +180,14 @@ static int unary_image(struct ev_ctx *x, const struct ev_image *in, int fn,
     return image_out(x, img, o, e);
 }
 
-static int unary_fn(struct ev_ctx *x, const struct ev_args *a, int fn, struct ev_value **o,
+/* Image.sqrt and its kin: a->op is the enum px_fn. */
+static int unary_fn(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                     struct errbuf *e)
 {
     struct ev_image *in;
     int rc = ev_image_arg(x, a, "value", 1, &in, e);
-    return rc ? rc : unary_image(x, in, fn, o, e);
+    return rc ? rc : unary_image(x, in, a->op, o, e);
 }
-
-#define UNARY_FN(fname, fn)                                                                  \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        return unary_fn(x, a, fn, o, e);                                                     \
-    }
-UNARY_FN(f_sqrt, PX_SQRT)
-UNARY_FN(f_exp, PX_EXP)
-UNARY_FN(f_log, PX_LOG)
-UNARY_FN(f_log10, PX_LOG10)
-UNARY_FN(f_abs, PX_ABS)
-UNARY_FN(f_floor, PX_FLOOR)
-UNARY_FN(f_ceil, PX_CEIL)
-UNARY_FN(f_round, PX_ROUND)
-UNARY_FN(f_not, PX_NOT)
-UNARY_FN(f_bitwise_not, PX_BITNOT)
-UNARY_FN(f_sin, PX_SIN)
-UNARY_FN(f_cos, PX_COS)
-UNARY_FN(f_tan, PX_TAN)
-UNARY_FN(f_asin, PX_ASIN)
-UNARY_FN(f_acos, PX_ACOS)
-UNARY_FN(f_atan, PX_ATAN)
-UNARY_FN(f_sinh, PX_SINH)
-UNARY_FN(f_cosh, PX_COSH)
-UNARY_FN(f_tanh, PX_TANH)
-UNARY_FN(f_cbrt, PX_CBRT)
-UNARY_FN(f_signum, PX_SIGNUM)
 
 /* ------------------------------------------------------ binary functions */
 
@@ -321,7 +295,8 @@ int ev_image_math2(struct ev_ctx *x, const char *fname, struct ev_value *a, stru
     return binary_images(x, fname, a->img, b->img, fn, out, e);
 }
 
-static int binary_fn(struct ev_ctx *x, const struct ev_args *a, int fn, struct ev_value **o,
+/* Image.pow and its kin: a->op is the enum px_fn2. */
+static int binary_fn(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                      struct errbuf *e)
 {
     struct ev_image *p, *q;
@@ -329,25 +304,8 @@ static int binary_fn(struct ev_ctx *x, const struct ev_args *a, int fn, struct e
     if ((rc = ev_image_arg(x, a, "image1", 1, &p, e)) ||
         (rc = ev_image_arg(x, a, "image2", 1, &q, e)))
         return rc;
-    return binary_images(x, a->fname, p, q, fn, o, e);
+    return binary_images(x, a->fname, p, q, a->op, o, e);
 }
-
-#define BINARY_FN(fname, fn)                                                                 \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        return binary_fn(x, a, fn, o, e);                                                    \
-    }
-BINARY_FN(f_pow, PX_POW)
-BINARY_FN(f_mod, PX_MOD)
-BINARY_FN(f_min, PX_MIN)
-BINARY_FN(f_max, PX_MAX)
-BINARY_FN(f_bitwise_or, PX_BITOR)
-BINARY_FN(f_bitwise_xor, PX_BITXOR)
-BINARY_FN(f_left_shift, PX_LSHIFT)
-BINARY_FN(f_right_shift, PX_RSHIFT)
-BINARY_FN(f_atan2, PX_ATAN2)
-BINARY_FN(f_hypot, PX_HYPOT)
 
 /* ------------------------------------------------- unitScale and clamp */
 
@@ -513,7 +471,8 @@ static int terrain_band(struct ev_ctx *x, const struct ev_band *src, int fn, dou
     return 0;
 }
 
-static int terrain(struct ev_ctx *x, const struct ev_args *a, int fn, struct ev_value **o,
+/* Terrain.slope, .aspect, .hillshade: a->op is PX_SLOPE, PX_ASPECT, PX_HILLSHADE. */
+static int terrain(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                    struct errbuf *e)
 {
     struct ev_image *in, *img;
@@ -534,27 +493,9 @@ static int terrain(struct ev_ctx *x, const struct ev_args *a, int fn, struct ev_
     }
     if (!(img = image_new(x, 1)))
         return NOMEM();
-    if ((rc = terrain_band(x, &in->bands[k], fn, az, el, &img->bands[0], e)))
+    if ((rc = terrain_band(x, &in->bands[k], a->op, az, el, &img->bands[0], e)))
         return rc;
     return image_out(x, img, o, e);
-}
-
-static int f_slope(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                   struct errbuf *e)
-{
-    return terrain(x, a, PX_SLOPE, o, e);
-}
-
-static int f_aspect(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                    struct errbuf *e)
-{
-    return terrain(x, a, PX_ASPECT, o, e);
-}
-
-static int f_hillshade(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return terrain(x, a, PX_HILLSHADE, o, e);
 }
 
 /* The input's bands and properties plus slope, aspect and hillshade
@@ -808,52 +749,30 @@ static int f_parse_expression(struct ev_ctx *x, const struct ev_args *a, struct 
     return 0;
 }
 
-/* ------------------------------------------------------- cast aliases */
-
-/* EE's short cast names (Image.float, Image.int, ...) are the toX ones. */
-#define ALIAS_FN(fname, target)                                                              \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        return ev_find_algo(target)->fn(x, a, o, e);                                         \
-    }
-ALIAS_FN(f_float, "Image.toFloat")
-ALIAS_FN(f_double, "Image.toDouble")
-ALIAS_FN(f_int, "Image.toInt")
-ALIAS_FN(f_byte, "Image.toByte")
-ALIAS_FN(f_short, "Image.toShort")
-ALIAS_FN(f_int8, "Image.toInt8")
-ALIAS_FN(f_uint8, "Image.toUint8")
-ALIAS_FN(f_int16, "Image.toInt16")
-ALIAS_FN(f_uint16, "Image.toUint16")
-ALIAS_FN(f_int32, "Image.toInt32")
-ALIAS_FN(f_uint32, "Image.toUint32")
-
 const struct ev_algo ev_algos_pixelops[] = {
-    {"Image.sqrt", f_sqrt}, {"Image.exp", f_exp}, {"Image.log", f_log},
-    {"Image.log10", f_log10}, {"Image.abs", f_abs}, {"Image.floor", f_floor},
-    {"Image.ceil", f_ceil}, {"Image.round", f_round}, {"Image.not", f_not},
-    {"Image.bitwiseNot", f_bitwise_not}, {"Image.bitwise_not", f_bitwise_not},
-    {"Image.sin", f_sin}, {"Image.cos", f_cos}, {"Image.tan", f_tan},
-    {"Image.asin", f_asin}, {"Image.acos", f_acos}, {"Image.atan", f_atan},
-    {"Image.sinh", f_sinh}, {"Image.cosh", f_cosh}, {"Image.tanh", f_tanh},
-    {"Image.cbrt", f_cbrt}, {"Image.signum", f_signum},
-    {"Image.pow", f_pow}, {"Image.mod", f_mod}, {"Image.min", f_min}, {"Image.max", f_max},
-    {"Image.bitwiseOr", f_bitwise_or}, {"Image.bitwise_or", f_bitwise_or},
-    {"Image.bitwiseXor", f_bitwise_xor}, {"Image.bitwise_xor", f_bitwise_xor},
-    {"Image.leftShift", f_left_shift}, {"Image.left_shift", f_left_shift},
-    {"Image.rightShift", f_right_shift}, {"Image.right_shift", f_right_shift},
-    {"Image.atan2", f_atan2}, {"Image.hypot", f_hypot},
-    {"Image.unitScale", f_unit_scale}, {"Image.clamp", f_clamp},
-    {"Image.resample", f_resample},
-    {"Terrain.slope", f_slope}, {"Terrain.aspect", f_aspect},
-    {"Terrain.hillshade", f_hillshade}, {"Terrain.products", f_products},
-    {"Terrain", f_products},
-    {"ImageCollection.toBands", f_to_bands}, {"Image.linkCollection", f_link_collection},
-    {"Image.parseExpression", f_parse_expression},
-    {"Image.float", f_float}, {"Image.double", f_double}, {"Image.int", f_int},
-    {"Image.byte", f_byte}, {"Image.short", f_short}, {"Image.int8", f_int8},
-    {"Image.uint8", f_uint8}, {"Image.int16", f_int16}, {"Image.uint16", f_uint16},
-    {"Image.int32", f_int32}, {"Image.uint32", f_uint32},
-    {NULL, NULL},
+    {"Image.sqrt", unary_fn, PX_SQRT}, {"Image.exp", unary_fn, PX_EXP},
+    {"Image.log", unary_fn, PX_LOG}, {"Image.log10", unary_fn, PX_LOG10},
+    {"Image.abs", unary_fn, PX_ABS}, {"Image.floor", unary_fn, PX_FLOOR},
+    {"Image.ceil", unary_fn, PX_CEIL}, {"Image.round", unary_fn, PX_ROUND},
+    {"Image.not", unary_fn, PX_NOT}, {"Image.bitwiseNot", unary_fn, PX_BITNOT},
+    {"Image.bitwise_not", unary_fn, PX_BITNOT}, {"Image.sin", unary_fn, PX_SIN},
+    {"Image.cos", unary_fn, PX_COS}, {"Image.tan", unary_fn, PX_TAN},
+    {"Image.asin", unary_fn, PX_ASIN}, {"Image.acos", unary_fn, PX_ACOS},
+    {"Image.atan", unary_fn, PX_ATAN}, {"Image.sinh", unary_fn, PX_SINH},
+    {"Image.cosh", unary_fn, PX_COSH}, {"Image.tanh", unary_fn, PX_TANH},
+    {"Image.cbrt", unary_fn, PX_CBRT}, {"Image.signum", unary_fn, PX_SIGNUM},
+    {"Image.pow", binary_fn, PX_POW}, {"Image.mod", binary_fn, PX_MOD},
+    {"Image.min", binary_fn, PX_MIN}, {"Image.max", binary_fn, PX_MAX},
+    {"Image.bitwiseOr", binary_fn, PX_BITOR}, {"Image.bitwise_or", binary_fn, PX_BITOR},
+    {"Image.bitwiseXor", binary_fn, PX_BITXOR}, {"Image.bitwise_xor", binary_fn, PX_BITXOR},
+    {"Image.leftShift", binary_fn, PX_LSHIFT}, {"Image.left_shift", binary_fn, PX_LSHIFT},
+    {"Image.rightShift", binary_fn, PX_RSHIFT}, {"Image.right_shift", binary_fn, PX_RSHIFT},
+    {"Image.atan2", binary_fn, PX_ATAN2}, {"Image.hypot", binary_fn, PX_HYPOT},
+    {"Image.unitScale", f_unit_scale, 0}, {"Image.clamp", f_clamp, 0},
+    {"Image.resample", f_resample, 0}, {"Terrain.slope", terrain, PX_SLOPE},
+    {"Terrain.aspect", terrain, PX_ASPECT}, {"Terrain.hillshade", terrain, PX_HILLSHADE},
+    {"Terrain.products", f_products, 0}, {"Terrain", f_products, 0},
+    {"ImageCollection.toBands", f_to_bands, 0}, {"Image.linkCollection", f_link_collection, 0},
+    {"Image.parseExpression", f_parse_expression, 0},
+    {NULL, NULL, 0},
 };

@@ -171,9 +171,13 @@ static int f_to_dictionary(struct ev_ctx *x, const struct ev_args *a, struct ev_
     return 0;
 }
 
+/* Element.getNumber, .getString, .getArray: a->op is the kind wanted
+ * (EV_NUM, EV_STR, EV_LIST). */
 static int typed_property(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e, enum ev_kind want, const char *tname)
+                          struct errbuf *e)
 {
+    const enum ev_kind want = (enum ev_kind)a->op;
+    const char *tname = want == EV_NUM ? "Number" : want == EV_STR ? "String" : "Array";
     struct ev_value *el = NULL;
     const char *p;
     int rc;
@@ -185,24 +189,6 @@ static int typed_property(struct ev_ctx *x, const struct ev_args *a, struct ev_v
         return err_set(e, ERR_USAGE, "%s: Property '%s' is a %s, not a %s.", a->fname, p,
                        ev_type_name(*o), tname);
     return 0;
-}
-
-static int f_get_number(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    return typed_property(x, a, o, e, EV_NUM, "Number");
-}
-
-static int f_get_string(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    return typed_property(x, a, o, e, EV_STR, "String");
-}
-
-static int f_get_array(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                       struct errbuf *e)
-{
-    return typed_property(x, a, o, e, EV_LIST, "Array");
 }
 
 /* A copy of element el with properties set from dictionary d (d's keys in
@@ -422,10 +408,14 @@ static double sq_dev(struct ev_value **v, int n, double mean)
     return s;
 }
 
+/* AggregateFeatureCollection.min and its kin: a->op says which. */
+enum agg_op { AGG_MIN, AGG_MAX, AGG_MEAN, AGG_SUM, AGG_PRODUCT, AGG_SAMPLE_SD, AGG_SAMPLE_VAR,
+              AGG_TOTAL_SD, AGG_TOTAL_VAR };
+
 static int f_agg_numeric(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                          struct errbuf *e)
 {
-    const char *op = strchr(a->fname, '.') + 1;
+    const enum agg_op op = (enum agg_op)a->op;
     struct ev_value **v;
     struct moments m;
     double r = 0, mean;
@@ -434,32 +424,33 @@ static int f_agg_numeric(struct ev_ctx *x, const struct ev_args *a, struct ev_va
         return rc;
     moments_of(v, n, &m);
     mean = n ? m.sum / n : 0;
-    if (strcmp(op, "sum") == 0) {
-        r = m.sum;
-    } else if (strcmp(op, "product") == 0) {
+    if (n == 0 && (op == AGG_MIN || op == AGG_MAX || op == AGG_MEAN))
+        return (*o = ev_new(x, EV_NULL)) ? 0 : NOMEM();   /* min/max/mean of nothing */
+    switch (op) {
+    case AGG_SUM: r = m.sum; break;
+    case AGG_PRODUCT:
         for (r = 1, i = 0; i < n; i++)
             r *= v[i]->num;
-    } else if (n == 0 && strcmp(op, "total_sd") && strcmp(op, "total_var") &&
-               strcmp(op, "sample_sd") && strcmp(op, "sample_var")) {
-        return (*o = ev_new(x, EV_NULL)) ? 0 : NOMEM();   /* min/max/mean of nothing */
-    } else if (strcmp(op, "min") == 0) {
-        r = m.min;
-    } else if (strcmp(op, "max") == 0) {
-        r = m.max;
-    } else if (strcmp(op, "mean") == 0) {
-        r = mean;
-    } else if (strcmp(op, "total_var") == 0 || strcmp(op, "total_sd") == 0) {
+        break;
+    case AGG_MIN: r = m.min; break;
+    case AGG_MAX: r = m.max; break;
+    case AGG_MEAN: r = mean; break;
+    case AGG_TOTAL_VAR:
+    case AGG_TOTAL_SD:
         r = n ? sq_dev(v, n, mean) / n : 0;
-        if (op[6] == 's')
+        if (op == AGG_TOTAL_SD)
             r = sqrt(r);
-    } else {   /* sample_var, sample_sd */
+        break;
+    case AGG_SAMPLE_VAR:
+    case AGG_SAMPLE_SD:
         r = n > 1 ? sq_dev(v, n, mean) / (n - 1) : 0;
-        if (op[7] == 's')
+        if (op == AGG_SAMPLE_SD)
             r = sqrt(r);
+        break;
     }
     if (!(*o = ev_num(x, r)))
         return NOMEM();
-    if (strcmp(op, "min") && strcmp(op, "max") && strcmp(op, "sum") && strcmp(op, "product"))
+    if (op != AGG_MIN && op != AGG_MAX && op != AGG_SUM && op != AGG_PRODUCT)
         (*o)->is_int = 0;
     return 0;
 }
@@ -638,11 +629,17 @@ static int new_filter(struct ev_ctx *x, enum ev_filter_op op, struct ev_filter *
     return 0;
 }
 
-/* A binary filter: exactly one of leftField/leftValue and of
- * rightField/rightValue. */
-static int binary_filter(struct ev_ctx *x, const struct ev_args *a, enum ev_filter_op op,
-                         int swap, struct ev_value **o, struct errbuf *e)
+/* Filter.inList's op: listContains with the sides exchanged. */
+#define FILTER_SIDES_SWAPPED 0x1000
+
+/* A binary filter (Filter.stringContains and its kin): exactly one of
+ * leftField/leftValue and of rightField/rightValue. a->op is the enum
+ * ev_filter_op, plus FILTER_SIDES_SWAPPED. */
+static int binary_filter(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                         struct errbuf *e)
 {
+    const int swap = (a->op & FILTER_SIDES_SWAPPED) != 0;
+    const enum ev_filter_op op = (enum ev_filter_op)(a->op & ~FILTER_SIDES_SWAPPED);
     struct ev_filter *f;
     struct ev_value *lv = ev_arg(a, "leftValue"), *rv = ev_arg(a, "rightValue");
     const char *lf = NULL, *rf = NULL;
@@ -655,7 +652,6 @@ static int binary_filter(struct ev_ctx *x, const struct ev_args *a, enum ev_filt
     if (!lf == !lv || !rf == !rv)
         return err_set(e, ERR_USAGE, "%s: Exactly one of leftField and leftValue and one of "
                        "rightField and rightValue must be given.", a->fname);
-    /* inList is listContains with the sides exchanged */
     f->left_field = swap ? rf : lf;
     f->left_value = swap ? rv : lv;
     f->right_field = swap ? lf : rf;
@@ -663,39 +659,15 @@ static int binary_filter(struct ev_ctx *x, const struct ev_args *a, enum ev_filt
     return 0;
 }
 
-static int f_str_contains(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e)
-{
-    return binary_filter(x, a, F_STR_CONTAINS, 0, o, e);
-}
-static int f_str_starts(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                        struct errbuf *e)
-{
-    return binary_filter(x, a, F_STR_STARTS, 0, o, e);
-}
-static int f_str_ends(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                      struct errbuf *e)
-{
-    return binary_filter(x, a, F_STR_ENDS, 0, o, e);
-}
-static int f_list_contains(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                           struct errbuf *e)
-{
-    return binary_filter(x, a, F_LIST_CONTAINS, 0, o, e);
-}
-static int f_in_list(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                     struct errbuf *e)
-{
-    return binary_filter(x, a, F_LIST_CONTAINS, 1, o, e);
-}
-
 static int f_max_difference(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                             struct errbuf *e)
 {
+    struct ev_args filter = *a;
     double d = 0;
     int rc;
+    filter.op = F_MAX_DIFF;
     if ((rc = ev_get_number(a, "difference", 1, &d, e)) ||
-        (rc = binary_filter(x, a, F_MAX_DIFF, 0, o, e)))
+        (rc = binary_filter(x, &filter, o, e)))
         return rc;
     (*o)->filter->lo = d;
     return 0;
@@ -704,13 +676,13 @@ static int f_max_difference(struct ev_ctx *x, const struct ev_args *a, struct ev
 /* Filter.calendarRange(start, end = start, field = "day_of_year"): on the
  * element's system:time_start in UTC, both ends inclusive; end < start
  * wraps (value >= start or value <= end). */
-static int calendar(struct ev_ctx *x, const struct ev_args *a, const char *field_dflt,
-                    struct ev_value **o, struct errbuf *e)
+static int calendar(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                    struct errbuf *e)
 {
     static const char *fields[] = {"year", "month", "hour", "minute", "day_of_year",
                                    "day_of_month", "day_of_week"};
     struct ev_filter *f;
-    const char *field = field_dflt;
+    const char *field = "day_of_year";
     double start = 0, end;
     size_t i;
     int rc;
@@ -733,18 +705,12 @@ static int calendar(struct ev_ctx *x, const struct ev_args *a, const char *field
     return 0;
 }
 
-static int f_calendar_range(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                            struct errbuf *e)
-{
-    return calendar(x, a, "day_of_year", o, e);
-}
-
 static int f_day_of_year(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                          struct errbuf *e)
 {
     double end = 0;
     int rc = ev_get_number(a, "end", 1, &end, e);   /* required here, unlike calendarRange */
-    return rc ? rc : calendar(x, a, "day_of_year", o, e);
+    return rc ? rc : calendar(x, a, o, e);
 }
 
 static int f_always(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -870,32 +836,36 @@ int ev_filter_match_more(struct ev_ctx *x, const struct ev_filter *f, const stru
 }
 
 const struct ev_algo ev_algos_props[] = {
-    {"Element.propertyNames", f_property_names}, {"Element.toDictionary", f_to_dictionary},
-    {"Element.getNumber", f_get_number}, {"Element.getString", f_get_string},
-    {"Element.getArray", f_get_array}, {"Element.setMulti", f_set_multi},
-    {"Element.copyProperties", f_copy_properties}, {"Image.copyProperties", f_copy_properties},
-    {"AggregateFeatureCollection.first", f_agg_first},
-    {"AggregateFeatureCollection.count", f_agg_count},
-    {"AggregateFeatureCollection.count_distinct", f_agg_count_distinct},
-    {"AggregateFeatureCollection.min", f_agg_numeric},
-    {"AggregateFeatureCollection.max", f_agg_numeric},
-    {"AggregateFeatureCollection.mean", f_agg_numeric},
-    {"AggregateFeatureCollection.sum", f_agg_numeric},
-    {"AggregateFeatureCollection.product", f_agg_numeric},
-    {"AggregateFeatureCollection.sample_sd", f_agg_numeric},
-    {"AggregateFeatureCollection.sample_var", f_agg_numeric},
-    {"AggregateFeatureCollection.total_sd", f_agg_numeric},
-    {"AggregateFeatureCollection.total_var", f_agg_numeric},
-    {"AggregateFeatureCollection.stats", f_agg_stats},
-    {"AggregateFeatureCollection.histogram", f_agg_histogram},
-    {"Collection.toList", f_to_list}, {"Collection.merge", f_merge},
-    {"ImageCollection.merge", f_merge}, {"Collection.distinct", f_distinct},
-    {"Collection.iterate", f_coll_iterate},
-    {"Filter.stringContains", f_str_contains}, {"Filter.stringStartsWith", f_str_starts},
-    {"Filter.stringEndsWith", f_str_ends}, {"Filter.listContains", f_list_contains},
-    {"Filter.inList", f_in_list}, {"Filter.maxDifference", f_max_difference},
-    {"Filter.calendarRange", f_calendar_range}, {"Filter.dayOfYear", f_day_of_year},
-    {"Filter.always", f_always}, {"Filter.never", f_never}, {"Filter.notNull", f_not_null},
-    {"Filter.rangeContains", f_range_contains},
-    {NULL, NULL},
+    {"Element.propertyNames", f_property_names, 0}, {"Element.toDictionary", f_to_dictionary, 0},
+    {"Element.getNumber", typed_property, EV_NUM}, {"Element.getString", typed_property, EV_STR},
+    {"Element.getArray", typed_property, EV_LIST}, {"Element.setMulti", f_set_multi, 0},
+    {"Element.copyProperties", f_copy_properties, 0},
+    {"Image.copyProperties", f_copy_properties, 0},
+    {"AggregateFeatureCollection.first", f_agg_first, 0},
+    {"AggregateFeatureCollection.count", f_agg_count, 0},
+    {"AggregateFeatureCollection.count_distinct", f_agg_count_distinct, 0},
+    {"AggregateFeatureCollection.min", f_agg_numeric, AGG_MIN},
+    {"AggregateFeatureCollection.max", f_agg_numeric, AGG_MAX},
+    {"AggregateFeatureCollection.mean", f_agg_numeric, AGG_MEAN},
+    {"AggregateFeatureCollection.sum", f_agg_numeric, AGG_SUM},
+    {"AggregateFeatureCollection.product", f_agg_numeric, AGG_PRODUCT},
+    {"AggregateFeatureCollection.sample_sd", f_agg_numeric, AGG_SAMPLE_SD},
+    {"AggregateFeatureCollection.sample_var", f_agg_numeric, AGG_SAMPLE_VAR},
+    {"AggregateFeatureCollection.total_sd", f_agg_numeric, AGG_TOTAL_SD},
+    {"AggregateFeatureCollection.total_var", f_agg_numeric, AGG_TOTAL_VAR},
+    {"AggregateFeatureCollection.stats", f_agg_stats, 0},
+    {"AggregateFeatureCollection.histogram", f_agg_histogram, 0},
+    {"Collection.toList", f_to_list, 0}, {"Collection.merge", f_merge, 0},
+    {"ImageCollection.merge", f_merge, 0}, {"Collection.distinct", f_distinct, 0},
+    {"Collection.iterate", f_coll_iterate, 0},
+    {"Filter.stringContains", binary_filter, F_STR_CONTAINS},
+    {"Filter.stringStartsWith", binary_filter, F_STR_STARTS},
+    {"Filter.stringEndsWith", binary_filter, F_STR_ENDS},
+    {"Filter.listContains", binary_filter, F_LIST_CONTAINS},
+    {"Filter.inList", binary_filter, F_LIST_CONTAINS | FILTER_SIDES_SWAPPED},
+    {"Filter.maxDifference", f_max_difference, 0}, {"Filter.calendarRange", calendar, 0},
+    {"Filter.dayOfYear", f_day_of_year, 0}, {"Filter.always", f_always, 0},
+    {"Filter.never", f_never, 0}, {"Filter.notNull", f_not_null, 0},
+    {"Filter.rangeContains", f_range_contains, 0},
+    {NULL, NULL, 0},
 };

@@ -67,23 +67,6 @@ static struct ev_value *reducer_value(struct ev_ctx *x, enum ev_reduce op, int n
     return v;
 }
 
-/* A reducer with one output named `name`. */
-static int simple_reducer(struct ev_ctx *x, const struct ev_args *a, enum ev_reduce op,
-                          const char *name, const char *const *allowed, struct ev_value **o,
-                          struct errbuf *e)
-{
-    struct ev_reducer *r;
-    int rc;
-    if ((rc = ev_check_args(a, allowed, e)))
-        return rc;
-    if (!(*o = reducer_value(x, op, 1)))
-        return NOMEM();
-    r = (struct ev_reducer *)(*o)->red;
-    r->outs[0] = name;
-    r->out_op[0] = op;
-    return 0;
-}
-
 int ev_reducer_arg(const struct ev_args *a, const char *name, const struct ev_reducer **out,
                    struct errbuf *e)
 {
@@ -102,16 +85,25 @@ int ev_reducer_arg(const struct ev_args *a, const char *name, const struct ev_re
 static const char *const HIST_ARGS[] = {"maxBuckets", "minBucketWidth", "maxRaw", NULL};
 static const char *const MINMAX_ARGS[] = {"numInputs", NULL};
 
-static int f_mean(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_MEAN, "mean", NO_ARGS, o, e);
-}
-
-static int f_median(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                    struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_MEDIAN, "median", HIST_ARGS, o, e);
-}
+/* The reducers with one output: its name and the arguments EE's
+ * constructor takes. allNonZero and anyNonZero give 1 where every (any)
+ * unmasked input is non-zero, else 0: what geedim's fill mask reduces an
+ * image's band masks with. frequencyHistogram serves regions only: a
+ * dictionary of value -> count per band. */
+static const struct {
+    const char *out;
+    const char *const *args;
+} SIMPLE[] = {
+    [RED_MEAN] = {"mean", NO_ARGS}, [RED_MEDIAN] = {"median", HIST_ARGS},
+    [RED_MIN] = {"min", MINMAX_ARGS}, [RED_MAX] = {"max", MINMAX_ARGS},
+    [RED_SUM] = {"sum", NO_ARGS}, [RED_COUNT] = {"count", NO_ARGS},
+    [RED_ALL_NONZERO] = {"all", NO_ARGS}, [RED_ANY_NONZERO] = {"any", NO_ARGS},
+    [RED_STDDEV] = {"stdDev", NO_ARGS}, [RED_VARIANCE] = {"variance", NO_ARGS},
+    [RED_FIRST] = {"first", NO_ARGS}, [RED_LAST] = {"last", NO_ARGS},
+    [RED_MODE] = {"mode", HIST_ARGS},
+    [RED_SAMPLE_VARIANCE] = {"variance", NO_ARGS}, [RED_SAMPLE_STDDEV] = {"stdDev", NO_ARGS},
+    [RED_FREQ_HISTOGRAM] = {"histogram", NO_ARGS},
+};
 
 static int check_num_inputs(const struct ev_args *a, struct errbuf *e)
 {
@@ -121,88 +113,21 @@ static int check_num_inputs(const struct ev_args *a, struct errbuf *e)
     return 0;
 }
 
-static int f_min(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    int rc = simple_reducer(x, a, RED_MIN, "min", MINMAX_ARGS, o, e);
-    return rc ? rc : check_num_inputs(a, e);
-}
-
-static int f_max(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    int rc = simple_reducer(x, a, RED_MAX, "max", MINMAX_ARGS, o, e);
-    return rc ? rc : check_num_inputs(a, e);
-}
-
-static int f_sum(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_SUM, "sum", NO_ARGS, o, e);
-}
-
-static int f_count(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                   struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_COUNT, "count", NO_ARGS, o, e);
-}
-
-/* 1 where every (any) unmasked input is non-zero, else 0: what geedim's
- * fill mask reduces an image's band masks with. */
-static int f_all_non_zero(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+/* Reducer.mean and its kin (a->op: the enum ev_reduce, a row of SIMPLE). */
+static int simple_reducer(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
                           struct errbuf *e)
 {
-    return simple_reducer(x, a, RED_ALL_NONZERO, "all", NO_ARGS, o, e);
-}
-
-static int f_any_non_zero(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                          struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_ANY_NONZERO, "any", NO_ARGS, o, e);
-}
-
-static int f_std_dev(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                     struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_STDDEV, "stdDev", NO_ARGS, o, e);
-}
-
-static int f_variance(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                      struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_VARIANCE, "variance", NO_ARGS, o, e);
-}
-
-static int f_first(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                   struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_FIRST, "first", NO_ARGS, o, e);
-}
-
-static int f_last(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_LAST, "last", NO_ARGS, o, e);
-}
-
-static int f_mode(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o, struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_MODE, "mode", HIST_ARGS, o, e);
-}
-
-static int f_sample_variance(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                             struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_SAMPLE_VARIANCE, "variance", NO_ARGS, o, e);
-}
-
-static int f_sample_std_dev(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                            struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_SAMPLE_STDDEV, "stdDev", NO_ARGS, o, e);
-}
-
-/* Regions only: a dictionary of value -> count per band. */
-static int f_frequency_histogram(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
-                                 struct errbuf *e)
-{
-    return simple_reducer(x, a, RED_FREQ_HISTOGRAM, "histogram", NO_ARGS, o, e);
+    const enum ev_reduce op = (enum ev_reduce)a->op;
+    struct ev_reducer *r;
+    int rc;
+    if ((rc = ev_check_args(a, SIMPLE[op].args, e)))
+        return rc;
+    if (!(*o = reducer_value(x, op, 1)))
+        return NOMEM();
+    r = (struct ev_reducer *)(*o)->red;
+    r->outs[0] = SIMPLE[op].out;
+    r->out_op[0] = op;
+    return SIMPLE[op].args == MINMAX_ARGS ? check_num_inputs(a, e) : 0;
 }
 
 static int f_min_max(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
@@ -504,10 +429,12 @@ static int coll_arg(const struct ev_args *a, struct ev_coll **c, struct errbuf *
     return 0;
 }
 
-/* reduce.*: band names unchanged. */
-static int reduce_simple(struct ev_ctx *x, const struct ev_args *a, enum ev_reduce op,
-                         struct ev_value **o, struct errbuf *e)
+/* reduce.* and ImageCollection.mosaic (a->op: the enum ev_reduce): band
+ * names unchanged. */
+static int reduce_simple(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,
+                         struct errbuf *e)
 {
+    const enum ev_reduce op = (enum ev_reduce)a->op;
     static const char *const args[] = {"collection", NULL};
     struct ev_coll *c = NULL;
     int rc, nb, i;
@@ -521,21 +448,6 @@ static int reduce_simple(struct ev_ctx *x, const struct ev_args *a, enum ev_redu
             return rc;
     return 0;
 }
-
-#define REDUCE_FN(fname, op)                                                                 \
-    static int fname(struct ev_ctx *x, const struct ev_args *a, struct ev_value **o,        \
-                     struct errbuf *e)                                                       \
-    {                                                                                        \
-        return reduce_simple(x, a, op, o, e);                                                \
-    }
-REDUCE_FN(f_reduce_median, RED_MEDIAN)
-REDUCE_FN(f_reduce_mean, RED_MEAN)
-REDUCE_FN(f_reduce_min, RED_MIN)
-REDUCE_FN(f_reduce_max, RED_MAX)
-REDUCE_FN(f_reduce_sum, RED_SUM)
-REDUCE_FN(f_reduce_count, RED_COUNT)
-REDUCE_FN(f_reduce_mode, RED_MODE)
-REDUCE_FN(f_mosaic, RED_MOSAIC)
 
 /* ImageCollection.reduce: one band per input band and reducer output,
  * named band_output (B4_mean, B4_p10, B4_p90), band by band. */
@@ -743,23 +655,26 @@ struct ev_value *ev_dict_get(const struct ev_value *d, const char *key)
 /* ------------------------------------------------------------------ table */
 
 const struct ev_algo ev_algos_reduce[] = {
-    {"Reducer.mean", f_mean}, {"Reducer.median", f_median},
-    {"Reducer.min", f_min}, {"Reducer.max", f_max},
-    {"Reducer.sum", f_sum}, {"Reducer.count", f_count},
-    {"Reducer.allNonZero", f_all_non_zero}, {"Reducer.anyNonZero", f_any_non_zero},
-    {"Reducer.stdDev", f_std_dev}, {"Reducer.variance", f_variance},
-    {"Reducer.percentile", f_percentile}, {"Reducer.minMax", f_min_max},
-    {"Reducer.first", f_first}, {"Reducer.last", f_last}, {"Reducer.mode", f_mode},
-    {"Reducer.sampleVariance", f_sample_variance}, {"Reducer.sampleStdDev", f_sample_std_dev},
-    {"Reducer.frequencyHistogram", f_frequency_histogram},
-    {"Reducer.unweighted", f_unweighted}, {"Reducer.setOutputs", f_set_outputs},
-    {"Reducer.getOutputs", f_get_outputs}, {"Reducer.combine", f_combine},
-    {"reduce.median", f_reduce_median}, {"reduce.mean", f_reduce_mean},
-    {"reduce.min", f_reduce_min}, {"reduce.max", f_reduce_max},
-    {"reduce.sum", f_reduce_sum}, {"reduce.count", f_reduce_count},
-    {"reduce.mode", f_reduce_mode},
-    {"ImageCollection.mosaic", f_mosaic}, {"ImageCollection.qualityMosaic", f_quality_mosaic},
-    {"ImageCollection.reduce", f_ic_reduce}, {"Image.reduce", f_image_reduce},
-    {"Collection", f_collection},
-    {NULL, NULL},
+    {"Reducer.mean", simple_reducer, RED_MEAN}, {"Reducer.median", simple_reducer, RED_MEDIAN},
+    {"Reducer.min", simple_reducer, RED_MIN}, {"Reducer.max", simple_reducer, RED_MAX},
+    {"Reducer.sum", simple_reducer, RED_SUM}, {"Reducer.count", simple_reducer, RED_COUNT},
+    {"Reducer.allNonZero", simple_reducer, RED_ALL_NONZERO},
+    {"Reducer.anyNonZero", simple_reducer, RED_ANY_NONZERO},
+    {"Reducer.stdDev", simple_reducer, RED_STDDEV},
+    {"Reducer.variance", simple_reducer, RED_VARIANCE}, {"Reducer.percentile", f_percentile, 0},
+    {"Reducer.minMax", f_min_max, 0}, {"Reducer.first", simple_reducer, RED_FIRST},
+    {"Reducer.last", simple_reducer, RED_LAST}, {"Reducer.mode", simple_reducer, RED_MODE},
+    {"Reducer.sampleVariance", simple_reducer, RED_SAMPLE_VARIANCE},
+    {"Reducer.sampleStdDev", simple_reducer, RED_SAMPLE_STDDEV},
+    {"Reducer.frequencyHistogram", simple_reducer, RED_FREQ_HISTOGRAM},
+    {"Reducer.unweighted", f_unweighted, 0}, {"Reducer.setOutputs", f_set_outputs, 0},
+    {"Reducer.getOutputs", f_get_outputs, 0}, {"Reducer.combine", f_combine, 0},
+    {"reduce.median", reduce_simple, RED_MEDIAN}, {"reduce.mean", reduce_simple, RED_MEAN},
+    {"reduce.min", reduce_simple, RED_MIN}, {"reduce.max", reduce_simple, RED_MAX},
+    {"reduce.sum", reduce_simple, RED_SUM}, {"reduce.count", reduce_simple, RED_COUNT},
+    {"reduce.mode", reduce_simple, RED_MODE}, {"ImageCollection.mosaic", reduce_simple, RED_MOSAIC},
+    {"ImageCollection.qualityMosaic", f_quality_mosaic, 0},
+    {"ImageCollection.reduce", f_ic_reduce, 0}, {"Image.reduce", f_image_reduce, 0},
+    {"Collection", f_collection, 0},
+    {NULL, NULL, 0},
 };

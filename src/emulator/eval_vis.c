@@ -465,7 +465,6 @@ static int f_slice(struct ev_ctx *x, const struct ev_args *a, struct ev_value **
 }
 
 const struct ev_algo ev_algos_vis[] = {
-    {"Image.visualize", f_visualize},
-    {"Image.slice", f_slice},
-    {NULL, NULL},
+    {"Image.visualize", f_visualize, 0}, {"Image.slice", f_slice, 0},
+    {NULL, NULL, 0},
 };

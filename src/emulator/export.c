@@ -179,24 +179,6 @@ static const char *string_field(json_object *o, const char *key)
     return json_object_get_string(j);
 }
 
-static int unknown_fields(json_object *o, const char *where, const char *const *allowed,
-                          struct emu_response *r)
-{
-    json_object_object_foreach(o, key, val) {
-        const char *const *a;
-        (void)val;
-        for (a = allowed; *a; a++)
-            if (strcmp(*a, key) == 0)
-                break;
-        if (!*a) {
-            emu_error(r, 400, "Invalid JSON payload received. Unknown name \"%s\" at '%s': "
-                      "Cannot find field.", key, where);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static json_object *object_field(json_object *o, const char *key)
 {
     json_object *j = NULL;
@@ -264,7 +246,7 @@ static int parse_geotiff_options(json_object *g, struct export_opts *o, struct e
     long long v;
     int rc;
 
-    if (unknown_fields(g, "file_export_options.geo_tiff_options", fields, r))
+    if (pixreq_check_fields(g, "file_export_options.geo_tiff_options", fields, r))
         return -1;
     if (json_object_object_get_ex(g, "cloudOptimized", &j) && j)
         o->cog = json_object_get_boolean(j);
@@ -323,12 +305,8 @@ static int parse_request(json_object *body, struct export_opts *o, struct emu_re
     o->max_pixels = EXPORT_DEFAULT_MAX_PIXELS;
     o->priority = 100;
     o->block = 256;
-    if (pixreq_check_fields(body, fields, r) || emu_check_workload_tag(body, r))
+    if (pixreq_check_body(body, fields, r) || pixreq_require(body, "expression", &j, r))
         return -1;
-    if (!json_object_object_get_ex(body, "expression", &j) || !j) {
-        emu_error(r, 400, "expression is required.");
-        return -1;
-    }
     if ((rc = int64_field(body, "maxPixels", &v)) < 0 || (rc == 0 && v < 1)) {
         emu_error(r, 400, "Invalid value at 'max_pixels' (type.googleapis.com/"
                   "google.protobuf.Int64Value): want a positive integer.");
@@ -361,7 +339,7 @@ static int parse_request(json_object *body, struct export_opts *o, struct emu_re
         emu_error(r, 400, "fileExportOptions is required.");
         return -1;
     }
-    if (unknown_fields(fo, "file_export_options", file_fields, r))
+    if (pixreq_check_fields(fo, "file_export_options", file_fields, r))
         return -1;
     fmt = string_field(fo, "fileFormat");
     if (fmt && strcmp(fmt, "GEO_TIFF") != 0) {
@@ -379,7 +357,8 @@ static int parse_request(json_object *body, struct export_opts *o, struct emu_re
         emu_error(r, 400, "fileExportOptions.cloudStorageDestination is required.");
         return -1;
     }
-    if (unknown_fields(dest, "file_export_options.cloud_storage_destination", gcs_fields, r))
+    if (pixreq_check_fields(dest, "file_export_options.cloud_storage_destination", gcs_fields,
+                            r))
         return -1;
     o->bucket = string_field(dest, "bucket");
     if (!o->bucket || !storage_bucket_name_ok(o->bucket)) {

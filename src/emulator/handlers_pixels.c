@@ -16,20 +16,45 @@
 
 enum fmt { FMT_NPY, FMT_GEOTIFF, FMT_PNG, FMT_JPEG, FMT_AUTO };
 
-/* Rejects fields EE would not know, with Google's wording. */
-static int check_fields(json_object *body, const char *const *allowed, struct emu_response *r)
+/* ---- request body checks, shared by every handler of an expression (pixreq.h) ---- */
+
+int pixreq_check_fields(json_object *o, const char *where, const char *const *allowed,
+                        struct emu_response *r)
 {
-    json_object_object_foreach(body, key, val) {
+    json_object_object_foreach(o, key, val) {
         const char *const *a;
         (void)val;
         for (a = allowed; *a; a++)
             if (strcmp(*a, key) == 0)
                 break;
         if (!*a) {
-            emu_error(r, 400, "Invalid JSON payload received. Unknown name \"%s\": Cannot find "
-                      "field.", key);
+            if (where)
+                emu_error(r, 400, "Invalid JSON payload received. Unknown name \"%s\" at '%s': "
+                          "Cannot find field.", key, where);
+            else
+                emu_error(r, 400, "Invalid JSON payload received. Unknown name \"%s\": Cannot "
+                          "find field.", key);
             return -1;
         }
+    }
+    return 0;
+}
+
+int pixreq_check_body(json_object *body, const char *const *allowed, struct emu_response *r)
+{
+    if (!body || json_object_get_type(body) != json_type_object) {
+        emu_error(r, 400, "Invalid JSON payload received.");
+        return -1;
+    }
+    return pixreq_check_fields(body, NULL, allowed, r) || emu_check_workload_tag(body, r) ? -1 : 0;
+}
+
+int pixreq_require(json_object *body, const char *name, json_object **out,
+                   struct emu_response *r)
+{
+    if (!json_object_object_get_ex(body, name, out) || !*out) {
+        emu_error(r, 400, "%s is required.", name);
+        return -1;
     }
     return 0;
 }
@@ -390,17 +415,9 @@ int handle_compute_pixels(const struct emu_ctx *c, const struct emu_request *q,
     json_object *expr = NULL;
     enum fmt f;
 
-    if (!q->json || json_object_get_type(q->json) != json_type_object) {
-        emu_error(r, 400, "Invalid JSON payload received.");
+    if (pixreq_check_body(q->json, fields, r) || parse_format(q->json, &f, r) ||
+        parse_grid(q->json, &gs, r) || pixreq_require(q->json, "expression", &expr, r))
         return 0;
-    }
-    if (check_fields(q->json, fields, r) || emu_check_workload_tag(q->json, r) ||
-        parse_format(q->json, &f, r) || parse_grid(q->json, &gs, r))
-        return 0;
-    if (!json_object_object_get_ex(q->json, "expression", &expr)) {
-        emu_error(r, 400, "expression is required.");
-        return 0;
-    }
     if (eval_ctx_new(&x, c->cat) != 0) {
         emu_error(r, 500, "An internal error has occurred.");
         return 0;
@@ -432,12 +449,8 @@ int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
     const struct cat_image *ci;
     enum fmt f;
 
-    if (!q->json || json_object_get_type(q->json) != json_type_object) {
-        emu_error(r, 400, "Invalid JSON payload received.");
-        return 0;
-    }
-    if (check_fields(q->json, fields, r) || emu_check_workload_tag(q->json, r) ||
-        parse_format(q->json, &f, r) || parse_grid(q->json, &gs, r))
+    if (pixreq_check_body(q->json, fields, r) || parse_format(q->json, &f, r) ||
+        parse_grid(q->json, &gs, r))
         return 0;
     if (!q->asset || !(ci = catalog_image(c->cat, q->asset))) {
         emu_error(r, 404, "Asset '%s' not found (does not exist or caller does not have access).",
@@ -468,11 +481,6 @@ int handle_get_pixels(const struct emu_ctx *c, const struct emu_request *q,
 }
 
 /* ---- shared with the thumbnail and map handlers (pixreq.h) ---- */
-
-int pixreq_check_fields(json_object *body, const char *const *allowed, struct emu_response *r)
-{
-    return check_fields(body, allowed, r);
-}
 
 int pixreq_parse_grid(json_object *body, struct grid_spec *gs, struct emu_response *r)
 {

@@ -238,18 +238,11 @@ static int prepare(const struct emu_ctx *c, const struct emu_request *q, json_ob
 
     memset(p, 0, sizeof *p);
     memset(&gs, 0, sizeof gs);
-    if (!body || json_object_get_type(body) != json_type_object) {
-        emu_error(r, 400, "Invalid JSON payload received.");
+    if (pixreq_check_body(body, kind == THUMB_KIND_MAP ? map_fields : thumb_fields, r) ||
+        parse_format(q, body, kind, &p->f, r) ||
+        (kind == THUMB_KIND_THUMBNAIL && pixreq_parse_grid(body, &gs, r)) ||
+        pixreq_require(body, "expression", &expr, r))
         return -1;
-    }
-    if (pixreq_check_fields(body, kind == THUMB_KIND_MAP ? map_fields : thumb_fields, r) ||
-        emu_check_workload_tag(body, r) || parse_format(q, body, kind, &p->f, r) ||
-        (kind == THUMB_KIND_THUMBNAIL && pixreq_parse_grid(body, &gs, r)))
-        return -1;
-    if (!json_object_object_get_ex(body, "expression", &expr) || !expr) {
-        emu_error(r, 400, "expression is required.");
-        return -1;
-    }
     if (eval_ctx_new(&p->x, c->cat) != 0) {
         emu_error(r, 500, "An internal error has occurred.");
         return -1;

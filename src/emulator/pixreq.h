@@ -1,6 +1,7 @@
 /*
- * The parts of a pixel request that computePixels, getPixels, thumbnails
- * and maps share (src/emulator/handlers_pixels.c): field checks, the
+ * The parts of a request that the handlers of an expression share
+ * (src/emulator/handlers_pixels.c): the body checks (value:compute and
+ * exports too) and, for computePixels, getPixels, thumbnails and maps, the
  * PixelGrid, bandIds and EE's size limits. Each fills the response with
  * EE's 400 and returns -1 on a bad request, 0 otherwise.
  */
@@ -21,8 +22,18 @@ struct grid_spec {
     int has_crs, has_affine, has_dims;
 };
 
-/* Rejects top-level fields not in allowed (NULL-terminated), as Google does. */
-int pixreq_check_fields(json_object *body, const char *const *allowed, struct emu_response *r);
+/* The checks every request body with an expression starts with, with
+ * Google's wording: a JSON object, no field outside allowed
+ * (NULL-terminated), a valid workloadTag. */
+int pixreq_check_body(json_object *body, const char *const *allowed, struct emu_response *r);
+/* Rejects fields of object o not in allowed; where names a nested object
+ * as Google's message does ("file_export_options"), NULL for the body. */
+int pixreq_check_fields(json_object *o, const char *where, const char *const *allowed,
+                        struct emu_response *r);
+/* *out = body's field name, which must be present and not null ("NAME is
+ * required."). */
+int pixreq_require(json_object *body, const char *name, json_object **out,
+                   struct emu_response *r);
 /* The optional "grid" PixelGrid of body. */
 int pixreq_parse_grid(json_object *body, struct grid_spec *gs, struct emu_response *r);
 /* Keeps the bands named in body's "bandIds", in that order. */

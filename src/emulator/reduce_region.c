@@ -947,8 +947,7 @@ static int f_sample(struct ev_ctx *x, const struct ev_args *a, struct ev_value *
 }
 
 const struct ev_algo ev_algos_region[] = {
-    {"Image.reduceRegion", f_reduce_region},
-    {"Image.reduceRegions", f_reduce_regions},
-    {"Image.sample", f_sample},
-    {NULL, NULL},
+    {"Image.reduceRegion", f_reduce_region, 0}, {"Image.reduceRegions", f_reduce_regions, 0},
+    {"Image.sample", f_sample, 0},
+    {NULL, NULL, 0},
 };

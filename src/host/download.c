@@ -326,14 +326,11 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
     }
     lua_pop(L, 1);
 
+    /* dtype, format and compression are names recipe.lua's schema admitted,
+     * each one the engine parses (tests/host/test_download_schema.sh):
+     * the schema is their one check. */
     if ((str = dup_field(L, t, "dtype")) != NULL) {
-        if (strcmp(str, "byte") == 0) {
-            s->dtype = SPEC_DTYPE_UINT8;
-        } else if (spec_dtype_parse(str, &s->dtype) != 0) {
-            snprintf(msg, cap, "unknown dtype '%s'", str);
-            free(str);
-            return -1;
-        }
+        (void)spec_dtype_parse(str, &s->dtype);
         free(str);
     }
     if (num_field(L, t, "nodata", &d)) {
@@ -391,20 +388,12 @@ static int fill_spec(lua_State *L, int t, struct host *h, struct download_spec *
 
     /* output */
     if ((str = dup_field(L, t, "format")) != NULL) {
-        int bad = spec_format_parse(str, &s->format) != 0;
-        if (bad)
-            snprintf(msg, cap, "unknown format '%s'", str);
+        (void)spec_format_parse(str, &s->format);
         free(str);
-        if (bad)
-            return -1;
     }
     if ((str = dup_field(L, t, "compression")) != NULL) {
-        int bad = spec_compression_parse(str, &s->compression) != 0;
-        if (bad)
-            snprintf(msg, cap, "unknown compression '%s'", str);
+        (void)spec_compression_parse(str, &s->compression);
         free(str);
-        if (bad)
-            return -1;
     }
     if ((str = dup_field(L, t, "overviews")) != NULL) {
         /* recipe.lua allows GDAL's resampling names only, in lower case */
