@@ -207,17 +207,20 @@ local function region_value(v, k)
   return { bbox = b }
 end
 
--- The output types by name, EE's aliases (float, double) and byte included,
--- normalized to the engine's names.
-local DTYPES = { uint8 = "uint8", int8 = "int8", uint16 = "uint16", int16 = "int16", uint32 = "uint32",
-                 int32 = "int32", float32 = "float32", float64 = "float64", float = "float32",
-                 double = "float64", byte = "uint8", auto = "auto" }
+-- The output types by name: the engine's names (core/spec.c, "auto" among
+-- them) and EE's aliases (float, double, byte), normalized to the engine's.
+local DTYPES = { float = "float32", double = "float64", byte = "uint8" }
+local DTYPE_NAMES = {}
+for _, name in ipairs(host.spec_names.dtype) do
+  DTYPES[name] = name
+  if name ~= "auto" then DTYPE_NAMES[#DTYPE_NAMES + 1] = name end
+end
+DTYPE_NAMES = table.concat(DTYPE_NAMES, ", ")
 
 local function dtype_value(v, k)
   local t = type(v) == "string" and DTYPES[v:lower()]
   if not t then
-    fail("download{}: 'dtype' must be one of uint8, int8, uint16, int16, uint32, int32, float32, float64 (got %s)",
-         tostring(v))
+    fail("download{}: 'dtype' must be one of %s (got %s)", DTYPE_NAMES, tostring(v))
   end
   return t
 end
@@ -299,8 +302,9 @@ local schema = {
     return v
   end,
   quicklook_palette = one_of("viridis", "gray", "terrain", "rdylgn", "magma"),
-  format = one_of("gtiff", "geotiff", "tif", "cog", "vrt", "zarr", "netcdf"),
-  compression = one_of("default", "none", "deflate", "zstd", "lzw"),
+  -- The words the engine parses (core/spec.c), from the one list there.
+  format = one_of(table.unpack(host.spec_names.format)),
+  compression = one_of(table.unpack(host.spec_names.compression)),
   overviews = one_of("average", "nearest", "mode", "bilinear", "cubic"),
   fishnet = fishnet_value,
   split = want("boolean"),

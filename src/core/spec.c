@@ -95,19 +95,27 @@ const char *spec_dtype_name(enum spec_dtype t)
     return (size_t)t < NDTYPES ? dtypes[t].name : "?";
 }
 
+/* The words a recipe may give for `format` and `compression`: the one list
+ * of each, which the recipe schema reads too (spec_*_name_at). */
+static const struct {
+    const char *name;
+    enum spec_format f;
+} format_names[] = {{"gtiff", SPEC_FORMAT_GTIFF}, {"geotiff", SPEC_FORMAT_GTIFF}, {"tif", SPEC_FORMAT_GTIFF},
+                    {"cog", SPEC_FORMAT_COG},     {"vrt", SPEC_FORMAT_VRT},         {"zarr", SPEC_FORMAT_ZARR},
+                    {"netcdf", SPEC_FORMAT_NETCDF}};
+/* the same order as enum spec_compression */
+static const char *const compression_names[] = {"default", "none", "deflate", "zstd", "lzw"};
+
+#define NFORMATS (sizeof format_names / sizeof format_names[0])
+#define NCOMPRESSIONS (sizeof compression_names / sizeof compression_names[0])
+
 int spec_format_parse(const char *name, enum spec_format *out)
 {
-    static const struct {
-        const char *name;
-        enum spec_format f;
-    } names[] = {{"gtiff", SPEC_FORMAT_GTIFF}, {"geotiff", SPEC_FORMAT_GTIFF}, {"tif", SPEC_FORMAT_GTIFF},
-                 {"cog", SPEC_FORMAT_COG},     {"vrt", SPEC_FORMAT_VRT},         {"zarr", SPEC_FORMAT_ZARR},
-                 {"netcdf", SPEC_FORMAT_NETCDF}};
     size_t i;
 
-    for (i = 0; name && i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(name, names[i].name) == 0) {
-            *out = names[i].f;
+    for (i = 0; name && i < NFORMATS; i++)
+        if (strcmp(name, format_names[i].name) == 0) {
+            *out = format_names[i].f;
             return 0;
         }
     return -1;
@@ -115,16 +123,29 @@ int spec_format_parse(const char *name, enum spec_format *out)
 
 int spec_compression_parse(const char *name, enum spec_compression *out)
 {
-    static const char *const names[] = {"default", "none", "deflate", "zstd", "lzw"};
     size_t i;
 
-    /* the same order as enum spec_compression */
-    for (i = 0; name && i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(name, names[i]) == 0) {
+    for (i = 0; name && i < NCOMPRESSIONS; i++)
+        if (strcmp(name, compression_names[i]) == 0) {
             *out = (enum spec_compression)i;
             return 0;
         }
     return -1;
+}
+
+const char *spec_format_name_at(size_t i)
+{
+    return i < NFORMATS ? format_names[i].name : NULL;
+}
+
+const char *spec_compression_name_at(size_t i)
+{
+    return i < NCOMPRESSIONS ? compression_names[i] : NULL;
+}
+
+const char *spec_dtype_name_at(size_t i)
+{
+    return i < NDTYPES ? dtypes[i].name : NULL;
 }
 
 int spec_dtype_parse(const char *name, enum spec_dtype *t)

@@ -246,5 +246,10 @@ int spec_dtype_parse(const char *name, enum spec_dtype *t);
  * Returns 0 and sets *out, or -1 when unknown. */
 int spec_format_parse(const char *name, enum spec_format *out);
 int spec_compression_parse(const char *name, enum spec_compression *out);
+/* The i-th name the parsers above (and spec_dtype_parse's own names, "auto"
+ * first) accept, NULL past the last: the recipe schema lists these. */
+const char *spec_format_name_at(size_t i);
+const char *spec_compression_name_at(size_t i);
+const char *spec_dtype_name_at(size_t i);
 
 #endif

@@ -26,6 +26,7 @@
 #include "core/backoff.h"
 #include "core/engine.h"
 #include "core/session.h"
+#include "core/spec.h"
 #include "emulator/emu.h"
 #include "host/host_int.h"
 #include "util/buf.h"
@@ -717,6 +718,30 @@ static int l_ogr_read(lua_State *L)
     return 1;
 }
 
+/* [-0, +1, m] host.spec_names: {format = {...}, compression = {...},
+ * dtype = {...}}, the words core/spec.c parses, for recipe.lua's schema. */
+static void push_spec_names(lua_State *L)
+{
+    static const struct {
+        const char *key;
+        const char *(*at)(size_t);
+    } lists[] = {{"format", spec_format_name_at},
+                 {"compression", spec_compression_name_at},
+                 {"dtype", spec_dtype_name_at}};
+    size_t i, j;
+    const char *name;
+
+    lua_createtable(L, 0, 3);
+    for (i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        lua_newtable(L);
+        for (j = 0; (name = lists[i].at(j)) != NULL; j++) {
+            lua_pushstring(L, name);
+            lua_rawseti(L, -2, (lua_Integer)j + 1);
+        }
+        lua_setfield(L, -2, lists[i].key);
+    }
+}
+
 void host_bridge_register(lua_State *L, struct host *h)
 {
     static const luaL_Reg fns[] = {
@@ -739,4 +764,6 @@ void host_bridge_register(lua_State *L, struct host *h)
     lua_setfield(L, -2, "recipe_path");
     lua_pushstring(L, h->recipe_dir[0] ? h->recipe_dir : ".");
     lua_setfield(L, -2, "recipe_dir");
+    push_spec_names(L);
+    lua_setfield(L, -2, "spec_names");
 }

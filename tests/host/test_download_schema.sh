@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # download{}'s schema in recipe.lua is the one check of its keys: the C host
-# parses the names it admits without checking them again. So every name the
-# schema admits for dtype, format and compression must be one the host
-# knows, and reach the plan as what it names (an alias included).
+# parses the names it admits without checking them again. The schema takes
+# the words of dtype, format and compression from core/spec.c's lists
+# (host.spec_names); every name it admits must reach the plan as what it
+# names (an alias included).
 set -u
 . "${EEFETCH_SRC:?EEFETCH_SRC not set}/tests/lib.sh"
 lib_init download_schema

@@ -10,6 +10,7 @@ with one file per cell and a VRT over them, with nodata.
 """
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,13 @@ def check_pixels(out, start, end, min_scenes, want_masked):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="eefetch-l9.")
+    try:
+        checks(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def checks(tmp):
     # The summer median (2023-06-01 .. 2023-09-01).
     out = os.path.join(tmp, "summer", "ndvi.vrt")
     os.makedirs(os.path.dirname(out))
