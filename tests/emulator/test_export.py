@@ -435,11 +435,20 @@ def small(prefix, **kw):
 
 def test_states_and_queue(bdir):
     """--export-queue-ms 500, 3000 ms per Mpixel (900 ms for 600x500), one
-    RUNNING task, three PENDING at most."""
+    RUNNING task, three PENDING at most. A blocker task holds the one running
+    slot while the others are submitted, so when it ends the queue holds all
+    of them and the priority alone decides which runs next (without it, the
+    first submitted becomes ready a few milliseconds before the next and may
+    start first on a loaded machine)."""
     with emulib.Emulator("--bucket-dir", bdir, "--export-queue-ms", "500",
                          "--export-ms-per-mpixel", "3000", "--export-running", "1",
                          "--export-pending-limit", "3") as emu:
         t0 = time.monotonic()
+        blocker = submit(emu, export_body(load(ref.SRTM), "q/blocker",
+                                          grid=emulib.grid("EPSG:4326", SRTM_AFFINE, 2 * W, 2 * H)))
+        while get_op(emu, blocker["name"])["metadata"]["state"] != "RUNNING":
+            need(time.monotonic() - t0 < 60, "the blocker never ran")
+            time.sleep(0.02)
         # The low task is sixteen times the pixels (14.4 s running), so a
         # poll on a slow or loaded (sanitizer) build still sees it RUNNING;
         # it is cancelled then, so its length costs no time.
@@ -467,7 +476,7 @@ def test_states_and_queue(bdir):
              page.get("nextPageToken"), "page 1 %r" % page)
         st, _, data = emu.get(OPS + "?pageSize=2&pageToken=" + page["nextPageToken"])
         page2 = json.loads(data)
-        need([o["name"] for o in page2["operations"]] == [low["name"]] and
+        need([o["name"] for o in page2["operations"]] == [low["name"], blocker["name"]] and
              "nextPageToken" not in page2, "page 2 %r" % page2)
         # Progression of the high-priority task, which starts first.
         states, progress = [], []
@@ -498,8 +507,9 @@ def test_states_and_queue(bdir):
             lop = get_op(emu, low["name"])
             if lop["metadata"]["state"] == "RUNNING":
                 break
-            need(not lop["done"], "the low task ended (%s) before a poll saw it RUNNING" %
-                 lop["metadata"]["state"])
+            need(not lop["done"], "the low task ended (%s, started %s; the high one ended %s) before a "
+                 "poll saw it RUNNING" % (lop["metadata"]["state"], lop["metadata"].get("startTime"),
+                                          md["endTime"]))
             need(time.monotonic() - t0 < 240, "the low task never ran")
             time.sleep(0.02)
         time.sleep(0.2)
