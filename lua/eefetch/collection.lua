@@ -24,28 +24,7 @@ local WIDER = { uint8 = "int16", int8 = "int16", uint16 = "int32", int16 = "int3
 -- Names a datacube's coordinates and grid mapping take (cube.h).
 local CUBE_RESERVED = { time = true, x = true, y = true, image_id = true, spatial_ref = true }
 
--- ---- dates --------------------------------------------------------------
-
--- Civil date of a day count since 1970-01-01 (proleptic Gregorian).
-local function civil(days)
-  local z = days + 719468
-  local era = (z >= 0 and z or z - 146096) // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d = doy - (153 * mp + 2) // 5 + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
-end
-
-local function split_ms(ms)
-  local s = ms // 1000
-  local days, sod = s // 86400, s % 86400
-  local y, m, d = civil(days)
-  return y, m, d, sod // 3600, sod % 3600 // 60, sod % 60
-end
-
+local split_ms = util.split_ms
 
 -- ---- templates ----------------------------------------------------------
 

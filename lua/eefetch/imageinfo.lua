@@ -262,19 +262,9 @@ end
 -- ---- what an output says of its image ----------------------------------
 
 local function iso8601(ms)
-  local s = ms // 1000
-  local days, sod = s // 86400, s % 86400
-  -- civil date of a day count (proleptic Gregorian)
-  local z = days + 719468
-  local era = (z >= 0 and z or z - 146096) // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d, m = doy - (153 * mp + 2) // 5 + 1, mp < 10 and mp + 3 or mp - 9
-  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", yoe + era * 400 + (m <= 2 and 1 or 0), m, d,
-                       sod // 3600, sod % 3600 // 60, sod % 60)
+  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", util.split_ms(ms))
 end
+
 M.iso8601 = iso8601
 
 -- An image's scalar properties as output metadata items: EE_ID, EE_INDEX

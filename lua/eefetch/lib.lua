@@ -217,16 +217,7 @@ local function parse_day(s, what)
   return tonumber(y), tonumber(m), tonumber(d)
 end
 
--- Days from 1970-01-01 of a proleptic Gregorian date (no time zone: UTC).
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
+local days_from_civil = util.days_from_civil
 
 local SEASONS = { [12] = "DJF", [1] = "DJF", [2] = "DJF", [3] = "MAM", [4] = "MAM", [5] = "MAM",
                   [6] = "JJA", [7] = "JJA", [8] = "JJA", [9] = "SON", [10] = "SON", [11] = "SON" }

@@ -50,6 +50,41 @@ function M.sorted_keys(t, less)
   return ks
 end
 
+-- Calendar arithmetic in UTC on the proleptic Gregorian calendar (as EE's
+-- dates), for file names, metadata and calendar periods.
+
+-- The civil date (y, m, d) of a day count since 1970-01-01.
+function M.civil(days)
+  local z = days + 719468
+  local era = (z >= 0 and z or z - 146096) // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d = doy - (153 * mp + 2) // 5 + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
+end
+
+-- Days since 1970-01-01 of a civil date: M.civil's inverse.
+function M.days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = (153 * mp + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Year, month, day, hour, minute, second of milliseconds since the epoch.
+function M.split_ms(ms)
+  local s = ms // 1000
+  local y, m, d = M.civil(s // 86400)
+  local sod = s % 86400
+  return y, m, d, sod // 3600, sod % 3600 // 60, sod % 60
+end
+
 -- A read-only view of t: reads pass through, writes raise, and the
 -- metatable cannot be fetched or replaced.
 function M.readonly(t, name, extra_mt)
