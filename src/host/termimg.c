@@ -44,6 +44,25 @@ static void release_http_result(void *p)
     http_result_free(p);
 }
 
+/* [-0, +0, v] Returns when rc (a session call's) is 0 and the answer is
+ * 200; else raises the transport error or the server's message. */
+static void check_answer(lua_State *L, const struct host *h, int rc, struct http_result *res,
+                         const struct errbuf *e)
+{
+    char msg[1024];
+    int status = (int)res->status;
+
+    if (rc != 0) {
+        http_result_free(res);
+        luaL_error(L, "thumbnail: request to %s failed: %s", h->endpoint, e->msg);
+    }
+    if (status != 200) {
+        session_error_message(res, msg, sizeof msg);
+        http_result_free(res);
+        luaL_error(L, "thumbnail: the server answered %d: %s", status, msg);
+    }
+}
+
 /* thumbnail(expr) -> PNG bytes. [-0, +1, e]: the answer is boxed, since
  * pushing a large PNG can raise a memory error. */
 static int l_thumbnail(lua_State *L)
@@ -54,7 +73,7 @@ static int l_thumbnail(lua_State *L)
     struct http_result *res;
     struct errbuf e;
     struct buf body;
-    char msg[1024], path[1024];
+    char path[1024];
     const char *name, *end;
     int rc;
 
@@ -72,16 +91,7 @@ static int l_thumbnail(lua_State *L)
     }
     rc = session_post(h->session, "thumbnails", body.data, body.len, res, &e);
     buf_free(&body);
-    if (rc != 0) {
-        http_result_free(res);
-        return luaL_error(L, "thumbnail: request to %s failed: %s", h->endpoint, e.msg);
-    }
-    if (res->status != 200) {
-        int status = (int)res->status;
-        session_error_message(res, msg, sizeof msg);
-        http_result_free(res);
-        return luaL_error(L, "thumbnail: the server answered %d: %s", status, msg);
-    }
+    check_answer(L, h, rc, res, &e);
     /* {"name": "projects/P/thumbnails/ID"}: found without a full parse. */
     name = res->body.data ? strstr(res->body.data, "projects/") : NULL;
     end = name ? strchr(name, '"') : NULL;
@@ -92,16 +102,7 @@ static int l_thumbnail(lua_State *L)
     snprintf(path, sizeof path, "%.*s:getPixels", (int)(end - name), name);
     http_result_free(res);
     memset(res, 0, sizeof *res);
-    if (session_get(h->session, path, res, &e) != 0) {
-        http_result_free(res);
-        return luaL_error(L, "thumbnail: request to %s failed: %s", h->endpoint, e.msg);
-    }
-    if (res->status != 200) {
-        int status = (int)res->status;
-        session_error_message(res, msg, sizeof msg);
-        http_result_free(res);
-        return luaL_error(L, "thumbnail: the server answered %d: %s", status, msg);
-    }
+    check_answer(L, h, session_get(h->session, path, res, &e), res, &e);
     lua_pushlstring(L, res->body.data ? res->body.data : "", res->body.len);
     host_box_release(res);
     return 1;
