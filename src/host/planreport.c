@@ -25,10 +25,6 @@
  * measurement: EE publishes no latency figures). */
 #define PLAN_LATENCY_S 0.5
 #define PLAN_LATENCY_PER_MIB_S 0.25
-/* Earth Engine's default quota of concurrent requests per project, and the
- * engine's default cap, the same number (core/engine.h). */
-#define PLAN_EE_QUOTA EE_CONCURRENT_QUOTA
-#define PLAN_DEFAULT_WORKERS ENGINE_DEFAULT_WORKERS
 #define MIB 1048576.0
 
 /* Ground size of a pixel in metres: a projected CRS's linear unit, or for
@@ -64,7 +60,7 @@ static int pixel_metres(const struct grid *g, double *mx, double *my)
 void host_plan_cost(const struct download_spec *s, const struct engine_summary *sum, struct host_plan *p)
 {
     double per_request, longest;
-    int workers = s->workers > 0 ? s->workers : PLAN_DEFAULT_WORKERS;
+    int workers = s->workers > 0 ? s->workers : ENGINE_DEFAULT_WORKERS;
     size_t group = sum->band_group > 0 ? (size_t)sum->band_group : 1;
 
     memset(p, 0, sizeof *p);
@@ -77,13 +73,13 @@ void host_plan_cost(const struct download_spec *s, const struct engine_summary *
     p->have_metres = pixel_metres(&sum->grid, &p->metres_x, &p->metres_y);
     p->bytes_per_pixel = sum->width > 0 && sum->height > 0
                              ? (double)sum->raw_bytes / ((double)sum->width * (double)sum->height) : 0;
-    p->concurrency = workers < PLAN_EE_QUOTA ? workers : PLAN_EE_QUOTA;
+    p->concurrency = workers < EE_CONCURRENT_QUOTA ? workers : EE_CONCURRENT_QUOTA;
     /* Each request takes the model's time; with C in flight the run takes
      * the sum over C, and never less than its longest request. */
     per_request = PLAN_LATENCY_S * (double)sum->tiles_total + PLAN_LATENCY_PER_MIB_S * (double)sum->fetch_bytes / MIB;
     longest = sum->tiles_total ? PLAN_LATENCY_S + PLAN_LATENCY_PER_MIB_S * (double)sum->largest_fetch / MIB : 0;
     p->seconds = fmax(per_request / p->concurrency, longest);
-    p->seconds_quota = fmax(per_request / PLAN_EE_QUOTA, longest);
+    p->seconds_quota = fmax(per_request / EE_CONCURRENT_QUOTA, longest);
     if (s->output && *s->output) {
         char dir[4096], *abs;
         (void)path_dir(s->output, dir, sizeof dir);
@@ -178,7 +174,7 @@ static void print_text(FILE *out, const struct host_plan *p, const char *where)
     fmt_seconds(b, sizeof b, p->seconds_quota);
     fprintf(out, "  time:       %s with %d request(s) in flight (workers), %s at EE's default quota of %d; "
                  "an estimate from %.1f s + %.2f s per MiB per request (docs/benchmarks.md)\n",
-            a, p->concurrency, b, PLAN_EE_QUOTA, PLAN_LATENCY_S, PLAN_LATENCY_PER_MIB_S);
+            a, p->concurrency, b, EE_CONCURRENT_QUOTA, PLAN_LATENCY_S, PLAN_LATENCY_PER_MIB_S);
     fmt_bytes(a, sizeof a, (double)sum->disk_bytes);
     fmt_bytes(b, sizeof b, (double)sum->store_bytes);
     if (sum->disk_free >= 0) {
