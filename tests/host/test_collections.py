@@ -306,7 +306,7 @@ def kill_and_resume(d, expected):
             if line.startswith("{"):
                 planned = json.loads(line).get("requests_planned")
                 workers = json.loads(line).get("concurrency")
-    assert planned, "no plan: %s" % r.stdout[-300:]
+    assert planned, "no plan (status %d): %s%s" % (r.returncode, r.stdout[-300:], r.stderr[-500:])
     refetched = total - planned
     # Only tiles in flight at the kill (answered but not yet journaled) may
     # be fetched twice: at most the workers' count (the plan's concurrency).
