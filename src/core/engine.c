@@ -6,6 +6,7 @@
  */
 #include "core/engine_int.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,12 @@ static int configure(struct engine *en, int64_t t0, struct errbuf *e)
     c.max_retries = s->max_retries;
     c.base_ms = o->backoff_base_ms;
     c.cap_ms = o->backoff_cap_ms;
+    /* Tiles a user sized (max_tile_bytes) are requested as planned. */
+    if (!s->max_tile_bytes && !o->no_makespan_split && en->plan.tile_w > 0 && en->plan.tile_h > 0 &&
+        en->plan.max_tile_bytes_used > 0) {
+        double px_bytes = (double)en->plan.max_tile_bytes_used / ((double)en->plan.tile_w * en->plan.tile_h);
+        c.makespan_min_px = (long long)ceil(ENGINE_MAKESPAN_MIN_BYTES / px_bytes);
+    }
     engine_sched_configure(&en->sched, &c, t0);
     en->sum->max_concurrency = en->sched.limit;
     if (!en->project || !*en->project)
@@ -207,7 +214,9 @@ static int fetch(struct engine *en, struct errbuf *e)
     en->locks = 1;
     if ((rc = engine_output_stream_open(en, e)) < 0)
         return rc;
-    return engine_workers_run(en, e);
+    rc = engine_workers_run(en, e);
+    en->sum->makespan_splits = en->sched.makespan_splits;
+    return rc;
 }
 
 /* Every tile is in: the output is written (or, streamed, closed), and the

@@ -36,6 +36,11 @@ struct token_provider;
 #define ENGINE_HANDOFF_MAX 8
 #define ENGINE_MAX_THROTTLED 30       /* 429 answers per tile before giving up */
 #define ENGINE_SPLIT_FLOOR_PX 64      /* no split below 8x8-pixel pieces */
+/* Smallest part, in EE-accounted bytes, of a fresh tile split to keep
+ * request slots busy (the ramp, the last round): below about 2 MiB a
+ * request's fixed latency outweighs its transfer (docs/engine.md,
+ * "Makespan"), so smaller parts would cost more than the idle slots. */
+#define ENGINE_MAKESPAN_MIN_BYTES (2u << 20)
 
 enum engine_event_kind {
     ENGINE_EV_PLANNED,      /* the plan is known (tiles_total, tiles_resumed) */
@@ -78,6 +83,7 @@ struct engine_summary {
     size_t tiles_resumed;       /* already done by an earlier run */
     size_t tiles_fetched;       /* done by this run */
     uint64_t requests, retries, splits, http_429;
+    uint64_t makespan_splits;   /* fresh tiles split in four to keep the request slots busy */
     uint64_t bytes;             /* response bytes */
     double seconds;
     int max_concurrency;        /* highest concurrency limit reached */
@@ -121,6 +127,7 @@ struct engine_opts {
     int overwrite_any;              /* overwrite also replaces files eefetch did not write (--unsafe) */
     volatile sig_atomic_t *stop;    /* set (e.g. by SIGINT) to stop promptly; may be NULL */
     int initial_concurrency;        /* 0: min(workers, ENGINE_INITIAL_CONCURRENCY) */
+    int no_makespan_split;          /* request the planned tiles only (tests that count requests) */
     int backoff_base_ms;            /* 0: 1000 */
     int backoff_cap_ms;             /* 0: 60000 */
     uint64_t seed;                  /* jitter; 0: from the clock */

@@ -74,6 +74,8 @@ struct engine_sched {
     int succ;                       /* successes since the limit last grew */
     int slow_start;                 /* 1 until the first 429 */
     int split_level;                /* splits a failing tile needed; fresh tiles start split */
+    long long makespan_min_px;      /* smallest makespan split part in pixels; 0: no such splits */
+    size_t makespan_splits;         /* fresh tiles split to keep the slots busy */
     int64_t last_cut_ms;
     int max_retries, base_ms, cap_ms;
 };
@@ -83,6 +85,8 @@ struct engine_sched_config {
     int initial;            /* the first limit; 0: min(workers, ENGINE_INITIAL_CONCURRENCY) */
     int max_retries;        /* 0: ENGINE_DEFAULT_RETRIES */
     int base_ms, cap_ms;    /* back-off; 0: BACKOFF_TILE_BASE_MS, _CAP_MS (backoff.h) */
+    long long makespan_min_px;  /* pixels of the smallest part a fresh tile is split into while
+                                   slots would otherwise idle (the ramp, the last round); 0: never */
 };
 
 /* What becomes of a task after a transient failure. */
@@ -97,8 +101,9 @@ int engine_sched_init(struct engine_sched *s, const struct grid_plan *plan, unsi
 void engine_sched_free(struct engine_sched *s);
 void engine_sched_configure(struct engine_sched *s, const struct engine_sched_config *c, int64_t now);
 /* Takes the next task that may run now (a due retry first, then a fresh
- * tile, split up front once tiles needed splitting) when fewer than limit
- * are active: 1 and *out, else 0. */
+ * tile, split up front once tiles needed splitting, or split in four while
+ * whole tiles would leave slots idle) when fewer than limit are active: 1
+ * and *out, else 0. */
 int engine_sched_take(struct engine_sched *s, int64_t now, struct engine_task *out);
 void engine_sched_release(struct engine_sched *s);
 /* How long a worker with nothing to do may sleep: until the next retry is

@@ -48,6 +48,7 @@ void engine_sched_configure(struct engine_sched *s, const struct engine_sched_co
     if (s->limit > c->workers)
         s->limit = c->workers;
     s->last_cut_ms = now - 1000;
+    s->makespan_min_px = c->makespan_min_px;
 }
 
 static int push(struct engine_sched *s, const struct engine_task *t)
@@ -121,6 +122,53 @@ static void presplit(struct engine_sched *s, struct engine_task *out)
     free(cur);
 }
 
+/* Whole tiles would leave request slots idle (called for a fresh tile just
+ * taken, not yet counted in active): while the limit is still climbing
+ * (each answer opens a slot, so shorter first requests reach the quota
+ * sooner), when the work waiting cannot fill the slots free after this one,
+ * or in the last quarter round of fresh tiles, whose slots otherwise idle
+ * while the last whole tiles run alone. Due retries and parts count as work
+ * waiting. */
+static int slots_would_idle(const struct engine_sched *s)
+{
+    size_t fresh = s->plan->ntiles - s->next_fresh, waiting = fresh + s->nretry;
+    int free_after = s->limit - s->active - 1;
+
+    if (s->slow_start && s->limit < s->max_limit)
+        return 1;
+    return (free_after > 0 && waiting < (size_t)free_after) || fresh < (size_t)s->limit / 4;
+}
+
+/* Splits fresh tile `out` in four (its parts but `out` queued, due now) when
+ * slots would idle and every part is at least makespan_min_px. The parts
+ * are level 0: they say nothing about EE's limits. */
+static void makespan_split(struct engine_sched *s, struct engine_task *out)
+{
+    struct grid_tile parts[4];
+    int n, k;
+
+    if (s->makespan_min_px <= 0 || !slots_would_idle(s))
+        return;
+    n = grid_tile_split(&out->t, s->plan->block, parts);
+    if (n != 4)
+        return;
+    for (k = 0; k < n; k++)
+        if ((long long)parts[k].width * parts[k].height < s->makespan_min_px)
+            return;
+    for (k = 1; k < n; k++) {
+        struct engine_task p;
+        memset(&p, 0, sizeof p);
+        p.t = parts[k];
+        if (push(s, &p) < 0) {
+            s->nretry -= (size_t)(k - 1);
+            return;
+        }
+    }
+    out->t = parts[0];
+    s->count[out->t.id].outstanding = n;
+    s->makespan_splits++;
+}
+
 /* A due retry first, then a fresh tile. */
 static int pick(struct engine_sched *s, int64_t now, struct engine_task *out)
 {
@@ -142,6 +190,8 @@ static int pick(struct engine_sched *s, int64_t now, struct engine_task *out)
         s->count[out->t.id].next_k = 0;
         if (s->split_level > 0)
             presplit(s, out);
+        else
+            makespan_split(s, out);
         return 1;
     }
     return 0;

@@ -693,6 +693,7 @@ static int run(lua_State *L, int plan_only)
     lua_setfield(L, -2, "skipped");
     set_int(L, "requests", (lua_Integer)sum.requests);
     set_int(L, "retries", (lua_Integer)sum.retries);
+    set_int(L, "makespan_splits", (lua_Integer)sum.makespan_splits);
     set_int(L, "bytes", (lua_Integer)sum.bytes);
     set_int(L, "width", (lua_Integer)sum.width);
     set_int(L, "height", (lua_Integer)sum.height);

@@ -3,7 +3,8 @@
  * clock: the concurrency limit (slow start, then +1 per window, halved by a
  * 429 at most once a second), the retry budgets (the back-off delay itself
  * is tests/engine/test_backoff.c's), the order of due retries and fresh
- * tiles, splits down to the floor and the up-front split of later tiles. Expected values are
+ * tiles, splits down to the floor, the up-front split of later tiles and
+ * the makespan split of fresh tiles while slots would idle. Expected values are
  * worked out by hand from docs/engine.md's rules.
  */
 #include <stdint.h>
@@ -37,7 +38,7 @@ static void make_plan(struct grid_plan *p, struct grid_tile *tiles)
 static void sched_for(struct engine_sched *s, const struct grid_plan *p, int workers, int initial,
                       int max_retries, int base_ms, int cap_ms)
 {
-    struct engine_sched_config c = {workers, initial, max_retries, base_ms, cap_ms};
+    struct engine_sched_config c = {workers, initial, max_retries, base_ms, cap_ms, 0};
 
     CHECK(engine_sched_init(s, p, NULL, 0) == 0);
     engine_sched_configure(s, &c, 0);
@@ -231,13 +232,80 @@ static void test_split(void)
     engine_sched_free(&s);
 }
 
+/* Makespan splits: a fresh tile is taken in four parts (level 0, covering
+ * it) while the limit climbs, while the work waiting cannot fill the free
+ * slots, and in the last quarter round; never when the parts would be under
+ * makespan_min_px, never with makespan_min_px 0, never when full rounds of
+ * whole tiles keep every slot busy. */
+static void test_makespan(void)
+{
+    static struct grid_tile tiles[64];
+    struct grid_tile got[8];
+    struct grid_plan p;
+    struct engine_sched s;
+    struct engine_sched_config c = {8, 4, 0, 0, 0, 64 * 64};
+    struct engine_task t;
+    int i, n;
+
+    memset(&p, 0, sizeof p);
+    p.block = 64;
+    p.tiles = tiles;
+    p.ntiles = 64;
+    for (i = 0; i < 64; i++) {
+        memset(&tiles[i], 0, sizeof tiles[i]);
+        tiles[i].id = (size_t)i;
+        tiles[i].col = (long)i * 128;
+        tiles[i].width = 128;
+        tiles[i].height = 128;
+        tiles[i].nbands = 1;
+    }
+    /* The ramp (limit 4 of 8, slow start): four parts of tile 0. */
+    CHECK(engine_sched_init(&s, &p, NULL, 0) == 0);
+    engine_sched_configure(&s, &c, 0);
+    n = 0;
+    for (i = 0; i < 4; i++) {
+        CHECK(engine_sched_take(&s, 0, &t) && t.t.id == 0 && t.level == 0 && t.t.width == 64);
+        got[n++] = t.t;
+    }
+    CHECK(partitions(&tiles[0], got, n) && s.count[0].outstanding == 4 && s.makespan_splits == 1);
+    CHECK(!engine_sched_take(&s, 0, &t));   /* the limit, 4 */
+    /* At the ceiling, with fresh tiles for more than a round: whole tiles. */
+    for (i = 0; i < 4; i++) {
+        engine_sched_release(&s);
+        engine_sched_success(&s);
+    }
+    CHECK(s.limit == 8);
+    for (i = 0; i < 8; i++)
+        CHECK(engine_sched_take(&s, 0, &t) && t.t.id == (size_t)i + 1 && t.t.width == 128);
+    /* The last quarter round (fewer than 8 / 4 fresh tiles left): split. */
+    s.next_fresh = 63;
+    engine_sched_release(&s);
+    CHECK(engine_sched_take(&s, 0, &t) && t.t.id == 63 && t.t.width == 64 && s.nretry == 3);
+    CHECK(s.makespan_splits == 2);
+    engine_sched_free(&s);
+
+    /* Idle slots: 8 free, 3 fresh tiles: each is split. Parts under the
+     * minimum: whole. makespan_min_px 0: whole. */
+    for (i = 0; i < 3; i++) {
+        long long minpx = i == 0 ? 64 * 64 : i == 1 ? 64 * 64 + 1 : 0;
+        struct engine_sched_config c2 = {8, 8, 0, 0, 0, minpx};
+        p.ntiles = 3;
+        CHECK(engine_sched_init(&s, &p, NULL, 0) == 0);
+        engine_sched_configure(&s, &c2, 0);
+        CHECK(engine_sched_take(&s, 0, &t) && t.t.id == 0);
+        CHECK(t.t.width == (i == 0 ? 64 : 128) && s.nretry == (i == 0 ? 3u : 0u));
+        engine_sched_free(&s);
+    }
+    p.ntiles = 64;
+}
+
 /* A resumed run: journaled tiles are never taken again. */
 static void test_resumed(void)
 {
     struct grid_tile tiles[NTILES];
     struct grid_plan p;
     struct engine_sched s;
-    struct engine_sched_config c = {4, 0, 0, 0, 0};
+    struct engine_sched_config c = {4, 0, 0, 0, 0, 0};
     struct engine_task t;
     unsigned char *done = calloc(NTILES, 1);
     int n = 0;
@@ -263,6 +331,7 @@ int main(void)
     test_aimd();
     test_retries();
     test_split();
+    test_makespan();
     test_resumed();
     return CHECK_DONE();
 }
