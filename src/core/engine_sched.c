@@ -123,20 +123,19 @@ static void presplit(struct engine_sched *s, struct engine_task *out)
 }
 
 /* Whole tiles would leave request slots idle (called for a fresh tile just
- * taken, not yet counted in active): while the limit is still climbing
- * (each answer opens a slot, so shorter first requests reach the quota
- * sooner), when the work waiting cannot fill the slots free after this one,
- * or in the last quarter round of fresh tiles, whose slots otherwise idle
- * while the last whole tiles run alone. Due retries and parts count as work
- * waiting. */
+ * taken): while the limit is still climbing (each answer opens a slot, so
+ * shorter first requests reach the quota sooner), and in the last quarter
+ * round of fresh tiles (this one included), whose four parts each can fill
+ * the slots that would otherwise idle while the last whole tiles run alone.
+ * Earlier, whole tiles keep every slot busy and pay the fixed latency once:
+ * splitting them too would need more rounds, not fewer. */
 static int slots_would_idle(const struct engine_sched *s)
 {
-    size_t fresh = s->plan->ntiles - s->next_fresh, waiting = fresh + s->nretry;
-    int free_after = s->limit - s->active - 1;
+    size_t fresh = s->plan->ntiles - s->next_fresh + 1;
 
     if (s->slow_start && s->limit < s->max_limit)
         return 1;
-    return (free_after > 0 && waiting < (size_t)free_after) || fresh < (size_t)s->limit / 4;
+    return fresh <= (size_t)s->limit / 4;
 }
 
 /* Splits fresh tile `out` in four (its parts but `out` queued, due now) when

@@ -233,10 +233,10 @@ static void test_split(void)
 }
 
 /* Makespan splits: a fresh tile is taken in four parts (level 0, covering
- * it) while the limit climbs, while the work waiting cannot fill the free
- * slots, and in the last quarter round; never when the parts would be under
- * makespan_min_px, never with makespan_min_px 0, never when full rounds of
- * whole tiles keep every slot busy. */
+ * it) while the limit climbs and in the last quarter round of fresh tiles;
+ * never when the parts would be under makespan_min_px, never with
+ * makespan_min_px 0, never while more fresh tiles than a quarter round are
+ * left at the ceiling. */
 static void test_makespan(void)
 {
     static struct grid_tile tiles[64];
@@ -284,12 +284,12 @@ static void test_makespan(void)
     CHECK(s.makespan_splits == 2);
     engine_sched_free(&s);
 
-    /* Idle slots: 8 free, 3 fresh tiles: each is split. Parts under the
-     * minimum: whole. makespan_min_px 0: whole. */
-    for (i = 0; i < 3; i++) {
-        long long minpx = i == 0 ? 64 * 64 : i == 1 ? 64 * 64 + 1 : 0;
+    /* At the ceiling, 2 fresh tiles for 8 slots: split. Parts under the
+     * minimum: whole. makespan_min_px 0: whole. 3 fresh tiles: whole. */
+    for (i = 0; i < 4; i++) {
+        long long minpx = i == 1 ? 64 * 64 + 1 : i == 2 ? 0 : 64 * 64;
         struct engine_sched_config c2 = {8, 8, 0, 0, 0, minpx};
-        p.ntiles = 3;
+        p.ntiles = i == 3 ? 3 : 2;
         CHECK(engine_sched_init(&s, &p, NULL, 0) == 0);
         engine_sched_configure(&s, &c2, 0);
         CHECK(engine_sched_take(&s, 0, &t) && t.t.id == 0);
