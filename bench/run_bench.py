@@ -296,6 +296,10 @@ def workload_result(label, sets, raw_bytes, out_bytes, tv, rq, emu_cpu, summary,
         "emulator_cpu_s": emu_cpu, "max_rss_mib": tv["max_rss_mib"],
         "requests": summary.get("requests"), "retries": summary.get("retries"),
         "tiles": summary.get("tiles"), "images_per_request": images_per_request,
+        "makespan_splits": summary.get("makespan_splits"),
+        "tile_px": (summary.get("tile_width") or 0) * (summary.get("tile_height") or 0),
+        "out_bytes_per_px": (raw_bytes / (summary["width"] * summary["height"])
+                             if summary.get("width") and summary.get("height") else None),
         "fetch_s": fetch_s, "assemble_s": (t1 - rq["last_answer"]) if rq["last_answer"] else None,
         "ideal_s": ideal, "ideal_bound": bound,
         "ratio_to_ideal": ideal / tv["wall_s"] if tv["wall_s"] else None,
@@ -651,6 +655,16 @@ def targets(r):
             "allowance %.0f MiB for %d requests in flight" % (inflight, w1n["peak_in_flight"]))
         add(*rss_flatness([small, w1n] + ([big] if "max_rss_mib" in big else []),
                            big.get("error")))
+    w2 = wl.get("w2_gtiff_default", {})
+    if "max_rss_mib" in w2 and w2.get("tile_px") and w2.get("peak_in_flight"):
+        # W2's answers are of another type than its uint16 output: per request
+        # in flight one tile of the output's type and an 8 MiB chunk.
+        tile_mib = w2["tile_px"] * w2["out_bytes_per_px"] / MIB
+        inflight = w2["peak_in_flight"] * (tile_mib + 8)
+        add("peak RSS <= 256 MiB + tiles in flight (W2, answers wider than the output)",
+            round(w2["max_rss_mib"], 1), w2["max_rss_mib"] <= 256 + inflight,
+            "allowance %.0f MiB for %d requests in flight of %.1f MiB output tiles" % (
+                inflight, w2["peak_in_flight"], tile_mib))
     return t
 
 

@@ -696,6 +696,8 @@ static int run(lua_State *L, int plan_only)
     set_int(L, "makespan_splits", (lua_Integer)sum.makespan_splits);
     set_int(L, "bytes", (lua_Integer)sum.bytes);
     set_int(L, "width", (lua_Integer)sum.width);
+    set_int(L, "tile_width", (lua_Integer)sum.tile_width);
+    set_int(L, "tile_height", (lua_Integer)sum.tile_height);
     set_int(L, "height", (lua_Integer)sum.height);
     lua_pushnumber(L, sum.seconds);
     lua_setfield(L, -2, "seconds");

@@ -47,13 +47,14 @@ def log_lines(n, nbytes, ms, t0=1_700_000_000):
     return lines
 
 
-def workload(label, lines, images, raw_gib, wall_s, rss=300.0, cpu=10.0):
+def workload(label, lines, images, raw_gib, wall_s, rss=300.0, cpu=10.0, summary=None):
     """A workload result through the same code as a real run."""
     rq = run_bench.analyse_requests(lines, images)
     t0 = rq["last_answer"] - 0.8 * wall_s
     tv = {"wall_s": wall_s, "user_s": cpu * 0.8, "sys_s": cpu * 0.2, "max_rss_mib": rss}
     return run_bench.workload_result(label, {"size": 1}, raw_gib * GIB, 0, tv, rq, 5.0,
-                                     {"requests": rq["pixel_requests"], "retries": 0, "tiles": 0},
+                                     dict({"requests": rq["pixel_requests"], "retries": 0, "tiles": 0},
+                                          **(summary or {})),
                                      images, t0, t0 + wall_s, 2)
 
 
@@ -113,6 +114,17 @@ check(cpu["met"] and cpu["value"] == 0.94, "2 CPU s for 2.12 GiB meets the CPU t
 flat = [t for t in r["targets"] if t["target"].startswith("peak RSS flat")]
 check(len(flat) == 1 and flat[0]["met"] and "0.53 vs 2.12 GiB" in flat[0]["target"]
       and "was not run (--rss-big)" in flat[0]["note"], "RSS flatness over two sizes")
+
+# W2's memory: 256 MiB + per request in flight one output tile (1024 x 1024
+# x 10 bytes = 10 MiB) and an 8 MiB chunk.
+tiled = {"tile_width": 1024, "tile_height": 1024, "width": 4096, "height": 4096}
+for rss, met in ((350.0, True), (900.0, False)):
+    w2 = workload("W2", log_lines(16, int(20 * MIB), 5800), 5, 16 * 10 / 1024.0, 6.0, rss, summary=tiled)
+    t2 = [t for t in result(dict(wl, w2_gtiff_default=w2))["targets"] if "(W2" in t["target"]]
+    allow = w2["peak_in_flight"] * (10 + 8)
+    check(len(t2) == 1 and t2[0]["met"] == met and ("allowance %d MiB" % allow) in t2[0]["note"],
+          "W2 RSS %g MiB against 256 + %d MiB: met %s (%s)" % (rss, allow, met, t2))
+check(not [t for t in r["targets"] if "(W2" in t["target"]], "no W2 RSS target without its tile size")
 
 text = bench_doc.render(r, "bench/results/x.json")
 check(rendered_row(text, "w2_gtiff_default >= 0.9").endswith("| yes |"),
