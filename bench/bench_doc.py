@@ -91,19 +91,23 @@ def render(r, json_rel):
         model["concurrency"], model["latency_ms"], model["latency_per_mib_ms"],
         model["latency_per_image_ms"], json_rel))
     out.append("")
-    out.append("| workload | raw GiB | wall s | MiB/s | ideal s | ratio | fetch ratio | "
+    out.append("| workload | raw GiB | output % of raw | wall s | MiB/s | ideal s | ratio | fetch ratio | "
                "in flight mean/peak | CPU s/GiB | emulator CPU s | peak RSS MiB | requests | 429s | retries |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     wl = r["workloads"]
     for key, name in LABELS:
         v = wl.get(key)
         if not v:
             continue
         if "error" in v:
-            out.append("| %s | failed: %s ||||||||||||| " % (name, " ".join(v["error"])))
+            out.append("| %s | failed: %s |||||||||||||| " % (name, " ".join(v["error"])))
             continue
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s/%s | %s | %s | %s | %s | %s | %s |" % (
-            name, fmt(v["raw_gib"], "%.3f"), fmt(v["wall_s"]), fmt(v["mib_per_s"]),
+        # The compressed share: what the scenes' entropy makes of every
+        # compressed and COG figure (an older result has no file size).
+        share = (100.0 * v["output_file_mib"] / (v["raw_gib"] * 1024.0)
+                 if v.get("output_file_mib") and v.get("raw_gib") else None)
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s | %s | %s | %s | %s | %s |" % (
+            name, fmt(v["raw_gib"], "%.3f"), fmt(share, "%.1f"), fmt(v["wall_s"]), fmt(v["mib_per_s"]),
             fmt_ideal(v), fmt(v["ratio_to_ideal"], "%.2f"),
             fmt(v.get("fetch_ratio_to_ideal"), "%.2f"), fmt(v.get("mean_in_flight")),
             v["peak_in_flight"], fmt(v["cpu_s_per_gib"]),
@@ -111,23 +115,23 @@ def render(r, json_rel):
             v["http_429"], v["retries"]))
     ed = r.get("eedai_w1")
     if ed and "error" not in ed:
-        out.append("| GDAL EEDAI, %dx%d window of W1's image (10 m) | %.3f | %.1f | %.2f | | | | "
+        out.append("| GDAL EEDAI, %dx%d window of W1's image (10 m) | %.3f | | %.1f | %.2f | | | | "
                    "%s | %.1f | | %.0f | %d | %d | |" % (
                        ed["window"][0], ed["window"][1], ed["raw_mib"] / 1024.0, ed["wall_s"],
                        ed["mib_per_s"], "–/%d" % ed["peak_in_flight"],
                        ed["cpu_s"] / (ed["raw_mib"] / 1024.0),
                        ed["max_rss_mib"], ed["pixel_requests"], ed["http_429"]))
     elif ed:
-        out.append("| GDAL EEDAI | failed: %s ||||||||||||| " % " ".join(ed["error"]))
+        out.append("| GDAL EEDAI | failed: %s |||||||||||||| " % " ".join(ed["error"]))
     js = r.get("js_w1")
     if js and "error" not in js:
         out.append("| JS client (npm), computePixels of W1's tiles (%dx%d), %d in flight, kept in memory "
-                   "| %.3f | %.1f | %.1f | | | | –/%d | %.1f | | %.0f | %d | %d | %d |" % (
+                   "| %.3f | | %.1f | %.1f | | | | –/%d | %.1f | | %.0f | %d | %d | %d |" % (
                        js["tile"][0], js["tile"][1], js["concurrency"], js["raw_gib"], js["wall_s"],
                        js["mib_per_s"], js["peak_in_flight"], js["cpu_s"] / js["raw_gib"],
                        js["max_rss_mib"], js["requests"], js["http_429"], js["retries"]))
     elif js:
-        out.append("| JS client (npm) | failed: %s ||||||||||||| " % " ".join(js["error"]))
+        out.append("| JS client (npm) | failed: %s |||||||||||||| " % " ".join(js["error"]))
     if r.get("ideal_recomputed"):
         out.append("")
         out.append("This result predates the longest-request bound of the ideal; re-rendered, "

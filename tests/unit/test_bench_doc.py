@@ -133,6 +133,12 @@ check(rendered_row(text, "w3_gtiff_default >= 0.9").endswith("| **no** |"),
       "a missed target renders '**no**'")
 check("| 5.8 (longest request) | 0.96 |" in rendered_row(text, "W2 median composite, GeoTIFF"),
       "the W2 row shows the longest-request ideal")
+check(rendered_row(text, "W3 fishnet, GeoTIFF").startswith("| W3 fishnet, GeoTIFF | 0.050 | – |"),
+      "no output size: no compressed share")
+shared = bench_doc.render(result(dict(wl, w3_gtiff_default=dict(many, output_file_mib=0.05 * 1024 * 0.4))),
+                          "bench/results/x.json")
+check(rendered_row(shared, "W3 fishnet, GeoTIFF").startswith("| W3 fishnet, GeoTIFF | 0.050 | 40.0 |"),
+      "the output's share of the raw size is shown beside the row")
 check("(longest request)" not in rendered_row(text, "W3 fishnet, GeoTIFF"),
       "the W3 row shows a plain quota ideal")
 check("predates" not in text, "a new result is not marked as recomputed")
