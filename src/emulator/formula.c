@@ -81,31 +81,46 @@ static uint16_t tex_m[TEX_N * TEX_N];
 static uint8_t noise2[2 * NOISE_N];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
-/* Value noise of octave o at (u, v), times 2^2s: bilinear between lattice
- * values in integers, unscaled (W_s in the doc; V_s = W_s >> 2s). */
-static int tex_value(int o, int u, int v)
+/* Adds weight * W_s(u, v) for u = 0 .. TEX_N-1 to acc: the value noise of
+ * octave o on row v, times 2^2s (bilinear between lattice values, unscaled:
+ * V_s = W_s >> 2s in the doc). Interpolating down the lattice columns first
+ * and then along the row gives the same integers as the four-term formula. */
+static void tex_row(int o, int v, int weight, int *acc)
 {
     int s = tex_octave[o], S = 1 << s, n = TEX_N >> s;
-    int i = u >> s, j = v >> s, fx = u & (S - 1), fy = v & (S - 1);
-    int i1 = (i + 1) & (n - 1), j1 = (j + 1) & (n - 1);
+    int j = v >> s, fy = v & (S - 1), j1 = (j + 1) & (n - 1), i, u;
     const uint8_t *g = tex_lattice[o];
+    int col[TEX_N >> 2];
 
-    return g[j * n + i] * (S - fx) * (S - fy) + g[j * n + i1] * fx * (S - fy) +
-           g[j1 * n + i] * (S - fx) * fy + g[j1 * n + i1] * fx * fy;
+    for (i = 0; i < n; i++)
+        col[i] = g[j * n + i] * (S - fy) + g[j1 * n + i] * fy;
+    for (u = 0; u < TEX_N; u++) {
+        int k = u >> s, fx = u & (S - 1);
+        acc[u] += weight * (col[k] * (S - fx) + col[(k + 1) & (n - 1)] * fx);
+    }
 }
 
-/* The relief E(u, v) the hillshade is taken from (periodic): the octaves of
- * 2.56 km, 640 m and 160 m weighted 64, 16 and 4, kept at full precision
- * before one final shift so the hillshade has no quantisation steps. */
-static int tex_relief(int u, int v)
+/* Row v (any integer; the texture is periodic) of the relief E the
+ * hillshade is taken from: the octaves of 2.56 km, 640 m and 160 m weighted
+ * 64, 16 and 4, kept at full precision before one final shift so the
+ * hillshade has no quantisation steps. */
+static void tex_relief_row(int v, int *e)
 {
-    u &= TEX_MASK;
+    int u;
+
     v &= TEX_MASK;
-    return (tex_value(3, u, v) + 4 * tex_value(2, u, v) + 16 * tex_value(1, u, v)) >> 10;
+    for (u = 0; u < TEX_N; u++)
+        e[u] = 0;
+    tex_row(3, v, 1, e);
+    tex_row(2, v, 4, e);
+    tex_row(1, v, 16, e);
+    for (u = 0; u < TEX_N; u++)
+        e[u] >>= 10;
 }
 
 static void tables_build(void)
 {
+    static int erows[3][TEX_N], alb[TEX_N];
     int o, u, v, k;
 
     for (o = 0; o < 4; o++) {
@@ -114,14 +129,23 @@ static void tables_build(void)
             for (i = 0; i < n; i++)
                 tex_lattice[o][j * n + i] = (uint8_t)(fm_hash(i, j, 100 + s) & 255);
     }
-    for (v = 0; v < TEX_N; v++)
+    /* Relief row r (-1 .. TEX_N) lives in erows[(r + 1) % 3], so each row
+     * is computed once: row v needs rows v - 1 and v + 1. */
+    tex_relief_row(-1, erows[0]);
+    tex_relief_row(0, erows[1]);
+    for (v = 0; v < TEX_N; v++) {
+        const int *up = erows[v % 3], *down = erows[(v + 2) % 3];
+
+        tex_relief_row(v + 1, erows[(v + 2) % 3]);
+        for (u = 0; u < TEX_N; u++)
+            alb[u] = 0;
+        tex_row(0, v, 1, alb);
         for (u = 0; u < TEX_N; u++) {
-            /* Fine albedo (40 and 160 m octaves) and light from the north-west. */
-            int a = tex_value(0, u, v) >> 5;
-            int sh = tex_relief(u - 1, v - 1) - tex_relief(u + 1, v + 1);
-            int m = 960 + a + sh;
+            /* Fine albedo (the 40 m octave) and light from the north-west. */
+            int m = 960 + (alb[u] >> 5) + up[(u - 1) & TEX_MASK] - down[(u + 1) & TEX_MASK];
             tex_m[v * TEX_N + u] = (uint16_t)(m < 256 ? 256 : m > 2047 ? 2047 : m);
         }
+    }
     for (k = 0; k < NOISE_N; k++)
         noise2[k] = noise2[k + NOISE_N] = (uint8_t)(fm_hash(k, 0, 9000) & 7);
 }
