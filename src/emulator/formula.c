@@ -362,7 +362,7 @@ static void mixed_run(enum fm_out out, const struct slot_consts *sc, const struc
 {
     uint64_t p = k->p;
     int land_cls = k->land == FM_WATER ? FM_VEG : k->land, lake = k->land == FM_WATER;
-    int64_t landv = (land_cls == FM_BARE ? sc->bare : sc->veg) + (int64_t)((p >> 8) & 511);
+    int64_t landv = (land_cls == FM_BARE ? sc->bare : sc->veg) + (int64_t)((p >> 8) & 255);
     int own = k->own.cloudy, cirrus = k->own.cirrus;
     int shadow = k->shadow.cloudy && !k->shadow.cirrus;
     int64_t r2 = k->own.r2, rs2 = k->shadow.r2;
@@ -417,7 +417,7 @@ static void clear_run(enum fm_out out, const struct slot_consts *sc, const struc
     }
     {
         int32_t landv = (int32_t)((k->land == FM_BARE ? sc->bare : sc->veg) +
-                                  (int)((k->p >> 8) & 511));
+                                  (int)((k->p >> 8) & 255));
         int32_t water = sc->water, l9 = out == FM_OUT_L9SR;
 
         if (st == 1) {

@@ -394,7 +394,7 @@ def reflectance(zone, day, slot, gx, gy):
     off = (hash3(gy, np.full(gy.shape, day), np.full(gy.shape, 9100 + 16 * zone + i))
            .reshape(gy.shape) & np.uint64(NOISE_N - 1)).astype(np.int64)
     nz = nz_tab[(gx + off) & (NOISE_N - 1)]
-    f = ((p >> np.uint64(8)) & np.uint64(511)).astype(np.int64)
+    f = ((p >> np.uint64(8)) & np.uint64(255)).astype(np.int64)
     veg = VEG[i] + (SEASON[i] * season(day)) // 182 + f
     land = np.where(surface == 5, BARE[i] + f, veg)
     surf = np.where(surface == 6, WATER[i] + (m >> 6), (land * m) >> 10)
