@@ -6,6 +6,7 @@
  */
 #include "emulator/formula.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 uint64_t fm_hash(int64_t a, int64_t b, int64_t c)
@@ -64,11 +65,97 @@ static const int refl_cloud[FM_NSPECTRAL] = {7200, 7050, 6900, 6750, 6600, 6450,
 static const int level_p[4] = {0, 48, 128, 256};
 static const int level_rb[4] = {0, 64, 128, 300};
 
+/* The texture M (docs/emulator.md, "Texture and relief"): a periodic
+ * TEX_N x TEX_N table of fine albedo noise and hillshade, and the sensor
+ * noise table, stored twice in a row so a run of pixels reads it without
+ * wrapping. Built once; read-only afterwards. */
+#define TEX_SHIFT 10
+#define TEX_N (1 << TEX_SHIFT)
+#define TEX_MASK (TEX_N - 1)
+#define NOISE_N 4096
+#define NOISE_MASK (NOISE_N - 1)
+
+static const int tex_octave[4] = {2, 4, 6, 8};   /* lattice spacing 2^s cells */
+static uint8_t tex_lattice[4][(TEX_N >> 2) * (TEX_N >> 2)];
+static uint16_t tex_m[TEX_N * TEX_N];
+static uint8_t noise2[2 * NOISE_N];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+/* Adds weight * W_s(u, v) for u = 0 .. TEX_N-1 to acc: the value noise of
+ * octave o on row v, times 2^2s (bilinear between lattice values, unscaled:
+ * V_s = W_s >> 2s in the doc). Interpolating down the lattice columns first
+ * and then along the row gives the same integers as the four-term formula. */
+static void tex_row(int o, int v, int weight, int *acc)
+{
+    int s = tex_octave[o], S = 1 << s, n = TEX_N >> s;
+    int j = v >> s, fy = v & (S - 1), j1 = (j + 1) & (n - 1), i, u;
+    const uint8_t *g = tex_lattice[o];
+    int col[TEX_N >> 2];
+
+    for (i = 0; i < n; i++)
+        col[i] = g[j * n + i] * (S - fy) + g[j1 * n + i] * fy;
+    for (u = 0; u < TEX_N; u++) {
+        int k = u >> s, fx = u & (S - 1);
+        acc[u] += weight * (col[k] * (S - fx) + col[(k + 1) & (n - 1)] * fx);
+    }
+}
+
+/* Row v (any integer; the texture is periodic) of the relief E the
+ * hillshade is taken from: the octaves of 2.56 km, 640 m and 160 m weighted
+ * 64, 16 and 4, kept at full precision before one final shift so the
+ * hillshade has no quantisation steps. */
+static void tex_relief_row(int v, int *e)
+{
+    int u;
+
+    v &= TEX_MASK;
+    for (u = 0; u < TEX_N; u++)
+        e[u] = 0;
+    tex_row(3, v, 1, e);
+    tex_row(2, v, 4, e);
+    tex_row(1, v, 16, e);
+    for (u = 0; u < TEX_N; u++)
+        e[u] >>= 10;
+}
+
+static void tables_build(void)
+{
+    static int erows[3][TEX_N], alb[TEX_N];
+    int o, u, v, k;
+
+    for (o = 0; o < 4; o++) {
+        int s = tex_octave[o], n = TEX_N >> s, i, j;
+        for (j = 0; j < n; j++)
+            for (i = 0; i < n; i++)
+                tex_lattice[o][j * n + i] = (uint8_t)(fm_hash(i, j, 100 + s) & 255);
+    }
+    /* Relief row r (-1 .. TEX_N) lives in erows[(r + 1) % 3], so each row
+     * is computed once: row v needs rows v - 1 and v + 1. */
+    tex_relief_row(-1, erows[0]);
+    tex_relief_row(0, erows[1]);
+    for (v = 0; v < TEX_N; v++) {
+        const int *up = erows[v % 3], *down = erows[(v + 2) % 3];
+
+        tex_relief_row(v + 1, erows[(v + 2) % 3]);
+        for (u = 0; u < TEX_N; u++)
+            alb[u] = 0;
+        tex_row(0, v, 1, alb);
+        for (u = 0; u < TEX_N; u++) {
+            /* Fine albedo (the 40 m octave) and light from the north-west. */
+            int m = 960 + (alb[u] >> 5) + up[(u - 1) & TEX_MASK] - down[(u + 1) & TEX_MASK];
+            tex_m[v * TEX_N + u] = (uint16_t)(m < 256 ? 256 : m > 2047 ? 2047 : m);
+        }
+    }
+    for (k = 0; k < NOISE_N; k++)
+        noise2[k] = noise2[k + NOISE_N] = (uint8_t)(fm_hash(k, 0, 9000) & 7);
+}
+
 void fm_scene_init(struct fm_scene *s, int zone, int day)
 {
     int l = (int)(fm_hash(zone, day, 7) % 10);
     int ph = (day + 351) % 365 - 182;
 
+    pthread_once(&tables_once, tables_build);
     s->zone = zone;
     s->day = day;
     s->level = l <= 3 ? 0 : l <= 6 ? 1 : l <= 8 ? 2 : 3;
@@ -94,6 +181,7 @@ struct cloud_cell {
 struct scene_cursor {
     int64_t pkey;
     uint64_t p;          /* parcel hash */
+    int land;            /* the parcel's class away from rivers: 4, 5 or 6 (lake) */
     struct cloud_cell own, shadow;
 };
 
@@ -109,6 +197,29 @@ static inline void cell_refresh(const struct fm_scene *s, struct cloud_cell *c, 
         c->cirrus = ((h >> 16) & 7) == 0;
         c->r2 = r * r;
     }
+}
+
+/* The region value R (0..255) of parcel (px, py): value noise on a lattice
+ * of 8 x 8 parcels (5.12 km), so neighbouring parcels share a landscape. */
+static int region(int64_t px, int64_t py, int zone)
+{
+    int64_t i = px >> 3, j = py >> 3;
+    int fx = (int)(px & 7), fy = (int)(py & 7);
+    int g00 = (int)(fm_hash(i, j, zone + 2000) & 255);
+    int g10 = (int)(fm_hash(i + 1, j, zone + 2000) & 255);
+    int g01 = (int)(fm_hash(i, j + 1, zone + 2000) & 255);
+    int g11 = (int)(fm_hash(i + 1, j + 1, zone + 2000) & 255);
+
+    return (g00 * (8 - fx) * (8 - fy) + g10 * fx * (8 - fy) + g01 * (8 - fx) * fy +
+            g11 * fx * fy) >> 6;
+}
+
+/* Lakes in the low regions, bare soil more common the higher R. */
+static int parcel_class(uint64_t p, int r)
+{
+    if ((p & 7) == 0 && r < 112)
+        return FM_WATER;
+    return (int)((p >> 20) & 255) < 3 * (r - 112) ? FM_BARE : FM_VEG;
 }
 
 /* Offsets inside a cloud cell: ((x + drift) & 511) - 256, squared. */
@@ -129,6 +240,7 @@ static inline int pixel_class(const struct fm_scene *s, struct scene_cursor *k, 
     if (pk != k->pkey) {
         k->pkey = pk;
         k->p = fm_hash(pk, gy >> 6, s->zone);
+        k->land = parcel_class(k->p, region(pk, gy >> 6, s->zone));
     }
     cell_refresh(s, &k->own, cx, gy + 16 * (int64_t)s->day);
     cell_refresh(s, &k->shadow, sx, gy - SHADOW_DY + 16 * (int64_t)s->day);
@@ -139,15 +251,16 @@ static inline int pixel_class(const struct fm_scene *s, struct scene_cursor *k, 
     }
     if (k->shadow.cloudy && !k->shadow.cirrus && sq_off(sx) + dys2 < k->shadow.r2)
         return FM_SHADOW;
-    if (((gx + gy) & 8191) < 96 || (k->p & 15) == 0)
+    if (((gx + gy) & 8191) < 96)
         return FM_WATER;
-    return (k->p & 3) == 1 ? FM_BARE : FM_VEG;
+    return k->land;
 }
 
 static void cursor_init(struct scene_cursor *k)
 {
     k->pkey = -1;
     k->p = 0;
+    k->land = FM_VEG;
     k->own.key = k->shadow.key = -1;
     k->own.cloudy = k->shadow.cloudy = 0;
     k->own.cirrus = k->shadow.cirrus = 0;
@@ -230,9 +343,14 @@ static inline int is_class_out(enum fm_out out)
     return out != FM_OUT_S2 && out != FM_OUT_L9SR;
 }
 
-/* Band constants for one image and spectral slot. */
+/* Band constants for one image, spectral slot and row: the class values,
+ * the row of the texture under the ground (mrow, index gx & TEX_MASK) and
+ * under the clouds (crow, index (gx + drift) & TEX_MASK), and the row's
+ * sensor noise (nrow, index gx & NOISE_MASK). */
 struct slot_consts {
     int veg, bare, water, cloud;
+    const uint16_t *mrow, *crow;
+    const uint8_t *nrow;
 };
 
 /* A run of pixels in one parcel where a cloud or a shadow may fall: the
@@ -243,9 +361,8 @@ static void mixed_run(enum fm_out out, const struct slot_consts *sc, const struc
                       int64_t drift, long n, double *val)
 {
     uint64_t p = k->p;
-    int lake = (p & 15) == 0, bare = (p & 3) == 1;
-    int land_cls = bare ? FM_BARE : FM_VEG;
-    int64_t landv = (bare ? sc->bare : sc->veg) + (int64_t)((p >> 8) & 511);
+    int land_cls = k->land == FM_WATER ? FM_VEG : k->land, lake = k->land == FM_WATER;
+    int64_t landv = (land_cls == FM_BARE ? sc->bare : sc->veg) + (int64_t)((p >> 8) & 255);
     int own = k->own.cloudy, cirrus = k->own.cirrus;
     int shadow = k->shadow.cloudy && !k->shadow.cirrus;
     int64_t r2 = k->own.r2, rs2 = k->shadow.r2;
@@ -258,20 +375,22 @@ static void mixed_run(enum fm_out out, const struct slot_consts *sc, const struc
         int cls = own && d2 < r2 ? (cirrus ? FM_CIRRUS : 4 * d2 < r2 ? FM_CLOUD_HIGH : FM_CLOUD_MED)
                   : shadow && sq_off(x + drift - SHADOW_DX) + dys2 < rs2 ? FM_SHADOW
                   : water ? FM_WATER : land_cls;
-        int64_t surf, v;
+        int64_t m, surf, v;
 
         if (is_class_out(out)) {
             val[j] = class_value(out, cls, t);
             continue;
         }
-        surf = water ? sc->water + (t >> 2) : landv + t;
+        m = sc->mrow[x & TEX_MASK];
+        surf = water ? sc->water + (m >> 6) : (landv * m) >> 10;
         switch (cls) {
-        case FM_CLOUD_HIGH: v = sc->cloud + t; break;
-        case FM_CLOUD_MED: v = (surf + sc->cloud + t) >> 1; break;
+        case FM_CLOUD_HIGH: v = sc->cloud + (sc->crow[(x + drift) & TEX_MASK] >> 2); break;
+        case FM_CLOUD_MED: v = (surf + sc->cloud + (sc->crow[(x + drift) & TEX_MASK] >> 2)) >> 1; break;
         case FM_CIRRUS: v = surf + 1500; break;
         case FM_SHADOW: v = surf >> 1; break;
         default: v = surf; break;
         }
+        v += sc->nrow[x & NOISE_MASK];
         val[j] = out == FM_OUT_L9SR ? (double)(7273 + v * 40 / 11) : (double)v;
     }
 }
@@ -279,31 +398,44 @@ static void mixed_run(enum fm_out out, const struct slot_consts *sc, const struc
 /* A run of pixels in one parcel where neither a cloud nor a shadow falls:
  * the class only depends on the river test, so the reflectance loop is
  * branch-free integer arithmetic the compiler can vectorise. 32-bit ints
- * suffice: lattice cells stay below 2^21 and t, w below 2^13. */
-static void clear_run(enum fm_out out, const struct slot_consts *sc, uint64_t p, int64_t gx,
-                      int64_t step, int64_t gy, long n, double *val)
+ * suffice: lattice cells stay below 2^21, land values below 2^12 and the
+ * texture below 2^11. A parcel (64 cells) never straddles a texture or
+ * noise period, so at step 1 both tables are read as contiguous runs. */
+static void clear_run(enum fm_out out, const struct slot_consts *sc, const struct scene_cursor *k,
+                      int64_t gx, int64_t step, int64_t gy, long n, double *val)
 {
     int32_t x = (int32_t)gx, st = (int32_t)step, y = (int32_t)gy, y7 = (int32_t)(7 * gy);
-    int lake = (p & 15) == 0, bare = (p & 3) == 1;
+    int lake = k->land == FM_WATER;
     long j;
 
     if (is_class_out(out)) {
-        int land = lake ? FM_WATER : bare ? FM_BARE : FM_VEG;
         for (j = 0; j < n; j++) {
             int32_t xj = x + (int32_t)j * st, t = (13 * xj + y7) & 127;
-            val[j] = class_value(out, ((xj + y) & 8191) < 96 ? FM_WATER : land, t);
+            val[j] = class_value(out, ((xj + y) & 8191) < 96 ? FM_WATER : k->land, t);
         }
         return;
     }
     {
-        int32_t landv = (int32_t)((bare ? sc->bare : sc->veg) + (int)((p >> 8) & 511));
-        int32_t water = sc->water;
+        int32_t landv = (int32_t)((k->land == FM_BARE ? sc->bare : sc->veg) +
+                                  (int)((k->p >> 8) & 255));
+        int32_t water = sc->water, l9 = out == FM_OUT_L9SR;
+
+        if (st == 1) {
+            const uint16_t *m = sc->mrow + (x & TEX_MASK);
+            const uint8_t *z = sc->nrow + (x & NOISE_MASK);
+            for (j = 0; j < n; j++) {
+                int32_t xj = x + (int32_t)j, mj = m[j];
+                int32_t v = (lake || ((xj + y) & 8191) < 96) ? water + (mj >> 6) : (landv * mj) >> 10;
+                v += z[j];
+                val[j] = l9 ? 7273 + v * 40 / 11 : v;
+            }
+            return;
+        }
         for (j = 0; j < n; j++) {
-            int32_t xj = x + (int32_t)j * st, t = (13 * xj + y7) & 127;
-            int32_t v = (lake || ((xj + y) & 8191) < 96) ? water + (t >> 2) : landv + t;
-            if (out == FM_OUT_L9SR)
-                v = 7273 + v * 40 / 11;
-            val[j] = v;
+            int32_t xj = x + (int32_t)j * st, mj = sc->mrow[xj & TEX_MASK];
+            int32_t v = (lake || ((xj + y) & 8191) < 96) ? water + (mj >> 6) : (landv * mj) >> 10;
+            v += sc->nrow[xj & NOISE_MASK];
+            val[j] = l9 ? 7273 + v * 40 / 11 : v;
         }
     }
 }
@@ -318,7 +450,7 @@ void fm_scene_row(const struct fm_scene *s, enum fm_out out, int slot, int64_t g
                   int64_t step, int64_t gy, long n, double *val)
 {
     struct scene_cursor k;
-    struct slot_consts sc = {0, 0, 0, 0};
+    struct slot_consts sc = {0, 0, 0, 0, NULL, NULL, NULL};
     int64_t dy2 = dy2_of(s, gy), dys2 = dys2_of(s, gy), drift = 40 * (int64_t)s->day;
     long i = 0;
 
@@ -327,6 +459,9 @@ void fm_scene_row(const struct fm_scene *s, enum fm_out out, int slot, int64_t g
         sc.bare = refl_bare[slot];
         sc.water = refl_water[slot];
         sc.cloud = refl_cloud[slot];
+        sc.mrow = tex_m + ((gy & TEX_MASK) << TEX_SHIFT);
+        sc.crow = tex_m + (((gy + 16 * (int64_t)s->day) & TEX_MASK) << TEX_SHIFT);
+        sc.nrow = noise2 + (fm_hash(gy, s->day, 9100 + 16 * s->zone + slot) & NOISE_MASK);
     }
     cursor_init(&k);
     while (i < n) {
@@ -344,7 +479,7 @@ void fm_scene_row(const struct fm_scene *s, enum fm_out out, int slot, int64_t g
             len = n - i;
         pixel_class(s, &k, gx, gy, dy2, dys2);   /* refreshes the parcel and cell hashes */
         if (!k.own.cloudy && !(k.shadow.cloudy && !k.shadow.cirrus))
-            clear_run(out, &sc, k.p, gx, step, gy, len, val + i);
+            clear_run(out, &sc, &k, gx, step, gy, len, val + i);
         else
             mixed_run(out, &sc, &k, gx, step, gy, dy2, dys2, drift, len, val + i);
         i += len;

@@ -2,8 +2,8 @@
  * The integer pixel formulas of the synthetic catalog. docs/emulator.md
  * ("Pixel formulas") is the specification; tests/emulator/reference.py is an
  * independent implementation of that text. Everything here is pure integer
- * arithmetic on native pixel indices, so a row costs a few operations per
- * pixel and no allocation.
+ * arithmetic on native pixel indices and two read-only tables, so a row
+ * costs a few operations per pixel and no allocation.
  */
 #ifndef EEFETCH_EMULATOR_FORMULA_H
 #define EEFETCH_EMULATOR_FORMULA_H
@@ -27,6 +27,8 @@ struct fm_scene {
     int sea;     /* seasonal factor 0..182 */
 };
 
+/* The first call also builds the texture and noise tables every scene
+ * shares (once, thread-safe); fm_scene_row needs them. */
 void fm_scene_init(struct fm_scene *s, int zone, int day);
 
 /* What a band reports. */

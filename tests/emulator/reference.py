@@ -300,13 +300,60 @@ def lattice_cells(ulx, uly, s, c, r):
     return gx, gy
 
 
+TEX_N = 1024      # the texture's period in lattice cells
+NOISE_N = 4096    # the sensor noise table's length
+
+
+def _octave_w(s):
+    """W_s(u, v) of the doc on the TEX_N x TEX_N torus: int64 [v, u]."""
+    S, n = 1 << s, TEX_N >> s
+    jj, ii = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    g = (hash3(ii.ravel(), jj.ravel(), np.full(n * n, 100 + s)) & np.uint64(255))
+    g = g.astype(np.int64).reshape(n, n)  # g[j, i] = H(i, j, 100 + s) & 255
+    u = np.arange(TEX_N, dtype=np.int64)
+    i, f = u >> s, u & (S - 1)
+    i1 = (i + 1) % n
+    fx, fy = f[None, :], f[:, None]
+    return (g[i[:, None], i[None, :]] * (S - fx) * (S - fy)
+            + g[i[:, None], i1[None, :]] * fx * (S - fy)
+            + g[i1[:, None], i[None, :]] * (S - fx) * fy
+            + g[i1[:, None], i1[None, :]] * fx * fy)
+
+
+@functools.lru_cache(maxsize=None)
+def texture():
+    """(M [v, u] int64 TEX_N x TEX_N, NZ int64 [NOISE_N]): the texture with
+    relief and the sensor noise table of docs/emulator.md."""
+    e = (_octave_w(8) + 4 * _octave_w(6) + 16 * _octave_w(4)) >> 10
+    # E(u - 1, v - 1) - E(u + 1, v + 1): light from the north-west.
+    sh = np.roll(e, (1, 1), axis=(0, 1)) - np.roll(e, (-1, -1), axis=(0, 1))
+    m = np.clip(960 + (_octave_w(2) >> 5) + sh, 256, 2047)
+    nz = (hash3(np.arange(NOISE_N), 0, 9000) & np.uint64(7)).astype(np.int64)
+    return m, nz
+
+
+def region(zone, px, py):
+    """R (0..255) of parcels (px, py): value noise on a lattice of 8 x 8 parcels."""
+    i, j = px >> 3, py >> 3
+    fx, fy = px & 7, py & 7
+    zz = np.full(np.shape(px), zone + 2000)
+
+    def g(a, b):
+        return (hash3(a, b, zz).reshape(np.shape(px)) & np.uint64(255)).astype(np.int64)
+
+    return (g(i, j) * (8 - fx) * (8 - fy) + g(i + 1, j) * fx * (8 - fy)
+            + g(i, j + 1) * (8 - fx) * fy + g(i + 1, j + 1) * fx * fy) >> 6
+
+
 def scene_classes(zone, day, gx, gy):
     """(class, surface class, parcel hash) arrays for lattice cells."""
     gx = np.asarray(gx, dtype=np.int64)
     gy = np.asarray(gy, dtype=np.int64)
     p = hash3(gx >> 6, gy >> 6, np.full(gx.shape, zone)).reshape(gx.shape)
-    water = (((gx + gy) & 8191) < 96) | ((p & np.uint64(15)) == 0)
-    bare = (p & np.uint64(3)) == 1
+    r = region(zone, gx >> 6, gy >> 6)
+    lake = ((p & np.uint64(7)) == 0) & (r < 112)
+    water = (((gx + gy) & 8191) < 96) | lake
+    bare = ((p >> np.uint64(20)) & np.uint64(255)).astype(np.int64) < 3 * (r - 112)
     surface = np.where(water, 6, np.where(bare, 5, 4))
     level = cloud_level(zone, day)
     P = [0, 48, 128, 256][level]
@@ -341,15 +388,21 @@ def reflectance(zone, day, slot, gx, gy):
     gy = np.asarray(gy, dtype=np.int64)
     i = SLOTS.index(slot)
     cls, surface, p = scene_classes(zone, day, gx, gy)
-    t = (13 * gx + 7 * gy) & 127
-    f = ((p >> np.uint64(8)) & np.uint64(511)).astype(np.int64)
-    veg = VEG[i] + (SEASON[i] * season(day)) // 182 + f + t
-    surf = np.where(surface == 6, WATER[i] + (t >> 2), np.where(surface == 5, BARE[i] + f + t, veg))
-    v = np.where(cls == 9, CLOUD[i] + t,
-                 np.where(cls == 8, (surf + CLOUD[i] + t) >> 1,
+    m_tab, nz_tab = texture()
+    m = m_tab[gy & (TEX_N - 1), gx & (TEX_N - 1)]
+    mc = m_tab[(gy + 16 * day) & (TEX_N - 1), (gx + 40 * day) & (TEX_N - 1)] >> 2
+    off = (hash3(gy, np.full(gy.shape, day), np.full(gy.shape, 9100 + 16 * zone + i))
+           .reshape(gy.shape) & np.uint64(NOISE_N - 1)).astype(np.int64)
+    nz = nz_tab[(gx + off) & (NOISE_N - 1)]
+    f = ((p >> np.uint64(8)) & np.uint64(255)).astype(np.int64)
+    veg = VEG[i] + (SEASON[i] * season(day)) // 182 + f
+    land = np.where(surface == 5, BARE[i] + f, veg)
+    surf = np.where(surface == 6, WATER[i] + (m >> 6), (land * m) >> 10)
+    v = np.where(cls == 9, CLOUD[i] + mc,
+                 np.where(cls == 8, (surf + CLOUD[i] + mc) >> 1,
                           np.where(cls == 10, surf + 1500,
                                    np.where(cls == 3, surf >> 1, surf))))
-    return v, cls
+    return v + nz, cls
 
 
 def cloud_percent(image_id):
