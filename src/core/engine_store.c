@@ -417,9 +417,9 @@ static int answer_records(void *ud, const void *recs, size_t first, size_t n, st
 }
 
 /* session_sink.write: non-zero stops the transfer (a->rc says why). A bad
- * answer is still received to its end, only not kept: the session's bound
- * and its message ("larger than") apply to it as to any answer, and a
- * truncated one is told as such. */
+ * answer (ERR_PARSE) is still received to its end, only not kept: the
+ * session's bound and its message ("larger than") apply to it as to any
+ * answer, and a truncated one is told as such. */
 static int answer_write(void *ud, const void *data, size_t n)
 {
     struct engine_answer *a = ud;
@@ -427,7 +427,7 @@ static int answer_write(void *ud, const void *data, size_t n)
     int rc;
 
     if (a->rc < 0)
-        return a->rc == ERR_NOMEM;
+        return a->rc != ERR_PARSE;
     a->fed += n;
     if (a->mode == ANSWER_WHOLE) {
         if (buf_append(&a->res->body, data, n) != 0) {
@@ -438,7 +438,7 @@ static int answer_write(void *ud, const void *data, size_t n)
     }
     if ((rc = decode_npy_stream_feed(a->st, data, n, &a->err)) < 0) {
         a->rc = rc;
-        return rc == ERR_NOMEM;
+        return rc != ERR_PARSE;
     }
     if (a->mode == ANSWER_WHOLE) {
         /* The header ended in this part: what follows it is kept whole. */
@@ -477,8 +477,6 @@ int engine_store_sink(struct engine_worker *w, const struct engine_task *t, stru
     a->t = *t;
     a->res = res;
     answer_expect(w->en, t, a->ids, a->aff, &a->x);
-    a->x.band_ids = a->ids;
-    a->x.affine = a->aff;
     a->active = 1;
     a->mode = ANSWER_HEADER;
     a->fed = 0;
@@ -523,10 +521,10 @@ static enum engine_outcome store_streamed(struct engine_worker *w, const struct 
     } else {
         *rc = decode_npy_stream_end(a->st, e);
     }
-    if (*rc == ERR_NOMEM)
-        return ENGINE_FAIL_TILE;
-    if (*rc < 0)
+    if (*rc == ERR_PARSE)
         return ENGINE_REFETCH;   /* truncated or mis-sized: never written, fetched again */
+    if (*rc < 0)
+        return ENGINE_FAIL_TILE; /* out of memory, or the region's mask could not be made */
     l = decode_npy_stream_layout(a->st);
     if ((*rc = check_band_types(en, t, l->types, e)) < 0)
         return ENGINE_FAIL_RUN;
@@ -582,7 +580,7 @@ enum engine_outcome engine_store_answer(struct engine_worker *w, const struct en
             *rc = a->rc;
             memcpy(e->msg, a->err.msg, sizeof e->msg);
             engine_worker_keep(w, res);
-            return *rc == ERR_NOMEM ? ENGINE_FAIL_TILE : ENGINE_REFETCH;
+            return ENGINE_FAIL_TILE;
         }
     }
     answer_expect(w->en, t, ids, aff, &x);
