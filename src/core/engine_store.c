@@ -285,7 +285,7 @@ static enum engine_outcome store_decoded(struct engine_worker *w, const struct e
 /* ---- answers received as they arrive ---- */
 
 /* Records converted at a time: the scratch buffer holds one band of them
- * at 8 bytes a value. */
+ * at up to 8 bytes a value. */
 #define ANSWER_CHUNK 4096
 
 /* An NPY answer received through the session's sink. Once its header is
@@ -314,7 +314,7 @@ struct engine_answer {
     size_t npx;
     int rc;                           /* the first failure; the transfer stopped there */
     struct errbuf err;
-    unsigned char scratch[ANSWER_CHUNK * 8];
+    double scratch[ANSWER_CHUNK];     /* one band of a chunk, in its own type (aligned for any) */
 };
 
 /* The expectation of task t's answer: window, bands, grid. */

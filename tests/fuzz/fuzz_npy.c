@@ -13,7 +13,7 @@ volatile unsigned long fuzz_sink;
 struct stream_sink {
     struct decode_npy_stream *st;
     const struct decode_npy_layout *l;
-    unsigned char scratch[8 * 64];
+    double scratch[64];
 };
 
 static int on_header(void *ud, const struct decode_npy_layout *l, struct errbuf *e)
@@ -39,7 +39,7 @@ static int on_records(void *ud, const void *recs, size_t first, size_t n, struct
         size_t k = n < 64 ? n : 64;
         for (b = 0; b < s->l->nbands; b++) {
             decode_npy_stream_band(s->st, r, k, b, s->scratch);
-            fuzz_sink += s->scratch[0];
+            fuzz_sink += *(const unsigned char *)s->scratch;
         }
         r += k * s->l->rec;
         n -= k;
