@@ -338,35 +338,38 @@ static void npy_body_free(struct npy_body *nb)
     memset(nb, 0, sizeof *nb);
 }
 
-/* Parses and checks an NPY body against x without copying any pixel. */
-static int npy_body_open(const void *bytes, size_t len, const struct decode_expect *x, struct npy_body *nb,
-                         struct errbuf *e)
+/* The preamble of an NPY body of len bytes: where its header dict starts
+ * (hoff) and how long it is (hlen). */
+static int npy_preamble(const unsigned char *p, size_t len, size_t *hoff, size_t *hlen, struct errbuf *e)
 {
-    const unsigned char *p = bytes;
+    if (len < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
+        return err_set(e, ERR_PARSE, "NPY: bad magic (not an NPY body)");
+    if (p[6] == 1) {
+        *hoff = 10;
+        *hlen = (size_t)p[8] | (size_t)p[9] << 8;
+    } else if (p[6] == 2 || p[6] == 3) {
+        if (len < 12)
+            return err_set(e, ERR_PARSE, "NPY: truncated preamble");
+        *hoff = 12;
+        *hlen = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
+    } else {
+        return err_set(e, ERR_PARSE, "NPY: unsupported format version %u.%u", p[6], p[7]);
+    }
+    if (*hlen > DECODE_NPY_MAX_HEADER)
+        return err_set(e, ERR_PARSE, "NPY: header of %zu bytes is too large", *hlen);
+    return 0;
+}
+
+/* Parses the header dict s[0, n) and checks it against x: everything but
+ * the length of the data that follows. */
+static int npy_layout(const char *s, size_t n, const struct decode_expect *x, struct npy_body *nb, struct errbuf *e)
+{
     struct npy_header *h = &nb->h;
-    size_t hoff, hlen, need;
     int b, nbands, rc = 0;
     long W = x->width, H = x->height;
 
     memset(nb, 0, sizeof *nb);
-    if (len < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
-        return err_set(e, ERR_PARSE, "NPY: bad magic (not an NPY body)");
-    if (p[6] == 1) {
-        hoff = 10;
-        hlen = (size_t)p[8] | (size_t)p[9] << 8;
-    } else if (p[6] == 2 || p[6] == 3) {
-        if (len < 12)
-            return err_set(e, ERR_PARSE, "NPY: truncated preamble");
-        hoff = 12;
-        hlen = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
-    } else {
-        return err_set(e, ERR_PARSE, "NPY: unsupported format version %u.%u", p[6], p[7]);
-    }
-    if (hlen > DECODE_NPY_MAX_HEADER)
-        return err_set(e, ERR_PARSE, "NPY: header of %zu bytes is too large", hlen);
-    if (hlen > len - hoff)
-        return err_set(e, ERR_PARSE, "NPY: truncated header (%zu of %zu bytes)", len - hoff, hlen);
-    if ((rc = parse_header((const char *)p + hoff, hlen, h, e)) < 0)
+    if ((rc = parse_header(s, n, h, e)) < 0)
         goto done;
 
     /* Layouts: structured (H, W) with one field per band (EE), or a simple
@@ -417,21 +420,46 @@ static int npy_body_open(const void *bytes, size_t len, const struct decode_expe
         }
     }
     nb->npx = (size_t)W * (size_t)H;
-    if (nb->rec != 0 && nb->npx > SIZE_MAX / nb->rec) {
+    if (nb->rec != 0 && nb->npx > SIZE_MAX / nb->rec)
         rc = err_set(e, ERR_PARSE, "NPY: tile too large");
-        goto done;
-    }
-    need = nb->npx * nb->rec;
-    if (len - hoff - hlen != need) {
-        rc = err_set(e, ERR_PARSE, "NPY: %zu data bytes, expected %zu (%s)", len - hoff - hlen, need,
-                     len - hoff - hlen < need ? "truncated" : "trailing bytes");
-        goto done;
-    }
-    nb->data = p + hoff + hlen;
 done:
     if (rc < 0)
         npy_body_free(nb);
     return rc;
+}
+
+/* The check of the data's length (got bytes after the header). */
+static int npy_data_length(const struct npy_body *nb, size_t got, struct errbuf *e)
+{
+    size_t need = nb->npx * nb->rec;
+
+    if (got != need)
+        return err_set(e, ERR_PARSE, "NPY: %zu data bytes, expected %zu (%s)", got, need,
+                       got < need ? "truncated" : "trailing bytes");
+    return 0;
+}
+
+/* Parses and checks an NPY body against x without copying any pixel. */
+static int npy_body_open(const void *bytes, size_t len, const struct decode_expect *x, struct npy_body *nb,
+                         struct errbuf *e)
+{
+    const unsigned char *p = bytes;
+    size_t hoff, hlen;
+    int rc;
+
+    memset(nb, 0, sizeof *nb);
+    if ((rc = npy_preamble(p, len, &hoff, &hlen, e)) < 0)
+        return rc;
+    if (hlen > len - hoff)
+        return err_set(e, ERR_PARSE, "NPY: truncated header (%zu of %zu bytes)", len - hoff, hlen);
+    if ((rc = npy_layout((const char *)p + hoff, hlen, x, nb, e)) < 0)
+        return rc;
+    if ((rc = npy_data_length(nb, len - hoff - hlen, e)) < 0) {
+        npy_body_free(nb);
+        return rc;
+    }
+    nb->data = p + hoff + hlen;
+    return 0;
 }
 
 /* Copies field `off` of every record into a plane. The common sizes get
@@ -490,28 +518,258 @@ int decode_npy(const void *bytes, size_t len, const struct decode_expect *x,
     return rc;
 }
 
+/* Whether the records are band-fastest planes of one type as they are, and
+ * that type. */
+static int npy_uniform(const struct npy_body *nb, enum spec_dtype *type)
+{
+    int b, uniform = nb->nbands > 0;
+
+    *type = nb->nbands > 0 ? nb->types[0] : SPEC_DTYPE_AUTO;
+    for (b = 0; b < nb->nbands; b++) {
+        const struct npy_field *f = nb->h.structured ? &nb->h.fields[b] : &nb->h.fields[0];
+        /* Packed records of one type in host order are band-fastest planes
+         * as they are (a simple (H, W, B) array is the same layout). */
+        if (nb->types[b] != *type || f->swap || nb->offs[b] != (size_t)b * spec_dtype_size(*type))
+            uniform = 0;
+    }
+    return uniform;
+}
+
 int decode_npy_view(const void *bytes, size_t len, const struct decode_expect *x, struct decode_npy_view *v,
                     struct errbuf *e)
 {
     struct npy_body nb;
-    int b, rc;
+    int rc;
 
     memset(v, 0, sizeof *v);
     if ((rc = npy_body_open(bytes, len, x, &nb, e)) < 0)
         return rc;
     v->data = nb.data;
     v->bytes = nb.npx * nb.rec;
-    v->type = nb.nbands > 0 ? nb.types[0] : SPEC_DTYPE_AUTO;
-    v->uniform = nb.nbands > 0;
-    for (b = 0; b < nb.nbands; b++) {
-        const struct npy_field *f = nb.h.structured ? &nb.h.fields[b] : &nb.h.fields[0];
-        /* Packed records of one type in host order are band-fastest planes
-         * as they are (a simple (H, W, B) array is the same layout). */
-        if (nb.types[b] != v->type || f->swap || nb.offs[b] != (size_t)b * spec_dtype_size(v->type))
-            v->uniform = 0;
-    }
+    v->uniform = npy_uniform(&nb, &v->type);
     npy_body_free(&nb);
     return 0;
+}
+
+/* ---- NPY as it arrives ---- */
+
+/* A preamble: magic, version and the header's length in 2 bytes (version
+ * 1) or 4 (versions 2 and 3). */
+#define NPY_PREAMBLE_MIN 10
+#define NPY_PREAMBLE_MAX 12
+
+struct decode_npy_stream {
+    const struct decode_expect *x;
+    struct decode_npy_sink sink;
+    int rc;                       /* the first failure, sticky */
+    struct errbuf err;            /* its message */
+    /* Until the header is complete: the bytes so far (nothing else). */
+    unsigned char *head;
+    size_t head_len, head_cap, head_want;
+    size_t hoff;                  /* where the header dict starts; 0 before the preamble is read */
+    int have_header;
+    struct npy_body nb;
+    struct decode_npy_layout layout;
+    /* After it: data bytes so far, and a record cut between two parts. */
+    size_t got;
+    unsigned char *carry;
+    size_t carry_len, carry_cap;
+};
+
+int decode_npy_stream_create(struct decode_npy_stream **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : ERR_NOMEM;
+}
+
+static void stream_reset(struct decode_npy_stream *st)
+{
+    npy_body_free(&st->nb);
+    memset(&st->layout, 0, sizeof st->layout);
+    st->rc = 0;
+    st->err.msg[0] = '\0';
+    st->head_len = 0;
+    st->head_want = NPY_PREAMBLE_MIN;
+    st->hoff = 0;
+    st->have_header = 0;
+    st->got = 0;
+    st->carry_len = 0;
+}
+
+void decode_npy_stream_free(struct decode_npy_stream *st)
+{
+    if (!st)
+        return;
+    stream_reset(st);
+    free(st->head);
+    free(st->carry);
+    free(st);
+}
+
+void decode_npy_stream_begin(struct decode_npy_stream *st, const struct decode_expect *x,
+                             const struct decode_npy_sink *sink)
+{
+    stream_reset(st);
+    st->x = x;
+    st->sink = *sink;
+}
+
+static int stream_fail(struct decode_npy_stream *st, int rc, const struct errbuf *e)
+{
+    st->rc = rc;
+    memcpy(st->err.msg, e->msg, sizeof st->err.msg);
+    return rc;
+}
+
+/* Takes header bytes from *p: 0 while more are needed, 1 once the header
+ * is complete and checked, < 0 on a bad one. Only header bytes are taken. */
+static int stream_header(struct decode_npy_stream *st, const unsigned char **p, size_t *n, struct errbuf *e)
+{
+    size_t take, hoff, hlen;
+    int rc;
+
+    for (;;) {
+        take = st->head_want - st->head_len < *n ? st->head_want - st->head_len : *n;
+        if (st->head_len + take > st->head_cap) {
+            size_t ncap = st->head_want > 4096 ? st->head_want : 4096;
+            unsigned char *nh = realloc(st->head, ncap);
+            if (!nh)
+                return err_set(e, ERR_NOMEM, "out of memory");
+            st->head = nh;
+            st->head_cap = ncap;
+        }
+        if (take)
+            memcpy(st->head + st->head_len, *p, take);
+        st->head_len += take;
+        *p += take;
+        *n -= take;
+        if (st->head_len < st->head_want)
+            return 0;
+        if (st->hoff)
+            break;
+        /* The preamble: 10 bytes, 12 from version 2 on. */
+        if (st->head_len == NPY_PREAMBLE_MIN && (st->head[6] == 2 || st->head[6] == 3)) {
+            st->head_want = NPY_PREAMBLE_MAX;
+            continue;
+        }
+        if ((rc = npy_preamble(st->head, st->head_len, &hoff, &hlen, e)) < 0)
+            return rc;
+        st->hoff = hoff;
+        st->head_want = hoff + hlen;
+    }
+    if ((rc = npy_layout((const char *)st->head + st->hoff, st->head_len - st->hoff, st->x, &st->nb, e)) < 0)
+        return rc;
+    if (st->nb.rec > st->carry_cap) {
+        unsigned char *nc = realloc(st->carry, st->nb.rec);
+        if (!nc)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        st->carry = nc;
+        st->carry_cap = st->nb.rec;
+    }
+    st->have_header = 1;
+    st->layout.nbands = st->nb.nbands;
+    st->layout.types = st->nb.types;
+    st->layout.npx = st->nb.npx;
+    st->layout.rec = st->nb.rec;
+    st->layout.head = st->head;
+    st->layout.head_bytes = st->head_len;
+    st->layout.uniform = npy_uniform(&st->nb, &st->layout.type);
+    return 1;
+}
+
+/* Whole records of the data bytes p[0, n) to the sink; a record cut at
+ * the end waits in carry. Bytes past the last record are counted only. */
+static int stream_data(struct decode_npy_stream *st, const unsigned char *p, size_t n, struct errbuf *e)
+{
+    size_t need = st->nb.npx * st->nb.rec, rec = st->nb.rec, first, k;
+    int rc;
+
+    if (st->got >= need || rec == 0) {
+        st->got += n;
+        return 0;
+    }
+    if (n > need - st->got) {
+        /* Trailing bytes: counted (for the same message as a whole body),
+         * never delivered. */
+        size_t last = need - st->got;
+        rc = stream_data(st, p, last, e);
+        st->got += n - last;
+        return rc;
+    }
+    first = st->got / rec;
+    st->got += n;
+    if (st->carry_len) {
+        k = rec - st->carry_len < n ? rec - st->carry_len : n;
+        memcpy(st->carry + st->carry_len, p, k);
+        st->carry_len += k;
+        p += k;
+        n -= k;
+        if (st->carry_len < rec)
+            return 0;
+        if ((rc = st->sink.records(st->sink.ud, st->carry, first, 1, e)) < 0)
+            return rc;
+        st->carry_len = 0;
+        first++;
+    }
+    k = n / rec;
+    if (k && (rc = st->sink.records(st->sink.ud, p, first, k, e)) < 0)
+        return rc;
+    memcpy(st->carry, p + k * rec, n - k * rec);
+    st->carry_len = n - k * rec;
+    return 0;
+}
+
+int decode_npy_stream_feed(struct decode_npy_stream *st, const void *bytes, size_t n, struct errbuf *e)
+{
+    const unsigned char *p = bytes;
+    int rc;
+
+    if (st->rc < 0)
+        return err_set(e, st->rc, "%s", st->err.msg);
+    if (!st->have_header) {
+        if ((rc = stream_header(st, &p, &n, e)) < 0)
+            return stream_fail(st, rc, e);
+        if (rc == 0)
+            return 0;
+        if (st->sink.header && (rc = st->sink.header(st->sink.ud, &st->layout, e)) < 0)
+            return stream_fail(st, rc, e);
+    }
+    if (n && (rc = stream_data(st, p, n, e)) < 0)
+        return stream_fail(st, rc, e);
+    return 0;
+}
+
+int decode_npy_stream_end(struct decode_npy_stream *st, struct errbuf *e)
+{
+    struct npy_body nb;
+    int rc;
+
+    if (st->rc < 0)
+        return err_set(e, st->rc, "%s", st->err.msg);
+    if (!st->have_header) {
+        /* A body that ends within its header: the whole-body check says
+         * what is wrong with it, in the same words. */
+        if ((rc = npy_body_open(st->head, st->head_len, st->x, &nb, e)) == 0) {
+            npy_body_free(&nb);
+            rc = err_set(e, ERR_PARSE, "NPY: truncated body");
+        }
+        return stream_fail(st, rc, e);
+    }
+    if ((rc = npy_data_length(&st->nb, st->got, e)) < 0)
+        return stream_fail(st, rc, e);
+    return 0;
+}
+
+const struct decode_npy_layout *decode_npy_stream_layout(const struct decode_npy_stream *st)
+{
+    return st->have_header ? &st->layout : NULL;
+}
+
+void decode_npy_stream_band(const struct decode_npy_stream *st, const void *recs, size_t n, int band, void *dst)
+{
+    const struct npy_field *f = st->nb.h.structured ? &st->nb.h.fields[band] : &st->nb.h.fields[0];
+
+    deinterleave(dst, recs, n, st->nb.rec, st->nb.offs[band], spec_dtype_size(st->nb.types[band]), f->swap);
 }
 
 /* ---- GeoTIFF ---- */

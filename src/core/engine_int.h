@@ -226,6 +226,7 @@ struct engine_worker {
     struct buf body;
     struct mosaic_pbuf pb;      /* the piece being stored */
     struct http_result res;     /* the last answer, for its buffer */
+    struct engine_answer *ans;  /* the answer being received (engine_store.c) */
 };
 
 /* engine.c */
@@ -262,6 +263,12 @@ enum engine_outcome {
     ENGINE_FAIL_TILE,       /* fatal; the message needs the tile */
 };
 int engine_store_band_types(struct engine *en, struct errbuf *e);
+/* Before task t's request: *sink receives its answer (session_set_sink)
+ * into res or straight into a piece, or has no write when the answer is to
+ * be received whole (GeoTIFF). Only ERR_NOMEM fails. */
+int engine_store_sink(struct engine_worker *w, const struct engine_task *t, struct http_result *res,
+                      struct session_sink *sink);
+void engine_store_sink_free(struct engine_worker *w);
 /* A 200 answer of task t: stores it. res goes back to the worker. */
 enum engine_outcome engine_store_answer(struct engine_worker *w, const struct engine_task *t,
                                         struct http_result *res, int *rc, struct errbuf *e);

@@ -282,6 +282,286 @@ static enum engine_outcome store_decoded(struct engine_worker *w, const struct e
     return ENGINE_STORED;
 }
 
+/* ---- answers received as they arrive ---- */
+
+/* Records converted at a time: the scratch buffer holds one band of them
+ * at up to 8 bytes a value. */
+#define ANSWER_CHUNK 4096
+
+/* An NPY answer received through the session's sink. Once its header is
+ * complete it is either kept whole in the worker's body buffer (every band
+ * already of the piece's type and no pixel to mask: the records are the
+ * piece, stored as they arrived by store_npy_direct) or converted on the
+ * fly, ANSWER_CHUNK records at a time, into band planes of the output type
+ * in the worker's piece buffer: the same values store_decoded gives, but
+ * the worker holds one piece of the output's type and a chunk, never an
+ * answer 2 to 4 times wider (a median comes back as float64 for a uint16
+ * output) plus its decoded planes. */
+enum answer_mode { ANSWER_HEADER, ANSWER_WHOLE, ANSWER_CONVERT };
+
+struct engine_answer {
+    struct engine_worker *w;
+    struct engine_task t;
+    struct http_result *res;          /* a whole answer goes into res->body */
+    const char *ids[GRID_MAX_BANDS];
+    double aff[6];
+    struct decode_expect x;
+    struct decode_npy_stream *st;
+    int active;                       /* this request's answer goes through the sink */
+    enum answer_mode mode;
+    size_t fed;                       /* bytes of the body so far */
+    enum spec_dtype type;             /* ANSWER_CONVERT: the piece's */
+    size_t npx;
+    int rc;                           /* the first failure; the transfer stopped there */
+    struct errbuf err;
+    double scratch[ANSWER_CHUNK];     /* one band of a chunk, in its own type (aligned for any) */
+};
+
+/* The expectation of task t's answer: window, bands, grid. */
+static void answer_expect(const struct engine *en, const struct engine_task *t, const char **ids, double *aff,
+                          struct decode_expect *x)
+{
+    int b;
+
+    for (b = 0; b < t->t.nbands; b++)
+        ids[b] = en->s->bands[t->t.band0 + b].id;
+    grid_window_affine(&en->plan.grid, t->t.col, t->t.row, aff);
+    x->width = t->t.width;
+    x->height = t->t.height;
+    x->nbands = t->t.nbands;
+    x->band_ids = ids;
+    /* Any type decodes; check_band_types then holds each band to its
+     * declared or first type (not the mask band: its 0/1 fit any type),
+     * with an error that names them. */
+    x->types = NULL;
+    x->affine = aff;
+}
+
+/* The piece's type for answers of types `types`: the output's, else the
+ * bands' union, a mask band's 0/1 never widening it (as store_masked and
+ * mosaic_store_piece decide). */
+static enum spec_dtype answer_piece_type(const struct engine *en, const struct grid_tile *t,
+                                         const enum spec_dtype *types, int nbands)
+{
+    enum spec_dtype ty = en->s->dtype;
+    int last_is_mask = en->s->mask_band && t->band0 + t->nbands == (int)en->s->nbands, b;
+
+    if (ty == SPEC_DTYPE_AUTO && last_is_mask && nbands > 1)
+        for (b = 0; b < nbands - 1; b++)
+            ty = mosaic_type_union(ty, types[b]);
+    if (ty == SPEC_DTYPE_AUTO)
+        for (b = 0; b < nbands; b++)
+            ty = mosaic_type_union(ty, types[b]);
+    return ty;
+}
+
+static int answer_header(void *ud, const struct decode_npy_layout *l, struct errbuf *e)
+{
+    struct engine_answer *a = ud;
+    struct engine *en = a->w->en;
+    struct buf *body = &a->res->body;
+    int inside = 1, rc;
+
+    /* store_npy_direct's condition for storing the records as they are. */
+    if (l->uniform && (en->s->dtype == SPEC_DTYPE_AUTO || en->s->dtype == l->type)) {
+        if (en->plan.region && (rc = grid_region_mask(&en->plan, &a->t.t, NULL, &inside, e)) < 0)
+            return rc;
+        if (inside) {
+            a->mode = ANSWER_WHOLE;
+            /* One allocation of the whole size (a hint: the session's
+             * bound still holds), then the header as it came. */
+            (void)buf_reserve(body, l->head_bytes + l->npx * l->rec);
+            if (buf_append(body, l->head, l->head_bytes) != 0)
+                return err_set(e, ERR_NOMEM, "out of memory");
+            return 0;
+        }
+    }
+    a->mode = ANSWER_CONVERT;
+    a->type = answer_piece_type(en, &a->t.t, l->types, l->nbands);
+    a->npx = l->npx;
+    if (mosaic_pbuf_reserve(&a->w->pb, l->npx * (size_t)l->nbands * spec_dtype_size(a->type)) != 0)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* Records [first, first + n) into the piece's planes, converted. */
+static int answer_records(void *ud, const void *recs, size_t first, size_t n, struct errbuf *e)
+{
+    struct engine_answer *a = ud;
+    const struct decode_npy_layout *l = decode_npy_stream_layout(a->st);
+    size_t sz = spec_dtype_size(a->type);
+    unsigned char *planes;
+    const unsigned char *r = recs;
+    int b;
+
+    (void)e;
+    if (a->mode != ANSWER_CONVERT)
+        return 0;   /* ANSWER_WHOLE: answer_write keeps the bytes as they are */
+    planes = mosaic_pbuf_pixels(&a->w->pb);
+    while (n > 0) {
+        size_t k = n < ANSWER_CHUNK ? n : ANSWER_CHUNK;
+        for (b = 0; b < l->nbands; b++) {
+            unsigned char *dst = planes + ((size_t)b * a->npx + first) * sz;
+            if (l->types[b] == a->type) {
+                decode_npy_stream_band(a->st, r, k, b, dst);
+            } else {
+                decode_npy_stream_band(a->st, r, k, b, a->scratch);
+                mosaic_convert_values(a->scratch, l->types[b], dst, a->type, k);
+            }
+        }
+        r += k * l->rec;
+        first += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* session_sink.write: non-zero stops the transfer (a->rc says why). A bad
+ * answer (ERR_PARSE) is still received to its end, only not kept: the
+ * session's bound and its message ("larger than") apply to it as to any
+ * answer, and a truncated one is told as such. */
+static int answer_write(void *ud, const void *data, size_t n)
+{
+    struct engine_answer *a = ud;
+    size_t before = a->fed;
+    int rc;
+
+    if (a->rc < 0)
+        return a->rc != ERR_PARSE;
+    a->fed += n;
+    if (a->mode == ANSWER_WHOLE) {
+        if (buf_append(&a->res->body, data, n) != 0) {
+            a->rc = err_set(&a->err, ERR_NOMEM, "out of memory");
+            return 1;
+        }
+        return 0;
+    }
+    if ((rc = decode_npy_stream_feed(a->st, data, n, &a->err)) < 0) {
+        a->rc = rc;
+        return rc != ERR_PARSE;
+    }
+    if (a->mode == ANSWER_WHOLE) {
+        /* The header ended in this part: what follows it is kept whole. */
+        const struct decode_npy_layout *l = decode_npy_stream_layout(a->st);
+        size_t off = l->head_bytes - before;
+        if (n > off && buf_append(&a->res->body, (const char *)data + off, n - off) != 0) {
+            a->rc = err_set(&a->err, ERR_NOMEM, "out of memory");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int engine_store_sink(struct engine_worker *w, const struct engine_task *t, struct http_result *res,
+                      struct session_sink *sink)
+{
+    struct engine_answer *a = w->ans;
+    struct decode_npy_sink ds;
+
+    memset(sink, 0, sizeof *sink);
+    if (w->en->s->fetch_format == SPEC_FETCH_GEOTIFF) {
+        if (a)
+            a->active = 0;
+        return 0;
+    }
+    if (!a) {
+        if (!(a = calloc(1, sizeof *a)))
+            return ERR_NOMEM;
+        if (decode_npy_stream_create(&a->st) != 0) {
+            free(a);
+            return ERR_NOMEM;
+        }
+        w->ans = a;
+    }
+    a->w = w;
+    a->t = *t;
+    a->res = res;
+    answer_expect(w->en, t, a->ids, a->aff, &a->x);
+    a->active = 1;
+    a->mode = ANSWER_HEADER;
+    a->fed = 0;
+    a->rc = 0;
+    a->err.msg[0] = '\0';
+    ds.header = answer_header;
+    ds.records = answer_records;
+    ds.ud = a;
+    decode_npy_stream_begin(a->st, &a->x, &ds);
+    sink->write = answer_write;
+    sink->ud = a;
+    return 0;
+}
+
+void engine_store_sink_free(struct engine_worker *w)
+{
+    if (!w->ans)
+        return;
+    decode_npy_stream_free(w->ans->st);
+    free(w->ans);
+    w->ans = NULL;
+}
+
+/* An answer converted as it arrived (ANSWER_CONVERT), or one that ended
+ * or failed within its header: checked to its end, its band types held to
+ * the run's, masked outside a polygon region, stored. */
+static enum engine_outcome store_streamed(struct engine_worker *w, const struct engine_task *t,
+                                          struct http_result *res, int *rc, struct errbuf *e)
+{
+    struct engine *en = w->en;
+    struct engine_answer *a = w->ans;
+    const struct decode_npy_layout *l;
+    struct mosaic_piece p;
+    unsigned char *mask = NULL;
+    int inside = 1, last_is_mask, b;
+
+    engine_worker_keep(w, res);
+    a->active = 0;
+    if (a->rc < 0) {
+        *rc = a->rc;
+        memcpy(e->msg, a->err.msg, sizeof e->msg);
+    } else {
+        *rc = decode_npy_stream_end(a->st, e);
+    }
+    if (*rc == ERR_PARSE)
+        return ENGINE_REFETCH;   /* truncated or mis-sized: never written, fetched again */
+    if (*rc < 0)
+        return ENGINE_FAIL_TILE; /* out of memory, or the region's mask could not be made */
+    l = decode_npy_stream_layout(a->st);
+    if ((*rc = check_band_types(en, t, l->types, e)) < 0)
+        return ENGINE_FAIL_RUN;
+    piece_init(en, t, &p);
+    p.type = a->type;
+    if (en->plan.region) {
+        if (!(mask = malloc((size_t)t->t.width * (size_t)t->t.height))) {
+            *rc = err_set(e, ERR_NOMEM, "out of memory");
+            return ENGINE_FAIL_TILE;
+        }
+        if ((*rc = grid_region_mask(&en->plan, &t->t, mask, &inside, e)) < 0) {
+            free(mask);
+            return ENGINE_FAIL_TILE;
+        }
+    }
+    if (!inside) {
+        /* As mosaic_store_piece: nodata (0 without one) outside the
+         * polygon, 0 (masked) in a mask band. */
+        size_t sz = spec_dtype_size(p.type), i;
+        unsigned char *planes = mosaic_pbuf_pixels(&w->pb);
+        double fill = en->s->has_nodata ? en->s->nodata : 0;
+        last_is_mask = en->s->mask_band && t->t.band0 + t->t.nbands == (int)en->s->nbands;
+        for (b = 0; b < p.nbands; b++) {
+            unsigned char *dst = planes + (size_t)b * a->npx * sz;
+            double v = last_is_mask && b == p.nbands - 1 ? 0 : fill;
+            for (i = 0; i < a->npx; i++)
+                if (!mask[i])
+                    mosaic_convert_values(&v, SPEC_DTYPE_FLOAT64, dst + i * sz, p.type, 1);
+        }
+    }
+    free(mask);
+    if ((*rc = mosaic_store_pbuf(en->store.parts, &p, 0, &w->pb, e)) < 0)
+        return ENGINE_FAIL_TILE;
+    piece_done(en, t, &p, &w->pb);
+    return ENGINE_STORED;
+}
+
 enum engine_outcome engine_store_answer(struct engine_worker *w, const struct engine_task *t,
                                         struct http_result *res, int *rc, struct errbuf *e)
 {
@@ -289,20 +569,21 @@ enum engine_outcome engine_store_answer(struct engine_worker *w, const struct en
     const char *ids[GRID_MAX_BANDS];
     double aff[6];
     struct decode_expect x;
-    int b;
+    struct engine_answer *a = w->ans;
 
-    for (b = 0; b < t->t.nbands; b++)
-        ids[b] = s->bands[t->t.band0 + b].id;
-    grid_window_affine(&w->en->plan.grid, t->t.col, t->t.row, aff);
-    x.width = t->t.width;
-    x.height = t->t.height;
-    x.nbands = t->t.nbands;
-    x.band_ids = ids;
-    /* Any type decodes; check_band_types then holds each band to its
-     * declared or first type (not the mask band: its 0/1 fit any type),
-     * with an error that names them. */
-    x.types = NULL;
-    x.affine = aff;
+    if (a && a->active) {
+        if (a->mode != ANSWER_WHOLE)
+            return store_streamed(w, t, res, rc, e);
+        a->active = 0;
+        if (a->rc < 0) {
+            /* Kept whole and could not be: out of memory. */
+            *rc = a->rc;
+            memcpy(e->msg, a->err.msg, sizeof e->msg);
+            engine_worker_keep(w, res);
+            return ENGINE_FAIL_TILE;
+        }
+    }
+    answer_expect(w->en, t, ids, aff, &x);
     if (s->fetch_format != SPEC_FETCH_GEOTIFF) {
         *rc = store_npy_direct(w, t, res, &x, e);
         if (*rc <= 0) {

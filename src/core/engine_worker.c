@@ -147,6 +147,7 @@ static void handle_task(struct engine_worker *w, struct session *sess, struct en
 {
     struct engine *en = w->en;
     struct http_result res;
+    struct session_sink sink;
     struct errbuf e;
     int rc;
 
@@ -155,11 +156,22 @@ static void handle_task(struct engine_worker *w, struct session *sess, struct en
     res = w->res;
     memset(&w->res, 0, sizeof w->res);
     if (engine_request_body(&en->req, &en->plan.grid, &t->t, &w->body) < 0) {
+        engine_worker_keep(w, &res);
         engine_fail(en, ERR_NOMEM, "out of memory");
         return;
     }
+    /* An NPY answer is taken as it arrives (engine_store_sink): converted
+     * on the fly when it is not of the output's type, so that a worker
+     * never holds a wide answer whole. */
+    if (engine_store_sink(w, t, &res, &sink) < 0) {
+        engine_worker_keep(w, &res);
+        engine_fail(en, ERR_NOMEM, "out of memory");
+        return;
+    }
+    session_set_sink(sess, sink.write ? &sink : NULL);
     session_set_max_response(sess, engine_request_bound(en->s, en->req.unmasked, &t->t));
     rc = session_post_reuse(sess, "image:computePixels", w->body.data, w->body.len, &res, &e);
+    session_set_sink(sess, NULL);
     pthread_mutex_lock(&en->mu);
     en->sum->requests++;
     if (rc == 0)
@@ -182,6 +194,15 @@ static void handle_task(struct engine_worker *w, struct session *sess, struct en
         on_refusal(w, t, &res);
     }
     engine_worker_keep(w, &res);
+}
+
+/* The worker's answer and piece buffers, given back to the system (only
+ * the worker touches them). */
+static void worker_drop_buffers(struct engine_worker *w)
+{
+    http_result_free(&w->res);
+    buf_init_aligned(&w->res.body, 0);
+    mosaic_pbuf_free(&w->pb);
 }
 
 static void *worker_main(void *arg)
@@ -220,6 +241,15 @@ static void *worker_main(void *arg)
             pthread_cond_broadcast(&en->cv);
             continue;
         }
+        if (w->res.body.cap || w->pb.mem) {
+            /* Nothing to do: a worker that waits keeps no buffer, so memory
+             * stays bounded by the requests in flight, also while the
+             * concurrency limit is below the number of workers. */
+            pthread_mutex_unlock(&en->mu);
+            worker_drop_buffers(w);
+            pthread_mutex_lock(&en->mu);
+            continue;
+        }
         /* Sleep until a retry is due, something changes, or the stop flag
          * is to be polled again. */
         engine_wait_locked(en, engine_sched_idle_ms(&en->sched, now));
@@ -241,6 +271,7 @@ static void workers_join(struct engine_worker *workers, int n)
         buf_free(&workers[i].body);
         mosaic_pbuf_free(&workers[i].pb);
         http_result_free(&workers[i].res);
+        engine_store_sink_free(&workers[i]);
     }
 }
 

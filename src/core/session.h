@@ -88,6 +88,21 @@ void http_result_free(struct http_result *res);
  * per request from the tile's expected size. */
 void session_set_max_response(struct session *s, size_t max);
 
+/* Where the body of a 200 answer goes instead of res->body: write is given
+ * each part as it arrives, in order (decoded, when the answer is
+ * compressed), so that a large answer can be consumed without being held
+ * whole. A non-zero return from write abandons the transfer, and the
+ * request returns 0 with status 200 all the same: the sink knows what was
+ * wrong. Answers of any other status (an error body to read) go to
+ * res->body as always, and the bound of session_set_max_response holds for
+ * a sunk body too (ERR_LIMIT). The sink (copied) serves every request of
+ * the session until set again; NULL: none. */
+struct session_sink {
+    int (*write)(void *ud, const void *data, size_t n);
+    void *ud;
+};
+void session_set_sink(struct session *s, const struct session_sink *sink);
+
 /* Checks that a URL may carry credentials: https anywhere, plain http only
  * for loopback hosts (127.0.0.0/8, ::1, localhost). 0 or ERR_USAGE. */
 int session_check_url(const char *url, struct errbuf *e);

@@ -26,6 +26,25 @@ static struct seen last;
 static char upload[4096];
 static size_t upload_len;
 
+/* A session_sink that keeps what it is given, or refuses after `refuse_after` calls. */
+struct sunk {
+    char data[128];
+    size_t total;
+    int calls, refuse_after;
+};
+
+static int sink_write(void *ud, const void *data, size_t n)
+{
+    struct sunk *k = ud;
+    size_t used = k->total < sizeof k->data - 1 ? k->total : sizeof k->data - 1;
+    size_t room = sizeof k->data - 1 - used;
+
+    memcpy(k->data + used, data, n < room ? n : room);
+    k->total += n;
+    k->calls++;
+    return k->refuse_after && k->calls >= k->refuse_after;
+}
+
 static void copy_header(struct MHD_Connection *c, const char *name, char *out, size_t cap)
 {
     const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
@@ -206,6 +225,47 @@ int main(void)
     rc = session_get(s, "ok", &res, &e);
     CHECK(rc == 0 && res.status == 200);
     http_result_free(&res);
+
+    /* A sink takes a 200 answer's body as it arrives, and nothing else. */
+    {
+        struct sunk k;
+        struct session_sink sink = {sink_write, &k};
+        memset(&k, 0, sizeof k);
+        session_set_sink(s, &sink);
+        rc = session_get(s, "ok", &res, &e);
+        CHECK(rc == 0 && res.status == 200 && res.body.len == 0);
+        CHECK_STR(k.data, "{\"result\":3}");
+        http_result_free(&res);
+        /* An error answer goes to the body, to be read. */
+        memset(&k, 0, sizeof k);
+        rc = session_get(s, "busy", &res, &e);
+        CHECK(rc == 0 && res.status == 429 && k.calls == 0);
+        session_error_message(&res, msg, sizeof msg);
+        CHECK_STR(msg, "Too many requests.");
+        http_result_free(&res);
+        /* The bound holds for a sunk body; under it, its Content-Length
+         * reserves no buffer (the body never comes there). */
+        rc = session_get(s, "big", &res, &e);
+        CHECK(rc == ERR_LIMIT && strstr(e.msg, "larger than 50000 bytes") != NULL && k.calls == 0);
+        http_result_free(&res);
+        session_set_max_response(s, 200000);
+        rc = session_get(s, "big", &res, &e);
+        CHECK(rc == 0 && res.status == 200 && k.total == 99999 && res.body.cap == 0);
+        http_result_free(&res);
+        /* A sink that refuses stops the transfer: still an answer, the
+         * sink's to judge. */
+        memset(&k, 0, sizeof k);
+        k.refuse_after = 1;
+        rc = session_get(s, "big", &res, &e);
+        CHECK(rc == 0 && res.status == 200 && k.calls == 1 && k.total < 99999);
+        http_result_free(&res);
+        session_set_max_response(s, 0);
+        session_set_sink(s, NULL);
+        rc = session_get(s, "ok", &res, &e);
+        CHECK(rc == 0 && res.status == 200);
+        CHECK_STR(res.body.data, "{\"result\":3}");
+        http_result_free(&res);
+    }
 
     session_destroy(s);
     s = NULL;

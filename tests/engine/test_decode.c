@@ -352,6 +352,192 @@ static void test_mutations(void)
     CHECK(ok >= 0);
 }
 
+/* ---- NPY decoded as it arrives ---- */
+
+/* What the stream's sink saw: planes of each band's own type, filled from
+ * the records it was given (which must come in order, each once). */
+struct collected {
+    struct decoded_tile t;
+    struct decoded_band bands[8];
+    unsigned char *planes[8];
+    int headers;
+    size_t next;          /* the record the next call must start at */
+    int out_of_order;
+    struct decode_npy_stream *st;
+};
+
+static int on_header(void *ud, const struct decode_npy_layout *l, struct errbuf *e)
+{
+    struct collected *c = ud;
+    int b;
+
+    (void)e;
+    c->headers++;
+    if (l->nbands > 8)
+        return ERR_PARSE;
+    c->t.width = W;
+    c->t.height = H;
+    c->t.nbands = l->nbands;
+    c->t.bands = c->bands;
+    for (b = 0; b < l->nbands; b++) {
+        c->planes[b] = calloc(l->npx, 8);
+        c->bands[b].type = l->types[b];
+        c->bands[b].data = c->planes[b];
+        if (!c->planes[b])
+            return ERR_NOMEM;
+    }
+    return 0;
+}
+
+static int on_records(void *ud, const void *recs, size_t first, size_t n, struct errbuf *e)
+{
+    struct collected *c = ud;
+    int b;
+
+    (void)e;
+    if (first != c->next || n == 0)
+        c->out_of_order = 1;
+    c->next = first + n;
+    for (b = 0; b < c->t.nbands; b++)
+        decode_npy_stream_band(c->st, recs, n, b, c->planes[b] + first * spec_dtype_size(c->bands[b].type));
+    return 0;
+}
+
+static void collected_free(struct collected *c)
+{
+    int b;
+
+    for (b = 0; b < 8; b++)
+        free(c->planes[b]);
+    memset(c, 0, sizeof *c);
+}
+
+/* Feeds body[0, len) in parts of `step` bytes (0: parts of 1 to 40 bytes
+ * from a generator), then ends the body. */
+static int stream_all(struct decode_npy_stream *st, struct collected *c, const void *body, size_t len,
+                      const struct decode_expect *x, size_t step, struct errbuf *e)
+{
+    struct decode_npy_sink sink = {on_header, on_records, c};
+    const unsigned char *p = body;
+    uint32_t r = 12345;
+    size_t off = 0;
+    int rc;
+
+    memset(c, 0, sizeof *c);
+    c->st = st;
+    decode_npy_stream_begin(st, x, &sink);
+    while (off < len) {
+        size_t k = step;
+        if (!k) {
+            r = r * 1103515245u + 12345u;
+            k = 1 + (r >> 16) % 40;
+        }
+        if (k > len - off)
+            k = len - off;
+        if ((rc = decode_npy_stream_feed(st, p + off, k, e)) < 0)
+            return rc;
+        off += k;
+    }
+    return decode_npy_stream_end(st, e);
+}
+
+static void test_npy_stream(void)
+{
+    static const size_t steps[] = {1, 2, 3, 7, 13, 0, 1u << 20};
+    struct decode_expect x = {W, H, 8, mixed_ids, NULL, NULL};
+    const char *ids2[] = {"B1", "B2"};
+    struct decode_expect xb = {W, H, 2, ids2, NULL, NULL};
+    struct decode_expect xs = {W, H, 1, NULL, NULL, NULL};
+    struct {
+        const char *file;
+        const struct decode_expect *x;
+    } cases[] = {{"mixed.npy", &x}, {"mixed_v2.npy", &x}, {"bigendian.npy", &xb}, {"simple.npy", &xs}};
+    struct decode_npy_stream *st;
+    struct collected c;
+    struct decoded_tile t;
+    struct errbuf e, e2;
+    size_t k, s, n, bad = 0;
+    struct buf b;
+    char *copy;
+
+    CHECK(decode_npy_stream_create(&st) == 0);
+    if (!st)
+        return;
+    /* Any split of a valid body gives decode_npy's values, every record
+     * once and in order, the header once. One stream serves them all. */
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        CHECK(load(cases[k].file, &b) == 0);
+        for (s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+            int rc = stream_all(st, &c, b.data, b.len, cases[k].x, steps[s], &e);
+            CHECK(rc == 0);
+            if (rc != 0)
+                fprintf(stderr, "%s in parts of %zu: %s\n", cases[k].file, steps[s], e.msg);
+            CHECK(c.headers == 1 && !c.out_of_order && c.next == (size_t)W * H);
+            CHECK(c.t.nbands == cases[k].x->nbands && values_ok(&c.t));
+            CHECK(decode_npy_stream_layout(st) && decode_npy_stream_layout(st)->uniform == (k == 3));
+            collected_free(&c);
+        }
+        buf_free(&b);
+    }
+
+    /* Every truncation, trailing bytes, and corrupted header bytes: the
+     * same outcome and message as decode_npy on the whole body. */
+    CHECK(load("mixed.npy", &b) == 0);
+    for (n = 0; n < b.len; n++) {
+        int rc = stream_all(st, &c, b.data, n, &x, n % 5 + 1, &e);
+        int rw = decode_npy(b.data, n, &x, &t, &e2);
+        if (rc != ERR_PARSE || rw != ERR_PARSE || strcmp(e.msg, e2.msg) != 0) {
+            if (bad++ == 0)
+                fprintf(stderr, "cut at %zu: stream %d '%s', whole %d '%s'\n", n, rc, e.msg, rw, e2.msg);
+        }
+        collected_free(&c);
+    }
+    CHECK(bad == 0);
+    copy = malloc(b.len + 16);
+    CHECK(copy != NULL);
+    if (copy) {
+        memcpy(copy, b.data, b.len);
+        memset(copy + b.len, 0, 16);
+        CHECK(stream_all(st, &c, copy, b.len + 16, &x, 3, &e) == ERR_PARSE);
+        CHECK(decode_npy(copy, b.len + 16, &x, &t, &e2) == ERR_PARSE && strcmp(e.msg, e2.msg) == 0);
+        CHECK(strstr(e.msg, "trailing") != NULL && c.next == (size_t)W * H);
+        collected_free(&c);
+        bad = 0;
+        for (n = 0; n < 128 && n < b.len; n++) {
+            int rc, rw;
+            memcpy(copy, b.data, b.len);
+            copy[n] = copy[n] == 'X' ? 'Y' : 'X';
+            rc = stream_all(st, &c, copy, b.len, &x, 0, &e);
+            rw = decode_npy(copy, b.len, &x, &t, &e2);
+            if (rc != rw || (rc < 0 && strcmp(e.msg, e2.msg) != 0) || (rc == 0 && !values_ok(&c.t)))
+                bad++;
+            if (rw == 0)
+                decoded_tile_free(&t);
+            collected_free(&c);
+        }
+        CHECK(bad == 0);
+        free(copy);
+    }
+    /* A wrong expectation is told as soon as the header is in: no record
+     * reaches the sink, and later parts get the same error. */
+    x.width = W + 1;
+    {
+        struct decode_npy_sink sink = {on_header, on_records, &c};
+        size_t hdr = 10 + ((unsigned char)b.data[8] | (unsigned char)b.data[9] << 8);
+        memset(&c, 0, sizeof c);
+        c.st = st;
+        decode_npy_stream_begin(st, &x, &sink);
+        CHECK(decode_npy_stream_feed(st, b.data, hdr, &e) == ERR_PARSE && strstr(e.msg, "shape"));
+        CHECK(decode_npy_stream_feed(st, b.data + hdr, b.len - hdr, &e) == ERR_PARSE && strstr(e.msg, "shape"));
+        CHECK(decode_npy_stream_end(st, &e) == ERR_PARSE && strstr(e.msg, "shape"));
+        CHECK(c.headers == 0 && c.next == 0);
+        collected_free(&c);
+    }
+    x.width = W;
+    buf_free(&b);
+    decode_npy_stream_free(st);
+}
+
 int main(void)
 {
     char cmd[1024];
@@ -371,6 +557,7 @@ int main(void)
     test_npy_valid();
     test_npy_invalid();
     test_npy_handmade();
+    test_npy_stream();
     test_geotiff();
     test_mutations();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
