@@ -243,6 +243,8 @@ static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
             size_t q = (size_t)y * (size_t)B + (size_t)x;
             long ix = 2 * (x0 + x) + 2 <= up->width ? 2 : 1;
             int missing = (int)(ix * iy) - p->got[q], any = 0;
+            if (missing < 0)
+                missing = 0;
             for (b = 0; b < nb; b++) {
                 unsigned c = p->cnt[b * bb + q] + (fill_valid ? (unsigned)missing : 0u);
                 l->row[(size_t)x * nb + b] = c ? p->sum[b * bb + q] / c : none;
@@ -287,7 +289,7 @@ static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
                 continue;                                                                                      \
             for (b = 0; b < nb; b++) {                                                                         \
                 double v = (double)*(const T *)(const void *)(s + b * band);                                   \
-                if (!vr && (v != v || (has_nd && v == nd)))                                                    \
+                if (v != v || (!vr && has_nd && v == nd))                                                      \
                     continue;                                                                                  \
                 p->sum[(size_t)b * bb + q] += v;                                                               \
                 p->cnt[(size_t)b * bb + q]++;                                                                  \

@@ -1,0 +1,197 @@
+/*
+ * COG outputs built as tiles arrive (overview.c, cogwrite.c): pieces of odd
+ * sizes at odd offsets, added in reverse order with some left out (a
+ * polygon region's skipped tiles), for integer and float types, nodata, a
+ * mask band, RGB, every codec. check_cog.py then checks each file against
+ * an independent computation: full resolution equal to the pieces, every
+ * overview level the mean of the 2x2 valid pixels of the level above, the
+ * masks, GDAL's LAYOUT=COG and GDAL's COG validator.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gdal.h>
+
+#include "../unit/check.h"
+#include "core/mosaic.h"
+
+static char dir[256];
+
+struct cogcase {
+    const char *name;
+    long width, height, tw, th;       /* grid, piece size */
+    int nbands;                       /* data bands */
+    enum spec_dtype dtype;
+    int has_nodata;
+    double nodata;
+    int mask;                         /* a validity band after the data bands */
+    enum spec_compression comp;
+    int rgb;
+    int skip;                         /* leave out every skip-th piece (0: none) */
+};
+
+/* The pixel values: check_cog.py computes the same. */
+static double value(const struct cogcase *c, int b, long x, long y)
+{
+    double v = (double)((x * 3 + y * 5 + b * 1000) % 30000);
+
+    if (c->has_nodata && (x * 7 + y * 13) % 17 == 0)
+        return c->nodata;
+    switch (c->dtype) {
+    case SPEC_DTYPE_UINT8: return fmod(v, 251);
+    case SPEC_DTYPE_INT8: return fmod(v, 200) - 100;
+    case SPEC_DTYPE_INT16: return v - 15000;
+    case SPEC_DTYPE_FLOAT32:
+    case SPEC_DTYPE_FLOAT64: return v / 7.0 - 1000;
+    default: return v;
+    }
+}
+
+static double valid(long x, long y)
+{
+    return (x / 7 + y / 5) % 3 != 0 ? 1.0 : 0.0;
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void run_case(const struct cogcase *c)
+{
+    char out[512], parts[512], cmd[1400];
+    long nx = (c->width + c->tw - 1) / c->tw, ny = (c->height + c->th - 1) / c->th, i, n = nx * ny;
+    int nb = c->nbands + (c->mask ? 1 : 0), b;
+    struct mosaic_piece *pieces = calloc((size_t)n, sizeof *pieces);
+    struct mosaic_writer *w = NULL;
+    struct mosaic_out o;
+    struct errbuf e;
+
+    snprintf(out, sizeof out, "%s/%s.tif", dir, c->name);
+    CHECK(mosaic_parts_dir(out, parts, sizeof parts, &e) == 0);
+    CHECK(mosaic_parts_create(parts, &e) == 0);
+    for (i = 0; i < n; i++) {
+        struct mosaic_piece *p = &pieces[i];
+        struct decoded_tile t;
+        long x, y;
+        p->tile_id = (size_t)i;
+        p->col = (i % nx) * c->tw;
+        p->row = (i / nx) * c->th;
+        p->width = p->col + c->tw > c->width ? c->width - p->col : c->tw;
+        p->height = p->row + c->th > c->height ? c->height - p->row : c->th;
+        p->nbands = nb;
+        p->type = c->dtype;
+        memset(&t, 0, sizeof t);
+        t.width = p->width;
+        t.height = p->height;
+        t.nbands = nb;
+        t.bands = calloc((size_t)nb, sizeof *t.bands);
+        for (b = 0; b < nb; b++) {
+            double *d = malloc((size_t)(p->width * p->height) * sizeof *d);
+            t.bands[b].type = SPEC_DTYPE_FLOAT64;
+            t.bands[b].data = d;
+            for (y = 0; y < p->height; y++)
+                for (x = 0; x < p->width; x++)
+                    d[y * p->width + x] =
+                        b < c->nbands ? value(c, b, p->col + x, p->row + y) : valid(p->col + x, p->row + y);
+        }
+        CHECK(mosaic_store_piece(parts, p, &t, NULL, 0, 0, &e) == 0);
+        for (b = 0; b < nb; b++)
+            free(t.bands[b].data);
+        free(t.bands);
+    }
+
+    memset(&o, 0, sizeof o);
+    o.path = out;
+    snprintf(o.grid.crs, sizeof o.grid.crs, "EPSG:32610");
+    o.grid.x0 = 500000;
+    o.grid.y0 = 4200000;
+    o.grid.sx = 30;
+    o.grid.sy = -30;
+    o.grid.width = c->width;
+    o.grid.height = c->height;
+    o.nbands = nb;
+    o.mask_band = c->mask;
+    o.dtype = c->dtype;
+    o.has_nodata = c->has_nodata;
+    o.nodata = c->nodata;
+    o.format = SPEC_FORMAT_COG;
+    o.compression = c->comp;
+    o.rgb = c->rgb;
+    {
+        static const struct spec_kv md[] = {{(char *)"EEFETCH_RECIPE", (char *)"cog.lua"}};
+        static const char *const names[] = {"alpha", "beta", "gamma", "delta"};
+        o.metadata = md;
+        o.nmetadata = 1;
+        o.band_names = names;
+    }
+    /* Reverse order, as tiles may land: every block waits for its last piece. */
+    CHECK(mosaic_writer_open(&o, &w, &e) == 0);
+    for (i = n; w && i-- > 0;) {
+        if (c->skip && i % c->skip == 1)
+            continue;
+        if (mosaic_writer_add(w, parts, &pieces[i], &e) != 0) {
+            fprintf(stderr, "%s: %s\n", c->name, e.msg);
+            CHECK(0);
+        }
+    }
+    if (w && mosaic_writer_finish(w, &e) != 0) {
+        fprintf(stderr, "%s: %s\n", c->name, e.msg);
+        CHECK(0);
+    }
+    CHECK(exists(out));
+    {
+        /* No temporary left beside the output. */
+        char tmp[700];
+        snprintf(tmp, sizeof tmp, "%s.partial", out);
+        CHECK(!exists(tmp));
+        snprintf(tmp, sizeof tmp, "%s.partial-ovr1", out);
+        CHECK(!exists(tmp));
+        snprintf(tmp, sizeof tmp, "%s.partial-cog", out);
+        CHECK(!exists(tmp));
+    }
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/engine/check_cog.py %s %s %ld %ld %ld %ld %d %d %d %.17g %d %d %d",
+             getenv("EEFETCH_SRC") ? getenv("EEFETCH_SRC") : "..", out,
+             c->name, c->width, c->height, c->tw, c->th, c->nbands, (int)c->dtype, c->has_nodata, c->nodata,
+             c->mask, c->rgb, c->skip);
+    CHECK(system(cmd) == 0);
+    CHECK(mosaic_parts_remove(parts, &e) == 0);
+    free(pieces);
+}
+
+int main(void)
+{
+    static const struct cogcase cases[] = {
+        /* name, w, h, tw, th, bands, type, nodata?, nodata, mask, codec, rgb, skip */
+        {"u16_zstd", 1001, 777, 333, 250, 4, SPEC_DTYPE_UINT16, 0, 0, 0, SPEC_COMPRESS_ZSTD, 0, 0},
+        {"u16_skip", 1001, 777, 256, 256, 4, SPEC_DTYPE_UINT16, 0, 0, 0, SPEC_COMPRESS_DEFAULT, 0, 3},
+        {"f32_nodata_deflate", 900, 1100, 300, 275, 2, SPEC_DTYPE_FLOAT32, 1, -9999, 0, SPEC_COMPRESS_DEFLATE, 0, 4},
+        {"i16_mask_lzw", 777, 555, 200, 185, 1, SPEC_DTYPE_INT16, 0, 0, 1, SPEC_COMPRESS_LZW, 0, 5},
+        {"u8_rgb_none", 640, 600, 256, 256, 3, SPEC_DTYPE_UINT8, 0, 0, 0, SPEC_COMPRESS_NONE, 1, 0},
+        {"i8_nodata", 530, 300, 265, 150, 1, SPEC_DTYPE_INT8, 1, -128, 0, SPEC_COMPRESS_ZSTD, 0, 0},
+        {"f64_nan_mask", 600, 520, 256, 256, 2, SPEC_DTYPE_FLOAT64, 1, NAN, 1, SPEC_COMPRESS_ZSTD, 0, 0},
+        {"small", 200, 100, 128, 100, 1, SPEC_DTYPE_UINT16, 1, 0, 0, SPEC_COMPRESS_ZSTD, 0, 0},
+    };
+    char cmd[300];
+    size_t i;
+
+    mosaic_global_init();
+    snprintf(dir, sizeof dir, "/tmp/eefetch_cogwrite_XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    for (i = 0; i < sizeof cases / sizeof *cases; i++)
+        run_case(&cases[i]);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (getenv("EEFETCH_TEST_KEEP"))   /* to look at the files */
+        fprintf(stderr, "kept %s\n", dir);
+    else if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return CHECK_DONE();
+}
