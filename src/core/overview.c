@@ -44,6 +44,10 @@ struct ovr {
     struct level *lv;                 /* lv[0] is full resolution (no file) */
     uint8_t *valid0;                  /* a full-resolution window's validity */
     size_t valid0cap;
+    /* Finished blocks' memory, reused: a fresh block of several MiB would
+     * otherwise cost page faults and zeroing by the kernel every time. */
+    struct pend *spare[16];
+    int nspare;
 };
 
 int ovr_count(long width, long height, int block)
@@ -99,6 +103,8 @@ void ovr_free(struct ovr *o, int remove)
         free(l->maskbuf);
         free(l->row);
     }
+    while (o->nspare > 0)
+        pend_free(o->spare[--o->nspare]);
     free(o->lv);
     free(o->valid0);
     free(o);
@@ -193,8 +199,14 @@ static struct pend *pend_get(struct ovr *o, int k, long bx, long by)
         l->pend = np;
         l->cappend = nc;
     }
-    if (!(p = calloc(1, sizeof *p)) || !(p->sum = calloc(bb * (size_t)o->d.nbands, sizeof *p->sum)) ||
-        !(p->cnt = calloc(bb * (size_t)o->d.nbands, 1)) || !(p->got = calloc(bb, 1))) {
+    if (o->nspare > 0) {
+        p = o->spare[--o->nspare];
+        memset(p->sum, 0, bb * (size_t)o->d.nbands * sizeof *p->sum);
+        memset(p->cnt, 0, bb * (size_t)o->d.nbands);
+        memset(p->got, 0, bb);
+        p->seen = 0;
+    } else if (!(p = calloc(1, sizeof *p)) || !(p->sum = calloc(bb * (size_t)o->d.nbands, sizeof *p->sum)) ||
+               !(p->cnt = calloc(bb * (size_t)o->d.nbands, 1)) || !(p->got = calloc(bb, 1))) {
         pend_free(p);
         return NULL;
     }
@@ -207,7 +219,7 @@ static struct pend *pend_get(struct ovr *o, int k, long bx, long by)
     return p;
 }
 
-static void pend_drop(struct level *l, struct pend *p)
+static void pend_drop(struct ovr *o, struct level *l, struct pend *p)
 {
     size_t i;
 
@@ -216,11 +228,41 @@ static void pend_drop(struct level *l, struct pend *p)
             l->pend[i] = l->pend[--l->npend];
             break;
         }
-    pend_free(p);
+    if (o->nspare < (int)(sizeof o->spare / sizeof *o->spare))
+        o->spare[o->nspare++] = p;
+    else
+        pend_free(p);
 }
 
 static int feed(struct ovr *o, int k, long x0, long y0, long w, long h, const unsigned char *px, ptrdiff_t pix,
                 ptrdiff_t line, ptrdiff_t band, const uint8_t *valid, struct errbuf *e);
+
+/* Means to the output type: integers rounded half away from zero, as the
+ * store converts (a mean of values of a type is within its range; a
+ * pixel without input holds nodata or 0 there). */
+#define STORE(T)                                                                                               \
+    for (i = 0; i < n; i++)                                                                                    \
+        ((T *)dst)[i] = (T)(src[i] < 0 ? src[i] - 0.5 : src[i] + 0.5);                                         \
+    break
+
+static void store_row(const double *src, void *dst, enum spec_dtype t, size_t n)
+{
+    size_t i;
+
+    switch (t) {
+    case SPEC_DTYPE_UINT8: STORE(uint8_t);
+    case SPEC_DTYPE_INT8: STORE(int8_t);
+    case SPEC_DTYPE_UINT16: STORE(uint16_t);
+    case SPEC_DTYPE_INT16: STORE(int16_t);
+    case SPEC_DTYPE_UINT32: STORE(uint32_t);
+    case SPEC_DTYPE_INT32: STORE(int32_t);
+    case SPEC_DTYPE_FLOAT32:
+        for (i = 0; i < n; i++)
+            ((float *)dst)[i] = (float)src[i];
+        break;
+    default: memcpy(dst, src, n * sizeof *src); break;
+    }
+}
 
 /* Block p of level k has all its inputs (or the output is complete): its
  * means go to the level's file and on to level k+1. */
@@ -233,7 +275,8 @@ static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
     /* Inputs that never arrived read as the fill; it counts as valid only
      * without a mask and without nodata (then it is 0). */
     int fill_valid = !o->d.mask && !o->d.has_nodata;
-    double none = o->d.has_nodata ? o->d.nodata : (o->d.dtype == SPEC_DTYPE_FLOAT32 || o->d.dtype == SPEC_DTYPE_FLOAT64) ? NAN : 0.0;
+    int is_float = o->d.dtype == SPEC_DTYPE_FLOAT32 || o->d.dtype == SPEC_DTYPE_FLOAT64;
+    double none = o->d.has_nodata && (is_float || !isnan(o->d.nodata)) ? o->d.nodata : is_float ? NAN : 0.0;
     int rc;
 
     for (y = 0; y < h; y++) {
@@ -252,8 +295,7 @@ static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
             }
             l->maskbuf[y * w + x] = any ? 255 : 0;
         }
-        mosaic_convert_values(l->row, SPEC_DTYPE_FLOAT64, l->vals + (size_t)y * (size_t)w * nb * sz, o->d.dtype,
-                              (size_t)w * nb);
+        store_row(l->row, l->vals + (size_t)y * (size_t)w * nb * sz, o->d.dtype, (size_t)w * nb);
     }
     if (GDALDatasetRasterIO(l->ds, GF_Write, (int)x0, (int)y0, (int)w, (int)h, l->vals, (int)w, (int)h,
                             pixtype_to_gdal(o->d.dtype), (int)nb, NULL, (int)(sz * nb), (int)(sz * nb * (size_t)w),
@@ -265,7 +307,7 @@ static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
         return err_set(e, ERR_IO, "cannot write the mask of overview level %d into %s: %s", k, l->path,
                        CPLGetLastErrorMsg());
     l->done[p->by * l->nbx + p->bx] = 1;
-    pend_drop(l, p);
+    pend_drop(o, l, p);
     if (k == o->n)
         return 0;
     rc = feed(o, k + 1, x0, y0, w, h, l->vals, (ptrdiff_t)(sz * nb), (ptrdiff_t)(sz * nb * (size_t)w),
