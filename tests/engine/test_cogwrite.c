@@ -2,7 +2,8 @@
  * COG outputs built as tiles arrive (overview.c, cogwrite.c): pieces of odd
  * sizes at odd offsets, added in reverse order with some left out (a
  * polygon region's skipped tiles), for integer and float types, nodata, a
- * mask band, RGB, every codec. check_cog.py then checks each file against
+ * mask band, RGB, every codec, a writer aborted halfway and started again
+ * (a resumed run). check_cog.py then checks each file against
  * an independent computation: full resolution equal to the pieces, every
  * overview level the mean of the 2x2 valid pixels of the level above, the
  * masks, GDAL's LAYOUT=COG and GDAL's COG validator.
@@ -33,6 +34,8 @@ struct cogcase {
     enum spec_compression comp;
     int rgb;
     int skip;                         /* leave out every skip-th piece (0: none) */
+    int resume;                       /* a first writer takes half the pieces and is aborted
+                                         (a stopped run); a second one assembles them all */
 };
 
 /* The pixel values: check_cog.py computes the same. */
@@ -131,6 +134,16 @@ static void run_case(const struct cogcase *c)
         o.nmetadata = 1;
         o.band_names = names;
     }
+    if (c->resume) {
+        char tmp[700];
+        CHECK(mosaic_writer_open(&o, &w, &e) == 0);
+        for (i = 0; w && i < n / 2; i++)
+            CHECK(mosaic_writer_add(w, parts, &pieces[i], &e) == 0);
+        mosaic_writer_abort(w);
+        w = NULL;
+        snprintf(tmp, sizeof tmp, "%s.partial-ovr1", out);
+        CHECK(!exists(tmp) && !exists(out));
+    }
     /* Reverse order, as tiles may land: every block waits for its last piece. */
     CHECK(mosaic_writer_open(&o, &w, &e) == 0);
     for (i = n; w && i-- > 0;) {
@@ -169,15 +182,16 @@ static void run_case(const struct cogcase *c)
 int main(void)
 {
     static const struct cogcase cases[] = {
-        /* name, w, h, tw, th, bands, type, nodata?, nodata, mask, codec, rgb, skip */
-        {"u16_zstd", 1001, 777, 333, 250, 4, SPEC_DTYPE_UINT16, 0, 0, 0, SPEC_COMPRESS_ZSTD, 0, 0},
-        {"u16_skip", 1001, 777, 256, 256, 4, SPEC_DTYPE_UINT16, 0, 0, 0, SPEC_COMPRESS_DEFAULT, 0, 3},
-        {"f32_nodata_deflate", 900, 1100, 300, 275, 2, SPEC_DTYPE_FLOAT32, 1, -9999, 0, SPEC_COMPRESS_DEFLATE, 0, 4},
-        {"i16_mask_lzw", 777, 555, 200, 185, 1, SPEC_DTYPE_INT16, 0, 0, 1, SPEC_COMPRESS_LZW, 0, 5},
-        {"u8_rgb_none", 640, 600, 256, 256, 3, SPEC_DTYPE_UINT8, 0, 0, 0, SPEC_COMPRESS_NONE, 1, 0},
-        {"i8_nodata", 530, 300, 265, 150, 1, SPEC_DTYPE_INT8, 1, -128, 0, SPEC_COMPRESS_ZSTD, 0, 0},
-        {"f64_nan_mask", 600, 520, 256, 256, 2, SPEC_DTYPE_FLOAT64, 1, NAN, 1, SPEC_COMPRESS_ZSTD, 0, 0},
-        {"small", 200, 100, 128, 100, 1, SPEC_DTYPE_UINT16, 1, 0, 0, SPEC_COMPRESS_ZSTD, 0, 0},
+        /* name, w, h, tw, th, bands, type, nodata?, nodata, mask, codec, rgb, skip, resume */
+        {"u16_zstd", 1001, 777, 333, 250, 4, SPEC_DTYPE_UINT16, 0, 0, 0, SPEC_COMPRESS_ZSTD, 0, 0, 0},
+        {"u16_skip", 1001, 777, 256, 256, 4, SPEC_DTYPE_UINT16, 0, 0, 0, SPEC_COMPRESS_DEFAULT, 0, 3, 0},
+        {"f32_nodata_deflate", 900, 1100, 300, 275, 2, SPEC_DTYPE_FLOAT32, 1, -9999, 0, SPEC_COMPRESS_DEFLATE, 0, 4, 0},
+        {"i16_mask_lzw", 777, 555, 200, 185, 1, SPEC_DTYPE_INT16, 0, 0, 1, SPEC_COMPRESS_LZW, 0, 5, 0},
+        {"u8_rgb_none", 640, 600, 256, 256, 3, SPEC_DTYPE_UINT8, 0, 0, 0, SPEC_COMPRESS_NONE, 1, 0, 0},
+        {"i8_nodata", 530, 300, 265, 150, 1, SPEC_DTYPE_INT8, 1, -128, 0, SPEC_COMPRESS_ZSTD, 0, 0, 0},
+        {"f64_nan_mask", 600, 520, 256, 256, 2, SPEC_DTYPE_FLOAT64, 1, NAN, 1, SPEC_COMPRESS_ZSTD, 0, 0, 0},
+        {"small", 200, 100, 128, 100, 1, SPEC_DTYPE_UINT16, 1, 0, 0, SPEC_COMPRESS_ZSTD, 0, 0, 0},
+        {"u16_resumed", 1300, 700, 512, 512, 2, SPEC_DTYPE_UINT16, 1, 0, 1, SPEC_COMPRESS_DEFAULT, 0, 0, 1},
     };
     char cmd[300];
     size_t i;
