@@ -16,9 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cpl_conv.h>
+#include <cpl_string.h>
 #include <gdal.h>
 
 #include "../unit/check.h"
+#include "core/cogwrite.h"
 #include "core/mosaic.h"
 
 static char dir[256];
@@ -179,6 +182,114 @@ static void run_case(const struct cogcase *c)
     free(pieces);
 }
 
+/* A BigTIFF source (as GDAL makes one for outputs past 4 GiB) gives a
+ * BigTIFF COG with the same pixels at every level and in the mask. */
+static void make_src(const char *path, int w, int h, int k)
+{
+    char **opts = NULL;
+    GDALDatasetH ds;
+    uint16_t *px = malloc((size_t)w * (size_t)h * sizeof *px);
+    unsigned char *m = malloc((size_t)w * (size_t)h);
+    int x, y, b;
+
+    opts = CSLSetNameValue(opts, "TILED", "YES");
+    opts = CSLSetNameValue(opts, "BLOCKXSIZE", "256");
+    opts = CSLSetNameValue(opts, "BLOCKYSIZE", "256");
+    opts = CSLSetNameValue(opts, "COMPRESS", "ZSTD");
+    opts = CSLSetNameValue(opts, "PREDICTOR", "2");
+    opts = CSLSetNameValue(opts, "BIGTIFF", "YES");
+    ds = GDALCreate(GDALGetDriverByName("GTiff"), path, w, h, 2, GDT_UInt16, opts);
+    CHECK(ds != NULL);
+    CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES");
+    CHECK(GDALCreateDatasetMaskBand(ds, GMF_PER_DATASET) == CE_None);
+    CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", NULL);
+    for (b = 0; b < 2; b++) {
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++)
+                px[y * w + x] = (uint16_t)((x * 7 + y * 3 + b * 100 + k * 1000) % 65536);
+        CHECK(GDALRasterIO(GDALGetRasterBand(ds, b + 1), GF_Write, 0, 0, w, h, px, w, h, GDT_UInt16, 0, 0) ==
+              CE_None);
+    }
+    for (y = 0; y < h; y++)
+        for (x = 0; x < w; x++)
+            m[y * w + x] = (x + y + k) % 5 ? 255 : 0;
+    CHECK(GDALRasterIO(GDALGetMaskBand(GDALGetRasterBand(ds, 1)), GF_Write, 0, 0, w, h, m, w, h, GDT_Byte, 0, 0) ==
+          CE_None);
+    GDALClose(ds);
+    CSLDestroy(opts);
+    free(px);
+    free(m);
+}
+
+static long differences(GDALRasterBandH a, GDALRasterBandH b)
+{
+    int w = GDALGetRasterBandXSize(a), h = GDALGetRasterBandYSize(a);
+    uint16_t *pa = malloc((size_t)w * (size_t)h * 2), *pb = malloc((size_t)w * (size_t)h * 2);
+    long bad = 0, i;
+
+    if (w != GDALGetRasterBandXSize(b) || h != GDALGetRasterBandYSize(b) ||
+        GDALRasterIO(a, GF_Read, 0, 0, w, h, pa, w, h, GDT_UInt16, 0, 0) != CE_None ||
+        GDALRasterIO(b, GF_Read, 0, 0, w, h, pb, w, h, GDT_UInt16, 0, 0) != CE_None)
+        bad = -1;
+    for (i = 0; bad >= 0 && i < (long)w * h; i++)
+        bad += pa[i] != pb[i];
+    free(pa);
+    free(pb);
+    return bad;
+}
+
+static void test_bigtiff(void)
+{
+    char src[3][512], out[512], cmd[800];
+    const char *levels[2] = {src[1], src[2]};
+    unsigned char magic[4] = {0};
+    struct errbuf e;
+    GDALDatasetH cog, s[3];
+    FILE *f;
+    int k, b;
+
+    for (k = 0; k < 3; k++) {
+        snprintf(src[k], sizeof src[k], "%s/big%d.tif", dir, k);
+        make_src(src[k], 600 >> k, 520 >> k, k);
+    }
+    snprintf(out, sizeof out, "%s/big_cog.tif", dir);
+    if (cogwrite_layout(out, src[0], levels, 2, 1, &e) != 0) {
+        fprintf(stderr, "bigtiff: %s\n", e.msg);
+        CHECK(0);
+        return;
+    }
+    f = fopen(out, "rb");
+    CHECK(f && fread(magic, 1, 4, f) == 4 && magic[2] == 43);   /* BigTIFF */
+    if (f)
+        fclose(f);
+    cog = GDALOpen(out, GA_ReadOnly);
+    CHECK(cog != NULL);
+    if (!cog)
+        return;
+    CHECK_STR(GDALGetMetadataItem(cog, "LAYOUT", "IMAGE_STRUCTURE"), "COG");
+    for (k = 0; k < 3; k++)
+        s[k] = GDALOpen(src[k], GA_ReadOnly);
+    for (b = 1; b <= 2; b++) {
+        GDALRasterBandH cb = GDALGetRasterBand(cog, b);
+        CHECK(GDALGetOverviewCount(cb) == 2);
+        CHECK(differences(cb, GDALGetRasterBand(s[0], b)) == 0);
+        for (k = 1; k < 3 && GDALGetOverviewCount(cb) == 2; k++)
+            CHECK(differences(GDALGetOverview(cb, k - 1), GDALGetRasterBand(s[k], b)) == 0);
+    }
+    CHECK(GDALGetMaskFlags(GDALGetRasterBand(cog, 1)) == GMF_PER_DATASET);
+    CHECK(differences(GDALGetMaskBand(GDALGetRasterBand(cog, 1)), GDALGetMaskBand(GDALGetRasterBand(s[0], 1))) == 0);
+    CHECK(differences(GDALGetMaskBand(GDALGetOverview(GDALGetRasterBand(cog, 1), 1)),
+                      GDALGetMaskBand(GDALGetRasterBand(s[2], 1))) == 0);
+    for (k = 0; k < 3; k++)
+        GDALClose(s[k]);
+    GDALClose(cog);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 /usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py "
+             "--full-check=yes -q %s",
+             out);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     static const struct cogcase cases[] = {
@@ -202,6 +313,7 @@ int main(void)
         return 1;
     for (i = 0; i < sizeof cases / sizeof *cases; i++)
         run_case(&cases[i]);
+    test_bigtiff();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (getenv("EEFETCH_TEST_KEEP"))   /* to look at the files */
         fprintf(stderr, "kept %s\n", dir);
