@@ -516,9 +516,13 @@ int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
     if (w->ovr) {
         const char *levels[64];
         int k, n = ovr_levels(w->ovr);
+        if (n > 64) {   /* 2^64 pixels a side: not an image */
+            rc = err_set(e, ERR_INTERNAL, "%d overview levels", n);
+            goto done;
+        }
         if ((rc = ovr_finish(w->ovr, e)) < 0)
             goto done;
-        for (k = 1; k <= n && k <= 64; k++)
+        for (k = 1; k <= n; k++)
             levels[k - 1] = ovr_path(w->ovr, k);
         rc = cogwrite_layout(w->cogtmp, w->partial, levels, n, o->mask_band, e);
         ovr_free(w->ovr, 1);

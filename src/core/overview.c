@@ -374,16 +374,21 @@ static int feed(struct ovr *o, int k, long x0, long y0, long w, long h, const un
     return 0;
 }
 
+/* The validity band's values (1 = valid, as the writer's mask) as bytes. */
+#define VALIDITY(T)                                                                                            \
+    for (j = 0; j < (size_t)h; j++)                                                                            \
+        for (i = 0; i < (size_t)w; i++)                                                                        \
+            o->valid0[j * (size_t)w + i] =                                                                     \
+                *(const T *)(const void *)(valid + (ptrdiff_t)j * line + (ptrdiff_t)i * pix) == (T)1
+
 int ovr_add(struct ovr *o, long x, long y, long w, long h, const unsigned char *px, ptrdiff_t pix,
             ptrdiff_t line, ptrdiff_t band, const unsigned char *valid, struct errbuf *e)
 {
     size_t n = (size_t)w * (size_t)h, i, j;
-    double v;
 
     if (o->n == 0 || w <= 0 || h <= 0)
         return 0;
     if (valid) {
-        /* The validity band (1 = valid, in the output type) as bytes. */
         if (n > o->valid0cap) {
             uint8_t *nv = realloc(o->valid0, n);
             if (!nv)
@@ -391,12 +396,16 @@ int ovr_add(struct ovr *o, long x, long y, long w, long h, const unsigned char *
             o->valid0 = nv;
             o->valid0cap = n;
         }
-        for (j = 0; j < (size_t)h; j++)
-            for (i = 0; i < (size_t)w; i++) {
-                mosaic_convert_values(valid + (ptrdiff_t)j * line + (ptrdiff_t)i * pix, o->d.dtype, &v,
-                                      SPEC_DTYPE_FLOAT64, 1);
-                o->valid0[j * (size_t)w + i] = v == 1.0;
-            }
+        switch (o->d.dtype) {
+        case SPEC_DTYPE_UINT8: VALIDITY(uint8_t); break;
+        case SPEC_DTYPE_INT8: VALIDITY(int8_t); break;
+        case SPEC_DTYPE_UINT16: VALIDITY(uint16_t); break;
+        case SPEC_DTYPE_INT16: VALIDITY(int16_t); break;
+        case SPEC_DTYPE_UINT32: VALIDITY(uint32_t); break;
+        case SPEC_DTYPE_INT32: VALIDITY(int32_t); break;
+        case SPEC_DTYPE_FLOAT32: VALIDITY(float); break;
+        default: VALIDITY(double); break;
+        }
     }
     return feed(o, 1, x, y, w, h, px, pix, line, band, valid ? o->valid0 : NULL, e);
 }
