@@ -28,6 +28,7 @@ struct pend {
 
 struct level {
     long width, height, nbx, nby;
+    long cw, ch;                      /* the pixels of the level above that this level covers */
     char path[4200];
     GDALDatasetH ds;
     unsigned char *done;              /* nbx * nby flags */
@@ -50,13 +51,19 @@ struct ovr {
     int nspare;
 };
 
+/* GDAL's overview size: rounded down, at least 1. */
+static long half(long n)
+{
+    return n > 1 ? n / 2 : 1;
+}
+
 int ovr_count(long width, long height, int block)
 {
     int n = 0;
 
     while (width > block || height > block) {
-        width = (width + 1) / 2;
-        height = (height + 1) / 2;
+        width = half(width);
+        height = half(height);
         n++;
     }
     return n;
@@ -134,8 +141,12 @@ int ovr_open(const struct ovr_desc *d, struct ovr **out, struct errbuf *e)
     o->lv[0].height = d->height;
     for (k = 1; k <= o->n; k++) {
         struct level *l = &o->lv[k];
-        l->width = (o->lv[k - 1].width + 1) / 2;
-        l->height = (o->lv[k - 1].height + 1) / 2;
+        l->width = half(o->lv[k - 1].width);
+        l->height = half(o->lv[k - 1].height);
+        /* An odd last column or row of the level above is left out, as in
+         * GDAL's sizes; a level of 1 pixel takes the 1 above it. */
+        l->cw = 2 * l->width < o->lv[k - 1].width ? 2 * l->width : o->lv[k - 1].width;
+        l->ch = 2 * l->height < o->lv[k - 1].height ? 2 * l->height : o->lv[k - 1].height;
         l->nbx = (l->width + d->block - 1) / d->block;
         l->nby = (l->height + d->block - 1) / d->block;
         snprintf(l->path, sizeof l->path, "%s%d", d->base, k);
@@ -183,7 +194,7 @@ done:
 /* The waiting block (bx, by) of level k, made when missing. */
 static struct pend *pend_get(struct ovr *o, int k, long bx, long by)
 {
-    struct level *l = &o->lv[k], *up = &o->lv[k - 1];
+    struct level *l = &o->lv[k];
     size_t bb = (size_t)o->d.block * (size_t)o->d.block, i;
     long B = o->d.block, x1, y1;
     struct pend *p;
@@ -212,8 +223,8 @@ static struct pend *pend_get(struct ovr *o, int k, long bx, long by)
     }
     p->bx = bx;
     p->by = by;
-    x1 = 2 * (bx + 1) * B < up->width ? 2 * (bx + 1) * B : up->width;
-    y1 = 2 * (by + 1) * B < up->height ? 2 * (by + 1) * B : up->height;
+    x1 = 2 * (bx + 1) * B < l->cw ? 2 * (bx + 1) * B : l->cw;
+    y1 = 2 * (by + 1) * B < l->ch ? 2 * (by + 1) * B : l->ch;
     p->expect = (size_t)(x1 - 2 * bx * B) * (size_t)(y1 - 2 * by * B);
     l->pend[l->npend++] = p;
     return p;
@@ -268,7 +279,7 @@ static void store_row(const double *src, void *dst, enum spec_dtype t, size_t n)
  * means go to the level's file and on to level k+1. */
 static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
 {
-    struct level *l = &o->lv[k], *up = &o->lv[k - 1];
+    struct level *l = &o->lv[k];
     long B = o->d.block, x0 = p->bx * B, y0 = p->by * B, x, y;
     long w = l->width - x0 < B ? l->width - x0 : B, h = l->height - y0 < B ? l->height - y0 : B;
     size_t bb = (size_t)B * (size_t)B, sz = spec_dtype_size(o->d.dtype), nb = (size_t)o->d.nbands, b;
@@ -280,11 +291,11 @@ static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
     int rc;
 
     for (y = 0; y < h; y++) {
-        /* Inputs under a pixel: 2 x 2 but fewer at an odd right or bottom edge. */
-        long iy = 2 * (y0 + y) + 2 <= up->height ? 2 : 1;
+        /* Inputs under a pixel: 2 x 2, but 1 above a level 1 pixel wide. */
+        long iy = 2 * (y0 + y) + 2 <= l->ch ? 2 : 1;
         for (x = 0; x < w; x++) {
             size_t q = (size_t)y * (size_t)B + (size_t)x;
-            long ix = 2 * (x0 + x) + 2 <= up->width ? 2 : 1;
+            long ix = 2 * (x0 + x) + 2 <= l->cw ? 2 : 1;
             int missing = (int)(ix * iy) - p->got[q], any = 0;
             if (missing < 0)
                 missing = 0;
@@ -316,12 +327,12 @@ static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
 }
 
 /* Sums the window's pixels into the waiting blocks of level k, one loop
- * per pixel type. valid: per pixel, row stride w, non-zero = valid; NULL:
+ * per pixel type. valid: per pixel, row stride w (as given), non-zero = valid; NULL:
  * valid unless nodata or NaN. */
 #define ACCUMULATE(T)                                                                                          \
     for (yy = cy0; yy < cy1; yy++) {                                                                           \
         const unsigned char *r = px + (yy - y0) * line;                                                        \
-        const uint8_t *vr = valid ? valid + (size_t)(yy - y0) * (size_t)w : NULL;                              \
+        const uint8_t *vr = valid ? valid + (size_t)(yy - y0) * (size_t)vstride : NULL;                        \
         size_t qrow = (size_t)((yy >> 1) - by * B) * (size_t)B;                                                \
         for (xx = cx0; xx < cx1; xx++) {                                                                       \
             size_t q = qrow + (size_t)((xx >> 1) - bx * B);                                                    \
@@ -342,11 +353,19 @@ static int finish_block(struct ovr *o, int k, struct pend *p, struct errbuf *e)
 static int feed(struct ovr *o, int k, long x0, long y0, long w, long h, const unsigned char *px, ptrdiff_t pix,
                 ptrdiff_t line, ptrdiff_t band, const uint8_t *valid, struct errbuf *e)
 {
-    long B = o->d.block, bx, by, xx, yy;
-    long bx0 = (x0 >> 1) / B, bx1 = ((x0 + w - 1) >> 1) / B, by0 = (y0 >> 1) / B, by1 = ((y0 + h - 1) >> 1) / B;
+    long B = o->d.block, bx, by, xx, yy, bx0, bx1, by0, by1, vstride = w;   /* valid's row stride */
     size_t bb = (size_t)B * (size_t)B;
     int nb = o->d.nbands, b, has_nd = o->d.has_nodata, rc;
     double nd = o->d.nodata;
+
+    /* Only the pixels this level covers. */
+    if (x0 + w > o->lv[k].cw)
+        w = o->lv[k].cw - x0;
+    if (y0 + h > o->lv[k].ch)
+        h = o->lv[k].ch - y0;
+    if (w <= 0 || h <= 0)
+        return 0;
+    bx0 = (x0 >> 1) / B, bx1 = ((x0 + w - 1) >> 1) / B, by0 = (y0 >> 1) / B, by1 = ((y0 + h - 1) >> 1) / B;
 
     for (by = by0; by <= by1; by++)
         for (bx = bx0; bx <= bx1; bx++) {

@@ -1,6 +1,7 @@
 /*
  * Overview levels built while an output is assembled, for a COG (see
- * docs/engine.md, "COG output"). Level k (1..n) halves level k-1: each pixel
+ * docs/engine.md, "COG output"). Level k (1..n) halves level k-1 (GDAL's
+ * sizes: rounded down, at least 1): each pixel
  * is the mean of the valid pixels among the 2x2 of the level above (GDAL's
  * AVERAGE), a pixel with no valid input is nodata (and masked when the
  * output has a mask). Valid means: the mask says so when the output has a

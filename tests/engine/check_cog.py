@@ -8,7 +8,7 @@ the mask band (MASK) valid() below. Checks: GDAL reads LAYOUT=COG and the
 file passes GDAL's COG validator; georeferencing, band names, metadata,
 nodata, colour interpretation and mask flags; full resolution equal to the
 pieces (the fill where a piece was left out); the overview count and sizes
-of GDAL's COG driver; every overview level, and its mask, equal to the mean
+of GDAL's COG driver (halved, rounded down, until one block holds a level); every overview level, and its mask, equal to the mean
 of the valid pixels of each 2x2 of the level above (read from the file),
 rounded half away from zero for integers.
 """
@@ -42,11 +42,13 @@ def value(dtype, has_nd, nd, b, x, y):
 def reduce_level(vals, valid, dtype, has_nd, nd):
     """Level k+1 from level k: vals (bands, h, w) float64, valid the same shape."""
     nb, h, w = vals.shape
-    h2, w2 = (h + 1) // 2, (w + 1) // 2
+    # GDAL's sizes: rounded down (an odd last row or column is left out), at least 1.
+    h2, w2 = max(h // 2, 1), max(w // 2, 1)
     pv = np.zeros((nb, 2 * h2, 2 * w2))
     pm = np.zeros((nb, 2 * h2, 2 * w2), dtype=bool)
-    pv[:, :h, :w] = np.where(valid, vals, 0)
-    pm[:, :h, :w] = valid
+    hh, ww = min(h, 2 * h2), min(w, 2 * w2)
+    pv[:, :hh, :ww] = np.where(valid, vals, 0)[:, :hh, :ww]
+    pm[:, :hh, :ww] = valid[:, :hh, :ww]
     s = pv.reshape(nb, h2, 2, w2, 2).sum(axis=(2, 4))
     c = pm.reshape(nb, h2, 2, w2, 2).sum(axis=(2, 4))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -135,7 +137,7 @@ def main(argv):
     # Overview levels as GDAL's COG driver chooses them.
     sizes, w, h = [], width, height
     while w > 256 or h > 256:
-        w, h = (w + 1) // 2, (h + 1) // 2
+        w, h = max(w // 2, 1), max(h // 2, 1)
         sizes.append((w, h))
     band1 = ds.GetRasterBand(1)
     check(band1.GetOverviewCount() == len(sizes), "overview count %d, want %d" % (band1.GetOverviewCount(),

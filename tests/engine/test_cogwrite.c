@@ -302,6 +302,8 @@ int main(void)
         {"i8_nodata", 530, 300, 265, 150, 1, SPEC_DTYPE_INT8, 1, -128, 0, SPEC_COMPRESS_ZSTD, 0, 0, 0},
         {"f64_nan_mask", 600, 520, 256, 256, 2, SPEC_DTYPE_FLOAT64, 1, NAN, 1, SPEC_COMPRESS_ZSTD, 0, 0, 0},
         {"small", 200, 100, 128, 100, 1, SPEC_DTYPE_UINT16, 1, 0, 0, SPEC_COMPRESS_ZSTD, 0, 0, 0},
+        {"one_row", 600, 1, 256, 1, 1, SPEC_DTYPE_INT32, 0, 0, 0, SPEC_COMPRESS_ZSTD, 0, 0, 0},
+        {"u32_513", 513, 300, 171, 150, 1, SPEC_DTYPE_UINT32, 1, 7, 0, SPEC_COMPRESS_DEFLATE, 0, 2, 0},
         {"u16_resumed", 1300, 700, 512, 512, 2, SPEC_DTYPE_UINT16, 1, 0, 1, SPEC_COMPRESS_DEFAULT, 0, 0, 1},
     };
     char cmd[300];
