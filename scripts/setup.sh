@@ -18,7 +18,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang
   liblua5.4-dev lua5.4
   libcurl4-openssl-dev
-  libgdal-dev gdal-bin python3-gdal python3-numpy
+  libgdal-dev gdal-bin python3-gdal python3-numpy libtiff-dev
   python3-xarray python3-zarr python3-netcdf4 python3-dask
   python3-googleapi python3-httplib2
   libssl-dev

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,8 @@
 #include <gdal_utils.h>
 #include <ogr_srs_api.h>
 
+#include "core/cogwrite.h"
+#include "core/overview.h"
 #include "core/pixtype.h"
 #include "util/checksum.h"
 #include "util/path.h"
@@ -185,6 +188,9 @@ struct mosaic_writer {
     int ndata;                        /* data bands in the file (o.nbands - o.mask_band) */
     unsigned char *maskbuf;           /* a piece's mask band as 0/255 */
     size_t maskcap;
+    struct ovr *ovr;                  /* COG: the overview levels being built (NULL: GDAL's COG
+                                         driver makes the COG from the finished file) */
+    char ovrbase[4200];               /* "<output>.partial-ovr": level k is <ovrbase><k> */
 };
 
 static int set_georef(GDALDatasetH ds, const struct grid *g, struct errbuf *e)
@@ -252,6 +258,7 @@ void mosaic_writer_abort(struct mosaic_writer *w)
         return;
     if (w->ds)
         GDALClose(w->ds);
+    ovr_free(w->ovr, 1);
     unlink(w->partial);
     unlink(w->cogtmp);
     mosaic_pbuf_free(&w->pb);
@@ -267,7 +274,7 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
     struct mosaic_writer *w;
     char **opts = NULL;
     size_t i;
-    int b, rc = 0;
+    int b, fast, rc = 0;
 
     *out = NULL;
     if (!drv)
@@ -285,11 +292,18 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
     w->o.path = w->path;
     snprintf(w->partial, sizeof w->partial, "%s.partial", o->path);
     snprintf(w->cogtmp, sizeof w->cogtmp, "%s.partial-cog", o->path);
+    snprintf(w->ovrbase, sizeof w->ovrbase, "%s.partial-ovr", o->path);
     (void)path_dir(o->path, w->dir, sizeof w->dir);
 
-    /* A COG is copied from this file once it is complete, so here only fast
-     * compression: the final codec and level are the COG's. */
-    if (o->format == SPEC_FORMAT_COG)
+    /* A COG with AVERAGE overviews from pieces that carry all the bands is
+     * built as tiles arrive: this file in the final codec, the overview
+     * levels beside it (overview.h), and at the end the COG copied from both
+     * without decoding (cogwrite.h). Any other COG is made by GDAL's COG
+     * driver from this file once complete, so here only fast compression:
+     * the final codec and level are the COG's. */
+    fast = o->format == SPEC_FORMAT_COG && !o->band_interleave &&
+           (!o->overview_resampling || strcasecmp(o->overview_resampling, "AVERAGE") == 0);
+    if (o->format == SPEC_FORMAT_COG && !fast)
         opts = creation_options(SPEC_COMPRESS_DEFAULT, 1, o->dtype, o->block, o->band_interleave, 0);
     else
         opts = creation_options(o->compression, o->compress_level, o->dtype, o->block, o->band_interleave, 0);
@@ -340,7 +354,16 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
     set_rgb(w->ds, o);
     for (i = 0; i < o->nmetadata; i++)
         GDALSetMetadataItem(w->ds, o->metadata[i].key, o->metadata[i].value, NULL);
-    if (o->format != SPEC_FORMAT_COG && o->compression == SPEC_COMPRESS_NONE) {
+    if (fast) {
+        struct ovr_desc od = {
+            .base = w->ovrbase, .width = o->grid.width, .height = o->grid.height, .nbands = w->ndata,
+            .dtype = o->dtype, .block = o->block > 0 ? o->block : GRID_DEFAULT_BLOCK, .mask = o->mask_band,
+            .has_nodata = o->has_nodata, .nodata = o->nodata, .rgb = o->rgb, .options = opts,
+        };
+        if ((rc = ovr_open(&od, &w->ovr, e)) < 0)
+            goto done;
+    }
+    if ((o->format != SPEC_FORMAT_COG || fast) && o->compression == SPEC_COMPRESS_NONE) {
         /* Edge blocks are stored whole. */
         off_t bs = o->block > 0 ? o->block : GRID_DEFAULT_BLOCK;
         off_t bx = ((off_t)o->grid.width + bs - 1) / bs, by = ((off_t)o->grid.height + bs - 1) / bs;
@@ -404,7 +427,7 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
     size_t sz = spec_dtype_size(o->dtype), n = (size_t)p->width * (size_t)p->height * (size_t)p->nbands;
     const unsigned char *px = mosaic_pbuf_pixels(b);
     GSpacing pix, line, band;
-    int bi, ndata, skip, first, nb;
+    int bi, ndata, skip, first, nb, rc;
 
     if (dx < 0 || dy < 0 || dx + p->width > o->grid.width || dy + p->height > o->grid.height || p->band0 < 0 ||
         (o->band_off == 0 && p->band0 + p->nbands > o->nbands))
@@ -453,8 +476,17 @@ int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p,
                               band, NULL) != CE_None)
         return err_set(e, ERR_IO, "tile %zu: cannot write it into %s: %s", p->tile_id, w->partial,
                        CPLGetLastErrorMsg());
-    if (ndata < nb)
-        return write_mask(w, p, px + (size_t)ndata * (size_t)band, pix, line, dx, dy, e);
+    if (ndata < nb && (rc = write_mask(w, p, px + (size_t)ndata * (size_t)band, pix, line, dx, dy, e)) < 0)
+        return rc;
+    if (w->ovr && (first != 0 || nb != o->nbands)) {
+        /* Pieces that split the bands: GDAL's COG driver makes the
+         * overviews from the finished file instead. */
+        ovr_free(w->ovr, 1);
+        w->ovr = NULL;
+    }
+    if (w->ovr)
+        return ovr_add(w->ovr, dx, dy, p->width, p->height, px, pix, line, band,
+                       o->mask_band ? px + (size_t)ndata * (size_t)band : NULL, e);
     return 0;
 }
 
@@ -481,7 +513,28 @@ int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e)
         rc = err_set(e, ERR_IO, "cannot finish %s: %s", w->partial, strerror(errno));
         goto done;
     }
-    if (o->format == SPEC_FORMAT_COG) {
+    if (w->ovr) {
+        const char *levels[64];
+        int k, n = ovr_levels(w->ovr);
+        if (n > 64) {   /* 2^64 pixels a side: not an image */
+            rc = err_set(e, ERR_INTERNAL, "%d overview levels", n);
+            goto done;
+        }
+        if ((rc = ovr_finish(w->ovr, e)) < 0)
+            goto done;
+        for (k = 1; k <= n; k++)
+            levels[k - 1] = ovr_path(w->ovr, k);
+        rc = cogwrite_layout(w->cogtmp, w->partial, levels, n, o->mask_band, e);
+        ovr_free(w->ovr, 1);
+        w->ovr = NULL;
+        if (rc < 0)
+            goto done;
+        unlink(w->partial);
+        if (rename(w->cogtmp, w->partial) != 0) {
+            rc = err_set(e, ERR_IO, "cannot rename %s: %s", w->cogtmp, strerror(errno));
+            goto done;
+        }
+    } else if (o->format == SPEC_FORMAT_COG) {
         GDALDriverH cog = GDALGetDriverByName("COG");
         GDALDatasetH src, dst;
         struct quiet q;

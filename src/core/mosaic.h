@@ -10,8 +10,10 @@
  * 2. Assembly (mosaic.c). One writer owns the output dataset: it creates a tiled
  *    GeoTIFF (BigTIFF when needed, ZSTD/DEFLATE with a predictor) under
  *    <output>.partial, copies pieces in at their offsets (while tiles are
- *    still being fetched, when the output type is known in advance), then
- *    optionally turns it into a COG (GDAL's COG driver, with overviews),
+ *    still being fetched, when the output type is known in advance); for a
+ *    COG it also builds the overview levels as pieces arrive (overview.h)
+ *    and at the end copies both into the COG layout (cogwrite.h; GDAL's COG
+ *    driver for other resamplings or pieces that split the bands), then
  *    fsyncs and renames it to the output path. A file at the output path is
  *    therefore always complete; a failure removes the temporary files and
  *    leaves the output path alone.
@@ -155,7 +157,8 @@ int mosaic_writer_add(struct mosaic_writer *w, const char *parts_dir, const stru
 /* The same from a buffer that mosaic_store_pbuf stored (no read). */
 int mosaic_writer_add_mem(struct mosaic_writer *w, const struct mosaic_piece *p, const struct mosaic_pbuf *b,
                           struct errbuf *e);
-/* Closes the file, makes the COG when asked, and renames it to the output
+/* Closes the file, makes the COG when asked (temporaries
+ * <output>.partial-ovr<k> and .partial-cog, removed), and renames it to the output
  * path. Frees w, also on failure (then nothing is left at the path). */
 int mosaic_writer_finish(struct mosaic_writer *w, struct errbuf *e);
 /* Drops an unfinished output and its temporary files; frees w. */
