@@ -25,23 +25,20 @@ through a small loopback proxy in front of `eefetch serve`:
   200 MiB.
 """
 
-import http.client
 import io
-import json
 import os
 import re
-import socketserver
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reliability"))
+import proxylib  # noqa: E402
 import rellib  # noqa: E402
 
 ALGORITHMS = os.path.join(rellib.SRC, "data", "algorithms-signatures.json")
@@ -52,75 +49,9 @@ BIG_WORKERS = 16     # every tile in flight at once (the first concurrency level
 TAIL = 64 << 10      # bytes held back until every answer of the memory case is that far
 
 
-class Proxy(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    """Forwards to the emulator; mode(handler, n, k, headers, body) answers
-    the n-th pixel request (k-th for its window) and returns True, or False
-    to have the upstream answer sent as it is."""
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, upstream, mode):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.upstream = upstream
-        self.mode = mode
-        self.lock = threading.Lock()
-        self.npixels = 0
-        self.seen = {}
-        self.dtypes = set()
-        self.url = "http://127.0.0.1:%d" % self.server_address[1]
-
-    def handle_error(self, request, client_address):
-        pass
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def forward(self, method, body):
-        u = self.server.upstream
-        c = http.client.HTTPConnection(u.host, u.port, timeout=120)
-        c.request(method, self.path, body=body, headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        data = r.read()
-        hdrs = {k: v for k, v in r.getheaders()
-                if k.lower() not in ("content-length", "transfer-encoding", "connection")}
-        c.close()
-        return r.status, hdrs, data
-
-    def answer(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        self.answer(*self.forward("GET", None))
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        status, headers, data = self.forward("POST", body)
-        if self.path.endswith("image:computePixels") and status == 200:
-            g = json.loads(body)["grid"]
-            win = (g["affineTransform"]["translateX"], g["affineTransform"]["translateY"],
-                   g["dimensions"]["width"], g["dimensions"]["height"])
-            with self.server.lock:
-                n = self.server.npixels
-                self.server.npixels += 1
-                k = self.server.seen.get(win, 0)
-                self.server.seen[win] = k + 1
-                self.server.dtypes.add(npy_dtype(data))
-            try:
-                if self.server.mode(self, n, k, headers, data):
-                    return
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
-                return
-        self.answer(status, headers, data)
+def window_of(g):
+    a, d = g["affineTransform"], g["dimensions"]
+    return (a["translateX"], a["translateY"], d["width"], d["height"])
 
 
 def npy_dtype(data):
@@ -207,7 +138,10 @@ def run(tmp, name, mode, size, workers, max_tile_bytes, timeout=240):
     out = os.path.join(d, "out.tif")
     rec = recipe(os.path.join(d, "r.lua"), out, size, workers, max_tile_bytes)
     with rellib.server(os.path.join(d, "requests.jsonl")) as emu:
-        proxy = Proxy(emu, mode)
+        dtypes = set()
+        proxy = proxylib.Proxy(emu, lambda h, n, win, k, headers, data: mode(h, n, k, headers, data),
+                               window_of, lambda data: dtypes.add(npy_dtype(data)))
+        proxy.dtypes = dtypes
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
         try:
             env = dict(os.environ, EEFETCH_TOKEN_URI="", EE_ACCESS_TOKEN="unused", XDG_CACHE_HOME=d,

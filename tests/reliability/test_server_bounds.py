@@ -25,23 +25,21 @@ Pixels of the runs that finish are checked against the reference.
 """
 
 import concurrent.futures
-import http.client
 import io
 import json
 import os
 import re
-import socketserver
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import proxylib  # noqa: E402
 import rellib  # noqa: E402
 
 ALGORITHMS = os.path.join(rellib.SRC, "data", "algorithms-signatures.json")
@@ -57,76 +55,12 @@ def gzip_bomb():
     return b"".join(parts)
 
 
-class Proxy(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    """Forwards to the emulator at upstream; `mode(handler, n, window, status,
-    headers, body)` answers the n-th pixel request (0-based) and returns True,
-    or returns False to have the upstream answer sent as it is."""
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, upstream, mode):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.upstream = upstream
-        self.mode = mode
-        self.lock = threading.Lock()
-        self.npixels = 0
-        self.seen = {}           # window -> answers so far
-        self.url = "http://127.0.0.1:%d" % self.server_address[1]
-
-    def handle_error(self, request, client_address):
-        pass    # eefetch hanging up on a broken answer is expected
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def forward(self, method, body):
-        u = self.server.upstream
-        c = http.client.HTTPConnection(u.host, u.port, timeout=120)
-        headers = {"Content-Type": "application/json"}
-        c.request(method, self.path, body=body, headers=headers)
-        r = c.getresponse()
-        data = r.read()
-        hdrs = {k: v for k, v in r.getheaders()
-                if k.lower() not in ("content-length", "transfer-encoding", "connection")}
-        c.close()
-        return r.status, hdrs, data
-
-    def answer(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        self.answer(*self.forward("GET", None))
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        status, headers, data = self.forward("POST", body)
-        if self.path.endswith("image:computePixels") and status == 200:
-            g = json.loads(body)["grid"]
-            a, d = g["affineTransform"], g["dimensions"]
-            win = (round((a["translateX"] - rellib.AFFINE[2]) / rellib.AFFINE[0]),
-                   round((a["translateY"] - rellib.AFFINE[5]) / rellib.AFFINE[4]),
-                   d["width"], d["height"])
-            with self.server.lock:
-                n = self.server.npixels
-                self.server.npixels += 1
-                k = self.server.seen.get(win, 0)
-                self.server.seen[win] = k + 1
-            try:
-                if self.server.mode(self, n, win, k, headers, data):
-                    return
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
-                return
-        self.answer(status, headers, data)
+def window_of(g):
+    """A request's window in pixels of the recipe's grid."""
+    a, d = g["affineTransform"], g["dimensions"]
+    return (round((a["translateX"] - rellib.AFFINE[2]) / rellib.AFFINE[0]),
+            round((a["translateY"] - rellib.AFFINE[5]) / rellib.AFFINE[4]),
+            d["width"], d["height"])
 
 
 # ---- the broken answers -------------------------------------------------
@@ -236,7 +170,7 @@ def run_case(tmp, name, mode, timeout):
     out = os.path.join(d, "out.tif")
     rec = rellib.recipe(os.path.join(d, "r.lua"), out, workers=4)
     with rellib.server(os.path.join(d, "requests.jsonl")) as emu:
-        proxy = Proxy(emu, mode)
+        proxy = proxylib.Proxy(emu, mode, window_of)
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
         try:
             env = dict(os.environ, EEFETCH_TOKEN_URI="", EE_ACCESS_TOKEN="unused",
