@@ -151,6 +151,9 @@ static char **creation_options(enum spec_compression c, int level, enum spec_dty
             o = CSLSetNameValue(o, "PREDICTOR", is_float(t) ? "FLOATING_POINT" : "STANDARD");
         else
             o = CSLSetNameValue(o, "PREDICTOR", is_float(t) ? "3" : "2");
+        /* ZSTD without a level: MOSAIC_ZSTD_LEVEL, not GDAL's 9. */
+        if (level <= 0 && strcmp(name, "ZSTD") == 0)
+            level = MOSAIC_ZSTD_LEVEL;
         if (level > 0) {
             snprintf(num, sizeof num, "%d", level);
             if (strcmp(name, "ZSTD") == 0)
