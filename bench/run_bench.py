@@ -623,6 +623,12 @@ def targets(r):
         if "ratio_to_ideal" in v and k.endswith("_default"):
             add("%s >= 0.9 of ideal" % k, round(v["ratio_to_ideal"], 3),
                 v["ratio_to_ideal"] >= 0.9)
+    for w in ("w1", "w2", "w3"):
+        g, c = wl.get(w + "_gtiff_default", {}), wl.get(w + "_cog_default", {})
+        if "wall_s" in g and "wall_s" in c:
+            rel = c["wall_s"] / g["wall_s"]
+            add("%s COG within 10 %% of GeoTIFF's wall time" % w.upper(), round(rel, 3), rel <= 1.1,
+                "COG %.1f s / GeoTIFF %.1f s" % (c["wall_s"], g["wall_s"]))
     w1 = wl.get("w1_gtiff_default", {})
     dflt = wl.get("w1_gtiff_defaults", {})
     if "wall_s" in w1 and "wall_s" in dflt:

@@ -115,6 +115,14 @@ flat = [t for t in r["targets"] if t["target"].startswith("peak RSS flat")]
 check(len(flat) == 1 and flat[0]["met"] and "0.53 vs 2.12 GiB" in flat[0]["target"]
       and "was not run (--rss-big)" in flat[0]["note"], "RSS flatness over two sizes")
 
+# COG against GeoTIFF: the wall-time ratio, met up to 1.1.
+for cog_wall, met in ((6.5, True), (6.7, False)):
+    t3 = [t for t in result(dict(wl, w2_cog_default=dict(few_long, wall_s=cog_wall)))["targets"]
+          if t["target"].startswith("W2 COG within")]
+    check(len(t3) == 1 and t3[0]["met"] == met and t3[0]["value"] == round(cog_wall / 6.0, 3),
+          "W2 COG in %g s against GeoTIFF in 6 s: met %s (%s)" % (cog_wall, met, t3))
+check(not [t for t in r["targets"] if " COG within" in t["target"]], "no COG target without a COG run")
+
 # W2's memory: 256 MiB + per request in flight one output tile (1024 x 1024
 # x 10 bytes = 10 MiB) and an 8 MiB chunk.
 tiled = {"tile_width": 1024, "tile_height": 1024, "width": 4096, "height": 4096}
