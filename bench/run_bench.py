@@ -588,7 +588,7 @@ def profile(binary, emu, workdir, size):
            os.path.join(HERE, "recipes", "w1_asset.lua"), "--endpoint", emu.url,
            "--credentials", os.path.join(emu.creds, "service-account.json"),
            "--set", "out=" + out, "--set", "size=%d" % m, "--set", "scale=6.5",
-           "--set", "compression=none"]
+           "--set", "compression=none", "--output-dir", workdir]
     log("profile: perf record of W1 %dx%d uncompressed" % (m, m))
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     shutil.rmtree(out + ".eefetch-parts", ignore_errors=True)
