@@ -28,11 +28,9 @@ through a small loopback proxy in front of `eefetch serve`:
 import io
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import numpy as np
 
@@ -88,7 +86,7 @@ def ends_in_header(data):
 DAMAGE = [cut_data, trailing, other_shape, ends_in_header]
 
 
-def damage_first(h, n, k, headers, data):
+def damage_first(h, n, win, k, headers, data):
     """The first answer of the first four tiles asked for is damaged."""
     if k != 0 or n >= len(DAMAGE):
         return False
@@ -97,7 +95,7 @@ def damage_first(h, n, k, headers, data):
 
 
 def hold_tails(barrier):
-    def mode(h, n, k, headers, data):
+    def mode(h, n, win, k, headers, data):
         h.send_response(200)
         for key, v in headers.items():
             h.send_header(key, v)
@@ -139,38 +137,17 @@ def run(tmp, name, mode, size, workers, max_tile_bytes, timeout=240):
     rec = recipe(os.path.join(d, "r.lua"), out, size, workers, max_tile_bytes)
     with rellib.server(os.path.join(d, "requests.jsonl")) as emu:
         dtypes = set()
-        proxy = proxylib.Proxy(emu, lambda h, n, win, k, headers, data: mode(h, n, k, headers, data),
+        proxy = proxylib.Proxy(emu, mode,
                                window_of, lambda data: dtypes.add(npy_dtype(data)))
         proxy.dtypes = dtypes
-        threading.Thread(target=proxy.serve_forever, daemon=True).start()
-        try:
-            env = dict(os.environ, EEFETCH_TOKEN_URI="", EE_ACCESS_TOKEN="unused", XDG_CACHE_HOME=d,
-                       GDAL_CACHEMAX="16")
-            if env.get("ASAN_OPTIONS"):
-                # The sanitizer build: freed memory is not held in quarantine,
-                # so RSS measures what is live, as in the normal build.
-                env["ASAN_OPTIONS"] += ":quarantine_size_mb=0"
-            with open(os.path.join(d, "output.txt"), "w+b") as log:
-                p = subprocess.Popen([rellib.BIN, "run", rec, "--endpoint", proxy.url, "--project", "rel-project",
-                                      "--algorithms", ALGORITHMS, "--progress", "off"],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-                status, rss = None, 0
-                t0 = time.monotonic()
-                while time.monotonic() - t0 < timeout:
-                    pid, st, ru = os.wait4(p.pid, os.WNOHANG)
-                    if pid == p.pid:
-                        status, rss = os.waitstatus_to_exitcode(st), ru.ru_maxrss
-                        p.returncode = status
-                        break
-                    time.sleep(0.02)
-                if status is None:
-                    p.kill()
-                    p.wait()
-                log.seek(0)
-                text = log.read().decode("utf-8", "replace")
-        finally:
-            proxy.shutdown()
-            proxy.server_close()
+        env = {"GDAL_CACHEMAX": "16"}
+        if os.environ.get("ASAN_OPTIONS"):
+            # The sanitizer build: freed memory is not held in quarantine,
+            # so RSS measures what is live, as in the normal build.
+            env["ASAN_OPTIONS"] = os.environ["ASAN_OPTIONS"] + ":quarantine_size_mb=0"
+        status, text, _, rss = proxylib.run_through(
+            proxy, [rellib.BIN, "run", rec, "--endpoint", proxy.url, "--project", "rel-project",
+                    "--algorithms", ALGORITHMS, "--progress", "off"], d, timeout, env)
     print("%s: exit %s, peak RSS %d MiB, %d pixel requests, answers %s" % (
         name, status, rss // 1024, proxy.npixels, sorted(proxy.dtypes)), flush=True)
     return status, text, rss, out, proxy

@@ -9,8 +9,11 @@ window, `window_of(grid)`), calls note(data) if given, then
 itself, False to send the upstream answer as it is."""
 import http.client
 import json
+import os
 import socketserver
+import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 
@@ -80,3 +83,35 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
         self.answer(status, headers, data)
+
+
+def run_through(proxy, cmd, workdir, timeout, env_extra=None):
+    """Serves `proxy` while `cmd` (an `eefetch run` aimed at proxy.url) runs
+    with a fixed token and its own cache folder `workdir`, then shuts the
+    proxy down: (exit status, or None when killed at `timeout` seconds;
+    stdout and stderr; seconds; peak RSS in KiB, from wait4)."""
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    env = dict(os.environ, EEFETCH_TOKEN_URI="", EE_ACCESS_TOKEN="unused", XDG_CACHE_HOME=workdir,
+               **(env_extra or {}))
+    status, rss, secs = None, 0, 0.0
+    try:
+        with open(os.path.join(workdir, "output.txt"), "w+b") as log:
+            t0 = time.monotonic()
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            while time.monotonic() - t0 < timeout:
+                pid, st, ru = os.wait4(p.pid, os.WNOHANG)
+                if pid == p.pid:
+                    status, rss = os.waitstatus_to_exitcode(st), ru.ru_maxrss
+                    p.returncode = status
+                    break
+                time.sleep(0.02)
+            secs = time.monotonic() - t0
+            if status is None:
+                p.kill()
+                p.wait()
+            log.seek(0)
+            text = log.read().decode("utf-8", "replace")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    return status, text, secs, rss

@@ -29,10 +29,8 @@ import io
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 
@@ -171,34 +169,9 @@ def run_case(tmp, name, mode, timeout):
     rec = rellib.recipe(os.path.join(d, "r.lua"), out, workers=4)
     with rellib.server(os.path.join(d, "requests.jsonl")) as emu:
         proxy = proxylib.Proxy(emu, mode, window_of)
-        threading.Thread(target=proxy.serve_forever, daemon=True).start()
-        try:
-            env = dict(os.environ, EEFETCH_TOKEN_URI="", EE_ACCESS_TOKEN="unused",
-                       XDG_CACHE_HOME=d)
-            with open(os.path.join(d, "output.txt"), "w+b") as log:
-                t0 = time.monotonic()
-                p = subprocess.Popen([rellib.BIN, "run", rec, "--endpoint", proxy.url, "--project",
-                                      "rel-project", "--algorithms", ALGORITHMS, "--progress", "off"],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=env)
-                status, rss = None, 0
-                while time.monotonic() - t0 < timeout:
-                    pid, st, ru = os.wait4(p.pid, os.WNOHANG)
-                    if pid == p.pid:
-                        status = os.waitstatus_to_exitcode(st)
-                        rss = ru.ru_maxrss
-                        p.returncode = status
-                        break
-                    time.sleep(0.05)
-                secs = time.monotonic() - t0
-                if status is None:
-                    p.kill()
-                    p.wait()
-                log.seek(0)
-                text = log.read().decode("utf-8", "replace")
-        finally:
-            proxy.shutdown()
-            proxy.server_close()
+        status, text, secs, rss = proxylib.run_through(
+            proxy, [rellib.BIN, "run", rec, "--endpoint", proxy.url, "--project", "rel-project",
+                    "--algorithms", ALGORITHMS, "--progress", "off"], d, timeout)
     return status, text, secs, rss, out
 
 
