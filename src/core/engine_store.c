@@ -110,33 +110,62 @@ static void piece_init(struct engine *en, const struct engine_task *t, struct mo
     p->type = en->s->dtype;
 }
 
-/* Stores a piece; pixels of a tile that straddles a polygon region's edge
- * get nodata (0 without nodata) outside the polygon, and 0 (masked) in a
- * mask band. */
-static int store_masked(struct engine *en, const struct grid_tile *t, struct mosaic_piece *p,
-                        const struct decoded_tile *dt, struct errbuf *e)
+/* The tile's last band is the validity band (spec.mask_band). */
+static int last_is_mask(const struct engine *en, const struct grid_tile *t)
 {
-    unsigned char *mask = NULL;
-    int last_is_mask = en->s->mask_band && t->band0 + t->nbands == (int)en->s->nbands;
-    int inside = 1, rc, b;
+    return en->s->mask_band && t->band0 + t->nbands == (int)en->s->nbands;
+}
 
-    /* The 0/1 mask band fits any type: the piece takes its data bands'
-     * type, so a mask band never widens the output (int8 + uint8 would). */
-    if (last_is_mask && p->type == SPEC_DTYPE_AUTO && dt->nbands > 1)
-        for (b = 0; b < dt->nbands - 1; b++)
-            p->type = mosaic_type_union(p->type, dt->bands[b].type);
+/* The piece's type for answers whose bands have `types`: the output's, else
+ * the bands' union. The 0/1 mask band fits any type, so it never widens the
+ * output (int8 + uint8 would). */
+static enum spec_dtype piece_type(const struct engine *en, const struct grid_tile *t, const enum spec_dtype *types,
+                                  int nbands)
+{
+    enum spec_dtype ty = en->s->dtype;
+    int b;
 
-    if (en->plan.region) {
-        mask = malloc((size_t)t->width * (size_t)t->height);
-        if (!mask)
-            return err_set(e, ERR_NOMEM, "out of memory");
-        if ((rc = grid_region_mask(&en->plan, t, mask, &inside, e)) < 0) {
-            free(mask);
-            return rc;
-        }
+    if (ty == SPEC_DTYPE_AUTO && last_is_mask(en, t) && nbands > 1)
+        for (b = 0; b < nbands - 1; b++)
+            ty = mosaic_type_union(ty, types[b]);
+    if (ty == SPEC_DTYPE_AUTO)
+        for (b = 0; b < nbands; b++)
+            ty = mosaic_type_union(ty, types[b]);
+    return ty;
+}
+
+/* With a polygon region: *mask (malloc'd, free it) is 1 inside it per pixel
+ * of tile t, or NULL when the whole tile is inside. */
+static int region_mask(struct engine *en, const struct grid_tile *t, unsigned char **mask, struct errbuf *e)
+{
+    int inside = 1, rc;
+
+    *mask = NULL;
+    if (!en->plan.region)
+        return 0;
+    if (!(*mask = malloc((size_t)t->width * (size_t)t->height)))
+        return err_set(e, ERR_NOMEM, "out of memory");
+    if ((rc = grid_region_mask(&en->plan, t, *mask, &inside, e)) < 0 || inside) {
+        free(*mask);
+        *mask = NULL;
     }
-    rc = mosaic_store_piece(en->store.parts, p, dt, inside ? NULL : mask, en->s->has_nodata ? en->s->nodata : 0,
-                            last_is_mask, e);
+    return rc < 0 ? rc : 0;
+}
+
+/* Stores a piece (its bands' types: types); pixels of a tile that
+ * straddles a polygon region's edge get nodata (0 without nodata) outside
+ * the polygon, and 0 (masked) in a mask band. */
+static int store_masked(struct engine *en, const struct grid_tile *t, struct mosaic_piece *p,
+                        const struct decoded_tile *dt, const enum spec_dtype *types, struct errbuf *e)
+{
+    unsigned char *mask;
+    int rc;
+
+    p->type = piece_type(en, t, types, dt->nbands);
+    if ((rc = region_mask(en, t, &mask, e)) < 0)
+        return rc;
+    rc = mosaic_store_piece(en->store.parts, p, dt, mask, en->s->has_nodata ? en->s->nodata : 0,
+                            last_is_mask(en, t), e);
     free(mask);
     return rc;
 }
@@ -274,7 +303,7 @@ static enum engine_outcome store_decoded(struct engine_worker *w, const struct e
         return ENGINE_FAIL_RUN;
     }
     piece_init(en, t, &p);
-    *rc = store_masked(en, &t->t, &p, &dt, e);
+    *rc = store_masked(en, &t->t, &p, &dt, types, e);
     decoded_tile_free(&dt);
     if (*rc < 0)
         return ENGINE_FAIL_TILE;
@@ -337,24 +366,6 @@ static void answer_expect(const struct engine *en, const struct engine_task *t, 
     x->affine = aff;
 }
 
-/* The piece's type for answers of types `types`: the output's, else the
- * bands' union, a mask band's 0/1 never widening it (as store_masked and
- * mosaic_store_piece decide). */
-static enum spec_dtype answer_piece_type(const struct engine *en, const struct grid_tile *t,
-                                         const enum spec_dtype *types, int nbands)
-{
-    enum spec_dtype ty = en->s->dtype;
-    int last_is_mask = en->s->mask_band && t->band0 + t->nbands == (int)en->s->nbands, b;
-
-    if (ty == SPEC_DTYPE_AUTO && last_is_mask && nbands > 1)
-        for (b = 0; b < nbands - 1; b++)
-            ty = mosaic_type_union(ty, types[b]);
-    if (ty == SPEC_DTYPE_AUTO)
-        for (b = 0; b < nbands; b++)
-            ty = mosaic_type_union(ty, types[b]);
-    return ty;
-}
-
 static int answer_header(void *ud, const struct decode_npy_layout *l, struct errbuf *e)
 {
     struct engine_answer *a = ud;
@@ -377,7 +388,7 @@ static int answer_header(void *ud, const struct decode_npy_layout *l, struct err
         }
     }
     a->mode = ANSWER_CONVERT;
-    a->type = answer_piece_type(en, &a->t.t, l->types, l->nbands);
+    a->type = piece_type(en, &a->t.t, l->types, l->nbands);
     a->npx = l->npx;
     if (mosaic_pbuf_reserve(&a->w->pb, l->npx * (size_t)l->nbands * spec_dtype_size(a->type)) != 0)
         return err_set(e, ERR_NOMEM, "out of memory");
@@ -510,8 +521,7 @@ static enum engine_outcome store_streamed(struct engine_worker *w, const struct 
     struct engine_answer *a = w->ans;
     const struct decode_npy_layout *l;
     struct mosaic_piece p;
-    unsigned char *mask = NULL;
-    int inside = 1, last_is_mask, b;
+    unsigned char *mask;
 
     engine_worker_keep(w, res);
     a->active = 0;
@@ -530,31 +540,11 @@ static enum engine_outcome store_streamed(struct engine_worker *w, const struct 
         return ENGINE_FAIL_RUN;
     piece_init(en, t, &p);
     p.type = a->type;
-    if (en->plan.region) {
-        if (!(mask = malloc((size_t)t->t.width * (size_t)t->t.height))) {
-            *rc = err_set(e, ERR_NOMEM, "out of memory");
-            return ENGINE_FAIL_TILE;
-        }
-        if ((*rc = grid_region_mask(&en->plan, &t->t, mask, &inside, e)) < 0) {
-            free(mask);
-            return ENGINE_FAIL_TILE;
-        }
-    }
-    if (!inside) {
-        /* As mosaic_store_piece: nodata (0 without one) outside the
-         * polygon, 0 (masked) in a mask band. */
-        size_t sz = spec_dtype_size(p.type), i;
-        unsigned char *planes = mosaic_pbuf_pixels(&w->pb);
-        double fill = en->s->has_nodata ? en->s->nodata : 0;
-        last_is_mask = en->s->mask_band && t->t.band0 + t->t.nbands == (int)en->s->nbands;
-        for (b = 0; b < p.nbands; b++) {
-            unsigned char *dst = planes + (size_t)b * a->npx * sz;
-            double v = last_is_mask && b == p.nbands - 1 ? 0 : fill;
-            for (i = 0; i < a->npx; i++)
-                if (!mask[i])
-                    mosaic_convert_values(&v, SPEC_DTYPE_FLOAT64, dst + i * sz, p.type, 1);
-        }
-    }
+    if ((*rc = region_mask(en, &t->t, &mask, e)) < 0)
+        return ENGINE_FAIL_TILE;
+    if (mask)   /* as mosaic_store_piece */
+        mosaic_fill_outside(mosaic_pbuf_pixels(&w->pb), a->npx, p.nbands, p.type, mask,
+                            en->s->has_nodata ? en->s->nodata : 0, last_is_mask(en, &t->t));
     free(mask);
     if ((*rc = mosaic_store_pbuf(en->store.parts, &p, 0, &w->pb, e)) < 0)
         return ENGINE_FAIL_TILE;

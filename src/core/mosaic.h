@@ -131,6 +131,11 @@ int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int i
  * pieces. */
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
                        const unsigned char *mask, double fill, int last_is_mask, struct errbuf *e);
+/* The fill of mosaic_store_piece on band-sequential planes of `type`
+ * already converted: pixels whose mask byte is 0 become `fill`, or 0 in the
+ * last band when last_is_mask is set. */
+void mosaic_fill_outside(void *planes, size_t npx, int nbands, enum spec_dtype type, const unsigned char *mask,
+                         double fill, int last_is_mask);
 
 /* GDAL's block cache when GDAL_CACHEMAX is not set, in MiB. */
 #define MOSAIC_CACHE_MB 64

@@ -353,10 +353,25 @@ done:
     return rc;
 }
 
+void mosaic_fill_outside(void *planes, size_t npx, int nbands, enum spec_dtype type, const unsigned char *mask,
+                         double fill, int last_is_mask)
+{
+    size_t sz = spec_dtype_size(type), i;
+    int b;
+
+    for (b = 0; b < nbands; b++) {
+        unsigned char *dst = (unsigned char *)planes + (size_t)b * npx * sz;
+        double v = last_is_mask && b == nbands - 1 ? 0 : fill;
+        for (i = 0; i < npx; i++)
+            if (!mask[i])
+                store_value(dst, type, i, v);
+    }
+}
+
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
                        const unsigned char *mask, double fill, int last_is_mask, struct errbuf *e)
 {
-    size_t npx = (size_t)p->width * (size_t)p->height, sz, i;
+    size_t npx = (size_t)p->width * (size_t)p->height, sz;
     struct mosaic_pbuf pb = {NULL, 0, 0, 0, 0};
     unsigned char *planes;
     int b, rc;
@@ -371,16 +386,10 @@ int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const stru
     if (mosaic_pbuf_reserve(&pb, piece_bytes(p)) != 0)
         return err_set(e, ERR_NOMEM, "out of memory storing tile %zu", p->tile_id);
     planes = mosaic_pbuf_pixels(&pb);
-    for (b = 0; b < p->nbands; b++) {
-        unsigned char *dst = planes + (size_t)b * npx * sz;
-        convert_values(t->bands[b].data, t->bands[b].type, dst, p->type, npx);
-        if (mask) {
-            double v = last_is_mask && b == p->nbands - 1 ? 0 : fill;
-            for (i = 0; i < npx; i++)
-                if (!mask[i])
-                    store_value(dst, p->type, i, v);
-        }
-    }
+    for (b = 0; b < p->nbands; b++)
+        convert_values(t->bands[b].data, t->bands[b].type, planes + (size_t)b * npx * sz, p->type, npx);
+    if (mask)
+        mosaic_fill_outside(planes, npx, p->nbands, p->type, mask, fill, last_is_mask);
     rc = mosaic_store_pbuf(parts_dir, p, 0, &pb, e);
     mosaic_pbuf_free(&pb);
     return rc;
