@@ -271,17 +271,49 @@ void mosaic_writer_abort(struct mosaic_writer *w)
     free(w);
 }
 
-int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, struct errbuf *e)
+int mosaic_gtiff_create(const char *path, long width, long height, int nbands, enum spec_dtype type, char **opts,
+                        int mask, GDALDatasetH *out, struct errbuf *e)
 {
     GDALDriverH drv = GDALGetDriverByName("GTiff");
+    GDALDatasetH ds;
+    CPLErr err;
+
+    *out = NULL;
+    if (!drv)
+        return err_set(e, ERR_INTERNAL, "GDAL's GTiff driver is not registered");
+    unlink(path);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    ds = GDALCreate(drv, path, (int)width, (int)height, nbands, pixtype_to_gdal(type), opts);
+    CPLPopErrorHandler();
+    if (!ds)
+        return err_set(e, ERR_IO, "cannot create %s: %s", path, CPLGetLastErrorMsg());
+    if (mask) {
+        /* Inside the GeoTIFF (GDAL before 3.9 would write a .msk file
+         * beside it, which the rename and the COG copy would leave behind).
+         * Blocks no write touches read as 0 there: masked, like skipped
+         * tiles. */
+        CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES");
+        err = GDALCreateDatasetMaskBand(ds, GMF_PER_DATASET);
+        CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", NULL);
+        if (err != CE_None) {
+            int rc = err_set(e, ERR_IO, "cannot create the mask of %s: %s", path, CPLGetLastErrorMsg());
+            GDALClose(ds);
+            unlink(path);
+            return rc;
+        }
+    }
+    *out = ds;
+    return 0;
+}
+
+int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, struct errbuf *e)
+{
     struct mosaic_writer *w;
     char **opts = NULL;
     size_t i;
     int b, fast, rc = 0;
 
     *out = NULL;
-    if (!drv)
-        return err_set(e, ERR_INTERNAL, "GDAL's GTiff driver is not registered");
     if (o->nbands - (o->mask_band ? 1 : 0) <= 0 || o->grid.width <= 0 || o->grid.height <= 0 ||
         o->dtype == SPEC_DTYPE_AUTO)
         return err_set(e, ERR_INTERNAL, "nothing to assemble");
@@ -318,28 +350,9 @@ int mosaic_writer_open(const struct mosaic_out *o, struct mosaic_writer **out, s
         rc = err_set(e, ERR_NOMEM, "out of memory");
         goto done;
     }
-    unlink(w->partial);
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    w->ds = GDALCreate(drv, w->partial, (int)o->grid.width, (int)o->grid.height, w->ndata, pixtype_to_gdal(o->dtype),
-                       opts);
-    CPLPopErrorHandler();
-    if (!w->ds) {
-        rc = err_set(e, ERR_IO, "cannot create %s: %s", w->partial, CPLGetLastErrorMsg());
+    if ((rc = mosaic_gtiff_create(w->partial, o->grid.width, o->grid.height, w->ndata, o->dtype, opts,
+                                  o->mask_band, &w->ds, e)) < 0)
         goto done;
-    }
-    if (o->mask_band) {
-        /* Inside the GeoTIFF (GDAL before 3.9 would write a .msk file beside
-         * it, which the rename and the COG copy would leave behind). Blocks
-         * no piece touches read as 0 there: masked, like skipped tiles. */
-        CPLErr err;
-        CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES");
-        err = GDALCreateDatasetMaskBand(w->ds, GMF_PER_DATASET);
-        CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", NULL);
-        if (err != CE_None) {
-            rc = err_set(e, ERR_IO, "cannot create the mask of %s: %s", w->partial, CPLGetLastErrorMsg());
-            goto done;
-        }
-    }
     if ((rc = set_georef(w->ds, &o->grid, e)) < 0)
         goto done;
     for (b = 0; b < w->ndata; b++) {

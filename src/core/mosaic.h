@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <gdal.h>
+
 #include "core/decode.h"
 #include "core/grid.h"
 #include "core/spec.h"
@@ -131,6 +133,11 @@ int mosaic_store_pbuf(const char *parts_dir, const struct mosaic_piece *p, int i
  * pieces. */
 int mosaic_store_piece(const char *parts_dir, struct mosaic_piece *p, const struct decoded_tile *t,
                        const unsigned char *mask, double fill, int last_is_mask, struct errbuf *e);
+/* A tiled GeoTIFF at path (replaced), created with GDAL's messages kept
+ * quiet (the error says why), with an internal per-dataset mask when mask
+ * is set; on failure nothing is left at path. */
+int mosaic_gtiff_create(const char *path, long width, long height, int nbands, enum spec_dtype type, char **opts,
+                        int mask, GDALDatasetH *out, struct errbuf *e);
 /* The fill of mosaic_store_piece on band-sequential planes of `type`
  * already converted: pixels whose mask byte is 0 become `fill`, or 0 in the
  * last band when last_is_mask is set. */

@@ -119,14 +119,11 @@ void ovr_free(struct ovr *o, int remove)
 
 int ovr_open(const struct ovr_desc *d, struct ovr **out, struct errbuf *e)
 {
-    GDALDriverH drv = GDALGetDriverByName("GTiff");
     size_t bb = (size_t)d->block * (size_t)d->block, sz = spec_dtype_size(d->dtype);
     struct ovr *o;
     int k, b, rc = 0;
 
     *out = NULL;
-    if (!drv)
-        return err_set(e, ERR_INTERNAL, "GDAL's GTiff driver is not registered");
     if (!(o = calloc(1, sizeof *o)))
         return err_set(e, ERR_NOMEM, "out of memory");
     o->d = *d;
@@ -155,25 +152,9 @@ int ovr_open(const struct ovr_desc *d, struct ovr **out, struct errbuf *e)
             rc = err_set(e, ERR_NOMEM, "out of memory");
             goto done;
         }
-        unlink(l->path);
-        CPLPushErrorHandler(CPLQuietErrorHandler);
-        l->ds = GDALCreate(drv, l->path, (int)l->width, (int)l->height, d->nbands, pixtype_to_gdal(d->dtype),
-                           d->options);
-        CPLPopErrorHandler();
-        if (!l->ds) {
-            rc = err_set(e, ERR_IO, "cannot create %s: %s", l->path, CPLGetLastErrorMsg());
+        if ((rc = mosaic_gtiff_create(l->path, l->width, l->height, d->nbands, d->dtype, d->options, d->mask,
+                                      &l->ds, e)) < 0)
             goto done;
-        }
-        if (d->mask) {
-            CPLErr err;
-            CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES");
-            err = GDALCreateDatasetMaskBand(l->ds, GMF_PER_DATASET);
-            CPLSetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", NULL);
-            if (err != CE_None) {
-                rc = err_set(e, ERR_IO, "cannot create the mask of %s: %s", l->path, CPLGetLastErrorMsg());
-                goto done;
-            }
-        }
         for (b = 0; b < d->nbands; b++) {
             GDALRasterBandH band = GDALGetRasterBand(l->ds, b + 1);
             if (d->has_nodata)
